@@ -1,0 +1,4 @@
+export * from './instance';
+export * from './load';
+export * from './names';
+export { rootSchema, configJsonSchema, type RootConfig } from './schema';

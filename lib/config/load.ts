@@ -1,0 +1,195 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
+import type { z } from 'zod';
+import { ENV_ALSO, ENV_PATHS } from './env';
+import { instanceSchema, resolveInstance, type InstanceConfig } from './instance';
+import { INSTANCE_KEYS, rootSchema, type RootConfig } from './schema';
+import { crossInstanceIssues } from './cross-instance';
+
+type Path = readonly (string | number)[];
+type Plain = Record<string, unknown>;
+
+export interface LoadOptions {
+  /** Directory holding `roomler.yaml` and `.env`. @default process.cwd() */
+  readonly cwd?: string;
+  /** Variables consulted for ROOMLER_CONFIG and the operator's names. @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export interface LoadedConfig {
+  /** The config file read, if any. */
+  readonly file?: string;
+  /** The `.env` file read, if any. */
+  readonly envFile?: string;
+  readonly root: RootConfig;
+  readonly instances: readonly InstanceConfig[];
+}
+
+/** Bad configuration: every problem found, each naming its key path and where the value came from. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const showPath = (p: Path) =>
+  p.reduce<string>((s, k) => (typeof k === 'number' ? `${s}[${k}]` : s ? `${s}.${k}` : k), '') || '(root)';
+
+/** Where each overridden value came from, so an error can name the file (and line) or the variable. */
+class Provenance {
+  private readonly env = new Map<string, string>();
+  constructor(
+    private readonly file?: string,
+    private readonly doc?: { contents: unknown },
+    private readonly lines?: LineCounter,
+    private readonly envFile?: string,
+  ) {}
+
+  setFromEnv(path: Path, variable: string, fromDotenv: boolean) {
+    this.env.set(showPath(path), fromDotenv ? `${this.envFile}: ${variable}` : `environment variable ${variable}`);
+  }
+
+  describe(path: Path): string {
+    for (let n = path.length; n > 0; n--) {
+      const origin = this.env.get(showPath(path.slice(0, n)));
+      if (origin) return `${origin} (${showPath(path)})`;
+    }
+    if (this.file && this.doc) {
+      const node = deepestNode(this.doc.contents, path);
+      if (node) {
+        const pos = node.range && this.lines ? this.lines.linePos(node.range[0]) : undefined;
+        return `${this.file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${showPath(path)}`;
+      }
+    }
+    return `${showPath(path)} (default)`;
+  }
+}
+
+function deepestNode(contents: unknown, path: Path): Node | undefined {
+  let node = contents as Node | undefined;
+  let found: Node | undefined = node;
+  for (const key of path) {
+    if (isMap(node) || isSeq(node)) {
+      const next = (node as any).get(key, true) as Node | undefined;
+      if (next === undefined) break;
+      found = node = next;
+    } else break;
+  }
+  return found;
+}
+
+const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function deepMerge(base: unknown, over: unknown): unknown {
+  if (!isPlain(base) || !isPlain(over)) return over === undefined ? base : over;
+  const out: Plain = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+  return out;
+}
+
+function setPath(obj: Plain, path: Path, value: unknown) {
+  let cur = obj;
+  for (const key of path.slice(0, -1)) {
+    if (!isPlain(cur[key as string])) cur[key as string] = {};
+    cur = cur[key as string] as Plain;
+  }
+  cur[path[path.length - 1] as string] = value;
+}
+
+function hasPath(obj: unknown, path: Path): boolean {
+  let cur = obj;
+  for (const key of path) {
+    if (!isPlain(cur) && !Array.isArray(cur)) return false;
+    if (!(key in (cur as Plain))) return false;
+    cur = (cur as Plain)[key as string];
+  }
+  return true;
+}
+
+/** A value from the environment, typed as the schema wants it (numbers stay numbers). */
+function envValue(raw: string, path: Path): unknown {
+  const numeric = path[0] === 'ssh' && path[1] === 'port';
+  return numeric && /^\d+$/.test(raw) ? Number(raw) : raw;
+}
+
+function issuesToProblems(issues: readonly z.core.$ZodIssue[], prefix: Path, where: (p: Path) => string): string[] {
+  return issues.map((i) => {
+    let path: Path = [...prefix, ...(i.path as (string | number)[])];
+    let message = i.message;
+    if (i.code === 'unrecognized_keys') {
+      return i.keys.map((k) => `${where([...path, k])}: unknown key "${k}"`).join('\n  - ');
+    }
+    if (i.code === 'invalid_type') message = `expected ${i.expected}${message.includes('received') ? `, ${message.split(', ').pop()}` : ''}`;
+    return `${where(path)}: ${message}`;
+  });
+}
+
+/** Reads defaults < config file < `.env` < environment, validates everything, and resolves the instances. */
+export function loadConfig(options: LoadOptions = {}): LoadedConfig {
+  const cwd = options.cwd ?? process.cwd();
+  const env = options.env ?? process.env;
+
+  const explicit = env.ROOMLER_CONFIG;
+  const file = explicit ? (isAbsolute(explicit) ? explicit : resolve(cwd, explicit)) : resolve(cwd, 'roomler.yaml');
+  let raw: Plain = {};
+  let doc: ReturnType<typeof parseDocument> | undefined;
+  const lines = new LineCounter();
+  const fileUsed = existsSync(file) ? file : undefined;
+  if (explicit && !fileUsed) throw new ConfigError([`ROOMLER_CONFIG: config file ${file} does not exist`]);
+  if (fileUsed) {
+    doc = parseDocument(readFileSync(fileUsed, 'utf8'), { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+    if (doc.errors.length) {
+      throw new ConfigError(doc.errors.map((e) => `${fileUsed}:${e.linePos?.[0].line ?? '?'}:${e.linePos?.[0].col ?? '?'}: YAML ${e.message.split('\n')[0]}`));
+    }
+    const contents = doc.toJS() ?? {};
+    if (!isPlain(contents)) throw new ConfigError([`${fileUsed}: the config file must be a YAML mapping`]);
+    raw = contents;
+  }
+
+  const envFile = resolve(cwd, '.env');
+  const envFileUsed = existsSync(envFile) ? envFile : undefined;
+  const dotenv = envFileUsed ? parseDotenv(readFileSync(envFileUsed)) : {};
+  const provenance = new Provenance(fileUsed, doc, lines, envFileUsed);
+
+  for (const [name, path] of Object.entries(ENV_PATHS)) {
+    const fromEnv = env[name];
+    const value = fromEnv !== undefined && fromEnv !== '' ? fromEnv : dotenv[name];
+    if (value === undefined || value === '') continue;
+    const fromDotenv = !(fromEnv !== undefined && fromEnv !== '');
+    for (const target of [path, ...(ENV_ALSO[name] ?? [])]) {
+      setPath(raw, target, envValue(value, target));
+      provenance.setFromEnv(target, name, fromDotenv);
+    }
+  }
+
+  const problems: string[] = [];
+  const rootResult = rootSchema.safeParse(raw);
+  if (!rootResult.success) problems.push(...issuesToProblems(rootResult.error.issues, [], (p) => provenance.describe(p)));
+
+  const defaults: Plain = Object.fromEntries(Object.entries(raw).filter(([k]) => INSTANCE_KEYS.has(k)));
+  const overrides: unknown[] = Array.isArray(raw.instances) ? raw.instances : [{}];
+  const instances: InstanceConfig[] = [];
+  overrides.forEach((override, index) => {
+    if (!isPlain(override)) return; // reported by the root schema
+    const merged = deepMerge(defaults, override);
+    const result = instanceSchema.safeParse(merged);
+    if (result.success) {
+      instances.push(resolveInstance(result.data));
+      return;
+    }
+    // A problem in an inherited value is already reported at the top level; report only the instance's own.
+    const own = result.error.issues.filter((i) => raw.instances && hasPath(override, i.path as Path));
+    problems.push(...issuesToProblems(own, ['instances', index], (p) => provenance.describe(p)));
+  });
+
+  if (problems.length === 0) {
+    const fileOf = (index: number, path: Path) =>
+      provenance.describe(raw.instances && hasPath(overrides[index], path) ? ['instances', index, ...path] : path);
+    problems.push(...crossInstanceIssues(instances, fileOf));
+  }
+  if (problems.length) throw new ConfigError([...new Set(problems)]);
+  return { file: fileUsed, envFile: envFileUsed, root: rootResult.data!, instances };
+}

@@ -1,0 +1,32 @@
+import type { k8s } from 'cdk8s-plus-28';
+import type { InstanceConfig } from '../config';
+
+/** The parts of an instance every construct labels and places its objects with. */
+export interface InstanceScope {
+  readonly instance: InstanceConfig;
+}
+
+/**
+ * Selector labels: the only labels a selector may use. They derive from the config, never from construct
+ * paths, so a refactor can never change an immutable selector.
+ */
+export const selectorLabels = (i: InstanceConfig, name: string) => ({
+  'app.kubernetes.io/name': name,
+  'app.kubernetes.io/instance': i.name,
+});
+
+/** The recommended labels (kubernetes.io/docs/concepts/overview/working-with-objects/common-labels). */
+export const recommendedLabels = (i: InstanceConfig, name: string, component: string) => ({
+  ...selectorLabels(i, name),
+  'app.kubernetes.io/component': component,
+  'app.kubernetes.io/part-of': i.partOf,
+  'app.kubernetes.io/managed-by': 'cdk8s',
+});
+
+/** Metadata of a namespaced object of this instance. */
+export const namespaced = (
+  i: InstanceConfig,
+  name: string,
+  labels: Record<string, string>,
+  annotations?: Record<string, string>,
+): k8s.ObjectMeta => ({ name, namespace: i.namespace, labels, ...(annotations ? { annotations } : {}) });

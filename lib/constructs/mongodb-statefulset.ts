@@ -1,0 +1,80 @@
+import { k8s } from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+import { NAMES } from '../config';
+import { containerDefaults, exec, nodePin, probe, resourceRequirements, tcp } from './container';
+import { namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
+
+export interface MongoDbStatefulSetProps extends InstanceScope {
+  /** Claim holding /data/db (a static PVC bound to the data node's hostPath PV). */
+  readonly claimName: string;
+}
+
+/** The image's mongodb user and group. */
+export const MONGODB_UID = 999;
+
+const ping = ['mongosh', '--quiet', '--norc', '--eval', 'db.runCommand({ping:1}).ok'];
+
+/** MongoDB as StatefulSet `mongodb` (pod `mongodb-0`) behind the headless Service `mongodb`. */
+export class MongoDbStatefulSet extends Construct {
+  readonly service: k8s.KubeService;
+  readonly statefulSet: k8s.KubeStatefulSet;
+
+  constructor(scope: Construct, id: string, props: MongoDbStatefulSetProps) {
+    super(scope, id);
+    const { instance: i } = props;
+    const m = i.mongodb;
+    const labels = recommendedLabels(i, NAMES.mongodb, 'database');
+    const selector = selectorLabels(i, NAMES.mongodb);
+
+    this.service = new k8s.KubeService(this, 'service', {
+      metadata: namespaced(i, NAMES.mongodb, labels),
+      spec: {
+        clusterIp: 'None',
+        selector,
+        ports: [{ name: 'mongodb', port: m.port, targetPort: k8s.IntOrString.fromString('mongodb'), protocol: 'TCP' }],
+      },
+    });
+
+    const fromSecret = (key: string) => ({ secretKeyRef: { name: m.secretName, key } });
+    this.statefulSet = new k8s.KubeStatefulSet(this, 'statefulset', {
+      metadata: namespaced(i, NAMES.mongodb, labels),
+      spec: {
+        serviceName: NAMES.mongodb,
+        replicas: 1,
+        podManagementPolicy: 'OrderedReady',
+        updateStrategy: { type: 'RollingUpdate' },
+        selector: { matchLabels: selector },
+        template: {
+          metadata: { labels },
+          spec: {
+            nodeSelector: nodePin(i.dataNode),
+            // mongod flushes and closes its journal on SIGTERM; give it time before SIGKILL.
+            terminationGracePeriodSeconds: 60,
+            securityContext: { runAsUser: MONGODB_UID, runAsGroup: MONGODB_UID, fsGroup: MONGODB_UID, runAsNonRoot: true },
+            containers: [
+              {
+                name: 'mongodb',
+                image: m.image,
+                ...containerDefaults(i),
+                args: ['--bind_ip_all', '--auth'],
+                ports: [{ name: 'mongodb', containerPort: m.port, protocol: 'TCP' }],
+                env: [
+                  { name: 'MONGO_INITDB_ROOT_USERNAME', valueFrom: fromSecret('MONGO_INITDB_ROOT_USERNAME') },
+                  { name: 'MONGO_INITDB_ROOT_PASSWORD', valueFrom: fromSecret('MONGO_INITDB_ROOT_PASSWORD') },
+                  { name: 'MONGO_INITDB_DATABASE', value: m.database },
+                ],
+                resources: resourceRequirements(m.resources),
+                startupProbe: probe(exec(...ping), m.startupProbe),
+                readinessProbe: probe(exec(...ping), m.readinessProbe),
+                // Liveness only asks whether mongod still accepts connections: no mongosh process per check.
+                livenessProbe: probe(tcp('mongodb'), m.livenessProbe),
+                volumeMounts: [{ name: 'data', mountPath: '/data/db' }],
+              },
+            ],
+            volumes: [{ name: 'data', persistentVolumeClaim: { claimName: props.claimName } }],
+          },
+        },
+      },
+    });
+  }
+}

@@ -1,0 +1,76 @@
+import { k8s } from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+import { NAMES, turnUsername } from '../config';
+import { containerDefaults, probe, resourceRequirements, tcp } from './container';
+import { namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
+
+export interface RoomlerAppProps extends InstanceScope {
+  /** Claim holding user uploads. */
+  readonly uploadsClaimName: string;
+}
+
+/** The Roomler Node.js app under PM2, its non-secret config, and the NodePort the host nginx proxies to. */
+export class RoomlerApp extends Construct {
+  readonly configMap: k8s.KubeConfigMap;
+  readonly deployment: k8s.KubeDeployment;
+  readonly service: k8s.KubeService;
+
+  constructor(scope: Construct, id: string, props: RoomlerAppProps) {
+    super(scope, id);
+    const { instance: i } = props;
+    const a = i.app;
+    const labels = recommendedLabels(i, NAMES.app, 'app');
+    const selector = selectorLabels(i, NAMES.app);
+
+    const data: Record<string, string> = {
+      ...a.env,
+      TURN_USERNAME: turnUsername(i),
+      PORT: String(a.port),
+    };
+    this.configMap = new k8s.KubeConfigMap(this, 'config', {
+      metadata: namespaced(i, a.configMapName, labels),
+      data: Object.fromEntries(Object.entries(data).sort(([x], [y]) => (x < y ? -1 : 1))),
+    });
+
+    this.deployment = new k8s.KubeDeployment(this, 'deployment', {
+      metadata: namespaced(i, NAMES.app, labels),
+      spec: {
+        replicas: a.replicas,
+        // Surge first: the old pod keeps serving until the new one is ready.
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(0) } },
+        selector: { matchLabels: selector },
+        template: {
+          metadata: { labels },
+          spec: {
+            containers: [
+              {
+                name: 'roomler',
+                image: a.image,
+                ...containerDefaults(i),
+                command: a.command,
+                workingDir: a.workingDir,
+                ports: [{ name: 'http', containerPort: a.port, protocol: 'TCP' }],
+                envFrom: [{ configMapRef: { name: a.configMapName } }, { secretRef: { name: a.secretName } }],
+                resources: resourceRequirements(a.resources),
+                startupProbe: probe(tcp('http'), a.startupProbe),
+                readinessProbe: probe(tcp('http'), a.readinessProbe),
+                livenessProbe: probe(tcp('http'), a.livenessProbe),
+                volumeMounts: [{ name: 'uploads', mountPath: a.uploads.mountPath }],
+              },
+            ],
+            volumes: [{ name: 'uploads', persistentVolumeClaim: { claimName: props.uploadsClaimName } }],
+          },
+        },
+      },
+    });
+
+    this.service = new k8s.KubeService(this, 'service', {
+      metadata: namespaced(i, NAMES.app, labels),
+      spec: {
+        type: 'NodePort',
+        selector,
+        ports: [{ name: 'http', port: a.port, targetPort: k8s.IntOrString.fromString('http'), nodePort: a.nodePort, protocol: 'TCP' }],
+      },
+    });
+  }
+}

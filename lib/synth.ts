@@ -1,0 +1,86 @@
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { App, type Chart } from 'cdk8s';
+import { stringify } from 'yaml';
+import type { LoadedConfig } from './config';
+import { RoomlerChart } from './charts/roomler-chart';
+
+/** Apply order inside one file: what others depend on comes first. */
+const KIND_ORDER = [
+  'Namespace',
+  'PersistentVolume',
+  'PersistentVolumeClaim',
+  'ServiceAccount',
+  'NetworkPolicy',
+  'SealedSecret',
+  'ConfigMap',
+  'Service',
+  'StatefulSet',
+  'DaemonSet',
+  'Deployment',
+  'PodDisruptionBudget',
+  'CronJob',
+  'Application',
+];
+const rank = (kind: string) => {
+  const n = KIND_ORDER.indexOf(kind);
+  return n === -1 ? KIND_ORDER.length : n;
+};
+
+export type Manifest = Record<string, any> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
+
+/** The charts of a config: one per instance. */
+export function buildApp(config: LoadedConfig): { app: App; charts: Chart[] } {
+  const app = new App({ outdir: 'dist' });
+  const charts: Chart[] = config.instances.map((instance) => new RoomlerChart(app, { instance }));
+  return { app, charts };
+}
+
+/** Each chart's objects in apply order (stable: construct order within a kind). */
+export function chartManifests(chart: Chart): Manifest[] {
+  return (chart.toJson() as Manifest[])
+    .map((m, n) => ({ m, n }))
+    .sort((a, b) => rank(a.m.kind) - rank(b.m.kind) || a.n - b.n)
+    .map(({ m }) => m);
+}
+
+/** `dist/` file name -> YAML text, for every chart. */
+export function synthesize(config: LoadedConfig): Map<string, string> {
+  const { charts } = buildApp(config);
+  const files = new Map<string, string>();
+  for (const chart of charts) {
+    const docs = chartManifests(chart).map((m) => stringify(m, { lineWidth: 0, aliasDuplicateObjects: false }));
+    files.set(`${chart.node.id}.k8s.yaml`, docs.join('---\n'));
+  }
+  return files;
+}
+
+/**
+ * Replaces `outdir` with exactly `files`, or leaves it untouched. The new tree is written beside it and
+ * swapped in with two renames; a crash between them leaves `.<name>.previous` which the next run restores
+ * before doing anything else.
+ */
+export function publish(files: ReadonlyMap<string, string>, outdir: string): void {
+  const target = resolve(outdir);
+  const parent = dirname(target);
+  const staging = join(parent, `.${basename(target)}.staging`);
+  const previous = join(parent, `.${basename(target)}.previous`);
+  recoverInterruptedPublish(target);
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  for (const [name, text] of files) writeFileSync(join(staging, name), text);
+  if (existsSync(target)) renameSync(target, previous);
+  renameSync(staging, target);
+  rmSync(previous, { recursive: true, force: true });
+}
+
+export function recoverInterruptedPublish(outdir: string): void {
+  const target = resolve(outdir);
+  const previous = join(dirname(target), `.${basename(target)}.previous`);
+  if (!existsSync(previous)) return;
+  if (existsSync(target)) rmSync(previous, { recursive: true, force: true });
+  else renameSync(previous, target);
+}
+
+/** Lists the files in a dist directory (for tests and the CLI summary). */
+export const listDist = (outdir: string) => (existsSync(outdir) ? readdirSync(outdir).sort() : []);
