@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { securitySchema } from './hardening';
+import { mongoBackupSchema } from './mongo-backup';
 import {
   absolutePath,
   dnsLabel,
@@ -194,6 +196,10 @@ export const instanceSchema = z
     janus,
     app,
     turn,
+    /** MongoDB backup CronJobs (issue 5). */
+    backups: mongoBackupSchema,
+    /** NetworkPolicies, pod security and graceful stops (issue 7). */
+    security: securitySchema,
   })
   .strict();
 

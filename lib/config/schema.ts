@@ -1,5 +1,10 @@
 import { z } from 'zod';
-import { backupSchema, cutoverSchema, migrateSchema, sshSchema, validationSchema } from './areas';
+import { coturnSchema } from './coturn';
+import { cutoverSchema } from './cutover';
+import { argocdSchema } from './gitops';
+import { backupSchema, migrateSchema, sshSchema } from './host';
+import { deploySchema, doctorSchema } from './operations';
+import { validationSchema } from './validation';
 import { instanceSchema } from './instance';
 
 /**
@@ -20,6 +25,10 @@ export const rootSchema = instanceSchema
     backup: backupSchema,
     cutover: cutoverSchema,
     validation: validationSchema,
+    argocd: argocdSchema,
+    coturn: coturnSchema,
+    deploy: deploySchema,
+    doctor: doctorSchema,
   })
   .strict();
 

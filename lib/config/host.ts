@@ -1,8 +1,7 @@
 import { z } from 'zod';
-import { absolutePath, dnsLabel, port } from './primitives';
+import { absolutePath, port } from './primitives';
 
-// Sections of the config that are not per-instance. Each issue that needs host-side settings owns one
-// section here; the operator's `.env` names map onto them in env.ts.
+// Host-side settings for migrations (issues 5, 6) and off-node backups (issue 6).
 
 /** The data node as reached over ssh (rsync migrations and off-node backups). */
 export const sshSchema = z
@@ -40,36 +39,6 @@ export const backupSchema = z
   .object({
     basePath: absolutePath.default('/var/backups/roomler'),
     keep: z.number().int().min(1).default(7),
-  })
-  .strict()
-  .prefault({});
-
-/** The host nginx the cutover rewrites. */
-export const cutoverSchema = z
-  .object({
-    nginx: z
-      .object({
-        confDir: absolutePath.default('/etc/nginx/conf.d'),
-        /** How nginx is invoked: a local binary, or a prefix such as ["docker", "exec", "nginx", "nginx"]. */
-        command: z.array(z.string().min(1)).min(1).default(['nginx']),
-      })
-      .strict()
-      .prefault({}),
-  })
-  .strict()
-  .prefault({});
-
-export const validationSchema = z
-  .object({
-    /** ConfigMaps, Secrets and PVCs created outside dist/ (by `npm run secrets`, or by hand). */
-    external: z
-      .object({
-        secrets: z.array(dnsLabel('secret name')).default([]),
-        configMaps: z.array(dnsLabel('configMap name')).default([]),
-        persistentVolumeClaims: z.array(dnsLabel('pvc name')).default([]),
-      })
-      .strict()
-      .prefault({}),
   })
   .strict()
   .prefault({});
