@@ -58,7 +58,7 @@ class Provenance {
       if (origin) return `${origin} (${showPath(path)})`;
     }
     if (this.file && this.doc) {
-      const node = deepestNode(this.doc.contents, path);
+      const node = nodeAt(this.doc.contents, path);
       if (node) {
         const pos = node.range && this.lines ? this.lines.linePos(node.range[0]) : undefined;
         return `${this.file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${showPath(path)}`;
@@ -68,17 +68,15 @@ class Provenance {
   }
 }
 
-function deepestNode(contents: unknown, path: Path): Node | undefined {
+/** The YAML node at exactly `path`, if the file sets it. */
+function nodeAt(contents: unknown, path: Path): Node | undefined {
   let node = contents as Node | undefined;
-  let found: Node | undefined = node;
   for (const key of path) {
-    if (isMap(node) || isSeq(node)) {
-      const next = (node as any).get(key, true) as Node | undefined;
-      if (next === undefined) break;
-      found = node = next;
-    } else break;
+    if (!isMap(node) && !isSeq(node)) return undefined;
+    node = (node as any).get(key, true) as Node | undefined;
+    if (node === undefined) return undefined;
   }
-  return found;
+  return node;
 }
 
 const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
