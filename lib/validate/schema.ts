@@ -1,6 +1,5 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 
 /** A JSON-Schema subset: what the Kubernetes OpenAPI definitions and CRD openAPIV3Schemas use. */
 interface Schema {
@@ -42,18 +41,11 @@ export class SchemaValidator {
         this.byGvk.set(`${gvk.group ? `${gvk.group}/` : ''}${gvk.version}/${gvk.kind}`, def);
       }
     }
-    const crdDir = join(schemaDir, 'crds');
-    for (const file of readdirSync(crdDir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
-      for (const doc of parseAllDocuments(readFileSync(join(crdDir, file), 'utf8'))) {
-        const crd = doc.toJS();
-        if (crd?.kind !== 'CustomResourceDefinition') continue;
-        for (const v of crd.spec.versions ?? []) {
-          const schema: Schema = v.schema?.openAPIV3Schema ?? { type: 'object', 'x-kubernetes-preserve-unknown-fields': true };
-          // CRD schemas leave metadata open; the API server checks it as ObjectMeta.
-          const properties = { ...(schema.properties ?? {}), metadata: { $ref: '#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta' } };
-          this.byGvk.set(`${crd.spec.group}/${v.name}/${crd.spec.names.kind}`, { ...schema, properties });
-        }
-      }
+    const crds: Record<string, Schema> = JSON.parse(readFileSync(join(schemaDir, 'crds.json'), 'utf8'));
+    for (const [gvk, schema] of Object.entries(crds)) {
+      // CRD schemas leave metadata open; the API server checks it as ObjectMeta.
+      const properties = { ...(schema.properties ?? {}), metadata: { $ref: '#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta' } };
+      this.byGvk.set(gvk, { ...schema, properties });
     }
   }
 
