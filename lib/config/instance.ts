@@ -23,7 +23,8 @@ const mongodb = z
     database: z.string().regex(/^[^/\\. "$*<>:|?]{1,63}$/, 'must be a valid MongoDB database name').default('roomlerdb'),
     port: port.default(27017),
     storage: quantity.default('5Gi'),
-    hostPath: absolutePath.default('/data/roomler/mongodb'),
+    /** Directory on the data node. @default /data/<namespace>/mongodb */
+    hostPath: absolutePath.optional(),
     secretName: dnsSubdomain('secretName').default('mongodb-secret'),
     resources: resources({ requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '500m', memory: '1Gi' } }),
     // A first boot initialises the data files and a crash recovery replays the WiredTiger journal:
@@ -141,7 +142,8 @@ const app = z
     uploads: z
       .object({
         storage: quantity.default('5Gi'),
-        hostPath: absolutePath.default('/data/roomler/uploads'),
+        /** Directory on the data node. @default /data/<namespace>/uploads */
+        hostPath: absolutePath.optional(),
         mountPath: absolutePath.default('/roomler/packages/ui/static/uploads'),
       })
       .strict()
@@ -209,8 +211,9 @@ export type ParsedInstance = z.output<typeof instanceSchema>;
 /** A fully resolved instance: every derived default filled in. */
 export type InstanceConfig = ParsedInstance & {
   namespace: string;
+  mongodb: ParsedInstance['mongodb'] & { hostPath: string };
   janus: ParsedInstance['janus'] & { node: string };
-  app: ParsedInstance['app'] & { env: Required<ParsedInstance['app']['env']> };
+  app: ParsedInstance['app'] & { env: Required<ParsedInstance['app']['env']>; uploads: { hostPath: string } };
 };
 
 export function resolveInstance(p: ParsedInstance): InstanceConfig {
@@ -224,11 +227,13 @@ export function resolveInstance(p: ParsedInstance): InstanceConfig {
     TURN_URL: p.app.env.TURN_URL ?? `turn:${p.turn.host}:${p.turn.port}`,
     WS_SCALEOUT_HOST: p.app.env.WS_SCALEOUT_HOST ?? 'redis',
   };
+  const namespace = p.namespace ?? p.name;
   return {
     ...p,
-    namespace: p.namespace ?? p.name,
+    namespace,
+    mongodb: { ...p.mongodb, hostPath: p.mongodb.hostPath ?? `/data/${namespace}/mongodb` },
     janus: { ...p.janus, node: p.janus.node ?? p.dataNode },
-    app: { ...p.app, env },
+    app: { ...p.app, env, uploads: { ...p.app.uploads, hostPath: p.app.uploads.hostPath ?? `/data/${namespace}/uploads` } },
   };
 }
 

@@ -184,8 +184,11 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   });
 
   if (problems.length === 0) {
-    const fileOf = (index: number, path: Path) =>
-      provenance.describe(raw.instances && hasPath(overrides[index], path) ? ['instances', index, ...path] : path);
+    const fileOf = (index: number, path: Path) => {
+      if (!raw.instances) return provenance.describe(path);
+      if (hasPath(overrides[index], path)) return provenance.describe(['instances', index, ...path]);
+      return `${provenance.describe(path)}, inherited by instances[${index}] (${instances[index].name})`;
+    };
     problems.push(...crossInstanceIssues(instances, fileOf));
   }
   if (problems.length) throw new ConfigError([...new Set(problems)]);
