@@ -44,12 +44,15 @@ export function chartManifests(chart: Chart): Manifest[] {
     .map(({ m }) => m);
 }
 
-/** `dist/` file name -> YAML text, for every chart. */
+/**
+ * `dist/` file name -> YAML text, for every chart. Written as YAML 1.1, the dialect kubectl and Argo CD parse
+ * (go-yaml): a bare `no` in a command would otherwise reach the API server as the boolean false.
+ */
 export function synthesize(config: LoadedConfig): Map<string, string> {
   const { charts } = buildApp(config);
   const files = new Map<string, string>();
   for (const chart of charts) {
-    const docs = chartManifests(chart).map((m) => stringify(m, { lineWidth: 0, aliasDuplicateObjects: false }));
+    const docs = chartManifests(chart).map((m) => stringify(m, { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false }));
     files.set(`${chart.node.id}.k8s.yaml`, docs.join('---\n'));
   }
   return files;

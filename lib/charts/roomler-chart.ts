@@ -2,6 +2,7 @@ import type { Construct } from 'constructs';
 import { NAMES, persistentVolumeNames } from '../config';
 import { JanusGateway } from '../constructs/janus-gateway';
 import { MongoDbStatefulSet } from '../constructs/mongodb-statefulset';
+import { RoomlerNetworkPolicies } from '../constructs/network-policies';
 import { RedisDeployment } from '../constructs/redis-deployment';
 import { RoomlerApp } from '../constructs/roomler-app';
 import { StaticHostPathVolume } from '../constructs/static-host-path-volume';
@@ -37,5 +38,6 @@ export class RoomlerChart extends InstanceChart {
     new RedisDeployment(this, 'redis', { instance });
     new JanusGateway(this, 'janus', { instance });
     new RoomlerApp(this, 'roomler', { instance, uploadsClaimName: uploads.pvc.name });
+    if (instance.security.networkPolicies) new RoomlerNetworkPolicies(this, 'network-policies', { instance });
   }
 }

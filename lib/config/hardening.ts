@@ -1,4 +1,10 @@
 import { z } from 'zod';
 
-// Per-instance hardening: NetworkPolicies, pod security, graceful stops (issue 7). Placeholder.
-export const securitySchema = z.object({}).strict().prefault({});
+// Per-instance hardening (issue 7).
+export const securitySchema = z
+  .object({
+    /** Default-deny NetworkPolicies with the allows the stack needs. Needs a CNI that enforces them. */
+    networkPolicies: z.boolean().default(true),
+  })
+  .strict()
+  .prefault({});

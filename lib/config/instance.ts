@@ -17,6 +17,17 @@ import {
 /** coturn compares REST-API timestamps as 32-bit values (FIELD-NOTES: 9999999999 is rejected). */
 export const TURN_EXPIRY_MAX = 2147483647;
 
+/** A preStop delay lets the Service endpoints drop the pod before it stops accepting; then a grace period. */
+const shutdown = (d: { preStopSeconds: number; gracePeriodSeconds: number }) =>
+  z
+    .object({
+      preStopSeconds: z.number().int().min(0, 'must not be negative').default(d.preStopSeconds),
+      gracePeriodSeconds: z.number().int().min(1, 'must be at least 1').default(d.gracePeriodSeconds),
+    })
+    .strict()
+    .refine((s) => s.gracePeriodSeconds > s.preStopSeconds, 'gracePeriodSeconds must exceed preStopSeconds, or the pod is killed during preStop')
+    .prefault({});
+
 const mongodb = z
   .object({
     image: image.default('mongo:7'),
@@ -78,6 +89,9 @@ const portRange = z
 const janus = z
   .object({
     image: image.default('gjovanov/janus-slim:latest'),
+    /** Required reason for running a `:latest` image; becomes the latest-tag exemption annotation. */
+    latestTagReason: z.string().min(1).optional().default('the operator deploys janus-slim by :latest today; pin a digest once releases are tagged'),
+    shutdown: shutdown({ preStopSeconds: 30, gracePeriodSeconds: 120 }),
     /** Node Janus is pinned to; defaults to the instance's data node. */
     node: dnsLabel('node name').optional(),
     ports: janusPorts,
@@ -132,6 +146,9 @@ const appEnv = z
 const app = z
   .object({
     image: image.default('gjovanov/roomler:latest'),
+    /** Required reason for running a `:latest` image; becomes the latest-tag exemption annotation. */
+    latestTagReason: z.string().min(1).optional().default('the operator deploys roomler by :latest today; pin a digest once releases are tagged'),
+    shutdown: shutdown({ preStopSeconds: 10, gracePeriodSeconds: 60 }),
     replicas: z.number().int().min(0).max(50).default(1),
     command: z.array(z.string().min(1)).min(1).default(['npx', 'pm2-runtime', 'start', '/roomler/pm2.config.js']),
     workingDir: absolutePath.default('/roomler/packages/ui'),

@@ -1,9 +1,6 @@
 import { z } from 'zod';
-import { coturnSchema } from './coturn';
 import { cutoverSchema } from './cutover';
-import { argocdSchema } from './gitops';
 import { backupSchema, migrateSchema, sshSchema } from './host';
-import { deploySchema, doctorSchema } from './operations';
 import { validationSchema } from './validation';
 import { instanceSchema } from './instance';
 
@@ -25,10 +22,6 @@ export const rootSchema = instanceSchema
     backup: backupSchema,
     cutover: cutoverSchema,
     validation: validationSchema,
-    argocd: argocdSchema,
-    coturn: coturnSchema,
-    deploy: deploySchema,
-    doctor: doctorSchema,
   })
   .strict();
 

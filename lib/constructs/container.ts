@@ -38,3 +38,27 @@ export const httpGet = (path: string, port: string): Action => ({
 export const exec = (...command: string[]): Action => ({ exec: { command } });
 
 export const nodePin = (node: string) => ({ 'kubernetes.io/hostname': node });
+
+/** Container security every workload gets: no escalation, no capabilities, the runtime's seccomp profile. */
+export const restrictedSecurityContext = (opts: { readOnlyRootFilesystem: boolean; runAsUser?: number }): k8s.SecurityContext => ({
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ['ALL'] },
+  readOnlyRootFilesystem: opts.readOnlyRootFilesystem,
+  ...(opts.runAsUser !== undefined ? { runAsNonRoot: true, runAsUser: opts.runAsUser, runAsGroup: opts.runAsUser } : {}),
+});
+
+/** Pod-level defaults: RuntimeDefault seccomp, and no API token (nothing here talks to the API server). */
+export const podDefaults = (fsGroup?: number) =>
+  ({
+    automountServiceAccountToken: false,
+    securityContext: {
+      seccompProfile: { type: 'RuntimeDefault' },
+      ...(fsGroup !== undefined ? { runAsNonRoot: true, runAsUser: fsGroup, runAsGroup: fsGroup, fsGroup } : {}),
+    },
+  }) satisfies Partial<k8s.PodSpec>;
+
+/** A writable scratch directory for a read-only root filesystem. */
+export const scratch = (name: string, mountPath: string) => ({
+  volume: { name, emptyDir: {} } satisfies k8s.Volume,
+  mount: { name, mountPath } satisfies k8s.VolumeMount,
+});

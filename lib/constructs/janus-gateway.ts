@@ -1,13 +1,12 @@
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { NAMES } from '../config';
-import { containerDefaults, httpGet, nodePin, probe, resourceRequirements, tcp } from './container';
-import { namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
+import { containerDefaults, exec, httpGet, nodePin, podDefaults, probe, resourceRequirements, restrictedSecurityContext, tcp } from './container';
+import { exemptions, namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
 
 export type JanusGatewayProps = InstanceScope;
 
-/** Annotation that declares the UDP range Janus binds on the host, for host-port collision checks. */
-export const HOST_UDP_PORTS_ANNOTATION = 'roomler.io/host-udp-ports';
+import { HOST_UDP_PORTS_ANNOTATION } from '../validate/cross-object';
 
 /** Janus's API ports: container port names (IANA service names, at most 15 characters) and config keys. */
 export const JANUS_PORTS = [
@@ -40,7 +39,18 @@ export class JanusGateway extends Construct {
     }));
 
     this.deployment = new k8s.KubeDeployment(this, 'deployment', {
-      metadata: namespaced(i, NAMES.janus, labels),
+      metadata: namespaced(
+        i,
+        NAMES.janus,
+        labels,
+        exemptions({
+          'host-network': 'WebRTC: ICE candidates must carry the node addresses and the RTP range is bound on the node',
+          'non-isolated-pod': 'hostNetwork pods are outside NetworkPolicy',
+          'run-as-non-root': 'gjovanov/janus-slim runs as root; no non-root user is published for it',
+          'no-read-only-root-fs': 'janus-slim writes its runtime config and logs inside the image',
+          'latest-tag': j.image.endsWith(':latest') ? j.latestTagReason : undefined,
+        }),
+      ),
       spec: {
         replicas: 1,
         strategy: { type: 'Recreate' },
@@ -50,6 +60,8 @@ export class JanusGateway extends Construct {
           spec: {
             hostNetwork: true,
             dnsPolicy: 'ClusterFirstWithHostNet',
+            ...podDefaults(),
+            terminationGracePeriodSeconds: j.shutdown.gracePeriodSeconds,
             nodeSelector: nodePin(j.node),
             containers: [
               {
@@ -62,6 +74,9 @@ export class JanusGateway extends Construct {
                   hostPort: j.ports[key],
                   protocol: 'TCP',
                 })),
+                securityContext: restrictedSecurityContext({ readOnlyRootFilesystem: false }),
+                // Let running calls finish their signalling before SIGTERM.
+                lifecycle: { preStop: { exec: exec('sleep', String(j.shutdown.preStopSeconds)).exec! } },
                 resources: resourceRequirements(j.resources),
                 readinessProbe: probe(httpGet('/janus/info', 'http'), j.readinessProbe),
                 livenessProbe: probe(tcp('http'), j.livenessProbe),
@@ -78,7 +93,7 @@ export class JanusGateway extends Construct {
     });
 
     this.nodePortService = new k8s.KubeService(this, 'nodeport', {
-      metadata: namespaced(i, NAMES.janusNodePort, labels),
+      metadata: namespaced(i, NAMES.janusNodePort, labels, exemptions({ 'exposed-services': 'the host nginx proxies janus.roomler.live to these NodePorts' })),
       spec: {
         type: 'NodePort',
         // Traffic from the host nginx must reach the Janus on the pinned node, not hop to another one.

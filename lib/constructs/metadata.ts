@@ -30,3 +30,11 @@ export const namespaced = (
   labels: Record<string, string>,
   annotations?: Record<string, string>,
 ): k8s.ObjectMeta => ({ name, namespace: i.namespace, labels, ...(annotations ? { annotations } : {}) });
+
+/** Exemptions from a policy check, with the reason as the value (kube-linter's own annotation key). */
+export const exemptions = (reasons: Record<string, string | undefined>): Record<string, string> =>
+  Object.fromEntries(
+    Object.entries(reasons)
+      .filter((e): e is [string, string] => e[1] !== undefined)
+      .map(([check, reason]) => [`ignore-check.kube-linter.io/${check}`, reason]),
+  );

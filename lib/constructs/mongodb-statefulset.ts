@@ -1,7 +1,7 @@
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { NAMES } from '../config';
-import { containerDefaults, exec, nodePin, probe, resourceRequirements, tcp } from './container';
+import { containerDefaults, exec, nodePin, podDefaults, probe, resourceRequirements, restrictedSecurityContext, scratch, tcp } from './container';
 import { namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
 
 export interface MongoDbStatefulSetProps extends InstanceScope {
@@ -36,6 +36,9 @@ export class MongoDbStatefulSet extends Construct {
     });
 
     const fromSecret = (key: string) => ({ secretKeyRef: { name: m.secretName, key } });
+    // The root filesystem is read-only; mongod needs /tmp for its socket and the image declares /data/configdb.
+    const tmp = scratch('tmp', '/tmp');
+    const configdb = scratch('configdb', '/data/configdb');
     this.statefulSet = new k8s.KubeStatefulSet(this, 'statefulset', {
       metadata: namespaced(i, NAMES.mongodb, labels),
       spec: {
@@ -50,13 +53,14 @@ export class MongoDbStatefulSet extends Construct {
             nodeSelector: nodePin(i.dataNode),
             // mongod flushes and closes its journal on SIGTERM; give it time before SIGKILL.
             terminationGracePeriodSeconds: 60,
-            securityContext: { runAsUser: MONGODB_UID, runAsGroup: MONGODB_UID, fsGroup: MONGODB_UID, runAsNonRoot: true },
+            ...podDefaults(MONGODB_UID),
             containers: [
               {
                 name: 'mongodb',
                 image: m.image,
                 ...containerDefaults(i),
                 args: ['--bind_ip_all', '--auth'],
+                securityContext: restrictedSecurityContext({ readOnlyRootFilesystem: true, runAsUser: MONGODB_UID }),
                 ports: [{ name: 'mongodb', containerPort: m.port, protocol: 'TCP' }],
                 env: [
                   { name: 'MONGO_INITDB_ROOT_USERNAME', valueFrom: fromSecret('MONGO_INITDB_ROOT_USERNAME') },
@@ -68,10 +72,10 @@ export class MongoDbStatefulSet extends Construct {
                 readinessProbe: probe(exec(...ping), m.readinessProbe),
                 // Liveness only asks whether mongod still accepts connections: no mongosh process per check.
                 livenessProbe: probe(tcp('mongodb'), m.livenessProbe),
-                volumeMounts: [{ name: 'data', mountPath: '/data/db' }],
+                volumeMounts: [{ name: 'data', mountPath: '/data/db' }, tmp.mount, configdb.mount],
               },
             ],
-            volumes: [{ name: 'data', persistentVolumeClaim: { claimName: props.claimName } }],
+            volumes: [{ name: 'data', persistentVolumeClaim: { claimName: props.claimName } }, tmp.volume, configdb.volume],
           },
         },
       },

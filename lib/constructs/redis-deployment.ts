@@ -1,7 +1,7 @@
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { NAMES } from '../config';
-import { containerDefaults, exec, probe, resourceRequirements, tcp } from './container';
+import { containerDefaults, exec, podDefaults, probe, resourceRequirements, restrictedSecurityContext, scratch, tcp } from './container';
 import { namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
 
 export type RedisDeploymentProps = InstanceScope;
@@ -20,6 +20,8 @@ export class RedisDeployment extends Construct {
     const r = i.redis;
     const labels = recommendedLabels(i, NAMES.redis, 'cache');
     const selector = selectorLabels(i, NAMES.redis);
+    // Persistence is off, but redis-server starts in the image's /data: keep it writable on a read-only root.
+    const data = scratch('data', '/data');
 
     this.service = new k8s.KubeService(this, 'service', {
       metadata: namespaced(i, NAMES.redis, labels),
@@ -38,19 +40,22 @@ export class RedisDeployment extends Construct {
         template: {
           metadata: { labels },
           spec: {
-            securityContext: { runAsUser: REDIS_UID, runAsGroup: REDIS_UID, runAsNonRoot: true },
+            ...podDefaults(REDIS_UID),
             containers: [
               {
                 name: 'redis',
                 image: r.image,
                 ...containerDefaults(i),
                 command: ['redis-server', '--port', String(r.port), '--save', '', '--appendonly', 'no'],
+                securityContext: restrictedSecurityContext({ readOnlyRootFilesystem: true, runAsUser: REDIS_UID }),
                 ports: [{ name: 'redis', containerPort: r.port, protocol: 'TCP' }],
                 resources: resourceRequirements(r.resources),
                 readinessProbe: probe(exec('redis-cli', '-p', String(r.port), 'ping'), r.readinessProbe),
                 livenessProbe: probe(tcp('redis'), r.livenessProbe),
+                volumeMounts: [data.mount],
               },
             ],
+            volumes: [data.volume],
           },
         },
       },

@@ -1,8 +1,8 @@
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { NAMES, turnUsername } from '../config';
-import { containerDefaults, probe, resourceRequirements, tcp } from './container';
-import { namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
+import { containerDefaults, exec, podDefaults, probe, resourceRequirements, restrictedSecurityContext, tcp } from './container';
+import { exemptions, namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
 
 export interface RoomlerAppProps extends InstanceScope {
   /** Claim holding user uploads. */
@@ -33,7 +33,16 @@ export class RoomlerApp extends Construct {
     });
 
     this.deployment = new k8s.KubeDeployment(this, 'deployment', {
-      metadata: namespaced(i, NAMES.app, labels),
+      metadata: namespaced(
+        i,
+        NAMES.app,
+        labels,
+        exemptions({
+          'run-as-non-root': 'gjovanov/roomler runs as root and the migrated uploads are owned by root',
+          'no-read-only-root-fs': 'PM2 writes ~/.pm2 and Nuxt writes its cache inside the image',
+          'latest-tag': a.image.endsWith(':latest') ? a.latestTagReason : undefined,
+        }),
+      ),
       spec: {
         replicas: a.replicas,
         // Surge first: the old pod keeps serving until the new one is ready.
@@ -42,6 +51,8 @@ export class RoomlerApp extends Construct {
         template: {
           metadata: { labels },
           spec: {
+            ...podDefaults(),
+            terminationGracePeriodSeconds: a.shutdown.gracePeriodSeconds,
             containers: [
               {
                 name: 'roomler',
@@ -50,6 +61,9 @@ export class RoomlerApp extends Construct {
                 command: a.command,
                 workingDir: a.workingDir,
                 ports: [{ name: 'http', containerPort: a.port, protocol: 'TCP' }],
+                securityContext: restrictedSecurityContext({ readOnlyRootFilesystem: false }),
+                // Endpoints drop the pod first, then PM2 gets SIGTERM and drains its workers.
+                lifecycle: { preStop: { exec: exec('sleep', String(a.shutdown.preStopSeconds)).exec! } },
                 envFrom: [{ configMapRef: { name: a.configMapName } }, { secretRef: { name: a.secretName } }],
                 resources: resourceRequirements(a.resources),
                 startupProbe: probe(tcp('http'), a.startupProbe),
@@ -65,7 +79,7 @@ export class RoomlerApp extends Construct {
     });
 
     this.service = new k8s.KubeService(this, 'service', {
-      metadata: namespaced(i, NAMES.app, labels),
+      metadata: namespaced(i, NAMES.app, labels, exemptions({ 'exposed-services': 'the host nginx proxies roomler.live to this NodePort' })),
       spec: {
         type: 'NodePort',
         selector,

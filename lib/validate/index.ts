@@ -1,10 +1,17 @@
 import { parseAllDocuments } from 'yaml';
 import type { LoadedConfig } from '../config';
+import { apiServerRules } from './api-rules';
+import { crossObjectRules, type ExternalRefs } from './cross-object';
+import { finding, objectId } from './objects';
+import { policyRules, type Exemption } from './policy';
 import { SchemaValidator } from './schema';
+
+export { objectId };
+export type { Exemption };
 
 export interface Finding {
   readonly severity: 'error' | 'warning';
-  /** Rule id, e.g. `schema`. */
+  /** Rule id: `schema`, `api-server`, `cross-object`, or the policy check's name. */
   readonly rule: string;
   /** `kind/namespace/name` (namespace omitted for cluster-scoped objects). */
   readonly object: string;
@@ -23,42 +30,68 @@ export interface ParsedObject {
   readonly object: Record<string, any>;
 }
 
+export interface Report {
+  readonly findings: Finding[];
+  readonly exemptions: Exemption[];
+  readonly objects: number;
+}
+
 let validator: SchemaValidator | undefined;
 /** One validator per process: loading the definitions is the expensive part. */
 export const schemaValidator = () => (validator ??= new SchemaValidator());
-
-export const objectId = (o: Record<string, any>) =>
-  [o?.kind ?? '?', o?.metadata?.namespace, o?.metadata?.name ?? '?'].filter((x) => x !== undefined).join('/');
 
 export function parseFiles(files: ReadonlyMap<string, string>): { objects: ParsedObject[]; findings: Finding[] } {
   const objects: ParsedObject[] = [];
   const findings: Finding[] = [];
   for (const [file, text] of files) {
-    parseAllDocuments(text).forEach((doc, index) => {
+    // YAML 1.1, as kubectl reads it: `no`, `on` and `yes` are booleans there.
+    parseAllDocuments(text, { version: '1.1' }).forEach((doc, index) => {
       if ('errors' in doc && doc.errors.length) {
-        findings.push({ severity: 'error', rule: 'yaml', object: `document ${index}`, file, path: '', message: doc.errors[0].message });
+        findings.push({ severity: 'error', rule: 'yaml', object: `document ${index}`, file, path: '', message: doc.errors[0].message.split('\n')[0] });
         return;
       }
       const object = doc.toJS();
-      if (object !== null && object !== undefined) objects.push({ file, index, object });
+      if (object === null || object === undefined) return;
+      if (typeof object !== 'object' || Array.isArray(object)) {
+        findings.push({ severity: 'error', rule: 'yaml', object: `document ${index}`, file, path: '', message: 'a manifest must be a mapping' });
+        return;
+      }
+      objects.push({ file, index, object });
     });
   }
   return { objects, findings };
 }
 
-/** Every check on a set of manifest files; `config` supplies declared external references. */
-export function validateFiles(files: ReadonlyMap<string, string>, _config?: LoadedConfig): Finding[] {
-  const { objects, findings } = parseFiles(files);
-  for (const { file, object } of objects) {
-    for (const f of schemaValidator().validate(object)) {
-      findings.push({ severity: 'error', rule: 'schema', object: objectId(object), file, path: f.path, message: f.message });
-    }
-  }
-  return findings;
+/** Secrets the manifests reference by name but that `npm run secrets` creates, plus what config declares. */
+export function externalRefs(config?: LoadedConfig): ExternalRefs {
+  const declared = config?.root.validation.external;
+  const fromInstances = (config?.instances ?? []).flatMap((i) => [i.app.secretName, i.mongodb.secretName]);
+  return {
+    secrets: [...new Set(['roomler-secret', 'mongodb-secret', 'coturn-auth', 'coturn-tls', ...fromInstances, ...(declared?.secrets ?? [])])],
+    configMaps: declared?.configMaps ?? [],
+    persistentVolumeClaims: declared?.persistentVolumeClaims ?? [],
+  };
 }
+
+/** Every check on a set of manifest files: schema, API-server rules, cross-object consistency, policy. */
+export function validateReport(files: ReadonlyMap<string, string>, config?: LoadedConfig): Report {
+  const { objects, findings } = parseFiles(files);
+  for (const p of objects) {
+    for (const f of schemaValidator().validate(p.object)) findings.push(finding('error', 'schema', p.object, p.file, f.path, f.message));
+    findings.push(...apiServerRules(p));
+  }
+  findings.push(...crossObjectRules(objects, externalRefs(config)));
+  const policy = policyRules(objects);
+  findings.push(...policy.findings);
+  const order = (f: Finding) => (f.severity === 'error' ? 0 : 1);
+  findings.sort((a, b) => order(a) - order(b));
+  return { findings, exemptions: policy.exemptions, objects: objects.length };
+}
+
+export const validateFiles = (files: ReadonlyMap<string, string>, config?: LoadedConfig): Finding[] => validateReport(files, config).findings;
 
 export function formatFindings(findings: readonly Finding[]): string {
   return findings
-    .map((f) => `${f.severity.toUpperCase()} [${f.rule}] ${f.file}: ${f.object} ${f.path}: ${f.message}${f.fix ? ` (fix: ${f.fix})` : ''}`)
+    .map((f) => `${f.severity.toUpperCase()} [${f.rule}] ${f.object} ${f.path || '(object)'}: ${f.message}${f.fix ? `\n    fix: ${f.fix}` : ''}\n    in ${f.file}`)
     .join('\n');
 }

@@ -68,8 +68,11 @@ describe('roomler chart (default config = the reference production topology)', (
     expect(c.livenessProbe.tcpSocket).toBeDefined();
     expect(c.resources).toEqual({ requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '500m', memory: '1Gi' } });
     expect(c.env.filter((e: Obj) => e.valueFrom).map((e: Obj) => e.valueFrom.secretKeyRef.name)).toEqual(['mongodb-secret', 'mongodb-secret']);
-    expect(c.volumeMounts).toEqual([{ name: 'data', mountPath: '/data/db' }]);
-    expect(spec.volumes).toEqual([{ name: 'data', persistentVolumeClaim: { claimName: 'mongodb-data' } }]);
+    expect(c.volumeMounts).toContainEqual({ name: 'data', mountPath: '/data/db' });
+    expect(spec.volumes).toContainEqual({ name: 'data', persistentVolumeClaim: { claimName: 'mongodb-data' } });
+    expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    // A read-only root still needs /tmp for mongod's socket.
+    expect(c.volumeMounts).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
   });
 
   it('starts Redis without persistence', () => {
@@ -104,6 +107,21 @@ describe('roomler chart (default config = the reference production topology)', (
       expect(cm.data).not.toHaveProperty(secret);
     }
     expect(objects.some((o) => o.kind === 'Secret')).toBe(false);
+  });
+
+  it('isolates the namespace: default deny, then only the flows the stack uses', () => {
+    const np = (name: string) => find(objects, 'NetworkPolicy', name, 'roomler').spec;
+    expect(np('default-deny')).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+    expect(np('mongodb').ingress[0].ports).toEqual([{ port: 27017, protocol: 'TCP' }]);
+    expect(np('redis').ingress[0].from).toEqual([{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'roomler', 'app.kubernetes.io/instance': 'roomler' } } }]);
+  });
+
+  it('stops Janus and the app gracefully', () => {
+    for (const [name, pre, grace] of [['janus', '30', 120], ['roomler', '10', 60]] as const) {
+      const d = find(objects, 'Deployment', name);
+      expect(podSpec(d).terminationGracePeriodSeconds).toBe(grace);
+      expect(container(d, name).lifecycle.preStop.exec.command).toEqual(['sleep', pre]);
+    }
   });
 
   it('binds each static claim to exactly its hostPath volume on the data node', () => {

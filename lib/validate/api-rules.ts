@@ -1,0 +1,169 @@
+import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../config/primitives';
+import type { Finding, ParsedObject } from './index';
+import { containersOf, finding, podSpecOf } from './objects';
+
+// What the API server validates beyond the OpenAPI schema (k8s.io/apimachinery/pkg/util/validation and
+// pkg/apis/*/validation), for the kinds this project emits.
+
+const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const IANA_SVC_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+
+/** Kinds whose names must be DNS-1123 labels (the rest are subdomains); Services are DNS-1035 labels. */
+const LABEL_NAMED = new Set(['Namespace']);
+
+export function qualifiedKeyProblem(key: string): string | undefined {
+  const parts = key.split('/');
+  if (parts.length > 2) return 'has more than one "/"';
+  const [prefix, name] = parts.length === 2 ? parts : [undefined, parts[0]];
+  if (prefix !== undefined && (prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix))) return `prefix "${prefix}" must be a DNS-1123 subdomain`;
+  if (name.length > 63) return 'name part must be at most 63 characters';
+  if (!QUALIFIED_NAME.test(name)) return 'name part must be alphanumeric, "-", "_" or ".", starting and ending alphanumeric';
+  return undefined;
+}
+
+function ianaProblem(name: string): string | undefined {
+  if (name.length > 15) return 'must be at most 15 characters (IANA service name)';
+  if (!IANA_SVC_NAME.test(name) || name.includes('--')) return 'must be lowercase letters, digits and single "-" (IANA service name)';
+  if (!/[a-z]/.test(name)) return 'must contain at least one letter (IANA service name)';
+  return undefined;
+}
+
+const CRON_FIELDS: [string, number, number][] = [
+  ['minute', 0, 59],
+  ['hour', 0, 23],
+  ['day of month', 1, 31],
+  ['month', 1, 12],
+  ['day of week', 0, 7],
+];
+const CRON_MACROS = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly']);
+const MONTHS = 'jan feb mar apr may jun jul aug sep oct nov dec'.split(' ');
+const DAYS = 'sun mon tue wed thu fri sat'.split(' ');
+
+/** The cron syntax Kubernetes accepts (robfig/cron standard parser); undefined when valid. */
+export function cronProblem(schedule: string): string | undefined {
+  const s = schedule.trim().replace(/^(CRON_)?TZ=\S+\s+/, '');
+  if (CRON_MACROS.has(s)) return undefined;
+  const fields = s.split(/\s+/);
+  if (fields.length !== 5) return `must have 5 fields (minute hour day-of-month month day-of-week), got ${fields.length}`;
+  for (const [n, field] of fields.entries()) {
+    const [what, min, max] = CRON_FIELDS[n];
+    const names = n === 3 ? MONTHS : n === 4 ? DAYS : [];
+    const value = (v: string) => {
+      const named = names.indexOf(v.toLowerCase());
+      if (named >= 0) return named + (n === 3 ? 1 : 0);
+      return /^\d+$/.test(v) ? Number(v) : NaN;
+    };
+    for (const part of field.split(',')) {
+      const m = /^(\*|\?|([^-/]+)(-([^/]+))?)(\/(\d+))?$/.exec(part);
+      if (!m) return `${what} "${part}" is not a valid cron expression`;
+      if (m[6] !== undefined && Number(m[6]) === 0) return `${what} step must be positive`;
+      if (m[1] === '*' || m[1] === '?') continue;
+      const lo = value(m[2]);
+      const hi = m[4] !== undefined ? value(m[4]) : lo;
+      if ([lo, hi].some((v) => Number.isNaN(v) || v < min || v > max)) return `${what} "${part}" is outside ${min}-${max}`;
+      if (lo > hi) return `${what} range "${part}" is descending`;
+    }
+  }
+  return undefined;
+}
+
+function duplicates(names: unknown[]): string[] {
+  const seen = new Set<unknown>();
+  return names.filter((n) => (seen.has(n) ? true : (seen.add(n), false))) as string[];
+}
+
+export function apiServerRules({ file, object: o }: ParsedObject): Finding[] {
+  const out: Finding[] = [];
+  const add = (path: string, message: string, fix?: string) => out.push(finding('error', 'api-server', o, file, path, message, fix));
+  const name: unknown = o.metadata?.name;
+
+  if (typeof name === 'string') {
+    if (o.kind === 'Service') {
+      if (name.length > 63 || !DNS1035_LABEL.test(name)) add('metadata.name', `Service name "${name}" must be a DNS-1035 label (start with a letter, at most 63 characters)`);
+    } else if (LABEL_NAMED.has(o.kind)) {
+      if (name.length > 63 || !DNS1123_LABEL.test(name)) add('metadata.name', `${o.kind} name "${name}" must be a DNS-1123 label (at most 63 characters)`);
+    } else if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
+      add('metadata.name', `name "${name}" must be a DNS-1123 subdomain (at most 253 characters)`);
+    }
+  } else {
+    add('metadata.name', 'metadata.name is required');
+  }
+  const ns: unknown = o.metadata?.namespace;
+  if (typeof ns === 'string' && (ns.length > 63 || !DNS1123_LABEL.test(ns))) add('metadata.namespace', `namespace "${ns}" must be a DNS-1123 label`);
+
+  const checkLabels = (labels: Record<string, unknown> | undefined, path: string) => {
+    for (const [k, v] of Object.entries(labels ?? {})) {
+      const p = qualifiedKeyProblem(k);
+      if (p) add(`${path}["${k}"]`, `label key ${p}`);
+      if (typeof v !== 'string' || v.length > 63 || !LABEL_VALUE.test(v)) add(`${path}["${k}"]`, `label value "${v}" must be at most 63 characters, alphanumeric, "-", "_" or ".", starting and ending alphanumeric`);
+    }
+  };
+  const checkAnnotations = (annotations: Record<string, unknown> | undefined, path: string) => {
+    let size = 0;
+    for (const [k, v] of Object.entries(annotations ?? {})) {
+      const p = qualifiedKeyProblem(k);
+      if (p) add(`${path}["${k}"]`, `annotation key ${p}`);
+      size += k.length + String(v).length;
+    }
+    if (size > 256 * 1024) add(path, `annotations total ${size} bytes, more than 256 KiB`);
+  };
+  checkLabels(o.metadata?.labels, 'metadata.labels');
+  checkAnnotations(o.metadata?.annotations, 'metadata.annotations');
+
+  const pod = podSpecOf(o);
+  if (pod) {
+    const tpl = o.kind === 'CronJob' ? 'spec.jobTemplate.spec.template' : 'spec.template';
+    checkLabels(pod.metadata?.labels, `${tpl}.metadata.labels`);
+    checkAnnotations(pod.metadata?.annotations, `${tpl}.metadata.annotations`);
+    const selector = o.spec?.selector?.matchLabels;
+    if (['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet'].includes(o.kind)) {
+      if (!selector || Object.keys(selector).length === 0) add('spec.selector', 'a workload needs a non-empty selector');
+      for (const [k, v] of Object.entries(selector ?? {})) {
+        if (pod.metadata?.labels?.[k] !== v) add(`spec.selector.matchLabels["${k}"]`, `selector ${k}=${v} does not match the pod template labels`, `set ${tpl}.metadata.labels["${k}"] to "${v}"`);
+      }
+    }
+    const spec = pod.spec ?? {};
+    for (const d of duplicates((spec.volumes ?? []).map((v: any) => v.name))) add(`${tpl}.spec.volumes`, `duplicate volume name "${d}"`);
+    for (const d of duplicates(containersOf(spec).map(({ c }) => c.name))) add(`${tpl}.spec.containers`, `duplicate container name "${d}"`);
+    for (const { c, path } of containersOf(spec)) {
+      const cp = `${tpl}.spec.${path}`;
+      for (const d of duplicates((c.env ?? []).map((e: any) => e.name))) add(`${cp}.env`, `duplicate env name "${d}"`);
+      for (const d of duplicates((c.ports ?? []).filter((p: any) => p.name).map((p: any) => p.name))) add(`${cp}.ports`, `duplicate port name "${d}"`);
+      (c.ports ?? []).forEach((p: any, n: number) => {
+        if (p.name !== undefined) {
+          const problem = ianaProblem(String(p.name));
+          if (problem) add(`${cp}.ports[${n}].name`, `port name "${p.name}" ${problem}`);
+        }
+        for (const k of ['containerPort', 'hostPort']) {
+          if (p[k] !== undefined && (p[k] < 1 || p[k] > 65535)) add(`${cp}.ports[${n}].${k}`, `${k} ${p[k]} is outside 1-65535`);
+        }
+        if (spec.hostNetwork && p.hostPort !== undefined && p.hostPort !== p.containerPort) {
+          add(`${cp}.ports[${n}].hostPort`, 'with hostNetwork, hostPort must equal containerPort');
+        }
+      });
+      for (const probe of ['livenessProbe', 'startupProbe']) {
+        const t = c[probe]?.successThreshold;
+        if (t !== undefined && t !== 1) add(`${cp}.${probe}.successThreshold`, `${probe} successThreshold must be 1, got ${t}`);
+      }
+    }
+  }
+
+  if (o.kind === 'Service') {
+    const ports: any[] = o.spec?.ports ?? [];
+    if (ports.length > 1) ports.forEach((p, n) => p.name === undefined && add(`spec.ports[${n}].name`, 'every port needs a name when a Service has more than one'));
+    for (const d of duplicates(ports.filter((p) => p.name).map((p) => p.name))) add('spec.ports', `duplicate port name "${d}"`);
+    ports.forEach((p, n) => {
+      if (p.name !== undefined && (String(p.name).length > 63 || !DNS1123_LABEL.test(String(p.name)))) add(`spec.ports[${n}].name`, `port name "${p.name}" must be a DNS-1123 label`);
+      if (p.port < 1 || p.port > 65535) add(`spec.ports[${n}].port`, `port ${p.port} is outside 1-65535`);
+      if (p.nodePort !== undefined && o.spec?.type !== 'NodePort' && o.spec?.type !== 'LoadBalancer') add(`spec.ports[${n}].nodePort`, 'nodePort is only allowed on NodePort or LoadBalancer Services');
+    });
+  }
+
+  if (o.kind === 'CronJob' && typeof o.spec?.schedule === 'string') {
+    const problem = cronProblem(o.spec.schedule);
+    if (problem) add('spec.schedule', `schedule "${o.spec.schedule}": ${problem}`);
+  }
+  return out;
+}

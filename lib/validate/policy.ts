@@ -1,0 +1,115 @@
+import type { Finding, ParsedObject } from './index';
+import { containersOf, finding, podSpecOf, templatePath, type Obj } from './objects';
+
+/** Annotation prefix that exempts an object from a check, with the reason as its value (kube-linter's own). */
+export const EXEMPTION_PREFIX = 'ignore-check.kube-linter.io/';
+
+export interface Exemption {
+  readonly object: string;
+  readonly file: string;
+  readonly check: string;
+  readonly reason: string;
+}
+
+/**
+ * Operational policy, modelled on the default checks of kube-linter, kube-score and Polaris. Rule ids are
+ * kube-linter's check names where one exists, so one exemption annotation satisfies both tools.
+ */
+export const POLICY_CHECKS = {
+  'unset-cpu-requirements': 'containers set CPU requests and limits',
+  'unset-memory-requirements': 'containers set memory requests and limits',
+  'no-readiness-probe': 'long-running containers have a readiness probe',
+  'no-liveness-probe': 'long-running containers have a liveness probe',
+  'identical-probes': 'readiness and liveness probes differ (kube-score container-probes-identical)',
+  'run-as-non-root': 'pods run as a non-root user',
+  'no-read-only-root-fs': 'containers have a read-only root filesystem',
+  'privilege-escalation-container': 'containers set allowPrivilegeEscalation: false',
+  'drop-net-raw-capability': 'containers drop all capabilities (at least NET_RAW)',
+  'latest-tag': 'images are pinned, not :latest',
+  'host-network': 'pods do not use the host network',
+  'exposed-services': 'Services are not NodePort or LoadBalancer',
+  'cronjob-starting-deadline': 'CronJobs set startingDeadlineSeconds (kube-score cronjob-has-deadline)',
+  'cronjob-job-ttl': 'CronJob job templates have no ttlSecondsAfterFinished (history limits keep failed jobs visible)',
+  'pdb-allows-disruption': 'PodDisruptionBudgets can allow at least one disruption (kube-linter pdb-max-unavailable / pdb-min-available)',
+  'non-isolated-pod': 'every pod is selected by a NetworkPolicy',
+} as const;
+export type PolicyCheck = keyof typeof POLICY_CHECKS;
+
+const LONG_RUNNING = new Set(['Deployment', 'StatefulSet', 'DaemonSet']);
+
+const imageTag = (image: string) => {
+  const noDigest = image.split('@')[0];
+  const slash = noDigest.lastIndexOf('/');
+  const colon = noDigest.lastIndexOf(':');
+  return colon > slash ? noDigest.slice(colon + 1) : undefined;
+};
+
+export function policyRules(objects: readonly ParsedObject[]): { findings: Finding[]; exemptions: Exemption[] } {
+  const findings: Finding[] = [];
+  const exemptions: Exemption[] = [];
+  const policies = objects.filter((p) => p.object.kind === 'NetworkPolicy').map((p) => p.object);
+
+  for (const p of objects) {
+    const o = p.object;
+    const annotations: Record<string, string> = o.metadata?.annotations ?? {};
+    const exempted = new Set<string>();
+    for (const [k, v] of Object.entries(annotations)) {
+      if (!k.startsWith(EXEMPTION_PREFIX)) continue;
+      const check = k.slice(EXEMPTION_PREFIX.length);
+      exempted.add(check);
+      exemptions.push({ object: `${o.kind}/${o.metadata?.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata?.name}`, file: p.file, check, reason: v });
+      if (!String(v).trim()) findings.push(finding('error', 'exemption', o, p.file, `metadata.annotations["${k}"]`, 'an exemption must carry its reason as the annotation value'));
+    }
+    const warn = (check: PolicyCheck, path: string, message: string, fix: string) => {
+      if (!exempted.has(check)) findings.push(finding('warning', check, o, p.file, path, message, `${fix}, or annotate ${EXEMPTION_PREFIX}${check}: "<reason>"`));
+    };
+
+    if (o.kind === 'Service' && (o.spec?.type === 'NodePort' || o.spec?.type === 'LoadBalancer')) {
+      warn('exposed-services', 'spec.type', `${o.spec.type} Service exposes ports on every node`, 'use ClusterIP behind an ingress');
+    }
+    if (o.kind === 'CronJob') {
+      if (o.spec?.startingDeadlineSeconds === undefined) warn('cronjob-starting-deadline', 'spec.startingDeadlineSeconds', 'a missed schedule is started arbitrarily late (or never, after 100 misses)', 'set startingDeadlineSeconds');
+      if (o.spec?.jobTemplate?.spec?.ttlSecondsAfterFinished !== undefined) warn('cronjob-job-ttl', 'spec.jobTemplate.spec.ttlSecondsAfterFinished', 'finished jobs are deleted, so a failed backup leaves no trace for alerts', 'remove it and rely on successfulJobsHistoryLimit/failedJobsHistoryLimit');
+    }
+    if (o.kind === 'PodDisruptionBudget') {
+      const s = o.spec ?? {};
+      const selected = objects.filter((w) => w.object.metadata?.namespace === o.metadata?.namespace && podSpecOf(w.object) && Object.entries(s.selector?.matchLabels ?? {}).every(([k, v]) => podSpecOf(w.object)!.metadata?.labels?.[k] === v));
+      const replicas = selected.reduce((n, w) => n + (w.object.spec?.replicas ?? 1), 0);
+      if (s.maxUnavailable === 0 || s.maxUnavailable === '0%' || (typeof s.minAvailable === 'number' && s.minAvailable >= replicas) || s.minAvailable === '100%') {
+        warn('pdb-allows-disruption', 'spec', `this budget can never allow a disruption (${replicas} replica(s)), so node drains block`, 'allow at least one disruption or drop the budget');
+      }
+    }
+
+    const tpl = podSpecOf(o);
+    if (!tpl) continue;
+    const spec = tpl.spec ?? {};
+    const tp = `${templatePath(o)}.spec`;
+    if (spec.hostNetwork) warn('host-network', `${tp}.hostNetwork`, 'the pod shares the node network namespace (and is outside NetworkPolicy)', 'drop hostNetwork');
+    const podNonRoot = spec.securityContext?.runAsNonRoot === true || (spec.securityContext?.runAsUser ?? 0) > 0;
+    if (!policies.some((np) => np.metadata?.namespace === o.metadata?.namespace && Object.entries(np.spec?.podSelector?.matchLabels ?? {}).every(([k, v]) => tpl.metadata?.labels?.[k] === v))) {
+      warn('non-isolated-pod', tp, 'no NetworkPolicy selects this pod', 'add a NetworkPolicy');
+    }
+    for (const { c, path } of containersOf(spec)) {
+      const cp = `${tp}.${path}`;
+      const sc: Obj = c.securityContext ?? {};
+      const r = c.resources ?? {};
+      if (!r.requests?.cpu || !r.limits?.cpu) warn('unset-cpu-requirements', `${cp}.resources`, `container "${c.name}" lacks a CPU request or limit`, 'set resources.requests.cpu and resources.limits.cpu');
+      if (!r.requests?.memory || !r.limits?.memory) warn('unset-memory-requirements', `${cp}.resources`, `container "${c.name}" lacks a memory request or limit`, 'set resources.requests.memory and resources.limits.memory');
+      if (LONG_RUNNING.has(o.kind) && path.startsWith('containers')) {
+        if (!c.readinessProbe) warn('no-readiness-probe', `${cp}.readinessProbe`, `container "${c.name}" has no readiness probe`, 'add one');
+        if (!c.livenessProbe) warn('no-liveness-probe', `${cp}.livenessProbe`, `container "${c.name}" has no liveness probe`, 'add one');
+        if (c.readinessProbe && c.livenessProbe && JSON.stringify(c.readinessProbe) === JSON.stringify(c.livenessProbe)) {
+          warn('identical-probes', `${cp}.livenessProbe`, `container "${c.name}" has identical readiness and liveness probes: a slow moment restarts it`, 'make liveness cheaper and more tolerant');
+        }
+      }
+      if (!(sc.runAsNonRoot === true || (sc.runAsUser ?? 0) > 0 || (podNonRoot && sc.runAsUser !== 0))) warn('run-as-non-root', `${cp}.securityContext`, `container "${c.name}" may run as root`, 'set runAsNonRoot and a non-zero runAsUser');
+      if (sc.readOnlyRootFilesystem !== true) warn('no-read-only-root-fs', `${cp}.securityContext.readOnlyRootFilesystem`, `container "${c.name}" has a writable root filesystem`, 'set readOnlyRootFilesystem: true with emptyDirs for writable paths');
+      if (sc.allowPrivilegeEscalation !== false) warn('privilege-escalation-container', `${cp}.securityContext.allowPrivilegeEscalation`, `container "${c.name}" allows privilege escalation`, 'set allowPrivilegeEscalation: false');
+      const drop: string[] = sc.capabilities?.drop ?? [];
+      if (!drop.includes('ALL') && !drop.includes('NET_RAW')) warn('drop-net-raw-capability', `${cp}.securityContext.capabilities.drop`, `container "${c.name}" keeps NET_RAW`, 'drop ALL capabilities');
+      const tag = typeof c.image === 'string' ? imageTag(c.image) : undefined;
+      if (typeof c.image === 'string' && !c.image.includes('@') && (tag === undefined || tag === 'latest')) warn('latest-tag', `${cp}.image`, `image "${c.image}" is not pinned: every pull may run different code`, 'pin a version tag or digest');
+    }
+  }
+  return { findings, exemptions };
+}
