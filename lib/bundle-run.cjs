@@ -20,7 +20,7 @@ function sources(dir, out) {
     const p = join(dir, name);
     const s = statSync(p);
     if (s.isDirectory()) sources(p, out);
-    else if (/\.(ts|json|sh)$/.test(name)) out.push(`${relative(root, p)}:${s.size}:${s.mtimeMs}`);
+    else if (/\.(ts|js|json|sh)$/.test(name)) out.push(`${relative(root, p)}:${s.size}:${s.mtimeMs}`);
   }
   return out;
 }

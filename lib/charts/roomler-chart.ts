@@ -1,6 +1,7 @@
 import type { Construct } from 'constructs';
 import { NAMES, persistentVolumeNames } from '../config';
 import { JanusGateway } from '../constructs/janus-gateway';
+import { MongoDbBackupCronJobs } from '../constructs/mongodb-backup-cronjobs';
 import { MongoDbStatefulSet } from '../constructs/mongodb-statefulset';
 import { RoomlerNetworkPolicies } from '../constructs/network-policies';
 import { RedisDeployment } from '../constructs/redis-deployment';
@@ -38,6 +39,7 @@ export class RoomlerChart extends InstanceChart {
     new RedisDeployment(this, 'redis', { instance });
     new JanusGateway(this, 'janus', { instance });
     new RoomlerApp(this, 'roomler', { instance, uploadsClaimName: uploads.pvc.name });
+    if (instance.backups.enabled) new MongoDbBackupCronJobs(this, 'mongodb-backup', { instance });
     if (instance.security.networkPolicies) new RoomlerNetworkPolicies(this, 'network-policies', { instance });
   }
 }

@@ -1,4 +1,61 @@
 import { z } from 'zod';
+import { absolutePath, dnsSubdomain, image, quantity, resources } from './primitives';
 
-// Per-instance MongoDB backup CronJobs (issue 5). Placeholder until that issue fills it in.
-export const mongoBackupSchema = z.object({}).strict().prefault({});
+// Per-instance MongoDB backup CronJobs (issue 5).
+
+const CRON = /^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$/;
+const schedule = (d: string) => z.string().regex(CRON, 'must be a cron schedule such as "0 3 * * *"').default(d);
+
+export const mongoBackupSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Image with mongodump, mongosh, gzip, sha256sum and flock; defaults to the MongoDB image. */
+    image: image.optional(),
+    /** IANA time zone of the schedules (CronJob spec.timeZone). */
+    timeZone: z.string().min(1).default('Etc/UTC'),
+    schedule: schedule('0 3 * * *'),
+    verifySchedule: schedule('0 4 * * *'),
+    /** Archives kept after a successful run (newest by the stamp in the name). */
+    keep: z.number().int().min(1).default(7),
+    /** verify fails when fewer archives exist. */
+    minArchives: z.number().int().min(1).default(1),
+    /** verify fails when the newest archive is older than this, by the stamp in its name. */
+    maxAgeHours: z.number().int().min(1).default(25),
+    /** verify fails for a smaller newest archive (bytes); an empty database dumps to a few KiB. */
+    minBytes: z.number().int().min(1).default(4096),
+    volume: z
+      .object({
+        /** Directory on the data node. @default /data/<namespace>/backup */
+        hostPath: absolutePath.optional(),
+        storage: quantity.default('10Gi'),
+        /** Use this existing PVC instead of the static hostPath volume. */
+        existingClaim: dnsSubdomain('existingClaim').optional(),
+      })
+      .strict()
+      .prefault({}),
+    restoreTest: z
+      .object({ enabled: z.boolean().default(false), schedule: schedule('0 5 * * 0') })
+      .strict()
+      .prefault({}),
+    startingDeadlineSeconds: z.number().int().min(10).default(3600),
+    activeDeadlineSeconds: z.number().int().min(60).default(3600),
+    backoffLimit: z.number().int().min(0).default(1),
+    historyLimit: z.number().int().min(1).default(3),
+    resources: resources({ requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '1', memory: '1Gi' } }),
+  })
+  .strict()
+  .prefault({});
+
+export type MongoBackupConfig = z.output<typeof mongoBackupSchema>;
+
+/** `<db>-YYYYmmddTHHMMSSZ.archive.gz`: sortable by name; the stamp is the age that counts. */
+export const ARCHIVE_NAME = /^(.+)-(\d{8}T\d{6}Z)\.archive\.gz$/;
+
+/** Written beside each archive as `<db>-<stamp>.manifest.json`. */
+export interface ArchiveManifest {
+  readonly database: string;
+  readonly createdAt: string;
+  readonly collections: Record<string, number>;
+  readonly bytes: number;
+  readonly sha256: string;
+}

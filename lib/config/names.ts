@@ -9,6 +9,9 @@ export const persistentVolumeNames = (i: Pick<InstanceConfig, 'namespace'>) => (
   uploads: `${i.namespace}-uploads`,
 });
 
+/** The backup volume's PV name. */
+export const backupVolumeName = (i: Pick<InstanceConfig, 'namespace'>) => `${i.namespace}-mongodb-backup`;
+
 export const NAMES = {
   mongodb: 'mongodb',
   mongodbPvc: 'mongodb-data',
@@ -17,4 +20,6 @@ export const NAMES = {
   janusNodePort: 'janus-nodeport',
   app: 'roomler',
   uploadsPvc: 'roomler-uploads',
+  backupPvc: 'mongodb-backup',
+  backupScripts: 'mongodb-backup-scripts',
 } as const;

@@ -29,6 +29,11 @@ export class RoomlerNetworkPolicies extends Construct {
       // The app, and any job of this instance labelled as a MongoDB client (the backup CronJobs).
       ingress: [{ from: [pods(NAMES.app), { podSelector: { matchLabels: { 'roomler.io/mongodb-client': 'true' } } }], ports: [port(i.mongodb.port)] }],
     });
+    policy('mongodb-clients', {
+      podSelector: { matchLabels: { 'roomler.io/mongodb-client': 'true' } },
+      policyTypes: ['Egress'],
+      egress: [{ to: [pods(NAMES.mongodb)], ports: [port(i.mongodb.port)] }],
+    });
     policy('redis', { ...pods(NAMES.redis), policyTypes: ['Ingress'], ingress: [{ from: [pods(NAMES.app)], ports: [port(i.redis.port)] }] });
     policy('roomler', {
       ...pods(NAMES.app),

@@ -15,7 +15,7 @@ describe('roomler chart (default config = the reference production topology)', (
   it('starts with the Namespace and the PersistentVolumes, in apply order', () => {
     const kinds = objectsInFile('roomler.k8s.yaml').map((o) => o.kind);
     expect(kinds[0]).toBe('Namespace');
-    expect(kinds.slice(1, 3)).toEqual(['PersistentVolume', 'PersistentVolume']);
+    expect(kinds.slice(1, 4)).toEqual(['PersistentVolume', 'PersistentVolume', 'PersistentVolume']);
     expect(kinds.indexOf('PersistentVolumeClaim')).toBeLessThan(kinds.indexOf('StatefulSet'));
     expect(kinds.indexOf('ConfigMap')).toBeLessThan(kinds.indexOf('Deployment'));
   });
@@ -124,10 +124,33 @@ describe('roomler chart (default config = the reference production topology)', (
     }
   });
 
+  it('backs MongoDB up nightly with CronJobs that never hide a failure', () => {
+    const backup = find(objects, 'CronJob', 'mongodb-backup');
+    const verify = find(objects, 'CronJob', 'mongodb-backup-verify');
+    expect([backup.spec.schedule, verify.spec.schedule]).toEqual(['0 3 * * *', '0 4 * * *']);
+    for (const cj of [backup, verify]) {
+      expect(cj.spec).toMatchObject({ concurrencyPolicy: 'Forbid', startingDeadlineSeconds: 3600, successfulJobsHistoryLimit: 3, failedJobsHistoryLimit: 3 });
+      expect(cj.spec.jobTemplate.spec).toMatchObject({ backoffLimit: 1, activeDeadlineSeconds: 3600 });
+      expect(cj.spec.jobTemplate.spec.ttlSecondsAfterFinished).toBeUndefined();
+      expect(podSpec(cj).nodeSelector).toEqual({ 'kubernetes.io/hostname': 'k8s-worker1' });
+    }
+    const c = podSpec(backup).containers[0];
+    expect(c.command).toEqual(['bash', '/scripts/mongodb-backup.sh']);
+    expect(c.env).toContainEqual({ name: 'KEEP', value: '7' });
+    expect(c.env).toContainEqual({ name: 'DATABASE', value: 'roomlerdb' });
+    // Credentials arrive as files from the Secret, never as env values or arguments.
+    expect(podSpec(backup).volumes).toContainEqual({ name: 'credentials', secret: { secretName: 'mongodb-secret', defaultMode: 0o400 } });
+    expect(JSON.stringify(c.env)).not.toContain('secretKeyRef');
+    expect(find(objects, 'ConfigMap', 'mongodb-backup-scripts').data['mongodb-backup.sh']).toContain('set -euo pipefail');
+    expect(find(objects, 'PersistentVolume', 'roomler-mongodb-backup').spec.hostPath.path).toBe('/data/roomler/backup');
+    expect(objects.some((o) => o.metadata.name === 'mongodb-restore-test')).toBe(false);
+  });
+
   it('binds each static claim to exactly its hostPath volume on the data node', () => {
-    for (const [pvc, pv, path] of [
-      ['mongodb-data', 'roomler-mongodb-data', '/data/roomler/mongodb'],
-      ['roomler-uploads', 'roomler-uploads', '/data/roomler/uploads'],
+    for (const [pvc, pv, path, size] of [
+      ['mongodb-backup', 'roomler-mongodb-backup', '/data/roomler/backup', '10Gi'],
+      ['mongodb-data', 'roomler-mongodb-data', '/data/roomler/mongodb', '5Gi'],
+      ['roomler-uploads', 'roomler-uploads', '/data/roomler/uploads', '5Gi'],
     ]) {
       const claim = find(objects, 'PersistentVolumeClaim', pvc, 'roomler');
       const volume = find(objects, 'PersistentVolume', pv);
@@ -139,7 +162,7 @@ describe('roomler chart (default config = the reference production topology)', (
         claimRef: { namespace: 'roomler', name: pvc },
       });
       expect(volume.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0]).toEqual({ key: 'kubernetes.io/hostname', operator: 'In', values: ['k8s-worker1'] });
-      expect(claim.spec).toMatchObject({ storageClassName: '', volumeName: pv, resources: { requests: { storage: '5Gi' } } });
+      expect(claim.spec).toMatchObject({ storageClassName: '', volumeName: pv, resources: { requests: { storage: size } } });
       expect(volume.spec.capacity.storage).toBe(claim.spec.resources.requests.storage);
     }
   });
