@@ -1,19 +1,25 @@
-import { execa, type Options, type ResultPromise } from 'execa';
+import { spawn, type ChildProcess } from 'node:child_process';
+
+// Every child process of the hack/ commands starts here: no shell (arguments as an array), its own process
+// group, and a timeout that kills the whole group. execa 9 was the first choice, but it is ESM-only and its
+// error path fails under this CommonJS project's require (`unicorn-magic` has no CJS export); and its
+// timeout waits for grandchildren holding the pipes (FIELD-NOTES). This is the small precise piece instead.
 
 export interface RunOptions {
-  /** Kill the whole process group after this many ms. @default no timeout */
+  /** Kill the whole process group after this many ms (SIGTERM, then SIGKILL 2 s later). @default none */
   readonly timeoutMs?: number;
-  /** Bytes or text for standard input. */
+  /** Bytes or text written to standard input, which is then closed. @default stdin is a pipe left to the caller */
   readonly input?: string | Uint8Array;
   /** Extra environment (merged over process.env). */
   readonly env?: Record<string, string | undefined>;
   readonly cwd?: string;
-  /** Inherit stdio instead of capturing (for progress output). @default false */
-  readonly inherit?: boolean;
+  /** Collect stdout into the result. Turn off to pipe it elsewhere. @default true */
+  readonly captureStdout?: boolean;
 }
 
 export interface RunResult {
   readonly command: string;
+  /** Exit code, or undefined when killed by a signal or never started. */
   readonly exitCode: number | undefined;
   readonly signal: string | undefined;
   readonly timedOut: boolean;
@@ -21,15 +27,15 @@ export interface RunResult {
   readonly stderr: string;
 }
 
-const running = new Set<ResultPromise>();
-
-/** Kills every child started through `start`/`run` (their whole process groups). */
-export function killAll(signal: NodeJS.Signals = 'SIGTERM'): void {
-  for (const child of running) killGroup(child, signal);
+export interface Started {
+  readonly child: ChildProcess;
+  readonly done: Promise<RunResult>;
 }
 
-function killGroup(child: ResultPromise, signal: NodeJS.Signals) {
-  if (child.pid === undefined) return;
+const running = new Set<ChildProcess>();
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals) {
+  if (child.pid === undefined || child.exitCode !== null) return;
   try {
     process.kill(-child.pid, signal);
   } catch {
@@ -37,54 +43,51 @@ function killGroup(child: ResultPromise, signal: NodeJS.Signals) {
   }
 }
 
-/**
- * Starts a program without a shell (arguments as an array), in its own process group, so a timeout or
- * Ctrl-C kills the grandchildren too: execa's own timeout waits for grandchildren that hold the pipes
- * (FIELD-NOTES: a 500 ms timeout settled after 6.3 s).
- */
-export function start(file: string, args: readonly string[], options: RunOptions & Options = {}): ResultPromise {
-  const { timeoutMs, input, env, inherit, ...rest } = options;
-  const child = execa(file, args, {
+/** Kills every child started here (their whole process groups). */
+export function killAll(signal: NodeJS.Signals = 'SIGTERM'): void {
+  for (const child of running) killGroup(child, signal);
+}
+
+export function start(file: string, args: readonly string[], options: RunOptions = {}): Started {
+  const child = spawn(file, args, {
     detached: true,
-    reject: false,
-    stripFinalNewline: false,
-    env: env ? { ...process.env, ...env } : undefined,
-    ...(input !== undefined ? { input } : {}),
-    ...(inherit ? { stdio: 'inherit' } : {}),
-    ...rest,
-  } as Options) as ResultPromise;
+    cwd: options.cwd,
+    env: options.env ? { ...process.env, ...options.env } : process.env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   running.add(child);
-  let timer: NodeJS.Timeout | undefined;
-  if (timeoutMs) {
-    timer = setTimeout(() => {
-      (child as any).__timedOut = true;
-      killGroup(child, 'SIGTERM');
-      setTimeout(() => killGroup(child, 'SIGKILL'), 2000).unref();
-    }, timeoutMs);
-  }
-  const settle = () => {
-    if (timer) clearTimeout(timer);
-    running.delete(child);
-  };
-  child.then(settle, settle);
-  return child;
+  let stdout = '';
+  let stderr = '';
+  if (options.captureStdout !== false) child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  child.stdin!.on('error', () => undefined); // the child may exit before reading everything
+  if (options.input !== undefined) child.stdin!.end(options.input);
+  let timedOut = false;
+  const timer = options.timeoutMs
+    ? setTimeout(() => {
+        timedOut = true;
+        killGroup(child, 'SIGTERM');
+        setTimeout(() => killGroup(child, 'SIGKILL'), 2000).unref();
+      }, options.timeoutMs)
+    : undefined;
+  const command = [file, ...args].join(' ');
+  const done = new Promise<RunResult>((resolve) => {
+    child.on('error', (e) => {
+      stderr += `${e.message}\n`;
+    });
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      running.delete(child);
+      resolve({ command, exitCode: code ?? undefined, signal: signal ?? undefined, timedOut, stdout, stderr });
+    });
+  });
+  return { child, done };
 }
 
 /** Runs a program to completion; never throws for a non-zero exit: classify `exitCode` yourself. */
-export async function run(file: string, args: readonly string[], options: RunOptions & Options = {}): Promise<RunResult> {
-  const child = start(file, args, options);
-  const r = await child;
-  return {
-    command: [file, ...args].join(' '),
-    exitCode: r.exitCode,
-    signal: r.signal,
-    timedOut: Boolean((child as any).__timedOut),
-    stdout: String(r.stdout ?? ''),
-    stderr: String(r.stderr ?? ''),
-  };
-}
+export const run = (file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> => start(file, args, options).done;
 
-/** On Ctrl-C or SIGTERM: run `cleanup`, kill the children's process groups, exit 130/143. */
+/** On Ctrl-C or SIGTERM: kill the children's process groups, run `cleanup`, exit 130/143. */
 export function onInterrupt(cleanup: () => void | Promise<void>): () => void {
   const handler = (signal: NodeJS.Signals) => {
     killAll('SIGTERM');
