@@ -29,7 +29,7 @@ export function runSynth(options: RunSynthOptions): number {
   let files: Map<string, string>;
   try {
     const config = loadConfig({ cwd: options.projectDir, env });
-    files = synthesize(config);
+    files = synthesize(config, { sealedDir: join(options.projectDir, 'sealed') });
     const findings = validateFiles(files, config);
     if (findings.length) stderr.write(formatFindings(findings) + '\n');
     const errors = findings.filter((f) => f.severity === 'error').length;

@@ -1,9 +1,11 @@
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { App, type Chart } from 'cdk8s';
-import { stringify } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import type { LoadedConfig } from './config';
+import { ArgoCdChart } from './charts/argocd-chart';
 import { RoomlerChart } from './charts/roomler-chart';
+import { withSyncWave } from './sync-waves';
 
 /** Apply order inside one file: what others depend on comes first. */
 const KIND_ORDER = [
@@ -27,12 +29,17 @@ const rank = (kind: string) => {
   return n === -1 ? KIND_ORDER.length : n;
 };
 
-export type Manifest = Record<string, any> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
+export type Manifest = Record<string, any> & {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+};
 
-/** The charts of a config: one per instance. */
+/** The charts of a config: one per instance, then the Argo CD Application when enabled. */
 export function buildApp(config: LoadedConfig): { app: App; charts: Chart[] } {
   const app = new App({ outdir: 'dist' });
   const charts: Chart[] = config.instances.map((instance) => new RoomlerChart(app, { instance }));
+  if (config.root.argocd.enabled) charts.push(new ArgoCdChart(app, { argocd: config.root.argocd }));
   return { app, charts };
 }
 
@@ -48,14 +55,25 @@ export function chartManifests(chart: Chart): Manifest[] {
  * `dist/` file name -> YAML text, for every chart. Written as YAML 1.1, the dialect kubectl and Argo CD parse
  * (go-yaml): a bare `no` in a command would otherwise reach the API server as the boolean false.
  */
-export function synthesize(config: LoadedConfig): Map<string, string> {
+export function synthesize(config: LoadedConfig, options: { sealedDir?: string } = {}): Map<string, string> {
   const { charts } = buildApp(config);
   const files = new Map<string, string>();
-  for (const chart of charts) {
-    const docs = chartManifests(chart).map((m) => stringify(m, { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false }));
-    files.set(`${chart.node.id}.k8s.yaml`, docs.join('---\n'));
-  }
+  const write = (name: string, manifests: Manifest[]) =>
+    files.set(name, manifests.map((m) => stringify(withSyncWave(m), { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false })).join('---\n'));
+  for (const chart of charts) write(`${chart.node.id}.k8s.yaml`, chartManifests(chart));
+  const sealed = sealedManifests(options.sealedDir);
+  if (sealed.length) write('sealed-secrets.k8s.yaml', sealed);
   return files;
+}
+
+/** The committed SealedSecrets (`npm run secrets -- seal`), in a stable order. */
+function sealedManifests(dir: string | undefined): Manifest[] {
+  if (!dir || !existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => d.toJS() as Manifest))
+    .filter((m) => m?.kind === 'SealedSecret');
 }
 
 /**

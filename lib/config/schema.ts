@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { cutoverSchema } from './cutover';
+import { argocdSchema } from './gitops';
 import { backupSchema, migrateSchema, sshSchema } from './host';
 import { validationSchema } from './validation';
 import { instanceSchema } from './instance';
@@ -22,6 +23,7 @@ export const rootSchema = instanceSchema
     backup: backupSchema,
     cutover: cutoverSchema,
     validation: validationSchema,
+    argocd: argocdSchema,
   })
   .strict();
 

@@ -1,0 +1,100 @@
+import { constants, createCipheriv, createHash, publicEncrypt, randomBytes, X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import { turnUsername, type InstanceConfig, type LoadedConfig } from '../../lib/config';
+import { recommendedLabels } from '../../lib/constructs/metadata';
+import { turnPassword } from '../../lib/turn';
+import { UserError } from './cli';
+
+export interface SecretManifest {
+  readonly apiVersion: 'v1';
+  readonly kind: 'Secret';
+  readonly metadata: { name: string; namespace: string; labels: Record<string, string> };
+  readonly type: 'Opaque';
+  readonly stringData: Record<string, string>;
+}
+
+/** The operator's `.env` names (FIELD-NOTES), from the environment first, then `.env`. */
+export function secretSource(projectDir: string): (name: string) => string | undefined {
+  const file = join(projectDir, '.env');
+  const dotenv = existsSync(file) ? parseDotenv(readFileSync(file)) : {};
+  return (name) => process.env[name] || dotenv[name] || undefined;
+}
+
+const OAUTH = ['FACEBOOK', 'GOOGLE', 'GITHUB', 'LINKEDIN', 'MICROSOFT'] as const;
+
+/**
+ * Secrets `roomler-secret` and `mongodb-secret` for every instance. Required: the Mongo root credentials and
+ * COTURN_AUTH_SECRET; an OAuth `*_SECRET` when its `*_ID` is configured; WEB_PUSH_PRIVATE_KEY when the public
+ * key is. All missing values are reported at once.
+ */
+export function buildSecrets(config: LoadedConfig, value: (name: string) => string | undefined): SecretManifest[] {
+  const missing = new Set<string>();
+  const need = (name: string) => {
+    const v = value(name);
+    if (v === undefined) missing.add(name);
+    return v ?? '';
+  };
+  const optional = (name: string) => value(name) ?? '';
+  const out: SecretManifest[] = [];
+  for (const i of config.instances) {
+    const user = need('MONGO_ROOT_USERNAME');
+    const pass = need('MONGO_ROOT_PASSWORD');
+    const turnSecret = need('COTURN_AUTH_SECRET');
+    const meta = (name: string, app: string) => ({ name, namespace: i.namespace, labels: recommendedLabels(i, app, 'secret') });
+    out.push({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: meta(i.mongodb.secretName, 'mongodb'),
+      type: 'Opaque',
+      stringData: { MONGO_INITDB_ROOT_USERNAME: user, MONGO_INITDB_ROOT_PASSWORD: pass },
+    });
+    const oauth = Object.fromEntries(OAUTH.map((p) => [`${p}_SECRET`, i.app.env[`${p}_ID`] ? need(`${p}_SECRET`) : optional(`${p}_SECRET`)]));
+    out.push({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: meta(i.app.secretName, 'roomler'),
+      type: 'Opaque',
+      stringData: {
+        DB_CONN: dbConn(i, user, pass),
+        SENDGRID_API_KEY: optional('SENDGRID_API_KEY'),
+        ...oauth,
+        TURN_PASSWORD: turnSecret ? turnPassword(turnSecret, turnUsername(i)) : '',
+        WEB_PUSH_PRIVATE_KEY: i.app.env.WEB_PUSH_PUBLISH_KEY ? need('WEB_PUSH_PRIVATE_KEY') : optional('WEB_PUSH_PRIVATE_KEY'),
+      },
+    });
+  }
+  if (missing.size) throw new UserError(`missing required values (set them in .env or the environment): ${[...missing].join(', ')}; nothing was applied`);
+  return out;
+}
+
+/** The app's connection string to the in-cluster `mongodb` Service, credentials URL-encoded. */
+export const dbConn = (i: InstanceConfig, user: string, pass: string) =>
+  `mongodb://${encodeURIComponent(user)}:${encodeURIComponent(pass)}@mongodb.${i.namespace}.svc:${i.mongodb.port}/${i.mongodb.database}?authSource=admin`;
+
+/** The same Secrets with every value replaced by its length, for `--dry-run`. */
+export const redact = (s: SecretManifest): SecretManifest => ({
+  ...s,
+  stringData: Object.fromEntries(Object.entries(s.stringData).map(([k, v]) => [k, v ? `<redacted: ${v.length} characters>` : '<empty>'])),
+});
+
+/**
+ * Encrypts one value the way kubeseal does (strict scope): a random 32-byte session key, RSA-OAEP (SHA-256)
+ * of that key with the label `<namespace>/<name>`, AES-256-GCM of the value with the key and an all-zero
+ * nonce; stored as base64(uint16 BE length of the RSA ciphertext || RSA ciphertext || GCM ciphertext || tag).
+ */
+export function sealValue(certPem: string, namespace: string, name: string, value: string): string {
+  const publicKey = new X509Certificate(certPem).publicKey;
+  const sessionKey = randomBytes(32);
+  const rsa = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from(`${namespace}/${name}`) }, sessionKey);
+  const cipher = createCipheriv('aes-256-gcm', sessionKey, Buffer.alloc(12));
+  const body = Buffer.concat([cipher.update(value, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+  const length = Buffer.alloc(2);
+  length.writeUInt16BE(rsa.length);
+  return Buffer.concat([length, rsa, body]).toString('base64');
+}
+
+/** A fingerprint of what a sealed value was made from, so unchanged values keep their ciphertext (no Git churn). */
+export const sealFingerprint = (certPem: string, namespace: string, name: string, key: string, value: string) =>
+  createHash('sha256').update(`${certPem}\0${namespace}/${name}/${key}\0${value}`).digest('hex');

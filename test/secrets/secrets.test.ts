@@ -1,0 +1,161 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { constants, createDecipheriv, privateDecrypt } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
+import { turnPassword } from '../../lib/turn';
+import { validateFiles } from '../../lib/validate';
+import { sealValue } from '../../hack/lib/secrets';
+import { cleanupDirs, emptyDir, projectWith, synthIn } from '../support/synth';
+
+afterAll(cleanupDirs);
+const ROOT = join(__dirname, '..', '..');
+const SENTINEL = `sentinel-${process.pid}-${Date.now()}`;
+const ENV = [
+  'MONGO_ROOT_USERNAME=root',
+  `MONGO_ROOT_PASSWORD=${SENTINEL}-mongo:/@`,
+  `COTURN_AUTH_SECRET=${SENTINEL}-turn`,
+  `SENDGRID_API_KEY=${SENTINEL}-sendgrid`,
+  `GOOGLE_SECRET=${SENTINEL}-google`,
+  `WEB_PUSH_PRIVATE_KEY=${SENTINEL}-push`,
+].join('\n');
+
+function keyPair(dir: string) {
+  const key = join(dir, 'key.pem');
+  const cert = join(dir, 'cert.pem');
+  expect(spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=sealed-secret', '-days', '2'], { stdio: 'ignore' }).status).toBe(0);
+  return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8'), certFile: cert };
+}
+
+/** Decrypts a kubeseal-format value with the controller's private key. */
+function unseal(privateKey: string, label: string, sealed: string): string {
+  const raw = Buffer.from(sealed, 'base64');
+  const n = raw.readUInt16BE(0);
+  const sessionKey = privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from(label) }, raw.subarray(2, 2 + n));
+  const body = raw.subarray(2 + n);
+  const decipher = createDecipheriv('aes-256-gcm', sessionKey, Buffer.alloc(12));
+  decipher.setAuthTag(body.subarray(body.length - 16));
+  return Buffer.concat([decipher.update(body.subarray(0, body.length - 16)), decipher.final()]).toString('utf8');
+}
+
+function secrets(project: string, args: string[], extraEnv: Record<string, string> = {}) {
+  const state = emptyDir('roomler-kubectl-');
+  const child = spawn('node', ['--require', 'tsx/cjs', 'hack/secrets.ts', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ROOMLER_PROJECT_DIR: project, STANDIN_STATE: state, PATH: `${join(__dirname, 'standins')}:${process.env.PATH}`, ...extraEnv },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const leaks: string[] = [];
+  const exited = new Promise<number>((res) => child.on('close', (c) => res(c ?? -1)));
+  const scan = setInterval(() => {
+    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+      try {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        if (cmd.includes(SENTINEL)) leaks.push(cmd);
+      } catch {
+        /* gone */
+      }
+    }
+  }, 25);
+  return exited.then((code) => {
+    clearInterval(scan);
+    const stdin = existsSync(join(state, 'stdin.yaml')) ? readFileSync(join(state, 'stdin.yaml'), 'utf8') : undefined;
+    const argv = existsSync(join(state, 'argv')) ? readFileSync(join(state, 'argv'), 'utf8') : undefined;
+    return { code, stdout, stderr, leaks, stdin, argv };
+  });
+}
+
+describe('TURN password', () => {
+  it.each(['s3cret', 'a much longer shared secret with spaces', 'ünïcødé-ß', "q'uo\"te$"])('equals openssl dgst -sha1 -hmac | base64 for %s', (secret) => {
+    const username = '2145830400:roomler';
+    const r = spawnSync('bash', ['-c', 'printf %s "$U" | openssl dgst -sha1 -hmac "$S" -binary | base64'], { env: { ...process.env, U: username, S: secret }, encoding: 'utf8' });
+    expect(turnPassword(secret, username)).toBe(r.stdout.trim());
+  });
+});
+
+describe('sealing (kubeseal format)', () => {
+  const { key, cert } = keyPair(emptyDir());
+
+  it('decrypts back with the private key of an openssl key pair', () => {
+    const sealed = sealValue(cert, 'roomler', 'roomler-secret', `${SENTINEL} ✓`);
+    expect(unseal(key, 'roomler/roomler-secret', sealed)).toBe(`${SENTINEL} ✓`);
+  });
+
+  it('fails with the wrong namespace or name (strict scope)', () => {
+    const sealed = sealValue(cert, 'roomler', 'roomler-secret', 'x');
+    expect(() => unseal(key, 'staging/roomler-secret', sealed)).toThrow();
+    expect(() => unseal(key, 'roomler/mongodb-secret', sealed)).toThrow();
+  });
+});
+
+describe('npm run secrets (stand-in kubectl)', () => {
+  it('apply pipes both Secrets to kubectl on stdin: nothing in argv, nothing printed', async () => {
+    const project = projectWith({ '.env': ENV });
+    const r = await secrets(project, ['apply']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.argv).toBe('apply -f -\n');
+    expect(r.leaks).toEqual([]);
+    expect(r.stdout + r.stderr).not.toContain(SENTINEL);
+    const docs = parseAllDocuments(r.stdin!).map((d) => d.toJS());
+    expect(docs.map((d) => `${d.metadata.namespace}/${d.metadata.name}`)).toEqual(['roomler/mongodb-secret', 'roomler/roomler-secret']);
+    const app = docs[1].stringData;
+    expect(app.DB_CONN).toBe(`mongodb://root:${encodeURIComponent(`${SENTINEL}-mongo:/@`)}@mongodb.roomler.svc:27017/roomlerdb?authSource=admin`);
+    expect(app.TURN_PASSWORD).toBe(turnPassword(`${SENTINEL}-turn`, '2145830400:roomler'));
+    expect(app.SENDGRID_API_KEY).toBe(`${SENTINEL}-sendgrid`);
+    expect(docs[0].stringData).toEqual({ MONGO_INITDB_ROOT_USERNAME: 'root', MONGO_INITDB_ROOT_PASSWORD: `${SENTINEL}-mongo:/@` });
+    expect(validateFiles(new Map([['s.yaml', r.stdin!]])).filter((f) => f.severity === 'error')).toEqual([]);
+  });
+
+  it('--dry-run prints them with every value redacted and calls no kubectl', async () => {
+    const r = await secrets(projectWith({ '.env': ENV }), ['apply', '--dry-run']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/MONGO_INITDB_ROOT_PASSWORD: "<redacted: \d+ characters>"/);
+    expect(r.stdout).not.toContain(SENTINEL);
+    expect(r.argv).toBeUndefined();
+  });
+
+  it('lists every missing required value at once and applies nothing', async () => {
+    const project = projectWith({ 'roomler.yaml': 'app:\n  env:\n    GITHUB_ID: abc\n', '.env': 'MONGO_ROOT_USERNAME=root\n' });
+    const r = await secrets(project, ['apply']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/missing required values .*: MONGO_ROOT_PASSWORD, COTURN_AUTH_SECRET, GITHUB_SECRET; nothing was applied/);
+    expect(r.argv).toBeUndefined();
+  });
+
+  it('seal writes SealedSecrets that synth puts into dist/, and re-sealing unchanged values rewrites nothing', async () => {
+    const dir = emptyDir();
+    const { key, certFile } = keyPair(dir);
+    const project = projectWith({ '.env': ENV });
+    const first = await secrets(project, ['seal', '--cert', certFile]);
+    expect(first.code, first.stderr).toBe(0);
+    const files = readdirSync(join(project, 'sealed')).sort();
+    expect(files).toEqual(['roomler-mongodb-secret.yaml', 'roomler-roomler-secret.yaml']);
+    const sealedApp = parse(readFileSync(join(project, 'sealed', files[1]), 'utf8'));
+    expect(unseal(key, 'roomler/roomler-secret', sealedApp.spec.encryptedData.GOOGLE_SECRET)).toBe(`${SENTINEL}-google`);
+    const before = files.map((f) => readFileSync(join(project, 'sealed', f), 'utf8'));
+    const mtimes = files.map((f) => statSync(join(project, 'sealed', f)).mtimeMs);
+
+    const again = await secrets(project, ['seal', '--cert', certFile]);
+    expect(again.stdout).toMatch(/0 file\(s\) written, 2 unchanged/);
+    expect(files.map((f) => readFileSync(join(project, 'sealed', f), 'utf8'))).toEqual(before);
+    expect(files.map((f) => statSync(join(project, 'sealed', f)).mtimeMs)).toEqual(mtimes);
+
+    writeFileSync(join(project, '.env'), ENV.replace(`${SENTINEL}-google`, `${SENTINEL}-google-rotated`));
+    const rotated = await secrets(project, ['seal', '--cert', certFile]);
+    expect(rotated.stdout).toMatch(/1 file\(s\) written, 1 unchanged/);
+    const after = parse(readFileSync(join(project, 'sealed', files[1]), 'utf8')).spec.encryptedData;
+    expect(after.GOOGLE_SECRET).not.toBe(sealedApp.spec.encryptedData.GOOGLE_SECRET);
+    expect(after.DB_CONN).toBe(sealedApp.spec.encryptedData.DB_CONN);
+
+    const { code, outdir } = synthIn(project);
+    expect(code).toBe(0);
+    const dist = readFileSync(join(outdir, 'sealed-secrets.k8s.yaml'), 'utf8');
+    expect(dist).toContain('kind: SealedSecret');
+    expect(dist).toContain('argocd.argoproj.io/sync-wave: "0"');
+    for (const f of readdirSync(outdir)) expect(readFileSync(join(outdir, f), 'utf8')).not.toContain(SENTINEL);
+  });
+});
