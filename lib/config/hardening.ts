@@ -1,10 +1,16 @@
 import { z } from 'zod';
 
-// Per-instance hardening (issue 7).
+// Per-instance hardening (issue 7): each default can be switched off, but only with a reason.
 export const securitySchema = z
   .object({
     /** Default-deny NetworkPolicies with the allows the stack needs. Needs a CNI that enforces them. */
     networkPolicies: z.boolean().default(true),
+    /** Why networkPolicies is off; required then, and written into the non-isolated-pod exemptions. */
+    networkPoliciesOffReason: z.string().min(10, 'must say why (at least 10 characters)').optional(),
   })
   .strict()
+  .refine((s) => s.networkPolicies || s.networkPoliciesOffReason !== undefined, {
+    message: 'switching networkPolicies off needs networkPoliciesOffReason',
+    path: ['networkPoliciesOffReason'],
+  })
   .prefault({});

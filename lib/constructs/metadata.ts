@@ -23,6 +23,10 @@ export const recommendedLabels = (i: InstanceConfig, name: string, component: st
   'app.kubernetes.io/managed-by': 'cdk8s',
 });
 
+/** Exemptions every workload of an instance carries because of an instance-wide choice. */
+export const instanceExemptions = (i: InstanceConfig) =>
+  i.security.networkPolicies ? {} : exemptions({ 'non-isolated-pod': i.security.networkPoliciesOffReason });
+
 /** Metadata of a namespaced object of this instance. */
 export const namespaced = (
   i: InstanceConfig,

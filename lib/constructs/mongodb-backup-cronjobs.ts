@@ -4,7 +4,7 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { NAMES, backupVolumeName } from '../config';
 import { containerDefaults, nodePin, podDefaults, resourceRequirements, restrictedSecurityContext, scratch } from './container';
-import { namespaced, recommendedLabels, type InstanceScope } from './metadata';
+import { instanceExemptions, namespaced, recommendedLabels, type InstanceScope } from './metadata';
 import { MONGODB_UID } from './mongodb-statefulset';
 import { StaticHostPathVolume } from './static-host-path-volume';
 
@@ -52,7 +52,7 @@ export class MongoDbBackupCronJobs extends Construct {
     };
     const cronJob = (name: string, schedule: string, script: string, env: Record<string, string>, opts: { secret?: boolean; writable?: boolean } = {}) =>
       new k8s.KubeCronJob(this, name, {
-        metadata: namespaced(i, name, labels),
+        metadata: namespaced(i, name, labels, instanceExemptions(i)),
         spec: {
           schedule,
           timeZone: b.timeZone,

@@ -2,7 +2,7 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { NAMES } from '../config';
 import { containerDefaults, exec, nodePin, podDefaults, probe, resourceRequirements, restrictedSecurityContext, scratch, tcp } from './container';
-import { namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
+import { instanceExemptions, namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
 
 export interface MongoDbStatefulSetProps extends InstanceScope {
   /** Claim holding /data/db (a static PVC bound to the data node's hostPath PV). */
@@ -40,7 +40,7 @@ export class MongoDbStatefulSet extends Construct {
     const tmp = scratch('tmp', '/tmp');
     const configdb = scratch('configdb', '/data/configdb');
     this.statefulSet = new k8s.KubeStatefulSet(this, 'statefulset', {
-      metadata: namespaced(i, NAMES.mongodb, labels),
+      metadata: namespaced(i, NAMES.mongodb, labels, instanceExemptions(i)),
       spec: {
         serviceName: NAMES.mongodb,
         replicas: 1,

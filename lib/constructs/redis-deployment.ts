@@ -2,7 +2,7 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { NAMES } from '../config';
 import { containerDefaults, exec, podDefaults, probe, resourceRequirements, restrictedSecurityContext, scratch, tcp } from './container';
-import { namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
+import { instanceExemptions, namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
 
 export type RedisDeploymentProps = InstanceScope;
 
@@ -33,7 +33,7 @@ export class RedisDeployment extends Construct {
     });
 
     this.deployment = new k8s.KubeDeployment(this, 'deployment', {
-      metadata: namespaced(i, NAMES.redis, labels),
+      metadata: namespaced(i, NAMES.redis, labels, instanceExemptions(i)),
       spec: {
         replicas: 1,
         selector: { matchLabels: selector },

@@ -2,7 +2,7 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { NAMES, turnUsername } from '../config';
 import { containerDefaults, exec, podDefaults, probe, resourceRequirements, restrictedSecurityContext, tcp } from './container';
-import { exemptions, namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
+import { exemptions, instanceExemptions, namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
 
 export interface RoomlerAppProps extends InstanceScope {
   /** Claim holding user uploads. */
@@ -37,11 +37,14 @@ export class RoomlerApp extends Construct {
         i,
         NAMES.app,
         labels,
-        exemptions({
-          'run-as-non-root': 'gjovanov/roomler runs as root and the migrated uploads are owned by root',
-          'no-read-only-root-fs': 'PM2 writes ~/.pm2 and Nuxt writes its cache inside the image',
-          'latest-tag': a.image.endsWith(':latest') ? a.latestTagReason : undefined,
-        }),
+        {
+          ...instanceExemptions(i),
+          ...exemptions({
+            'run-as-non-root': 'gjovanov/roomler runs as root and the migrated uploads are owned by root',
+            'no-read-only-root-fs': 'PM2 writes ~/.pm2 and Nuxt writes its cache inside the image',
+            'latest-tag': a.image.endsWith(':latest') ? a.latestTagReason : undefined,
+          }),
+        },
       ),
       spec: {
         replicas: a.replicas,

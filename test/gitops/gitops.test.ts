@@ -57,3 +57,25 @@ describe('GitOps wiring', () => {
     }
   });
 });
+
+describe('hardening switches', () => {
+  it('NetworkPolicies can be switched off only with a reason, which then becomes the exemption', () => {
+    expect(() => loadConfig({ cwd: projectWith({ 'roomler.yaml': 'security:\n  networkPolicies: false\n' }), env: {} })).toThrow(/networkPoliciesOffReason/);
+    const reason = 'the cluster runs flannel, which does not enforce NetworkPolicy';
+    const files = synthFiles({ cwd: projectWith({ 'roomler.yaml': `security:\n  networkPolicies: false\n  networkPoliciesOffReason: ${reason}\n` }), env: {} });
+    const objects = allObjects(files);
+    expect(objects.some((o) => o.kind === 'NetworkPolicy')).toBe(false);
+    expect(find(objects, 'Deployment', 'roomler').metadata.annotations['ignore-check.kube-linter.io/non-isolated-pod']).toBe(reason);
+    expect(validateFiles(files)).toEqual([]);
+  });
+
+  it('every pod runs without a service account token, with RuntimeDefault seccomp, no escalation and no capabilities', () => {
+    const objects = allObjects(synthFiles());
+    for (const w of objects.filter((o) => ['Deployment', 'StatefulSet', 'CronJob'].includes(o.kind))) {
+      const spec = w.kind === 'CronJob' ? w.spec.jobTemplate.spec.template.spec : w.spec.template.spec;
+      expect(spec.automountServiceAccountToken, w.metadata.name).toBe(false);
+      expect(spec.securityContext.seccompProfile, w.metadata.name).toEqual({ type: 'RuntimeDefault' });
+      for (const c of spec.containers) expect(c.securityContext, w.metadata.name).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    }
+  });
+});
