@@ -1,6 +1,78 @@
-import { UserError } from './cli';
+import { existsSync, statSync } from 'node:fs';
+import type { InstanceConfig } from '../../lib/config';
+import { config, UserError } from './cli';
+import { onInterrupt } from './run';
+import { ARCHIVE_FLAGS, classifyRsync, localFiles, localStats, remote, remoteStats, rsyncShell, rsyncWithProgress } from './rsync';
+import { run } from './run';
 
-/** Placeholder: issue 6 implements it. */
-export async function migrateUploads(_argv: string[]): Promise<number> {
-  throw new UserError('migrate uploads is not implemented yet');
+const usage = 'usage: npm run migrate -- uploads [--dry-run] [--checksum-sample N] [--instance NAME]';
+
+/**
+ * `npm run migrate -- uploads`: rsync the Docker uploads directory to the data node's uploads path over ssh.
+ * Resumable (partial files are kept in a hidden directory and reused), with a dry-run that lists what would
+ * change, and a verification pass that compares file count, total bytes and checksums and fails loudly.
+ */
+export async function migrateUploads(argv: string[]): Promise<number> {
+  const dryRun = argv.includes('--dry-run');
+  const value = (name: string) => {
+    const n = argv.indexOf(name);
+    return n >= 0 ? argv[n + 1] : undefined;
+  };
+  const known = new Set(['--dry-run', '--checksum-sample', '--instance']);
+  const unknown = argv.filter((a, n) => !known.has(a) && !['--checksum-sample', '--instance'].includes(argv[n - 1]));
+  if (unknown.length) throw new UserError(`unknown argument ${unknown[0]}; ${usage}`, 2);
+  const cfg = config();
+  const instance: InstanceConfig | undefined = value('--instance') ? cfg.instances.find((i) => i.name === value('--instance')) : cfg.instances[0];
+  if (!instance) throw new UserError(`no instance named ${value('--instance')}`, 2);
+  const sample = value('--checksum-sample') !== undefined ? Number(value('--checksum-sample')) : cfg.root.migrate.uploads.checksumSample;
+  if (!Number.isInteger(sample) || sample < 0) throw new UserError(`--checksum-sample must be a whole number (0 = every file); ${usage}`, 2);
+
+  const source = cfg.root.migrate.uploads.source.replace(/\/+$/, '');
+  if (!existsSync(source) || !statSync(source).isDirectory()) throw new UserError(`migrate.uploads.source (DOCKER_UPLOADS_PATH) ${source} is not a directory`);
+  const ssh = cfg.root.ssh;
+  const target = instance.app.uploads.hostPath.replace(/\/+$/, '');
+  const dest = remote(ssh, `${target}/`);
+  const common = [...ARCHIVE_FLAGS, '-e', rsyncShell(ssh), '--mkpath'];
+  const timeoutMs = cfg.root.backup.timeoutMinutes * 60_000;
+
+  if (dryRun) {
+    const r = await run('rsync', [...common, '--dry-run', '--itemize-changes', '--8-bit-output', `${source}/`, dest], { timeoutMs });
+    const c = classifyRsync(r, 'migrate uploads (dry run)');
+    if (!c.ok) throw new UserError(c.message);
+    const changes = r.stdout.split('\n').filter((l) => /^[<>ch.*][fdLDS]/.test(l));
+    process.stdout.write(changes.map((l) => `${l}\n`).join('') + `migrate uploads: dry run, ${changes.length} change(s) would be made to ${dest}\n`);
+    return 0;
+  }
+
+  const stop = onInterrupt(() => {
+    process.stderr.write('migrate uploads: interrupted; re-run to resume (partial files are kept)\n');
+  });
+  // Resumable: an interrupted file's data waits in .rsync-partial on the node and is reused by the next run.
+  const r = await rsyncWithProgress([...common, '--partial-dir=.rsync-partial', '--stats', `${source}/`, dest], 'migrate uploads', timeoutMs);
+  stop();
+  const c = classifyRsync(r, 'migrate uploads');
+  if (!c.ok) throw new UserError(c.message);
+  const transferred = /Number of regular files transferred: ([\d,]+)/.exec(r.stdout)?.[1] ?? '?';
+
+  // Verification: counts and bytes, then checksums of every file (or a sample) compared by rsync itself.
+  const [here, there] = [localStats(source), await remoteStats(ssh, target)];
+  const problems: string[] = [];
+  if (here.files !== there.files) problems.push(`file count: ${here.files} here, ${there.files} on ${ssh.host}`);
+  if (here.bytes !== there.bytes) problems.push(`total bytes: ${here.bytes} here, ${there.bytes} on ${ssh.host}`);
+  // With a sample, rsync reads only the chosen files (evenly spread over the sorted list) on both sides.
+  const files = sample > 0 && sample < here.files ? localFiles(source) : undefined;
+  const chosen = files ? files.filter((_, n) => n % Math.ceil(files.length / sample) === 0).slice(0, sample) : undefined;
+  const check = await run(
+    'rsync',
+    [...ARCHIVE_FLAGS, '-e', rsyncShell(ssh), '--dry-run', '--checksum', '--itemize-changes', '--8-bit-output', '--exclude=.rsync-partial', ...(chosen ? ['--files-from=-'] : []), `${source}/`, dest],
+    { timeoutMs, ...(chosen ? { input: chosen.join('\n') + '\n' } : {}) },
+  );
+  const cc = classifyRsync(check, 'migrate uploads (verify)');
+  if (!cc.ok) throw new UserError(cc.message);
+  const differing = check.stdout.split('\n').filter((l) => /^[<>]f/.test(l)).map((l) => l.slice(12));
+  const checked = chosen ? chosen.length : here.files;
+  if (differing.length) problems.push(`checksums differ for ${differing.length} file(s): ${differing.slice(0, 10).join(', ')}${differing.length > 10 ? ', …' : ''}`);
+  if (problems.length) throw new UserError(`verification FAILED after copying to ${dest}:\n  ${problems.join('\n  ')}`);
+  process.stdout.write(`migrate uploads: OK ${here.files} files, ${here.bytes} bytes in ${dest} (${transferred} transferred this run; checksums of ${checked} file(s) match)\n`);
+  return 0;
 }

@@ -11,6 +11,11 @@ export const sshSchema = z
     port: port.default(22),
     /** Private key file; when unset ssh uses its own defaults (agent, ~/.ssh). */
     keyPath: absolutePath.optional(),
+    /** known_hosts file to check the node's host key against. @default ssh's own (~/.ssh/known_hosts) */
+    knownHostsFile: absolutePath.optional(),
+    /** `yes` refuses unknown host keys; `accept-new` records a first-seen key (never a changed one). */
+    strictHostKeyChecking: z.enum(['yes', 'accept-new']).default('yes'),
+    connectTimeoutSeconds: z.number().int().min(1).default(10),
   })
   .strict()
   .prefault({});
@@ -27,6 +32,8 @@ export const migrateSchema = z
     uploads: z
       .object({
         source: absolutePath.default('/var/lib/docker/volumes/roomler_uploads/_data'),
+        /** Files whose checksums the final verification compares; 0 = every file. */
+        checksumSample: z.number().int().min(0).default(0),
       })
       .strict()
       .prefault({}),
@@ -38,7 +45,17 @@ export const migrateSchema = z
 export const backupSchema = z
   .object({
     basePath: absolutePath.default('/var/backups/roomler'),
+    /** Snapshots kept per set, newest by the stamp in the name; `latest` is never deleted. */
     keep: z.number().int().min(1).default(7),
+    /** verify fails when the newest snapshot is older than this, by its stamp. */
+    maxAgeHours: z.number().int().min(1).default(25),
+    /** rsync --bwlimit in KiB/s, to spare the node's uplink; unset = unlimited. */
+    bwlimitKiBps: z.number().int().min(1).optional(),
+    /** Give up (and kill rsync and ssh) after this long. */
+    timeoutMinutes: z.number().int().min(1).default(240),
+    /** crontab schedules of `npm run backup -- run` and `-- verify` (written by `backup -- install`). */
+    schedule: z.string().regex(/^(\S+\s+){4}\S+$/, 'must be a cron schedule such as "30 3 * * *"').default('30 3 * * *'),
+    verifySchedule: z.string().regex(/^(\S+\s+){4}\S+$/, 'must be a cron schedule such as "30 4 * * *"').default('30 4 * * *'),
   })
   .strict()
   .prefault({});
