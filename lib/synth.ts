@@ -4,6 +4,7 @@ import { App, type Chart } from 'cdk8s';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { LoadedConfig } from './config';
 import { ArgoCdChart } from './charts/argocd-chart';
+import { CoturnChart } from './charts/coturn-chart';
 import { RoomlerChart } from './charts/roomler-chart';
 import { withSyncWave } from './sync-waves';
 
@@ -35,10 +36,11 @@ export type Manifest = Record<string, any> & {
   metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
 };
 
-/** The charts of a config: one per instance, then the Argo CD Application when enabled. */
+/** The charts of a config: one per instance, the coturn namespace, then the Argo CD Application when enabled. */
 export function buildApp(config: LoadedConfig): { app: App; charts: Chart[] } {
   const app = new App({ outdir: 'dist' });
   const charts: Chart[] = config.instances.map((instance) => new RoomlerChart(app, { instance }));
+  if (config.root.coturn.enabled) charts.push(new CoturnChart(app, { coturn: config.root.coturn }));
   if (config.root.argocd.enabled) charts.push(new ArgoCdChart(app, { argocd: config.root.argocd }));
   return { app, charts };
 }

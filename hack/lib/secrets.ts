@@ -65,6 +65,17 @@ export function buildSecrets(config: LoadedConfig, value: (name: string) => stri
       },
     });
   }
+  const c = config.root.coturn;
+  if (c.enabled) {
+    // One source of truth: the TURN servers verify with the same secret TURN_PASSWORD was derived from.
+    out.push({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: c.authSecretName, namespace: c.namespace, labels: { 'app.kubernetes.io/name': 'coturn', 'app.kubernetes.io/instance': 'coturn', 'app.kubernetes.io/component': 'secret', 'app.kubernetes.io/part-of': 'roomler', 'app.kubernetes.io/managed-by': 'cdk8s' } },
+      type: 'Opaque',
+      stringData: { 'static-auth-secret': need('COTURN_AUTH_SECRET') },
+    });
+  }
   if (missing.size) throw new UserError(`missing required values (set them in .env or the environment): ${[...missing].join(', ')}; nothing was applied`);
   return out;
 }

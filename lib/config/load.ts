@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import { ENV_ALSO, ENV_PATHS } from './env';
 import { instanceSchema, resolveInstance, type InstanceConfig } from './instance';
 import { INSTANCE_KEYS, rootSchema, type RootConfig } from './schema';
+import { coturnIssues } from './coturn-checks';
 import { crossInstanceIssues } from './cross-instance';
 
 type Path = readonly (string | number)[];
@@ -190,6 +191,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
       return `${provenance.describe(path)}, inherited by instances[${index}] (${instances[index].name})`;
     };
     problems.push(...crossInstanceIssues(instances, fileOf));
+    problems.push(...coturnIssues(rootResult.data!.coturn, instances, fileOf, (p) => provenance.describe(p.split('.'))));
   }
   if (problems.length) throw new ConfigError([...new Set(problems)]);
   return { file: fileUsed, envFile: envFileUsed, root: rootResult.data!, instances };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { coturnSchema } from './coturn';
 import { cutoverSchema } from './cutover';
 import { argocdSchema } from './gitops';
 import { backupSchema, migrateSchema, sshSchema } from './host';
@@ -24,6 +25,7 @@ export const rootSchema = instanceSchema
     cutover: cutoverSchema,
     validation: validationSchema,
     argocd: argocdSchema,
+    coturn: coturnSchema,
   })
   .strict();
 

@@ -101,7 +101,8 @@ describe('npm run secrets (stand-in kubectl)', () => {
     expect(r.leaks).toEqual([]);
     expect(r.stdout + r.stderr).not.toContain(SENTINEL);
     const docs = parseAllDocuments(r.stdin!).map((d) => d.toJS());
-    expect(docs.map((d) => `${d.metadata.namespace}/${d.metadata.name}`)).toEqual(['roomler/mongodb-secret', 'roomler/roomler-secret']);
+    expect(docs.map((d) => `${d.metadata.namespace}/${d.metadata.name}`)).toEqual(['roomler/mongodb-secret', 'roomler/roomler-secret', 'coturn/coturn-auth']);
+    expect(docs[2].stringData).toEqual({ 'static-auth-secret': `${SENTINEL}-turn` });
     const app = docs[1].stringData;
     expect(app.DB_CONN).toBe(`mongodb://root:${encodeURIComponent(`${SENTINEL}-mongo:/@`)}@mongodb.roomler.svc:27017/roomlerdb?authSource=admin`);
     expect(app.TURN_PASSWORD).toBe(turnPassword(`${SENTINEL}-turn`, '2145830400:roomler'));
@@ -133,21 +134,21 @@ describe('npm run secrets (stand-in kubectl)', () => {
     const first = await secrets(project, ['seal', '--cert', certFile]);
     expect(first.code, first.stderr).toBe(0);
     const files = readdirSync(join(project, 'sealed')).sort();
-    expect(files).toEqual(['roomler-mongodb-secret.yaml', 'roomler-roomler-secret.yaml']);
-    const sealedApp = parse(readFileSync(join(project, 'sealed', files[1]), 'utf8'));
+    expect(files).toEqual(['coturn-coturn-auth.yaml', 'roomler-mongodb-secret.yaml', 'roomler-roomler-secret.yaml']);
+    const sealedApp = parse(readFileSync(join(project, 'sealed', files[2]), 'utf8'));
     expect(unseal(key, 'roomler/roomler-secret', sealedApp.spec.encryptedData.GOOGLE_SECRET)).toBe(`${SENTINEL}-google`);
     const before = files.map((f) => readFileSync(join(project, 'sealed', f), 'utf8'));
     const mtimes = files.map((f) => statSync(join(project, 'sealed', f)).mtimeMs);
 
     const again = await secrets(project, ['seal', '--cert', certFile]);
-    expect(again.stdout).toMatch(/0 file\(s\) written, 2 unchanged/);
+    expect(again.stdout).toMatch(/0 file\(s\) written, 3 unchanged/);
     expect(files.map((f) => readFileSync(join(project, 'sealed', f), 'utf8'))).toEqual(before);
     expect(files.map((f) => statSync(join(project, 'sealed', f)).mtimeMs)).toEqual(mtimes);
 
     writeFileSync(join(project, '.env'), ENV.replace(`${SENTINEL}-google`, `${SENTINEL}-google-rotated`));
     const rotated = await secrets(project, ['seal', '--cert', certFile]);
-    expect(rotated.stdout).toMatch(/1 file\(s\) written, 1 unchanged/);
-    const after = parse(readFileSync(join(project, 'sealed', files[1]), 'utf8')).spec.encryptedData;
+    expect(rotated.stdout).toMatch(/1 file\(s\) written, 2 unchanged/);
+    const after = parse(readFileSync(join(project, 'sealed', files[2]), 'utf8')).spec.encryptedData;
     expect(after.GOOGLE_SECRET).not.toBe(sealedApp.spec.encryptedData.GOOGLE_SECRET);
     expect(after.DB_CONN).toBe(sealedApp.spec.encryptedData.DB_CONN);
 
