@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { ConfigError, loadConfig } from './config';
-import { publish, synthesize } from './synth';
-import { formatFindings, validateFiles } from './validate';
+import { publish, render, synthesizeManifests } from './synth';
+import { formatFindings, validateObjects } from './validate';
 
 export interface RunSynthOptions {
   /** Where `roomler.yaml` and `.env` are looked up. */
@@ -29,8 +29,10 @@ export function runSynth(options: RunSynthOptions): number {
   let files: Map<string, string>;
   try {
     const config = loadConfig({ cwd: options.projectDir, env });
-    files = synthesize(config, { sealedDir: join(options.projectDir, 'sealed') });
-    const findings = validateFiles(files, config);
+    const manifests = synthesizeManifests(config, { sealedDir: join(options.projectDir, 'sealed') });
+    const objects = [...manifests].flatMap(([file, ms]) => ms.map((object, index) => ({ file, index, object })));
+    const { findings } = validateObjects(objects, config);
+    files = render(manifests);
     if (findings.length) stderr.write(formatFindings(findings) + '\n');
     const errors = findings.filter((f) => f.severity === 'error').length;
     if (errors) {

@@ -57,16 +57,19 @@ export function chartManifests(chart: Chart): Manifest[] {
  * `dist/` file name -> YAML text, for every chart. Written as YAML 1.1, the dialect kubectl and Argo CD parse
  * (go-yaml): a bare `no` in a command would otherwise reach the API server as the boolean false.
  */
-export function synthesize(config: LoadedConfig, options: { sealedDir?: string } = {}): Map<string, string> {
-  const { charts } = buildApp(config);
-  const files = new Map<string, string>();
-  const write = (name: string, manifests: Manifest[]) =>
-    files.set(name, manifests.map((m) => stringify(withSyncWave(m), { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false })).join('---\n'));
-  for (const chart of charts) write(`${chart.node.id}.k8s.yaml`, chartManifests(chart));
+/** `dist/` file name -> the manifests it holds, sync waves applied, for every chart. */
+export function synthesizeManifests(config: LoadedConfig, options: { sealedDir?: string } = {}): Map<string, Manifest[]> {
+  const out = new Map<string, Manifest[]>();
+  for (const chart of buildApp(config).charts) out.set(`${chart.node.id}.k8s.yaml`, chartManifests(chart).map(withSyncWave));
   const sealed = sealedManifests(options.sealedDir);
-  if (sealed.length) write('sealed-secrets.k8s.yaml', sealed);
-  return files;
+  if (sealed.length) out.set('sealed-secrets.k8s.yaml', sealed.map(withSyncWave));
+  return out;
 }
+
+export const render = (manifests: ReadonlyMap<string, Manifest[]>): Map<string, string> =>
+  new Map([...manifests].map(([name, ms]) => [name, ms.map((m) => stringify(m, { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false })).join('---\n')]));
+
+export const synthesize = (config: LoadedConfig, options: { sealedDir?: string } = {}): Map<string, string> => render(synthesizeManifests(config, options));
 
 /** The committed SealedSecrets (`npm run secrets -- seal`), in a stable order. */
 function sealedManifests(dir: string | undefined): Manifest[] {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { watchArgv } from '../support/argv-watch';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cleanupDirs, emptyDir, projectWith } from '../support/synth';
@@ -47,20 +48,10 @@ async function migrate(env: NodeJS.ProcessEnv, ...args: string[]) {
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
-  const leaks: string[] = [];
-  const exited = new Promise<number>((res) => child.on('exit', (c) => res(c ?? -1)));
-  while (child.exitCode === null) {
-    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-      try {
-        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-        if (cmd.includes(SOURCE_PASSWORD) || cmd.includes(TARGET_PASSWORD)) leaks.push(cmd.replace(/\0/g, ' '));
-      } catch {
-        /* gone */
-      }
-    }
-    await new Promise((r) => setTimeout(r, 40));
-  }
-  return { code: await exited, stdout, stderr, leaks };
+  const watch = watchArgv([SOURCE_PASSWORD, TARGET_PASSWORD]);
+  const code = await new Promise<number>((res) => child.on('exit', (c) => res(c ?? -1)));
+  const { leaks } = watch.stop();
+  return { code, stdout, stderr, leaks };
 }
 
 describe('npm run migrate -- mongo (stand-in docker and kubectl)', () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ARCHIVE_NAME } from '../../lib/config/mongo-backup';
 import { SCRIPTS_DIR } from '../../lib/constructs/mongodb-backup-cronjobs';
+import { watchArgv } from '../support/argv-watch';
 import { cleanupDirs, emptyDir } from '../support/synth';
 
 afterAll(cleanupDirs);
@@ -79,22 +80,10 @@ describe('mongodb-backup.sh (stand-in mongodump/mongosh)', () => {
   it('never puts the credentials on a command line (reads /proc/*/cmdline while the dump runs)', async () => {
     const { backup, env } = setup();
     const child = spawn('bash', [script('mongodb-backup.sh')], { env: { ...env, STANDIN_DUMP_BYTES: '163840', STANDIN_CHUNK_SLEEP: '0.2' } });
-    let seen = 0;
-    const leaks: string[] = [];
+    const watch = watchArgv([PASSWORD, encodeURIComponent(PASSWORD)], 'mongodump');
     const done = new Promise<number>((res) => child.on('exit', (code) => res(code ?? -1)));
-    while (child.exitCode === null) {
-      for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-        try {
-          const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-          if (cmd.includes('mongodump')) seen++;
-          if (cmd.includes(PASSWORD) || cmd.includes(encodeURIComponent(PASSWORD))) leaks.push(cmd);
-        } catch {
-          /* process ended */
-        }
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
     expect(await done).toBe(0);
+    const { leaks, seen } = watch.stop();
     expect(seen).toBeGreaterThan(0);
     expect(leaks).toEqual([]);
     expect(archives(backup)).toHaveLength(1);

@@ -7,6 +7,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { turnPassword } from '../../lib/turn';
 import { validateFiles } from '../../lib/validate';
 import { sealValue } from '../../hack/lib/secrets';
+import { watchArgv } from '../support/argv-watch';
 import { cleanupDirs, emptyDir, projectWith, synthIn } from '../support/synth';
 
 afterAll(cleanupDirs);
@@ -49,20 +50,10 @@ function secrets(project: string, args: string[], extraEnv: Record<string, strin
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
-  const leaks: string[] = [];
+  const watch = watchArgv([SENTINEL]);
   const exited = new Promise<number>((res) => child.on('close', (c) => res(c ?? -1)));
-  const scan = setInterval(() => {
-    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-      try {
-        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-        if (cmd.includes(SENTINEL)) leaks.push(cmd);
-      } catch {
-        /* gone */
-      }
-    }
-  }, 25);
   return exited.then((code) => {
-    clearInterval(scan);
+    const { leaks } = watch.stop();
     const stdin = existsSync(join(state, 'stdin.yaml')) ? readFileSync(join(state, 'stdin.yaml'), 'utf8') : undefined;
     const argv = existsSync(join(state, 'argv')) ? readFileSync(join(state, 'argv'), 'utf8') : undefined;
     return { code, stdout, stderr, leaks, stdin, argv };

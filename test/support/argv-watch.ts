@@ -1,0 +1,27 @@
+import { readFileSync, readdirSync } from 'node:fs';
+
+/**
+ * Reads every process's command line (/proc/<pid>/cmdline) every 25 ms until stopped, collecting those that
+ * contain any of the secrets, and counting those that contain `expect` (proof the scan saw the process).
+ */
+export function watchArgv(secrets: readonly string[], expect?: string) {
+  const leaks: string[] = [];
+  let seen = 0;
+  const timer = setInterval(() => {
+    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+      try {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        if (expect && cmd.includes(expect)) seen++;
+        if (secrets.some((s) => cmd.includes(s))) leaks.push(cmd.replace(/\0/g, ' '));
+      } catch {
+        /* the process ended */
+      }
+    }
+  }, 25);
+  return {
+    stop() {
+      clearInterval(timer);
+      return { leaks, seen };
+    },
+  };
+}
