@@ -27,8 +27,10 @@ main('secrets', async (argv) => {
       return 0;
     }
     const context = option('--context');
+    // Secrets live in namespaces that may not exist before the first deploy: create those first.
+    const namespaces = [...new Set(secrets.map((x) => x.metadata.namespace))].map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } }));
     // The manifests go to kubectl on stdin: nothing on disk, nothing in any argv.
-    const r = await run('kubectl', [...(context ? ['--context', context] : []), 'apply', '-f', '-'], { input: yaml(secrets), timeoutMs: 120_000 });
+    const r = await run('kubectl', [...(context ? ['--context', context] : []), 'apply', '-f', '-'], { input: [...namespaces.map((n) => stringify(n)), yaml(secrets)].join('---\n'), timeoutMs: 120_000 });
     if (r.exitCode !== 0) throw new UserError(`kubectl apply failed (exit ${r.exitCode ?? r.signal}): ${r.stderr.trim().split('\n').pop()}`);
     process.stdout.write(r.stdout);
     return 0;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { coturnSchema } from './coturn';
 import { cutoverSchema } from './cutover';
 import { argocdSchema } from './gitops';
+import { deploySchema, doctorSchema } from './operations';
 import { backupSchema, migrateSchema, sshSchema } from './host';
 import { validationSchema } from './validation';
 import { instanceSchema } from './instance';
@@ -26,6 +27,8 @@ export const rootSchema = instanceSchema
     validation: validationSchema,
     argocd: argocdSchema,
     coturn: coturnSchema,
+    deploy: deploySchema,
+    doctor: doctorSchema,
   })
   .strict();
 

@@ -91,7 +91,9 @@ describe('npm run secrets (stand-in kubectl)', () => {
     expect(r.argv).toBe('apply -f -\n');
     expect(r.leaks).toEqual([]);
     expect(r.stdout + r.stderr).not.toContain(SENTINEL);
-    const docs = parseAllDocuments(r.stdin!).map((d) => d.toJS());
+    const all = parseAllDocuments(r.stdin!).map((d) => d.toJS());
+    expect(all.filter((d) => d.kind === 'Namespace').map((d) => d.metadata.name)).toEqual(['roomler', 'coturn']);
+    const docs = all.filter((d) => d.kind === 'Secret');
     expect(docs.map((d) => `${d.metadata.namespace}/${d.metadata.name}`)).toEqual(['roomler/mongodb-secret', 'roomler/roomler-secret', 'coturn/coturn-auth']);
     expect(docs[2].stringData).toEqual({ 'static-auth-secret': `${SENTINEL}-turn` });
     const app = docs[1].stringData;
