@@ -1,0 +1,143 @@
+import { randomBytes } from 'node:crypto';
+import { promises as dns } from 'node:dns';
+import { existsSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { TURN_EXPIRY_MAX, turnUsername, type LoadedConfig } from '../../lib/config';
+import { coturnIssues } from '../../lib/config/coturn-checks';
+import { turnserverConf } from '../../lib/constructs/turnserver-conf';
+import { turnPassword } from '../../lib/turn';
+import { run } from './run';
+import { backupSets, verifySet } from './snapshots';
+
+export type Status = 'ok' | 'warn' | 'fail' | 'skipped';
+export interface Line {
+  readonly status: Status;
+  readonly check: string;
+  readonly detail: string;
+}
+
+const line = (status: Status, check: string, detail: string): Line => ({ status, check, detail });
+
+/** Public names resolve to the public IP; a name answered only by a wildcard is a warning naming the record to add. */
+export async function dnsChecks(cfg: LoadedConfig): Promise<Line[]> {
+  const d = cfg.root.doctor;
+  const resolver = new dns.Resolver({ timeout: 2000, tries: 1 });
+  if (d.dnsServer) resolver.setServers([d.dnsServer]);
+  const names = [...new Set([...cfg.instances.flatMap((i) => [i.domains.app, i.domains.janus]), ...(cfg.root.coturn.enabled ? [cfg.root.coturn.host] : [])])];
+  const lookup = (n: string) => resolver.resolve4(n).then((a) => a.sort(), () => [] as string[]);
+  return Promise.all(
+    names.map(async (name) => {
+      const check = `dns ${name}`;
+      const addrs = await lookup(name);
+      if (!addrs.length) return line('fail', check, `does not resolve${d.dnsServer ? ` at ${d.dnsServer}` : ''}; add an A record for ${name}${d.publicIp ? ` -> ${d.publicIp}` : ''}`);
+      if (d.publicIp && !addrs.includes(d.publicIp)) return line('fail', check, `resolves to ${addrs.join(', ')}, expected ${d.publicIp}`);
+      const parent = name.split('.').slice(1).join('.');
+      const probe = await lookup(`doctor-${randomBytes(6).toString('hex')}.${parent}`);
+      if (probe.length && probe.join() === addrs.join()) {
+        return line('warn', check, `answered only by the wildcard *.${parent} (a random label resolves to ${probe.join(', ')} too); add an explicit A record ${name} -> ${d.publicIp ?? addrs[0]}`);
+      }
+      return line('ok', check, `resolves to ${addrs.join(', ')}${d.publicIp ? '' : ' (doctor.publicIp not set: address not compared)'}`);
+    }),
+  );
+}
+
+/** coturn's auth mode, the app's credential against the coturn secret, its expiry, the TURN URL, a real allocation. */
+export async function turnChecks(cfg: LoadedConfig, secret: (name: string) => string | undefined): Promise<Line[]> {
+  const out: Line[] = [];
+  const c = cfg.root.coturn;
+  if (!c.enabled) return [line('skipped', 'turn', 'coturn.enabled is false')];
+  const modes = c.workers.map((w) => turnserverConf(c, w));
+  out.push(modes.every((m) => /^use-auth-secret$/m.test(m) && !/^lt-cred-mech$/m.test(m)) ? line('ok', 'turn mode', 'coturn runs use-auth-secret, the mode of the credentials Roomler hands out') : line('fail', 'turn mode', 'coturn is not in use-auth-secret mode: every call would fail to allocate'));
+  const locate = (_: number, p: readonly (string | number)[]) => p.join('.');
+  const endpoint = coturnIssues(c, cfg.instances, locate, (p) => p);
+  out.push(endpoint.length ? line('fail', 'turn url', endpoint.join('; ')) : line('ok', 'turn url', 'every TURN_URL points at a configured coturn endpoint'));
+  const authSecret = secret('COTURN_AUTH_SECRET');
+  for (const i of cfg.instances) {
+    const user = turnUsername(i);
+    const days = (i.turn.expiry - Date.now() / 1000) / 86400;
+    if (i.turn.expiry > TURN_EXPIRY_MAX || days <= 0) out.push(line('fail', `turn expiry ${i.name}`, `${user} is outside coturn's window (future, at most ${TURN_EXPIRY_MAX})`));
+    else if (days < cfg.root.doctor.turnExpiryWarnDays) out.push(line('warn', `turn expiry ${i.name}`, `${user} expires in ${Math.floor(days)} days: raise turn.expiry and re-run npm run secrets -- apply`));
+    else out.push(line('ok', `turn expiry ${i.name}`, `${user} expires in ${Math.floor(days)} days`));
+    if (!authSecret) {
+      out.push(line('skipped', `turn credential ${i.name}`, 'COTURN_AUTH_SECRET is not in the environment or .env'));
+      continue;
+    }
+    const given = secret('TURN_PASSWORD');
+    const derived = turnPassword(authSecret, user);
+    if (given === undefined) out.push(line('ok', `turn credential ${i.name}`, 'TURN_PASSWORD is derived from COTURN_AUTH_SECRET by npm run secrets'));
+    else out.push(given === derived ? line('ok', `turn credential ${i.name}`, `TURN_PASSWORD verifies against COTURN_AUTH_SECRET for ${user}`) : line('fail', `turn credential ${i.name}`, `TURN_PASSWORD does not verify against COTURN_AUTH_SECRET for ${user}: coturn would reject every allocation`));
+    const m = /^turns?:([^:?]+)(?::(\d+))?/.exec(i.app.env.TURN_URL);
+    const host = m?.[1] ?? c.host;
+    const port = m?.[2] ?? String(c.ports.listening);
+    const stun = await run('turnutils_stunclient', ['-p', port, host], { timeoutMs: 3000 });
+    if (stun.exitCode !== 0) {
+      out.push(line('skipped', `turn allocation ${i.name}`, `${host}:${port} does not answer STUN from here${stun.stderr.includes('ENOENT') ? ' (turnutils_stunclient not installed)' : ''}`));
+      continue;
+    }
+    const alloc = await run('turnutils_uclient', ['-p', port, '-u', user, '-w', derived, '-n', '1', '-m', '1', '-y', '-c', host], { timeoutMs: 20_000 });
+    out.push(alloc.exitCode === 0 ? line('ok', `turn allocation ${i.name}`, `allocated a relay at ${host}:${port} as ${user}`) : line('fail', `turn allocation ${i.name}`, `${host}:${port} refused the allocation: ${(alloc.stdout + alloc.stderr).trim().split('\n').pop()}`));
+  }
+  return out;
+}
+
+/** A liveness probe must not be able to kill a starting app: the startup budget covers PM2's start. */
+export function probeChecks(cfg: LoadedConfig): Line[] {
+  const d = cfg.root.doctor;
+  const expected = d.pm2Workers * d.secondsPerWorker;
+  return cfg.instances.map((i) => {
+    const p = i.app.startupProbe;
+    const budget = p.initialDelaySeconds + p.periodSeconds * p.failureThreshold;
+    return budget >= expected
+      ? line('ok', `probes ${i.name}`, `startup budget ${budget} s covers ${d.pm2Workers} PM2 workers x ${d.secondsPerWorker} s = ${expected} s`)
+      : line('fail', `probes ${i.name}`, `startup budget ${budget} s (${p.initialDelaySeconds} + ${p.periodSeconds} x ${p.failureThreshold}) is less than ${expected} s for ${d.pm2Workers} PM2 workers: liveness would restart the app before it starts (CrashLoopBackOff); raise app.startupProbe.failureThreshold`);
+  });
+}
+
+const tcpOpen = (host: string, port: number) =>
+  new Promise<boolean>((res) => {
+    const s = new Socket();
+    s.setTimeout(2000);
+    s.once('connect', () => (s.destroy(), res(true)));
+    s.once('timeout', () => (s.destroy(), res(false)));
+    s.once('error', () => res(false));
+    s.connect(port, host);
+  });
+
+/** Pods, NodePorts from this host, and MongoDB's version after the migration, when the cluster answers. */
+export async function clusterChecks(cfg: LoadedConfig): Promise<Line[]> {
+  const probe = await run('kubectl', ['get', '--raw', '/readyz', '--request-timeout=5s'], { timeoutMs: 10_000 });
+  if (probe.exitCode !== 0) return [line('skipped', 'cluster', `not reachable with the current kubeconfig (${(probe.stderr.trim().split('\n').pop() ?? '').slice(0, 120)})`)];
+  const out: Line[] = [];
+  for (const i of cfg.instances) {
+    const pods = await run('kubectl', ['get', 'pods', '-n', i.namespace, '-o', 'json'], { timeoutMs: 15_000 });
+    for (const p of pods.exitCode === 0 ? JSON.parse(pods.stdout).items : []) {
+      const cs: { ready: boolean; restartCount: number }[] = p.status?.containerStatuses ?? [];
+      const restarts = cs.reduce((n, c) => n + c.restartCount, 0);
+      const ready = cs.length > 0 && cs.every((c) => c.ready);
+      if (p.status?.phase === 'Succeeded') continue;
+      out.push(line(!ready ? 'fail' : restarts > 5 ? 'warn' : 'ok', `pod ${i.namespace}/${p.metadata.name}`, `${ready ? 'ready' : 'not ready'}, ${restarts} restart(s)`));
+    }
+    for (const [name, port] of [['roomler', i.app.nodePort], ...Object.entries(i.janus.nodePorts).map(([k, v]) => [`janus ${k}`, v])] as [string, number][]) {
+      out.push((await tcpOpen(i.nodeAddress, port)) ? line('ok', `nodeport ${name}`, `${i.nodeAddress}:${port} answers`) : line('fail', `nodeport ${name}`, `${i.nodeAddress}:${port} does not answer from this host`));
+    }
+    const script = "const a = db.getSiblingDB('admin'); print(db.version() + ' ' + a.adminCommand({ getParameter: 1, featureCompatibilityVersion: 1 }).featureCompatibilityVersion.version)";
+    const mongo = await run('kubectl', ['exec', '-i', '-n', i.namespace, 'mongodb-0', '--', 'sh', '-c', `mongosh --quiet --norc -u "$MONGO_INITDB_ROOT_USERNAME" -p "$MONGO_INITDB_ROOT_PASSWORD" --authenticationDatabase admin --file /dev/stdin`], { input: script, timeoutMs: 30_000 });
+    const [version, fcv] = mongo.stdout.trim().split(/\s+/);
+    if (mongo.exitCode !== 0) out.push(line('fail', `mongodb ${i.name}`, `cannot query mongodb-0: ${mongo.stderr.trim().split('\n').pop()}`));
+    else out.push(version?.split('.')[0] === fcv?.split('.')[0] ? line('ok', `mongodb ${i.name}`, `server ${version}, featureCompatibilityVersion ${fcv}`) : line('warn', `mongodb ${i.name}`, `server ${version} but featureCompatibilityVersion ${fcv}: finish the upgrade with setFeatureCompatibilityVersion`));
+  }
+  return out;
+}
+
+/** On the nginx host: the config test and the off-node backups. */
+export async function hostChecks(cfg: LoadedConfig): Promise<Line[]> {
+  const out: Line[] = [];
+  const [nginx, ...prefix] = cfg.root.cutover.nginx.command;
+  const t = await run(nginx, [...prefix, '-t'], { timeoutMs: 20_000 });
+  if (t.stderr.includes('ENOENT')) out.push(line('skipped', 'nginx', `${nginx} is not on this host`));
+  else out.push(t.exitCode === 0 ? line('ok', 'nginx', 'configuration test passes') : line('fail', 'nginx', `nginx -t fails: ${t.stderr.trim().split('\n').filter((l) => /emerg|error/.test(l)).pop() ?? t.stderr.trim()}`));
+  out.push(line('skipped', 'nginx routes', 'npm run cutover (issue #4) is not built yet, so there is no route map to compare'));
+  if (!existsSync(cfg.root.backup.basePath)) out.push(line('skipped', 'backups', `no off-node backups on this host (${cfg.root.backup.basePath})`));
+  else for (const set of backupSets(cfg)) for (const c of await verifySet(cfg, set)) out.push(line(c.ok ? 'ok' : 'fail', `backup ${set.name}`, c.line.replace(/^(ok|FAIL)\s+[^:]+: /, '')));
+  return out;
+}
