@@ -1,0 +1,119 @@
+// A small, exact reader of nginx configuration text: tokens with their byte offsets, and the directives they
+// form with their enclosing blocks. No npm nginx parser round-trips a config (FIELD-NOTES: one reorders
+// sibling directives and drops comments, another breaks `!=` and quoted braces), so the cutover rewrites the
+// argument tokens it must change in place and leaves every other byte alone.
+
+export interface Token {
+  readonly type: 'word' | 'string' | 'comment' | 'open' | 'close' | 'semicolon';
+  /** The token's text as written, quotes included. */
+  readonly text: string;
+  readonly start: number;
+  readonly end: number;
+}
+
+export function tokenize(text: string): Token[] {
+  const tokens: Token[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i];
+    if (/\s/.test(c)) {
+      i++;
+    } else if (c === '#') {
+      const end = text.indexOf('\n', i);
+      const stop = end === -1 ? text.length : end;
+      tokens.push({ type: 'comment', text: text.slice(i, stop), start: i, end: stop });
+      i = stop;
+    } else if (c === '"' || c === "'") {
+      let j = i + 1;
+      while (j < text.length && text[j] !== c) j += text[j] === '\\' ? 2 : 1;
+      if (j >= text.length) throw new Error(`unterminated ${c} string at offset ${i}`);
+      tokens.push({ type: 'string', text: text.slice(i, j + 1), start: i, end: j + 1 });
+      i = j + 1;
+    } else if (c === '{' || c === '}' || c === ';') {
+      tokens.push({ type: c === '{' ? 'open' : c === '}' ? 'close' : 'semicolon', text: c, start: i, end: i + 1 });
+      i++;
+    } else {
+      let j = i;
+      // A word runs to whitespace or a delimiter; `${var}` keeps its braces inside the word.
+      while (j < text.length && !/[\s;{}#"']/.test(text[j])) j += text[j] === '\\' ? 2 : text[j] === '$' && text[j + 1] === '{' ? text.indexOf('}', j) - j + 1 : 1;
+      tokens.push({ type: 'word', text: text.slice(i, j), start: i, end: j });
+      i = j;
+    }
+  }
+  return tokens;
+}
+
+export interface Directive {
+  readonly name: string;
+  readonly args: readonly Token[];
+  /** Names of the enclosing blocks, outermost first (`http`, `server`, `location`, `upstream`, …). */
+  readonly blocks: readonly string[];
+}
+
+/** The directives of a config, each with its argument tokens and enclosing blocks. */
+export function directives(text: string): Directive[] {
+  const out: Directive[] = [];
+  const stack: string[] = [];
+  let current: Token[] = [];
+  for (const t of tokenize(text)) {
+    if (t.type === 'comment') continue;
+    if (t.type === 'semicolon') {
+      if (current.length) out.push({ name: current[0].text, args: current.slice(1), blocks: [...stack] });
+      current = [];
+    } else if (t.type === 'open') {
+      if (current.length) out.push({ name: current[0].text, args: current.slice(1), blocks: [...stack] });
+      stack.push(current[0]?.text ?? '');
+      current = [];
+    } else if (t.type === 'close') {
+      stack.pop();
+      current = [];
+    } else current.push(t);
+  }
+  return out;
+}
+
+/** The unquoted value of an argument token. */
+export const unquote = (t: Token) => (t.type === 'string' ? t.text.slice(1, -1) : t.text);
+
+/** Where `host:port` stands inside a proxy target (`http://host:port/uri`, or `host:port` in an upstream). */
+export function hostPortAt(value: string, hostPort: string): number | undefined {
+  const afterScheme = value.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+  const offset = value.length - afterScheme.length;
+  if (!afterScheme.startsWith(hostPort)) return undefined;
+  const next = afterScheme[hostPort.length];
+  return next === undefined || next === '/' || next === '?' ? offset : undefined;
+}
+
+export interface Replacement {
+  readonly start: number;
+  readonly end: number;
+  readonly text: string;
+  readonly line: number;
+}
+
+/** Every place `from` (host:port) is a proxy target: `proxy_pass` arguments and `server` lines of upstream blocks. */
+export function targetsOf(text: string, from: string, to: string): Replacement[] {
+  const out: Replacement[] = [];
+  for (const d of directives(text)) {
+    const isTarget = d.name === 'proxy_pass' || (d.name === 'server' && d.blocks[d.blocks.length - 1] === 'upstream');
+    if (!isTarget || d.args.length === 0) continue;
+    const arg = d.args[0];
+    const quote = arg.type === 'string' ? 1 : 0;
+    const at = hostPortAt(unquote(arg), from);
+    if (at === undefined) continue;
+    const start = arg.start + quote + at;
+    out.push({ start, end: start + from.length, text: to, line: text.slice(0, start).split('\n').length });
+  }
+  return out;
+}
+
+/** Applies replacements (non-overlapping) to the text; every other byte is unchanged. */
+export function applyReplacements(text: string, replacements: readonly Replacement[]): string {
+  let out = '';
+  let pos = 0;
+  for (const r of [...replacements].sort((a, b) => a.start - b.start)) {
+    out += text.slice(pos, r.start) + r.text;
+    pos = r.end;
+  }
+  return out + text.slice(pos);
+}

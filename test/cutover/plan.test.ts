@@ -1,0 +1,113 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cleanupDirs, emptyDir, projectWith, treeBytes } from '../support/synth';
+
+afterAll(cleanupDirs);
+const ROOT = join(__dirname, '..', '..');
+
+// Site configs shaped like production: a map, an if, comments, quoted strings, an upstream block, an include.
+const ROOMLER = `# roomler.live -> the app (was: proxy_pass http://r00mler2:3000;)
+map $http_upgrade $connection_upgrade {
+    default upgrade;
+    ''      close;
+}
+server {
+    listen 127.0.0.1:18080;
+    server_name roomler.live;
+    set $legacy "r00mler2:3000";   # a string, not a proxy target
+    location / {
+        if ($request_method = OPTIONS) { return 204; }
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection $connection_upgrade;
+        proxy_pass http://r00mler2:3000;
+    }
+    location /admin { proxy_pass "http://r00mler2:3000/admin"; }
+}
+`;
+const JANUS = `upstream janus_ws_backend {
+    server janus_r:8188 max_fails=3;
+}
+server {
+    listen 127.0.0.1:18081;
+    server_name janus.roomler.live;
+    location /janus_ws { proxy_pass http://janus_ws_backend; proxy_http_version 1.1; }
+    location /janus_http { proxy_pass http://janus_r:8088/janus; }
+    include snippets/janus-admin.conf;
+}
+`;
+const ADMIN = `location /janus_admin { proxy_pass http://janus_r:7188; }
+location /janus_admin_http { proxy_pass http://janus_r:7088/admin; }
+location / { proxy_pass http://janus_r:8188; }
+`;
+
+function setup(extra = '') {
+  const nginx = emptyDir('roomler-nginx-');
+  const confDir = join(nginx, 'conf.d');
+  mkdirSync(join(nginx, 'snippets'), { recursive: true });
+  mkdirSync(confDir);
+  mkdirSync(join(nginx, 'logs'));
+  writeFileSync(join(confDir, 'roomler.live.conf'), ROOMLER);
+  writeFileSync(join(confDir, 'janus.roomler.live.conf'), JANUS);
+  writeFileSync(join(nginx, 'snippets', 'janus-admin.conf'), ADMIN);
+  writeFileSync(join(nginx, 'nginx.conf'), `pid ${nginx}/nginx.pid;\nerror_log ${nginx}/logs/error.log;\nevents {}\nhttp {\n  access_log off;\n  include ${confDir}/*.conf;\n}\n`);
+  const project = projectWith({ 'roomler.yaml': `nodeAddress: 127.0.0.1\ncutover:\n  nginx: { confDir: "${confDir}", command: [/usr/sbin/nginx, -p, "${nginx}", -c, "${nginx}/nginx.conf"] }\n${extra}` });
+  const cli = (...args: string[]) => spawnSync('node', ['--require', 'tsx/cjs', 'hack/cutover.ts', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ROOMLER_PROJECT_DIR: project } });
+  return { nginx, confDir, cli };
+}
+
+describe('npm run cutover -- plan / status (token-level rewrite, checked by real nginx -t)', () => {
+  it('plan shows exactly the proxy targets that change, as a unified diff, and changes nothing', () => {
+    const { nginx, cli } = setup();
+    const before = treeBytes(nginx);
+    const r = cli('plan');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('--- a/roomler.live.conf\n+++ b/roomler.live.conf\n@@ -14 +14 @@\n-        proxy_pass http://r00mler2:3000;\n+        proxy_pass http://127.0.0.1:30030;\n');
+    expect(r.stdout).toContain('-    location /admin { proxy_pass "http://r00mler2:3000/admin"; }\n+    location /admin { proxy_pass "http://127.0.0.1:30030/admin"; }');
+    expect(r.stdout).toContain('-    server janus_r:8188 max_fails=3;\n+    server 127.0.0.1:30818 max_fails=3;');
+    expect(r.stdout).toContain('+location /janus_admin_http { proxy_pass http://127.0.0.1:30708/admin; }');
+    expect(r.stdout).toMatch(/cutover plan: 7 proxy target\(s\) in 3 file\(s\)/);
+    // The comment and the quoted `set` string mention r00mler2:3000 but are not proxy targets.
+    expect(r.stdout).not.toMatch(/^-# roomler\.live/m);
+    expect(r.stdout).not.toMatch(/\$legacy/);
+    expect(treeBytes(nginx)).toEqual(before);
+  });
+
+  it('the rewritten files differ only in the target tokens, and real nginx accepts them', () => {
+    const { nginx, confDir, cli } = setup();
+    const diff = cli('plan').stdout;
+    // Apply the diff's + lines and check every changed line is the old line with host:port swapped.
+    for (const [file, base] of [[join(confDir, 'roomler.live.conf'), 'roomler.live.conf'], [join(confDir, 'janus.roomler.live.conf'), 'janus.roomler.live.conf'], [join(nginx, 'snippets', 'janus-admin.conf'), '../snippets/janus-admin.conf']]) {
+      const lines = readFileSync(file, 'utf8').split('\n');
+      const section = diff.split(`--- a/${base}\n`)[1]?.split('--- a/')[0] ?? '';
+      for (const m of section.matchAll(/@@ -(\d+) \+\d+ @@\n-(.*)\n\+(.*)\n/g)) {
+        const [old, next] = [m[2], m[3]];
+        expect(lines[Number(m[1]) - 1]).toBe(old);
+        const swapped = old.replace(/(r00mler2:3000|janus_r:\d+)/, (hp) => ({ 'r00mler2:3000': '127.0.0.1:30030', 'janus_r:8088': '127.0.0.1:30808', 'janus_r:8188': '127.0.0.1:30818', 'janus_r:7088': '127.0.0.1:30708', 'janus_r:7188': '127.0.0.1:30718' })[hp]!);
+        expect(next).toBe(swapped);
+        lines[Number(m[1]) - 1] = next;
+      }
+      writeFileSync(file, lines.join('\n'));
+    }
+    const t = spawnSync('/usr/sbin/nginx', ['-p', nginx, '-c', join(nginx, 'nginx.conf'), '-t'], { encoding: 'utf8' });
+    expect(t.status, t.stderr).toBe(0);
+    expect(t.stderr).toMatch(/syntax is ok/);
+    const status = cli('status');
+    expect(status.stdout).toMatch(/^new {4}r00mler2:3000 -> roomler\/http \(127\.0\.0\.1:30030\): 0 old, 2 new$/m);
+    expect(cli('plan').stdout).toMatch(/already cut over; nothing would change/);
+  });
+
+  it('status shows every route still on the old backends before the cutover', () => {
+    const r = setup().cli('status');
+    expect(r.stdout).toMatch(/^old {4}janus_r:8188 -> janus-nodeport\/websocket \(127\.0\.0\.1:30818\): 2 old, 0 new$/m);
+  });
+
+  it('aborts when a route does not match what it expects per file', () => {
+    const { cli } = setup('  routes:\n    - { from: "r00mler2:3000", to: roomler/http, expect: { roomler.live.conf: 1 } }\n    - { from: "janus_r:9999", to: janus-nodeport/http }\n');
+    const r = cli('plan');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/route r00mler2:3000 -> roomler\/http: expected 1 match\(es\) in roomler\.live\.conf, found 2/);
+    expect(r.stderr).toMatch(/route janus_r:9999 -> janus-nodeport\/http: no proxy_pass or upstream server points at janus_r:9999/);
+  });
+});
