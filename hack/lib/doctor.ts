@@ -7,6 +7,7 @@ import { coturnIssues } from '../../lib/config/coturn-checks';
 import { turnserverConf } from '../../lib/constructs/turnserver-conf';
 import { turnPassword } from '../../lib/turn';
 import { run } from './run';
+import { routeStatus } from './cutover';
 import { backupSets, verifySet } from './snapshots';
 
 export type Status = 'ok' | 'warn' | 'fail' | 'skipped';
@@ -136,7 +137,8 @@ export async function hostChecks(cfg: LoadedConfig): Promise<Line[]> {
   const t = await run(nginx, [...prefix, '-t'], { timeoutMs: 20_000 });
   if (t.stderr.includes('ENOENT')) out.push(line('skipped', 'nginx', `${nginx} is not on this host`));
   else out.push(t.exitCode === 0 ? line('ok', 'nginx', 'configuration test passes') : line('fail', 'nginx', `nginx -t fails: ${t.stderr.trim().split('\n').filter((l) => /emerg|error/.test(l)).pop() ?? t.stderr.trim()}`));
-  out.push(line('skipped', 'nginx routes', 'npm run cutover (issue #4) is not built yet, so there is no route map to compare'));
+  if (!existsSync(cfg.root.cutover.nginx.confDir)) out.push(line('skipped', 'nginx routes', `${cfg.root.cutover.nginx.confDir} is not on this host`));
+  else for (const r of routeStatus(cfg)) out.push(line(r.state === 'new' ? 'ok' : r.state === 'MIXED' ? 'fail' : 'warn', `nginx route`, `${r.state}: ${r.line}${r.state === 'old' ? ' (not cut over yet)' : r.state === 'MIXED' ? ' (half cut over: run npm run cutover -- plan)' : ''}`));
   if (!existsSync(cfg.root.backup.basePath)) out.push(line('skipped', 'backups', `no off-node backups on this host (${cfg.root.backup.basePath})`));
   else for (const set of backupSets(cfg)) for (const c of await verifySet(cfg, set)) out.push(line(c.ok ? 'ok' : 'fail', `backup ${set.name}`, c.line.replace(/^(ok|FAIL)\s+[^:]+: /, '')));
   return out;

@@ -1,8 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { turnPassword } from '../../lib/turn';
-import { cleanupDirs, projectWith } from '../support/synth';
+import { cleanupDirs, emptyDir, projectWith } from '../support/synth';
 import { freePort } from '../rsync/sshd';
 
 // Debian's dnsmasq on a loopback high port answers with records the test controls.
@@ -30,8 +31,8 @@ afterAll(() => {
 });
 
 /** doctor with a stand-in kubectl that finds no cluster, and no nginx on this "host": those say "skipped". */
-function doctor(yaml: string, dotenv = '') {
-  const project = projectWith({ 'roomler.yaml': `doctor: { publicIp: ${IP}, dnsServer: "127.0.0.1:${port}" }\ncutover: { nginx: { command: [/nonexistent/nginx] } }\n${yaml}`, '.env': dotenv });
+function doctor(yaml: string, dotenv = '', confDir = '/nonexistent/conf.d') {
+  const project = projectWith({ 'roomler.yaml': `doctor: { publicIp: ${IP}, dnsServer: "127.0.0.1:${port}" }\ncutover: { nginx: { confDir: ${confDir}, command: [/nonexistent/nginx] } }\n${yaml}`, '.env': dotenv });
   const r = spawnSync('node', ['--require', 'tsx/cjs', 'hack/doctor.ts'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ROOMLER_PROJECT_DIR: project, PATH: `${join(__dirname, 'standins')}:${process.env.PATH}` } });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
@@ -56,6 +57,19 @@ describe('npm run doctor: DNS (real dnsmasq)', () => {
   it('a name that does not resolve fails', () => {
     const r = doctor('domains: { app: missing.roomler.test }\n');
     expect(r.out).toMatch(/^fail\s+dns missing\.roomler\.test\s+does not resolve at 127\.0\.0\.1:\d+; add an A record for missing\.roomler\.test -> 198\.51\.100\.7$/m);
+  });
+});
+
+describe('npm run doctor: nginx routes on this host (as cutover status sees them)', () => {
+  it('ok for a route cut over, warn for one still on the old backend, fail for a half-done one', () => {
+    const conf = emptyDir('roomler-doctor-nginx-');
+    writeFileSync(join(conf, 'roomler.live.conf'), 'server { location / { proxy_pass http://127.0.0.1:30030; } }\n');
+    writeFileSync(join(conf, 'janus.conf'), 'server { location /janus_http { proxy_pass http://janus_r:8088/janus; } location /ws { proxy_pass http://janus_r:8188; } location /ws2 { proxy_pass http://127.0.0.1:30818; } }\n');
+    const r = doctor(`nodeAddress: 127.0.0.1\ncoturn: { host: roomler.live }\nturn: { host: roomler.live }\n`, '', conf);
+    expect(r.out).toMatch(/^ok\s+nginx route\s+new: r00mler2:3000 -> roomler\/http \(127\.0\.0\.1:30030\): 0 old, 1 new$/m);
+    expect(r.out).toMatch(/^warn\s+nginx route\s+old: janus_r:8088 -> janus-nodeport\/http .*\(not cut over yet\)$/m);
+    expect(r.out).toMatch(/^fail\s+nginx route\s+MIXED: janus_r:8188 -> janus-nodeport\/websocket .*1 old, 1 new \(half cut over/m);
+    expect(r.code).toBe(1);
   });
 });
 
