@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { config, main, PROJECT_ROOT, UserError } from './lib/cli';
+import { acquireLock } from './lib/lock';
 import { onInterrupt, run } from './lib/run';
-import { acquireLock, backupSets, prune, snapshot, verifySet } from './lib/snapshots';
+import { backupSets, prune, snapshot, verifySet } from './lib/snapshots';
 
 const usage = 'usage: npm run backup -- run [--allow-empty] | verify | install [--dry-run]';
 const BEGIN = '# BEGIN roomler-backup (managed by `npm run backup -- install`)';
@@ -17,7 +18,7 @@ main('backup', async (argv) => {
 
   if (command === 'run') {
     mkdirSync(base, { recursive: true });
-    const release = await acquireLock(join(base, '.lock'));
+    const release = await acquireLock(join(base, '.lock'), 'another backup run');
     // Ctrl-C: rsync's process group is killed; the .partial directory is removed by the next run.
     const stop = onInterrupt(() => {
       process.stderr.write('backup: interrupted; latest and older snapshots are untouched\n');

@@ -1,27 +1,49 @@
 import { config, main, UserError } from './lib/cli';
-import { plan, routeStatus, unifiedDiff } from './lib/cutover';
+import { apply, drain, printPlan, rollback, status } from './lib/cutover/commands';
 
-const usage = 'usage: npm run cutover -- plan | status   (apply, rollback and drain are not built yet: issue #4)';
+const usage = `usage: npm run cutover -- <command>
+  plan                          the exact proxy_pass diff and the checks apply would run; changes nothing
+  apply                         preflight, back up, rewrite, nginx -t, reload, confirm, verify (restores on any failure)
+  rollback [--to STAMP] [--force]  restore a backup set (default: the last applied cutover), test, reload, verify
+  status                        where each route points now, and the backup sets
+  drain [--timeout SECONDS] [--interval SECONDS]
+                                wait until nginx holds no connections to the old backends (exit 3 on timeout)`;
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+/** `--name value` from argv; undefined when absent. */
+function option(argv: string[], name: string): string | undefined {
+  const at = argv.indexOf(name);
+  if (at === -1) return undefined;
+  const value = argv[at + 1];
+  if (value === undefined || value.startsWith('--')) throw new UserError(`${name} needs a value\n${usage}`, 2);
+  return value;
+}
+
+function seconds(argv: string[], name: string): number | undefined {
+  const v = option(argv, name);
+  if (v === undefined) return undefined;
+  if (!/^\d+(\.\d+)?$/.test(v)) throw new UserError(`${name} must be a number of seconds, got ${v}`, 2);
+  return Number(v) * 1000;
+}
 
 main('cutover', async (argv) => {
+  const [command, ...rest] = argv;
+  const known: Record<string, string[]> = { plan: [], apply: [], status: [], rollback: ['--to', '--force'], drain: ['--timeout', '--interval'] };
+  if (!command || !(command in known)) throw new UserError(usage, 2);
+  const unknown = rest.filter((a, n) => a.startsWith('--') ? !known[command].includes(a) : !rest[n - 1]?.startsWith('--') || rest[n - 1] === '--force');
+  if (unknown.length) throw new UserError(`cutover ${command}: unexpected ${unknown.join(' ')}\n${usage}`, 2);
   const cfg = config();
-  const confDir = cfg.root.cutover.nginx.confDir;
-  const command = argv[0];
-  if (command === 'plan') {
-    const { planned, problems, alreadyDone } = plan(cfg);
-    if (alreadyDone) {
-      process.stdout.write('cutover plan: already cut over; nothing would change\n');
-      return 0;
-    }
-    for (const p of planned) process.stdout.write(unifiedDiff(p, confDir));
-    const count = planned.reduce((n, p) => n + p.replacements.length, 0);
-    process.stdout.write(`cutover plan: ${count} proxy target(s) in ${planned.filter((p) => p.replacements.length).length} file(s); every other byte stays identical\n`);
-    if (problems.length) throw new UserError(`the plan does not match the configured expectations; apply would abort before writing:\n  ${problems.join('\n  ')}`);
-    return 0;
+  switch (command) {
+    case 'plan':
+      return printPlan(cfg, log);
+    case 'apply':
+      return apply(cfg, log);
+    case 'rollback':
+      return rollback(cfg, { to: option(rest, '--to'), force: rest.includes('--force') }, log);
+    case 'status':
+      return status(cfg, log);
+    default:
+      return drain(cfg, { timeoutMs: seconds(rest, '--timeout'), intervalMs: seconds(rest, '--interval') }, log);
   }
-  if (command === 'status') {
-    for (const r of routeStatus(cfg)) process.stdout.write(`${r.state.padEnd(6)} ${r.line}\n`);
-    return 0;
-  }
-  throw new UserError(usage, 2);
 });

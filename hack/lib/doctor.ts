@@ -7,7 +7,7 @@ import { coturnIssues } from '../../lib/config/coturn-checks';
 import { turnserverConf } from '../../lib/constructs/turnserver-conf';
 import { turnPassword } from '../../lib/turn';
 import { run } from './run';
-import { routeStatus } from './cutover';
+import { routeStatus } from './cutover/plan';
 import { backupSets, verifySet } from './snapshots';
 
 export type Status = 'ok' | 'warn' | 'fail' | 'skipped';
@@ -133,7 +133,7 @@ export async function clusterChecks(cfg: LoadedConfig): Promise<Line[]> {
 /** On the nginx host: the config test and the off-node backups. */
 export async function hostChecks(cfg: LoadedConfig): Promise<Line[]> {
   const out: Line[] = [];
-  const [nginx, ...prefix] = cfg.root.cutover.nginx.command;
+  const [nginx, ...prefix] = [...cfg.root.cutover.nginx.exec, ...cfg.root.cutover.nginx.command];
   const t = await run(nginx, [...prefix, '-t'], { timeoutMs: 20_000 });
   if (t.stderr.includes('ENOENT')) out.push(line('skipped', 'nginx', `${nginx} is not on this host`));
   else out.push(t.exitCode === 0 ? line('ok', 'nginx', 'configuration test passes') : line('fail', 'nginx', `nginx -t fails: ${t.stderr.trim().split('\n').filter((l) => /emerg|error/.test(l)).pop() ?? t.stderr.trim()}`));

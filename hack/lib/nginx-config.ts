@@ -43,34 +43,58 @@ export function tokenize(text: string): Token[] {
   return tokens;
 }
 
+/** An enclosing block: `server`, `location = /x`, `upstream name`, `if (...)`, … */
+export interface Block {
+  readonly name: string;
+  /** Unquoted arguments (`location`'s modifier and path, `upstream`'s name). */
+  readonly args: readonly string[];
+  /** File and byte offset of the block's name: identifies one block across included files. */
+  readonly file: string;
+  readonly start: number;
+}
+
 export interface Directive {
   readonly name: string;
   readonly args: readonly Token[];
-  /** Names of the enclosing blocks, outermost first (`http`, `server`, `location`, `upstream`, …). */
-  readonly blocks: readonly string[];
+  /** Enclosing blocks, outermost first, including those of the files that include this one. */
+  readonly blocks: readonly Block[];
+  readonly file: string;
+  readonly line: number;
 }
 
-/** The directives of a config, each with its argument tokens and enclosing blocks. */
-export function directives(text: string): Directive[] {
+/** The directives of a config, each with its argument tokens and enclosing blocks (`outer`: the includer's). */
+export function directives(text: string, file = '', outer: readonly Block[] = []): Directive[] {
   const out: Directive[] = [];
-  const stack: string[] = [];
+  const stack: Block[] = [...outer];
   let current: Token[] = [];
+  let line = 1;
+  let pos = 0;
+  const lineOf = (offset: number) => {
+    for (; pos < offset; pos++) if (text.charCodeAt(pos) === 10) line++;
+    return line;
+  };
+  const emit = () => {
+    if (current.length) out.push({ name: current[0].text, args: current.slice(1), blocks: [...stack], file, line: lineOf(current[0].start) });
+  };
   for (const t of tokenize(text)) {
     if (t.type === 'comment') continue;
     if (t.type === 'semicolon') {
-      if (current.length) out.push({ name: current[0].text, args: current.slice(1), blocks: [...stack] });
+      emit();
       current = [];
     } else if (t.type === 'open') {
-      if (current.length) out.push({ name: current[0].text, args: current.slice(1), blocks: [...stack] });
-      stack.push(current[0]?.text ?? '');
+      emit();
+      stack.push({ name: current[0]?.text ?? '', args: current.slice(1).map(unquote), file, start: current[0]?.start ?? t.start });
       current = [];
     } else if (t.type === 'close') {
-      stack.pop();
+      if (stack.length > outer.length) stack.pop();
       current = [];
     } else current.push(t);
   }
   return out;
 }
+
+/** The innermost enclosing block called `name`. */
+export const enclosing = (d: Directive, name: string): Block | undefined => [...d.blocks].reverse().find((b) => b.name === name);
 
 /** The unquoted value of an argument token. */
 export const unquote = (t: Token) => (t.type === 'string' ? t.text.slice(1, -1) : t.text);
@@ -91,12 +115,14 @@ export interface Replacement {
   readonly line: number;
 }
 
+/** `proxy_pass`, or a `server` line of an `upstream` block: the directives whose first argument is a backend. */
+export const isProxyTarget = (d: Directive) => (d.name === 'proxy_pass' || (d.name === 'server' && d.blocks[d.blocks.length - 1]?.name === 'upstream')) && d.args.length > 0;
+
 /** Every place `from` (host:port) is a proxy target: `proxy_pass` arguments and `server` lines of upstream blocks. */
 export function targetsOf(text: string, from: string, to: string): Replacement[] {
   const out: Replacement[] = [];
   for (const d of directives(text)) {
-    const isTarget = d.name === 'proxy_pass' || (d.name === 'server' && d.blocks[d.blocks.length - 1] === 'upstream');
-    if (!isTarget || d.args.length === 0) continue;
+    if (!isProxyTarget(d)) continue;
     const arg = d.args[0];
     const quote = arg.type === 'string' ? 1 : 0;
     const at = hostPortAt(unquote(arg), from);

@@ -15,6 +15,8 @@ export interface RunOptions {
   readonly cwd?: string;
   /** Collect stdout into the result. Turn off to pipe it elsewhere. @default true */
   readonly captureStdout?: boolean;
+  /** Leave it out of `killAll`: a lock holder must outlive the cleanup an interrupt starts. @default false */
+  readonly untracked?: boolean;
 }
 
 export interface RunResult {
@@ -55,7 +57,7 @@ export function start(file: string, args: readonly string[], options: RunOptions
     env: options.env ? { ...process.env, ...options.env } : process.env,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  running.add(child);
+  if (!options.untracked) running.add(child);
   let stdout = '';
   let stderr = '';
   if (options.captureStdout !== false) child.stdout!.on('data', (d) => (stdout += d));

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { LoadedConfig } from '../../lib/config';
 import { ARCHIVE_NAME, type ArchiveManifest } from '../../lib/config/mongo-backup';
 import { UserError } from './cli';
-import { run, start } from './run';
+import { run } from './run';
 import { ARCHIVE_FLAGS, classifyRsync, localStats, remote, rsyncShell, rsyncWithProgress } from './rsync';
 
 /** A snapshot's directory name: its UTC stamp, the only age that counts (rsync copies directory mtimes). */
@@ -43,20 +43,6 @@ export const latestOf = (dir: string) => {
     return undefined;
   }
 };
-
-/**
- * Holds an exclusive flock on `file` until released, through flock(1): the kernel drops it if this process
- * dies, so a crashed run never leaves a stale lock.
- */
-export async function acquireLock(file: string): Promise<() => void> {
-  const holder = start('flock', ['--nonblock', '--conflict-exit-code', '75', file, 'sh', '-c', 'echo locked; exec cat']);
-  const got = await new Promise<boolean>((res) => {
-    holder.child.stdout!.once('data', () => res(true));
-    holder.done.then(() => res(false));
-  });
-  if (!got) throw new UserError(`another backup run holds ${file}; try again when it has finished`);
-  return () => holder.child.stdin!.end();
-}
 
 /** Pulls one snapshot of `set` into `<base>/<set>/<stamp>` with hard links to the previous one. */
 export async function snapshot(cfg: LoadedConfig, set: BackupSet, options: { allowEmpty: boolean }): Promise<string> {

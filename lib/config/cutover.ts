@@ -1,7 +1,32 @@
 import { z } from 'zod';
 import { absolutePath } from './primitives';
 
-// The host nginx cutover (issue 4): which proxy targets move from the old Docker backends to which NodePort.
+// The host nginx cutover (issue 4): which proxy targets move from the old Docker backends to which NodePort,
+// how nginx is driven, and how every step is checked.
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:443 or [::1]:443');
+
+/** One request through nginx after the reload (and before the change, as a baseline). */
+const verify = z
+  .object({
+    /** Request path (and query) sent to nginx. */
+    path: z.string().regex(/^\//, 'must start with /'),
+    /** Expected status. @default 101 for a WebSocket, otherwise any status below 500 (nginx reached the backend) */
+    status: z.number().int().min(100).max(599).optional(),
+    /** Host header and TLS SNI. @default the server_name of the server block that proxies to the route */
+    host: z.string().min(1).optional(),
+    /** Complete a WebSocket upgrade handshake instead of a GET. @default true for the Janus WebSocket ports */
+    websocket: z.boolean().optional(),
+    /** Sec-WebSocket-Protocol offered. @default janus-protocol / janus-admin-protocol on the Janus ports */
+    protocol: z.string().min(1).optional(),
+    /** Where nginx listens, host:port. @default the `listen` of that server block (a wildcard becomes loopback) */
+    address: hostPort.optional(),
+    /** Speak TLS to nginx. @default whether that `listen` has `ssl` */
+    tls: z.boolean().optional(),
+  })
+  .strict();
 
 const route = z
   .object({
@@ -11,6 +36,13 @@ const route = z
     to: z.string().regex(/^[a-z0-9-]+\/[a-z0-9-]+$/, 'must be <service>/<port name>, e.g. roomler/http'),
     /** Matches expected per file (name relative to confDir); anything else aborts before a byte changes. */
     expect: z.record(z.string(), z.number().int().min(0)).optional(),
+    /** An HTTP path the new target must answer directly (preflight), beside the TCP connect. @default none */
+    health: z
+      .object({ path: z.string().regex(/^\//, 'must start with /'), status: z.number().int().min(100).max(599).default(200) })
+      .strict()
+      .optional(),
+    /** Requests through nginx that prove the route works. @default one per location that proxies to the route */
+    verify: z.array(verify).min(1).optional(),
   })
   .strict();
 
@@ -19,13 +51,35 @@ export const cutoverSchema = z
     nginx: z
       .object({
         confDir: absolutePath.default('/etc/nginx/conf.d'),
-        /** How nginx is invoked: a local binary, or a prefix such as ["docker", "exec", "nginx", "nginx"]. */
+        /**
+         * Prefix for commands that must run where nginx runs (reading its pid file, /proc, name lookups), e.g.
+         * [docker, exec, nginx]. @default [] (nginx runs on this host)
+         */
+        exec: z.array(z.string().min(1)).default([]),
+        /** The nginx binary and global options, run after `exec`, e.g. [nginx] or [nginx, -c, /etc/nginx/nginx.conf]. */
         command: z.array(z.string().min(1)).min(1).default(['nginx']),
+        /** nginx's pid file as seen where nginx runs; its master's children are the workers a reload replaces. */
+        pidFile: absolutePath.default('/run/nginx.pid'),
+        /** How long a reload may take to start new workers before it counts as not taken effect. */
+        reloadTimeoutMs: z.number().int().min(100).default(5000),
       })
       .strict()
       .prefault({}),
+    /** Backup sets (one per apply/rollback); must be outside every directory nginx includes from. */
+    backupDir: absolutePath.default('/var/backups/roomler-nginx-cutover'),
     /** Instance whose NodePorts and node address are the new targets. @default the first */
     instance: z.string().optional(),
+    /** Preflight TCP connect / health request timeout, and each verification request's timeout. */
+    connectTimeoutMs: z.number().int().min(100).default(3000),
+    requestTimeoutMs: z.number().int().min(100).default(10000),
+    drain: z
+      .object({
+        /** `drain` gives up (exit 3) after this long. */
+        timeoutMinutes: z.number().min(0).default(120),
+        intervalSeconds: z.number().min(0.05).default(2),
+      })
+      .strict()
+      .prefault({}),
     routes: z
       .array(route)
       .min(1)
@@ -39,3 +93,7 @@ export const cutoverSchema = z
   })
   .strict()
   .prefault({});
+
+export type CutoverConfig = z.output<typeof cutoverSchema>;
+export type CutoverRoute = CutoverConfig['routes'][number];
+export type VerifySpec = NonNullable<CutoverRoute['verify']>[number];

@@ -110,4 +110,45 @@ describe('npm run cutover -- plan / status (token-level rewrite, checked by real
     expect(r.stderr).toMatch(/route r00mler2:3000 -> roomler\/http: expected 1 match\(es\) in roomler\.live\.conf, found 2/);
     expect(r.stderr).toMatch(/route janus_r:9999 -> janus-nodeport\/http: no proxy_pass or upstream server points at janus_r:9999/);
   });
+
+  it('plan lists the checks apply will run, one request per location by default, and notes the old upstream outside proxy targets', () => {
+    const r = setup().cli('plan');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^note: roomler\.live\.conf:9: r00mler2:3000 appears in `set` but is not a proxy target; left unchanged/m);
+    expect(r.stdout).toMatch(/^ {2}preflight: TCP connect to 127\.0\.0\.1:30030 \(roomler\/http\)$/m);
+    const verify = r.stdout.split('\n').filter((l) => l.startsWith('  verify: '));
+    expect(verify).toEqual([
+      '  verify: GET http://roomler.live/ via 127.0.0.1:18080 expects < 500 [roomler.live.conf:14 location /]',
+      '  verify: GET http://roomler.live/admin via 127.0.0.1:18080 expects < 500 [roomler.live.conf:16 location /admin]',
+      '  verify: GET http://janus.roomler.live/janus_http via 127.0.0.1:18081 expects < 500 [janus.roomler.live.conf:8 location /janus_http]',
+      '  verify: WebSocket ws://janus.roomler.live/janus_ws via 127.0.0.1:18081 (janus-protocol) expects 101 [janus.roomler.live.conf:7 location /janus_ws]',
+      '  verify: WebSocket ws://janus.roomler.live/ via 127.0.0.1:18081 (janus-protocol) expects 101 [../snippets/janus-admin.conf:3 location /]',
+      '  verify: GET http://janus.roomler.live/janus_admin_http via 127.0.0.1:18081 expects < 500 [../snippets/janus-admin.conf:2 location /janus_admin_http]',
+      '  verify: WebSocket ws://janus.roomler.live/janus_admin via 127.0.0.1:18081 (janus-admin-protocol) expects 101 [../snippets/janus-admin.conf:1 location /janus_admin]',
+    ]);
+  });
+
+  it('a regex location cannot be requested by default: plan says to give the route a verify list, and uses it once given', () => {
+    const { confDir, cli } = setup();
+    writeFileSync(join(confDir, 'roomler.live.conf'), ROOMLER.replace('location /admin {', 'location ~ ^/admin/(.*)$ {').replace('"http://r00mler2:3000/admin"', '"http://r00mler2:3000"'));
+    const r = cli('plan');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/route r00mler2:3000 -> roomler\/http: roomler\.live\.conf:16 location ~ \^\/admin\/\(\.\*\)\$ cannot be requested by default \(a regex or named location\); give the route a verify list/);
+    const project = join(confDir, '..', 'with-verify');
+    mkdirSync(project);
+    writeFileSync(join(project, 'roomler.yaml'), readFileSync(join(ROOT, 'roomler.example.yaml'), 'utf8').replace(/^nodeAddress:.*$/m, 'nodeAddress: 127.0.0.1').replace('confDir: /etc/nginx/conf.d', `confDir: ${confDir}`).replace('{ from: "r00mler2:3000", to: roomler/http }', '{ from: "r00mler2:3000", to: roomler/http, verify: [{ path: /admin/x, status: 200 }] }'));
+    const ok = spawnSync('node', ['--require', 'tsx/cjs', 'hack/cutover.ts', 'plan'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ROOMLER_PROJECT_DIR: project } });
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('  verify: GET http://roomler.live/admin/x via 127.0.0.1:18080 expects 200 [cutover.routes[0].verify[0]]');
+  });
+
+  it('bad cutover settings are reported all at once, each naming the file, line and field; nothing runs', () => {
+    const { cli } = setup('  drain: { intervalSeconds: 0 }\n  routes:\n    - { from: "r00mler2:3000", to: roomler/http, verify: [{ path: health, status: 99 }] }\n');
+    const r = cli('apply');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/roomler\.yaml:\d+:\d+: cutover\.drain\.intervalSeconds: Too small/);
+    expect(r.stderr).toMatch(/roomler\.yaml:\d+:\d+: cutover\.routes\[0\]\.verify\[0\]\.path: must start with \//);
+    expect(r.stderr).toMatch(/roomler\.yaml:\d+:\d+: cutover\.routes\[0\]\.verify\[0\]\.status: Too small/);
+    expect(cli('bogus').status).toBe(2);
+  });
 });

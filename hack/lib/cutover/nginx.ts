@@ -1,0 +1,107 @@
+import { readFileSync } from 'node:fs';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { CutoverConfig } from '../../../lib/config/cutover';
+import { UserError } from '../cli';
+import { run, type RunResult } from '../run';
+import { parseProcNetTcp, type TcpConnection } from './probes';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Drives the host nginx: a local binary, or through a prefix such as `docker exec nginx`. A reload only counts
+ * once the master has started new workers (FIELD-NOTES: `nginx -s reload` exits 0 even when the new config
+ * fails to load, e.g. on a `listen` already in use, and new workers appear ~150 ms after it returns).
+ */
+export class NginxControl {
+  constructor(private readonly c: CutoverConfig['nginx']) {}
+
+  get reloadTimeoutMs(): number {
+    return this.c.reloadTimeoutMs;
+  }
+
+  private run(args: readonly string[], timeoutMs: number): Promise<RunResult> {
+    const [file, ...rest] = [...this.c.exec, ...args];
+    return run(file, rest, { timeoutMs });
+  }
+
+  private async nginx(args: readonly string[], timeoutMs: number): Promise<{ ok: boolean; output: string }> {
+    const r = await this.run([...this.c.command, ...args], timeoutMs);
+    const output = `${r.stderr}${r.stdout}`.trim();
+    return { ok: r.exitCode === 0, output: r.timedOut ? `timed out after ${timeoutMs} ms` : output || `exit ${r.exitCode ?? r.signal}` };
+  }
+
+  /** `nginx -t` on the files in place (a copy elsewhere silently includes nothing: FIELD-NOTES). */
+  test = () => this.nginx(['-t'], 60_000);
+  reload = () => this.nginx(['-s', 'reload'], 30_000);
+
+  /** A file where nginx runs: read directly on this host, through `exec cat` otherwise. */
+  private async read(path: string): Promise<string> {
+    if (!this.c.exec.length) return readFileSync(path, 'utf8');
+    const r = await this.run(['cat', path], 10_000);
+    if (r.exitCode !== 0) throw new Error(r.stderr.trim() || `cat ${path}: exit ${r.exitCode}`);
+    return r.stdout;
+  }
+
+  async masterPid(): Promise<number> {
+    let text: string;
+    try {
+      text = await this.read(this.c.pidFile);
+    } catch (e) {
+      throw new UserError(`cutover.nginx.pidFile ${this.c.pidFile} cannot be read (${(e as Error).message.split('\n')[0]}): is nginx running, and is pidFile right?`);
+    }
+    const pid = Number(text.trim());
+    if (!Number.isInteger(pid) || pid <= 0) throw new UserError(`cutover.nginx.pidFile ${this.c.pidFile} holds no pid: ${JSON.stringify(text.slice(0, 40))}`);
+    return pid;
+  }
+
+  /** The master's child processes: its workers (and cache helpers), old ones included while they drain. */
+  async workers(): Promise<number[]> {
+    const pid = await this.masterPid();
+    try {
+      return (await this.read(`/proc/${pid}/task/${pid}/children`)).trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      throw new UserError(`the nginx master ${pid} (from ${this.c.pidFile}) is not running`);
+    }
+  }
+
+  /**
+   * Waits until the reload has taken: new workers exist and every old worker has exited or retitled itself
+   * "worker process is shutting down", which nginx does as it closes its listening sockets. Until then an old
+   * worker can still accept a connection and proxy it with the old config (measured: the first WebSocket after
+   * a reload reached the old backend). Returns the new and the retiring pids; undefined on timeout.
+   */
+  async awaitReload(before: readonly number[]): Promise<{ fresh: number[]; retiring: number[] } | undefined> {
+    const deadline = Date.now() + this.c.reloadTimeoutMs;
+    for (;;) {
+      const now = await this.workers();
+      const fresh = now.filter((p) => !before.includes(p));
+      const retiring = now.filter((p) => before.includes(p));
+      if (fresh.length) {
+        const titles = await Promise.all(retiring.map((p) => this.read(`/proc/${p}/cmdline`).catch(() => '')));
+        if (titles.every((t) => !t.includes('worker process') || t.includes('shutting down'))) return { fresh, retiring };
+      }
+      if (Date.now() > deadline) return undefined;
+      await sleep(20);
+    }
+  }
+
+  /** The TCP connections in nginx's network namespace. */
+  async connections(): Promise<TcpConnection[]> {
+    const tables = await Promise.all(['/proc/net/tcp', '/proc/net/tcp6'].map((p) => this.read(p).catch(() => '')));
+    return parseProcNetTcp(tables.join('\n'));
+  }
+
+  /** Addresses of a host name as nginx resolves it (Docker container names resolve only inside its network). */
+  async resolve(host: string): Promise<string[]> {
+    const bare = host.replace(/^\[|\]$/g, '');
+    if (isIP(bare)) return [bare];
+    if (!this.c.exec.length) return [...new Set((await lookup(bare, { all: true })).map((a) => a.address))];
+    const r = await this.run(['getent', 'ahosts', bare], 10_000);
+    if (r.exitCode !== 0) throw new Error(`${bare} does not resolve where nginx runs`);
+    return [...new Set(r.stdout.split('\n').map((l) => l.split(/\s+/)[0]).filter((a) => a && isIP(a)))];
+  }
+}
+
+/** `ip:port` as the TCP table prints it. */
+export const endpoint = (ip: string, port: number) => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);

@@ -1,0 +1,315 @@
+import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative } from 'node:path';
+import { NAMES, type InstanceConfig, type LoadedConfig } from '../../../lib/config';
+import type { CutoverConfig, CutoverRoute } from '../../../lib/config/cutover';
+import { JANUS_PORTS } from '../../../lib/constructs/janus-gateway';
+import { UserError } from '../cli';
+import { BYTES } from './backups';
+import { applyReplacements, directives, enclosing, hostPortAt, isProxyTarget, unquote, type Block, type Directive, type Replacement } from '../nginx-config';
+
+/** `host:port`, with an IPv6 host in brackets as nginx and URLs need it. */
+export const joinHostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+
+export function splitHostPort(hp: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(hp);
+  if (!m) throw new UserError(`${hp} is not host:port`);
+  return { host: m[1], port: Number(m[2]) };
+}
+
+export interface ResolvedRoute extends CutoverRoute {
+  /** The new host:port, from the same config the manifests are synthesized from. */
+  readonly target: string;
+  readonly index: number;
+}
+
+/** host:port of a synthesized Service port, from the same config the manifests come from. */
+export function resolveTarget(to: string, i: InstanceConfig): string {
+  const [service, portName] = to.split('/');
+  let port: number | undefined;
+  if (service === NAMES.app && portName === 'http') port = i.app.nodePort;
+  if (service === NAMES.janusNodePort) {
+    const key = JANUS_PORTS.find((p) => p.name === portName)?.key;
+    if (key) port = i.janus.nodePorts[key];
+  }
+  if (port === undefined) throw new UserError(`cutover.routes: ${to} names no NodePort Service port (use roomler/http or janus-nodeport/${JANUS_PORTS.map((p) => p.name).join('|')})`);
+  return joinHostPort(i.nodeAddress, port);
+}
+
+export function cutoverInstance(cfg: LoadedConfig): InstanceConfig {
+  const name = cfg.root.cutover.instance;
+  const instance = name ? cfg.instances.find((i) => i.name === name) : cfg.instances[0];
+  if (!instance) throw new UserError(`cutover.instance ${name} names no instance (have: ${cfg.instances.map((i) => i.name).join(', ')})`);
+  return instance;
+}
+
+export const resolveRoutes = (cfg: LoadedConfig): ResolvedRoute[] => {
+  const instance = cutoverInstance(cfg);
+  return cfg.root.cutover.routes.map((r, index) => ({ ...r, index, target: resolveTarget(r.to, instance) }));
+};
+
+export interface ConfigFile {
+  /** The path as nginx reaches it (through the include glob). */
+  readonly path: string;
+  /** Where the bytes live (a sites-enabled symlink is written through, never replaced by a copy). */
+  readonly real: string;
+  readonly text: string;
+  /** Its directives in the context of its first include. */
+  readonly directives: readonly Directive[];
+}
+
+export interface NginxTree {
+  readonly confDir: string;
+  /** Each file nginx reads from confDir/*.conf and their includes, once, in include order. */
+  readonly files: readonly ConfigFile[];
+  /** Every directive in include context: a file included from two server blocks appears under both. */
+  readonly all: readonly Directive[];
+  /** Directories that include globs read from: backups must stay out of them. */
+  readonly includeDirs: readonly string[];
+}
+
+/** Files matching an nginx include glob (`*`, `?`), sorted as nginx's glob(3) returns them. */
+function glob(pattern: string): string[] {
+  const dir = dirname(pattern);
+  const re = new RegExp(`^${basename(pattern).replace(/[.+^$()|[\]\\{}]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.')}$`);
+  return existsSync(dir) ? readdirSync(dir).filter((f) => re.test(f) && !f.startsWith('.')).sort().map((f) => join(dir, f)) : [];
+}
+
+/** Reads the config nginx loads from `confDir/*.conf`, following `include` (relative to confDir's parent). */
+export function readTree(confDir: string): NginxTree {
+  if (!existsSync(confDir)) throw new UserError(`cutover.nginx.confDir (NGINX_CONF_DIR) ${confDir} does not exist`);
+  const files = new Map<string, ConfigFile>();
+  const all: Directive[] = [];
+  const includeDirs = new Set<string>([confDir]);
+  const visit = (path: string, outer: readonly Block[], chain: readonly string[]) => {
+    if (!statSync(path).isFile()) return;
+    const real = realpathSync(path);
+    if (chain.includes(real)) return;
+    const text = files.get(real)?.text ?? readFileSync(path, BYTES);
+    let ds: Directive[];
+    try {
+      ds = directives(text, path, outer);
+    } catch (e) {
+      throw new UserError(`${path}: ${(e as Error).message}`);
+    }
+    if (!files.has(real)) files.set(real, { path, real, text, directives: ds });
+    for (const d of ds) {
+      all.push(d);
+      if (d.name !== 'include' || !d.args.length) continue;
+      const p = unquote(d.args[0]);
+      const pattern = isAbsolute(p) ? p : join(dirname(confDir), p);
+      includeDirs.add(dirname(pattern));
+      for (const f of glob(pattern)) visit(f, d.blocks, [...chain, real]);
+    }
+  };
+  for (const f of glob(join(confDir, '*.conf'))) visit(f, [], []);
+  return { confDir, files: [...files.values()], all, includeDirs: [...includeDirs] };
+}
+
+/** Where `hostPort` is a proxy target in one file's directives. */
+export function targetsIn(file: ConfigFile, hostPort: string, to = hostPort): Replacement[] {
+  const out: Replacement[] = [];
+  for (const d of file.directives) {
+    if (!isProxyTarget(d)) continue;
+    const arg = d.args[0];
+    const at = hostPortAt(unquote(arg), hostPort);
+    if (at === undefined) continue;
+    const start = arg.start + (arg.type === 'string' ? 1 : 0) + at;
+    out.push({ start, end: start + hostPort.length, text: to, line: file.text.slice(0, start).split('\n').length });
+  }
+  return out;
+}
+
+/** Whether `hostPort` is a proxy target anywhere in a config text. */
+export const pointsAt = (text: string, hostPort: string) => targetsIn({ path: '', real: '', text, directives: directives(text) }, hostPort).length > 0;
+
+/** One request through nginx that proves a route works. */
+export interface Check {
+  readonly route: ResolvedRoute;
+  readonly websocket: boolean;
+  readonly host: string;
+  readonly path: string;
+  readonly address: { readonly host: string; readonly port: number };
+  readonly tls: boolean;
+  /** Expected status; undefined means any status below 500 (nginx reached a backend). */
+  readonly status?: number;
+  readonly protocol?: string;
+  /** Where the check comes from: a location in a file, or the route's `verify`. */
+  readonly source: string;
+}
+
+export const describeCheck = (c: Check) =>
+  `${c.websocket ? 'WebSocket' : 'GET'} ${c.websocket ? (c.tls ? 'wss' : 'ws') : c.tls ? 'https' : 'http'}://${c.host}${c.path} via ${joinHostPort(c.address.host, c.address.port)}` +
+  `${c.protocol ? ` (${c.protocol})` : ''} expects ${c.status ?? (c.websocket ? 101 : '< 500')} [${c.source}]`;
+
+const WEBSOCKET_PROTOCOLS: Record<string, string> = { [`${NAMES.janusNodePort}/websocket`]: 'janus-protocol', [`${NAMES.janusNodePort}/admin-websocket`]: 'janus-admin-protocol' };
+
+/** nginx's `listen` as a place to connect to: a wildcard becomes loopback; UNIX sockets and QUIC are skipped. */
+export function listenAddress(args: readonly string[]): { host: string; port: number; tls: boolean } | undefined {
+  const [addr, ...flags] = args;
+  if (!addr || addr.startsWith('unix:') || flags.includes('quic')) return undefined;
+  const tls = flags.includes('ssl');
+  const m = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d+))?$/.exec(addr);
+  if (!m) return undefined;
+  let host = m[1] ?? m[2];
+  let port = m[3] ? Number(m[3]) : 80;
+  if (!m[1] && /^\d+$/.test(host)) [host, port] = ['127.0.0.1', Number(host)];
+  if (host === '*' || host === '0.0.0.0') host = '127.0.0.1';
+  if (host === '::') host = '::1';
+  return { host, port, tls };
+}
+
+const blockKey = (b: Block) => `${b.file}:${b.start}`;
+
+/** Where a server block can be reached (its first TCP `listen`, default *:80) and its first usable server_name. */
+function serverInfo(server: Block, inBlock: ReadonlyMap<string, readonly Directive[]>) {
+  const own = inBlock.get(blockKey(server)) ?? [];
+  const listens = own.filter((x) => x.name === 'listen');
+  const listen = listens.length ? listens.map((x) => listenAddress(x.args.map(unquote))).find((x) => x) : { host: '127.0.0.1', port: 80, tls: false };
+  const name = own.flatMap((x) => (x.name === 'server_name' ? x.args.map(unquote) : [])).find((n) => n && n !== '_' && !n.startsWith('~') && !n.includes('*'));
+  return { listen, host: name ?? listen?.host };
+}
+
+/** Default checks (one per location that proxies to a route) or the route's own `verify`, plus problems. */
+export function checksFor(tree: NginxTree, routes: readonly ResolvedRoute[]): { checks: Check[]; problems: string[] } {
+  const problems: string[] = [];
+  const matches = (value: string, r: ResolvedRoute) => hostPortAt(value, r.from) !== undefined || hostPortAt(value, r.target) !== undefined;
+  // Upstream blocks by name -> the routes their servers belong to.
+  const upstreams = new Map<string, Set<ResolvedRoute>>();
+  const inBlock = new Map<string, Directive[]>();
+  for (const d of tree.all) {
+    const inner = d.blocks[d.blocks.length - 1];
+    if (inner) inBlock.set(blockKey(inner), [...(inBlock.get(blockKey(inner)) ?? []), d]);
+    if (isProxyTarget(d) && d.name === 'server') {
+      const name = inner.args[0];
+      for (const r of routes) if (matches(unquote(d.args[0]), r)) upstreams.set(name, new Set([...(upstreams.get(name) ?? []), r]));
+    }
+  }
+  const derived = new Map<ResolvedRoute, Check[]>(routes.map((r) => [r, []]));
+  const servers = new Map<ResolvedRoute, Pick<Check, 'address' | 'tls' | 'host'>>();
+  for (const d of tree.all.filter((x) => x.name === 'proxy_pass' && x.args.length)) {
+    const value = unquote(d.args[0]);
+    const upstreamName = value.replace(/^[a-z]+:\/\//i, '').split(/[/?]/)[0];
+    const hit = routes.filter((r) => matches(value, r) || upstreams.get(upstreamName)?.has(r));
+    const location = enclosing(d, 'location');
+    const server = enclosing(d, 'server');
+    if (!hit.length || !location || !server) continue;
+    const where = `${relative(tree.confDir, d.file)}:${d.line} location ${location.args.join(' ')}`;
+    const [modifier, path] = location.args.length > 1 ? location.args : ['', location.args[0] ?? ''];
+    const { listen, host } = serverInfo(server, inBlock);
+    for (const r of hit) {
+      if (listen && !servers.has(r)) servers.set(r, { address: listen, tls: listen.tls, host: host! });
+      if (r.verify) continue;
+      const usable = (modifier === '' || modifier === '=' || modifier === '^~') && path.startsWith('/');
+      if (!usable || !listen) {
+        problems.push(`route ${r.from} -> ${r.to}: ${where} cannot be requested by default (${!listen ? 'no TCP listen' : 'a regex or named location'}); give the route a verify list`);
+        continue;
+      }
+      const websocket = r.to in WEBSOCKET_PROTOCOLS;
+      derived.get(r)!.push({ route: r, websocket, protocol: WEBSOCKET_PROTOCOLS[r.to], host: host!, path, address: listen, tls: listen.tls, source: where });
+    }
+  }
+  const checks: Check[] = [];
+  for (const r of routes) {
+    const found = derived.get(r)!;
+    if (r.verify) {
+      r.verify.forEach((v, n) => {
+        const base = found[0] ?? servers.get(r);
+        const address = v.address ? splitHostPort(v.address) : base?.address;
+        const host = v.host ?? base?.host;
+        if (!address || !host) {
+          problems.push(`cutover.routes[${r.index}].verify[${n}]: give host and address (no server block proxies to ${r.from} or ${r.target})`);
+          return;
+        }
+        const websocket = v.websocket ?? r.to in WEBSOCKET_PROTOCOLS;
+        checks.push({ route: r, websocket, protocol: v.protocol ?? (websocket ? WEBSOCKET_PROTOCOLS[r.to] : undefined), host, path: v.path, address, tls: v.tls ?? base?.tls ?? false, status: v.status, source: `cutover.routes[${r.index}].verify[${n}]` });
+      });
+    } else {
+      const seen = new Set<string>();
+      for (const c of found) {
+        const key = `${c.websocket}|${c.address.host}|${c.address.port}|${c.host}|${c.path}`;
+        if (!seen.has(key)) checks.push(c);
+        seen.add(key);
+      }
+      if (!found.length && !problems.some((p) => p.startsWith(`route ${r.from} `))) problems.push(`route ${r.from} -> ${r.to}: no location proxies to it, so nothing would verify it; give the route a verify list`);
+    }
+  }
+  return { checks, problems };
+}
+
+export interface FileChange {
+  readonly file: ConfigFile;
+  readonly after: string;
+  readonly replacements: readonly (Replacement & { readonly from: string; readonly to: string })[];
+}
+
+export interface Plan {
+  readonly tree: NginxTree;
+  readonly routes: readonly ResolvedRoute[];
+  /** Files with at least one replacement. */
+  readonly changes: readonly FileChange[];
+  /** Anything that makes apply abort before writing. */
+  readonly problems: readonly string[];
+  /** Worth knowing, not blocking: the old upstream mentioned outside a proxy target. */
+  readonly notes: readonly string[];
+  readonly checks: readonly Check[];
+  readonly alreadyDone: boolean;
+}
+
+export function plan(cfg: LoadedConfig): Plan {
+  const routes = resolveRoutes(cfg);
+  const tree = readTree(cfg.root.cutover.nginx.confDir);
+  const problems: string[] = [];
+  const notes: string[] = [];
+  const name = (f: ConfigFile) => relative(tree.confDir, f.path);
+  const changes = tree.files
+    .map((file) => {
+      const replacements = routes.flatMap((r) => targetsIn(file, r.from, r.target).map((x) => ({ ...x, from: r.from, to: r.target })));
+      return { file, after: applyReplacements(file.text, replacements), replacements };
+    })
+    .filter((c) => c.replacements.length);
+  let pending = 0;
+  let done = 0;
+  for (const r of routes) {
+    const found = tree.files.map((f) => ({ name: name(f), n: targetsIn(f, r.from).length }));
+    const total = found.reduce((a, b) => a + b.n, 0);
+    pending += total;
+    done += tree.files.reduce((a, f) => a + targetsIn(f, r.target).length, 0);
+    for (const [file, n] of Object.entries(r.expect ?? {})) {
+      const got = found.find((f) => f.name === file)?.n ?? 0;
+      if (got !== n) problems.push(`route ${r.from} -> ${r.to}: expected ${n} match(es) in ${file}, found ${got}`);
+    }
+    for (const f of found) if (r.expect && f.n > 0 && !(f.name in r.expect)) problems.push(`route ${r.from} -> ${r.to}: unexpected ${f.n} match(es) in ${f.name}`);
+    if (total === 0 && !r.expect && !tree.files.some((f) => targetsIn(f, r.target).length))
+      problems.push(`route ${r.from} -> ${r.to}: no proxy_pass or upstream server points at ${r.from} in ${tree.files.length} file(s) under ${tree.confDir}`);
+    // The old upstream in a `set`, a `map` value or a string: not a proxy target, so never rewritten. Say so.
+    for (const f of tree.files)
+      for (const d of f.directives)
+        if ([d.name, ...(isProxyTarget(d) ? d.args.slice(1) : d.args).map(unquote)].some((t) => t.includes(r.from)))
+          notes.push(`${name(f)}:${d.line}: ${r.from} appears in \`${d.name}\` but is not a proxy target; left unchanged (if nginx proxies through it, change it by hand)`);
+  }
+  const { checks, problems: checkProblems } = checksFor(tree, routes);
+  return { tree, routes, changes, problems: [...problems, ...checkProblems], notes: [...new Set(notes)], checks, alreadyDone: pending === 0 && done > 0 };
+}
+
+/** A unified diff (no context) of the changed lines. */
+export function unifiedDiff(c: FileChange, base: string): string {
+  const [a, b] = [c.file.text, c.after].map((t) => Buffer.from(t, BYTES).toString('utf8').split('\n'));
+  const lines = [...new Set(c.replacements.map((r) => r.line))].sort((x, y) => x - y);
+  const name = relative(base, c.file.path);
+  return [`--- a/${name}`, `+++ b/${name}`, ...lines.flatMap((l) => [`@@ -${l} +${l} @@`, `-${a[l - 1]}`, `+${b[l - 1]}`])].join('\n') + '\n';
+}
+
+export type RouteState = 'old' | 'new' | 'MIXED' | 'absent';
+
+/** Where each route points now, by the files: old, new, MIXED or absent, with counts. */
+export function routeStatus(cfg: LoadedConfig): { route: ResolvedRoute; state: RouteState; line: string }[] {
+  const tree = readTree(cfg.root.cutover.nginx.confDir);
+  return resolveRoutes(cfg).map((route) => {
+    const count = (hp: string) => tree.files.reduce((n, f) => n + targetsIn(f, hp).length, 0);
+    const [old, next] = [count(route.from), count(route.target)];
+    const state: RouteState = old && next ? 'MIXED' : next ? 'new' : old ? 'old' : 'absent';
+    return { route, state, line: `${route.from} -> ${route.to} (${route.target}): ${old} old, ${next} new` };
+  });
+}
+
+export type { CutoverConfig };

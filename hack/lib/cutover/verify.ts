@@ -1,0 +1,61 @@
+import { describeCheck, splitHostPort, type Check, type ResolvedRoute } from './plan';
+import { endpoint, type NginxControl } from './nginx';
+import { httpGet, websocketOpen } from './probes';
+
+export interface CheckOptions {
+  readonly nginx: NginxControl;
+  /** The backend each route must reach (host:port): the new target after apply, the old one after a restore. */
+  readonly expected: (r: ResolvedRoute) => string;
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Runs every check through nginx. A WebSocket check also proves where nginx sent it: while the upgraded
+ * connection is open, nginx must hold a new established connection to the expected backend.
+ */
+export async function runChecks(checks: readonly Check[], o: CheckOptions): Promise<{ passed: string[]; failed: string[] }> {
+  const passed: string[] = [];
+  const failed: string[] = [];
+  for (const c of checks) {
+    const what = describeCheck(c);
+    const target = { ...c, timeoutMs: o.timeoutMs, signal: o.signal };
+    try {
+      if (!c.websocket) {
+        const status = await httpGet(target);
+        const ok = c.status === undefined ? status < 500 : status === c.status;
+        (ok ? passed : failed).push(`${what}: got ${status}`);
+        continue;
+      }
+      const established = async () => new Set((await o.nginx.connections()).filter((x) => x.state === 'ESTABLISHED').map((x) => `${x.local}>${x.remote}`));
+      const before = await established();
+      const { status, ws } = await websocketOpen(target);
+      if (!ws) {
+        (status === c.status ? passed : failed).push(`${what}: got ${status}`);
+        continue;
+      }
+      if (c.status !== undefined && c.status !== 101) {
+        ws.terminate();
+        failed.push(`${what}: got 101`);
+        continue;
+      }
+      try {
+        const { host, port } = splitHostPort(o.expected(c.route));
+        const wanted = (await o.nginx.resolve(host)).map((a) => endpoint(a, port));
+        let reached = false;
+        for (let n = 0; n < 20 && !reached; n++) {
+          reached = [...(await established())].some((k) => !before.has(k) && wanted.includes(k.split('>')[1]));
+          if (!reached) await new Promise((r) => setTimeout(r, 25));
+        }
+        if (reached) passed.push(`${what}: upgraded; nginx holds a new connection to ${o.expected(c.route)}`);
+        else failed.push(`${what}: upgraded, but nginx opened no connection to ${o.expected(c.route)}: the request went to another backend`);
+      } finally {
+        ws.terminate();
+      }
+    } catch (e) {
+      if (o.signal?.aborted) throw e;
+      failed.push(`${what}: ${(e as Error).message}`);
+    }
+  }
+  return { passed, failed };
+}

@@ -1,0 +1,160 @@
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freeNodePort, freePort, Lab, startBackends, type Backends, type CliResult, type LabOptions } from './support/lab';
+
+// Every fault leaves nginx serving the old backends, every config byte as it was, and a non-zero exit that says
+// which step failed. Real nginx throughout; the faults are real too (a dead port, a config nginx rejects, a
+// listen address in use, a backend answering 503, SIGINT, a read-only file).
+
+let backends: Backends;
+beforeAll(async () => {
+  backends = await startBackends([
+    { name: 'new:app-503', port: 'nodeport', status: 503 },
+    { name: 'new:app-hold', port: 'nodeport', hold: '/hold' },
+  ]);
+});
+afterAll(() => backends?.stop());
+
+const stamps = (lab: Lab) => (existsSync(join(lab.dir, 'backups')) ? readdirSync(join(lab.dir, 'backups')).filter((n) => /^\d{8}T\d{6}Z$/.test(n)) : []);
+
+interface Fault {
+  /** The state before the cutover runs (part of what must come back byte-identical). */
+  readonly prepare?: (lab: Lab) => void | Promise<void>;
+  readonly run: (lab: Lab) => Promise<CliResult>;
+  readonly code: number;
+  readonly stderr: readonly RegExp[];
+  /** Whether a backup set exists afterwards (written once the originals were about to change). */
+  readonly backupSet: boolean;
+  readonly after?: (lab: Lab) => void | Promise<void>;
+}
+
+/** Runs a fault on a fresh lab, then checks that nothing is left changed. */
+async function fault(options: LabOptions, f: Fault) {
+  const lab = await Lab.create(backends, options);
+  try {
+    await f.prepare?.(lab);
+    expect(await lab.serving()).toEqual(Lab.all('old'));
+    const before = lab.confBytes();
+    const r = await f.run(lab);
+    expect(r.code, r.stdout + r.stderr).toBe(f.code);
+    for (const m of f.stderr) expect(r.stderr).toMatch(m);
+    expect(lab.confBytes()).toEqual(before);
+    expect(await lab.serving()).toEqual(Lab.all('old'));
+    expect(stamps(lab).length).toBe(f.backupSet ? 1 : 0);
+    await f.after?.(lab);
+  } finally {
+    await lab.stop();
+  }
+}
+
+describe('npm run cutover -- apply: faults leave nginx on the old config, files byte-identical, exit non-zero', () => {
+  it('a new target that is down aborts in preflight, before anything is written', async () => {
+    const dead = await freeNodePort();
+    await fault(
+      { nodePorts: { app: dead } },
+      {
+        run: (lab) => lab.cli(['apply']),
+        code: 1,
+        stderr: [/preflight failed; nothing was changed:/, new RegExp(`new target 127\\.0\\.0\\.1:${dead} \\(roomler/http\\) does not answer: ECONNREFUSED`)],
+        backupSet: false,
+      },
+    );
+  });
+
+  it('nginx -t failing after the rewrite (an upstream block named like the node) restores the files; nginx was never reloaded', async () => {
+    const upstream = '# another site balances over the node by name, as `upstream k8s-worker1` would\nupstream 127.0.0.1 {\n    server 127.0.0.1:9;\n}\n';
+    let workers: number[] = [];
+    await fault(
+      { appHost: 'localhost', extraConf: { '00-upstreams.conf': upstream } },
+      {
+        run: async (lab) => {
+          workers = await lab.workers();
+          return lab.cli(['apply']);
+        },
+        code: 1,
+        stderr: [/apply failed at nginx -t: .*upstream "127\.0\.0\.1" may not have port \d+/, /restored 3 file\(s\) from .*, byte-identical \(sha256 checked\)/, /nginx was never reloaded/, /confirmed: 7 request\(s\) through nginx reach the previous backends/],
+        backupSet: true,
+        after: async (lab) => expect(await lab.workers()).toEqual(workers),
+      },
+    );
+  });
+
+  it('a reload that exits 0 but does not take effect (a listen address in use) is detected, restored and reported', async () => {
+    const busy = await freePort();
+    const holder: Server = await new Promise((r) => {
+      const s = createServer().listen(busy, '127.0.0.1', () => r(s));
+    });
+    try {
+      await fault(
+        { nginxExtra: 'reloadTimeoutMs: 1500' },
+        {
+          // An operator's edit waiting for the next reload: nginx -t passes (it does not bind), the reload cannot.
+          prepare: (lab) => writeFileSync(join(lab.confDir, 'zz-pending.conf'), `server {\n    listen 127.0.0.1:${busy};\n    server_name pending.example;\n    return 204;\n}\n`),
+          run: (lab) => lab.cli(['apply']),
+          code: 1,
+          stderr: [
+            /apply failed at reload: nginx -s reload exited 0 but no new worker took over within 1500 ms: nginx did not take the new configuration/,
+            /restored 3 file\(s\)/,
+            /the restoring reload did not take effect either .*nginx still runs the configuration it had before this apply/,
+            /confirmed: 7 request\(s\)/,
+          ],
+          backupSet: true,
+          after: (lab) => expect(readFileSync(join(lab.dir, 'logs', 'error.log'), 'utf8')).toMatch(new RegExp(`bind\\(\\) to 127\\.0\\.0\\.1:${busy} failed \\(98: Address already in use\\)`)),
+        },
+      );
+    } finally {
+      holder.close();
+    }
+  });
+
+  it('verification failing (the new app answers 503) restores, reloads and confirms the old backends', async () => {
+    await fault(
+      { nodePorts: { app: backends.ports['new:app-503'] } },
+      {
+        run: (lab) => lab.cli(['apply']),
+        code: 1,
+        stderr: [/apply failed at verify: 2 of 7 request\(s\) through nginx failed:/, /GET http:\/\/roomler\.live\/ via 127\.0\.0\.1:\d+ expects < 500 .*: got 503/, /restored 3 file\(s\)/, /reloaded: new workers \d+/, /confirmed: 7 request\(s\) through nginx reach the previous backends/],
+        backupSet: true,
+        after: (lab) => expect(JSON.parse(readFileSync(join(lab.dir, 'backups', stamps(lab)[0], 'manifest.json'), 'utf8')).outcome).toBe('failed at verify; restored'),
+      },
+    );
+  });
+
+  it('SIGINT in the middle (during verification) restores, reloads, confirms and exits 130; a second apply meanwhile is refused by the lock', async () => {
+    let second: CliResult | undefined;
+    await fault(
+      { nodePorts: { app: backends.ports['new:app-hold'] }, routeExtra: { app: '      verify: [{ path: /hold/verify }]\n' } },
+      {
+        run: (lab) =>
+          lab.cli(['apply'], (child) => {
+            void backends.heldBy('new:app-hold').then(async () => {
+              second = await lab.cli(['apply']);
+              process.kill(-child.pid!, 'SIGINT'); // Ctrl-C reaches the terminal's whole process group
+              backends.release();
+            });
+          }),
+        code: 130,
+        stderr: [/apply interrupted by SIGINT during verify/, /restored 3 file\(s\)/, /reloaded: new workers/, /confirmed: 6 request\(s\)/],
+        backupSet: true,
+      },
+    );
+    expect(backends.events.find((e) => e.held === 'new:app-hold')?.agent).toMatch(/^roomler-cutover\//);
+    expect(second?.code).toBe(75);
+    expect(second?.stderr).toMatch(/another cutover apply or rollback holds .*\.lock; try again when it has finished/);
+  });
+
+  it('a read-only config file aborts in preflight, naming the file and its mode', async () => {
+    await fault(
+      {},
+      {
+        prepare: (lab) => chmodSync(join(lab.dir, 'snippets', 'janus-admin.conf'), 0o444),
+        run: (lab) => lab.cli(['apply']),
+        code: 1,
+        stderr: [/preflight failed; nothing was changed:\n {2}- .*snippets\/janus-admin\.conf is read-only \(mode 0444\)/],
+        backupSet: false,
+      },
+    );
+  });
+});
