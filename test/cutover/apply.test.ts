@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, chmodSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, chmodSync, lstatSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, ROUTES, startBackends, type Backends } from './support/lab';
@@ -12,7 +12,7 @@ beforeAll(async () => {
 afterAll(() => backends?.stop());
 
 const sha = (latin1: string) => createHash('sha256').update(Buffer.from(latin1, 'latin1')).digest('hex');
-const sets = (lab: Lab) => readdirSync(join(lab.dir, 'backups')).filter((n) => /^\d{8}T\d{6}Z$/.test(n)).sort();
+const sets = (lab: Lab) => readdirSync(join(lab.dir, 'backups')).filter((n) => /^\d{8}T\d{6}\.\d{3}Z$/.test(n)).sort();
 const manifest = (lab: Lab, stamp: string) => JSON.parse(readFileSync(join(lab.dir, 'backups', stamp, 'manifest.json'), 'utf8'));
 
 /** The test's own expectation of the rewrite, by regex on these known files (comment lines skipped). */
@@ -87,7 +87,7 @@ describe('npm run cutover -- apply (real nginx, loopback)', () => {
       const cutOver = lab.confBytes();
       const status = await lab.cli(['status']);
       for (const r of ROUTES) expect(status.stdout).toMatch(new RegExp(`^new {4}${lab.old(r.key)} -> ${r.to} \\(127\\.0\\.0\\.1:${backends.ports[`new:${r.key}`]}\\): 0 old, \\d new$`, 'm'));
-      expect(status.stdout).toMatch(/^ {2}\d{8}T\d{6}Z {2}apply {5}applied {2}janus\.roomler\.live\.conf, \.\.\/snippets\/janus-admin\.conf, roomler\.live\.conf$/m);
+      expect(status.stdout).toMatch(/^ {2}\d{8}T\d{6}\.\d{3}Z {2}apply {5}applied {2}janus\.roomler\.live\.conf, \.\.\/snippets\/janus-admin\.conf, roomler\.live\.conf$/m);
 
       const back = await lab.cli(['rollback']);
       expect(back.code, back.stderr).toBe(0);
@@ -96,7 +96,7 @@ describe('npm run cutover -- apply (real nginx, loopback)', () => {
       expect(await lab.serving()).toEqual(Lab.all('old'));
       const [applied, rolledBack] = sets(lab);
       expect(manifest(lab, rolledBack)).toMatchObject({ kind: 'rollback', outcome: 'applied' });
-      expect((await lab.cli(['rollback'])).stdout).toMatch(/already match backup set \d{8}T\d{6}Z; nothing to do/);
+      expect((await lab.cli(['rollback'])).stdout).toMatch(/already match backup set \d{8}T\d{6}\.\d{3}Z; nothing to do/);
 
       // The rollback's own set holds the cut-over files: rolling back to it re-applies the cutover.
       const redo = await lab.cli(['rollback', '--to', rolledBack]);
@@ -111,7 +111,34 @@ describe('npm run cutover -- apply (real nginx, loopback)', () => {
       const forced = await lab.cli(['rollback', '--to', applied, '--force']);
       expect(forced.code, forced.stderr).toBe(0);
       expect(lab.confBytes()).toEqual(original);
-      expect((await lab.cli(['rollback', '--to', '20200101T000000Z'])).stderr).toMatch(/no backup set 20200101T000000Z in .* \(have: \d{8}T\d{6}Z \(apply, applied\)/);
+      expect((await lab.cli(['rollback', '--to', '20200101T000000.000Z'])).stderr).toMatch(/no backup set 20200101T000000\.000Z in .* \(have: \d{8}T\d{6}\.\d{3}Z \(apply, applied\)/);
+    } finally {
+      await lab.stop();
+    }
+  });
+
+  it('a half-done state (one location already hand-edited to its NodePort) is completed, and rollback returns to exactly that state', async () => {
+    const lab = await Lab.create(backends);
+    try {
+      const janus = join(lab.dir, 'sites-available', 'janus.roomler.live.conf');
+      const newWs = `127.0.0.1:${backends.ports['new:janus-ws']}`;
+      writeFileSync(janus, readFileSync(janus, 'utf8').replace(`location / { proxy_pass http://${lab.old('janus-ws')}; }`, `location / { proxy_pass http://${newWs}; }`));
+      await lab.reload();
+      const mixed = lab.confBytes();
+      const serving = await lab.serving();
+      expect(serving.filter((l) => l.endsWith(' new:janus-ws'))).toEqual(['janus.roomler.live/ new:janus-ws']);
+      expect((await lab.cli(['status'])).stdout).toMatch(new RegExp(`^MIXED  ${lab.old('janus-ws')} -> janus-nodeport/websocket \\(${newWs}\\): 1 old, 1 new$`, 'm'));
+
+      const r = await lab.cli(['apply']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(await lab.serving()).toEqual(Lab.all('new'));
+      // The baseline proved each location where it pointed: `/` on the new target, `/janus_ws` still on the old one.
+      expect(r.stdout).toMatch(/^preflight: 7 verification request\(s\) pass on the current config/m);
+
+      const back = await lab.cli(['rollback']);
+      expect(back.code, back.stderr).toBe(0);
+      expect(lab.confBytes()).toEqual(mixed);
+      expect(await lab.serving()).toEqual(serving);
     } finally {
       await lab.stop();
     }

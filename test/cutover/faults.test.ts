@@ -17,7 +17,7 @@ beforeAll(async () => {
 });
 afterAll(() => backends?.stop());
 
-const stamps = (lab: Lab) => (existsSync(join(lab.dir, 'backups')) ? readdirSync(join(lab.dir, 'backups')).filter((n) => /^\d{8}T\d{6}Z$/.test(n)) : []);
+const stamps = (lab: Lab) => (existsSync(join(lab.dir, 'backups')) ? readdirSync(join(lab.dir, 'backups')).filter((n) => /^\d{8}T\d{6}\.\d{3}Z$/.test(n)) : []);
 
 interface Fault {
   /** The state before the cutover runs (part of what must come back byte-identical). */
@@ -25,6 +25,7 @@ interface Fault {
   readonly run: (lab: Lab) => Promise<CliResult>;
   readonly code: number;
   readonly stderr: readonly RegExp[];
+  readonly stdout?: readonly RegExp[];
   /** Whether a backup set exists afterwards (written once the originals were about to change). */
   readonly backupSet: boolean;
   readonly after?: (lab: Lab) => void | Promise<void>;
@@ -40,6 +41,7 @@ async function fault(options: LabOptions, f: Fault) {
     const r = await f.run(lab);
     expect(r.code, r.stdout + r.stderr).toBe(f.code);
     for (const m of f.stderr) expect(r.stderr).toMatch(m);
+    for (const m of f.stdout ?? []) expect(r.stdout).toMatch(m);
     expect(lab.confBytes()).toEqual(before);
     expect(await lab.serving()).toEqual(Lab.all('old'));
     expect(stamps(lab).length).toBe(f.backupSet ? 1 : 0);
@@ -122,7 +124,7 @@ describe('npm run cutover -- apply: faults leave nginx on the old config, files 
     );
   });
 
-  it('SIGINT in the middle (during verification) restores, reloads, confirms and exits 130; a second apply meanwhile is refused by the lock', async () => {
+  it('SIGINT in the middle (during verification) restores, reloads, confirms and exits 130; a second SIGINT during the restore is ignored; a concurrent apply is refused by the lock', async () => {
     let second: CliResult | undefined;
     await fault(
       { nodePorts: { app: backends.ports['new:app-hold'] }, routeExtra: { app: '      verify: [{ path: /hold/verify }]\n' } },
@@ -134,15 +136,36 @@ describe('npm run cutover -- apply: faults leave nginx on the old config, files 
               process.kill(-child.pid!, 'SIGINT'); // Ctrl-C reaches the terminal's whole process group
               backends.release();
             });
+            // One more Ctrl-C while the restore runs is reported, and the restore still finishes.
+            let again = false;
+            child.stdout!.on('data', (d: Buffer) => {
+              if (!again && /^apply interrupted by SIGINT during verify: restoring the original files/m.test(d.toString())) {
+                again = true;
+                process.kill(-child.pid!, 'SIGINT');
+              }
+            });
           }),
         code: 130,
         stderr: [/apply interrupted by SIGINT during verify/, /restored 3 file\(s\)/, /reloaded: new workers/, /confirmed: 6 request\(s\)/],
+        stdout: [/SIGINT received: still restoring the original files; please wait/],
         backupSet: true,
       },
     );
     expect(backends.events.find((e) => e.held === 'new:app-hold')?.agent).toMatch(/^roomler-cutover\//);
     expect(second?.code).toBe(75);
     expect(second?.stderr).toMatch(/another cutover apply or rollback holds .*\.lock; try again when it has finished/);
+  });
+
+  it('a WebSocket check that upgrades but reaches another backend fails (nginx holds no connection to the route), before anything is written', async () => {
+    await fault(
+      { routeExtra: { 'janus-ws': '      verify: [{ path: /janus_admin, websocket: true }]\n' } },
+      {
+        run: (lab) => lab.cli(['apply']),
+        code: 1,
+        stderr: [/preflight: verification fails before any change/, /WebSocket wss:\/\/janus\.roomler\.live\/janus_admin .*: upgraded, but nginx opened no connection to localhost:\d+: the request went to another backend/],
+        backupSet: false,
+      },
+    );
   });
 
   it('a read-only config file aborts in preflight, naming the file and its mode', async () => {

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { accessSync, chmodSync, chownSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../cli';
-import { STAMP, stampNow } from '../snapshots';
 
 // Backup sets of the nginx files a cutover changes: <backupDir>/<STAMP>/ with the original bytes under files/,
 // manifest.json (sha256, mode and owner per file, and the outcome) and SHA256SUMS for `sha256sum -c`. A set is
@@ -40,6 +39,10 @@ export interface BackupSet {
   readonly dir: string;
   readonly manifest: Manifest;
 }
+
+/** Set names: UTC to the millisecond, so an apply and a rollback in the same second never wait for a name. */
+export const SET_STAMP = /^\d{8}T\d{6}\.\d{3}Z$/;
+const stampNow = () => new Date().toISOString().replace(/[-:]/g, '');
 
 const backupPath = (set: string, f: ManifestFile) => join(set, 'files', f.real);
 
@@ -102,7 +105,7 @@ export async function createSet(backupDir: string, kind: Manifest['kind'], route
   for (const n of readdirSync(backupDir).filter((x) => x.endsWith('.partial'))) rmSync(join(backupDir, n), { recursive: true, force: true });
   let stamp = stampNow();
   while (existsSync(join(backupDir, stamp))) {
-    await new Promise((r) => setTimeout(r, 250)); // stamps have one-second resolution
+    await new Promise((r) => setTimeout(r, 2));
     stamp = stampNow();
   }
   const partial = join(backupDir, `.${stamp}.partial`);
@@ -140,7 +143,7 @@ export function updateSet(set: BackupSet, patch: Partial<Pick<Manifest, 'outcome
 export function listSets(backupDir: string): BackupSet[] {
   if (!existsSync(backupDir)) return [];
   return readdirSync(backupDir)
-    .filter((n) => STAMP.test(n) && existsSync(join(backupDir, n, 'manifest.json')))
+    .filter((n) => SET_STAMP.test(n) && existsSync(join(backupDir, n, 'manifest.json')))
     .sort()
     .map((n) => ({ dir: join(backupDir, n), manifest: JSON.parse(readFileSync(join(backupDir, n, 'manifest.json'), 'utf8')) as Manifest }));
 }

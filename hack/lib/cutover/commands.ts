@@ -5,7 +5,7 @@ import { UserError } from '../cli';
 import { acquireLock } from '../lock';
 import { BYTES, checkBackupDir, listSets, notWritable, original, sha256 } from './backups';
 import { NginxControl } from './nginx';
-import { checksFor, describeCheck, plan, pointsAt, readTree, resolveRoutes, routeStatus, splitHostPort, unifiedDiff, type NginxTree, type ResolvedRoute } from './plan';
+import { checksFor, describeCheck, plan, readTree, resolveRoutes, routeStatus, splitHostPort, unifiedDiff, type NginxTree, type ResolvedRoute } from './plan';
 import { httpGet, tcpConnect } from './probes';
 import { Guard, Interrupted, transact, type Change } from './transaction';
 import { runChecks } from './verify';
@@ -107,11 +107,11 @@ export function apply(cfg: LoadedConfig, log: Log): Promise<number> {
     const nginx = new NginxControl(c.nginx);
     const targets = [...new Map(p.routes.map((r) => [r.target, r])).values()];
     await preflight({ cfg, tree: p.tree, files: p.changes.map((x) => x.file.real), nginx, guard, targets, log });
-    const baseline = await guard.race(runChecks(p.checks, { nginx, expected: (r) => r.from, timeoutMs: c.requestTimeoutMs, signal: guard.signal }));
+    const baseline = await guard.race(runChecks(p.checks, { nginx, timeoutMs: c.requestTimeoutMs, signal: guard.signal }));
     if (baseline.failed.length) throw new UserError(`preflight: verification fails before any change, so it could not judge the cutover; nothing was changed:\n  ${baseline.failed.join('\n  ')}\n  (fix nginx or the backends, or set cutover.routes[].verify)`);
     log(`preflight: ${baseline.passed.length} verification request(s) pass on the current config (${ms(start)})`);
     const changes = p.changes.map((x) => ({ path: x.file.path, real: x.file.real, before: x.file.text, after: x.after }));
-    await transact({ kind: 'apply', backupDir: c.backupDir, routes: p.routes, changes, checks: p.checks, nginx, forward: (r) => r.target, backward: (r) => r.from, timeoutMs: c.requestTimeoutMs, guard, log });
+    await transact({ kind: 'apply', backupDir: c.backupDir, routes: p.routes, changes, checksAfter: p.checksAfter, checksBefore: p.checks, nginx, timeoutMs: c.requestTimeoutMs, guard, log });
     log(`apply: done: ${p.routes.length} route(s) on the NodePorts, verified in ${ms(start)} (start to verified). Old backends keep their open connections: run drain before stopping them`);
     return 0;
   });
@@ -146,11 +146,9 @@ export function rollback(cfg: LoadedConfig, options: { to?: string; force: boole
     if (problems.length) throw new UserError(`rollback: cannot verify every route; nothing was changed:\n  ${problems.join('\n  ')}`);
     const nginx = new NginxControl(c.nginx);
     await preflight({ cfg, tree, files: changes.map((x) => x.real), nginx, guard, targets: [], log });
-    // Where each route points once the set's files are back: its old upstream for an apply's set.
-    const after = new Map(changes.map((x) => [x.real, x.after]));
-    const pointsAtTarget = (r: ResolvedRoute) => tree.files.some((f) => pointsAt(after.get(f.real) ?? f.text, r.target));
+    const checksAfter = checksFor(readTree(c.nginx.confDir, new Map(changes.map((x) => [x.real, x.after]))), routes).checks;
     log(`rollback: restoring ${changes.length} file(s) from ${set.manifest.stamp} (${set.manifest.kind})`);
-    await transact({ kind: 'rollback', backupDir: c.backupDir, routes, changes, checks, nginx, forward: (r) => (pointsAtTarget(r) ? r.target : r.from), backward: (r) => (pointsAtTarget(r) ? r.from : r.target), timeoutMs: c.requestTimeoutMs, guard, log });
+    await transact({ kind: 'rollback', backupDir: c.backupDir, routes, changes, checksAfter, checksBefore: checks, nginx, timeoutMs: c.requestTimeoutMs, guard, log });
     log(`rollback: done: files as in ${set.manifest.stamp}, verified in ${ms(start)}`);
     return 0;
   });

@@ -74,8 +74,11 @@ function glob(pattern: string): string[] {
   return existsSync(dir) ? readdirSync(dir).filter((f) => re.test(f) && !f.startsWith('.')).sort().map((f) => join(dir, f)) : [];
 }
 
-/** Reads the config nginx loads from `confDir/*.conf`, following `include` (relative to confDir's parent). */
-export function readTree(confDir: string): NginxTree {
+/**
+ * Reads the config nginx loads from `confDir/*.conf`, following `include` (relative to confDir's parent).
+ * `texts` stands in for files' contents by real path: the tree as it will be after a change.
+ */
+export function readTree(confDir: string, texts: ReadonlyMap<string, string> = new Map()): NginxTree {
   if (!existsSync(confDir)) throw new UserError(`cutover.nginx.confDir (NGINX_CONF_DIR) ${confDir} does not exist`);
   const files = new Map<string, ConfigFile>();
   const all: Directive[] = [];
@@ -84,7 +87,7 @@ export function readTree(confDir: string): NginxTree {
     if (!statSync(path).isFile()) return;
     const real = realpathSync(path);
     if (chain.includes(real)) return;
-    const text = files.get(real)?.text ?? readFileSync(path, BYTES);
+    const text = texts.get(real) ?? files.get(real)?.text ?? readFileSync(path, BYTES);
     let ds: Directive[];
     try {
       ds = directives(text, path, outer);
@@ -119,9 +122,6 @@ export function targetsIn(file: ConfigFile, hostPort: string, to = hostPort): Re
   return out;
 }
 
-/** Whether `hostPort` is a proxy target anywhere in a config text. */
-export const pointsAt = (text: string, hostPort: string) => targetsIn({ path: '', real: '', text, directives: directives(text) }, hostPort).length > 0;
-
 /** One request through nginx that proves a route works. */
 export interface Check {
   readonly route: ResolvedRoute;
@@ -135,6 +135,8 @@ export interface Check {
   readonly protocol?: string;
   /** Where the check comes from: a location in a file, or the route's `verify`. */
   readonly source: string;
+  /** The backend (host:port) the files send this request to now: the old upstream, or the new target. */
+  readonly current: string;
 }
 
 export const describeCheck = (c: Check) =>
@@ -172,16 +174,20 @@ function serverInfo(server: Block, inBlock: ReadonlyMap<string, readonly Directi
 /** Default checks (one per location that proxies to a route) or the route's own `verify`, plus problems. */
 export function checksFor(tree: NginxTree, routes: readonly ResolvedRoute[]): { checks: Check[]; problems: string[] } {
   const problems: string[] = [];
-  const matches = (value: string, r: ResolvedRoute) => hostPortAt(value, r.from) !== undefined || hostPortAt(value, r.target) !== undefined;
-  // Upstream blocks by name -> the routes their servers belong to.
-  const upstreams = new Map<string, Set<ResolvedRoute>>();
+  // Where a proxy target points for a route now: its old upstream, its new target, or neither.
+  const side = (value: string, r: ResolvedRoute) => (hostPortAt(value, r.from) !== undefined ? r.from : hostPortAt(value, r.target) !== undefined ? r.target : undefined);
+  // Upstream blocks by name -> the routes their servers belong to, and where they point.
+  const upstreams = new Map<string, Map<ResolvedRoute, string>>();
   const inBlock = new Map<string, Directive[]>();
   for (const d of tree.all) {
     const inner = d.blocks[d.blocks.length - 1];
     if (inner) inBlock.set(blockKey(inner), [...(inBlock.get(blockKey(inner)) ?? []), d]);
     if (isProxyTarget(d) && d.name === 'server') {
       const name = inner.args[0];
-      for (const r of routes) if (matches(unquote(d.args[0]), r)) upstreams.set(name, new Set([...(upstreams.get(name) ?? []), r]));
+      for (const r of routes) {
+        const now = side(unquote(d.args[0]), r);
+        if (now) upstreams.set(name, new Map([...(upstreams.get(name) ?? []), [r, now]]));
+      }
     }
   }
   const derived = new Map<ResolvedRoute, Check[]>(routes.map((r) => [r, []]));
@@ -189,7 +195,11 @@ export function checksFor(tree: NginxTree, routes: readonly ResolvedRoute[]): { 
   for (const d of tree.all.filter((x) => x.name === 'proxy_pass' && x.args.length)) {
     const value = unquote(d.args[0]);
     const upstreamName = value.replace(/^[a-z]+:\/\//i, '').split(/[/?]/)[0];
-    const hit = routes.filter((r) => matches(value, r) || upstreams.get(upstreamName)?.has(r));
+    const pointing = new Map(routes.flatMap((r) => {
+      const now = side(value, r) ?? upstreams.get(upstreamName)?.get(r);
+      return now ? [[r, now] as const] : [];
+    }));
+    const hit = [...pointing.keys()];
     const location = enclosing(d, 'location');
     const server = enclosing(d, 'server');
     if (!hit.length || !location || !server) continue;
@@ -205,7 +215,7 @@ export function checksFor(tree: NginxTree, routes: readonly ResolvedRoute[]): { 
         continue;
       }
       const websocket = r.to in WEBSOCKET_PROTOCOLS;
-      derived.get(r)!.push({ route: r, websocket, protocol: WEBSOCKET_PROTOCOLS[r.to], host: host!, path, address: listen, tls: listen.tls, source: where });
+      derived.get(r)!.push({ route: r, websocket, protocol: WEBSOCKET_PROTOCOLS[r.to], host: host!, path, address: listen, tls: listen.tls, source: where, current: pointing.get(r)! });
     }
   }
   const checks: Check[] = [];
@@ -221,7 +231,8 @@ export function checksFor(tree: NginxTree, routes: readonly ResolvedRoute[]): { 
           return;
         }
         const websocket = v.websocket ?? r.to in WEBSOCKET_PROTOCOLS;
-        checks.push({ route: r, websocket, protocol: v.protocol ?? (websocket ? WEBSOCKET_PROTOCOLS[r.to] : undefined), host, path: v.path, address, tls: v.tls ?? base?.tls ?? false, status: v.status, source: `cutover.routes[${r.index}].verify[${n}]` });
+        const current = tree.files.some((f) => targetsIn(f, r.from).length) ? r.from : r.target;
+        checks.push({ route: r, websocket, protocol: v.protocol ?? (websocket ? WEBSOCKET_PROTOCOLS[r.to] : undefined), host, path: v.path, address, tls: v.tls ?? base?.tls ?? false, status: v.status, source: `cutover.routes[${r.index}].verify[${n}]`, current });
       });
     } else {
       const seen = new Set<string>();
@@ -251,7 +262,9 @@ export interface Plan {
   readonly problems: readonly string[];
   /** Worth knowing, not blocking: the old upstream mentioned outside a proxy target. */
   readonly notes: readonly string[];
+  /** Requests through nginx as the files are now, and as they will be after apply. */
   readonly checks: readonly Check[];
+  readonly checksAfter: readonly Check[];
   readonly alreadyDone: boolean;
 }
 
@@ -288,7 +301,8 @@ export function plan(cfg: LoadedConfig): Plan {
           notes.push(`${name(f)}:${d.line}: ${r.from} appears in \`${d.name}\` but is not a proxy target; left unchanged (if nginx proxies through it, change it by hand)`);
   }
   const { checks, problems: checkProblems } = checksFor(tree, routes);
-  return { tree, routes, changes, problems: [...problems, ...checkProblems], notes: [...new Set(notes)], checks, alreadyDone: pending === 0 && done > 0 };
+  const checksAfter = checksFor(readTree(tree.confDir, new Map(changes.map((c) => [c.file.real, c.after]))), routes).checks;
+  return { tree, routes, changes, problems: [...problems, ...checkProblems], notes: [...new Set(notes)], checks, checksAfter, alreadyDone: pending === 0 && done > 0 };
 }
 
 /** A unified diff (no context) of the changed lines. */

@@ -81,11 +81,10 @@ export interface TransactionOptions {
   readonly backupDir: string;
   readonly routes: readonly ResolvedRoute[];
   readonly changes: readonly Change[];
-  readonly checks: readonly Check[];
   readonly nginx: NginxControl;
-  /** The backend each route reaches once the change is live, and once it has been undone. */
-  readonly forward: (r: ResolvedRoute) => string;
-  readonly backward: (r: ResolvedRoute) => string;
+  /** Requests through nginx as the files will be once the change is live, and as they are before it. */
+  readonly checksAfter: readonly Check[];
+  readonly checksBefore: readonly Check[];
   readonly timeoutMs: number;
   readonly guard: Guard;
   readonly log: (line: string) => void;
@@ -102,6 +101,7 @@ export async function transact(o: TransactionOptions): Promise<BackupSet> {
   log(`backup: ${set.dir}: ${o.changes.length} file(s), sha256 in manifest.json and SHA256SUMS`);
   const written: Change[] = [];
   let reloadSent = false;
+  let reloadTaken = false;
   let step = 'rewrite';
   try {
     for (const c of o.changes) {
@@ -122,10 +122,11 @@ export async function transact(o: TransactionOptions): Promise<BackupSet> {
     if (!r.ok) throw new StepFailed(step, `nginx -s reload failed: ${r.output}`);
     const taken = await guard.race(nginx.awaitReload(before));
     if (!taken) throw new StepFailed(step, notTaken(o));
+    reloadTaken = true;
     log(`reload: new workers ${taken.fresh.join(', ')} replace ${before.join(', ')}${taken.retiring.length ? ` (${taken.retiring.join(', ')} no longer accept; they finish their open connections)` : ''}`);
     step = 'verify';
-    const v = await guard.race(runChecks(o.checks, { nginx, expected: o.forward, timeoutMs: o.timeoutMs, signal: guard.signal }));
-    if (v.failed.length) throw new StepFailed(step, `${v.failed.length} of ${o.checks.length} request(s) through nginx failed:\n    ${v.failed.join('\n    ')}`);
+    const v = await guard.race(runChecks(o.checksAfter, { nginx, timeoutMs: o.timeoutMs, signal: guard.signal }));
+    if (v.failed.length) throw new StepFailed(step, `${v.failed.length} of ${o.checksAfter.length} request(s) through nginx failed:\n    ${v.failed.join('\n    ')}`);
     log(`verify: ${v.passed.length} request(s) through nginx:\n  ${v.passed.join('\n  ')}`);
     set = updateSet(set, { outcome: 'applied', files: set.manifest.files.map((f) => ({ ...f, sha256After: sha256(o.changes.find((c) => c.real === f.real)!.after) })) });
     return set;
@@ -133,7 +134,8 @@ export async function transact(o: TransactionOptions): Promise<BackupSet> {
     guard.holdForRestore();
     const interrupted = e instanceof Interrupted ? e : undefined;
     const why = interrupted ? `interrupted by ${interrupted.signal} during ${step}` : `failed at ${step}: ${(e as Error).message}`;
-    const report = await restore(o, set, written, reloadSent);
+    log(`${o.kind} ${interrupted ? why : `failed at ${step}`}: restoring the original files from ${set.dir}`);
+    const report = await restore(o, set, written, reloadSent, reloadTaken);
     updateSet(set, { outcome: `${interrupted ? 'interrupted' : 'failed'} at ${step}; ${report.ok ? 'restored' : 'RESTORE INCOMPLETE'}` });
     const code = interrupted ? (interrupted.signal === 'SIGINT' ? 130 : 143) : 1;
     throw new UserError(`${o.kind} ${why}\n${report.lines.map((l) => `  ${l}`).join('\n')}`, code);
@@ -144,7 +146,7 @@ const notTaken = (o: TransactionOptions) =>
   `nginx -s reload exited 0 but no new worker took over within ${o.nginx.reloadTimeoutMs} ms: nginx did not take the new configuration (its error log says why, e.g. a listen address already in use)`;
 
 /** Puts back every file written, byte-identical, and brings nginx back onto the previous backends. */
-async function restore(o: TransactionOptions, set: BackupSet, written: readonly Change[], reloadSent: boolean): Promise<{ ok: boolean; lines: string[] }> {
+async function restore(o: TransactionOptions, set: BackupSet, written: readonly Change[], reloadSent: boolean, reloadTaken: boolean): Promise<{ ok: boolean; lines: string[] }> {
   const lines: string[] = [];
   let ok = true;
   for (const c of [...written].reverse()) {
@@ -167,11 +169,19 @@ async function restore(o: TransactionOptions, set: BackupSet, written: readonly 
     }
     if (reloadSent) {
       const before = await o.nginx.workers();
-      const r = await o.nginx.reload();
+      // A reload command that died (a signal, a busy docker exec) is worth one more try; a rejected config is not.
+      let r = await o.nginx.reload();
+      if (!r.ok) r = await o.nginx.reload();
       const taken = r.ok ? await o.nginx.awaitReload(before) : undefined;
-      lines.push(taken ? `reloaded: new workers ${taken.fresh.join(', ')}` : `the restoring reload did not take effect either (${r.ok ? 'no new workers' : r.output}): nginx still runs the configuration it had before this ${o.kind}`);
+      const why = r.ok ? 'no new workers took over' : r.output;
+      if (taken) lines.push(`reloaded: new workers ${taken.fresh.join(', ')}`);
+      else if (!reloadTaken) lines.push(`the restoring reload did not take effect either (${why}): nginx still runs the configuration it had before this ${o.kind}`);
+      else {
+        ok = false;
+        lines.push(`NGINX STILL RUNS THE CHANGED CONFIGURATION: the restoring reload did not take effect (${why}) although the files are restored; fix that and run nginx -s reload`);
+      }
     } else lines.push(`nginx was never reloaded: it kept serving the previous configuration throughout`);
-    const v = await runChecks(o.checks, { nginx: o.nginx, expected: o.backward, timeoutMs: o.timeoutMs });
+    const v = await runChecks(o.checksBefore, { nginx: o.nginx, timeoutMs: o.timeoutMs });
     if (v.failed.length) ok = false;
     lines.push(v.failed.length ? `confirm FAILED: ${v.failed.join('; ')}` : `confirmed: ${v.passed.length} request(s) through nginx reach the previous backends`);
   } catch (e) {

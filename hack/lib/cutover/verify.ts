@@ -1,18 +1,16 @@
-import { describeCheck, splitHostPort, type Check, type ResolvedRoute } from './plan';
+import { describeCheck, splitHostPort, type Check } from './plan';
 import { endpoint, type NginxControl } from './nginx';
 import { httpGet, websocketOpen } from './probes';
 
 export interface CheckOptions {
   readonly nginx: NginxControl;
-  /** The backend each route must reach (host:port): the new target after apply, the old one after a restore. */
-  readonly expected: (r: ResolvedRoute) => string;
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
 }
 
 /**
  * Runs every check through nginx. A WebSocket check also proves where nginx sent it: while the upgraded
- * connection is open, nginx must hold a new established connection to the expected backend.
+ * connection is open, nginx must hold a new established connection to the backend its files name (`current`).
  */
 export async function runChecks(checks: readonly Check[], o: CheckOptions): Promise<{ passed: string[]; failed: string[] }> {
   const passed: string[] = [];
@@ -40,15 +38,15 @@ export async function runChecks(checks: readonly Check[], o: CheckOptions): Prom
         continue;
       }
       try {
-        const { host, port } = splitHostPort(o.expected(c.route));
+        const { host, port } = splitHostPort(c.current);
         const wanted = (await o.nginx.resolve(host)).map((a) => endpoint(a, port));
         let reached = false;
         for (let n = 0; n < 20 && !reached; n++) {
           reached = [...(await established())].some((k) => !before.has(k) && wanted.includes(k.split('>')[1]));
           if (!reached) await new Promise((r) => setTimeout(r, 25));
         }
-        if (reached) passed.push(`${what}: upgraded; nginx holds a new connection to ${o.expected(c.route)}`);
-        else failed.push(`${what}: upgraded, but nginx opened no connection to ${o.expected(c.route)}: the request went to another backend`);
+        if (reached) passed.push(`${what}: upgraded; nginx holds a new connection to ${c.current}`);
+        else failed.push(`${what}: upgraded, but nginx opened no connection to ${c.current}: the request went to another backend`);
       } finally {
         ws.terminate();
       }

@@ -274,6 +274,15 @@ ${routes}${o.cutoverExtra ?? ''}`,
     }
   }
 
+  /** `nginx -s reload`, as an operator would after a hand edit; resolves once new workers serve. */
+  async reload(): Promise<void> {
+    const before = await this.workers();
+    const r = spawnSync(NGINX, ['-p', this.dir, '-c', join(this.dir, 'nginx.conf'), '-s', 'reload'], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(r.stderr);
+    while ((await this.workers()).filter((p) => !before.includes(p)).length < 2) await new Promise((res) => setTimeout(res, 20));
+    await new Promise((res) => setTimeout(res, 300)); // let the old workers handle their quit signal
+  }
+
   async stop(): Promise<void> {
     const p = this.nginxProcess;
     if (p && p.exitCode === null) {
