@@ -1,5 +1,3 @@
-import { loadConfig } from '../lib/config';
-import { NginxControl } from '../hack/lib/cutover/nginx';
 import { Lab, startBackends, startLoad } from '../test/cutover/support/lab';
 
 // The cutover on the test lab (real nginx, loopback): apply and rollback from start to verified, against the
@@ -11,7 +9,7 @@ export async function bench(): Promise<{ name: string; value: string; target?: s
   const backends = await startBackends();
   const lab = await Lab.create(backends);
   try {
-    const nginx = new NginxControl(loadConfig({ cwd: lab.project, env: {} }).root.cutover.nginx);
+    const nginx = lab.control();
     const apply: number[] = [];
     const rollback: number[] = [];
     const wall: number[] = [];

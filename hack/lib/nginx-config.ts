@@ -118,21 +118,6 @@ export interface Replacement {
 /** `proxy_pass`, or a `server` line of an `upstream` block: the directives whose first argument is a backend. */
 export const isProxyTarget = (d: Directive) => (d.name === 'proxy_pass' || (d.name === 'server' && d.blocks[d.blocks.length - 1]?.name === 'upstream')) && d.args.length > 0;
 
-/** Every place `from` (host:port) is a proxy target: `proxy_pass` arguments and `server` lines of upstream blocks. */
-export function targetsOf(text: string, from: string, to: string): Replacement[] {
-  const out: Replacement[] = [];
-  for (const d of directives(text)) {
-    if (!isProxyTarget(d)) continue;
-    const arg = d.args[0];
-    const quote = arg.type === 'string' ? 1 : 0;
-    const at = hostPortAt(unquote(arg), from);
-    if (at === undefined) continue;
-    const start = arg.start + quote + at;
-    out.push({ start, end: start + from.length, text: to, line: text.slice(0, start).split('\n').length });
-  }
-  return out;
-}
-
 /** Applies replacements (non-overlapping) to the text; every other byte is unchanged. */
 export function applyReplacements(text: string, replacements: readonly Replacement[]): string {
   let out = '';

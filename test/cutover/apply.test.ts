@@ -2,14 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFileSync, chmodSync, lstatSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, ROUTES, startBackends, type Backends } from './support/lab';
+import { describe, expect, it } from 'vitest';
+import { Lab, ROUTES, withLab } from './support/lab';
+import { useBackends } from './support/hooks';
 
-let backends: Backends;
-beforeAll(async () => {
-  backends = await startBackends();
-});
-afterAll(() => backends?.stop());
+const backends = useBackends();
 
 const sha = (latin1: string) => createHash('sha256').update(Buffer.from(latin1, 'latin1')).digest('hex');
 const sets = (lab: Lab) => readdirSync(join(lab.dir, 'backups')).filter((n) => /^\d{8}T\d{6}\.\d{3}Z$/.test(n)).sort();
@@ -17,7 +14,7 @@ const manifest = (lab: Lab, stamp: string) => JSON.parse(readFileSync(join(lab.d
 
 /** The test's own expectation of the rewrite, by regex on these known files (comment lines skipped). */
 function expectedRewrite(lab: Lab, text: string): string {
-  const map = Object.fromEntries(ROUTES.map((r) => [lab.old(r.key), `127.0.0.1:${backends.ports[`new:${r.key}`]}`]));
+  const map = Object.fromEntries(ROUTES.map((r) => [lab.old(r.key), `127.0.0.1:${backends().ports[`new:${r.key}`]}`]));
   const target = /(proxy_pass\s+"?http:\/\/|^\s*server\s+)((?:localhost|127\.0\.0\.1):\d+)/g;
   return text
     .split('\n')
@@ -27,8 +24,7 @@ function expectedRewrite(lab: Lab, text: string): string {
 
 describe('npm run cutover -- apply (real nginx, loopback)', () => {
   it('switches every route; only the proxy_pass tokens change; originals backed up with sha256s; a second apply is a no-op', async () => {
-    const lab = await Lab.create(backends);
-    try {
+    await withLab(backends(), {}, async (lab) => {
       chmodSync(join(lab.confDir, 'roomler.live.conf'), 0o640);
       expect(await lab.serving()).toEqual(Lab.all('old'));
       const before = lab.confBytes();
@@ -73,20 +69,17 @@ describe('npm run cutover -- apply (real nginx, loopback)', () => {
       expect(lab.confBytes()).toEqual(after);
       expect(sets(lab)).toEqual([stamp]);
       expect(await lab.workers()).toEqual(workers);
-    } finally {
-      await lab.stop();
-    }
+    });
   });
 
   it('status shows where each route points and the backup sets; rollback restores byte-identical and verifies; --to re-applies; edits made after the cutover need --force', async () => {
-    const lab = await Lab.create(backends);
-    try {
+    await withLab(backends(), {}, async (lab) => {
       const original = lab.confBytes();
       expect((await lab.cli(['status'])).stdout).toMatch(/^old {4}127\.0\.0\.1:\d+ -> roomler\/http \(127\.0\.0\.1:\d+\): 2 old, 0 new$/m);
       expect((await lab.cli(['apply'])).code).toBe(0);
       const cutOver = lab.confBytes();
       const status = await lab.cli(['status']);
-      for (const r of ROUTES) expect(status.stdout).toMatch(new RegExp(`^new {4}${lab.old(r.key)} -> ${r.to} \\(127\\.0\\.0\\.1:${backends.ports[`new:${r.key}`]}\\): 0 old, \\d new$`, 'm'));
+      for (const r of ROUTES) expect(status.stdout).toMatch(new RegExp(`^new {4}${lab.old(r.key)} -> ${r.to} \\(127\\.0\\.0\\.1:${backends().ports[`new:${r.key}`]}\\): 0 old, \\d new$`, 'm'));
       expect(status.stdout).toMatch(/^ {2}\d{8}T\d{6}\.\d{3}Z {2}apply {5}applied {2}janus\.roomler\.live\.conf, \.\.\/snippets\/janus-admin\.conf, roomler\.live\.conf$/m);
 
       const back = await lab.cli(['rollback']);
@@ -112,16 +105,13 @@ describe('npm run cutover -- apply (real nginx, loopback)', () => {
       expect(forced.code, forced.stderr).toBe(0);
       expect(lab.confBytes()).toEqual(original);
       expect((await lab.cli(['rollback', '--to', '20200101T000000.000Z'])).stderr).toMatch(/no backup set 20200101T000000\.000Z in .* \(have: \d{8}T\d{6}\.\d{3}Z \(apply, applied\)/);
-    } finally {
-      await lab.stop();
-    }
+    });
   });
 
   it('a half-done state (one location already hand-edited to its NodePort) is completed, and rollback returns to exactly that state', async () => {
-    const lab = await Lab.create(backends);
-    try {
+    await withLab(backends(), {}, async (lab) => {
       const janus = join(lab.dir, 'sites-available', 'janus.roomler.live.conf');
-      const newWs = `127.0.0.1:${backends.ports['new:janus-ws']}`;
+      const newWs = `127.0.0.1:${backends().ports['new:janus-ws']}`;
       writeFileSync(janus, readFileSync(janus, 'utf8').replace(`location / { proxy_pass http://${lab.old('janus-ws')}; }`, `location / { proxy_pass http://${newWs}; }`));
       await lab.reload();
       const mixed = lab.confBytes();
@@ -139,14 +129,11 @@ describe('npm run cutover -- apply (real nginx, loopback)', () => {
       expect(back.code, back.stderr).toBe(0);
       expect(lab.confBytes()).toEqual(mixed);
       expect(await lab.serving()).toEqual(serving);
-    } finally {
-      await lab.stop();
-    }
+    });
   });
 
   it('drain sees a WebSocket still open on the old backend, times out while it stays, and reports done once it closes', async () => {
-    const lab = await Lab.create(backends);
-    try {
+    await withLab(backends(), {}, async (lab) => {
       expect((await lab.cli(['drain'])).stderr).toMatch(/these routes still point at them: .*; run cutover -- apply first/);
       const call = await lab.ws('/janus_ws');
       expect((await lab.cli(['apply'])).code).toBe(0);
@@ -171,8 +158,6 @@ describe('npm run cutover -- apply (real nginx, loopback)', () => {
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(r.stdout).toMatch(new RegExp(`established connections from nginx: .*${lab.old('janus-ws')} 1`));
       expect(r.stdout).toMatch(/drain: done after .*: no connections from nginx to the old backends; the old containers can be stopped safely/);
-    } finally {
-      await lab.stop();
-    }
+    });
   });
 });

@@ -1,21 +1,18 @@
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freeNodePort, freePort, Lab, startBackends, type Backends, type CliResult, type LabOptions } from './support/lab';
+import { describe, expect, it } from 'vitest';
+import { freeNodePort, freePort, Lab, type CliResult, type LabOptions, withLab } from './support/lab';
+import { useBackends } from './support/hooks';
 
 // Every fault leaves nginx serving the old backends, every config byte as it was, and a non-zero exit that says
 // which step failed. Real nginx throughout; the faults are real too (a dead port, a config nginx rejects, a
 // listen address in use, a backend answering 503, SIGINT, a read-only file).
 
-let backends: Backends;
-beforeAll(async () => {
-  backends = await startBackends([
-    { name: 'new:app-503', port: 'nodeport', status: 503 },
-    { name: 'new:app-hold', port: 'nodeport', hold: '/hold' },
-  ]);
-});
-afterAll(() => backends?.stop());
+const backends = useBackends([
+  { name: 'new:app-503', port: 'nodeport', status: 503 },
+  { name: 'new:app-hold', port: 'nodeport', hold: '/hold' },
+]);
 
 const stamps = (lab: Lab) => (existsSync(join(lab.dir, 'backups')) ? readdirSync(join(lab.dir, 'backups')).filter((n) => /^\d{8}T\d{6}\.\d{3}Z$/.test(n)) : []);
 
@@ -33,8 +30,7 @@ interface Fault {
 
 /** Runs a fault on a fresh lab, then checks that nothing is left changed. */
 async function fault(options: LabOptions, f: Fault) {
-  const lab = await Lab.create(backends, options);
-  try {
+  await withLab(backends(), options, async (lab) => {
     await f.prepare?.(lab);
     expect(await lab.serving()).toEqual(Lab.all('old'));
     const before = lab.confBytes();
@@ -46,9 +42,7 @@ async function fault(options: LabOptions, f: Fault) {
     expect(await lab.serving()).toEqual(Lab.all('old'));
     expect(stamps(lab).length).toBe(f.backupSet ? 1 : 0);
     await f.after?.(lab);
-  } finally {
-    await lab.stop();
-  }
+  });
 }
 
 describe('npm run cutover -- apply: faults leave nginx on the old config, files byte-identical, exit non-zero', () => {
@@ -113,7 +107,7 @@ describe('npm run cutover -- apply: faults leave nginx on the old config, files 
 
   it('verification failing (the new app answers 503) restores, reloads and confirms the old backends', async () => {
     await fault(
-      { nodePorts: { app: backends.ports['new:app-503'] } },
+      { nodePorts: { app: backends().ports['new:app-503'] } },
       {
         run: (lab) => lab.cli(['apply']),
         code: 1,
@@ -127,14 +121,14 @@ describe('npm run cutover -- apply: faults leave nginx on the old config, files 
   it('SIGINT in the middle (during verification) restores, reloads, confirms and exits 130; a second SIGINT during the restore is ignored; a concurrent apply is refused by the lock', async () => {
     let second: CliResult | undefined;
     await fault(
-      { nodePorts: { app: backends.ports['new:app-hold'] }, routeExtra: { app: '      verify: [{ path: /hold/verify }]\n' } },
+      { nodePorts: { app: backends().ports['new:app-hold'] }, routeExtra: { app: '      verify: [{ path: /hold/verify }]\n' } },
       {
         run: (lab) =>
           lab.cli(['apply'], (child) => {
-            void backends.heldBy('new:app-hold').then(async () => {
+            void backends().heldBy('new:app-hold').then(async () => {
               second = await lab.cli(['apply']);
               process.kill(-child.pid!, 'SIGINT'); // Ctrl-C reaches the terminal's whole process group
-              backends.release();
+              backends().release();
             });
             // One more Ctrl-C while the restore runs is reported, and the restore still finishes.
             let again = false;
@@ -151,7 +145,7 @@ describe('npm run cutover -- apply: faults leave nginx on the old config, files 
         backupSet: true,
       },
     );
-    expect(backends.events.find((e) => e.held === 'new:app-hold')?.agent).toMatch(/^roomler-cutover\//);
+    expect(backends().events.find((e) => e.held === 'new:app-hold')?.agent).toMatch(/^roomler-cutover\//);
     expect(second?.code).toBe(75);
     expect(second?.stderr).toMatch(/another cutover apply or rollback holds .*\.lock; try again when it has finished/);
   });

@@ -1,23 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, startBackends, startLoad, type Backends } from './support/lab';
+import { describe, expect, it } from 'vitest';
+import { Lab, startLoad, withLab } from './support/lab';
+import { useBackends } from './support/hooks';
 
 // The riskiest minute of the migration, measured: continuous load through a real nginx while apply rewrites
 // and reloads it.
 
-let backends: Backends;
-beforeAll(async () => {
-  backends = await startBackends();
-});
-afterAll(() => backends?.stop());
+const backends = useBackends();
 
 describe('npm run cutover -- apply under load (real nginx, loopback)', () => {
   it('drops no request, completes in-flight slow requests and keeps open WebSockets on the old backends', async () => {
-    const lab = await Lab.create(backends);
-    try {
+    await withLab(backends(), {}, async (lab) => {
       // Calls in progress: WebSockets on every Janus WebSocket location, and slow requests held by the old app.
       const calls = await Promise.all(['/', '/janus_ws', '/janus_admin'].map((p) => lab.ws(p)));
       const slow = [1, 2, 3].map((n) => lab.get('roomler.live', `/slow/${n}`));
-      await backends.heldBy('old:app', 3);
+      await backends().heldBy('old:app', 3);
 
       const load = await startLoad(lab);
       await load.until(1500);
@@ -30,7 +26,7 @@ describe('npm run cutover -- apply under load (real nginx, loopback)', () => {
 
       expect(apply.code, apply.stderr).toBe(0);
       // Held through the reload, answered afterwards by the old backend through the old worker.
-      backends.release();
+      backends().release();
       for (const r of await Promise.all(slow)) expect(r).toEqual({ status: 200, backend: 'old:app' });
       // Open WebSockets stay connected, still on the old backends (FIELD-NOTES: Janus sessions are stateful).
       expect(calls.every((c) => c.open)).toBe(true);
@@ -52,8 +48,6 @@ describe('npm run cutover -- apply under load (real nginx, loopback)', () => {
       expect(old.length && fresh.length).toBeTruthy();
       expect(stats.keepAlive.requests).toBeGreaterThan(0);
       expect(await lab.serving()).toEqual(Lab.all('new'));
-    } finally {
-      await lab.stop();
-    }
+    });
   });
 });

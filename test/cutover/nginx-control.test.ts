@@ -1,21 +1,16 @@
 import { createServer, connect, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../lib/config';
-import { NginxControl } from '../../hack/lib/cutover/nginx';
+import { describe, expect, it } from 'vitest';
+import type { NginxControl } from '../../hack/lib/cutover/nginx';
 import { parseProcNetTcp } from '../../hack/lib/cutover/probes';
-import { Lab, startBackends, type Backends } from './support/lab';
+import { Lab, withLab } from './support/lab';
+import { useBackends } from './support/hooks';
 
-let backends: Backends;
-beforeAll(async () => {
-  backends = await startBackends();
-});
-afterAll(() => backends?.stop());
+const backends = useBackends();
 
 describe('NginxControl against real nginx', () => {
   it('a reload counts only once every old worker has stopped accepting (old workers held with SIGSTOP: not before they run again)', async () => {
-    const lab = await Lab.create(backends);
-    try {
-      const nginx = new NginxControl(loadConfig({ cwd: lab.project, env: {} }).root.cutover.nginx);
+    await withLab(backends(), {}, async (lab) => {
+      const nginx = lab.control();
       const before = await nginx.workers();
       expect(before).toEqual(await lab.workers());
       // Stopped workers cannot handle the master's quit signal: they keep their listening sockets, untitled.
@@ -40,20 +35,18 @@ describe('NginxControl against real nginx', () => {
           }
         }
       }
-    } finally {
-      await lab.stop();
-    }
+    });
   });
 
   it('reads the kernel TCP table where nginx runs: a loopback connection shows up ESTABLISHED with its remote end', async () => {
-    const lab = await Lab.create(backends);
+    const lab = await Lab.create(backends());
     const server = createServer().listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     const port = (server.address() as { port: number }).port;
     const client: Socket = connect(port, '127.0.0.1');
     try {
       await new Promise((r) => client.once('connect', r));
-      const nginx = new NginxControl(loadConfig({ cwd: lab.project, env: {} }).root.cutover.nginx);
+      const nginx = lab.control();
       const conns = await nginx.connections();
       expect(conns).toContainEqual({ local: `127.0.0.1:${client.localPort}`, remote: `127.0.0.1:${port}`, state: 'ESTABLISHED' });
       expect(conns).toContainEqual({ local: `127.0.0.1:${port}`, remote: '0.0.0.0:0', state: 'LISTEN' });
@@ -66,20 +59,17 @@ describe('NginxControl against real nginx', () => {
   });
 
   it('through an exec prefix (`env`, standing where `docker exec nginx` goes): apply, reload confirmation, TCP table and name lookups', async () => {
-    const lab = await Lab.create(backends, { nginxExtra: 'exec: [env]' });
-    try {
+    await withLab(backends(), { nginxExtra: 'exec: [env]' }, async (lab) => {
       const r = await lab.cli(['apply']);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/upgraded; nginx holds a new connection to 127\.0\.0\.1:\d+/);
       expect(await lab.serving()).toEqual(Lab.all('new'));
-      const nginx = new NginxControl(loadConfig({ cwd: lab.project, env: {} }).root.cutover.nginx);
+      const nginx = lab.control();
       expect(await nginx.workers()).toEqual(await lab.workers());
       expect(await nginx.connections()).toContainEqual({ local: `127.0.0.1:${lab.appListen}`, remote: '0.0.0.0:0', state: 'LISTEN' });
       expect(await nginx.resolve('localhost')).toContain('127.0.0.1');
       await expect(nginx.resolve('no-such-host.invalid')).rejects.toThrow(/no-such-host\.invalid does not resolve where nginx runs/);
-    } finally {
-      await lab.stop();
-    }
+    });
   });
 
   it('decodes IPv6 and IPv4-mapped addresses as ss prints them', () => {

@@ -6,7 +6,7 @@ import { acquireLock } from '../lock';
 import { BYTES, checkBackupDir, listSets, notWritable, original, sha256 } from './backups';
 import { NginxControl } from './nginx';
 import { checksFor, describeCheck, plan, readTree, resolveRoutes, routeStatus, splitHostPort, unifiedDiff, type NginxTree, type ResolvedRoute } from './plan';
-import { httpGet, tcpConnect } from './probes';
+import { httpGet, joinHostPort, tcpConnect } from './probes';
 import { Guard, Interrupted, transact, type Change } from './transaction';
 import { runChecks } from './verify';
 
@@ -177,7 +177,7 @@ export async function drain(cfg: LoadedConfig, options: { timeoutMs?: number; in
     [...new Set(c.routes.map((r) => r.from))].map(async (from) => {
       const { host, port } = splitHostPort(from);
       const ips = await nginx.resolve(host).catch(() => [] as string[]);
-      return { from, host, endpoints: ips.map((ip) => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`)) };
+      return { from, host, endpoints: ips.map((ip) => joinHostPort(ip, port)) };
     }),
   );
   for (const o of olds.filter((x) => !x.endpoints.length)) log(`drain: ${o.host} no longer resolves where nginx runs (container gone?): counting ${o.from} as drained`);

@@ -102,6 +102,3 @@ export class NginxControl {
     return [...new Set(r.stdout.split('\n').map((l) => l.split(/\s+/)[0]).filter((a) => a && isIP(a)))];
   }
 }
-
-/** `ip:port` as the TCP table prints it. */
-export const endpoint = (ip: string, port: number) => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);

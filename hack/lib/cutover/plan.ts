@@ -5,10 +5,9 @@ import type { CutoverConfig, CutoverRoute } from '../../../lib/config/cutover';
 import { JANUS_PORTS } from '../../../lib/constructs/janus-gateway';
 import { UserError } from '../cli';
 import { BYTES } from './backups';
+import { joinHostPort } from './probes';
 import { applyReplacements, directives, enclosing, hostPortAt, isProxyTarget, unquote, type Block, type Directive, type Replacement } from '../nginx-config';
 
-/** `host:port`, with an IPv6 host in brackets as nginx and URLs need it. */
-export const joinHostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
 export function splitHostPort(hp: string): { host: string; port: number } {
   const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(hp);

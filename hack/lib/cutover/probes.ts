@@ -8,6 +8,9 @@ import WebSocket from 'ws';
 
 export const USER_AGENT = 'roomler-cutover/1';
 
+/** `host:port`, with an IPv6 host in brackets as nginx, URLs and the TCP table write it. */
+export const joinHostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+
 export function tcpConnect(host: string, port: number, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const socket = new Socket();
@@ -57,7 +60,7 @@ export function httpGet(t: RequestTarget): Promise<number> {
 /** A WebSocket upgrade; resolves with the open socket (status 101) or the status nginx answered instead. */
 export function websocketOpen(t: RequestTarget & { readonly protocol?: string }): Promise<{ status: number; ws?: WebSocket }> {
   return new Promise((resolve, reject) => {
-    const url = `${t.tls ? 'wss' : 'ws'}://${t.address.host.includes(':') ? `[${t.address.host}]` : t.address.host}:${t.address.port}${t.path}`;
+    const url = `${t.tls ? 'wss' : 'ws'}://${joinHostPort(t.address.host, t.address.port)}${t.path}`;
     const ws = new WebSocket(url, t.protocol ? [t.protocol] : [], { headers: { Host: t.host, 'User-Agent': USER_AGENT }, handshakeTimeout: t.timeoutMs, ...tlsOptions(t) });
     const abort = () => ws.terminate();
     t.signal?.addEventListener('abort', abort, { once: true });

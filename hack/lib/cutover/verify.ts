@@ -1,6 +1,6 @@
 import { describeCheck, splitHostPort, type Check } from './plan';
-import { endpoint, type NginxControl } from './nginx';
-import { httpGet, websocketOpen } from './probes';
+import type { NginxControl } from './nginx';
+import { httpGet, joinHostPort, websocketOpen } from './probes';
 
 export interface CheckOptions {
   readonly nginx: NginxControl;
@@ -39,7 +39,7 @@ export async function runChecks(checks: readonly Check[], o: CheckOptions): Prom
       }
       try {
         const { host, port } = splitHostPort(c.current);
-        const wanted = (await o.nginx.resolve(host)).map((a) => endpoint(a, port));
+        const wanted = (await o.nginx.resolve(host)).map((a) => joinHostPort(a, port));
         let reached = false;
         for (let n = 0; n < 20 && !reached; n++) {
           reached = [...(await established())].some((k) => !before.has(k) && wanted.includes(k.split('>')[1]));

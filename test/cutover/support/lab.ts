@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
+import { NginxControl } from '../../../hack/lib/cutover/nginx';
+import { loadConfig } from '../../../lib/config';
 import type { BackendSpec } from './backends';
 import type { LoadStats } from './load';
 
@@ -83,6 +85,16 @@ export async function startBackends(extra: BackendSpec[] = []): Promise<Backends
         child.stdin!.end();
       }),
   };
+}
+
+/** Runs `fn` on a fresh lab, always stopping nginx and removing the lab afterwards. */
+export async function withLab<T>(backends: Backends, options: LabOptions, fn: (lab: Lab) => Promise<T>): Promise<T> {
+  const lab = await Lab.create(backends, options);
+  try {
+    return await fn(lab);
+  } finally {
+    await lab.stop();
+  }
 }
 
 /** A free TCP port on loopback (the kernel's choice, released at once). */
@@ -272,6 +284,11 @@ ${routes}${o.cutoverExtra ?? ''}`,
     } catch {
       return [];
     }
+  }
+
+  /** The cutover's own nginx driver, configured as the lab's project config says. */
+  control(): NginxControl {
+    return new NginxControl(loadConfig({ cwd: this.project, env: {} }).root.cutover.nginx);
   }
 
   /** `nginx -s reload`, as an operator would after a hand edit; resolves once new workers serve. */
