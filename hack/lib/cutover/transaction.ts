@@ -136,7 +136,11 @@ export async function transact(o: TransactionOptions): Promise<BackupSet> {
     const why = interrupted ? `interrupted by ${interrupted.signal} during ${step}` : `failed at ${step}: ${(e as Error).message}`;
     log(`${o.kind} ${interrupted ? why : `failed at ${step}`}: restoring the original files from ${set.dir}`);
     const report = await restore(o, set, written, reloadSent, reloadTaken);
-    updateSet(set, { outcome: `${interrupted ? 'interrupted' : 'failed'} at ${step}; ${report.ok ? 'restored' : 'RESTORE INCOMPLETE'}` });
+    try {
+      updateSet(set, { outcome: `${interrupted ? 'interrupted' : 'failed'} at ${step}; ${report.ok ? 'restored' : 'RESTORE INCOMPLETE'}` });
+    } catch (m) {
+      report.lines.push(`could not record the outcome in ${set.dir}/manifest.json: ${(m as Error).message}`);
+    }
     const code = interrupted ? (interrupted.signal === 'SIGINT' ? 130 : 143) : 1;
     throw new UserError(`${o.kind} ${why}\n${report.lines.map((l) => `  ${l}`).join('\n')}`, code);
   }
