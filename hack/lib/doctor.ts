@@ -7,6 +7,7 @@ import { coturnIssues } from '../../lib/config/coturn-checks';
 import { turnserverConf } from '../../lib/constructs/turnserver-conf';
 import { turnPassword } from '../../lib/turn';
 import { run } from './run';
+import { NginxControl } from './cutover/nginx';
 import { routeStatus } from './cutover/plan';
 import { backupSets, verifySet } from './snapshots';
 
@@ -133,10 +134,10 @@ export async function clusterChecks(cfg: LoadedConfig): Promise<Line[]> {
 /** On the nginx host: the config test and the off-node backups. */
 export async function hostChecks(cfg: LoadedConfig): Promise<Line[]> {
   const out: Line[] = [];
-  const [nginx, ...prefix] = [...cfg.root.cutover.nginx.exec, ...cfg.root.cutover.nginx.command];
-  const t = await run(nginx, [...prefix, '-t'], { timeoutMs: 20_000 });
-  if (t.stderr.includes('ENOENT')) out.push(line('skipped', 'nginx', `${nginx} is not on this host`));
-  else out.push(t.exitCode === 0 ? line('ok', 'nginx', 'configuration test passes') : line('fail', 'nginx', `nginx -t fails: ${t.stderr.trim().split('\n').filter((l) => /emerg|error/.test(l)).pop() ?? t.stderr.trim()}`));
+  const t = await new NginxControl(cfg.root.cutover.nginx).test();
+  const [nginx] = [...cfg.root.cutover.nginx.exec, ...cfg.root.cutover.nginx.command];
+  if (t.output.includes('ENOENT')) out.push(line('skipped', 'nginx', `${nginx} is not on this host`));
+  else out.push(t.ok ? line('ok', 'nginx', 'configuration test passes') : line('fail', 'nginx', `nginx -t fails: ${t.output.split('\n').filter((l) => /emerg|error/.test(l)).pop() ?? t.output}`));
   if (!existsSync(cfg.root.cutover.nginx.confDir)) out.push(line('skipped', 'nginx routes', `${cfg.root.cutover.nginx.confDir} is not on this host`));
   else for (const r of routeStatus(cfg)) out.push(line(r.state === 'new' ? 'ok' : r.state === 'MIXED' ? 'fail' : 'warn', `nginx route`, `${r.state}: ${r.line}${r.state === 'old' ? ' (not cut over yet)' : r.state === 'MIXED' ? ' (half cut over: run npm run cutover -- plan)' : ''}`));
   if (!existsSync(cfg.root.backup.basePath)) out.push(line('skipped', 'backups', `no off-node backups on this host (${cfg.root.backup.basePath})`));

@@ -5,8 +5,8 @@ import { UserError } from '../cli';
 import { acquireLock } from '../lock';
 import { BYTES, checkBackupDir, listSets, notWritable, original, sha256 } from './backups';
 import { NginxControl } from './nginx';
-import { checksFor, describeCheck, plan, readTree, resolveRoutes, routeStatus, splitHostPort, unifiedDiff, type NginxTree, type ResolvedRoute } from './plan';
-import { httpGet, joinHostPort, tcpConnect } from './probes';
+import { checksFor, describeCheck, plan, readTree, resolveRoutes, routeStatus, unifiedDiff, type Check, type NginxTree, type ResolvedRoute } from './plan';
+import { httpGet, joinHostPort, splitHostPort, tcpConnect } from './probes';
 import { Guard, Interrupted, transact, type Change } from './transaction';
 import { runChecks } from './verify';
 
@@ -26,9 +26,8 @@ export function printPlan(cfg: LoadedConfig, log: Log): number {
   const count = p.changes.reduce((n, x) => n + x.replacements.length, 0);
   log(`cutover plan: ${count} proxy target(s) in ${p.changes.length} file(s); every other byte stays identical`);
   log('apply would run, in order:');
-  const targets = [...new Map(p.routes.map((r) => [r.target, r])).values()];
   log(`  preflight: the files are writable; ${c.backupDir} is outside nginx's includes; nginx -t passes; the nginx master (${c.nginx.pidFile}) has workers`);
-  for (const r of targets) log(`  preflight: TCP connect to ${r.target} (${r.to})${r.health ? ` and GET ${r.health.path} expects ${r.health.status}` : ''}`);
+  for (const r of p.targets) log(`  preflight: TCP connect to ${r.target} (${r.to})${r.health ? ` and GET ${r.health.path} expects ${r.health.status}` : ''}`);
   log(`  preflight: every verification request below passes on the current config`);
   log(`  backup to ${c.backupDir}/<stamp>, rewrite atomically, nginx -t, reload, wait for new workers (up to ${c.nginx.reloadTimeoutMs} ms)`);
   for (const check of p.checks) log(`  verify: ${describeCheck(check)}`);
@@ -36,8 +35,20 @@ export function printPlan(cfg: LoadedConfig, log: Log): number {
   return 0;
 }
 
-/** Checks that need no change made: all problems at once, so one run shows everything to fix. */
-async function preflight(o: { cfg: LoadedConfig; tree: NginxTree; files: readonly string[]; nginx: NginxControl; guard: Guard; targets: readonly ResolvedRoute[]; log: Log }): Promise<void> {
+/**
+ * Checks that need no change made: all problems at once, so one run shows everything to fix. Then `baseline`:
+ * the verification requests must pass on the current config, or a failure later could not be blamed on the change.
+ */
+async function preflight(o: {
+  cfg: LoadedConfig;
+  tree: NginxTree;
+  files: readonly string[];
+  nginx: NginxControl;
+  guard: Guard;
+  targets: readonly ResolvedRoute[];
+  baseline: readonly Check[];
+  log: Log;
+}): Promise<void> {
   const c = o.cfg.root.cutover;
   const problems: string[] = [];
   for (const f of o.files) {
@@ -72,6 +83,10 @@ async function preflight(o: { cfg: LoadedConfig; tree: NginxTree; files: readonl
   }
   if (problems.length) throw new UserError(`preflight failed; nothing was changed:\n  - ${problems.join('\n  - ')}`);
   o.log(`preflight: ${o.files.length} file(s) writable, nginx -t ok, workers running${o.targets.length ? `, ${o.targets.length} new target(s) answer` : ''}`);
+  if (!o.baseline.length) return;
+  const v = await o.guard.race(runChecks(o.baseline, { nginx: o.nginx, timeoutMs: c.requestTimeoutMs, signal: o.guard.signal }));
+  if (v.failed.length) throw new UserError(`preflight: verification fails before any change, so it could not judge the cutover; nothing was changed:\n  ${v.failed.join('\n  ')}\n  (fix nginx or the backends, or set cutover.routes[].verify)`);
+  o.log(`preflight: ${v.passed.length} verification request(s) pass on the current config`);
 }
 
 /** Runs `fn` under the cutover lock with signals turned into a clean stop. */
@@ -105,11 +120,7 @@ export function apply(cfg: LoadedConfig, log: Log): Promise<number> {
     }
     if (p.problems.length) throw new UserError(`plan: the config files do not match the configured routes; nothing was changed:\n  ${p.problems.join('\n  ')}`);
     const nginx = new NginxControl(c.nginx);
-    const targets = [...new Map(p.routes.map((r) => [r.target, r])).values()];
-    await preflight({ cfg, tree: p.tree, files: p.changes.map((x) => x.file.real), nginx, guard, targets, log });
-    const baseline = await guard.race(runChecks(p.checks, { nginx, timeoutMs: c.requestTimeoutMs, signal: guard.signal }));
-    if (baseline.failed.length) throw new UserError(`preflight: verification fails before any change, so it could not judge the cutover; nothing was changed:\n  ${baseline.failed.join('\n  ')}\n  (fix nginx or the backends, or set cutover.routes[].verify)`);
-    log(`preflight: ${baseline.passed.length} verification request(s) pass on the current config (${ms(start)})`);
+    await preflight({ cfg, tree: p.tree, files: p.changes.map((x) => x.file.real), nginx, guard, targets: p.targets, baseline: p.checks, log });
     const changes = p.changes.map((x) => ({ path: x.file.path, real: x.file.real, before: x.file.text, after: x.after }));
     await transact({ kind: 'apply', backupDir: c.backupDir, routes: p.routes, changes, checksAfter: p.checksAfter, checksBefore: p.checks, nginx, timeoutMs: c.requestTimeoutMs, guard, log });
     log(`apply: done: ${p.routes.length} route(s) on the NodePorts, verified in ${ms(start)} (start to verified). Old backends keep their open connections: run drain before stopping them`);
@@ -145,7 +156,8 @@ export function rollback(cfg: LoadedConfig, options: { to?: string; force: boole
     const { checks, problems } = checksFor(tree, routes);
     if (problems.length) throw new UserError(`rollback: cannot verify every route; nothing was changed:\n  ${problems.join('\n  ')}`);
     const nginx = new NginxControl(c.nginx);
-    await preflight({ cfg, tree, files: changes.map((x) => x.real), nginx, guard, targets: [], log });
+    // No new-target or baseline checks: rolling back is what you do when the current side is broken.
+    await preflight({ cfg, tree, files: changes.map((x) => x.real), nginx, guard, targets: [], baseline: [], log });
     const checksAfter = checksFor(readTree(c.nginx.confDir, new Map(changes.map((x) => [x.real, x.after]))), routes).checks;
     log(`rollback: restoring ${changes.length} file(s) from ${set.manifest.stamp} (${set.manifest.kind})`);
     await transact({ kind: 'rollback', backupDir: c.backupDir, routes, changes, checksAfter, checksBefore: checks, nginx, timeoutMs: c.requestTimeoutMs, guard, log });

@@ -1,19 +1,12 @@
 import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { NAMES, type InstanceConfig, type LoadedConfig } from '../../../lib/config';
-import type { CutoverConfig, CutoverRoute } from '../../../lib/config/cutover';
+import type { CutoverRoute } from '../../../lib/config/cutover';
 import { JANUS_PORTS } from '../../../lib/constructs/janus-gateway';
 import { UserError } from '../cli';
 import { BYTES } from './backups';
-import { joinHostPort } from './probes';
+import { joinHostPort, splitHostPort } from './probes';
 import { applyReplacements, directives, enclosing, hostPortAt, isProxyTarget, unquote, type Block, type Directive, type Replacement } from '../nginx-config';
-
-
-export function splitHostPort(hp: string): { host: string; port: number } {
-  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(hp);
-  if (!m) throw new UserError(`${hp} is not host:port`);
-  return { host: m[1], port: Number(m[2]) };
-}
 
 export interface ResolvedRoute extends CutoverRoute {
   /** The new host:port, from the same config the manifests are synthesized from. */
@@ -34,7 +27,7 @@ export function resolveTarget(to: string, i: InstanceConfig): string {
   return joinHostPort(i.nodeAddress, port);
 }
 
-export function cutoverInstance(cfg: LoadedConfig): InstanceConfig {
+function cutoverInstance(cfg: LoadedConfig): InstanceConfig {
   const name = cfg.root.cutover.instance;
   const instance = name ? cfg.instances.find((i) => i.name === name) : cfg.instances[0];
   if (!instance) throw new UserError(`cutover.instance ${name} names no instance (have: ${cfg.instances.map((i) => i.name).join(', ')})`);
@@ -120,6 +113,9 @@ export function targetsIn(file: ConfigFile, hostPort: string, to = hostPort): Re
   }
   return out;
 }
+
+/** How many proxy targets in the whole tree point at `hostPort`. */
+const countIn = (tree: NginxTree, hostPort: string) => tree.files.reduce((n, f) => n + targetsIn(f, hostPort).length, 0);
 
 /** One request through nginx that proves a route works. */
 export interface Check {
@@ -255,6 +251,8 @@ export interface FileChange {
 export interface Plan {
   readonly tree: NginxTree;
   readonly routes: readonly ResolvedRoute[];
+  /** One route per distinct new host:port: what preflight connects to. */
+  readonly targets: readonly ResolvedRoute[];
   /** Files with at least one replacement. */
   readonly changes: readonly FileChange[];
   /** Anything that makes apply abort before writing. */
@@ -283,16 +281,15 @@ export function plan(cfg: LoadedConfig): Plan {
   let done = 0;
   for (const r of routes) {
     const found = tree.files.map((f) => ({ name: name(f), n: targetsIn(f, r.from).length }));
-    const total = found.reduce((a, b) => a + b.n, 0);
-    pending += total;
-    done += tree.files.reduce((a, f) => a + targetsIn(f, r.target).length, 0);
+    const [old, next] = [found.reduce((a, b) => a + b.n, 0), countIn(tree, r.target)];
+    pending += old;
+    done += next;
     for (const [file, n] of Object.entries(r.expect ?? {})) {
       const got = found.find((f) => f.name === file)?.n ?? 0;
       if (got !== n) problems.push(`route ${r.from} -> ${r.to}: expected ${n} match(es) in ${file}, found ${got}`);
     }
     for (const f of found) if (r.expect && f.n > 0 && !(f.name in r.expect)) problems.push(`route ${r.from} -> ${r.to}: unexpected ${f.n} match(es) in ${f.name}`);
-    if (total === 0 && !r.expect && !tree.files.some((f) => targetsIn(f, r.target).length))
-      problems.push(`route ${r.from} -> ${r.to}: no proxy_pass or upstream server points at ${r.from} in ${tree.files.length} file(s) under ${tree.confDir}`);
+    if (old === 0 && next === 0 && !r.expect) problems.push(`route ${r.from} -> ${r.to}: no proxy_pass or upstream server points at ${r.from} in ${tree.files.length} file(s) under ${tree.confDir}`);
     // The old upstream in a `set`, a `map` value or a string: not a proxy target, so never rewritten. Say so.
     for (const f of tree.files)
       for (const d of f.directives)
@@ -301,7 +298,8 @@ export function plan(cfg: LoadedConfig): Plan {
   }
   const { checks, problems: checkProblems } = checksFor(tree, routes);
   const checksAfter = checksFor(readTree(tree.confDir, new Map(changes.map((c) => [c.file.real, c.after]))), routes).checks;
-  return { tree, routes, changes, problems: [...problems, ...checkProblems], notes: [...new Set(notes)], checks, checksAfter, alreadyDone: pending === 0 && done > 0 };
+  const targets = [...new Map(routes.map((r) => [r.target, r])).values()];
+  return { tree, routes, targets, changes, problems: [...problems, ...checkProblems], notes: [...new Set(notes)], checks, checksAfter, alreadyDone: pending === 0 && done > 0 };
 }
 
 /** A unified diff (no context) of the changed lines. */
@@ -318,11 +316,8 @@ export type RouteState = 'old' | 'new' | 'MIXED' | 'absent';
 export function routeStatus(cfg: LoadedConfig): { route: ResolvedRoute; state: RouteState; line: string }[] {
   const tree = readTree(cfg.root.cutover.nginx.confDir);
   return resolveRoutes(cfg).map((route) => {
-    const count = (hp: string) => tree.files.reduce((n, f) => n + targetsIn(f, hp).length, 0);
-    const [old, next] = [count(route.from), count(route.target)];
+    const [old, next] = [countIn(tree, route.from), countIn(tree, route.target)];
     const state: RouteState = old && next ? 'MIXED' : next ? 'new' : old ? 'old' : 'absent';
     return { route, state, line: `${route.from} -> ${route.to} (${route.target}): ${old} old, ${next} new` };
   });
 }
-
-export type { CutoverConfig };

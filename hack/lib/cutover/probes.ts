@@ -11,6 +11,12 @@ export const USER_AGENT = 'roomler-cutover/1';
 /** `host:port`, with an IPv6 host in brackets as nginx, URLs and the TCP table write it. */
 export const joinHostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
+export function splitHostPort(hp: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(hp);
+  if (!m) throw new Error(`${hp} is not host:port`);
+  return { host: m[1], port: Number(m[2]) };
+}
+
 export function tcpConnect(host: string, port: number, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const socket = new Socket();

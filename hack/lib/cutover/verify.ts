@@ -1,6 +1,6 @@
-import { describeCheck, splitHostPort, type Check } from './plan';
+import { describeCheck, type Check } from './plan';
 import type { NginxControl } from './nginx';
-import { httpGet, joinHostPort, websocketOpen } from './probes';
+import { httpGet, joinHostPort, splitHostPort, websocketOpen } from './probes';
 
 export interface CheckOptions {
   readonly nginx: NginxControl;
