@@ -11,8 +11,6 @@ const { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync }
 const { dirname, join, relative, resolve } = require('node:path');
 
 const root = resolve(__dirname, '..');
-const entry = resolve(process.argv[2] ?? 'main.ts');
-process.argv.splice(1, 2, entry); // the entry sees the argv it would see under `node entry`
 
 function sources(dir, out) {
   for (const name of readdirSync(dir)) {
@@ -25,14 +23,16 @@ function sources(dir, out) {
   return out;
 }
 
-const signature = createHash('sha256')
-  .update([entry, process.version, ...['main.ts', 'package-lock.json', 'tsconfig.json'].filter((f) => existsSync(join(root, f))).map((f) => `${f}:${statSync(join(root, f)).mtimeMs}`), ...['lib', 'hack', 'imports'].filter((d) => existsSync(join(root, d))).flatMap((d) => sources(join(root, d), []))].join('\n'))
-  .digest('hex')
-  .slice(0, 16);
+/** The bundle file for `entry`, named by a signature of every source it may include. */
+function bundleFor(entry) {
+  const files = ['main.ts', 'package.json', 'package-lock.json', 'tsconfig.json'].filter((f) => existsSync(join(root, f))).map((f) => `${f}:${statSync(join(root, f)).mtimeMs}`);
+  const dirs = ['lib', 'hack', 'imports', 'bench'].filter((d) => existsSync(join(root, d))).flatMap((d) => sources(join(root, d), []));
+  const signature = createHash('sha256').update([entry, process.version, ...files, ...dirs].join('\n')).digest('hex').slice(0, 16);
+  return join(cacheDir, `${relative(root, entry).replace(/[\/.]/g, '_')}-${signature}.cjs`);
+}
 const cacheDir = join(root, 'node_modules', '.cache', 'roomler-bundle');
-const bundle = join(cacheDir, `${relative(root, entry).replace(/[\/.]/g, '_')}-${signature}.cjs`);
 
-async function build() {
+async function build(entry, bundle) {
   const esbuild = require('esbuild');
   mkdirSync(cacheDir, { recursive: true });
   const tmp = `${bundle}.${process.pid}.tmp`;
@@ -59,10 +59,22 @@ async function build() {
   renameSync(tmp, bundle);
 }
 
-(existsSync(bundle) ? Promise.resolve() : build()).then(
-  () => require(bundle),
-  (e) => {
+/** Loads `entry` from its bundle (built first when a source changed); resolves to the entry's exports. */
+async function load(entry) {
+  const bundle = bundleFor(entry);
+  try {
+    if (!existsSync(bundle)) await build(entry, bundle);
+  } catch (e) {
     process.stderr.write(`bundle-run: could not build ${relative(root, entry)}: ${e.message}\n`);
-    process.exitCode = 1;
-  },
-);
+    process.exit(1);
+  }
+  return require(bundle);
+}
+
+module.exports = { load };
+
+if (require.main === module) {
+  const entry = resolve(process.argv[2] ?? 'main.ts');
+  process.argv.splice(1, 2, entry); // the entry sees the argv it would see under `node entry`
+  load(entry);
+}

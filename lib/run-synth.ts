@@ -52,6 +52,8 @@ export function runSynth(options: RunSynthOptions): number {
     mkdirSync(cliOutdir, { recursive: true });
     for (const [name, text] of files) writeFileSync(join(cliOutdir, name), text);
   }
-  stdout.write(`synth: wrote ${[...files.keys()].map((f) => join(shown, f)).join(', ')}\n`);
+  // Under the cdk8s CLI the app's stdout is captured and dropped (the CLI lists its mirror directory instead):
+  // name the files really written on stderr there, so both entry points say where dist/ went.
+  (cliOutdir && !options.stdout ? stderr : stdout).write(`synth: wrote ${[...files.keys()].map((f) => join(shown, f)).join(', ')}\n`);
   return 0;
 }

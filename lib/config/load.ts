@@ -126,6 +126,17 @@ function issuesToProblems(issues: readonly z.core.$ZodIssue[], prefix: Path, whe
   });
 }
 
+/** A config or .env file's text; a directory or an unreadable file is a ConfigError naming it, never a stack trace. */
+function readText(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'EISDIR' ? 'is a directory, not a file' : code === 'EACCES' ? 'is not readable (permission denied)' : `cannot be read (${(e as Error).message})`;
+    throw new ConfigError([`${what}: ${file} ${why}`]);
+  }
+}
+
 /** Reads defaults < config file < `.env` < environment, validates everything, and resolves the instances. */
 export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const cwd = options.cwd ?? process.cwd();
@@ -139,7 +150,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const fileUsed = existsSync(file) ? file : undefined;
   if (explicit && !fileUsed) throw new ConfigError([`ROOMLER_CONFIG: config file ${file} does not exist`]);
   if (fileUsed) {
-    doc = parseDocument(readFileSync(fileUsed, 'utf8'), { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+    doc = parseDocument(readText(fileUsed, explicit ? 'ROOMLER_CONFIG' : 'config file'), { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
     if (doc.errors.length) {
       throw new ConfigError(doc.errors.map((e) => `${fileUsed}:${e.linePos?.[0].line ?? '?'}:${e.linePos?.[0].col ?? '?'}: YAML ${e.message.split('\n')[0]}`));
     }
@@ -150,7 +161,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
 
   const envFile = resolve(cwd, '.env');
   const envFileUsed = existsSync(envFile) ? envFile : undefined;
-  const dotenv = envFileUsed ? parseDotenv(readFileSync(envFileUsed)) : {};
+  const dotenv = envFileUsed ? parseDotenv(readText(envFileUsed, '.env')) : {};
   const provenance = new Provenance(fileUsed, doc, lines, envFileUsed);
 
   for (const [name, path] of Object.entries(ENV_PATHS)) {

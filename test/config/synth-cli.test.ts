@@ -14,8 +14,13 @@ describe('synth commands', () => {
     const a = emptyDir();
     const b = emptyDir();
     writeFileSync(join(a, 'stale.k8s.yaml'), 'kind: Stale\n');
-    execFileSync('npx', ['cdk8s', 'synth', '--output', join(emptyDir(), 'cli')], { cwd: ROOT, env: env({ ROOMLER_OUTDIR: a }), stdio: 'pipe' });
-    execFileSync('npm', ['run', '-s', 'synth', '--', '--output', join(emptyDir(), 'cli')], { cwd: ROOT, env: env({ ROOMLER_OUTDIR: b }), stdio: 'pipe' });
+    const cli = spawnSync('npx', ['cdk8s', 'synth', '--output', join(emptyDir(), 'cli')], { cwd: ROOT, env: env({ ROOMLER_OUTDIR: a }), encoding: 'utf8' });
+    expect(cli.status, cli.stderr).toBe(0);
+    expect(cli.stderr).toContain(`synth: wrote ${join(a, 'roomler.k8s.yaml')}`);
+    const npm = spawnSync('npm', ['run', 'synth'], { cwd: ROOT, env: env({ ROOMLER_OUTDIR: b }), encoding: 'utf8' });
+    expect(npm.status, npm.stderr).toBe(0);
+    // Each names the files it wrote in the output directory (not the cdk8s CLI's mirror).
+    expect(npm.stdout).toContain(`synth: wrote ${join(b, 'roomler.k8s.yaml')}`);
     expect(readdirSync(a)).not.toContain('stale.k8s.yaml');
     expect(readdirSync(a).every((f) => f.endsWith('.k8s.yaml'))).toBe(true);
     expect(readdirSync(a).length).toBeGreaterThan(0);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../lib/config';
 import { cidrRange } from '../../lib/constructs/turnserver-conf';
-import { buildSecrets } from '../../hack/lib/secrets';
+import { buildSecrets } from '../../hack/lib/cluster/secrets';
 import { turnPassword } from '../../lib/turn';
 import { allObjects, cleanupDirs, emptyDir, find, projectWith, synthFiles, type Obj } from '../support/synth';
 import { freePort } from '../rsync/sshd';

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ROOMLER as ROOMLER_BIN } from '../support/cli';
 import { cleanupDirs, emptyDir, projectWith, treeBytes } from '../support/synth';
 
 afterAll(cleanupDirs);
@@ -53,7 +54,7 @@ function setup(extra = '') {
   writeFileSync(join(nginx, 'snippets', 'janus-admin.conf'), ADMIN);
   writeFileSync(join(nginx, 'nginx.conf'), `pid ${nginx}/nginx.pid;\nerror_log ${nginx}/logs/error.log;\nevents {}\nhttp {\n  access_log off;\n  include ${confDir}/*.conf;\n}\n`);
   const project = projectWith({ 'roomler.yaml': `nodeAddress: 127.0.0.1\ncutover:\n  nginx: { confDir: "${confDir}", command: [/usr/sbin/nginx, -p, "${nginx}", -c, "${nginx}/nginx.conf"] }\n${extra}` });
-  const cli = (...args: string[]) => spawnSync('node', ['--require', 'tsx/cjs', 'hack/cutover.ts', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ROOMLER_PROJECT_DIR: project } });
+  const cli = (...args: string[]) => spawnSync(ROOMLER_BIN, ['cutover', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ROOMLER_PROJECT_DIR: project } });
   return { nginx, confDir, cli };
 }
 
@@ -137,7 +138,7 @@ describe('npm run cutover -- plan / status (token-level rewrite, checked by real
     const project = join(confDir, '..', 'with-verify');
     mkdirSync(project);
     writeFileSync(join(project, 'roomler.yaml'), readFileSync(join(ROOT, 'roomler.example.yaml'), 'utf8').replace(/^nodeAddress:.*$/m, 'nodeAddress: 127.0.0.1').replace('confDir: /etc/nginx/conf.d', `confDir: ${confDir}`).replace('{ from: "r00mler2:3000", to: roomler/http }', '{ from: "r00mler2:3000", to: roomler/http, verify: [{ path: /admin/x, status: 200 }] }'));
-    const ok = spawnSync('node', ['--require', 'tsx/cjs', 'hack/cutover.ts', 'plan'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ROOMLER_PROJECT_DIR: project } });
+    const ok = spawnSync(ROOMLER_BIN, ['cutover', 'plan'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ROOMLER_PROJECT_DIR: project } });
     expect(ok.status, ok.stderr).toBe(0);
     expect(ok.stdout).toContain('  verify: GET http://roomler.live/admin/x via 127.0.0.1:18080 expects 200 [cutover.routes[0].verify[0]]');
   });

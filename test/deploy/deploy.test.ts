@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ROOMLER } from '../support/cli';
 import { cleanupDirs, emptyDir, projectWith } from '../support/synth';
 
 afterAll(cleanupDirs);
@@ -13,7 +14,7 @@ function deploy(opts: { secrets?: string[]; timeout?: string; args?: string[] } 
   cpSync(join(ROOT, 'dist'), join(project, 'dist'), { recursive: true });
   const state = emptyDir('roomler-deploy-');
   writeFileSync(join(state, 'secrets'), (opts.secrets ?? []).join('\n') + '\n');
-  const r = spawnSync('node', ['--require', 'tsx/cjs', 'hack/deploy.ts', ...(opts.args ?? [])], {
+  const r = spawnSync(ROOMLER, ['deploy', '--yes', ...(opts.args ?? [])], {
     cwd: ROOT,
     encoding: 'utf8',
     env: { ...process.env, ROOMLER_PROJECT_DIR: project, STANDIN_STATE: state, STANDIN_TIMEOUT: opts.timeout ?? '', PATH: `${join(__dirname, 'standins')}:${process.env.PATH}` },

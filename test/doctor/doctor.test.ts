@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOMLER } from '../support/cli';
 import { turnPassword } from '../../lib/turn';
 import { cleanupDirs, emptyDir, projectWith } from '../support/synth';
 import { freePort } from '../rsync/sshd';
@@ -33,7 +34,7 @@ afterAll(() => {
 /** doctor with a stand-in kubectl that finds no cluster, and no nginx on this "host": those say "skipped". */
 function doctor(yaml: string, dotenv = '', confDir = '/nonexistent/conf.d') {
   const project = projectWith({ 'roomler.yaml': `doctor: { publicIp: ${IP}, dnsServer: "127.0.0.1:${port}" }\ncutover: { nginx: { confDir: ${confDir}, command: [/nonexistent/nginx] } }\n${yaml}`, '.env': dotenv });
-  const r = spawnSync('node', ['--require', 'tsx/cjs', 'hack/doctor.ts'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ROOMLER_PROJECT_DIR: project, PATH: `${join(__dirname, 'standins')}:${process.env.PATH}` } });
+  const r = spawnSync(ROOMLER, ['doctor'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ROOMLER_PROJECT_DIR: project, PATH: `${join(__dirname, 'standins')}:${process.env.PATH}` } });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { run } from '../../hack/lib/run';
+import { run } from '../../hack/lib/process/run';
 
 describe('hack/lib/run', () => {
   it('runs without a shell: metacharacters are plain arguments', async () => {

@@ -4,6 +4,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { watchArgv } from '../support/argv-watch';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ROOMLER } from '../support/cli';
 import { cleanupDirs, emptyDir, projectWith } from '../support/synth';
 
 afterAll(cleanupDirs);
@@ -43,7 +44,7 @@ function scenario(opts: { target?: string; restored?: string } = {}) {
 
 /** Runs the command, scanning every process's argv for the two passwords while it runs. */
 async function migrate(env: NodeJS.ProcessEnv, ...args: string[]) {
-  const child = spawn('node', ['--require', 'tsx/cjs', 'hack/migrate.ts', 'mongo', ...args], { cwd: ROOT, env });
+  const child = spawn(ROOMLER, ['migrate', 'mongo', '--yes', ...args], { cwd: ROOT, env });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));

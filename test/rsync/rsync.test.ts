@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOMLER } from '../support/cli';
 import { cleanupDirs, emptyDir } from '../support/synth';
 import { freePort, startSshd, type Sshd } from './sshd';
 
@@ -82,8 +83,9 @@ function world(): World {
   return w;
 }
 
+const MUTATING = new Set(['migrate uploads', 'backup install']);
 function cli(w: World, script: string, ...args: string[]) {
-  const r = spawnSync('node', ['--require', 'tsx/cjs', `hack/${script}.ts`, ...args], {
+  const r = spawnSync(ROOMLER, [script, ...args, ...(MUTATING.has(`${script} ${args[0]}`) ? ['--yes'] : [])], {
     cwd: ROOT,
     env: { ...process.env, ROOMLER_PROJECT_DIR: w.project, STANDIN_STATE: w.state, PATH: `${join(__dirname, 'standins')}:${process.env.PATH}` },
     encoding: 'utf8',
@@ -188,7 +190,7 @@ describe('npm run backup (real rsync over real sshd)', () => {
     writeFileSync(join(w.nodeUploads, 'slow.bin'), randomBytes(3_000_000));
     w.configure(', bwlimitKiBps: 500');
     await new Promise((r) => setTimeout(r, 1100));
-    const child = spawn('node', ['--require', 'tsx/cjs', 'hack/backup.ts', 'run'], { cwd: ROOT, env: { ...process.env, ROOMLER_PROJECT_DIR: w.project } });
+    const child = spawn(ROOMLER, ['backup', 'run'], { cwd: ROOT, env: { ...process.env, ROOMLER_PROJECT_DIR: w.project } });
     const deadline = Date.now() + 20_000;
     while (!readdirSync(join(w.base, 'uploads')).some((n) => n.endsWith('.partial')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 500));

@@ -3,10 +3,11 @@ import { constants, createDecipheriv, privateDecrypt } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ROOMLER } from '../support/cli';
 import { parse, parseAllDocuments } from 'yaml';
 import { turnPassword } from '../../lib/turn';
 import { validateFiles } from '../../lib/validate';
-import { sealValue } from '../../hack/lib/secrets';
+import { sealValue } from '../../hack/lib/cluster/secrets';
 import { watchArgv } from '../support/argv-watch';
 import { cleanupDirs, emptyDir, projectWith, synthIn } from '../support/synth';
 
@@ -42,7 +43,7 @@ function unseal(privateKey: string, label: string, sealed: string): string {
 
 function secrets(project: string, args: string[], extraEnv: Record<string, string> = {}) {
   const state = emptyDir('roomler-kubectl-');
-  const child = spawn('node', ['--require', 'tsx/cjs', 'hack/secrets.ts', ...args], {
+  const child = spawn(ROOMLER, ['secrets', ...args, ...(args[0] === 'apply' && !args.includes('--dry-run') ? ['--yes'] : [])], {
     cwd: ROOT,
     env: { ...process.env, ROOMLER_PROJECT_DIR: project, STANDIN_STATE: state, PATH: `${join(__dirname, 'standins')}:${process.env.PATH}`, ...extraEnv },
   });

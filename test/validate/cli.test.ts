@@ -2,12 +2,13 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ROOMLER } from '../support/cli';
 import { cleanupDirs, emptyDir, projectWith, synthFiles } from '../support/synth';
 
 afterAll(cleanupDirs);
 const ROOT = join(__dirname, '..', '..');
 const validate = (...args: string[]) =>
-  spawnSync('node', ['--require', 'tsx/cjs', 'hack/validate.ts', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ROOMLER_PROJECT_DIR: projectWith({}) } });
+  spawnSync(ROOMLER, ['validate', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ROOMLER_PROJECT_DIR: projectWith({}) } });
 
 describe('npm run validate', () => {
   const dir = emptyDir();

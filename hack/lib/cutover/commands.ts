@@ -1,8 +1,9 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { LoadedConfig } from '../../../lib/config';
-import { UserError } from '../cli';
-import { acquireLock } from '../lock';
+import { UserError } from '../cli/errors';
+import { confirm } from '../cli/confirm';
+import { acquireLock } from '../process/lock';
 import { BYTES, checkBackupDir, listSets, notWritable, original, sha256 } from './backups';
 import { NginxControl } from './nginx';
 import { checksFor, describeCheck, plan, readTree, resolveRoutes, routeStatus, unifiedDiff, type Check, type NginxTree, type ResolvedRoute } from './plan';
@@ -109,9 +110,17 @@ async function locked(cfg: LoadedConfig, what: string, log: Log, fn: (guard: Gua
   }
 }
 
-export function apply(cfg: LoadedConfig, log: Log): Promise<number> {
+/** What apply or rollback will change on this host, for the confirmation. */
+const hostLines = (cfg: LoadedConfig, files: readonly string[]) => {
+  const n = cfg.root.cutover.nginx;
+  return [`files:   ${files.join(', ')}`, `nginx:   ${[...n.exec, ...n.command].join(' ')} -s reload (pid file ${n.pidFile})`, `backups: ${cfg.root.cutover.backupDir}`];
+};
+
+export async function apply(cfg: LoadedConfig, options: { yes: boolean }, log: Log): Promise<number> {
   const start = performance.now();
   const c = cfg.root.cutover;
+  const first = plan(cfg);
+  if (!first.alreadyDone && !first.problems.length) await confirm('cutover apply will change', hostLines(cfg, first.changes.map((x) => x.file.path)), options.yes);
   return locked(cfg, 'apply', log, async (guard) => {
     const p = plan(cfg);
     if (p.alreadyDone) {
@@ -128,9 +137,10 @@ export function apply(cfg: LoadedConfig, log: Log): Promise<number> {
   });
 }
 
-export function rollback(cfg: LoadedConfig, options: { to?: string; force: boolean }, log: Log): Promise<number> {
+export async function rollback(cfg: LoadedConfig, options: { to?: string; force: boolean; yes: boolean }, log: Log): Promise<number> {
   const start = performance.now();
   const c = cfg.root.cutover;
+  await confirm('cutover rollback will change', hostLines(cfg, [`the files of backup set ${options.to ?? '(the last applied cutover)'}`]), options.yes);
   return locked(cfg, 'rollback', log, async (guard) => {
     const sets = listSets(c.backupDir);
     const have = sets.map((s) => `${s.manifest.stamp} (${s.manifest.kind}, ${s.manifest.outcome})`).join(', ') || 'none';

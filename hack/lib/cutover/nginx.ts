@@ -3,7 +3,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { CutoverConfig } from '../../../lib/config/cutover';
 import { UserError } from '../cli';
-import { run, type RunResult } from '../run';
+import { run, type RunResult } from '../process/run';
 import { parseProcNetTcp, type TcpConnection } from './probes';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

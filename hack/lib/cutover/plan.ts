@@ -6,7 +6,7 @@ import { JANUS_PORTS } from '../../../lib/constructs/janus-gateway';
 import { UserError } from '../cli';
 import { BYTES } from './backups';
 import { joinHostPort, splitHostPort } from './probes';
-import { applyReplacements, directives, enclosing, hostPortAt, isProxyTarget, unquote, type Block, type Directive, type Replacement } from '../nginx-config';
+import { applyReplacements, directives, enclosing, hostPortAt, isProxyTarget, unquote, type Block, type Directive, type Replacement } from './nginx-config';
 
 export interface ResolvedRoute extends CutoverRoute {
   /** The new host:port, from the same config the manifests are synthesized from. */

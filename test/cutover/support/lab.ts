@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import { NginxControl } from '../../../hack/lib/cutover/nginx';
+import { ROOMLER } from '../../support/cli';
 import { loadConfig } from '../../../lib/config';
 import type { BackendSpec } from './backends';
 import type { LoadStats } from './load';
@@ -312,7 +313,7 @@ ${routes}${o.cutoverExtra ?? ''}`,
 
   /** Runs `npm run cutover -- …` as its own process group (a terminal's Ctrl-C reaches the whole group). */
   cli(args: string[], onStart?: (child: ChildProcess) => void): Promise<CliResult> {
-    const child = spawn('node', ['--require', 'tsx/cjs', 'hack/cutover.ts', ...args], { cwd: ROOT, detached: true, env: { ...process.env, ROOMLER_PROJECT_DIR: this.project } });
+    const child = spawn(ROOMLER, ['cutover', ...args, ...(['apply', 'rollback'].includes(args[0]) ? ['--yes'] : [])], { cwd: ROOT, detached: true, env: { ...process.env, ROOMLER_PROJECT_DIR: this.project } });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d) => (stdout += d));

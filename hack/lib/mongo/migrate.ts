@@ -2,13 +2,21 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { parse as parseDotenv } from 'dotenv';
-import { NAMES } from '../../lib/config';
-import { config, PROJECT_ROOT, UserError } from './cli';
-import { onInterrupt, run, start } from './run';
+import { NAMES } from '../../../lib/config';
+import { config, projectDir, UserError } from '../cli';
+import type { Kubectl } from '../cluster/kubectl';
+import { onInterrupt, run, start } from '../process/run';
 
 type Counts = Record<string, number>;
 
-const usage = 'usage: npm run migrate -- mongo [--force] [--instance NAME]';
+export interface MigrateMongoOptions {
+  /** Replace a non-empty target database. */
+  readonly force: boolean;
+  /** Instance name from the config; default the first. */
+  readonly instance?: string;
+  readonly kubectl: Kubectl;
+  readonly yes: boolean;
+}
 
 /** Counts per collection, printed as one JSON line by a shell script read from stdin (no credentials in argv). */
 const countScript = (connect: string, database: string) => `
@@ -41,16 +49,12 @@ const total = (c: Counts) => Object.values(c).reduce((a, b) => a + b, 0);
  * on stdin only: the old one from `.env` (MONGO_ROOT_USERNAME / MONGO_ROOT_PASSWORD), the new one stays inside
  * the pod, read from its environment by the scripts run there.
  */
-export async function migrateMongo(argv: string[]): Promise<number> {
-  const force = argv.includes('--force');
-  const instanceArg = argv.indexOf('--instance');
-  const unknown = argv.filter((a, n) => a !== '--force' && a !== '--instance' && argv[n - 1] !== '--instance');
-  if (unknown.length) throw new UserError(`unknown argument ${unknown[0]}; ${usage}`, 2);
-
+export async function migrateMongo(o: MigrateMongoOptions): Promise<number> {
+  const { force, kubectl } = o;
   const cfg = config();
-  const instance = instanceArg >= 0 ? cfg.instances.find((i) => i.name === argv[instanceArg + 1]) : cfg.instances[0];
-  if (!instance) throw new UserError(`no instance named ${argv[instanceArg + 1]} in the config`, 2);
-  const dir = process.env.ROOMLER_PROJECT_DIR ?? PROJECT_ROOT;
+  const instance = o.instance ? cfg.instances.find((i) => i.name === o.instance) : cfg.instances[0];
+  if (!instance) throw new UserError(`no instance named ${o.instance} in the config (instances: ${cfg.instances.map((i) => i.name).join(', ')})`, 2);
+  const dir = projectDir();
   const dotenv = existsSync(join(dir, '.env')) ? parseDotenv(readFileSync(join(dir, '.env'))) : {};
   const secret = (name: string) => process.env[name] || dotenv[name];
   const missing = ['MONGO_ROOT_USERNAME', 'MONGO_ROOT_PASSWORD'].filter((n) => !secret(n));
@@ -65,7 +69,7 @@ export async function migrateMongo(argv: string[]): Promise<number> {
 
   const targetCounts = async () => {
     const connect = `const e = process.env; db = connect('mongodb://' + encodeURIComponent(e.MONGO_INITDB_ROOT_USERNAME) + ':' + encodeURIComponent(e.MONGO_INITDB_ROOT_PASSWORD) + '@127.0.0.1:${instance.mongodb.port}/admin');`;
-    const r = await run('kubectl', [...kubectlExec, 'mongosh', '--quiet', '--norc', '--nodb'], { input: countScript(connect, db), timeoutMs: 120_000 });
+    const r = await kubectl.run([...kubectlExec, 'mongosh', '--quiet', '--norc', '--nodb'], { input: countScript(connect, db), timeoutMs: 120_000 });
     if (r.exitCode !== 0) throw new UserError(`cannot query ${instance.namespace}/${pod} (kubectl exit ${r.exitCode}): ${r.stderr.trim().split('\n').pop()}`);
     return parseCounts(`${instance.namespace}/${pod}`, r.stdout);
   };
@@ -76,11 +80,13 @@ export async function migrateMongo(argv: string[]): Promise<number> {
     return parseCounts(`container ${container}`, r.stdout);
   };
 
+  await kubectl.connect(); // a precise message when the cluster cannot be used, before any exec
   const before = await targetCounts();
   if (total(before) > 0 && !force) {
     throw new UserError(`target ${db} in ${instance.namespace}/${pod} already holds ${total(before)} documents in ${Object.keys(before).length} collection(s); nothing was changed. Re-run with --force to replace them.`);
   }
   const source = await sourceCounts();
+  await kubectl.confirmChange('migrate mongo', [instance.namespace], o.yes, [`database:        ${db} in ${instance.namespace}/${pod}${force ? ' (replaced: --force)' : ''}`, `source:          container ${container}, ${total(source)} documents`]);
   log(`source ${container}/${db}: ${Object.keys(source).length} collections, ${total(source)} documents`);
 
   // mongorestore reads its password from a 0600 file in the pod's /tmp, written and removed by this script.
@@ -101,7 +107,7 @@ export async function migrateMongo(argv: string[]): Promise<number> {
     input: `${password}\n`,
     captureStdout: false,
   });
-  const load = start('kubectl', [...kubectlExec, 'bash', '-c', restore]);
+  const load = start('kubectl', kubectl.argv([...kubectlExec, 'bash', '-c', restore]));
   dump.child.stdout!.pipe(counter).pipe(load.child.stdin!);
   const stopInterrupt = onInterrupt(() => {
     log('interrupted; the target keeps what mongorestore inserted so far (re-run with --force to replace it)');

@@ -2,14 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { promises as dns } from 'node:dns';
 import { existsSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { TURN_EXPIRY_MAX, turnUsername, type LoadedConfig } from '../../lib/config';
-import { coturnIssues } from '../../lib/config/coturn-checks';
-import { turnserverConf } from '../../lib/constructs/turnserver-conf';
-import { turnPassword } from '../../lib/turn';
-import { run } from './run';
-import { NginxControl } from './cutover/nginx';
-import { routeStatus } from './cutover/plan';
-import { backupSets, verifySet } from './snapshots';
+import { TURN_EXPIRY_MAX, turnUsername, type LoadedConfig } from '../../../lib/config';
+import { coturnIssues } from '../../../lib/config/coturn-checks';
+import { turnserverConf } from '../../../lib/constructs/turnserver-conf';
+import { turnPassword } from '../../../lib/turn';
+import { ClusterUnavailable, type Kubectl } from '../cluster/kubectl';
+import { run } from '../process/run';
+import { NginxControl } from '../cutover/nginx';
+import { routeStatus } from '../cutover/plan';
+import { backupSets, verifySet } from '../backups/snapshots';
 
 export type Status = 'ok' | 'warn' | 'fail' | 'skipped';
 export interface Line {
@@ -106,12 +107,16 @@ const tcpOpen = (host: string, port: number) =>
   });
 
 /** Pods, NodePorts from this host, and MongoDB's version after the migration, when the cluster answers. */
-export async function clusterChecks(cfg: LoadedConfig): Promise<Line[]> {
-  const probe = await run('kubectl', ['get', '--raw', '/readyz', '--request-timeout=5s'], { timeoutMs: 10_000 });
-  if (probe.exitCode !== 0) return [line('skipped', 'cluster', `not reachable with the current kubeconfig (${(probe.stderr.trim().split('\n').pop() ?? '').slice(0, 120)})`)];
+export async function clusterChecks(cfg: LoadedConfig, kubectl: Kubectl): Promise<Line[]> {
+  try {
+    await kubectl.connect();
+  } catch (e) {
+    if (e instanceof ClusterUnavailable) return [line('skipped', 'cluster', e.message)];
+    throw e;
+  }
   const out: Line[] = [];
   for (const i of cfg.instances) {
-    const pods = await run('kubectl', ['get', 'pods', '-n', i.namespace, '-o', 'json'], { timeoutMs: 15_000 });
+    const pods = await kubectl.run(['get', 'pods', '-n', i.namespace, '-o', 'json'], { timeoutMs: 15_000 });
     for (const p of pods.exitCode === 0 ? JSON.parse(pods.stdout).items : []) {
       const cs: { ready: boolean; restartCount: number }[] = p.status?.containerStatuses ?? [];
       const restarts = cs.reduce((n, c) => n + c.restartCount, 0);
@@ -123,7 +128,7 @@ export async function clusterChecks(cfg: LoadedConfig): Promise<Line[]> {
       out.push((await tcpOpen(i.nodeAddress, port)) ? line('ok', `nodeport ${name}`, `${i.nodeAddress}:${port} answers`) : line('fail', `nodeport ${name}`, `${i.nodeAddress}:${port} does not answer from this host`));
     }
     const script = "const a = db.getSiblingDB('admin'); print(db.version() + ' ' + a.adminCommand({ getParameter: 1, featureCompatibilityVersion: 1 }).featureCompatibilityVersion.version)";
-    const mongo = await run('kubectl', ['exec', '-i', '-n', i.namespace, 'mongodb-0', '--', 'sh', '-c', `mongosh --quiet --norc -u "$MONGO_INITDB_ROOT_USERNAME" -p "$MONGO_INITDB_ROOT_PASSWORD" --authenticationDatabase admin --file /dev/stdin`], { input: script, timeoutMs: 30_000 });
+    const mongo = await kubectl.run(['exec', '-i', '-n', i.namespace, 'mongodb-0', '--', 'sh', '-c', `mongosh --quiet --norc -u "$MONGO_INITDB_ROOT_USERNAME" -p "$MONGO_INITDB_ROOT_PASSWORD" --authenticationDatabase admin --file /dev/stdin`], { input: script, timeoutMs: 30_000 });
     const [version, fcv] = mongo.stdout.trim().split(/\s+/);
     if (mongo.exitCode !== 0) out.push(line('fail', `mongodb ${i.name}`, `cannot query mongodb-0: ${mongo.stderr.trim().split('\n').pop()}`));
     else out.push(version?.split('.')[0] === fcv?.split('.')[0] ? line('ok', `mongodb ${i.name}`, `server ${version}, featureCompatibilityVersion ${fcv}`) : line('warn', `mongodb ${i.name}`, `server ${version} but featureCompatibilityVersion ${fcv}: finish the upgrade with setFeatureCompatibilityVersion`));

@@ -1,4 +1,4 @@
-import { UserError } from './cli';
+import { UserError } from '../cli';
 import { start } from './run';
 
 /**

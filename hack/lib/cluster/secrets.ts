@@ -1,11 +1,13 @@
 import { constants, createCipheriv, createHash, publicEncrypt, randomBytes, X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
-import { turnUsername, type InstanceConfig, type LoadedConfig } from '../../lib/config';
-import { recommendedLabels } from '../../lib/constructs/metadata';
-import { turnPassword } from '../../lib/turn';
-import { UserError } from './cli';
+import { parse, stringify } from 'yaml';
+import { turnUsername, type InstanceConfig, type LoadedConfig } from '../../../lib/config';
+import { recommendedLabels } from '../../../lib/constructs/metadata';
+import { turnPassword } from '../../../lib/turn';
+import { UserError } from '../cli/errors';
+import type { Kubectl } from './kubectl';
 
 export interface SecretManifest {
   readonly apiVersion: 'v1';
@@ -109,3 +111,62 @@ export function sealValue(certPem: string, namespace: string, name: string, valu
 /** A fingerprint of what a sealed value was made from, so unchanged values keep their ciphertext (no Git churn). */
 export const sealFingerprint = (certPem: string, namespace: string, name: string, key: string, value: string) =>
   createHash('sha256').update(`${certPem}\0${namespace}/${name}/${key}\0${value}`).digest('hex');
+
+const manifests = (list: SecretManifest[]) => list.map((s) => stringify(s, { version: '1.1', lineWidth: 0 })).join('---\n');
+
+/** `secrets apply --dry-run`: what would be applied, every value replaced by its length. */
+export function printRedacted(config: LoadedConfig, projectDir: string, log: (line: string) => void): number {
+  log(manifests(buildSecrets(config, secretSource(projectDir)).map(redact)).replace(/\n$/, ''));
+  return 0;
+}
+
+/** `secrets apply`: namespaces and Secrets on kubectl's stdin, after saying where and asking. */
+export async function applySecrets(config: LoadedConfig, projectDir: string, kubectl: Kubectl, yes: boolean, log: (line: string) => void): Promise<number> {
+  const secrets = buildSecrets(config, secretSource(projectDir));
+  // Secrets live in namespaces that may not exist before the first deploy: create those first.
+  const names = [...new Set(secrets.map((x) => x.metadata.namespace))];
+  await kubectl.confirmChange('secrets apply', names, yes, [`Secrets:         ${secrets.map((s) => `${s.metadata.namespace}/${s.metadata.name}`).join(', ')}`]);
+  const namespaces = names.map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } }));
+  const r = await kubectl.run(['apply', '-f', '-'], { input: [...namespaces.map((n) => stringify(n)), manifests(secrets)].join('---\n'), timeoutMs: 120_000 });
+  if (r.exitCode !== 0) throw new UserError(`kubectl apply failed (exit ${r.exitCode ?? r.signal}): ${r.stderr.trim().split('\n').pop()}`);
+  log(r.stdout.replace(/\n$/, ''));
+  return 0;
+}
+
+/** `secrets seal`: SealedSecrets in sealed/, reusing committed ciphertext for unchanged values (no Git churn). */
+export function sealSecrets(config: LoadedConfig, projectDir: string, certFile: string, log: (line: string) => void): number {
+  const secrets = buildSecrets(config, secretSource(projectDir));
+  const certPath = resolve(certFile);
+  if (!existsSync(certPath)) throw new UserError(`--cert ${certPath} does not exist`, 2);
+  const cert = readFileSync(certPath, 'utf8');
+  const outDir = join(projectDir, 'sealed');
+  const cacheFile = join(projectDir, '.sealed-cache.json');
+  const cache: Record<string, string> = existsSync(cacheFile) ? JSON.parse(readFileSync(cacheFile, 'utf8')) : {};
+  mkdirSync(outDir, { recursive: true });
+  let written = 0;
+  for (const s of secrets) {
+    const { name, namespace, labels } = s.metadata;
+    const file = join(outDir, `${namespace}-${name}.yaml`);
+    const previous = existsSync(file) ? parse(readFileSync(file, 'utf8'))?.spec?.encryptedData ?? {} : {};
+    const encryptedData: Record<string, string> = {};
+    for (const [key, value] of Object.entries(s.stringData).sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const id = `${namespace}/${name}/${key}`;
+      const fingerprint = sealFingerprint(cert, namespace, name, key, value);
+      // kubeseal's output is random: reuse the committed ciphertext while the value and certificate are unchanged.
+      encryptedData[key] = cache[id] === fingerprint && previous[key] ? previous[key] : sealValue(cert, namespace, name, value);
+      cache[id] = fingerprint;
+    }
+    const text = stringify(
+      { apiVersion: 'bitnami.com/v1alpha1', kind: 'SealedSecret', metadata: { name, namespace, labels }, spec: { encryptedData, template: { metadata: { name, namespace, labels }, type: 'Opaque' } } },
+      { version: '1.1', lineWidth: 0 },
+    );
+    if (existsSync(file) && readFileSync(file, 'utf8') === text) continue;
+    writeFileSync(`${file}.tmp`, text);
+    renameSync(`${file}.tmp`, file);
+    written++;
+    log(`secrets: sealed ${namespace}/${name} -> ${file}`);
+  }
+  writeFileSync(cacheFile, JSON.stringify(cache, null, 2) + '\n', { mode: 0o600 });
+  log(`secrets: ${written} file(s) written, ${secrets.length - written} unchanged; run bin/roomler synth to include them in dist/`);
+  return 0;
+}

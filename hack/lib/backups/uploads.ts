@@ -1,31 +1,32 @@
 import { existsSync, statSync } from 'node:fs';
-import type { InstanceConfig } from '../../lib/config';
-import { config, UserError } from './cli';
-import { onInterrupt } from './run';
+import type { InstanceConfig } from '../../../lib/config';
+import { config, UserError } from '../cli';
+import { confirm } from '../cli/confirm';
+import { onInterrupt } from '../process/run';
 import { ARCHIVE_FLAGS, classifyRsync, localFiles, localStats, remote, remoteStats, rsyncShell, rsyncWithProgress } from './rsync';
-import { run } from './run';
+import { run } from '../process/run';
 
-const usage = 'usage: npm run migrate -- uploads [--dry-run] [--checksum-sample N] [--instance NAME]';
+export interface MigrateUploadsOptions {
+  /** List what would change; copy nothing. */
+  readonly dryRun: boolean;
+  /** Verify checksums of this many files (0 = every file); default from config. */
+  readonly checksumSample?: number;
+  readonly instance?: string;
+  readonly yes: boolean;
+}
 
 /**
  * `npm run migrate -- uploads`: rsync the Docker uploads directory to the data node's uploads path over ssh.
  * Resumable (partial files are kept in a hidden directory and reused), with a dry-run that lists what would
  * change, and a verification pass that compares file count, total bytes and checksums and fails loudly.
  */
-export async function migrateUploads(argv: string[]): Promise<number> {
-  const dryRun = argv.includes('--dry-run');
-  const value = (name: string) => {
-    const n = argv.indexOf(name);
-    return n >= 0 ? argv[n + 1] : undefined;
-  };
-  const known = new Set(['--dry-run', '--checksum-sample', '--instance']);
-  const unknown = argv.filter((a, n) => !known.has(a) && !['--checksum-sample', '--instance'].includes(argv[n - 1]));
-  if (unknown.length) throw new UserError(`unknown argument ${unknown[0]}; ${usage}`, 2);
+export async function migrateUploads(o: MigrateUploadsOptions): Promise<number> {
+  const dryRun = o.dryRun;
   const cfg = config();
-  const instance: InstanceConfig | undefined = value('--instance') ? cfg.instances.find((i) => i.name === value('--instance')) : cfg.instances[0];
-  if (!instance) throw new UserError(`no instance named ${value('--instance')}`, 2);
-  const sample = value('--checksum-sample') !== undefined ? Number(value('--checksum-sample')) : cfg.root.migrate.uploads.checksumSample;
-  if (!Number.isInteger(sample) || sample < 0) throw new UserError(`--checksum-sample must be a whole number (0 = every file); ${usage}`, 2);
+  const instance: InstanceConfig | undefined = o.instance ? cfg.instances.find((i) => i.name === o.instance) : cfg.instances[0];
+  if (!instance) throw new UserError(`no instance named ${o.instance} in the config (instances: ${cfg.instances.map((i) => i.name).join(', ')})`, 2);
+  const sample = o.checksumSample ?? cfg.root.migrate.uploads.checksumSample;
+  if (!Number.isInteger(sample) || sample < 0) throw new UserError(`--checksum-sample must be a whole number (0 = every file)`, 2);
 
   const source = cfg.root.migrate.uploads.source.replace(/\/+$/, '');
   if (!existsSync(source) || !statSync(source).isDirectory()) throw new UserError(`migrate.uploads.source (DOCKER_UPLOADS_PATH) ${source} is not a directory`);
@@ -44,6 +45,7 @@ export async function migrateUploads(argv: string[]): Promise<number> {
     return 0;
   }
 
+  await confirm('migrate uploads will change', [`node:     ${ssh.user}@${ssh.host}:${ssh.port}`, `target:   ${target}/ (files are added and updated; nothing is deleted there)`, `source:   ${source}/`], o.yes);
   const stop = onInterrupt(() => {
     process.stderr.write('migrate uploads: interrupted; re-run to resume (partial files are kept)\n');
   });

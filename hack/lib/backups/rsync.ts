@@ -1,9 +1,9 @@
 import { readdirSync, lstatSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import { join } from 'node:path';
-import type { RootConfig } from '../../lib/config';
-import { UserError } from './cli';
-import { run, start, type RunResult } from './run';
+import type { RootConfig } from '../../../lib/config';
+import { UserError } from '../cli';
+import { run, start, type RunResult } from '../process/run';
 
 type Ssh = RootConfig['ssh'];
 

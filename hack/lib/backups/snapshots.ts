@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { LoadedConfig } from '../../lib/config';
-import { ARCHIVE_NAME, type ArchiveManifest } from '../../lib/config/mongo-backup';
-import { UserError } from './cli';
-import { run } from './run';
+import type { LoadedConfig } from '../../../lib/config';
+import { ARCHIVE_NAME, type ArchiveManifest } from '../../../lib/config/mongo-backup';
+import { UserError } from '../cli';
+import { run } from '../process/run';
 import { ARCHIVE_FLAGS, classifyRsync, localStats, remote, rsyncShell, rsyncWithProgress } from './rsync';
 
 /** A snapshot's directory name: its UTC stamp, the only age that counts (rsync copies directory mtimes). */

@@ -1,0 +1,30 @@
+import { command, config, group, projectDir } from '../lib/cli';
+import { YES_OPTION } from '../lib/cli/confirm';
+import { CONTEXT_OPTION, Kubectl } from '../lib/cluster/kubectl';
+import { applySecrets, printRedacted, sealSecrets } from '../lib/cluster/secrets';
+
+const out = (line: string) => void process.stdout.write(`${line}\n`);
+
+// `bin/roomler secrets <apply|seal>`: Secrets from the operator's .env, never on disk in plain text, never in argv.
+export default group({
+  subcommands: {
+    apply: command({
+      summary: 'create or update the Secrets (and their namespaces) in the cluster from .env and the environment',
+      description: 'The manifests go to kubectl on stdin: nothing on disk, nothing in any argv.',
+      options: {
+        context: CONTEXT_OPTION,
+        'dry-run': { type: 'boolean', description: 'print the Secrets with every value redacted; touch no cluster' },
+        yes: YES_OPTION,
+      },
+      examples: ['bin/roomler secrets apply --context production', 'bin/roomler secrets apply --dry-run'],
+      run: async ({ values }) => (values['dry-run'] ? printRedacted(config(), projectDir(), out) : applySecrets(config(), projectDir(), new Kubectl(values.context), values.yes, out)),
+    }),
+    seal: command({
+      summary: 'write SealedSecrets into sealed/ for GitOps (kubeseal-compatible, strict scope)',
+      options: { cert: { type: 'string', value: 'PEM', required: true, description: "the sealed-secrets controller's certificate (kubeseal --fetch-cert)" } },
+      examples: ['bin/roomler secrets seal --cert controller.pem'],
+      run: async ({ values }) => sealSecrets(config(), projectDir(), values.cert, out),
+    }),
+  },
+  examples: ['bin/roomler secrets apply --context production', 'bin/roomler secrets seal --cert controller.pem'],
+});

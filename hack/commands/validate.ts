@@ -1,0 +1,33 @@
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { formatFindings, validateReport } from '../../lib/validate';
+import { command, config, projectDir, UserError } from '../lib/cli';
+
+// `bin/roomler validate [paths…] [--format json]`: the checks synth runs, on any YAML files or directories.
+export default command({
+  description: 'Exit status: 0 no errors (warnings allowed), 1 errors found, 2 bad arguments or unreadable input.',
+  options: { format: { type: 'string', choices: ['text', 'json'], default: 'text', description: 'output format' } },
+  positionals: [{ name: 'PATH', description: 'YAML files or directories (default: dist/)', optional: true, variadic: true }],
+  examples: ['bin/roomler validate', 'bin/roomler validate --format json other/manifests.yaml'],
+  run: async ({ values, positionals }) => {
+    const targets = (positionals.length ? positionals : [join(projectDir(), 'dist')]).map((p) => resolve(p));
+    const files = new Map<string, string>();
+    for (const t of targets) {
+      if (!existsSync(t)) throw new UserError(`${t} does not exist`, 2);
+      const list = statSync(t).isDirectory() ? readdirSync(t).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(t, f)) : [t];
+      for (const f of list) files.set(relative(process.cwd(), f) || f, readFileSync(f, 'utf8'));
+    }
+    if (files.size === 0) throw new UserError(`no YAML files in ${targets.join(', ')}`, 2);
+    const report = validateReport(files, config());
+    const errors = report.findings.filter((f) => f.severity === 'error').length;
+    const warnings = report.findings.length - errors;
+    if (values.format === 'json') {
+      process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    } else {
+      if (report.findings.length) process.stdout.write(formatFindings(report.findings) + '\n');
+      for (const e of report.exemptions) process.stdout.write(`EXEMPT [${e.check}] ${e.object}: ${e.reason}\n`);
+      process.stdout.write(`validate: ${report.objects} objects in ${files.size} file(s): ${errors} error(s), ${warnings} warning(s), ${report.exemptions.length} exemption(s)\n`);
+    }
+    return errors ? 1 : 0;
+  },
+});
