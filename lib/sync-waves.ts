@@ -14,6 +14,8 @@ const WAVE_BY_KIND: Record<string, number> = {
   CronJob: 5,
 };
 const WAVE_BY_NAME: Record<string, number> = { mongodb: 1, redis: 2, janus: 3, roomler: 4 };
+/** Components named per node (coturn-worker1, …) go by their component: the TURN servers start with Janus. */
+const WAVE_BY_COMPONENT: Record<string, number> = { 'turn-server': 3 };
 const PROTECTED = new Set(['PersistentVolume', 'PersistentVolumeClaim']);
 
 export const SYNC_WAVE = 'argocd.argoproj.io/sync-wave';
@@ -21,7 +23,9 @@ export const SYNC_OPTIONS = 'argocd.argoproj.io/sync-options';
 
 export function withSyncWave(m: Manifest): Manifest {
   if (m.kind === 'Application') return m;
-  const wave = WAVE_BY_KIND[m.kind] ?? WAVE_BY_NAME[m.metadata.labels?.['app.kubernetes.io/name'] ?? ''] ?? 0;
+  const labels = m.metadata.labels ?? {};
+  const workload = !['ConfigMap', 'Service', 'NetworkPolicy'].includes(m.kind);
+  const wave = WAVE_BY_KIND[m.kind] ?? WAVE_BY_NAME[labels['app.kubernetes.io/name'] ?? ''] ?? (workload ? WAVE_BY_COMPONENT[labels['app.kubernetes.io/component'] ?? ''] : undefined) ?? 0;
   const annotations: Record<string, string> = { ...(m.metadata.annotations ?? {}), [SYNC_WAVE]: String(wave) };
   if (PROTECTED.has(m.kind)) annotations[SYNC_OPTIONS] = 'Prune=false,Delete=false';
   return { ...m, metadata: { ...m.metadata, annotations } };

@@ -18,6 +18,7 @@ const COMMANDS: Record<string, { readonly summary: string; readonly load: () => 
   secrets: { summary: 'create the Secrets from .env, or seal them for GitOps', load: () => require('../../commands/secrets').default },
   migrate: { summary: 'one-time moves off the Docker host: MongoDB and uploads', load: () => require('../../commands/migrate').default },
   backup: { summary: 'off-node snapshots of uploads and MongoDB archives', load: () => require('../../commands/backup').default },
+  lab: { summary: 'a throw-away control plane on loopback to rehearse deploy (no containers run)', load: () => require('../../commands/lab').default },
   cutover: { summary: 'move the host nginx from the Docker backends to the NodePorts', load: () => require('../../commands/cutover').default },
 };
 

@@ -5,6 +5,7 @@ import type { LoadedConfig } from '../../../lib/config';
 import { SYNC_WAVE } from '../../../lib/sync-waves';
 import { UserError } from '../cli/errors';
 import type { Kubectl } from './kubectl';
+import { waitForRollout } from './rollout';
 
 type Obj = Record<string, any>;
 const ROLLOUT_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet']);
@@ -44,6 +45,23 @@ export function requiredSecrets(objects: Obj[]): { namespace: string; name: stri
   return [...needed.values()].sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
 }
 
+/**
+ * Static PersistentVolumes of dist/ that are Released: their claim was deleted (a deleted namespace, `kubectl delete -f`),
+ * the Retain policy kept the data, and the old claim's uid in claimRef refuses every new claim ("already bound to
+ * a different claim"): MongoDB would never start although its data is right there.
+ */
+async function releasedVolumes(kubectl: Kubectl, objects: Obj[]): Promise<{ name: string; claim: string }[]> {
+  const out: { name: string; claim: string }[] = [];
+  for (const pv of objects.filter((x) => x.kind === 'PersistentVolume' && x.spec?.claimRef)) {
+    const r = await kubectl.run(['get', 'pv', pv.metadata.name, '-o', 'json'], { timeoutMs: 30_000 });
+    if (r.exitCode !== 0) continue;
+    const live = JSON.parse(r.stdout);
+    const ref = live.spec?.claimRef ?? {};
+    if (live.status?.phase === 'Released' && ref.uid && ref.namespace === pv.spec.claimRef.namespace && ref.name === pv.spec.claimRef.name) out.push({ name: pv.metadata.name, claim: `${ref.namespace}/${ref.name}` });
+  }
+  return out;
+}
+
 export interface DeployOptions {
   readonly dist: string;
   readonly dryRun: boolean;
@@ -65,28 +83,55 @@ export async function deploy(cfg: LoadedConfig, kubectl: Kubectl, o: DeployOptio
     const r = await kubectl.run(['get', 'secret', s.name, '-n', s.namespace, '-o', 'name'], { timeoutMs: 30_000 });
     if (r.exitCode !== 0) missing.push(`${s.namespace}/${s.name}`);
   }
-  if (missing.length) {
+  if (missing.length && o.dryRun) {
+    o.log(`dry run: a real deploy would refuse now: missing Secrets ${missing.join(', ')} (bin/roomler secrets apply creates them)`);
+  } else if (missing.length) {
     const tls = cfg.root.coturn.enabled ? `${cfg.root.coturn.namespace}/${cfg.root.coturn.tlsSecretName}` : undefined;
     const hints = [`bin/roomler secrets apply --context ${target.context}`];
     if (tls && missing.includes(tls)) hints.push(`kubectl --context ${target.context} -n ${cfg.root.coturn.namespace} create secret tls ${cfg.root.coturn.tlsSecretName} --cert=fullchain.pem --key=privkey.pem`);
     throw new UserError(`missing Secrets in the cluster: ${missing.join(', ')}; nothing was applied. Create them with: ${hints.join(' and ')}`);
   }
-  if (!o.dryRun) await kubectl.confirmChange('deploy', namespaces, o.yes, [`objects:         ${all.length} from ${o.dist}, in ${plan.length} waves`]);
+  const rebind = await releasedVolumes(kubectl, all);
+  if (!o.dryRun) {
+    await kubectl.confirmChange('deploy', namespaces, o.yes, [
+      `objects:         ${all.length} from ${o.dist}, in ${plan.length} waves`,
+      ...rebind.map((v) => `re-bind:         PersistentVolume ${v.name} (Released: its claim was deleted, the data is retained) to the new claim ${v.claim}`),
+    ]);
+  } else {
+    for (const v of rebind) o.log(`dry run: a real deploy would re-bind the Released PersistentVolume ${v.name} (data retained) to ${v.claim}`);
+  }
 
+  const existing = new Set(o.dryRun ? (await kubectl.must('listing namespaces', ['get', 'namespaces', '-o', 'name'])).stdout.split('\n').filter(Boolean).map((n) => n.replace(/^namespace\//, '')) : []);
   const started = Date.now();
   const log = (s: string) => o.log(`[${String(Math.round((Date.now() - started) / 1000)).padStart(4)} s] ${s}`);
   for (const [wave, objs] of plan) {
     log(`wave ${wave}: applying ${objs.map((x) => `${x.kind}/${x.metadata.name}`).join(', ')}`);
-    const yaml = objs.map((x) => stringify(x, { version: '1.1', lineWidth: 0 })).join('---\n');
-    const r = await kubectl.run(['apply', '--server-side', '--field-manager=roomler-deploy', ...(o.dryRun ? ['--dry-run=server'] : []), '-f', '-'], { input: yaml, timeoutMs: 120_000 });
-    if (r.exitCode !== 0) throw new UserError(`kubectl apply of wave ${wave} failed: ${r.stderr.trim()}`);
-    if (o.dryRun) continue;
+    const toYaml = (list: Obj[]) => list.map((x) => stringify(x, { version: '1.1', lineWidth: 0 })).join('---\n');
+    if (o.dryRun) {
+      // A server-side dry run cannot create the namespaces it would create, and the API server refuses objects in a
+      // namespace that does not exist: those are checked against the server's schema instead (client dry run).
+      const server = objs.filter((x) => !x.metadata?.namespace || existing.has(x.metadata.namespace));
+      const client = objs.filter((x) => !server.includes(x));
+      if (server.length) await kubectl.must(`server-side dry run of wave ${wave}`, ['apply', '--server-side', '--field-manager=roomler-deploy', '--dry-run=server', '-f', '-'], { input: toYaml(server), timeoutMs: 120_000 });
+      if (client.length) {
+        await kubectl.must(`schema check of wave ${wave}`, ['apply', '--dry-run=client', '--validate=strict', '-f', '-'], { input: toYaml(client), timeoutMs: 120_000 });
+        log(`  ${client.length} object(s) in namespaces that do not exist yet (${[...new Set(client.map((x) => x.metadata.namespace))].join(', ')}): checked against the server's schema only; the API server checks them when deploy creates the namespace`);
+      }
+      continue;
+    }
+    if (objs.some((x) => x.kind === 'PersistentVolume')) {
+      for (const v of rebind) {
+        // The stale uid is what keeps a Released volume from its new claim; name and namespace stay as synthesized.
+        await kubectl.must(`re-binding PersistentVolume ${v.name}`, ['patch', 'pv', v.name, '--type=json', '-p', '[{"op":"remove","path":"/spec/claimRef/uid"},{"op":"remove","path":"/spec/claimRef/resourceVersion"}]']);
+        log(`PersistentVolume ${v.name}: cleared the deleted claim's uid, so ${v.claim} binds to the retained data`);
+      }
+    }
+    const r = await kubectl.run(['apply', '--server-side', '--field-manager=roomler-deploy', '-f', '-'], { input: toYaml(objs), timeoutMs: 120_000 });
+    if (r.exitCode !== 0) throw new UserError(`kubectl apply of wave ${wave} failed; waves before it are applied, nothing after it:\n${r.stderr.trim()}`);
     for (const x of objs.filter((y) => ROLLOUT_KINDS.has(y.kind))) {
-      const what = `${x.kind.toLowerCase()}/${x.metadata.name}`;
-      log(`waiting for ${x.metadata.namespace}/${what} (timeout ${timeout} s)`);
-      const w = await kubectl.run(['rollout', 'status', what, '-n', x.metadata.namespace, `--timeout=${timeout}s`], { timeoutMs: (timeout + 30) * 1000 });
-      if (w.exitCode !== 0) throw new UserError(`${x.metadata.namespace}/${what} did not become ready within ${timeout} s: ${w.stderr.trim().split('\n').pop() || w.stdout.trim().split('\n').pop()}. Inspect: kubectl -n ${x.metadata.namespace} describe ${what}`);
-      log(`${x.metadata.namespace}/${what} ready`);
+      log(`waiting for ${x.metadata.namespace}/${x.kind.toLowerCase()}/${x.metadata.name} (timeout ${timeout} s)`);
+      await waitForRollout(kubectl, x, timeout, log);
+      log(`${x.metadata.namespace}/${x.kind.toLowerCase()}/${x.metadata.name} ready`);
     }
   }
   if (o.dryRun) {
@@ -104,6 +149,6 @@ export async function deploy(cfg: LoadedConfig, kubectl: Kubectl, o: DeployOptio
   }
   const ports = all.filter((x) => x.kind === 'Service' && x.spec?.type === 'NodePort').flatMap((s) => s.spec.ports.map((p: Obj) => `${s.metadata.namespace}/${s.metadata.name} ${p.name} ${p.port} -> ${p.nodePort}`));
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  o.log(rows.map((r) => r.map((v, c) => v.padEnd(widths[c])).join('  ')).join('\n') + '\n\nNodePorts:\n' + ports.map((p) => `  ${p}`).join('\n'));
+  o.log(rows.map((r) => r.map((v, c) => v.padEnd(widths[c])).join('  ').trimEnd()).join('\n') + '\n\nNodePorts:\n' + ports.map((p) => `  ${p}`).join('\n'));
   return 0;
 }

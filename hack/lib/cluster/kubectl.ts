@@ -60,7 +60,7 @@ export class Kubectl {
     if (r.exitCode !== 0) {
       const err = lastLine(r.stderr);
       if (/current-context (is not set|must exist)/.test(err)) throw new ClusterUnavailable('no-context', 'no kubectl context is set (kubectl config current-context is empty): pass --context NAME or run kubectl config use-context NAME');
-      if (/context .* does not exist|no context exists with the name/.test(err)) throw new ClusterUnavailable('unknown-context', `kubectl context "${this.context}" does not exist in the kubeconfig${await this.known()}`);
+      if (/context .* does not exist|no context exists with the name|cannot locate context/.test(err)) throw new ClusterUnavailable('unknown-context', `kubectl context "${this.context}" does not exist in the kubeconfig${await this.known()}`);
       throw new ClusterUnavailable('no-context', `cannot read the kubeconfig: ${err}`);
     }
     const view = JSON.parse(r.stdout);

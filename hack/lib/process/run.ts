@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, closeSync, openSync } from 'node:fs';
 
 // Every child process of the hack/ commands starts here: no shell (arguments as an array), its own process
 // group, and a timeout that kills the whole group. execa 9 was the first choice, but it is ESM-only and its
@@ -103,4 +104,38 @@ export function onInterrupt(cleanup: () => void | Promise<void>): () => void {
     process.off('SIGINT', handler);
     process.off('SIGTERM', handler);
   };
+}
+
+/**
+ * A long-running server (etcd, kube-apiserver, …) in its own process group, its output appended to `logFile`
+ * rather than held in memory. It outlives this process unless stopped with `stopGroup`.
+ */
+export function daemon(file: string, args: readonly string[], options: { logFile: string; env?: Record<string, string | undefined>; cwd?: string }): ChildProcess {
+  const fd = openSync(options.logFile, 'a');
+  try {
+    const child = spawn(file, args, { detached: true, cwd: options.cwd, env: options.env ? { ...process.env, ...options.env } : process.env, stdio: ['ignore', fd, fd] });
+    child.on('error', (e) => appendFileSync(options.logFile, `${file}: ${e.message}\n`));
+    child.unref();
+    return child;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** SIGTERM to a process group, SIGKILL after `graceMs` if it is still there; resolves when it is gone. */
+export async function stopGroup(pid: number, graceMs = 5000): Promise<void> {
+  const alive = () => {
+    try {
+      process.kill(-pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) return;
+  process.kill(-pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  if (alive()) process.kill(-pid, 'SIGKILL');
+  while (alive()) await new Promise((r) => setTimeout(r, 20));
 }

@@ -1,0 +1,212 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { UserError } from '../cli/errors';
+import { daemon, run, stopGroup } from '../process/run';
+import { labStages } from './stages';
+
+// The lab: a real, throw-away Kubernetes control plane on loopback, the same one the tests use. etcd (Debian),
+// kube-apiserver, kube-controller-manager, kube-scheduler and kubectl v1.28.15 built from source, and kwok, which
+// plays the kubelet for the configured nodes: Pods are scheduled, bound, and reported Running/Ready, but no
+// container runs. What it proves: the API server's own validation (schemas, nodePort ranges and duplicates,
+// immutable fields), PV/PVC binding, scheduling onto pinned nodes, host-port clashes, rollouts as kubectl sees them.
+
+export interface LabNode {
+  readonly name: string;
+  readonly labels?: Record<string, string>;
+}
+
+export interface LabOptions {
+  /** Working directory: certificates, etcd data, logs, kubeconfig, pid files. Created if missing. */
+  readonly dir: string;
+  /** Directory holding kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok. */
+  readonly binDir: string;
+  readonly nodes: readonly LabNode[];
+  readonly log?: (line: string) => void;
+}
+
+/** What a running lab is, saved in `<dir>/lab.json` so `lab down`/`lab env` find it from another process. */
+export interface LabState {
+  readonly dir: string;
+  readonly kubeconfig: string;
+  readonly server: string;
+  readonly pids: Record<string, number>;
+  readonly nodes: readonly string[];
+}
+
+/** The admin token of the lab's static token file; a test's "refused credentials" uses any other value. */
+const ADMIN_TOKEN = 'roomler-lab-admin';
+export const LAB_CONTEXT = 'roomler-lab';
+
+export const freePort = () =>
+  new Promise<number>((res, rej) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+    s.on('error', rej);
+  });
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A kubeconfig for the lab's API server with `token` (the admin's by default). */
+export function kubeconfigText(server: string, caFile: string, token = ADMIN_TOKEN, context = LAB_CONTEXT): string {
+  return [
+    'apiVersion: v1',
+    'kind: Config',
+    `current-context: ${context}`,
+    'clusters:',
+    `- name: ${context}`,
+    '  cluster:',
+    `    server: ${server}`,
+    `    certificate-authority: ${caFile}`,
+    'contexts:',
+    `- name: ${context}`,
+    '  context:',
+    `    cluster: ${context}`,
+    `    user: ${context}-admin`,
+    'users:',
+    `- name: ${context}-admin`,
+    '  user:',
+    `    token: ${token}`,
+    '',
+  ].join('\n');
+}
+
+function tail(file: string, lines = 15): string {
+  if (!existsSync(file)) return '(no log)';
+  return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+/** Starts the whole control plane and waits until the nodes are Ready and schedulable. */
+export async function startLab(o: LabOptions): Promise<LabState> {
+  const log = o.log ?? (() => undefined);
+  const t0 = Date.now();
+  const dir = o.dir;
+  const pki = join(dir, 'pki');
+  const logs = join(dir, 'logs');
+  for (const d of [dir, pki, logs]) mkdirSync(d, { recursive: true });
+  const bin = (name: string) => join(o.binDir, name);
+  for (const b of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl', 'kwok']) {
+    if (!existsSync(bin(b))) throw new UserError(`${bin(b)} is missing: build the lab binaries with bash hack/toolchain/lab.sh`);
+  }
+  const pids: Record<string, number> = {};
+  const state = (): LabState => ({ dir, kubeconfig: join(dir, 'kubeconfig'), server, pids, nodes: o.nodes.map((n) => n.name) });
+  const save = () => writeFileSync(join(dir, 'lab.json'), JSON.stringify(state(), null, 2) + '\n');
+
+  const [etcdPort, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
+  const server = `https://127.0.0.1:${apiPort}`;
+  try {
+    const sa = join(pki, 'sa.key');
+    if (!existsSync(sa)) {
+      const k = await run('openssl', ['genrsa', '-out', sa, '2048'], { timeoutMs: 30_000 });
+      if (k.exitCode !== 0) throw new UserError(`openssl genrsa failed: ${k.stderr.trim()}`);
+    }
+    writeFileSync(join(dir, 'tokens.csv'), `${ADMIN_TOKEN},admin,admin,"system:masters"\n`, { mode: 0o600 });
+
+    const etcd = daemon('etcd', [
+      '--name', 'lab', '--data-dir', join(dir, 'etcd'),
+      '--listen-client-urls', `http://127.0.0.1:${etcdPort}`, '--advertise-client-urls', `http://127.0.0.1:${etcdPort}`,
+      '--listen-peer-urls', `http://127.0.0.1:${etcdPeer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${etcdPeer}`,
+      '--initial-cluster', `lab=http://127.0.0.1:${etcdPeer}`, '--log-level', 'warn', '--quota-backend-bytes', String(2 ** 30),
+    ], { logFile: join(logs, 'etcd.log') });
+    pids.etcd = etcd.pid!;
+    save();
+
+    const api = daemon(bin('kube-apiserver'), [
+      `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+      '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
+      `--cert-dir=${pki}`, `--token-auth-file=${join(dir, 'tokens.csv')}`, '--authorization-mode=RBAC',
+      '--service-account-issuer=https://kubernetes.default.svc', `--service-account-key-file=${sa}`, `--service-account-signing-key-file=${sa}`,
+      '--service-cluster-ip-range=10.96.0.0/16', '--allow-privileged=true', '--enable-priority-and-fairness=false', '--profiling=false',
+      // The kubelet-facing admission plugins have no kubelet to talk to; everything the API server checks on objects stays on.
+      '--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,DefaultStorageClass,PersistentVolumeClaimResize,ResourceQuota,LimitRanger,PodSecurity,Priority',
+    ], { logFile: join(logs, 'kube-apiserver.log') });
+    pids['kube-apiserver'] = api.pid!;
+    save();
+
+    // The self-signed serving certificate the API server writes into --cert-dir is the lab's CA.
+    const ca = join(pki, 'apiserver.crt');
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(kubeconfig, kubeconfigText(server, ca), { mode: 0o600 });
+    const kubectl = (args: string[], input?: string) => run(bin('kubectl'), ['--kubeconfig', kubeconfig, ...args], { timeoutMs: 30_000, input });
+    for (let n = 0; ; n++) {
+      if (existsSync(ca) && (await kubectl(['get', '--raw', '/readyz', '--request-timeout=2s'])).exitCode === 0) break;
+      if (api.exitCode !== null || n > 300) throw new UserError(`kube-apiserver did not become ready:\n${tail(join(logs, 'kube-apiserver.log'))}`);
+      await sleep(100);
+    }
+    log(`lab: kube-apiserver ready at ${server} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+    const cm = daemon(bin('kube-controller-manager'), [
+      `--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--secure-port=0', '--use-service-account-credentials=false',
+      `--service-account-private-key-file=${sa}`, `--root-ca-file=${ca}`, '--cluster-signing-duration=24h',
+      // Node lifecycle must run: it removes the not-ready taint the API server puts on every new Node.
+      '--controllers=*,-bootstrapsigner,-tokencleaner,-cloud-node-lifecycle,-service-lb-controller,-route,-node-ipam-controller',
+      '--node-monitor-grace-period=40s', '--concurrent-deployment-syncs=5',
+      // Bind static PVs within a second instead of the default 15 s sync period.
+      '--pvclaimbinder-sync-period=1s',
+    ], { logFile: join(logs, 'kube-controller-manager.log') });
+    pids['kube-controller-manager'] = cm.pid!;
+    // Retry unschedulable Pods within a second (default backoff up to 10 s), so a PVC bound a moment later or a
+    // freed host port shows up at once.
+    writeFileSync(join(dir, 'scheduler.yaml'), `apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nclientConnection:\n  kubeconfig: ${kubeconfig}\nleaderElection:\n  leaderElect: false\npodInitialBackoffSeconds: 1\npodMaxBackoffSeconds: 1\n`);
+    const sched = daemon(bin('kube-scheduler'), [`--config=${join(dir, 'scheduler.yaml')}`, '--secure-port=0'], { logFile: join(logs, 'kube-scheduler.log') });
+    pids['kube-scheduler'] = sched.pid!;
+    writeFileSync(join(dir, 'kwok.yaml'), labStages());
+    const kwok = daemon(bin('kwok'), [
+      `--kubeconfig=${kubeconfig}`, `--config=${join(dir, 'kwok.yaml')}`, '--manage-all-nodes=false',
+      '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake', '--node-lease-duration-seconds=40', '--cidr=10.244.0.0/16',
+    ], { logFile: join(logs, 'kwok.log') });
+    pids.kwok = kwok.pid!;
+    save();
+
+    // Each node gets its own documentation-range address (TEST-NET-1): hostNetwork Pods take their node's IP, and
+    // the EndpointSlice controller refuses loopback ones, as a real cluster would.
+    const nodes = o.nodes.map((n, i) => ({
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: n.name, annotations: { 'kwok.x-k8s.io/node': 'fake' }, labels: { 'kubernetes.io/hostname': n.name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', type: 'kwok', ...n.labels } },
+      spec: {},
+      status: { addresses: [{ type: 'InternalIP', address: `192.0.2.${11 + i}` }, { type: 'Hostname', address: n.name }] },
+    }));
+    const r = await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: nodes }));
+    if (r.exitCode !== 0) throw new UserError(`creating the lab nodes failed: ${r.stderr.trim()}`);
+    // Schedulable means: Ready (kwok), the not-ready taint gone (node lifecycle), and the default ServiceAccount
+    // there (the serviceaccount controller), without which every Pod is refused.
+    for (let n = 0; ; n++) {
+      const got = await kubectl(['get', 'nodes', '-o', 'json']);
+      const items: any[] = got.exitCode === 0 ? JSON.parse(got.stdout).items : [];
+      const ready = items.filter((x) => x.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True') && !(x.spec?.taints ?? []).length);
+      const sa = await kubectl(['get', 'serviceaccount', 'default', '-n', 'default', '-o', 'name']);
+      if (ready.length === nodes.length && sa.exitCode === 0) break;
+      for (const [name, p] of [['kube-controller-manager', cm], ['kube-scheduler', sched], ['kwok', kwok]] as const) {
+        if (p.exitCode !== null) throw new UserError(`${name} exited (${p.exitCode}):\n${tail(join(logs, `${name}.log`))}`);
+      }
+      if (n > 600) throw new UserError(`the lab nodes did not become Ready and schedulable in 60 s:\n${tail(join(logs, 'kwok.log'))}\n${tail(join(logs, 'kube-controller-manager.log'))}`);
+      await sleep(100);
+    }
+    log(`lab: ${nodes.length} node(s) Ready (${o.nodes.map((n) => n.name).join(', ')}) after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return state();
+  } catch (e) {
+    await stopLab(state());
+    throw e;
+  }
+}
+
+/** Stops every process of a lab (in reverse start order); `removeDir` also deletes its working directory. */
+export async function stopLab(s: Pick<LabState, 'pids' | 'dir'>, removeDir = false): Promise<void> {
+  // Throw-away state: no graceful shutdown needed (the API server alone would take seconds to drain).
+  await Promise.all(Object.values(s.pids).map((pid) => stopGroup(pid, 500)));
+  if (removeDir) rmSync(s.dir, { recursive: true, force: true });
+}
+
+export function readLabState(dir: string): LabState | undefined {
+  const f = join(dir, 'lab.json');
+  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as LabState) : undefined;
+}
+
+/** A kubeconfig for this lab whose token the API server refuses: for "refused credentials" checks. */
+export function badCredentialsKubeconfig(s: LabState, file: string): string {
+  writeFileSync(file, kubeconfigText(s.server, join(s.dir, 'pki', 'apiserver.crt'), 'not-a-valid-token'), { mode: 0o600 });
+  return file;
+}
