@@ -39,7 +39,7 @@ function instancesConfig(count: number): string {
   const file = join(tmp, `instances-${count}.yaml`);
   const entries = Array.from({ length: count }, (_, n) => {
     const p = (k: number) => 30000 + n * 5 + k;
-    return `  - name: r${n}\n    dataNode: node-${n}\n    app: { nodePort: ${p(0)} }\n    janus: { nodePorts: { http: ${p(1)}, websocket: ${p(2)}, adminHttp: ${p(3)}, adminWebsocket: ${p(4)} } }\n`;
+    return `  - name: r${n}\n    dataNode: node-${n}\n    app: { nodePort: ${p(0)} }\n    janus: { nodePorts: { http: ${p(1)}, websocket: ${p(2)} } }\n`;
   });
   writeFileSync(file, `instances:\n${entries.join('')}`);
   return file;

@@ -54,7 +54,8 @@ export const coturnSchema = z
     totalQuota: z.number().int().min(1).default(1200),
     authSecretName: dnsSubdomain('authSecretName').default('coturn-auth'),
     tlsSecretName: dnsSubdomain('tlsSecretName').default('coturn-tls'),
-    resources: resources({ requests: { cpu: '500m', memory: '256Mi' }, limits: { cpu: '2', memory: '1Gi' } }),
+    // Logs go to stdout (the kubelet counts them as ephemeral storage); the runtime config sits in an emptyDir.
+    resources: resources({ requests: { cpu: '500m', memory: '256Mi', ephemeralStorage: '64Mi' }, limits: { cpu: '2', memory: '1Gi', ephemeralStorage: '512Mi' } }),
   })
   .strict()
   .prefault({});

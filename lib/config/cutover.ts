@@ -32,7 +32,11 @@ const route = z
   .object({
     /** The old upstream exactly as nginx names it, host:port. */
     from: z.string().regex(/^[A-Za-z0-9._-]+:\d{1,5}$/, 'must be host:port, e.g. r00mler2:3000'),
-    /** The synthesized Service and port name it moves to, e.g. roomler/http or janus-nodeport/websocket. */
+    /**
+     * The synthesized NodePort Service and port name it moves to (roomler/http, janus-nodeport/http|websocket), or
+     * janus-host/admin-http|admin-websocket: the Janus admin API on its node (janus.admin.bindAddress, or nodeAddress
+     * when it binds 0.0.0.0), which no Service exposes.
+     */
     to: z.string().regex(/^[a-z0-9-]+\/[a-z0-9-]+$/, 'must be <service>/<port name>, e.g. roomler/http'),
     /** Matches expected per file (name relative to confDir); anything else aborts before a byte changes. */
     expect: z.record(z.string(), z.number().int().min(0)).optional(),
@@ -87,8 +91,10 @@ export const cutoverSchema = z
         { from: 'r00mler2:3000', to: 'roomler/http' },
         { from: 'janus_r:8088', to: 'janus-nodeport/http' },
         { from: 'janus_r:8188', to: 'janus-nodeport/websocket' },
-        { from: 'janus_r:7088', to: 'janus-nodeport/admin-http' },
-        { from: 'janus_r:7188', to: 'janus-nodeport/admin-websocket' },
+        // The admin API has no NodePort: these follow it to Janus's node (janus.admin), and plan warns that
+        // nginx keeps the locations public.
+        { from: 'janus_r:7088', to: 'janus-host/admin-http' },
+        { from: 'janus_r:7188', to: 'janus-host/admin-websocket' },
       ]),
   })
   .strict()

@@ -30,14 +30,17 @@ const shutdown = (d: { preStopSeconds: number; gracePeriodSeconds: number }) =>
 
 const mongodb = z
   .object({
-    image: image.default('mongo:7'),
+    // An exact patch, never a moving major tag (issue 19). Within 7.0 a patch can go up or down without touching the
+    // data files' featureCompatibilityVersion; set the patch the old deployment runs (`npm run doctor` prints it).
+    image: image.default('mongo:7.0.16'),
     database: z.string().regex(/^[^/\\. "$*<>:|?]{1,63}$/, 'must be a valid MongoDB database name').default('roomlerdb'),
     port: port.default(27017),
     storage: quantity.default('5Gi'),
     /** Directory on the data node. @default /data/<namespace>/mongodb */
     hostPath: absolutePath.optional(),
     secretName: dnsSubdomain('secretName').default('mongodb-secret'),
-    resources: resources({ requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '500m', memory: '1Gi' } }),
+    // Data is on the PVC; only /tmp, /data/configdb and the logs are local.
+    resources: resources({ requests: { cpu: '250m', memory: '512Mi', ephemeralStorage: '128Mi' }, limits: { cpu: '500m', memory: '1Gi', ephemeralStorage: '1Gi' } }),
     // A first boot initialises the data files and a crash recovery replays the WiredTiger journal:
     // 10 s + 60 x 10 s gives ten minutes before liveness may act.
     startupProbe: probeTiming({ initialDelaySeconds: 10, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 60 }),
@@ -49,9 +52,9 @@ const mongodb = z
 
 const redis = z
   .object({
-    image: image.default('redis:7-alpine'),
+    image: image.default('redis:7.4.2-alpine'),
     port: port.default(6379),
-    resources: resources({ requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '100m', memory: '128Mi' } }),
+    resources: resources({ requests: { cpu: '50m', memory: '64Mi', ephemeralStorage: '64Mi' }, limits: { cpu: '100m', memory: '128Mi', ephemeralStorage: '256Mi' } }),
     readinessProbe: probeTiming({ initialDelaySeconds: 2, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 }),
     livenessProbe: probeTiming({ initialDelaySeconds: 10, periodSeconds: 20, timeoutSeconds: 2, failureThreshold: 5 }),
   })
@@ -68,12 +71,32 @@ const janusPorts = z
   .strict()
   .prefault({});
 
+/** The host nginx proxies the Janus API here. The admin API never gets a NodePort: see `janus.admin`. */
 const janusNodePorts = z
   .object({
     http: nodePort.default(30808),
     websocket: nodePort.default(30818),
-    adminHttp: nodePort.default(30708),
-    adminWebsocket: nodePort.default(30718),
+  })
+  .strict()
+  .prefault({});
+
+const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'must be an IPv4 address');
+
+/**
+ * The Janus admin/monitor API (ports.adminHttp / ports.adminWebsocket) can list and tear down every session.
+ * Off by default: synth renders Janus's transport configs with admin_http and admin_ws false. Enabled, it binds
+ * only `bindAddress` on the node (Janus is on the host network, so no NodePort or Service is involved), accepts
+ * only `allowFrom`, and every request must carry the admin_secret from Secret `secretName`.
+ */
+const janusAdmin = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** Address on the node the admin API binds (admin_ip / admin_ws_ip). 127.0.0.1: only the node itself. */
+    bindAddress: ipv4.default('127.0.0.1'),
+    /** Source addresses Janus accepts admin requests from (admin_acl: prefixes such as "10.0.0.5" or "10.0."). */
+    allowFrom: z.array(z.string().regex(/^[0-9.]+$/, 'must be an IPv4 address or prefix such as 10.0.')).min(1).default(['127.0.0.1']),
+    /** Secret holding the admin_secret (key `admin-secret`); `npm run secrets` makes it from JANUS_ADMIN_SECRET. */
+    secretName: dnsSubdomain('secretName').default('janus-admin'),
   })
   .strict()
   .prefault({});
@@ -89,8 +112,11 @@ const portRange = z
 const janus = z
   .object({
     image: image.default('gjovanov/janus-slim:latest'),
-    /** Required reason for running a `:latest` image; becomes the latest-tag exemption annotation. */
-    latestTagReason: z.string().min(1).optional().default('the operator deploys janus-slim by :latest today; pin a digest once releases are tagged'),
+    /** Why a `:latest` image is acceptable; becomes the latest-tag exemption annotation (valid only with imagePullPolicy Always). */
+    latestTagReason: z.string().min(1).optional().default('gjovanov/janus-slim publishes no version tags; pulled with imagePullPolicy Always, so every start runs the newest push'),
+    /** Where the image keeps Janus's .jcfg files (janus-slim: --prefix=/opt/janus, make configs). */
+    configDir: absolutePath.default('/opt/janus/etc/janus'),
+    admin: janusAdmin,
     shutdown: shutdown({ preStopSeconds: 30, gracePeriodSeconds: 120 }),
     /** Node Janus is pinned to; defaults to the instance's data node. */
     node: dnsLabel('node name').optional(),
@@ -98,7 +124,9 @@ const janus = z
     nodePorts: janusNodePorts,
     /** UDP range Janus binds for RTP on the host network (janus.jcfg rtp_port_range). */
     rtpPortRange: portRange.default('10000-10200'),
-    resources: resources({ requests: { cpu: '250m', memory: '256Mi' }, limits: { cpu: '1', memory: '512Mi' } }),
+    // janus-slim writes its logs inside the image (writable root filesystem): bounded, so a runaway log evicts
+    // the pod instead of filling the node's disk.
+    resources: resources({ requests: { cpu: '250m', memory: '256Mi', ephemeralStorage: '256Mi' }, limits: { cpu: '1', memory: '512Mi', ephemeralStorage: '2Gi' } }),
     readinessProbe: probeTiming({ initialDelaySeconds: 5, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 }),
     // Liveness is a TCP connect on the HTTP port: cheaper than the info request readiness makes.
     livenessProbe: probeTiming({ initialDelaySeconds: 15, periodSeconds: 20, timeoutSeconds: 3, failureThreshold: 5 }),
@@ -146,13 +174,15 @@ const appEnv = z
 const app = z
   .object({
     image: image.default('gjovanov/roomler:latest'),
-    /** Required reason for running a `:latest` image; becomes the latest-tag exemption annotation. */
-    latestTagReason: z.string().min(1).optional().default('the operator deploys roomler by :latest today; pin a digest once releases are tagged'),
+    /** Why a `:latest` image is acceptable; becomes the latest-tag exemption annotation (valid only with imagePullPolicy Always). */
+    latestTagReason: z.string().min(1).optional().default('gjovanov/roomler publishes no version tags; pulled with imagePullPolicy Always, so every start runs the newest push'),
     shutdown: shutdown({ preStopSeconds: 10, gracePeriodSeconds: 60 }),
     replicas: z.number().int().min(0).max(50).default(1),
     command: z.array(z.string().min(1)).min(1).default(['npx', 'pm2-runtime', 'start', '/roomler/pm2.config.js']),
     workingDir: absolutePath.default('/roomler/packages/ui'),
     port: port.default(3000),
+    /** Readiness asks the API itself (fastify's GET /api/ping); liveness only connects, so a slow moment never restarts PM2. */
+    readinessPath: z.string().regex(/^\//, 'must start with /').default('/api/ping'),
     nodePort: nodePort.default(30030),
     configMapName: dnsSubdomain('configMapName').default('roomler-config'),
     secretName: dnsSubdomain('secretName').default('roomler-secret'),
@@ -166,7 +196,8 @@ const app = z
       .strict()
       .prefault({}),
     // 1Gi was OOM-killed with 12 PM2 workers (FIELD-NOTES).
-    resources: resources({ requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '1', memory: '4Gi' } }),
+    // PM2 logs and the Nuxt cache are written inside the image (writable root filesystem); uploads are on the PVC.
+    resources: resources({ requests: { cpu: '250m', memory: '512Mi', ephemeralStorage: '512Mi' }, limits: { cpu: '1', memory: '4Gi', ephemeralStorage: '4Gi' } }),
     // PM2 spawns a worker per CPU; each connects to Mongo and Redis and builds the SSR renderer: 10 s + 30 x 5 s.
     startupProbe: probeTiming({ initialDelaySeconds: 10, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 30 }),
     readinessProbe: probeTiming({ periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 5 }),
@@ -201,7 +232,12 @@ export const instanceSchema = z
     /** Namespace; defaults to the instance name. */
     namespace: dnsLabel('namespace').optional(),
     partOf: dnsLabel('partOf').default('roomler'),
-    imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
+    /**
+     * For every container of the instance. @default Always for a `:latest` or floating tag, IfNotPresent for an
+     * exact tag or digest. A moving tag with anything but Always is a config error: a node that has an older copy
+     * would never run the new one.
+     */
+    imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional(),
     /** Node that holds the hostPath data (MongoDB, uploads, backups). */
     dataNode: dnsLabel('node name').default('k8s-worker1'),
     /** Address the host nginx uses to reach this instance's NodePorts. */

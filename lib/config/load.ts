@@ -8,6 +8,7 @@ import { instanceSchema, resolveInstance, type InstanceConfig } from './instance
 import { INSTANCE_KEYS, rootSchema, type RootConfig } from './schema';
 import { coturnIssues } from './coturn-checks';
 import { crossInstanceIssues } from './cross-instance';
+import { pullPolicyIssues } from './images';
 
 type Path = readonly (string | number)[];
 type Plain = Record<string, unknown>;
@@ -202,6 +203,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
       return `${provenance.describe(path)}, inherited by instances[${index}] (${instances[index].name})`;
     };
     problems.push(...crossInstanceIssues(instances, fileOf));
+    problems.push(...pullPolicyIssues(instances, fileOf));
     problems.push(...coturnIssues(rootResult.data!.coturn, instances, fileOf, (p) => provenance.describe(p.split('.'))));
   }
   if (problems.length) throw new ConfigError([...new Set(problems)]);

@@ -41,7 +41,8 @@ export const mongoBackupSchema = z
     activeDeadlineSeconds: z.number().int().min(60).default(3600),
     backoffLimit: z.number().int().min(0).default(1),
     historyLimit: z.number().int().min(1).default(3),
-    resources: resources({ requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '1', memory: '1Gi' } }),
+    // The restore test unpacks a whole archive into a scratch mongod under /tmp (an emptyDir).
+    resources: resources({ requests: { cpu: '100m', memory: '256Mi', ephemeralStorage: '256Mi' }, limits: { cpu: '1', memory: '1Gi', ephemeralStorage: '4Gi' } }),
   })
   .strict()
   .prefault({});

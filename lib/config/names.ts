@@ -18,8 +18,23 @@ export const NAMES = {
   redis: 'redis',
   janus: 'janus',
   janusNodePort: 'janus-nodeport',
+  janusConfig: 'janus-config',
   app: 'roomler',
   uploadsPvc: 'roomler-uploads',
   backupPvc: 'mongodb-backup',
   backupScripts: 'mongodb-backup-scripts',
+} as const;
+
+/**
+ * The MongoDB root credentials as files: every pod that needs them mounts Secret `mongodb.secretName` read-only at
+ * `dir` (file names = the Secret's keys) and gets `SECRET_DIR=<dir>` in its environment. The mongodb container's
+ * entrypoint reads them through MONGO_INITDB_ROOT_USERNAME_FILE / _PASSWORD_FILE; scripts run in the pod
+ * (`kubectl exec`, the backup CronJobs) read "$SECRET_DIR/<key>". The values are never in an environment variable.
+ */
+export const MONGODB_CREDENTIALS = {
+  dir: '/etc/mongodb-credentials',
+  /** The environment variable naming `dir` in every such container. */
+  dirEnv: 'SECRET_DIR',
+  username: 'MONGO_INITDB_ROOT_USERNAME',
+  password: 'MONGO_INITDB_ROOT_PASSWORD',
 } as const;

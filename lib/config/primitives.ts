@@ -48,14 +48,18 @@ export const image = z
   .string()
   .regex(/^[a-z0-9]+([._\/:@-][a-zA-Z0-9_.-]+)*$/, 'must be a container image reference such as mongo:7');
 
-export const resources = (def: { requests: { cpu: string; memory: string }; limits: { cpu: string; memory: string } }) =>
-  z
-    .object({
-      requests: z.object({ cpu: quantity.default(def.requests.cpu), memory: quantity.default(def.requests.memory) }).strict().prefault({}),
-      limits: z.object({ cpu: quantity.default(def.limits.cpu), memory: quantity.default(def.limits.memory) }).strict().prefault({}),
-    })
-    .strict()
-    .prefault({});
+interface ResourceAmounts {
+  cpu: string;
+  memory: string;
+  /** Local disk: the writable root filesystem, logs and emptyDirs. Over the limit, the kubelet evicts the pod. */
+  ephemeralStorage: string;
+}
+
+export const resources = (def: { requests: ResourceAmounts; limits: ResourceAmounts }) => {
+  const amounts = (d: ResourceAmounts) =>
+    z.object({ cpu: quantity.default(d.cpu), memory: quantity.default(d.memory), ephemeralStorage: quantity.default(d.ephemeralStorage) }).strict().prefault({});
+  return z.object({ requests: amounts(def.requests), limits: amounts(def.limits) }).strict().prefault({});
+};
 
 const seconds = (d: number) => z.number().int().min(0, 'must not be negative').default(d);
 const atLeastOne = (d: number) => z.number().int().min(1, 'must be at least 1').default(d);

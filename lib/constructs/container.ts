@@ -1,18 +1,23 @@
 import { k8s } from 'cdk8s-plus-28';
-import type { InstanceConfig, ProbeTiming, Resources } from '../config';
+import type { ProbeTiming, Resources } from '../config';
+import { pullPolicyFor, type PullPolicy } from '../config/images';
 
-/** What every container of the stack sets explicitly instead of inheriting a surprise default. */
-export const containerDefaults = (i: InstanceConfig) =>
+/**
+ * What every container of the stack sets explicitly instead of inheriting a surprise default: its image with the
+ * pull policy that image needs (Always for a moving tag, unless config chose one; config rejects a wrong choice).
+ */
+export const containerDefaults = (image: string, configured?: PullPolicy) =>
   ({
-    imagePullPolicy: i.imagePullPolicy,
+    image,
+    imagePullPolicy: pullPolicyFor(image, configured),
     terminationMessagePolicy: 'FallbackToLogsOnError',
   }) satisfies Partial<k8s.Container>;
 
 const q = (v: string) => k8s.Quantity.fromString(v);
 
 export const resourceRequirements = (r: Resources): k8s.ResourceRequirements => ({
-  requests: { cpu: q(r.requests.cpu), memory: q(r.requests.memory) },
-  limits: { cpu: q(r.limits.cpu), memory: q(r.limits.memory) },
+  requests: { cpu: q(r.requests.cpu), memory: q(r.requests.memory), 'ephemeral-storage': q(r.requests.ephemeralStorage) },
+  limits: { cpu: q(r.limits.cpu), memory: q(r.limits.memory), 'ephemeral-storage': q(r.limits.ephemeralStorage) },
 });
 
 type Action = Pick<k8s.Probe, 'exec' | 'tcpSocket' | 'httpGet'>;
@@ -39,13 +44,22 @@ export const exec = (...command: string[]): Action => ({ exec: { command } });
 
 export const nodePin = (node: string) => ({ 'kubernetes.io/hostname': node });
 
-/** Container security every workload gets: no escalation, no capabilities, the runtime's seccomp profile. */
-export const restrictedSecurityContext = (opts: { readOnlyRootFilesystem: boolean; runAsUser?: number }): k8s.SecurityContext => ({
+/**
+ * Container security every workload gets: no escalation, no capabilities, the runtime's seccomp profile. The user
+ * is always explicit: a non-zero uid with runAsNonRoot, or 0, which the run-as-non-root exemption requires, so
+ * an image's own USER (coturn's `nobody`) can never silently differ from what the exemption claims.
+ */
+export const restrictedSecurityContext = (opts: { readOnlyRootFilesystem: boolean; runAsUser: number; add?: string[] }): k8s.SecurityContext => ({
   allowPrivilegeEscalation: false,
-  capabilities: { drop: ['ALL'] },
+  capabilities: { drop: ['ALL'], ...(opts.add?.length ? { add: opts.add } : {}) },
   readOnlyRootFilesystem: opts.readOnlyRootFilesystem,
-  ...(opts.runAsUser !== undefined ? { runAsNonRoot: true, runAsUser: opts.runAsUser, runAsGroup: opts.runAsUser } : {}),
+  ...(opts.runAsUser > 0 ? { runAsNonRoot: true } : {}),
+  runAsUser: opts.runAsUser,
+  runAsGroup: opts.runAsUser,
 });
+
+/** uid 0, for images that must run as root; every use carries a run-as-non-root exemption saying why. */
+export const ROOT_UID = 0;
 
 /** Pod-level defaults: RuntimeDefault seccomp, and no API token (nothing here talks to the API server). */
 export const podDefaults = (fsGroup?: number) =>

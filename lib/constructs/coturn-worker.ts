@@ -2,9 +2,35 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import type { CoturnConfig } from '../config/coturn';
 import { HOST_UDP_PORTS_ANNOTATION } from '../validate/cross-object';
-import { exec, nodePin, probe, resourceRequirements, scratch, tcp } from './container';
+import { ROOT_UID, containerDefaults, exec, nodePin, probe, resourceRequirements, restrictedSecurityContext, scratch, tcp } from './container';
 import { exemptions } from './metadata';
 import { turnserverConf } from './turnserver-conf';
+
+/** The coturn image's `nobody`. */
+export const NOBODY_UID = 65534;
+
+/** The key of Secret `coturn.authSecretName` holding the shared TURN REST secret. */
+export const COTURN_SECRET_KEY = 'static-auth-secret';
+
+/**
+ * Run by the init container as `sh -c SCRIPT coturn-config <template> <secret file> <output>`: the template plus
+ * `static-auth-secret=<value>`, 0600. It fails, so the pod never starts, when the secret file is missing,
+ * unreadable or empty (coturn would otherwise start with an empty secret and reject every TURN login) or holds
+ * a line break (which would inject config lines). The value goes through the shell's printf, never an argv.
+ */
+export const COTURN_SECRET_SCRIPT = [
+  'set -eu',
+  'umask 077',
+  'template=$1 secret_file=$2 out=$3',
+  `[ -r "$secret_file" ] || { echo "coturn-config: cannot read $secret_file: set key ${COTURN_SECRET_KEY} of the coturn auth Secret" >&2; exit 1; }`,
+  'secret=$(cat "$secret_file")',
+  `[ -n "$secret" ] || { echo "coturn-config: $secret_file is empty: every TURN login would be rejected" >&2; exit 1; }`,
+  // $(…) strips only trailing newlines: one inside the value would start a config line of its own.
+  `[ "$(printf '%s' "$secret" | wc -l)" -eq 0 ] || { echo "coturn-config: $secret_file holds a line break" >&2; exit 1; }`,
+  'cat "$template" >"$out.tmp"',
+  `printf 'static-auth-secret=%s\\n' "$secret" >>"$out.tmp"`,
+  'mv "$out.tmp" "$out"',
+].join('\n');
 
 export interface CoturnWorkerProps {
   readonly coturn: CoturnConfig;
@@ -39,11 +65,16 @@ export class CoturnWorker extends Construct {
       { name: 'turns', containerPort: c.ports.tls, protocol: 'TCP' },
       { name: 'turns-alt', containerPort: c.ports.altTls, protocol: 'TCP' },
     ].map((p) => ({ ...p, hostPort: p.containerPort }));
-    const securityContext: k8s.SecurityContext = {
-      allowPrivilegeEscalation: false,
-      readOnlyRootFilesystem: true,
-      capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] },
-    };
+    // A port below 1024 needs NET_BIND_SERVICE, which a non-root process cannot hold with allowPrivilegeEscalation
+    // false (no file capabilities under no_new_privs): then coturn runs as root, explicitly, with only that
+    // capability. Otherwise it runs as the image's `nobody`, explicitly, and reads the 0400 Secret files through
+    // fsGroup. Either way the user is stated, never inherited from the image.
+    const privileged = ports.filter((p) => p.containerPort < 1024);
+    const uid = privileged.length ? ROOT_UID : NOBODY_UID;
+    const main = restrictedSecurityContext({ readOnlyRootFilesystem: true, runAsUser: uid, add: privileged.length ? ['NET_BIND_SERVICE'] : [] });
+    // The init step only copies files: no capability at all.
+    const init = restrictedSecurityContext({ readOnlyRootFilesystem: true, runAsUser: uid });
+    const privilegedPorts = [...new Set(privileged.map((p) => p.containerPort))].join(', ');
 
     this.deployment = new k8s.KubeDeployment(this, 'deployment', {
       metadata: {
@@ -53,7 +84,11 @@ export class CoturnWorker extends Construct {
         annotations: exemptions({
           'host-network': 'TURN relays must bind the node addresses and the relay range on the node',
           'non-isolated-pod': 'hostNetwork pods are outside NetworkPolicy; denied-peer-ip guards the relay',
-          'run-as-non-root': `coturn binds the alt-TLS port ${c.ports.altTls}; it runs as root with only NET_BIND_SERVICE`,
+          'run-as-non-root': privileged.length
+            ? `coturn binds port ${privilegedPorts} on the host network: NET_BIND_SERVICE needs uid 0 (runAsUser: 0) when privilege escalation is off`
+            : undefined,
+          'privileged-ports': privileged.length ? `TURN over TLS on ${privilegedPorts} reaches clients behind firewalls that allow only HTTPS ports` : undefined,
+          'added-capabilities': privileged.length ? `NET_BIND_SERVICE, only in the coturn container, to bind ${privilegedPorts}` : undefined,
         }),
       },
       spec: {
@@ -67,15 +102,14 @@ export class CoturnWorker extends Construct {
             dnsPolicy: 'ClusterFirstWithHostNet',
             nodeSelector: nodePin(w.node),
             automountServiceAccountToken: false,
-            securityContext: { seccompProfile: { type: 'RuntimeDefault' } },
+            securityContext: { seccompProfile: { type: 'RuntimeDefault' }, ...(uid === ROOT_UID ? {} : { fsGroup: uid }) },
             initContainers: [
               {
                 name: 'config',
-                image: c.image,
-                imagePullPolicy: 'IfNotPresent',
-                command: ['sh', '-c', 'umask 077 && cat /etc/coturn-template/turnserver.conf > /etc/coturn/turnserver.conf && printf "static-auth-secret=%s\\n" "$(cat /secrets/static-auth-secret)" >> /etc/coturn/turnserver.conf'],
-                securityContext,
-                resources: resourceRequirements({ requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '64Mi' } }),
+                ...containerDefaults(c.image),
+                command: ['sh', '-c', COTURN_SECRET_SCRIPT, 'coturn-config', '/etc/coturn-template/turnserver.conf', `/secrets/${COTURN_SECRET_KEY}`, '/etc/coturn/turnserver.conf'],
+                securityContext: init,
+                resources: resourceRequirements({ requests: { cpu: '10m', memory: '16Mi', ephemeralStorage: '1Mi' }, limits: { cpu: '100m', memory: '64Mi', ephemeralStorage: '16Mi' } }),
                 volumeMounts: [
                   { name: 'template', mountPath: '/etc/coturn-template', readOnly: true },
                   { name: 'auth', mountPath: '/secrets', readOnly: true },
@@ -86,11 +120,10 @@ export class CoturnWorker extends Construct {
             containers: [
               {
                 name: 'coturn',
-                image: c.image,
-                imagePullPolicy: 'IfNotPresent',
+                ...containerDefaults(c.image),
                 command: ['turnserver', '-c', '/etc/coturn/turnserver.conf'],
                 ports,
-                securityContext,
+                securityContext: main,
                 resources: resourceRequirements(c.resources),
                 // A STUN binding request on the listening port: what clients do first.
                 readinessProbe: probe(exec('turnutils_stunclient', '-p', String(c.ports.listening), '127.0.0.1'), { initialDelaySeconds: 2, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 }),

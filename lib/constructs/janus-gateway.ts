@@ -1,42 +1,65 @@
+import { createHash } from 'node:crypto';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { NAMES } from '../config';
-import { containerDefaults, exec, httpGet, nodePin, podDefaults, probe, resourceRequirements, restrictedSecurityContext, tcp } from './container';
-import { exemptions, namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
+import { HOST_UDP_PORTS_ANNOTATION } from '../validate/cross-object';
+import { ROOT_UID, containerDefaults, exec, httpGet, nodePin, podDefaults, probe, resourceRequirements, restrictedSecurityContext, scratch, tcp } from './container';
+import { JANUS_ADMIN_SECRET_KEY, JANUS_ADMIN_SECRET_SCRIPT, janusHttpTransport, janusWebsocketsTransport } from './janus-conf';
+import { exemptions, latestTagReason, namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
 
 export type JanusGatewayProps = InstanceScope;
 
-import { HOST_UDP_PORTS_ANNOTATION } from '../validate/cross-object';
-
-/** Janus's API ports: container port names (IANA service names, at most 15 characters) and config keys. */
-export const JANUS_PORTS = [
+/** Janus's public API ports: container port names (IANA service names, at most 15 characters) and config keys. */
+export const JANUS_API_PORTS = [
   { name: 'http', key: 'http' },
   { name: 'websocket', key: 'websocket' },
+] as const;
+
+/** The admin/monitor API ports: served only when `janus.admin.enabled`, on the node only, never on a Service. */
+export const JANUS_ADMIN_PORTS = [
   { name: 'admin-http', key: 'adminHttp' },
   { name: 'admin-websocket', key: 'adminWebsocket' },
 ] as const;
 
+export const JANUS_PORTS = [...JANUS_API_PORTS, ...JANUS_ADMIN_PORTS] as const;
+
+/** Pod-template annotation: the rendered configs' hash, so a config change replaces the pod (subPath mounts never update). */
+export const CONFIG_HASH_ANNOTATION = 'roomler.io/config-sha256';
+
 /**
  * The Janus WebRTC gateway on the host network: ICE candidates must carry the node's own addresses and the
- * RTP range is bound on the node, so two pods can never run on one node at once (hence Recreate).
+ * RTP range is bound on the node, so two pods can never run on one node at once (hence Recreate). Its transport
+ * configs come from a ConfigMap so the admin API is off unless `janus.admin` enables it; then an init container
+ * joins the admin secret to the image's janus.jcfg, so the secret is never in a ConfigMap or an argv.
  */
 export class JanusGateway extends Construct {
   readonly deployment: k8s.KubeDeployment;
   readonly service: k8s.KubeService;
   readonly nodePortService: k8s.KubeService;
+  readonly configMap: k8s.KubeConfigMap;
 
   constructor(scope: Construct, id: string, props: JanusGatewayProps) {
     super(scope, id);
     const { instance: i } = props;
     const j = i.janus;
+    const admin = j.admin.enabled;
     const labels = recommendedLabels(i, NAMES.janus, 'webrtc-gateway');
     const selector = selectorLabels(i, NAMES.janus);
-    const servicePorts = JANUS_PORTS.map(({ name, key }) => ({
+    const servicePorts = JANUS_API_PORTS.map(({ name, key }) => ({
       name,
       port: j.ports[key],
       targetPort: k8s.IntOrString.fromString(name),
       protocol: 'TCP',
     }));
+    const served = admin ? JANUS_PORTS : JANUS_API_PORTS;
+
+    const files = { 'janus.transport.http.jcfg': janusHttpTransport(j), 'janus.transport.websockets.jcfg': janusWebsocketsTransport(j) };
+    this.configMap = new k8s.KubeConfigMap(this, 'config', { metadata: namespaced(i, NAMES.janusConfig, labels), data: files });
+    const configMounts = Object.keys(files).map((f) => ({ name: 'config', mountPath: `${j.configDir}/${f}`, subPath: f, readOnly: true }));
+    // janus.jcfg with the admin secret, written by the init container into an emptyDir.
+    const runtime = scratch('runtime', '/run/janus-config');
+    const hash = createHash('sha256').update(JSON.stringify({ files, admin: j.admin })).digest('hex');
+    const securityContext = restrictedSecurityContext({ readOnlyRootFilesystem: false, runAsUser: ROOT_UID });
 
     this.deployment = new k8s.KubeDeployment(this, 'deployment', {
       metadata: namespaced(
@@ -45,10 +68,12 @@ export class JanusGateway extends Construct {
         labels,
         exemptions({
           'host-network': 'WebRTC: ICE candidates must carry the node addresses and the RTP range is bound on the node',
-          'non-isolated-pod': 'hostNetwork pods are outside NetworkPolicy',
-          'run-as-non-root': 'gjovanov/janus-slim runs as root; no non-root user is published for it',
-          'no-read-only-root-fs': 'janus-slim writes its runtime config and logs inside the image',
-          'latest-tag': j.image.endsWith(':latest') ? j.latestTagReason : undefined,
+          'non-isolated-pod': admin
+            ? `hostNetwork pods are outside NetworkPolicy; the admin API binds only ${j.admin.bindAddress}, admits ${j.admin.allowFrom.join(', ')} and needs its secret`
+            : 'hostNetwork pods are outside NetworkPolicy; the admin API is switched off in the transport configs',
+          'run-as-non-root': 'gjovanov/janus-slim runs as root (runAsUser: 0); no non-root user is published for it',
+          'no-read-only-root-fs': 'janus-slim writes its logs inside the image; ephemeral-storage is limited',
+          'latest-tag': latestTagReason(j.image, j.latestTagReason),
         }),
       ),
       spec: {
@@ -56,31 +81,52 @@ export class JanusGateway extends Construct {
         strategy: { type: 'Recreate' },
         selector: { matchLabels: selector },
         template: {
-          metadata: { labels, annotations: { [HOST_UDP_PORTS_ANNOTATION]: j.rtpPortRange } },
+          metadata: { labels, annotations: { [HOST_UDP_PORTS_ANNOTATION]: j.rtpPortRange, [CONFIG_HASH_ANNOTATION]: hash } },
           spec: {
             hostNetwork: true,
             dnsPolicy: 'ClusterFirstWithHostNet',
             ...podDefaults(),
             terminationGracePeriodSeconds: j.shutdown.gracePeriodSeconds,
             nodeSelector: nodePin(j.node),
+            ...(admin
+              ? {
+                  initContainers: [
+                    {
+                      name: 'admin-secret',
+                      ...containerDefaults(j.image, i.imagePullPolicy),
+                      command: ['sh', '-c', JANUS_ADMIN_SECRET_SCRIPT, 'janus-config', `${j.configDir}/janus.jcfg`, `/secrets/${JANUS_ADMIN_SECRET_KEY}`, `${runtime.mount.mountPath}/janus.jcfg`],
+                      securityContext,
+                      resources: resourceRequirements({
+                        requests: { cpu: '10m', memory: '16Mi', ephemeralStorage: '1Mi' },
+                        limits: { cpu: '100m', memory: '64Mi', ephemeralStorage: '16Mi' },
+                      }),
+                      volumeMounts: [{ name: 'admin-secret', mountPath: '/secrets', readOnly: true }, runtime.mount],
+                    },
+                  ],
+                }
+              : {}),
             containers: [
               {
                 name: 'janus',
-                image: j.image,
-                ...containerDefaults(i),
-                ports: JANUS_PORTS.map(({ name, key }) => ({
+                ...containerDefaults(j.image, i.imagePullPolicy),
+                ports: served.map(({ name, key }) => ({
                   name,
                   containerPort: j.ports[key],
                   hostPort: j.ports[key],
                   protocol: 'TCP',
                 })),
-                securityContext: restrictedSecurityContext({ readOnlyRootFilesystem: false }),
+                securityContext,
                 // Let running calls finish their signalling before SIGTERM.
                 lifecycle: { preStop: { exec: exec('sleep', String(j.shutdown.preStopSeconds)).exec! } },
                 resources: resourceRequirements(j.resources),
                 readinessProbe: probe(httpGet('/janus/info', 'http'), j.readinessProbe),
                 livenessProbe: probe(tcp('http'), j.livenessProbe),
+                volumeMounts: [...configMounts, ...(admin ? [{ name: runtime.volume.name, mountPath: `${j.configDir}/janus.jcfg`, subPath: 'janus.jcfg', readOnly: true }] : [])],
               },
+            ],
+            volumes: [
+              { name: 'config', configMap: { name: NAMES.janusConfig } },
+              ...(admin ? [runtime.volume, { name: 'admin-secret', secret: { secretName: j.admin.secretName, defaultMode: 0o400 } }] : []),
             ],
           },
         },
@@ -93,13 +139,13 @@ export class JanusGateway extends Construct {
     });
 
     this.nodePortService = new k8s.KubeService(this, 'nodeport', {
-      metadata: namespaced(i, NAMES.janusNodePort, labels, exemptions({ 'exposed-services': 'the host nginx proxies janus.roomler.live to these NodePorts' })),
+      metadata: namespaced(i, NAMES.janusNodePort, labels, exemptions({ 'exposed-services': 'the host nginx proxies the Janus API of janus.roomler.live to these NodePorts (never the admin API)' })),
       spec: {
         type: 'NodePort',
         // Traffic from the host nginx must reach the Janus on the pinned node, not hop to another one.
         externalTrafficPolicy: 'Local',
         selector,
-        ports: JANUS_PORTS.map(({ key }, n) => ({ ...servicePorts[n], nodePort: j.nodePorts[key] })),
+        ports: JANUS_API_PORTS.map(({ key }, n) => ({ ...servicePorts[n], nodePort: j.nodePorts[key] })),
       },
     });
   }

@@ -1,5 +1,6 @@
 import type { k8s } from 'cdk8s-plus-28';
 import type { InstanceConfig } from '../config';
+import { imagePinning } from '../config/images';
 
 /** The parts of an instance every construct labels and places its objects with. */
 export interface InstanceScope {
@@ -42,3 +43,6 @@ export const exemptions = (reasons: Record<string, string | undefined>): Record<
       .filter((e): e is [string, string] => e[1] !== undefined)
       .map(([check, reason]) => [`ignore-check.kube-linter.io/${check}`, reason]),
   );
+
+/** The latest-tag exemption for an image that is `:latest` (the reason from config), none for a pinned one. */
+export const latestTagReason = (image: string, reason: string) => (imagePinning(image) === 'latest' ? reason : undefined);

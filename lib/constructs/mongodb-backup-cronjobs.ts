@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { NAMES, backupVolumeName } from '../config';
+import { MONGODB_CREDENTIALS, NAMES, backupVolumeName } from '../config';
 import { containerDefaults, nodePin, podDefaults, resourceRequirements, restrictedSecurityContext, scratch } from './container';
 import { instanceExemptions, namespaced, recommendedLabels, type InstanceScope } from './metadata';
-import { MONGODB_UID } from './mongodb-statefulset';
+import { MONGODB_UID, mongoCredentials } from './mongodb-statefulset';
 import { StaticHostPathVolume } from './static-host-path-volume';
 
 export type MongoDbBackupCronJobsProps = InstanceScope;
@@ -45,6 +45,7 @@ export class MongoDbBackupCronJobs extends Construct {
     });
 
     const tmp = scratch('tmp', '/tmp');
+    const credentials = mongoCredentials(i.mongodb.secretName);
     const common = {
       BACKUP_DIR: '/backup',
       DATABASE: i.mongodb.database,
@@ -74,8 +75,7 @@ export class MongoDbBackupCronJobs extends Construct {
                   containers: [
                     {
                       name,
-                      image: b.image ?? i.mongodb.image,
-                      ...containerDefaults(i),
+                      ...containerDefaults(b.image ?? i.mongodb.image, i.imagePullPolicy),
                       command: ['bash', `/scripts/${script}`],
                       env: Object.entries({ ...common, ...env }).map(([k, value]) => ({ name: k, value })),
                       securityContext: restrictedSecurityContext({ readOnlyRootFilesystem: true, runAsUser: MONGODB_UID }),
@@ -84,7 +84,7 @@ export class MongoDbBackupCronJobs extends Construct {
                         { name: 'backup', mountPath: '/backup', readOnly: !opts.writable },
                         { name: 'scripts', mountPath: '/scripts', readOnly: true },
                         tmp.mount,
-                        ...(opts.secret ? [{ name: 'credentials', mountPath: '/secrets/mongodb', readOnly: true }] : []),
+                        ...(opts.secret ? [credentials.mount] : []),
                       ],
                     },
                   ],
@@ -92,7 +92,7 @@ export class MongoDbBackupCronJobs extends Construct {
                     { name: 'backup', persistentVolumeClaim: { claimName: claimName!, readOnly: !opts.writable } },
                     { name: 'scripts', configMap: { name: NAMES.backupScripts, defaultMode: 0o555 } },
                     tmp.volume,
-                    ...(opts.secret ? [{ name: 'credentials', secret: { secretName: i.mongodb.secretName, defaultMode: 0o400 } }] : []),
+                    ...(opts.secret ? [credentials.volume] : []),
                   ],
                 },
               },
@@ -101,7 +101,7 @@ export class MongoDbBackupCronJobs extends Construct {
         },
       });
 
-    cronJob('mongodb-backup', b.schedule, 'mongodb-backup.sh', { MONGO_HOST: `${NAMES.mongodb}:${i.mongodb.port}`, SECRET_DIR: '/secrets/mongodb', KEEP: String(b.keep) }, { secret: true, writable: true });
+    cronJob('mongodb-backup', b.schedule, 'mongodb-backup.sh', { MONGO_HOST: `${NAMES.mongodb}:${i.mongodb.port}`, [MONGODB_CREDENTIALS.dirEnv]: MONGODB_CREDENTIALS.dir, KEEP: String(b.keep) }, { secret: true, writable: true });
     cronJob('mongodb-backup-verify', b.verifySchedule, 'mongodb-backup-verify.sh', {
       MAX_AGE_HOURS: String(b.maxAgeHours),
       MIN_BYTES: String(b.minBytes),

@@ -1,6 +1,6 @@
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { NAMES } from '../config';
+import { MONGODB_CREDENTIALS, NAMES } from '../config';
 import { containerDefaults, exec, nodePin, podDefaults, probe, resourceRequirements, restrictedSecurityContext, scratch, tcp } from './container';
 import { instanceExemptions, namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
 
@@ -11,6 +11,12 @@ export interface MongoDbStatefulSetProps extends InstanceScope {
 
 /** The image's mongodb user and group. */
 export const MONGODB_UID = 999;
+
+/** The Secret mounted as MONGODB_CREDENTIALS says; 0400, readable by uid 999 through the pod's fsGroup. */
+export const mongoCredentials = (secretName: string) => ({
+  volume: { name: 'credentials', secret: { secretName, defaultMode: 0o400 } } satisfies k8s.Volume,
+  mount: { name: 'credentials', mountPath: MONGODB_CREDENTIALS.dir, readOnly: true } satisfies k8s.VolumeMount,
+});
 
 const ping = ['mongosh', '--quiet', '--norc', '--eval', 'db.runCommand({ping:1}).ok'];
 
@@ -35,10 +41,10 @@ export class MongoDbStatefulSet extends Construct {
       },
     });
 
-    const fromSecret = (key: string) => ({ secretKeyRef: { name: m.secretName, key } });
     // The root filesystem is read-only; mongod needs /tmp for its socket and the image declares /data/configdb.
     const tmp = scratch('tmp', '/tmp');
     const configdb = scratch('configdb', '/data/configdb');
+    const credentials = mongoCredentials(m.secretName);
     this.statefulSet = new k8s.KubeStatefulSet(this, 'statefulset', {
       metadata: namespaced(i, NAMES.mongodb, labels, instanceExemptions(i)),
       spec: {
@@ -57,25 +63,26 @@ export class MongoDbStatefulSet extends Construct {
             containers: [
               {
                 name: 'mongodb',
-                image: m.image,
-                ...containerDefaults(i),
+                ...containerDefaults(m.image, i.imagePullPolicy),
                 args: ['--bind_ip_all', '--auth'],
                 securityContext: restrictedSecurityContext({ readOnlyRootFilesystem: true, runAsUser: MONGODB_UID }),
                 ports: [{ name: 'mongodb', containerPort: m.port, protocol: 'TCP' }],
+                // The credentials as files (MONGODB_CREDENTIALS): the entrypoint reads the _FILE variants at first init.
                 env: [
-                  { name: 'MONGO_INITDB_ROOT_USERNAME', valueFrom: fromSecret('MONGO_INITDB_ROOT_USERNAME') },
-                  { name: 'MONGO_INITDB_ROOT_PASSWORD', valueFrom: fromSecret('MONGO_INITDB_ROOT_PASSWORD') },
+                  { name: 'MONGO_INITDB_ROOT_USERNAME_FILE', value: `${MONGODB_CREDENTIALS.dir}/${MONGODB_CREDENTIALS.username}` },
+                  { name: 'MONGO_INITDB_ROOT_PASSWORD_FILE', value: `${MONGODB_CREDENTIALS.dir}/${MONGODB_CREDENTIALS.password}` },
                   { name: 'MONGO_INITDB_DATABASE', value: m.database },
+                  { name: MONGODB_CREDENTIALS.dirEnv, value: MONGODB_CREDENTIALS.dir },
                 ],
                 resources: resourceRequirements(m.resources),
                 startupProbe: probe(exec(...ping), m.startupProbe),
                 readinessProbe: probe(exec(...ping), m.readinessProbe),
                 // Liveness only asks whether mongod still accepts connections: no mongosh process per check.
                 livenessProbe: probe(tcp('mongodb'), m.livenessProbe),
-                volumeMounts: [{ name: 'data', mountPath: '/data/db' }, tmp.mount, configdb.mount],
+                volumeMounts: [{ name: 'data', mountPath: '/data/db' }, tmp.mount, configdb.mount, credentials.mount],
               },
             ],
-            volumes: [{ name: 'data', persistentVolumeClaim: { claimName: props.claimName } }, tmp.volume, configdb.volume],
+            volumes: [{ name: 'data', persistentVolumeClaim: { claimName: props.claimName } }, tmp.volume, configdb.volume, credentials.volume],
           },
         },
       },

@@ -44,8 +44,7 @@ export class RedisDeployment extends Construct {
             containers: [
               {
                 name: 'redis',
-                image: r.image,
-                ...containerDefaults(i),
+                ...containerDefaults(r.image, i.imagePullPolicy),
                 command: ['redis-server', '--port', String(r.port), '--save', '', '--appendonly', 'no'],
                 securityContext: restrictedSecurityContext({ readOnlyRootFilesystem: true, runAsUser: REDIS_UID }),
                 ports: [{ name: 'redis', containerPort: r.port, protocol: 'TCP' }],

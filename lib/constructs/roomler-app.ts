@@ -1,8 +1,8 @@
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { NAMES, turnUsername } from '../config';
-import { containerDefaults, exec, podDefaults, probe, resourceRequirements, restrictedSecurityContext, tcp } from './container';
-import { exemptions, instanceExemptions, namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
+import { ROOT_UID, containerDefaults, exec, httpGet, podDefaults, probe, resourceRequirements, restrictedSecurityContext, tcp } from './container';
+import { exemptions, instanceExemptions, latestTagReason, namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
 
 export interface RoomlerAppProps extends InstanceScope {
   /** Claim holding user uploads. */
@@ -40,9 +40,10 @@ export class RoomlerApp extends Construct {
         {
           ...instanceExemptions(i),
           ...exemptions({
-            'run-as-non-root': 'gjovanov/roomler runs as root and the migrated uploads are owned by root',
-            'no-read-only-root-fs': 'PM2 writes ~/.pm2 and Nuxt writes its cache inside the image',
-            'latest-tag': a.image.endsWith(':latest') ? a.latestTagReason : undefined,
+            'run-as-non-root': 'gjovanov/roomler runs as root (runAsUser: 0) and the migrated uploads are owned by root',
+            'no-read-only-root-fs': 'PM2 writes ~/.pm2 and Nuxt writes its cache inside the image; ephemeral-storage is limited',
+            'latest-tag': latestTagReason(a.image, a.latestTagReason),
+            'read-secret-from-env-var': `the app reads DB_CONN, TURN_PASSWORD and the OAuth secrets from process.env (envFrom ${a.secretName}); it has no _FILE variants`,
           }),
         },
       ),
@@ -59,18 +60,18 @@ export class RoomlerApp extends Construct {
             containers: [
               {
                 name: 'roomler',
-                image: a.image,
-                ...containerDefaults(i),
+                ...containerDefaults(a.image, i.imagePullPolicy),
                 command: a.command,
                 workingDir: a.workingDir,
                 ports: [{ name: 'http', containerPort: a.port, protocol: 'TCP' }],
-                securityContext: restrictedSecurityContext({ readOnlyRootFilesystem: false }),
+                securityContext: restrictedSecurityContext({ readOnlyRootFilesystem: false, runAsUser: ROOT_UID }),
                 // Endpoints drop the pod first, then PM2 gets SIGTERM and drains its workers.
                 lifecycle: { preStop: { exec: exec('sleep', String(a.shutdown.preStopSeconds)).exec! } },
                 envFrom: [{ configMapRef: { name: a.configMapName } }, { secretRef: { name: a.secretName } }],
                 resources: resourceRequirements(a.resources),
                 startupProbe: probe(tcp('http'), a.startupProbe),
-                readinessProbe: probe(tcp('http'), a.readinessProbe),
+                // Different handlers: readiness asks the API, liveness only connects (identical-probes).
+                readinessProbe: probe(httpGet(a.readinessPath, 'http'), a.readinessProbe),
                 livenessProbe: probe(tcp('http'), a.livenessProbe),
                 volumeMounts: [{ name: 'uploads', mountPath: a.uploads.mountPath }],
               },

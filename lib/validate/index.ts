@@ -65,7 +65,7 @@ export function parseFiles(files: ReadonlyMap<string, string>): { objects: Parse
 /** Secrets the manifests reference by name but that `npm run secrets` creates, plus what config declares. */
 export function externalRefs(config?: LoadedConfig): ExternalRefs {
   const declared = config?.root.validation.external;
-  const fromInstances = (config?.instances ?? []).flatMap((i) => [i.app.secretName, i.mongodb.secretName]);
+  const fromInstances = (config?.instances ?? []).flatMap((i) => [i.app.secretName, i.mongodb.secretName, ...(i.janus.admin.enabled ? [i.janus.admin.secretName] : [])]);
   return {
     secrets: [...new Set(['roomler-secret', 'mongodb-secret', 'coturn-auth', 'coturn-tls', ...fromInstances, ...(declared?.secrets ?? [])])],
     configMaps: declared?.configMaps ?? [],

@@ -1,4 +1,5 @@
 import type { Finding, ParsedObject } from './index';
+import { imagePinning } from '../config/images';
 import { containersOf, finding, podSpecOf, templatePath, type Obj } from './objects';
 
 /** Annotation prefix that exempts an object from a check, with the reason as its value (kube-linter's own). */
@@ -20,12 +21,18 @@ export const POLICY_CHECKS = {
   'unset-memory-requirements': 'containers set memory requests and limits',
   'no-readiness-probe': 'long-running containers have a readiness probe',
   'no-liveness-probe': 'long-running containers have a liveness probe',
-  'identical-probes': 'readiness and liveness probes differ (kube-score container-probes-identical)',
-  'run-as-non-root': 'pods run as a non-root user',
+  'identical-probes': 'readiness and liveness probes use different handlers (kube-score pod-probes-identical)',
+  'run-as-non-root': 'pods run as a non-root user (an exemption needs an explicit runAsUser: 0)',
   'no-read-only-root-fs': 'containers have a read-only root filesystem',
   'privilege-escalation-container': 'containers set allowPrivilegeEscalation: false',
   'drop-net-raw-capability': 'containers drop all capabilities (at least NET_RAW)',
-  'latest-tag': 'images are pinned, not :latest',
+  'added-capabilities': 'containers add no capabilities (Checkov CKV_K8S_25)',
+  'privileged-ports': 'containers declare no port below 1024',
+  'unset-ephemeral-storage-requirements': 'containers set ephemeral-storage requests and limits (kube-score container-ephemeral-storage-request-and-limit)',
+  'env-var-secret': 'no secret-looking literal in an env var (a path such as SECRET_DIR=/etc/x is not one)',
+  'read-secret-from-env-var': 'Secrets are mounted as files, not read into env vars (Checkov CKV_K8S_35)',
+  'latest-tag': 'images are pinned, not :latest (an exemption needs imagePullPolicy: Always)',
+  'floating-tag': 'images name an exact version, not a moving major/minor tag (an exemption needs imagePullPolicy: Always)',
   'host-network': 'pods do not use the host network',
   'exposed-services': 'Services are not NodePort or LoadBalancer',
   'cronjob-starting-deadline': 'CronJobs set startingDeadlineSeconds (kube-score cronjob-has-deadline)',
@@ -37,12 +44,13 @@ export type PolicyCheck = keyof typeof POLICY_CHECKS;
 
 const LONG_RUNNING = new Set(['Deployment', 'StatefulSet', 'DaemonSet']);
 
-const imageTag = (image: string) => {
-  const noDigest = image.split('@')[0];
-  const slash = noDigest.lastIndexOf('/');
-  const colon = noDigest.lastIndexOf(':');
-  return colon > slash ? noDigest.slice(colon + 1) : undefined;
-};
+/** Env var names kube-linter's env-var-secret treats as secrets. */
+const SECRET_NAME = /secret|passw(or)?d|token|api_?key|private_?key|credential/i;
+/** A value that names where a secret is (a path), not the secret itself. */
+const PATH_VALUE = /^\/\S*$/;
+
+/** The action of a probe, without its timings: identical actions are identical probes whatever the thresholds. */
+const handler = (p: Obj) => JSON.stringify({ exec: p.exec, httpGet: p.httpGet, tcpSocket: p.tcpSocket, grpc: p.grpc });
 
 export function policyRules(objects: readonly ParsedObject[]): { findings: Finding[]; exemptions: Exemption[] } {
   const findings: Finding[] = [];
@@ -60,8 +68,10 @@ export function policyRules(objects: readonly ParsedObject[]): { findings: Findi
       exemptions.push({ object: `${o.kind}/${o.metadata?.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata?.name}`, file: p.file, check, reason: v });
       if (!String(v).trim()) findings.push(finding('error', 'exemption', o, p.file, `metadata.annotations["${k}"]`, 'an exemption must carry its reason as the annotation value'));
     }
-    const warn = (check: PolicyCheck, path: string, message: string, fix: string) => {
+    // `voids`: why an exemption cannot be true for this container (its reason claims what the manifest contradicts).
+    const warn = (check: PolicyCheck, path: string, message: string, fix: string, voids?: string) => {
       if (!exempted.has(check)) findings.push(finding('warning', check, o, p.file, path, message, `${fix}, or annotate ${EXEMPTION_PREFIX}${check}: "<reason>"`));
+      else if (voids) findings.push(finding('warning', check, o, p.file, path, `${message}; the exemption does not hold: ${voids}`, fix));
     };
 
     if (o.kind === 'Service' && (o.spec?.type === 'NodePort' || o.spec?.type === 'LoadBalancer')) {
@@ -98,17 +108,44 @@ export function policyRules(objects: readonly ParsedObject[]): { findings: Findi
       if (LONG_RUNNING.has(o.kind) && path.startsWith('containers')) {
         if (!c.readinessProbe) warn('no-readiness-probe', `${cp}.readinessProbe`, `container "${c.name}" has no readiness probe`, 'add one');
         if (!c.livenessProbe) warn('no-liveness-probe', `${cp}.livenessProbe`, `container "${c.name}" has no liveness probe`, 'add one');
-        if (c.readinessProbe && c.livenessProbe && JSON.stringify(c.readinessProbe) === JSON.stringify(c.livenessProbe)) {
-          warn('identical-probes', `${cp}.livenessProbe`, `container "${c.name}" has identical readiness and liveness probes: a slow moment restarts it`, 'make liveness cheaper and more tolerant');
+        if (c.readinessProbe && c.livenessProbe && handler(c.readinessProbe) === handler(c.livenessProbe)) {
+          warn('identical-probes', `${cp}.livenessProbe`, `container "${c.name}" has the same readiness and liveness check: what makes it unready also restarts it`, 'give readiness a real request and keep liveness a cheap connect');
         }
       }
-      if (!(sc.runAsNonRoot === true || (sc.runAsUser ?? 0) > 0 || (podNonRoot && sc.runAsUser !== 0))) warn('run-as-non-root', `${cp}.securityContext`, `container "${c.name}" may run as root`, 'set runAsNonRoot and a non-zero runAsUser');
+      const uid = sc.runAsUser ?? spec.securityContext?.runAsUser;
+      if (!(sc.runAsNonRoot === true || (sc.runAsUser ?? 0) > 0 || (podNonRoot && sc.runAsUser !== 0))) {
+        warn('run-as-non-root', `${cp}.securityContext`, `container "${c.name}" may run as root`, 'set runAsNonRoot and a non-zero runAsUser', uid !== 0 ? `runAsUser is ${uid ?? 'unset'}, so the image's USER decides who it runs as; set runAsUser: 0 when it must be root` : undefined);
+      }
       if (sc.readOnlyRootFilesystem !== true) warn('no-read-only-root-fs', `${cp}.securityContext.readOnlyRootFilesystem`, `container "${c.name}" has a writable root filesystem`, 'set readOnlyRootFilesystem: true with emptyDirs for writable paths');
       if (sc.allowPrivilegeEscalation !== false) warn('privilege-escalation-container', `${cp}.securityContext.allowPrivilegeEscalation`, `container "${c.name}" allows privilege escalation`, 'set allowPrivilegeEscalation: false');
       const drop: string[] = sc.capabilities?.drop ?? [];
       if (!drop.includes('ALL') && !drop.includes('NET_RAW')) warn('drop-net-raw-capability', `${cp}.securityContext.capabilities.drop`, `container "${c.name}" keeps NET_RAW`, 'drop ALL capabilities');
-      const tag = typeof c.image === 'string' ? imageTag(c.image) : undefined;
-      if (typeof c.image === 'string' && !c.image.includes('@') && (tag === undefined || tag === 'latest')) warn('latest-tag', `${cp}.image`, `image "${c.image}" is not pinned: every pull may run different code`, 'pin a version tag or digest');
+      const add: string[] = sc.capabilities?.add ?? [];
+      if (add.length) warn('added-capabilities', `${cp}.securityContext.capabilities.add`, `container "${c.name}" adds ${add.join(', ')}`, 'remove capabilities.add');
+      for (const [n, port] of ((c.ports ?? []) as Obj[]).entries()) {
+        const low = [port.containerPort, port.hostPort].filter((x) => typeof x === 'number' && x < 1024);
+        if (low.length) warn('privileged-ports', `${cp}.ports[${n}]`, `container "${c.name}" binds privileged port ${low[0]}`, 'use a port of 1024 or above');
+      }
+      if (!r.requests?.['ephemeral-storage'] || !r.limits?.['ephemeral-storage']) {
+        warn('unset-ephemeral-storage-requirements', `${cp}.resources`, `container "${c.name}" lacks an ephemeral-storage request or limit: logs and writes can fill the node's disk`, 'set resources.requests and resources.limits ephemeral-storage');
+      }
+      for (const [n, e] of ((c.env ?? []) as Obj[]).entries()) {
+        if (typeof e.value === 'string' && e.value !== '' && SECRET_NAME.test(e.name) && !PATH_VALUE.test(e.value)) {
+          warn('env-var-secret', `${cp}.env[${n}]`, `env var ${e.name} of container "${c.name}" holds a literal that looks like a secret`, 'move it into a Secret mounted as a file');
+        }
+        if (e.valueFrom?.secretKeyRef) warn('read-secret-from-env-var', `${cp}.env[${n}]`, `env var ${e.name} of container "${c.name}" reads Secret ${e.valueFrom.secretKeyRef.name}: env vars leak into crash dumps, child processes and logs`, 'mount the Secret as files (e.g. the image\'s _FILE variables)');
+      }
+      for (const [n, e] of ((c.envFrom ?? []) as Obj[]).entries()) {
+        if (e.secretRef) warn('read-secret-from-env-var', `${cp}.envFrom[${n}]`, `container "${c.name}" reads every key of Secret ${e.secretRef.name} into env vars`, 'mount the Secret as files');
+      }
+      if (typeof c.image === 'string') {
+        const pinning = imagePinning(c.image);
+        // The API server's default: Always for :latest or no tag, IfNotPresent otherwise.
+        const policy = c.imagePullPolicy ?? (pinning === 'latest' ? 'Always' : 'IfNotPresent');
+        const voids = policy !== 'Always' ? `imagePullPolicy is ${policy}: a node that has an older copy never pulls the new one` : undefined;
+        if (pinning === 'latest') warn('latest-tag', `${cp}.image`, `image "${c.image}" is not pinned: every pull may run different code`, 'pin a version tag or digest', voids);
+        if (pinning === 'floating') warn('floating-tag', `${cp}.image`, `image "${c.image}" names a moving version: the publisher re-points it at every release`, 'pin the exact version (major.minor.patch) or a digest', voids);
+      }
     }
   }
   return { findings, exemptions };

@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { imagePinning } from '../../lib/config/images';
 import { SchemaValidator } from '../../lib/validate/schema';
 import { allObjects, cleanupDirs, podSpec, synthFiles, type Obj } from '../support/synth';
 
@@ -9,6 +10,7 @@ const files = synthFiles();
 const objects = allObjects(files);
 const workloads = objects.filter((o) => ['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob', 'Job'].includes(o.kind));
 const containers = workloads.flatMap((w) => podSpec(w).containers.map((c: Obj) => ({ w: `${w.kind}/${w.metadata.name}`, c })));
+const initContainers = workloads.flatMap((w) => (podSpec(w).initContainers ?? []).map((c: Obj) => ({ w: `${w.kind}/${w.metadata.name} init ${c.name}`, c })));
 const CLUSTER_SCOPED = new Set(['Namespace', 'PersistentVolume', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition']);
 const RECOMMENDED = ['app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/component', 'app.kubernetes.io/part-of', 'app.kubernetes.io/managed-by'];
 
@@ -46,12 +48,16 @@ describe('every synthesized object', () => {
 describe('every container', () => {
   it('exists', () => expect(containers.length).toBeGreaterThanOrEqual(4));
 
-  it('has an explicit name, image, pull policy, requests and limits', () => {
-    for (const { w, c } of containers) {
+  it('has an explicit name, image, pull policy, requests and limits (init containers too)', () => {
+    expect(initContainers.length).toBeGreaterThanOrEqual(2);
+    for (const { w, c } of [...containers, ...initContainers]) {
       expect(c.name, w).not.toBe('main');
       expect(c.image, w).toMatch(/.+:.+/);
-      expect(c.imagePullPolicy, w).toBe('IfNotPresent');
-      for (const k of ['requests', 'limits']) for (const r of ['cpu', 'memory']) expect(c.resources?.[k]?.[r], `${w} ${k}.${r}`).toBeTruthy();
+      // A moving tag is pulled on every start; a pinned one only when missing.
+      expect(c.imagePullPolicy, w).toBe(['latest', 'floating'].includes(imagePinning(c.image)) ? 'Always' : 'IfNotPresent');
+      for (const k of ['requests', 'limits']) for (const r of ['cpu', 'memory', 'ephemeral-storage']) expect(c.resources?.[k]?.[r], `${w} ${k}.${r}`).toBeTruthy();
+      // The user is explicit: a non-root uid, or 0 with a run-as-non-root exemption naming it.
+      expect(typeof c.securityContext?.runAsUser, w).toBe('number');
     }
   });
 
@@ -59,7 +65,8 @@ describe('every container', () => {
     for (const { w, c } of containers.filter(({ w }) => !w.startsWith('CronJob') && !w.startsWith('Job'))) {
       expect(c.readinessProbe, w).toBeDefined();
       expect(c.livenessProbe, w).toBeDefined();
-      expect(JSON.stringify(c.readinessProbe), w).not.toEqual(JSON.stringify(c.livenessProbe));
+      const handler = (p: Obj) => JSON.stringify([p.exec, p.httpGet, p.tcpSocket]);
+      expect(handler(c.readinessProbe), w).not.toEqual(handler(c.livenessProbe));
       for (const p of [c.livenessProbe, c.startupProbe].filter(Boolean)) expect(p.successThreshold, w).toBe(1);
     }
   });

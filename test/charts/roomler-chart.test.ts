@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { allObjects, cleanupDirs, find, podSpec, synthFiles, type Obj } from '../support/synth';
+import { MONGODB_CREDENTIALS } from '../../lib/config';
+import { allObjects, cleanupDirs, find, podSpec, projectWith, synthFiles, type Obj } from '../support/synth';
 
 afterAll(cleanupDirs);
 
@@ -35,8 +36,10 @@ describe('roomler chart (default config = the reference production topology)', (
     expect(app.spec.type).toBe('NodePort');
     expect(app.spec.ports).toEqual([expect.objectContaining({ name: 'http', port: 3000, nodePort: 30030 })]);
     const janus = find(objects, 'Service', 'janus-nodeport');
-    expect(Object.fromEntries(janus.spec.ports.map((p: Obj) => [p.port, p.nodePort]))).toEqual({ 8088: 30808, 8188: 30818, 7088: 30708, 7188: 30718 });
+    // The Janus API only: the admin API (7088/7188) is on no NodePort and no Service.
+    expect(Object.fromEntries(janus.spec.ports.map((p: Obj) => [p.port, p.nodePort]))).toEqual({ 8088: 30808, 8188: 30818 });
     expect(find(objects, 'Service', 'janus').spec.type).toBe('ClusterIP');
+    expect(find(objects, 'Service', 'janus').spec.ports.map((p: Obj) => p.port)).toEqual([8088, 8188]);
     expect(find(objects, 'Service', 'mongodb').spec.clusterIP).toBe('None');
   });
 
@@ -49,8 +52,40 @@ describe('roomler chart (default config = the reference production topology)', (
     expect(janus.spec.strategy).toEqual({ type: 'Recreate' });
     const c = container(janus, 'janus');
     expect(c.image).toBe('gjovanov/janus-slim:latest');
+    // :latest only with Always: a node that has an older copy pulls the new one on every start.
+    expect(c.imagePullPolicy).toBe('Always');
+    expect(c.securityContext).toMatchObject({ runAsUser: 0, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
     expect(c.readinessProbe.httpGet).toMatchObject({ path: '/janus/info', port: 'http' });
-    expect(c.ports.find((p: Obj) => p.name === 'http').containerPort).toBe(8088);
+    expect(c.ports.map((p: Obj) => p.containerPort)).toEqual([8088, 8188]);
+  });
+
+  it('switches the Janus admin API off by default, in the transport configs that replace the image\'s', () => {
+    const janus = find(objects, 'Deployment', 'janus');
+    const cm = find(objects, 'ConfigMap', 'janus-config');
+    expect(cm.data['janus.transport.http.jcfg']).toMatch(/^\tadmin_http = false$/m);
+    expect(cm.data['janus.transport.http.jcfg']).toMatch(/^\tport = 8088$/m);
+    expect(cm.data['janus.transport.websockets.jcfg']).toMatch(/^\tadmin_ws = false$/m);
+    expect(container(janus, 'janus').volumeMounts).toEqual([
+      { name: 'config', mountPath: '/opt/janus/etc/janus/janus.transport.http.jcfg', subPath: 'janus.transport.http.jcfg', readOnly: true },
+      { name: 'config', mountPath: '/opt/janus/etc/janus/janus.transport.websockets.jcfg', subPath: 'janus.transport.websockets.jcfg', readOnly: true },
+    ]);
+    expect(podSpec(janus).initContainers).toBeUndefined();
+  });
+
+  it('serves the Janus admin API, when enabled, only on its bind address and ACL, with the admin secret from a Secret', () => {
+    const enabled = allObjects(synthFiles({ cwd: projectWith({ 'roomler.yaml': 'janus:\n  admin: { enabled: true, bindAddress: 10.0.0.11, allowFrom: [10.0.0.5] }\n' }), env: {} }));
+    const janus = find(enabled, 'Deployment', 'janus');
+    const http = find(enabled, 'ConfigMap', 'janus-config').data['janus.transport.http.jcfg'];
+    for (const line of ['admin_http = true', 'admin_port = 7088', 'admin_ip = "10.0.0.11"', 'admin_acl = "10.0.0.5"']) expect(http.split('\n')).toContain(`\t${line}`);
+    expect(find(enabled, 'ConfigMap', 'janus-config').data['janus.transport.websockets.jcfg'].split('\n')).toContain('\tadmin_ws_ip = "10.0.0.11"');
+    expect(container(janus, 'janus').ports.map((p: Obj) => `${p.name}:${p.hostPort}`)).toEqual(['http:8088', 'websocket:8188', 'admin-http:7088', 'admin-websocket:7188']);
+    expect(find(enabled, 'Service', 'janus-nodeport').spec.ports.map((p: Obj) => p.port)).toEqual([8088, 8188]);
+    const init = podSpec(janus).initContainers[0];
+    expect(init.command.slice(3)).toEqual(['janus-config', '/opt/janus/etc/janus/janus.jcfg', '/secrets/admin-secret', '/run/janus-config/janus.jcfg']);
+    expect(podSpec(janus).volumes).toContainEqual({ name: 'admin-secret', secret: { secretName: 'janus-admin', defaultMode: 0o400 } });
+    expect(container(janus, 'janus').volumeMounts).toContainEqual({ name: 'runtime', mountPath: '/opt/janus/etc/janus/janus.jcfg', subPath: 'janus.jcfg', readOnly: true });
+    // A config change replaces the pod: subPath mounts never see ConfigMap updates.
+    expect(janus.spec.template.metadata.annotations['roomler.io/config-sha256']).not.toBe(find(objects, 'Deployment', 'janus').spec.template.metadata.annotations['roomler.io/config-sha256']);
   });
 
   it('gives MongoDB a generous startup probe, a cheap liveness and the data node', () => {
@@ -61,13 +96,22 @@ describe('roomler chart (default config = the reference production topology)', (
     expect(spec.nodeSelector).toEqual({ 'kubernetes.io/hostname': 'k8s-worker1' });
     expect(spec.securityContext).toMatchObject({ runAsUser: 999, fsGroup: 999 });
     const c = container(sts, 'mongodb');
-    expect(c.image).toBe('mongo:7');
+    expect(c.image).toBe('mongo:7.0.16');
+    expect(c.imagePullPolicy).toBe('IfNotPresent');
     const budget = c.startupProbe.initialDelaySeconds + c.startupProbe.periodSeconds * c.startupProbe.failureThreshold;
     expect(budget).toBeGreaterThanOrEqual(300);
     expect(c.readinessProbe.exec.command.join(' ')).toContain('db.runCommand({ping:1}).ok');
     expect(c.livenessProbe.tcpSocket).toBeDefined();
-    expect(c.resources).toEqual({ requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '500m', memory: '1Gi' } });
-    expect(c.env.filter((e: Obj) => e.valueFrom).map((e: Obj) => e.valueFrom.secretKeyRef.name)).toEqual(['mongodb-secret', 'mongodb-secret']);
+    expect(c.resources).toEqual({ requests: { cpu: '250m', memory: '512Mi', 'ephemeral-storage': '128Mi' }, limits: { cpu: '500m', memory: '1Gi', 'ephemeral-storage': '1Gi' } });
+    // The root credentials are files (MONGODB_CREDENTIALS), read through the image's _FILE variables; no value in env.
+    expect(c.env.filter((e: Obj) => e.valueFrom)).toEqual([]);
+    expect(c.env).toEqual(expect.arrayContaining([
+      { name: 'MONGO_INITDB_ROOT_USERNAME_FILE', value: `${MONGODB_CREDENTIALS.dir}/MONGO_INITDB_ROOT_USERNAME` },
+      { name: 'MONGO_INITDB_ROOT_PASSWORD_FILE', value: `${MONGODB_CREDENTIALS.dir}/MONGO_INITDB_ROOT_PASSWORD` },
+      { name: 'SECRET_DIR', value: MONGODB_CREDENTIALS.dir },
+    ]));
+    expect(c.volumeMounts).toContainEqual({ name: 'credentials', mountPath: MONGODB_CREDENTIALS.dir, readOnly: true });
+    expect(spec.volumes).toContainEqual({ name: 'credentials', secret: { secretName: 'mongodb-secret', defaultMode: 0o400 } });
     expect(c.volumeMounts).toContainEqual({ name: 'data', mountPath: '/data/db' });
     expect(spec.volumes).toContainEqual({ name: 'data', persistentVolumeClaim: { claimName: 'mongodb-data' } });
     expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
@@ -77,7 +121,7 @@ describe('roomler chart (default config = the reference production topology)', (
 
   it('starts Redis without persistence', () => {
     const c = container(find(objects, 'Deployment', 'redis'), 'redis');
-    expect(c.image).toBe('redis:7-alpine');
+    expect(c.image).toBe('redis:7.4.2-alpine');
     expect(c.command).toEqual(expect.arrayContaining(['--save', '', '--appendonly', 'no']));
     expect(c.readinessProbe.exec.command).toContain('ping');
   });
@@ -87,11 +131,13 @@ describe('roomler chart (default config = the reference production topology)', (
     const c = container(app, 'roomler');
     expect(c.command).toEqual(['npx', 'pm2-runtime', 'start', '/roomler/pm2.config.js']);
     expect(c.workingDir).toBe('/roomler/packages/ui');
-    expect(c.imagePullPolicy).toBe('IfNotPresent');
+    expect(c.imagePullPolicy).toBe('Always');
+    expect(c.securityContext).toMatchObject({ runAsUser: 0 });
     expect(c.startupProbe).toMatchObject({ tcpSocket: { port: 'http' }, initialDelaySeconds: 10, periodSeconds: 5, failureThreshold: 30 });
-    expect(c.readinessProbe).toMatchObject({ periodSeconds: 10, failureThreshold: 5 });
-    expect(c.livenessProbe).toMatchObject({ periodSeconds: 15, failureThreshold: 10 });
-    expect(c.resources.limits).toEqual({ cpu: '1', memory: '4Gi' });
+    // Readiness asks the API; liveness only connects: different handlers, not just different thresholds.
+    expect(c.readinessProbe).toMatchObject({ httpGet: { path: '/api/ping', port: 'http' }, periodSeconds: 10, failureThreshold: 5 });
+    expect(c.livenessProbe).toMatchObject({ tcpSocket: { port: 'http' }, periodSeconds: 15, failureThreshold: 10 });
+    expect(c.resources.limits).toEqual({ cpu: '1', memory: '4Gi', 'ephemeral-storage': '4Gi' });
     expect(c.envFrom).toEqual([{ configMapRef: { name: 'roomler-config' } }, { secretRef: { name: 'roomler-secret' } }]);
     expect(c.volumeMounts).toEqual([{ name: 'uploads', mountPath: '/roomler/packages/ui/static/uploads' }]);
   });
@@ -140,6 +186,8 @@ describe('roomler chart (default config = the reference production topology)', (
     expect(c.env).toContainEqual({ name: 'DATABASE', value: 'roomlerdb' });
     // Credentials arrive as files from the Secret, never as env values or arguments.
     expect(podSpec(backup).volumes).toContainEqual({ name: 'credentials', secret: { secretName: 'mongodb-secret', defaultMode: 0o400 } });
+    expect(c.volumeMounts).toContainEqual({ name: 'credentials', mountPath: MONGODB_CREDENTIALS.dir, readOnly: true });
+    expect(c.env).toContainEqual({ name: 'SECRET_DIR', value: MONGODB_CREDENTIALS.dir });
     expect(JSON.stringify(c.env)).not.toContain('secretKeyRef');
     expect(find(objects, 'ConfigMap', 'mongodb-backup-scripts').data['mongodb-backup.sh']).toContain('set -euo pipefail');
     expect(find(objects, 'PersistentVolume', 'roomler-mongodb-backup').spec.hostPath.path).toBe('/data/roomler/backup');

@@ -76,12 +76,20 @@ const BAD: { name: string; yaml?: string; dotenv?: string; env?: NodeJS.ProcessE
   { name: 'duplicate key', yaml: 'app:\n  port: 3000\n  port: 3001\n', expect: [/roomler\.yaml:\d+:\d+: YAML .*[Mm]ap keys must be unique/] },
   { name: 'relative hostPath', yaml: 'mongodb:\n  hostPath: data/mongodb\n', expect: [/mongodb\.hostPath: must be an absolute path/] },
   { name: 'unknown pull policy', yaml: 'imagePullPolicy: Sometimes\n', expect: [/imagePullPolicy: Invalid option/] },
+  {
+    name: 'a moving tag with a pull policy that never delivers it',
+    yaml: 'imagePullPolicy: IfNotPresent\nredis:\n  image: redis:7-alpine\n',
+    expect: [
+      /roomler\.yaml:1:\d+: imagePullPolicy: IfNotPresent with janus\.image gjovanov\/janus-slim:latest \(a latest tag\): a node that has an older copy never pulls the new one/,
+      /roomler\.yaml:1:\d+: imagePullPolicy: IfNotPresent with redis\.image redis:7-alpine \(a floating tag\)/,
+    ],
+  },
   { name: 'SUPER_ADMIN_EMAILS not a JSON array', yaml: "app:\n  env:\n    SUPER_ADMIN_EMAILS: admin@roomler.live\n", expect: [/SUPER_ADMIN_EMAILS: must be a JSON array/] },
   { name: 'invalid URL from the environment', env: { JANUS_URL: 'janus.roomler.live' }, expect: [/environment variable JANUS_URL \(app\.env\.JANUS_URL\): must be a valid URL/] },
   { name: 'invalid URL from .env', dotenv: 'TURN_URL=https://turn.roomler.live\n', expect: [/\.env: TURN_URL \(app\.env\.TURN_URL\): must be a valid URL with scheme turn or turns/] },
   { name: 'missing ROOMLER_CONFIG file', env: { ROOMLER_CONFIG: 'nope.yaml' }, expect: [/ROOMLER_CONFIG: config file .*nope\.yaml does not exist/] },
   { name: 'config file is not a mapping', yaml: '- a\n- b\n', expect: [/roomler\.yaml: the config file must be a YAML mapping/] },
-  { name: 'two instances in one namespace', yaml: 'instances:\n  - name: a\n    namespace: shared\n  - name: b\n    namespace: shared\n    app: { nodePort: 31030 }\n    janus: { nodePorts: { http: 31808, websocket: 31818, adminHttp: 31708, adminWebsocket: 31718 }, node: k8s-worker2 }\n    mongodb: { hostPath: /data/b/mongodb }\n    app2: 1\n', expect: [/instances\[1\]\.app2: unknown key/] },
+  { name: 'two instances in one namespace', yaml: 'instances:\n  - name: a\n    namespace: shared\n  - name: b\n    namespace: shared\n    app: { nodePort: 31030 }\n    janus: { nodePorts: { http: 31808, websocket: 31818 }, node: k8s-worker2 }\n    mongodb: { hostPath: /data/b/mongodb }\n    app2: 1\n', expect: [/instances\[1\]\.app2: unknown key/] },
 ];
 
 describe('bad configuration', () => {

@@ -10,7 +10,7 @@ const STAGING = `
     app: { nodePort: 31030 }
     janus:
       node: k8s-worker2
-      nodePorts: { http: 31808, websocket: 31818, adminHttp: 31708, adminWebsocket: 31718 }
+      nodePorts: { http: 31808, websocket: 31818 }
     app2: {}
 `.replace('    app2: {}\n', '');
 
@@ -45,10 +45,12 @@ describe('many instances from one config', () => {
   });
 
   it('shares top-level defaults with every instance, and lets each override them', () => {
-    const { instances } = load(`imagePullPolicy: Always\nredis:\n  image: redis:7.2-alpine\ninstances:\n  - name: roomler\n${STAGING.replace("name: staging", "name: staging\n    imagePullPolicy: IfNotPresent")}`);
-    expect(instances.map((i) => [i.name, i.imagePullPolicy, i.redis.image])).toEqual([
-      ['roomler', 'Always', 'redis:7.2-alpine'],
-      ['staging', 'IfNotPresent', 'redis:7.2-alpine'],
+    // IfNotPresent needs exact tags everywhere (a moving tag with it is a config error, test/config/config.test.ts).
+    const pinned = 'redis:\n  image: redis:7.2.7-alpine\napp:\n  image: gjovanov/roomler:2024.11.3\njanus:\n  image: gjovanov/janus-slim:0.9.5\n';
+    const { instances } = load(`imagePullPolicy: Always\n${pinned}instances:\n  - name: roomler\n${STAGING.replace("name: staging", "name: staging\n    imagePullPolicy: IfNotPresent")}`);
+    expect(instances.map((i) => [i.name, i.imagePullPolicy, i.redis.image, i.app.image])).toEqual([
+      ['roomler', 'Always', 'redis:7.2.7-alpine', 'gjovanov/roomler:2024.11.3'],
+      ['staging', 'IfNotPresent', 'redis:7.2.7-alpine', 'gjovanov/roomler:2024.11.3'],
     ]);
   });
 
@@ -84,7 +86,7 @@ describe('many instances from one config', () => {
   it('synthesizes 50 instances, each in its own file', () => {
     const yaml = 'instances:\n' + Array.from({ length: 50 }, (_, n) => {
       const port = (k: number) => 30000 + n * 5 + k;
-      return `  - name: r${n}\n    dataNode: node-${n}\n    app: { nodePort: ${port(0)} }\n    janus: { nodePorts: { http: ${port(1)}, websocket: ${port(2)}, adminHttp: ${port(3)}, adminWebsocket: ${port(4)} } }\n`;
+      return `  - name: r${n}\n    dataNode: node-${n}\n    app: { nodePort: ${port(0)} }\n    janus: { nodePorts: { http: ${port(1)}, websocket: ${port(2)} } }\n`;
     }).join('');
     const files = synthFiles({ cwd: projectWith({ 'roomler.yaml': yaml }), env: {} });
     expect([...files.keys()].filter((f) => /^r\d+\.k8s\.yaml$/.test(f))).toHaveLength(50);

@@ -1,8 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../lib/config';
+import { NOBODY_UID } from '../../lib/constructs/coturn-worker';
 import { cidrRange } from '../../lib/constructs/turnserver-conf';
 import { buildSecrets } from '../../hack/lib/cluster/secrets';
 import { turnPassword } from '../../lib/turn';
@@ -33,12 +34,27 @@ describe('coturn chart', () => {
       const c = spec.containers[0];
       expect(c.image).toMatch(/^coturn\/coturn:\d+\.\d+\.\d+$/);
       expect(c.ports.map((p: Obj) => `${p.protocol}/${p.containerPort}`)).toEqual(['UDP/3478', 'TCP/3478', 'TCP/5349', 'TCP/443']);
-      expect(c.resources).toEqual({ requests: { cpu: '500m', memory: '256Mi' }, limits: { cpu: '2', memory: '1Gi' } });
+      expect(c.resources).toEqual({ requests: { cpu: '500m', memory: '256Mi', 'ephemeral-storage': '64Mi' }, limits: { cpu: '2', memory: '1Gi', 'ephemeral-storage': '512Mi' } });
       expect(d.spec.template.metadata.annotations['roomler.io/host-udp-ports']).toBe('49152-50175');
       expect(spec.volumes).toContainEqual({ name: 'auth', secret: { secretName: 'coturn-auth', defaultMode: 0o400 } });
       expect(spec.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'coturn-tls', defaultMode: 0o400 } });
     }
     expect(find(coturn, 'Namespace', 'coturn').metadata.namespace).toBeUndefined();
+  });
+
+  it('runs as root only to bind 443, and says so: runAsUser 0, NET_BIND_SERVICE in the server alone, true exemptions', () => {
+    const d = find(coturn, 'Deployment', 'coturn-worker1', 'coturn');
+    const [init, main] = [d.spec.template.spec.initContainers[0], d.spec.template.spec.containers[0]];
+    expect(main.securityContext).toMatchObject({ runAsUser: 0, runAsGroup: 0, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } });
+    expect(init.securityContext).toEqual({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true, runAsUser: 0, runAsGroup: 0 });
+    expect(d.metadata.annotations['ignore-check.kube-linter.io/run-as-non-root']).toMatch(/binds port 443 .*runAsUser: 0/);
+    // Without a port below 1024 there is no reason for root: the image's nobody, explicitly, reading the Secret through fsGroup.
+    const high = allObjects(synthFiles({ cwd: projectWith({ 'roomler.yaml': 'coturn:\n  ports: { altTls: 5350 }\n' }), env: {} }));
+    const h = find(high, 'Deployment', 'coturn-worker1', 'coturn');
+    expect(h.spec.template.spec.securityContext).toMatchObject({ fsGroup: NOBODY_UID });
+    expect(h.spec.template.spec.containers[0].securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: NOBODY_UID, capabilities: { drop: ['ALL'] } });
+    expect(h.spec.template.spec.containers[0].securityContext.capabilities.add).toBeUndefined();
+    expect(Object.keys(h.metadata.annotations).filter((k) => /run-as-non-root|privileged-ports|added-capabilities/.test(k))).toEqual([]);
   });
 
   it('renders use-auth-secret with the hardening options, and no secret in the ConfigMap', () => {
@@ -89,21 +105,31 @@ describe("Debian's turnserver with the generated config (real coturn 4.6 on loop
   const username: string = find(roomler, 'ConfigMap', 'roomler-config').data.TURN_USERNAME;
   const password = buildSecrets(config, (n) => ({ MONGO_ROOT_USERNAME: 'root', MONGO_ROOT_PASSWORD: 'x', COTURN_AUTH_SECRET: secret })[n]).find((s) => s.metadata.name === 'roomler-secret')!.stringData.TURN_PASSWORD;
 
+  // The init container's own command, from the manifest: `sh -c SCRIPT NAME <template> <secret file> <output>`.
+  const init = find(coturn, 'Deployment', 'coturn-worker1', 'coturn').spec.template.spec.initContainers[0];
+  const runInit = (dir: string, template: string, secretValue?: string) => {
+    writeFileSync(join(dir, 'template.conf'), template);
+    if (secretValue !== undefined) writeFileSync(join(dir, 'static-auth-secret'), secretValue, { mode: 0o400 });
+    const [sh, c, script, name] = init.command;
+    return spawnSync(sh, [c, script, name, join(dir, 'template.conf'), join(dir, 'static-auth-secret'), join(dir, 'turnserver.conf')], { encoding: 'utf8' });
+  };
+
   let starts = 0;
-  async function start() {
+  /** The template moved onto loopback high ports with TLS off (the relay may reach loopback here only because this test's peers are loopback relays). */
+  async function local(template: string) {
     const dir = emptyDir('roomler-turn-');
     const port = await freePort();
     const relay = 20000 + (process.pid % 20000) + 100 * starts++;
-    // The runtime file as the init container writes it, moved onto loopback high ports with TLS off; the
-    // relay may reach loopback here only because this test's peers are loopback relays.
-    const runtime =
-      conf()
+    const text =
+      template
         .split('\n')
         .filter((l) => !/^(listening-port|tls-listening-port|alt-tls-listening-port|min-port|max-port|cert|pkey|log-file)=/.test(l))
         .join('\n') +
-      [`listening-ip=127.0.0.1`, `relay-ip=127.0.0.1`, `listening-port=${port}`, `min-port=${relay}`, `max-port=${relay + 50}`, 'no-tls', 'no-dtls', 'allow-loopback-peers', 'allowed-peer-ip=127.0.0.1', `pidfile=${dir}/turn.pid`, `log-file=${dir}/turn.log`, 'no-stdout-log', `static-auth-secret=${secret}`].join('\n') +
+      [`listening-ip=127.0.0.1`, `relay-ip=127.0.0.1`, `listening-port=${port}`, `min-port=${relay}`, `max-port=${relay + 50}`, 'no-tls', 'no-dtls', 'allow-loopback-peers', 'allowed-peer-ip=127.0.0.1', `pidfile=${dir}/turn.pid`, `log-file=${dir}/turn.log`, 'no-stdout-log'].join('\n') +
       '\n';
-    writeFileSync(join(dir, 'turnserver.conf'), runtime, { mode: 0o600 });
+    return { dir, port, text };
+  }
+  async function launch(dir: string, port: number) {
     const server = spawn('turnserver', ['-c', join(dir, 'turnserver.conf')], { stdio: 'ignore' });
     servers.push(server);
     for (let n = 0; n < 50; n++) {
@@ -111,6 +137,15 @@ describe("Debian's turnserver with the generated config (real coturn 4.6 on loop
       await new Promise((r) => setTimeout(r, 100));
     }
     return { port, log: () => readFileSync(join(dir, 'turn.log'), 'utf8') };
+  }
+  /** coturn with the runtime file the init step writes, as in the pod: template plus the secret from its file. */
+  async function start() {
+    const { dir, port, text } = await local(conf());
+    const r = runInit(dir, text, `${secret}\n`);
+    expect(r.status, r.stderr).toBe(0);
+    expect(statSync(join(dir, 'turnserver.conf')).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(dir, 'turnserver.conf'), 'utf8').endsWith(`\nstatic-auth-secret=${secret}\n`)).toBe(true);
+    return launch(dir, port);
   }
   const allocate = (port: number, user: string, pass: string) =>
     spawnSync('turnutils_uclient', ['-p', String(port), '-u', user, '-w', pass, '-y', '-c', '-n', '3', '-m', '1', '-l', '100', '127.0.0.1'], { encoding: 'utf8', timeout: 30_000 });
@@ -121,6 +156,30 @@ describe("Debian's turnserver with the generated config (real coturn 4.6 on loop
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout + r.stderr).toMatch(/tot_recv_msgs=([1-9]\d*)/);
     expect(log()).not.toMatch(/CONFIG ERROR|Bad configuration|Unknown option/i);
+  });
+
+  it('the init step fails loudly, writing nothing, on a missing, empty or multi-line secret', () => {
+    for (const [value, message] of [
+      [undefined, /coturn-config: cannot read .*static-auth-secret: set key static-auth-secret of the coturn auth Secret/],
+      ['', /coturn-config: .*static-auth-secret is empty: every TURN login would be rejected/],
+      ['\n', /is empty/],
+      ['abc\nlisten-port=1', /holds a line break/],
+    ] as const) {
+      const dir = emptyDir('roomler-turn-init-');
+      const r = runInit(dir, conf(), value);
+      expect(r.status, String(value)).not.toBe(0);
+      expect(r.stderr).toMatch(message);
+      expect(existsSync(join(dir, 'turnserver.conf'))).toBe(false);
+    }
+  });
+
+  it('the old init step would have started coturn with an empty secret, and every login fails then', async () => {
+    // What `printf "static-auth-secret=%s" "$(cat …)"` produced when cat failed: coturn starts and rejects the credential.
+    const { dir, port, text } = await local(conf());
+    writeFileSync(join(dir, 'turnserver.conf'), `${text}static-auth-secret=\n`, { mode: 0o600 });
+    await launch(dir, port);
+    const r = allocate(port, username, password);
+    expect(r.status).not.toBe(0);
   });
 
   it('rejects a wrong password and an expiry beyond 2147483647', async () => {

@@ -67,7 +67,8 @@ describe('npm run cutover -- plan / status (token-level rewrite, checked by real
     expect(r.stdout).toContain('--- a/roomler.live.conf\n+++ b/roomler.live.conf\n@@ -14 +14 @@\n-        proxy_pass http://r00mler2:3000;\n+        proxy_pass http://127.0.0.1:30030;\n');
     expect(r.stdout).toContain('-    location /admin { proxy_pass "http://r00mler2:3000/admin"; }\n+    location /admin { proxy_pass "http://127.0.0.1:30030/admin"; }');
     expect(r.stdout).toContain('-    server janus_r:8188 max_fails=3;\n+    server 127.0.0.1:30818 max_fails=3;');
-    expect(r.stdout).toContain('+location /janus_admin_http { proxy_pass http://127.0.0.1:30708/admin; }');
+    // The admin API has no NodePort: its routes follow it to Janus's node (janus.admin.bindAddress, 127.0.0.1 by default).
+    expect(r.stdout).toContain('+location /janus_admin_http { proxy_pass http://127.0.0.1:7088/admin; }');
     expect(r.stdout).toMatch(/cutover plan: 7 proxy target\(s\) in 3 file\(s\)/);
     // The comment and the quoted `set` string mention r00mler2:3000 but are not proxy targets.
     expect(r.stdout).not.toMatch(/^-# roomler\.live/m);
@@ -85,7 +86,7 @@ describe('npm run cutover -- plan / status (token-level rewrite, checked by real
       for (const m of section.matchAll(/@@ -(\d+) \+\d+ @@\n-(.*)\n\+(.*)\n/g)) {
         const [old, next] = [m[2], m[3]];
         expect(lines[Number(m[1]) - 1]).toBe(old);
-        const swapped = old.replace(/(r00mler2:3000|janus_r:\d+)/, (hp) => ({ 'r00mler2:3000': '127.0.0.1:30030', 'janus_r:8088': '127.0.0.1:30808', 'janus_r:8188': '127.0.0.1:30818', 'janus_r:7088': '127.0.0.1:30708', 'janus_r:7188': '127.0.0.1:30718' })[hp]!);
+        const swapped = old.replace(/(r00mler2:3000|janus_r:\d+)/, (hp) => ({ 'r00mler2:3000': '127.0.0.1:30030', 'janus_r:8088': '127.0.0.1:30808', 'janus_r:8188': '127.0.0.1:30818', 'janus_r:7088': '127.0.0.1:7088', 'janus_r:7188': '127.0.0.1:7188' })[hp]!);
         expect(next).toBe(swapped);
         lines[Number(m[1]) - 1] = next;
       }
@@ -127,6 +128,19 @@ describe('npm run cutover -- plan / status (token-level rewrite, checked by real
       '  verify: GET http://janus.roomler.live/janus_admin_http via 127.0.0.1:18081 expects < 500 [../snippets/janus-admin.conf:2 location /janus_admin_http]',
       '  verify: WebSocket ws://janus.roomler.live/janus_admin via 127.0.0.1:18081 (janus-admin-protocol) expects 101 [../snippets/janus-admin.conf:1 location /janus_admin]',
     ]);
+  });
+
+  it('warns that the admin locations stay public in nginx, whether the admin API is off or enabled', () => {
+    const off = setup().cli('plan');
+    expect(off.status, off.stderr).toBe(0);
+    const warnings = off.stdout.split('\n').filter((l) => l.startsWith('warning: '));
+    expect(warnings).toEqual([
+      expect.stringMatching(/^warning: janus\.roomler\.live\/janus_admin_http stays public in nginx: route janus_r:7088 -> janus-host\/admin-http proxies to the Janus admin API at 127\.0\.0\.1:7088, which is off \(janus\.admin\.enabled: false\).*Protect these locations \(allow\/deny, auth_basic\) or remove them and the route/),
+      expect.stringMatching(/^warning: janus\.roomler\.live\/janus_admin stays public in nginx: route janus_r:7188 -> janus-host\/admin-websocket .* at 127\.0\.0\.1:7188/),
+    ]);
+    const on = setup('janus:\n  admin: { enabled: true, bindAddress: 10.0.0.11, allowFrom: [10.0.0.5] }\n').cli('plan');
+    expect(on.stdout).toContain('+location /janus_admin_http { proxy_pass http://10.0.0.11:7088/admin; }');
+    expect(on.stdout).toMatch(/^warning: janus\.roomler\.live\/janus_admin_http stays public in nginx: .* at 10\.0\.0\.11:7088, guarded only by Janus's admin_secret and admin_acl \(10\.0\.0\.5\), which admits nginx/m);
   });
 
   it('a regex location cannot be requested by default: plan says to give the route a verify list, and uses it once given', () => {

@@ -7,7 +7,8 @@ import { ROOMLER } from '../support/cli';
 import { parse, parseAllDocuments } from 'yaml';
 import { turnPassword } from '../../lib/turn';
 import { validateFiles } from '../../lib/validate';
-import { sealValue } from '../../hack/lib/cluster/secrets';
+import { buildSecrets, sealValue } from '../../hack/lib/cluster/secrets';
+import { loadConfig } from '../../lib/config';
 import { watchArgv } from '../support/argv-watch';
 import { cleanupDirs, emptyDir, projectWith, synthIn } from '../support/synth';
 
@@ -111,6 +112,18 @@ describe('npm run secrets (stand-in kubectl)', () => {
     expect(r.stdout).toMatch(/MONGO_INITDB_ROOT_PASSWORD: "<redacted: \d+ characters>"/);
     expect(r.stdout).not.toContain(SENTINEL);
     expect(r.argv).toBeUndefined();
+  });
+
+  it('makes the Janus admin Secret only where the admin API is enabled, and requires JANUS_ADMIN_SECRET then', async () => {
+    const yaml = 'janus:\n  admin: { enabled: true }\n';
+    const missing = await secrets(projectWith({ 'roomler.yaml': yaml, '.env': ENV }), ['apply']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/missing required values .*: JANUS_ADMIN_SECRET; nothing was applied/);
+    const value = (n: string) => ({ MONGO_ROOT_USERNAME: 'root', MONGO_ROOT_PASSWORD: 'x', COTURN_AUTH_SECRET: 't', JANUS_ADMIN_SECRET: `${SENTINEL}-janus` })[n];
+    const names = (cfg: string) => buildSecrets(loadConfig({ cwd: projectWith({ 'roomler.yaml': cfg }), env: {} }), value).map((x) => `${x.metadata.namespace}/${x.metadata.name}`);
+    expect(names('')).not.toContain('roomler/janus-admin');
+    const admin = buildSecrets(loadConfig({ cwd: projectWith({ 'roomler.yaml': yaml }), env: {} }), value).find((x) => x.metadata.name === 'janus-admin');
+    expect(admin).toMatchObject({ kind: 'Secret', metadata: { namespace: 'roomler' }, stringData: { 'admin-secret': `${SENTINEL}-janus` } });
   });
 
   it('lists every missing required value at once and applies nothing', async () => {

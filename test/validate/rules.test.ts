@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { validateReport, type Finding } from '../../lib/validate';
 import { cronProblem } from '../../lib/validate/api-rules';
+import { POLICY_CHECKS } from '../../lib/validate/policy';
 import { allObjects, cleanupDirs, synthFiles, type Obj } from '../support/synth';
 
 afterAll(cleanupDirs);
@@ -57,7 +58,7 @@ const CASES: Case[] = [
   { name: 'Service name that is not a DNS-1035 label', mutate: (o) => (get(o, 'Service', 'redis').metadata.name = '1redis'), expect: { rule: 'api-server', object: 'Service/roomler/1redis', message: /DNS-1035 label/ } },
   { name: 'invalid label value', mutate: (o) => (get(o, 'Deployment', 'redis').metadata.labels['app.kubernetes.io/part-of'] = 'roomler stack'), expect: { rule: 'api-server', object: 'Deployment/roomler/redis', path: 'metadata.labels["app.kubernetes.io/part-of"]', message: /label value "roomler stack"/ } },
   { name: 'invalid annotation key', mutate: (o) => (get(o, 'Deployment', 'redis').metadata.annotations = { 'a/b/c': 'x' }), expect: { rule: 'api-server', object: 'Deployment/roomler/redis', message: /annotation key has more than one "\/"/ } },
-  { name: 'container port name longer than 15', mutate: (o) => (tpl(get(o, 'Deployment', 'janus')).spec.containers[0].ports[3].name = 'admin-websockets'), expect: { rule: 'api-server', object: 'Deployment/roomler/janus', path: 'spec.template.spec.containers[0].ports[3].name', message: /at most 15 characters/ } },
+  { name: 'container port name longer than 15', mutate: (o) => (tpl(get(o, 'Deployment', 'janus')).spec.containers[0].ports[1].name = 'janus-websockets'), expect: { rule: 'api-server', object: 'Deployment/roomler/janus', path: 'spec.template.spec.containers[0].ports[1].name', message: /at most 15 characters/ } },
   { name: 'containerPort out of range', mutate: (o) => (tpl(get(o, 'Deployment', 'redis')).spec.containers[0].ports[0].containerPort = 70000), expect: { rule: 'api-server', object: 'Deployment/roomler/redis', message: /containerPort 70000 is outside 1-65535/ } },
   { name: 'selector does not match the template', mutate: (o) => (tpl(get(o, 'Deployment', 'redis')).metadata.labels['app.kubernetes.io/instance'] = 'other'), expect: { rule: 'api-server', object: 'Deployment/roomler/redis', path: 'spec.selector.matchLabels["app.kubernetes.io/instance"]', message: /does not match the pod template labels/ } },
   { name: 'liveness successThreshold other than 1', mutate: (o) => (tpl(get(o, 'Deployment', 'roomler')).spec.containers[0].livenessProbe.successThreshold = 2), expect: { rule: 'api-server', object: 'Deployment/roomler/roomler', message: /livenessProbe successThreshold must be 1, got 2/ } },
@@ -75,7 +76,24 @@ const CASES: Case[] = [
   { name: 'hostNetwork without exemption', mutate: (o) => delete get(o, 'Deployment', 'janus').metadata.annotations['ignore-check.kube-linter.io/host-network'], expect: { severity: 'warning', rule: 'host-network', object: 'Deployment/roomler/janus', message: /node network namespace/ } },
   { name: 'NodePort without exemption', mutate: (o) => delete get(o, 'Service', 'roomler').metadata.annotations, expect: { severity: 'warning', rule: 'exposed-services', object: 'Service/roomler/roomler', message: /exposes ports on every node/ } },
   { name: 'missing limits', mutate: (o) => delete tpl(get(o, 'Deployment', 'redis')).spec.containers[0].resources.limits, expect: { severity: 'warning', rule: 'unset-cpu-requirements', object: 'Deployment/roomler/redis', message: /CPU request or limit/ } },
-  { name: 'identical readiness and liveness', mutate: (o) => { const c = tpl(get(o, 'Deployment', 'redis')).spec.containers[0]; c.livenessProbe = structuredClone(c.readinessProbe); }, expect: { severity: 'warning', rule: 'identical-probes', object: 'Deployment/roomler/redis', message: /identical readiness and liveness/ } },
+  { name: 'identical readiness and liveness', mutate: (o) => { const c = tpl(get(o, 'Deployment', 'redis')).spec.containers[0]; c.livenessProbe = structuredClone(c.readinessProbe); }, expect: { severity: 'warning', rule: 'identical-probes', object: 'Deployment/roomler/redis', message: /the same readiness and liveness check/ } },
+  {
+    name: 'the same probe handler behind different thresholds (the app before issue 19)',
+    mutate: (o) => { const c = tpl(get(o, 'Deployment', 'roomler')).spec.containers[0]; c.readinessProbe = { ...c.readinessProbe, httpGet: undefined, tcpSocket: structuredClone(c.livenessProbe.tcpSocket) }; delete c.readinessProbe.httpGet; },
+    expect: { severity: 'warning', rule: 'identical-probes', object: 'Deployment/roomler/roomler', path: 'spec.template.spec.containers[0].livenessProbe', message: /the same readiness and liveness check/ },
+  },
+  { name: ':latest with IfNotPresent voids the latest-tag exemption', mutate: (o) => (tpl(get(o, 'Deployment', 'janus')).spec.containers[0].imagePullPolicy = 'IfNotPresent'), expect: { severity: 'warning', rule: 'latest-tag', object: 'Deployment/roomler/janus', message: /the exemption does not hold: imagePullPolicy is IfNotPresent: a node that has an older copy never pulls the new one/ } },
+  { name: 'floating major tag', mutate: (o) => (tpl(get(o, 'Deployment', 'redis')).spec.containers[0].image = 'redis:7-alpine'), expect: { severity: 'warning', rule: 'floating-tag', object: 'Deployment/roomler/redis', message: /"redis:7-alpine" names a moving version/ } },
+  { name: 'a run-as-non-root exemption without runAsUser: 0', mutate: (o) => delete tpl(get(o, 'Deployment', 'janus')).spec.containers[0].securityContext.runAsUser, expect: { severity: 'warning', rule: 'run-as-non-root', object: 'Deployment/roomler/janus', message: /the exemption does not hold: runAsUser is unset, so the image's USER decides/ } },
+  { name: 'added capability', mutate: (o) => (tpl(get(o, 'Deployment', 'redis')).spec.containers[0].securityContext.capabilities.add = ['NET_ADMIN']), expect: { severity: 'warning', rule: 'added-capabilities', object: 'Deployment/roomler/redis', path: 'spec.template.spec.containers[0].securityContext.capabilities.add', message: /adds NET_ADMIN/ } },
+  { name: 'privileged port', mutate: (o) => (tpl(get(o, 'Deployment', 'redis')).spec.containers[0].ports[0].containerPort = 636), expect: { severity: 'warning', rule: 'privileged-ports', object: 'Deployment/roomler/redis', path: 'spec.template.spec.containers[0].ports[0]', message: /privileged port 636/ } },
+  { name: 'secret literal in an env var', mutate: (o) => tpl(get(o, 'Deployment', 'redis')).spec.containers[0].env = [{ name: 'REDIS_PASSWORD', value: 'hunter2' }], expect: { severity: 'warning', rule: 'env-var-secret', object: 'Deployment/roomler/redis', path: 'spec.template.spec.containers[0].env[0]', message: /REDIS_PASSWORD .* looks like a secret/ } },
+  {
+    name: 'Secret read into an env var',
+    mutate: (o) => tpl(get(o, 'StatefulSet', 'mongodb')).spec.containers[0].env.push({ name: 'MONGO_INITDB_ROOT_PASSWORD', valueFrom: { secretKeyRef: { name: 'mongodb-secret', key: 'MONGO_INITDB_ROOT_PASSWORD' } } }),
+    expect: { severity: 'warning', rule: 'read-secret-from-env-var', object: 'StatefulSet/roomler/mongodb', message: /reads Secret mongodb-secret/ },
+  },
+  { name: 'no ephemeral-storage limit', mutate: (o) => delete tpl(get(o, 'Deployment', 'redis')).spec.containers[0].resources.limits['ephemeral-storage'], expect: { severity: 'warning', rule: 'unset-ephemeral-storage-requirements', object: 'Deployment/roomler/redis', message: /ephemeral-storage request or limit/ } },
   { name: 'writable root filesystem', mutate: (o) => (tpl(get(o, 'Deployment', 'redis')).spec.containers[0].securityContext.readOnlyRootFilesystem = false), expect: { severity: 'warning', rule: 'no-read-only-root-fs', object: 'Deployment/roomler/redis', message: /writable root filesystem/ } },
   { name: 'privilege escalation allowed', mutate: (o) => delete tpl(get(o, 'Deployment', 'redis')).spec.containers[0].securityContext.allowPrivilegeEscalation, expect: { severity: 'warning', rule: 'privilege-escalation-container', object: 'Deployment/roomler/redis', message: /allows privilege escalation/ } },
   { name: 'root user', mutate: (o) => { const s = tpl(get(o, 'Deployment', 'redis')).spec; delete s.securityContext.runAsNonRoot; delete s.securityContext.runAsUser; delete s.containers[0].securityContext.runAsNonRoot; delete s.containers[0].securityContext.runAsUser; }, expect: { severity: 'warning', rule: 'run-as-non-root', object: 'Deployment/roomler/redis', message: /may run as root/ } },
@@ -112,6 +130,12 @@ describe('the broken-manifest corpus', () => {
   it(`covers every rule family (${CASES.length} cases)`, () => {
     const rules = new Set(CASES.map((c) => c.expect.rule));
     for (const r of ['schema', 'api-server', 'cross-object', 'exemption', 'latest-tag', 'host-network', 'exposed-services', 'cronjob-starting-deadline', 'pdb-allows-disruption', 'non-isolated-pod']) expect(rules).toContain(r);
+    // What the independent linters found that our policy missed (issue 19): each check has a case.
+    const issue19 = ['identical-probes', 'run-as-non-root', 'latest-tag', 'floating-tag', 'added-capabilities', 'privileged-ports', 'env-var-secret', 'read-secret-from-env-var', 'unset-ephemeral-storage-requirements'] as const;
+    for (const check of issue19) {
+      expect(POLICY_CHECKS).toHaveProperty(check);
+      expect(rules, check).toContain(check);
+    }
   });
 
   for (const c of CASES) {
@@ -130,6 +154,16 @@ describe('the broken-manifest corpus', () => {
     const text = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: roomler\ndata:\n  APPENDONLY: no\n';
     const { findings } = validateReport(new Map([['bad.yaml', text]]));
     expect(findings).toContainEqual(expect.objectContaining({ rule: 'schema', path: 'data.APPENDONLY', message: 'expected string, got boolean' }));
+  });
+
+  it('a path that only looks like a secret is not one: SECRET_DIR=/etc/… passes, SECRET_DIR=<a value> does not', () => {
+    const withEnv = (value: string) => {
+      const objs = clone();
+      tpl(get(objs, 'Deployment', 'redis')).spec.containers[0].env = [{ name: 'SECRET_DIR', value }];
+      return reportOf(objs).findings.filter((f) => f.rule === 'env-var-secret');
+    };
+    expect(withEnv('/etc/mongodb-credentials')).toEqual([]);
+    expect(withEnv('s3cr3t-value')).toHaveLength(1);
   });
 
   it('the CronJob job TTL is flagged too', () => {

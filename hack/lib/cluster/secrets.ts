@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { parse, stringify } from 'yaml';
 import { turnUsername, type InstanceConfig, type LoadedConfig } from '../../../lib/config';
+import { JANUS_ADMIN_SECRET_KEY } from '../../../lib/constructs/janus-conf';
 import { recommendedLabels } from '../../../lib/constructs/metadata';
 import { turnPassword } from '../../../lib/turn';
 import { UserError } from '../cli/errors';
@@ -27,7 +28,8 @@ export function secretSource(projectDir: string): (name: string) => string | und
 const OAUTH = ['FACEBOOK', 'GOOGLE', 'GITHUB', 'LINKEDIN', 'MICROSOFT'] as const;
 
 /**
- * Secrets `roomler-secret` and `mongodb-secret` for every instance. Required: the Mongo root credentials and
+ * Secrets `roomler-secret` and `mongodb-secret` for every instance (and `janus-admin` where janus.admin is enabled:
+ * JANUS_ADMIN_SECRET). Required: the Mongo root credentials and
  * COTURN_AUTH_SECRET; an OAuth `*_SECRET` when its `*_ID` is configured; WEB_PUSH_PRIVATE_KEY when the public
  * key is. All missing values are reported at once.
  */
@@ -66,6 +68,10 @@ export function buildSecrets(config: LoadedConfig, value: (name: string) => stri
         WEB_PUSH_PRIVATE_KEY: i.app.env.WEB_PUSH_PUBLISH_KEY ? need('WEB_PUSH_PRIVATE_KEY') : optional('WEB_PUSH_PRIVATE_KEY'),
       },
     });
+    // Only when the Janus admin API is enabled (janus.admin): its admin_secret, joined to janus.jcfg at start.
+    if (i.janus.admin.enabled) {
+      out.push({ apiVersion: 'v1', kind: 'Secret', metadata: meta(i.janus.admin.secretName, 'janus'), type: 'Opaque', stringData: { [JANUS_ADMIN_SECRET_KEY]: need('JANUS_ADMIN_SECRET') } });
+    }
   }
   const c = config.root.coturn;
   if (c.enabled) {

@@ -19,6 +19,7 @@ export function printPlan(cfg: LoadedConfig, log: Log): number {
   const p = plan(cfg);
   const c = cfg.root.cutover;
   for (const n of p.notes) log(`note: ${n}`);
+  for (const w of p.warnings) log(`warning: ${w}`);
   if (p.alreadyDone) {
     log('cutover plan: already cut over; nothing would change');
     return 0;

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'n
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { NAMES, type InstanceConfig, type LoadedConfig } from '../../../lib/config';
 import type { CutoverRoute } from '../../../lib/config/cutover';
-import { JANUS_PORTS } from '../../../lib/constructs/janus-gateway';
+import { JANUS_ADMIN_PORTS, JANUS_API_PORTS } from '../../../lib/constructs/janus-gateway';
 import { UserError } from '../cli';
 import { BYTES } from './backups';
 import { joinHostPort, splitHostPort } from './probes';
@@ -14,18 +14,27 @@ export interface ResolvedRoute extends CutoverRoute {
   readonly index: number;
 }
 
-/** host:port of a synthesized Service port, from the same config the manifests come from. */
+/** `to` of a route to a port Janus binds on its node's host network (the admin API, which has no NodePort). */
+export const JANUS_HOST = 'janus-host';
+
+/** Where the Janus admin API listens as the host nginx sees it: its bind address, or the node for a wildcard. */
+const janusAdminHost = (i: InstanceConfig) => (i.janus.admin.bindAddress === '0.0.0.0' ? i.nodeAddress : i.janus.admin.bindAddress);
+
+/** host:port of a synthesized NodePort Service port, or of a Janus host port, from the same config the manifests come from. */
 export function resolveTarget(to: string, i: InstanceConfig): string {
   const [service, portName] = to.split('/');
-  let port: number | undefined;
-  if (service === NAMES.app && portName === 'http') port = i.app.nodePort;
-  if (service === NAMES.janusNodePort) {
-    const key = JANUS_PORTS.find((p) => p.name === portName)?.key;
-    if (key) port = i.janus.nodePorts[key];
-  }
-  if (port === undefined) throw new UserError(`cutover.routes: ${to} names no NodePort Service port (use roomler/http or janus-nodeport/${JANUS_PORTS.map((p) => p.name).join('|')})`);
-  return joinHostPort(i.nodeAddress, port);
+  if (service === NAMES.app && portName === 'http') return joinHostPort(i.nodeAddress, i.app.nodePort);
+  const api = JANUS_API_PORTS.find((p) => p.name === portName)?.key;
+  if (service === NAMES.janusNodePort && api) return joinHostPort(i.nodeAddress, i.janus.nodePorts[api]);
+  const admin = JANUS_ADMIN_PORTS.find((p) => p.name === portName)?.key;
+  if (service === JANUS_HOST && admin) return joinHostPort(janusAdminHost(i), i.janus.ports[admin]);
+  throw new UserError(
+    `cutover.routes: ${to} names no target (use roomler/http, ${NAMES.janusNodePort}/${JANUS_API_PORTS.map((p) => p.name).join('|')} or ${JANUS_HOST}/${JANUS_ADMIN_PORTS.map((p) => p.name).join('|')})`,
+  );
 }
+
+/** The routes to the Janus admin API: nginx keeps those locations public, whatever Janus does. */
+export const isAdminRoute = (r: Pick<CutoverRoute, 'to'>) => r.to.startsWith(`${JANUS_HOST}/`);
 
 function cutoverInstance(cfg: LoadedConfig): InstanceConfig {
   const name = cfg.root.cutover.instance;
@@ -138,7 +147,7 @@ export const describeCheck = (c: Check) =>
   `${c.websocket ? 'WebSocket' : 'GET'} ${c.websocket ? (c.tls ? 'wss' : 'ws') : c.tls ? 'https' : 'http'}://${c.host}${c.path} via ${joinHostPort(c.address.host, c.address.port)}` +
   `${c.protocol ? ` (${c.protocol})` : ''} expects ${c.status ?? (c.websocket ? 101 : '< 500')} [${c.source}]`;
 
-const WEBSOCKET_PROTOCOLS: Record<string, string> = { [`${NAMES.janusNodePort}/websocket`]: 'janus-protocol', [`${NAMES.janusNodePort}/admin-websocket`]: 'janus-admin-protocol' };
+const WEBSOCKET_PROTOCOLS: Record<string, string> = { [`${NAMES.janusNodePort}/websocket`]: 'janus-protocol', [`${JANUS_HOST}/admin-websocket`]: 'janus-admin-protocol' };
 
 /** nginx's `listen` as a place to connect to: a wildcard becomes loopback; UNIX sockets and QUIC are skipped. */
 export function listenAddress(args: readonly string[]): { host: string; port: number; tls: boolean } | undefined {
@@ -259,6 +268,8 @@ export interface Plan {
   readonly problems: readonly string[];
   /** Worth knowing, not blocking: the old upstream mentioned outside a proxy target. */
   readonly notes: readonly string[];
+  /** Not blocking, but a risk the operator must act on: locations that keep the Janus admin API public. */
+  readonly warnings: readonly string[];
   /** Requests through nginx as the files are now, and as they will be after apply. */
   readonly checks: readonly Check[];
   readonly checksAfter: readonly Check[];
@@ -299,7 +310,24 @@ export function plan(cfg: LoadedConfig): Plan {
   const { checks, problems: checkProblems } = checksFor(tree, routes);
   const checksAfter = checksFor(readTree(tree.confDir, new Map(changes.map((c) => [c.file.real, c.after]))), routes).checks;
   const targets = [...new Map(routes.map((r) => [r.target, r])).values()];
-  return { tree, routes, targets, changes, problems: [...problems, ...checkProblems], notes: [...new Set(notes)], checks, checksAfter, alreadyDone: pending === 0 && done > 0 };
+  const warnings = adminWarnings(cutoverInstance(cfg), routes, checks);
+  return { tree, routes, targets, changes, problems: [...problems, ...checkProblems], notes: [...new Set(notes)], warnings, checks, checksAfter, alreadyDone: pending === 0 && done > 0 };
+}
+
+/**
+ * The cutover keeps every location nginx has: the admin ones move to where the admin API really is (Janus's node,
+ * `janus-host/…`), and stay reachable by anyone who can reach nginx until the operator protects or removes them.
+ */
+function adminWarnings(i: InstanceConfig, routes: readonly ResolvedRoute[], checks: readonly Check[]): string[] {
+  const a = i.janus.admin;
+  return routes.filter(isAdminRoute).flatMap((r) => {
+    const where = [...new Set(checks.filter((c) => c.route === r).map((c) => `${c.host}${c.path}`))];
+    if (!where.length) return [];
+    const state = a.enabled
+      ? `guarded only by Janus's admin_secret and admin_acl (${a.allowFrom.join(', ')}), which admits nginx and so everyone behind it`
+      : "which is off (janus.admin.enabled: false): nginx answers 502 there, and apply's preflight cannot connect to it";
+    return [`${where.join(', ')} ${where.length > 1 ? 'stay' : 'stays'} public in nginx: route ${r.from} -> ${r.to} proxies to the Janus admin API at ${r.target}, ${state}. Protect these locations (allow/deny, auth_basic) or remove them and the route from cutover.routes`];
+  });
 }
 
 /** A unified diff (no context) of the changed lines. */

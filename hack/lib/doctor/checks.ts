@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as dns } from 'node:dns';
 import { existsSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { TURN_EXPIRY_MAX, turnUsername, type LoadedConfig } from '../../../lib/config';
+import { MONGODB_CREDENTIALS, TURN_EXPIRY_MAX, turnUsername, type LoadedConfig } from '../../../lib/config';
 import { coturnIssues } from '../../../lib/config/coturn-checks';
 import { turnserverConf } from '../../../lib/constructs/turnserver-conf';
 import { turnPassword } from '../../../lib/turn';
@@ -127,8 +127,13 @@ export async function clusterChecks(cfg: LoadedConfig, kubectl: Kubectl): Promis
     for (const [name, port] of [['roomler', i.app.nodePort], ...Object.entries(i.janus.nodePorts).map(([k, v]) => [`janus ${k}`, v])] as [string, number][]) {
       out.push((await tcpOpen(i.nodeAddress, port)) ? line('ok', `nodeport ${name}`, `${i.nodeAddress}:${port} answers`) : line('fail', `nodeport ${name}`, `${i.nodeAddress}:${port} does not answer from this host`));
     }
-    const script = "const a = db.getSiblingDB('admin'); print(db.version() + ' ' + a.adminCommand({ getParameter: 1, featureCompatibilityVersion: 1 }).featureCompatibilityVersion.version)";
-    const mongo = await kubectl.run(['exec', '-i', '-n', i.namespace, 'mongodb-0', '--', 'sh', '-c', `mongosh --quiet --norc -u "$MONGO_INITDB_ROOT_USERNAME" -p "$MONGO_INITDB_ROOT_PASSWORD" --authenticationDatabase admin --file /dev/stdin`], { input: script, timeoutMs: 30_000 });
+    // Authenticates inside the script from the credential files (MONGODB_CREDENTIALS): no password in any argv.
+    const { dirEnv, username, password } = MONGODB_CREDENTIALS;
+    const script =
+      `const fs = require('fs'); const read = (k) => fs.readFileSync(process.env.${dirEnv} + '/' + k, 'utf8').replace(/\\n+$/, '');` +
+      ` const a = db.getSiblingDB('admin'); a.auth(read('${username}'), read('${password}'));` +
+      " print(db.version() + ' ' + a.adminCommand({ getParameter: 1, featureCompatibilityVersion: 1 }).featureCompatibilityVersion.version)";
+    const mongo = await kubectl.run(['exec', '-i', '-n', i.namespace, 'mongodb-0', '--', 'mongosh', '--quiet', '--norc', '--file', '/dev/stdin'], { input: script, timeoutMs: 30_000 });
     const [version, fcv] = mongo.stdout.trim().split(/\s+/);
     if (mongo.exitCode !== 0) out.push(line('fail', `mongodb ${i.name}`, `cannot query mongodb-0: ${mongo.stderr.trim().split('\n').pop()}`));
     else out.push(version?.split('.')[0] === fcv?.split('.')[0] ? line('ok', `mongodb ${i.name}`, `server ${version}, featureCompatibilityVersion ${fcv}`) : line('warn', `mongodb ${i.name}`, `server ${version} but featureCompatibilityVersion ${fcv}: finish the upgrade with setFeatureCompatibilityVersion`));

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { parse as parseDotenv } from 'dotenv';
-import { NAMES } from '../../../lib/config';
+import { MONGODB_CREDENTIALS, NAMES } from '../../../lib/config';
 import { config, projectDir, UserError } from '../cli';
 import type { Kubectl } from '../cluster/kubectl';
 import { onInterrupt, run, start } from '../process/run';
@@ -47,7 +47,7 @@ const total = (c: Counts) => Object.values(c).reduce((a, b) => a + b, 0);
  * `npm run migrate -- mongo`: streams `mongodump --archive --gzip` from the old Docker MongoDB straight into
  * `mongorestore` in the `mongodb-0` pod (no temp file), then compares per-collection counts. Passwords travel
  * on stdin only: the old one from `.env` (MONGO_ROOT_USERNAME / MONGO_ROOT_PASSWORD), the new one stays inside
- * the pod, read from its environment by the scripts run there.
+ * the pod, read from its credential files ($SECRET_DIR, MONGODB_CREDENTIALS) by the scripts run there.
  */
 export async function migrateMongo(o: MigrateMongoOptions): Promise<number> {
   const { force, kubectl } = o;
@@ -66,9 +66,11 @@ export async function migrateMongo(o: MigrateMongoOptions): Promise<number> {
   const pod = `${NAMES.mongodb}-0`;
   const kubectlExec = ['exec', '-i', '-n', instance.namespace, pod, '--'];
   const log = (s: string) => void process.stderr.write(`migrate mongo: ${s}\n`);
+  // The pod's credentials are files (MONGODB_CREDENTIALS), named by $SECRET_DIR in its environment.
+  const creds = MONGODB_CREDENTIALS;
 
   const targetCounts = async () => {
-    const connect = `const e = process.env; db = connect('mongodb://' + encodeURIComponent(e.MONGO_INITDB_ROOT_USERNAME) + ':' + encodeURIComponent(e.MONGO_INITDB_ROOT_PASSWORD) + '@127.0.0.1:${instance.mongodb.port}/admin');`;
+    const connect = `const read = (k) => require('fs').readFileSync(process.env.${creds.dirEnv} + '/' + k, 'utf8').replace(/\\n+$/, ''); db = connect('mongodb://' + encodeURIComponent(read('${creds.username}')) + ':' + encodeURIComponent(read('${creds.password}')) + '@127.0.0.1:${instance.mongodb.port}/admin');`;
     const r = await kubectl.run([...kubectlExec, 'mongosh', '--quiet', '--norc', '--nodb'], { input: countScript(connect, db), timeoutMs: 120_000 });
     if (r.exitCode !== 0) throw new UserError(`cannot query ${instance.namespace}/${pod} (kubectl exit ${r.exitCode}): ${r.stderr.trim().split('\n').pop()}`);
     return parseCounts(`${instance.namespace}/${pod}`, r.stdout);
@@ -95,8 +97,8 @@ export async function migrateMongo(o: MigrateMongoOptions): Promise<number> {
     'umask 077',
     'f=$(mktemp)',
     `trap 'rm -f "$f"' EXIT`,
-    `printf 'password: "%s"\\n' "$MONGO_INITDB_ROOT_PASSWORD" >"$f"`,
-    `mongorestore --config="$f" --username="$MONGO_INITDB_ROOT_USERNAME" --authenticationDatabase=admin --host=127.0.0.1:${instance.mongodb.port} --archive --gzip --nsInclude=${JSON.stringify(`${db}.*`)}${force ? ' --drop' : ''}`,
+    `printf 'password: "%s"\\n' "$(cat "$${creds.dirEnv}/${creds.password}")" >"$f"`,
+    `mongorestore --config="$f" --username="$(cat "$${creds.dirEnv}/${creds.username}")" --authenticationDatabase=admin --host=127.0.0.1:${instance.mongodb.port} --archive --gzip --nsInclude=${JSON.stringify(`${db}.*`)}${force ? ' --drop' : ''}`,
   ].join('\n');
 
   let bytes = 0;

@@ -25,8 +25,9 @@ export const ROUTES = [
   { key: 'app', to: 'roomler/http', nodePort: 'app.nodePort' },
   { key: 'janus-http', to: 'janus-nodeport/http', nodePort: 'janus.nodePorts.http' },
   { key: 'janus-ws', to: 'janus-nodeport/websocket', nodePort: 'janus.nodePorts.websocket' },
-  { key: 'admin-http', to: 'janus-nodeport/admin-http', nodePort: 'janus.nodePorts.adminHttp' },
-  { key: 'admin-ws', to: 'janus-nodeport/admin-websocket', nodePort: 'janus.nodePorts.adminWebsocket' },
+  // The admin API has no NodePort: Janus's own port on its node (janus.ports, admin enabled in the lab config).
+  { key: 'admin-http', to: 'janus-host/admin-http', nodePort: 'janus.ports.adminHttp' },
+  { key: 'admin-ws', to: 'janus-host/admin-websocket', nodePort: 'janus.ports.adminWebsocket' },
 ] as const;
 export type RouteKey = (typeof ROUTES)[number]['key'];
 
@@ -256,7 +257,9 @@ location /janus_admin_http { proxy_pass http://${this.old('admin-http')}/admin; 
       join(this.project, 'roomler.yaml'),
       `nodeAddress: 127.0.0.1
 app: { nodePort: ${port('app')} }
-janus: { nodePorts: { http: ${port('janus-http')}, websocket: ${port('janus-ws')}, adminHttp: ${port('admin-http')}, adminWebsocket: ${port('admin-ws')} } }
+janus: { nodePorts: { http: ${port('janus-http')}, websocket: ${port('janus-ws')} }, ports: { adminHttp: ${port('admin-http')}, adminWebsocket: ${port('admin-ws')} }, admin: { enabled: true } }
+# The backends' ephemeral ports could fall into coturn's relay range on the same node: no coturn in the lab.
+coturn: { enabled: false }
 cutover:
   nginx: { confDir: "${confDir}", command: ${JSON.stringify(command)}, pidFile: "${dir}/nginx.pid"${o.nginxExtra ? `, ${o.nginxExtra}` : ''} }
   backupDir: "${dir}/backups"

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds kube-score once into the cache (see cache.sh) and prints the path of the binary.
+# `go install github.com/zegl/kube-score/cmd/kube-score@v1.20.0` through the Go module proxy, with module and build
+# caches of its own that are deleted afterwards. Cold: ~3.5 min on 2 cores; warm: instant.
+set -euo pipefail
+TOOLCHAIN_NAME=kube-score
+. "$(dirname "$0")/cache.sh"
+KUBE_SCORE_VERSION=v1.20.0
+command -v go >/dev/null || { echo "kube-score: Go is needed to build it (https://go.dev/dl)" >&2; exit 1; }
+dir=$(cache_dir kube-score "$0" "$KUBE_SCORE_VERSION" "$(go env GOVERSION)")
+if [ -f "$dir/.complete" ]; then echo "$dir/bin/kube-score"; exit 0; fi
+
+tmp="$dir.building.$$"
+work=$(mktemp -d)
+trap 'rm -rf "$tmp" "$work"' EXIT
+mkdir -p "$tmp/bin"
+export GOMODCACHE="$work/mod" GOCACHE="$work/build" GOFLAGS="-mod=mod -modcacherw" CGO_ENABLED=0 GOTOOLCHAIN=local
+step "go install github.com/zegl/kube-score/cmd/kube-score@$KUBE_SCORE_VERSION (~3.5 min cold)"
+GOBIN="$tmp/bin" go install -trimpath -ldflags "-s -w" "github.com/zegl/kube-score/cmd/kube-score@$KUBE_SCORE_VERSION"
+"$tmp/bin/kube-score" version >&2
+publish "$tmp" "$dir"
+step "done: $dir/bin/kube-score"
+echo "$dir/bin/kube-score"
