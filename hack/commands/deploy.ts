@@ -15,7 +15,7 @@ export default group({
       description: 'Refuses while a Secret the pods reference is missing. Prints the context, API server and namespaces it will change, then asks (or needs --yes).',
       options: {
         context: CONTEXT_OPTION,
-        'dry-run': { type: 'string', choices: ['server'], value: 'server', description: 'let the API server validate every wave; change nothing' },
+        'dry-run': { type: 'string', choices: ['server'], value: 'server', description: 'let the API server validate every wave; change nothing', defaultText: 'off: apply for real' },
         yes: YES_OPTION,
       },
       examples: ['bin/roomler deploy --context production', 'bin/roomler deploy --dry-run=server'],

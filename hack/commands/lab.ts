@@ -10,7 +10,7 @@ const DIR = {
   type: 'string',
   value: 'DIR',
   description: "the lab's working directory (kubeconfig, logs, etcd data)",
-  defaultText: '$ROOMLER_CACHE/lab-run (~/.cache/roomler-k8s/lab-run)',
+  defaultText: '$ROOMLER_CACHE/lab-run, i.e. ~/.cache/roomler-k8s/lab-run',
 } as const;
 const defaultDir = () => join(process.env.ROOMLER_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? '/tmp', '.cache'), 'roomler-k8s'), 'lab-run');
 const alive = (pid: number) => {

@@ -1,6 +1,8 @@
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { ROOT } from '../support/cli';
 import { describe, expect, it } from 'vitest';
 import { freeNodePort, freePort, Lab, type CliResult, type LabOptions, withLab } from './support/lab';
 import { useBackends } from './support/hooks';
@@ -14,6 +16,8 @@ const backends = useBackends([
   { name: 'new:app-hold', port: 'nodeport', hold: '/hold' },
 ]);
 
+/** How many requests the holding backend has held so far (to wait for the next one). */
+const holds = () => backends().events.filter((e) => e.held === 'new:app-hold').length;
 const stamps = (lab: Lab) => (existsSync(join(lab.dir, 'backups')) ? readdirSync(join(lab.dir, 'backups')).filter((n) => /^\d{8}T\d{6}\.\d{3}Z$/.test(n)) : []);
 
 interface Fault {
@@ -148,6 +152,50 @@ describe('npm run cutover -- apply: faults leave nginx on the old config, files 
     expect(backends().events.find((e) => e.held === 'new:app-hold')?.agent).toMatch(/^roomler-cutover\//);
     expect(second?.code).toBe(75);
     expect(second?.stderr).toMatch(/another cutover apply or rollback holds .*\.lock; try again when it has finished/);
+  });
+
+  it('SIGTERM to the pid of `bin/roomler cutover apply` itself (a supervisor, a CI cancel) restores and exits 143', async () => {
+    await fault(
+      { nodePorts: { app: backends().ports['new:app-hold'] }, routeExtra: { app: '      verify: [{ path: /hold/verify }]\n' } },
+      {
+        run: (lab) =>
+          lab.cli(['apply'], (child) => {
+            void backends().heldBy('new:app-hold', holds() + 1).then(() => {
+              process.kill(child.pid!, 'SIGTERM'); // exactly the documented entry point's pid, not its group
+              backends().release();
+            });
+          }),
+        code: 143,
+        stderr: [/apply interrupted by SIGTERM during verify/, /restored 3 file\(s\)/, /reloaded: new workers/],
+        backupSet: true,
+      },
+    );
+  });
+
+  it('SIGTERM to `npm run cutover` (npm passes no signal on): the command notices npm is gone and restores', async () => {
+    await fault(
+      { nodePorts: { app: backends().ports['new:app-hold'] }, routeExtra: { app: '      verify: [{ path: /hold/verify }]\n' } },
+      {
+        run: async (lab) => {
+          const held = holds();
+          const npm = spawn('npm', ['run', '-s', 'cutover', '--', 'apply', '--yes'], { cwd: ROOT, env: { ...process.env, ROOMLER_PROJECT_DIR: lab.project } });
+          let stderr = '';
+          npm.stderr.on('data', (d) => (stderr += d));
+          await backends().heldBy('new:app-hold', held + 1);
+          npm.kill('SIGTERM');
+          backends().release();
+          const code = await new Promise<number | null>((r) => npm.on('close', (c, sig) => r(c ?? (sig === 'SIGTERM' ? 143 : null))));
+          // npm itself is gone at once; the command it started restores on its own and releases the lock.
+          const lock = join(lab.dir, 'backups', '.lock');
+          for (let n = 0; n < 200 && spawnSync('flock', ['--nonblock', lock, 'true']).status !== 0; n++) await new Promise((r) => setTimeout(r, 50));
+          return { code, signal: null, stdout: '', stderr };
+        },
+        code: 143,
+        stderr: [],
+        backupSet: true,
+        after: (lab) => expect(JSON.parse(readFileSync(join(lab.dir, 'backups', stamps(lab)[0], 'manifest.json'), 'utf8')).outcome).toBe("interrupted at verify; restored"),
+      },
+    );
   });
 
   it('a WebSocket check that upgrades but reaches another backend fails (nginx holds no connection to the route), before anything is written', async () => {

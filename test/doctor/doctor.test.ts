@@ -1,11 +1,24 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOMLER } from '../support/cli';
+import { eventually, useCluster } from '../support/cluster';
+import { badCredentialsKubeconfig } from '../../hack/lib/lab/cluster';
+import { freeNodePort } from '../cutover/support/lab';
+import { waves } from '../../hack/lib/cluster/deploy';
+import { LAB_ANNOTATIONS } from '../../hack/lib/lab/stages';
+import { createServer, type Server } from 'node:net';
+import { stringify } from 'yaml';
+import { synthIn } from '../support/synth';
 import { turnPassword } from '../../lib/turn';
 import { cleanupDirs, emptyDir, projectWith } from '../support/synth';
 import { freePort } from '../rsync/sshd';
+
+/** A PATH with node and nothing else (machines like this one have a kubectl next to node in /usr/bin). */
+const NO_KUBECTL = mkdtempSync(join(tmpdir(), 'roomler-path-'));
+symlinkSync(process.execPath, join(NO_KUBECTL, 'node'));
 
 // Debian's dnsmasq on a loopback high port answers with records the test controls.
 const ROOT = join(__dirname, '..', '..');
@@ -28,14 +41,15 @@ beforeAll(async () => {
 });
 afterAll(() => {
   dnsmasq?.kill();
+  rmSync(NO_KUBECTL, { recursive: true, force: true });
   cleanupDirs();
 });
 
-/** doctor with a stand-in kubectl that finds no cluster, and no nginx on this "host": those say "skipped". */
-function doctor(yaml: string, dotenv = '', confDir = '/nonexistent/conf.d') {
+/** doctor on a "host" with no kubectl on PATH and no nginx: those parts say "skipped". */
+function doctor(yaml: string, dotenv = '', confDir = '/nonexistent/conf.d', env: NodeJS.ProcessEnv = {}) {
   const project = projectWith({ 'roomler.yaml': `doctor: { publicIp: ${IP}, dnsServer: "127.0.0.1:${port}" }\ncutover: { nginx: { confDir: ${confDir}, command: [/nonexistent/nginx] } }\n${yaml}`, '.env': dotenv });
-  const r = spawnSync(ROOMLER, ['doctor'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ROOMLER_PROJECT_DIR: project, PATH: `${join(__dirname, 'standins')}:${process.env.PATH}` } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+  const r = spawnSync(ROOMLER, ['doctor'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ROOMLER_PROJECT_DIR: project, ...env } });
+  return { code: r.status, out: r.stdout, err: r.stderr, project };
 }
 
 describe('npm run doctor: DNS (real dnsmasq)', () => {
@@ -47,10 +61,10 @@ describe('npm run doctor: DNS (real dnsmasq)', () => {
     expect(r.code).toBe(1);
   });
 
-  it('exits 0 when every name resolves explicitly and nothing fails; unreachable parts say skipped (stand-in kubectl)', () => {
-    const r = doctor('coturn: { host: roomler.live }\nturn: { host: roomler.live }\n');
+  it('exits 0 when every name resolves explicitly and nothing fails; what cannot be reached from here says skipped', () => {
+    const r = doctor('coturn: { host: roomler.live }\nturn: { host: roomler.live }\n', '', undefined, { PATH: NO_KUBECTL });
     expect(r.out, r.err).toMatch(/doctor: \d+ ok, 0 warn, 0 fail, \d+ skipped/);
-    expect(r.out).toMatch(/^skipped\s+cluster\s+not reachable with the current kubeconfig \(The connection to the server 127\.0\.0\.1:6443 was refused/m);
+    expect(r.out).toMatch(/^skipped\s+cluster\s+kubectl is not installed \(not found on PATH\)/m);
     expect(r.out).toMatch(/^skipped\s+nginx\s+\/nonexistent\/nginx is not on this host/m);
     expect(r.code).toBe(0);
   });
@@ -96,5 +110,60 @@ describe('npm run doctor: TURN and probes', () => {
     const r = doctor(`${base}app: { startupProbe: { failureThreshold: 5 } }\n`);
     expect(r.out).toMatch(/^fail\s+probes roomler\s+startup budget 35 s \(10 \+ 5 x 5\) is less than 120 s for 12 PM2 workers/m);
     expect(r.code).toBe(1);
+  });
+});
+
+describe('bin/roomler doctor: the cluster checks against a real API server', () => {
+  const cluster = useCluster();
+  const base = 'coturn: { host: roomler.live }\nturn: { host: roomler.live }\n';
+
+  it('says precisely why it skips: kubectl missing, no context set, credentials refused', async () => {
+    const lab = { ...cluster.env };
+    const missing = doctor(base, '', undefined, { PATH: NO_KUBECTL });
+    expect(missing.out).toMatch(/^skipped\s+cluster\s+kubectl is not installed \(not found on PATH\); install kubectl v1\.28 to use a cluster$/m);
+    const noContext = join(emptyDir(), 'config');
+    writeFileSync(noContext, readFileSync(cluster.state.kubeconfig, 'utf8').replace(/^current-context: .*$/m, ''));
+    const unset = doctor(base, '', undefined, { ...lab, KUBECONFIG: noContext });
+    expect(unset.out).toMatch(/^skipped\s+cluster\s+no kubectl context is set \(kubectl config current-context is empty\): pass --context NAME or run kubectl config use-context NAME$/m);
+    const refused = doctor(base, '', undefined, { ...lab, KUBECONFIG: badCredentialsKubeconfig(cluster.state, join(emptyDir(), 'bad')) });
+    expect(refused.out).toMatch(/^skipped\s+cluster\s+the API server https:\/\/127\.0\.0\.1:\d+ \(context roomler-lab\) refused the credentials of user "roomler-lab-admin" \(401 Unauthorized\)/m);
+  });
+
+  it('reads what the cluster holds: pods on their nodes, NodePorts from this host, the backup CronJobs\' last runs', async () => {
+    const [app, ...janus] = await Promise.all([freeNodePort(), freeNodePort(), freeNodePort()]);
+    const config = `${base}nodeAddress: 127.0.0.1\napp: { nodePort: ${app} }\njanus: { nodePorts: { http: ${janus[0]}, websocket: ${janus[1]} } }\n`;
+    const project = projectWith({ 'roomler.yaml': config });
+    const s = synthIn(project, {});
+    expect(s.code, s.stderr).toBe(0);
+    for (const [, objs] of waves(s.outdir)) {
+      // The app's Pods report a failing readiness probe: doctor must name that, not just "not ready".
+      for (const o of objs) if (o.kind === 'Deployment' && o.metadata.name === 'roomler') o.spec.template.metadata.annotations = { [LAB_ANNOTATIONS.neverReady]: 'true' };
+      const r = await cluster.kubectl(['apply', '--server-side', '-f', '-'], objs.map((o) => stringify(o, { version: '1.1' })).join('---\n'));
+      expect(r.exitCode, r.stderr).toBe(0);
+    }
+    // One backup run succeeded; a later verify run failed (the lab's kwok fails Pods annotated so).
+    const cronjob = await cluster.json(['get', 'cronjob', 'mongodb-backup-verify', '-n', 'roomler']);
+    expect((await cluster.kubectl(['-n', 'roomler', 'create', 'job', 'backup-manual', '--from=cronjob/mongodb-backup'])).exitCode).toBe(0);
+    const failing = { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'verify-manual', namespace: 'roomler', ownerReferences: [{ apiVersion: 'batch/v1', kind: 'CronJob', name: 'mongodb-backup-verify', uid: cronjob.metadata.uid }] }, spec: { ...cronjob.spec.jobTemplate.spec, backoffLimit: 0, template: { ...cronjob.spec.jobTemplate.spec.template, metadata: { annotations: { [LAB_ANNOTATIONS.fail]: 'true' } } } } };
+    expect((await cluster.kubectl(['create', '-f', '-'], JSON.stringify(failing))).exitCode).toBe(0);
+    await eventually(async () => ((await cluster.json(['get', 'cronjob', 'mongodb-backup', '-n', 'roomler'])).status?.lastSuccessfulTime ? true : undefined), 30_000, 'the backup run to succeed');
+    await eventually(async () => ((await cluster.json(['get', 'job', 'verify-manual', '-n', 'roomler'])).status?.conditions?.some((c: any) => c.type === 'Failed') ? true : undefined), 30_000, 'the verify run to fail');
+    await eventually(async () => ((await cluster.json(['get', 'pods', '-n', 'roomler', '-l', 'app.kubernetes.io/name=mongodb'])).items[0]?.status?.phase === 'Running' ? true : undefined), 30_000, 'mongodb-0 running');
+
+    let listener: Server | undefined;
+    await new Promise<void>((res) => (listener = createServer((c) => c.end()).listen(app, '127.0.0.1', res)));
+    try {
+      const r = doctor(config, '', undefined, cluster.env);
+      expect(r.out).toMatch(/^ok\s+pod roomler\/mongodb-0\s+ready on k8s-worker1, 0 restart\(s\)$/m);
+      expect(r.out).toMatch(/^fail\s+pod roomler\/roomler-\S+\s+roomler-\S+ Running on k8s-worker1: container roomler running but not Ready \(its readiness probe fails\)$/m);
+      expect(r.out).toMatch(new RegExp(`^ok\\s+nodeport roomler\\s+127\\.0\\.0\\.1:${app} answers$`, 'm'));
+      expect(r.out).toMatch(new RegExp(`^fail\\s+nodeport janus http\\s+127\\.0\\.0\\.1:${janus[0]} does not answer from this host$`, 'm'));
+      expect(r.out).toMatch(/^ok\s+cronjob roomler\/mongodb-backup\s+last success \S+ \(0 h ago\)$/m);
+      expect(r.out).toMatch(/^fail\s+cronjob roomler\/mongodb-backup-verify\s+job verify-manual failed at \S+ .*never succeeded: kubectl -n roomler logs job\/verify-manual$/m);
+      expect(r.out).not.toMatch(/backup-manual-/); // a Job's Pod is not a workload Pod
+      expect(r.code).toBe(1);
+    } finally {
+      listener?.close();
+    }
   });
 });

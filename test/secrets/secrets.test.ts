@@ -1,15 +1,16 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { constants, createDecipheriv, privateDecrypt } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOMLER } from '../support/cli';
-import { parse, parseAllDocuments } from 'yaml';
+import { parse } from 'yaml';
 import { turnPassword } from '../../lib/turn';
-import { validateFiles } from '../../lib/validate';
 import { buildSecrets, sealValue } from '../../hack/lib/cluster/secrets';
 import { loadConfig } from '../../lib/config';
 import { watchArgv } from '../support/argv-watch';
+import { labBin, useCluster, type TestCluster } from '../support/cluster';
+import { kubectlSpy } from '../support/kubectl-spy';
 import { cleanupDirs, emptyDir, projectWith, synthIn } from '../support/synth';
 
 afterAll(cleanupDirs);
@@ -42,11 +43,13 @@ function unseal(privateKey: string, label: string, sealed: string): string {
   return Buffer.concat([decipher.update(body.subarray(0, body.length - 16)), decipher.final()]).toString('utf8');
 }
 
-function secrets(project: string, args: string[], extraEnv: Record<string, string> = {}) {
-  const state = emptyDir('roomler-kubectl-');
+/** `bin/roomler secrets …` against the lab cluster, scanning every process's argv for the sentinel while it runs. */
+function secrets(cluster: TestCluster | undefined, project: string, args: string[]) {
+  // kubectl calls are recorded, then run by the lab's real kubectl (or fail where no cluster is given).
+  const spy = kubectlSpy(cluster ? join(labBin(), 'kubectl') : undefined);
   const child = spawn(ROOMLER, ['secrets', ...args, ...(args[0] === 'apply' && !args.includes('--dry-run') ? ['--yes'] : [])], {
     cwd: ROOT,
-    env: { ...process.env, ROOMLER_PROJECT_DIR: project, STANDIN_STATE: state, PATH: `${join(__dirname, 'standins')}:${process.env.PATH}`, ...extraEnv },
+    env: { ...process.env, ROOMLER_PROJECT_DIR: project, ...(cluster ? cluster.env : {}), PATH: `${spy.dir}:${process.env.PATH}` },
   });
   let stdout = '';
   let stderr = '';
@@ -56,10 +59,14 @@ function secrets(project: string, args: string[], extraEnv: Record<string, strin
   const exited = new Promise<number>((res) => child.on('close', (c) => res(c ?? -1)));
   return exited.then((code) => {
     const { leaks } = watch.stop();
-    const stdin = existsSync(join(state, 'stdin.yaml')) ? readFileSync(join(state, 'stdin.yaml'), 'utf8') : undefined;
-    const argv = existsSync(join(state, 'argv')) ? readFileSync(join(state, 'argv'), 'utf8') : undefined;
-    return { code, stdout, stderr, leaks, stdin, argv };
+    return { code, stdout, stderr, leaks, calls: spy.calls() };
   });
+}
+
+/** A Secret as the API server holds it, values decoded. */
+async function liveSecret(cluster: TestCluster, namespace: string, name: string): Promise<Record<string, string>> {
+  const s = await cluster.json(['get', 'secret', name, '-n', namespace]);
+  return Object.fromEntries(Object.entries<string>(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
 }
 
 describe('TURN password', () => {
@@ -85,38 +92,52 @@ describe('sealing (kubeseal format)', () => {
   });
 });
 
-describe('npm run secrets (stand-in kubectl)', () => {
-  it('apply pipes both Secrets to kubectl on stdin: nothing in argv, nothing printed', async () => {
+describe('bin/roomler secrets apply (real API server)', () => {
+  const cluster = useCluster();
+
+  it('creates the namespaces and Secrets from .env through kubectl\'s stdin: nothing in any argv, nothing printed', async () => {
     const project = projectWith({ '.env': ENV });
-    const r = await secrets(project, ['apply']);
+    const r = await secrets(cluster, project, ['apply']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.argv).toBe('apply -f -\n');
+    expect(r.calls.at(-1)).toBe('apply -f -'); // the manifests went on stdin
     expect(r.leaks).toEqual([]);
     expect(r.stdout + r.stderr).not.toContain(SENTINEL);
-    const all = parseAllDocuments(r.stdin!).map((d) => d.toJS());
-    expect(all.filter((d) => d.kind === 'Namespace').map((d) => d.metadata.name)).toEqual(['roomler', 'coturn']);
-    const docs = all.filter((d) => d.kind === 'Secret');
-    expect(docs.map((d) => `${d.metadata.namespace}/${d.metadata.name}`)).toEqual(['roomler/mongodb-secret', 'roomler/roomler-secret', 'coturn/coturn-auth']);
-    expect(docs[2].stringData).toEqual({ 'static-auth-secret': `${SENTINEL}-turn` });
-    const app = docs[1].stringData;
+    expect(r.stdout).toMatch(/secrets apply will change:\n {2}kubectl context: roomler-lab/);
+    const names = (await cluster.json(['get', 'secrets', '-A', '-l', 'app.kubernetes.io/part-of=roomler'])).items.map((x: any) => `${x.metadata.namespace}/${x.metadata.name}`).sort();
+    expect(names).toEqual(['coturn/coturn-auth', 'roomler/mongodb-secret', 'roomler/roomler-secret']);
+    expect(await liveSecret(cluster, 'coturn', 'coturn-auth')).toEqual({ 'static-auth-secret': `${SENTINEL}-turn` });
+    const app = await liveSecret(cluster, 'roomler', 'roomler-secret');
     expect(app.DB_CONN).toBe(`mongodb://root:${encodeURIComponent(`${SENTINEL}-mongo:/@`)}@mongodb.roomler.svc:27017/roomlerdb?authSource=admin`);
     expect(app.TURN_PASSWORD).toBe(turnPassword(`${SENTINEL}-turn`, '2145830400:roomler'));
     expect(app.SENDGRID_API_KEY).toBe(`${SENTINEL}-sendgrid`);
-    expect(docs[0].stringData).toEqual({ MONGO_INITDB_ROOT_USERNAME: 'root', MONGO_INITDB_ROOT_PASSWORD: `${SENTINEL}-mongo:/@` });
-    expect(validateFiles(new Map([['s.yaml', r.stdin!]])).filter((f) => f.severity === 'error')).toEqual([]);
+    expect(await liveSecret(cluster, 'roomler', 'mongodb-secret')).toEqual({ MONGO_INITDB_ROOT_USERNAME: 'root', MONGO_INITDB_ROOT_PASSWORD: `${SENTINEL}-mongo:/@` });
+
+    // Applying again with a rotated value updates it in place.
+    writeFileSync(join(project, '.env'), ENV.replace(`${SENTINEL}-sendgrid`, `${SENTINEL}-sendgrid-2`));
+    expect((await secrets(cluster, project, ['apply'])).code).toBe(0);
+    expect((await liveSecret(cluster, 'roomler', 'roomler-secret')).SENDGRID_API_KEY).toBe(`${SENTINEL}-sendgrid-2`);
   });
 
-  it('--dry-run prints them with every value redacted and calls no kubectl', async () => {
-    const r = await secrets(projectWith({ '.env': ENV }), ['apply', '--dry-run']);
-    expect(r.code).toBe(0);
+  it('--dry-run prints them with every value redacted and touches no cluster', async () => {
+    const r = await secrets(undefined, projectWith({ '.env': ENV }), ['apply', '--dry-run']);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/MONGO_INITDB_ROOT_PASSWORD: "<redacted: \d+ characters>"/);
     expect(r.stdout).not.toContain(SENTINEL);
-    expect(r.argv).toBeUndefined();
+    expect(r.calls).toEqual([]);
+  });
+
+  it('lists every missing required value at once and applies nothing', async () => {
+    const project = projectWith({ 'roomler.yaml': 'coturn: { namespace: coturn-b }\napp:\n  env:\n    GITHUB_ID: abc\n', '.env': 'MONGO_ROOT_USERNAME=root\n' });
+    const r = await secrets(cluster, project, ['apply']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/missing required values .*: MONGO_ROOT_PASSWORD, COTURN_AUTH_SECRET, GITHUB_SECRET; nothing was applied/);
+    expect(r.calls).toEqual([]);
+    expect((await cluster.kubectl(['get', 'namespace', 'coturn-b'])).exitCode).not.toBe(0);
   });
 
   it('makes the Janus admin Secret only where the admin API is enabled, and requires JANUS_ADMIN_SECRET then', async () => {
     const yaml = 'janus:\n  admin: { enabled: true }\n';
-    const missing = await secrets(projectWith({ 'roomler.yaml': yaml, '.env': ENV }), ['apply']);
+    const missing = await secrets(undefined, projectWith({ 'roomler.yaml': yaml, '.env': ENV }), ['apply']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/missing required values .*: JANUS_ADMIN_SECRET; nothing was applied/);
     const value = (n: string) => ({ MONGO_ROOT_USERNAME: 'root', MONGO_ROOT_PASSWORD: 'x', COTURN_AUTH_SECRET: 't', JANUS_ADMIN_SECRET: `${SENTINEL}-janus` })[n];
@@ -126,19 +147,11 @@ describe('npm run secrets (stand-in kubectl)', () => {
     expect(admin).toMatchObject({ kind: 'Secret', metadata: { namespace: 'roomler' }, stringData: { 'admin-secret': `${SENTINEL}-janus` } });
   });
 
-  it('lists every missing required value at once and applies nothing', async () => {
-    const project = projectWith({ 'roomler.yaml': 'app:\n  env:\n    GITHUB_ID: abc\n', '.env': 'MONGO_ROOT_USERNAME=root\n' });
-    const r = await secrets(project, ['apply']);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/missing required values .*: MONGO_ROOT_PASSWORD, COTURN_AUTH_SECRET, GITHUB_SECRET; nothing was applied/);
-    expect(r.argv).toBeUndefined();
-  });
-
   it('seal writes SealedSecrets that synth puts into dist/, and re-sealing unchanged values rewrites nothing', async () => {
     const dir = emptyDir();
     const { key, certFile } = keyPair(dir);
     const project = projectWith({ '.env': ENV });
-    const first = await secrets(project, ['seal', '--cert', certFile]);
+    const first = await secrets(undefined, project, ['seal', '--cert', certFile]);
     expect(first.code, first.stderr).toBe(0);
     const files = readdirSync(join(project, 'sealed')).sort();
     expect(files).toEqual(['coturn-coturn-auth.yaml', 'roomler-mongodb-secret.yaml', 'roomler-roomler-secret.yaml']);
@@ -147,13 +160,13 @@ describe('npm run secrets (stand-in kubectl)', () => {
     const before = files.map((f) => readFileSync(join(project, 'sealed', f), 'utf8'));
     const mtimes = files.map((f) => statSync(join(project, 'sealed', f)).mtimeMs);
 
-    const again = await secrets(project, ['seal', '--cert', certFile]);
+    const again = await secrets(undefined, project, ['seal', '--cert', certFile]);
     expect(again.stdout).toMatch(/0 file\(s\) written, 3 unchanged/);
     expect(files.map((f) => readFileSync(join(project, 'sealed', f), 'utf8'))).toEqual(before);
     expect(files.map((f) => statSync(join(project, 'sealed', f)).mtimeMs)).toEqual(mtimes);
 
     writeFileSync(join(project, '.env'), ENV.replace(`${SENTINEL}-google`, `${SENTINEL}-google-rotated`));
-    const rotated = await secrets(project, ['seal', '--cert', certFile]);
+    const rotated = await secrets(undefined, project, ['seal', '--cert', certFile]);
     expect(rotated.stdout).toMatch(/1 file\(s\) written, 2 unchanged/);
     const after = parse(readFileSync(join(project, 'sealed', files[2]), 'utf8')).spec.encryptedData;
     expect(after.GOOGLE_SECRET).not.toBe(sealedApp.spec.encryptedData.GOOGLE_SECRET);

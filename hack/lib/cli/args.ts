@@ -104,7 +104,7 @@ function optionLabel(name: string, o: OptionSpec): string {
 function defaultLabel(o: OptionSpec): string {
   if (o.required) return ' (required)';
   if (o.defaultText) return ` (default: ${o.defaultText})`;
-  if (o.default === undefined || o.default === false) return o.type === 'boolean' ? ' (default: off)' : '';
+  if (o.default === undefined || o.default === false) return o.type === 'boolean' ? ' (default: off)' : ' (default: not set)';
   return ` (default: ${o.default})`;
 }
 

@@ -56,7 +56,7 @@ export class Kubectl {
   /** The context and API server this instance will use, from the kubeconfig alone (no network). */
   async target(): Promise<ClusterTarget> {
     const r = await this.run(['config', 'view', '--minify', '-o', 'json'], { timeoutMs: 15_000 });
-    if (r.exitCode === undefined && /ENOENT/.test(r.stderr)) throw new ClusterUnavailable('no-kubectl', 'kubectl is not installed (not found on PATH); install kubectl v1.28 to use a cluster');
+    if (r.spawnError === 'ENOENT') throw new ClusterUnavailable('no-kubectl', 'kubectl is not installed (not found on PATH); install kubectl v1.28 to use a cluster');
     if (r.exitCode !== 0) {
       const err = lastLine(r.stderr);
       if (/current-context (is not set|must exist)/.test(err)) throw new ClusterUnavailable('no-context', 'no kubectl context is set (kubectl config current-context is empty): pass --context NAME or run kubectl config use-context NAME');

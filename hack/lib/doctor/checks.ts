@@ -2,11 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { promises as dns } from 'node:dns';
 import { existsSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { MONGODB_CREDENTIALS, TURN_EXPIRY_MAX, turnUsername, type LoadedConfig } from '../../../lib/config';
+import { MONGODB_CREDENTIALS, TURN_EXPIRY_MAX, turnUsername, type InstanceConfig, type LoadedConfig } from '../../../lib/config';
 import { coturnIssues } from '../../../lib/config/coturn-checks';
 import { turnserverConf } from '../../../lib/constructs/turnserver-conf';
 import { turnPassword } from '../../../lib/turn';
 import { ClusterUnavailable, type Kubectl } from '../cluster/kubectl';
+import { describePod } from '../cluster/rollout';
 import { run } from '../process/run';
 import { NginxControl } from '../cutover/nginx';
 import { routeStatus } from '../cutover/plan';
@@ -121,9 +122,10 @@ export async function clusterChecks(cfg: LoadedConfig, kubectl: Kubectl): Promis
       const cs: { ready: boolean; restartCount: number }[] = p.status?.containerStatuses ?? [];
       const restarts = cs.reduce((n, c) => n + c.restartCount, 0);
       const ready = cs.length > 0 && cs.every((c) => c.ready);
-      if (p.status?.phase === 'Succeeded') continue;
-      out.push(line(!ready ? 'fail' : restarts > 5 ? 'warn' : 'ok', `pod ${i.namespace}/${p.metadata.name}`, `${ready ? 'ready' : 'not ready'}, ${restarts} restart(s)`));
+      if (p.status?.phase === 'Succeeded' || p.metadata.ownerReferences?.some((o: { kind: string }) => o.kind === 'Job')) continue;
+      out.push(line(!ready ? 'fail' : restarts > 5 ? 'warn' : 'ok', `pod ${i.namespace}/${p.metadata.name}`, ready ? `ready on ${p.spec.nodeName}, ${restarts} restart(s)` : describePod(p)));
     }
+    out.push(...(await cronJobChecks(i, kubectl)));
     for (const [name, port] of [['roomler', i.app.nodePort], ...Object.entries(i.janus.nodePorts).map(([k, v]) => [`janus ${k}`, v])] as [string, number][]) {
       out.push((await tcpOpen(i.nodeAddress, port)) ? line('ok', `nodeport ${name}`, `${i.nodeAddress}:${port} answers`) : line('fail', `nodeport ${name}`, `${i.nodeAddress}:${port} does not answer from this host`));
     }
@@ -139,6 +141,38 @@ export async function clusterChecks(cfg: LoadedConfig, kubectl: Kubectl): Promis
     else out.push(version?.split('.')[0] === fcv?.split('.')[0] ? line('ok', `mongodb ${i.name}`, `server ${version}, featureCompatibilityVersion ${fcv}`) : line('warn', `mongodb ${i.name}`, `server ${version} but featureCompatibilityVersion ${fcv}: finish the upgrade with setFeatureCompatibilityVersion`));
   }
   return out;
+}
+
+/**
+ * The backup CronJobs of an instance as the cluster holds them: present, and their last successful run recent
+ * enough for the schedule (a day plus an hour for the daily jobs); a run that failed after the last success fails.
+ */
+export async function cronJobChecks(i: InstanceConfig, kubectl: Kubectl, now = Date.now()): Promise<Line[]> {
+  const b = i.backups;
+  if (!b.enabled) return [];
+  const expected = ['mongodb-backup', 'mongodb-backup-verify', ...(b.restoreTest.enabled ? ['mongodb-restore-test'] : [])];
+  const r = await kubectl.run(['get', 'cronjobs,jobs', '-n', i.namespace, '-o', 'json'], { timeoutMs: 15_000 });
+  if (r.exitCode !== 0) return [line('fail', `cronjobs ${i.namespace}`, `cannot list them: ${r.stderr.trim().split('\n').pop()}`)];
+  const items: any[] = JSON.parse(r.stdout).items;
+  const hours = (t: string) => (now - Date.parse(t)) / 3_600_000;
+  return expected.map((name) => {
+    const check = `cronjob ${i.namespace}/${name}`;
+    const cj = items.find((x) => x.kind === 'CronJob' && x.metadata.name === name);
+    if (!cj) return line('fail', check, 'missing from the cluster: run bin/roomler deploy');
+    if (cj.spec.suspend) return line('warn', check, 'suspended: no backups are taken');
+    const success: string | undefined = cj.status?.lastSuccessfulTime;
+    const failed = items
+      .filter((x) => x.kind === 'Job' && x.metadata.ownerReferences?.some((o: any) => o.kind === 'CronJob' && o.name === name))
+      .filter((j) => j.status?.conditions?.some((c: any) => c.type === 'Failed' && c.status === 'True'))
+      .map((j) => ({ name: j.metadata.name, at: j.status.conditions.find((c: any) => c.type === 'Failed').lastTransitionTime as string, reason: j.status.conditions.find((c: any) => c.type === 'Failed').message as string }))
+      .filter((j) => !success || Date.parse(j.at) > Date.parse(success))
+      .sort((a, c) => a.at.localeCompare(c.at));
+    const lastFail = failed.pop();
+    if (lastFail) return line('fail', check, `job ${lastFail.name} failed at ${lastFail.at}${lastFail.reason ? ` (${lastFail.reason})` : ''}${success ? `; last success ${success}` : '; never succeeded'}: kubectl -n ${i.namespace} logs job/${lastFail.name}`);
+    if (!success) return cj.status?.lastScheduleTime ? line('fail', check, `scheduled at ${cj.status.lastScheduleTime} but never succeeded`) : line('warn', check, `has not run yet (schedule "${cj.spec.schedule}"${cj.spec.timeZone ? ` ${cj.spec.timeZone}` : ''})`);
+    const age = hours(success);
+    return age > 25 ? line('fail', check, `last success ${success}, ${Math.floor(age)} h ago (schedule "${cj.spec.schedule}")`) : line('ok', check, `last success ${success} (${Math.floor(age)} h ago)`);
+  });
 }
 
 /** On the nginx host: the config test and the off-node backups. */

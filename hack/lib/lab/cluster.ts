@@ -37,6 +37,8 @@ export interface LabState {
 /** The admin token of the lab's static token file; a test's "refused credentials" uses any other value. */
 const ADMIN_TOKEN = 'roomler-lab-admin';
 export const LAB_CONTEXT = 'roomler-lab';
+/** What each lab node offers the scheduler. */
+export const LAB_NODE_CAPACITY = { cpu: '8', memory: '32Gi', 'ephemeral-storage': '100Gi', pods: '110' } as const;
 
 export const freePort = () =>
   new Promise<number>((res, rej) => {
@@ -167,7 +169,13 @@ export async function startLab(o: LabOptions): Promise<LabState> {
       kind: 'Node',
       metadata: { name: n.name, annotations: { 'kwok.x-k8s.io/node': 'fake' }, labels: { 'kubernetes.io/hostname': n.name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', type: 'kwok', ...n.labels } },
       spec: {},
-      status: { addresses: [{ type: 'InternalIP', address: `192.0.2.${11 + i}` }, { type: 'Hostname', address: n.name }] },
+      // A modest worker: enough for the stack's requests (ephemeral storage included, which kwok's defaults lack),
+      // so requests that no real worker could satisfy still leave a Pod Pending here.
+      status: {
+        addresses: [{ type: 'InternalIP', address: `192.0.2.${11 + i}` }, { type: 'Hostname', address: n.name }],
+        capacity: LAB_NODE_CAPACITY,
+        allocatable: LAB_NODE_CAPACITY,
+      },
     }));
     const r = await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: nodes }));
     if (r.exitCode !== 0) throw new UserError(`creating the lab nodes failed: ${r.stderr.trim()}`);

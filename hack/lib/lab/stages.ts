@@ -4,11 +4,13 @@
 //   lab.roomler.dev/ready-after: "20s"   Ready only after this long (a slow first MongoDB boot)
 //   lab.roomler.dev/never-ready: "true"  Running, containers started, never Ready (a failing readiness probe)
 //   lab.roomler.dev/crash-loop: "true"   waiting in CrashLoopBackOff with restarts (a container that keeps exiting)
+//   lab.roomler.dev/fail: "true"         a Job's Pod exits 1 instead of completing (a failed backup run)
 
 export const LAB_ANNOTATIONS = {
   readyAfter: 'lab.roomler.dev/ready-after',
   neverReady: 'lab.roomler.dev/never-ready',
   crashLoop: 'lab.roomler.dev/crash-loop',
+  fail: 'lab.roomler.dev/fail',
 } as const;
 
 const annotation = (key: string) => `'.metadata.annotations["${key}"]'`;
@@ -95,11 +97,20 @@ export function labStages(): string {
     stage('pod-ready', [...fresh, without(A.neverReady), without(A.crashLoop)], `    statusTemplate: |${running(true, started)}`, annotation(A.readyAfter)),
     stage('pod-never-ready', [...fresh, withIt(A.neverReady)], `    statusTemplate: |${running(false, started)}`),
     stage('pod-crash-loop', [...fresh, withIt(A.crashLoop)], `    statusTemplate: |${running(false, crashing)}`),
-    // Job Pods (the backup CronJobs) complete once running, as kwok's defaults do.
+    // Job Pods (the backup CronJobs) complete once running, as kwok's defaults do, or fail where annotated.
     stage(
       'pod-complete',
-      [`key: '.metadata.deletionTimestamp'\n      operator: DoesNotExist`, `key: '.status.phase'\n      operator: In\n      values: [Running]`, `key: '.metadata.ownerReferences.[].kind'\n      operator: In\n      values: [Job]`],
-      `    statusTemplate: |
+      [...jobRunning, without(A.fail)],
+      terminated(0, 'Completed', 'Succeeded'),
+    ),
+    stage('pod-fail', [...jobRunning, withIt(A.fail)], terminated(1, 'Error', 'Failed')),
+    stage('pod-delete', [`key: '.metadata.deletionTimestamp'\n      operator: Exists`], `    finalizers:\n      empty: true\n    delete: true`),
+  ].join('---\n');
+}
+
+const jobRunning = [`key: '.metadata.deletionTimestamp'\n      operator: DoesNotExist`, `key: '.status.phase'\n      operator: In\n      values: [Running]`, `key: '.metadata.ownerReferences.[].kind'\n      operator: In\n      values: [Job]`];
+
+const terminated = (exitCode: number, reason: string, phase: string) => `    statusTemplate: |
       {{ $now := Now }}
       containerStatuses:
       {{ range .spec.containers }}
@@ -110,13 +121,9 @@ export function labStages(): string {
         started: false
         state:
           terminated:
-            exitCode: 0
+            exitCode: ${exitCode}
             finishedAt: {{ $now | Quote }}
-            reason: Completed
+            reason: ${reason}
             startedAt: {{ $now | Quote }}
       {{ end }}
-      phase: Succeeded`,
-    ),
-    stage('pod-delete', [`key: '.metadata.deletionTimestamp'\n      operator: Exists`], `    finalizers:\n      empty: true\n    delete: true`),
-  ].join('---\n');
-}
+      phase: ${phase}`;

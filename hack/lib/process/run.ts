@@ -26,6 +26,8 @@ export interface RunResult {
   readonly exitCode: number | undefined;
   readonly signal: string | undefined;
   readonly timedOut: boolean;
+  /** Set when the program could not be started at all, e.g. ENOENT (not on PATH) or EACCES. */
+  readonly spawnError?: string;
   readonly stdout: string;
   readonly stderr: string;
 }
@@ -74,14 +76,16 @@ export function start(file: string, args: readonly string[], options: RunOptions
       }, options.timeoutMs)
     : undefined;
   const command = [file, ...args].join(' ');
+  let spawnError: string | undefined;
   const done = new Promise<RunResult>((resolve) => {
-    child.on('error', (e) => {
+    child.on('error', (e: NodeJS.ErrnoException) => {
       stderr += `${e.message}\n`;
+      if (child.pid === undefined) spawnError = e.code ?? e.message;
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
       running.delete(child);
-      resolve({ command, exitCode: code ?? undefined, signal: signal ?? undefined, timedOut, stdout, stderr });
+      resolve({ command, exitCode: spawnError ? undefined : (code ?? undefined), signal: signal ?? undefined, timedOut, spawnError, stdout, stderr });
     });
   });
   return { child, done };
