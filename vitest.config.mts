@@ -7,6 +7,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Vitest's default is one worker fewer than the CPUs: ONE on this 2-core machine. Most test time is waiting on
+    // real servers (a control plane's rollouts, nginx reloads, sshd), so files run three at a time.
+    maxWorkers: 3,
     reporters: ['default'],
   },
 });

@@ -16,10 +16,11 @@ export default group({
       options: {
         context: CONTEXT_OPTION,
         'dry-run': { type: 'string', choices: ['server'], value: 'server', description: 'let the API server validate every wave; change nothing', defaultText: 'off: apply for real' },
+        timeout: { type: 'number', value: 'SECONDS', description: 'how long each workload may take to become ready', defaultText: 'deploy.rolloutTimeoutSeconds (600)' },
         yes: YES_OPTION,
       },
       examples: ['bin/roomler deploy --context production', 'bin/roomler deploy --dry-run=server'],
-      run: ({ values }) => deploy(config(), new Kubectl(values.context), { dist: join(projectDir(), 'dist'), dryRun: values['dry-run'] === 'server', yes: values.yes, log: out }),
+      run: ({ values }) => deploy(config(), new Kubectl(values.context), { dist: join(projectDir(), 'dist'), dryRun: values['dry-run'] === 'server', yes: values.yes, timeoutSeconds: values.timeout, log: out }),
     }),
   },
   examples: ['bin/roomler deploy --context production --yes'],

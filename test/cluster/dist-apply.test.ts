@@ -70,12 +70,13 @@ describe('dist/ of the default config, applied for real', () => {
     expect(cronjobs.sort()).toEqual(['mongodb-backup 0 3 * * *', 'mongodb-backup-verify 0 4 * * *']);
 
     const ports = (await cluster.json(['get', 'services', '-n', 'roomler'])).items.flatMap((s: Obj) => (s.spec.type === 'NodePort' ? s.spec.ports.map((p: Obj) => `${s.metadata.name}/${p.name}=${p.nodePort}`) : []));
-    expect(ports.sort()).toEqual(['janus-nodeport/admin-http=30708', 'janus-nodeport/admin-websocket=30718', 'janus-nodeport/http=30808', 'janus-nodeport/websocket=30818', 'roomler/http=30030'].sort());
+    // The Janus admin API has no NodePort (it is off the public paths by default).
+    expect(ports.sort()).toEqual(['janus-nodeport/http=30808', 'janus-nodeport/websocket=30818', 'roomler/http=30030']);
   });
 
   it('a nodePort used again in another chart file is refused by the API server, with its own message', async () => {
     // Synth refuses such a config; here a hand edit of dist/ does what synth would never write.
-    const project = projectWith({ 'roomler.yaml': 'instances:\n  - name: other\n    app: { nodePort: 31030 }\n    dataNode: k8s-worker2\n    janus: { nodePorts: { http: 31808, websocket: 31818, adminHttp: 31708, adminWebsocket: 31718 } }\n' });
+    const project = projectWith({ 'roomler.yaml': 'instances:\n  - name: other\n    app: { nodePort: 31030 }\n    dataNode: k8s-worker2\n    janus: { nodePorts: { http: 31808, websocket: 31818 } }\n' });
     const s = synthIn(project, {});
     expect(s.code, s.stderr).toBe(0);
     const file = join(s.outdir, 'other.k8s.yaml');
@@ -97,7 +98,7 @@ describe('dist/ of a two-instance config, applied for real', () => {
       '  - name: staging',
       '    dataNode: k8s-worker2',
       '    app: { nodePort: 31030 }',
-      '    janus: { nodePorts: { http: 31808, websocket: 31818, adminHttp: 31708, adminWebsocket: 31718 } }',
+      '    janus: { nodePorts: { http: 31808, websocket: 31818 } }',
       '',
     ].join('\n');
     await applyFresh(cluster, config);

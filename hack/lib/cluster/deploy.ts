@@ -66,6 +66,8 @@ export interface DeployOptions {
   readonly dist: string;
   readonly dryRun: boolean;
   readonly yes: boolean;
+  /** Per workload; default deploy.rolloutTimeoutSeconds. */
+  readonly timeoutSeconds?: number;
   readonly log: (line: string) => void;
 }
 
@@ -73,7 +75,7 @@ export interface DeployOptions {
 export async function deploy(cfg: LoadedConfig, kubectl: Kubectl, o: DeployOptions): Promise<number> {
   const plan = waves(o.dist);
   const all = plan.flatMap(([, objs]) => objs);
-  const timeout = cfg.root.deploy.rolloutTimeoutSeconds;
+  const timeout = o.timeoutSeconds ?? cfg.root.deploy.rolloutTimeoutSeconds;
   const namespaces = [...new Set(all.map((x) => (x.kind === 'Namespace' ? x.metadata.name : x.metadata?.namespace)).filter(Boolean))].sort();
 
   // Reads first (cluster reachable, Secrets present), so a refusal never follows a confirmation.

@@ -87,6 +87,6 @@ export async function waitForRollout(kubectl: Kubectl, o: Obj, timeoutSeconds: n
   if (r.exitCode === 0) return;
   const pods = await podReport(kubectl, o);
   throw new UserError(
-    `${ns}/${what} did not become ready within ${timeoutSeconds} s (deploy.rolloutTimeoutSeconds); later waves were not applied.\n  its Pods: ${pods.join('\n            ')}\n  kubectl: ${(r.stderr.trim() || r.stdout.trim()).split('\n').pop()}\n  inspect: kubectl -n ${ns} describe ${what}`,
+    `${ns}/${what} did not become ready within ${timeoutSeconds} s (--timeout, default deploy.rolloutTimeoutSeconds); later waves were not applied.\n  its Pods: ${pods.join('\n            ')}\n  kubectl: ${(r.stderr.trim() || r.stdout.trim()).split('\n').pop()}\n  inspect: kubectl -n ${ns} describe ${what}`,
   );
 }

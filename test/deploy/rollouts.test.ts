@@ -1,0 +1,58 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { LAB_ANNOTATIONS } from '../../hack/lib/lab/stages';
+import { useCluster } from '../support/cluster';
+import { cleanupDirs } from '../support/synth';
+import { annotate, createSecrets, deploy, exists, project } from './support';
+
+afterAll(cleanupDirs);
+
+// `bin/roomler deploy` against a real API server, scheduler and controllers (test/support/cluster.ts).
+
+describe('bin/roomler deploy: rollouts that really wait, and say why when they fail', () => {
+  const cluster = useCluster();
+
+  it('waits for a workload that becomes Ready late (a slow first MongoDB boot)', async () => {
+    const dir = project('', annotate('StatefulSet', 'mongodb', LAB_ANNOTATIONS.readyAfter, '4s'));
+    await createSecrets(cluster, dir);
+    const r = deploy(cluster, dir, '--yes', '--timeout', '30');
+    expect(r.status, r.stderr).toBe(0);
+    const waited = /\[ *(\d+) s\] waiting for roomler\/statefulset\/mongodb[\s\S]*?\[ *(\d+) s\] roomler\/statefulset\/mongodb ready/.exec(r.stdout);
+    expect(waited, r.stdout).not.toBeNull();
+    expect(Number(waited![2]) - Number(waited![1])).toBeGreaterThanOrEqual(3);
+  });
+
+  it('stops at a workload that never becomes Ready, naming it and what its Pods report; later waves are not applied', async () => {
+    await cluster.kubectl(['delete', 'deployment', 'roomler', '-n', 'roomler', '--wait']);
+    const dir = project('', annotate('Deployment', 'janus', LAB_ANNOTATIONS.neverReady, 'true'));
+    const r = deploy(cluster, dir, '--yes', '--timeout', '3');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/roomler\/deployment\/janus did not become ready within 3 s \(--timeout, default deploy\.rolloutTimeoutSeconds\); later waves were not applied\./);
+    expect(r.stderr).toMatch(/its Pods: janus-\S+ Running on k8s-worker1: container janus running but not Ready \(its readiness probe fails\)/);
+    expect(r.stderr).toMatch(/inspect: kubectl -n roomler describe deployment\/janus/);
+    expect(await exists(cluster, 'deployment', 'roomler', '-n', 'roomler')).toBe(false);
+  });
+
+  it('names a crash-looping container with its restarts', async () => {
+    const dir = project('', annotate('Deployment', 'roomler', LAB_ANNOTATIONS.crashLoop, 'true'));
+    const r = deploy(cluster, dir, '--yes', '--timeout', '3');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/roomler\/deployment\/roomler did not become ready within 3 s/);
+    expect(r.stderr).toMatch(/roomler-\S+ Running on k8s-worker1: container roomler CrashLoopBackOff \(5 restarts, last exit 1\)/);
+  });
+
+  it('a hostNetwork port clash shows up as the scheduler shows it, and deploy says so plainly', async () => {
+    // A second Janus on the same node with the same host ports: synth refuses this; a hand-made manifest does not.
+    const dir = project('', (o) => {
+      if (o.kind !== 'Deployment' || o.metadata.name !== 'janus') return o;
+      const twin = JSON.parse(JSON.stringify(o));
+      twin.metadata.name = 'janus-twin';
+      twin.spec.selector.matchLabels = { ...twin.spec.selector.matchLabels, twin: 'yes' };
+      twin.spec.template.metadata.labels = { ...twin.spec.template.metadata.labels, twin: 'yes' };
+      return [o, twin];
+    });
+    const r = deploy(cluster, dir, '--yes', '--timeout', '3');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/did not become ready within 3 s/);
+    expect(r.stderr).toMatch(/Pending, not scheduled: HOST PORT CLASH: the node already runs a Pod that uses the same host ports .*\(scheduler: 0\/2 nodes are available: .*didn't have free ports for the requested pod ports/);
+  });
+});

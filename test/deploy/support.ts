@@ -1,0 +1,50 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { parseAllDocuments, stringify } from 'yaml';
+import { roomler } from '../support/cli';
+import type { TestCluster } from '../support/cluster';
+import { emptyDir, projectWith, synthIn, type Obj } from '../support/synth';
+
+
+// `bin/roomler deploy` against a real API server, scheduler and controllers (kwok plays the kubelet: Pods are
+// reported Running/Ready, or slow, never Ready, or crash-looping where a test annotates them; no container runs).
+
+export const ENV = 'MONGO_ROOT_USERNAME=root\nMONGO_ROOT_PASSWORD=lab-mongo-password\nCOTURN_AUTH_SECRET=lab-turn-secret\n';
+
+/** A project: config, .env and a fresh dist/, optionally edited object by object (what synth would never write). */
+export function project(config = '', edit?: (o: Obj) => Obj | Obj[]): string {
+  const dir = projectWith({ 'roomler.yaml': config, '.env': ENV });
+  const s = synthIn(dir, {});
+  expect(s.code, s.stderr).toBe(0);
+  if (edit) {
+    for (const f of readdirSync(s.outdir)) {
+      const objs = parseAllDocuments(readFileSync(join(s.outdir, f), 'utf8'), { version: '1.1' }).flatMap((d) => edit(d.toJS()));
+      writeFileSync(join(s.outdir, f), objs.map((o) => stringify(o, { version: '1.1' })).join('---\n'));
+    }
+  }
+  return dir;
+}
+
+export const deploy = (cluster: TestCluster, dir: string, ...args: string[]) => roomler(['deploy', ...args], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: dir } });
+
+/** The Secrets deploy needs, created the way the README says: secrets apply, and a TLS Secret by kubectl. */
+export async function createSecrets(cluster: TestCluster, dir: string) {
+  const s = roomler(['secrets', 'apply', '--yes'], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: dir } });
+  expect(s.status, s.stderr).toBe(0);
+  const pem = emptyDir();
+  expect(spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(pem, 'k'), '-out', join(pem, 'c'), '-subj', '/CN=turn.roomler.live', '-days', '2'], { stdio: 'ignore' }).status).toBe(0);
+  const made = await cluster.kubectl(['-n', 'coturn', 'create', 'secret', 'tls', 'coturn-tls', `--cert=${join(pem, 'c')}`, `--key=${join(pem, 'k')}`, '--dry-run=client', '-o', 'yaml']);
+  const t = await cluster.kubectl(['apply', '-f', '-'], made.stdout);
+  expect(t.exitCode, t.stderr).toBe(0);
+}
+
+export const exists = async (cluster: TestCluster, ...what: string[]) => (await cluster.kubectl(['get', ...what, '-o', 'name'])).exitCode === 0;
+
+/** Adds an annotation to a workload's Pod template (the lab's kwok stages read it). */
+export const annotate = (kind: string, name: string, key: string, value: string) => (o: Obj) => {
+  if (o.kind === kind && o.metadata.name === name) o.spec.template.metadata.annotations = { ...o.spec.template.metadata.annotations, [key]: value };
+  return o;
+};
+
