@@ -113,10 +113,10 @@ const table = (rows: [string, string][]) => {
   return rows.map(([a, b]) => (a.length > width ? `  ${a}\n  ${''.padEnd(width)}  ${b}` : `  ${a.padEnd(width)}  ${b}`)).join('\n');
 };
 
-export function commandHelp(path: string, c: Command<any>): string {
+export function commandHelp(path: string, c: Command<any>, program = PROGRAM): string {
   const options: Options = { ...c.options, help: HELP };
   const pos = (c.positionals ?? []).map((p) => (p.optional ? `[${p.name}${p.variadic ? '…' : ''}]` : `${p.name}${p.variadic ? '…' : ''}`));
-  const out = [`usage: ${PROGRAM} ${path} [options]${pos.length ? ` ${pos.join(' ')}` : ''}`, '', c.summary ?? ''];
+  const out = [`usage: ${program} ${path} [options]${pos.length ? ` ${pos.join(' ')}` : ''}`, '', c.summary ?? ''];
   if (c.description) out.push('', c.description);
   if (c.positionals?.length) out.push('', 'arguments:', table(c.positionals.map((p) => [p.name, p.description])));
   out.push('', 'options:', table(Object.entries(options).map(([n, o]) => [optionLabel(n, o), `${o.description}${o === HELP ? '' : defaultLabel(o)}`])));
@@ -124,12 +124,12 @@ export function commandHelp(path: string, c: Command<any>): string {
   return out.join('\n');
 }
 
-export function groupHelp(path: string, g: Group): string {
-  const out = [`usage: ${PROGRAM} ${path} <command> [options]`, '', g.summary ?? ''];
+export function groupHelp(path: string, g: Group, program = PROGRAM): string {
+  const out = [`usage: ${program} ${path} <command> [options]`, '', g.summary ?? ''];
   if (g.description) out.push('', g.description);
   out.push('', 'commands:', table(Object.entries(g.subcommands).map(([n, c]) => [n, `${c.summary}${g.default === n ? ' (the default)' : ''}`])));
   out.push('', 'options:', table([[optionLabel('help', HELP), HELP.description]]));
-  out.push('', `Run \`${PROGRAM} ${path} <command> --help\` for a command's options.`);
+  out.push('', `Run \`${program} ${path} <command> --help\` for a command's options.`);
   out.push('', g.examples.length > 1 ? 'examples:' : 'example:', ...g.examples.map((e) => `  ${e}`));
   return out.join('\n');
 }
@@ -143,21 +143,21 @@ const wantsHelp = (argv: readonly string[]) => {
  * Resolves `argv` against a command or group: prints help (exit 0) when asked, throws UsageError (exit 2) on
  * anything it does not understand, and otherwise runs the command. Nothing else happens before this returns.
  */
-export async function dispatch(path: string, c: Command<any> | Group, argv: readonly string[], write: (s: string) => void): Promise<number> {
+export async function dispatch(path: string, c: Command<any> | Group, argv: readonly string[], write: (s: string) => void, program = PROGRAM): Promise<number> {
   if (isGroup(c)) {
     const [first, ...rest] = argv;
-    if (first !== undefined && Object.hasOwn(c.subcommands, first)) return dispatch(`${path} ${first}`, c.subcommands[first], rest, write);
+    if (first !== undefined && Object.hasOwn(c.subcommands, first)) return dispatch(`${path} ${first}`, c.subcommands[first], rest, write, program);
     if (wantsHelp(argv) && (first === undefined || first.startsWith('-'))) {
       const d = c.default ? c.subcommands[c.default] : undefined;
       // `deploy --help` is what people type: show what `deploy` alone does, too.
-      write(groupHelp(path, c) + (d && !isGroup(d) ? `\n\n\`${path}\` alone runs \`${path} ${c.default}\`:\n\n${commandHelp(`${path} ${c.default}`, d)}` : '') + '\n');
+      write(groupHelp(path, c, program) + (d && !isGroup(d) ? `\n\n\`${path}\` alone runs \`${path} ${c.default}\`:\n\n${commandHelp(`${path} ${c.default}`, d, program)}` : '') + '\n');
       return 0;
     }
-    if (c.default && (first === undefined || first.startsWith('-'))) return dispatch(`${path} ${c.default}`, c.subcommands[c.default], argv, write);
+    if (c.default && (first === undefined || first.startsWith('-'))) return dispatch(`${path} ${c.default}`, c.subcommands[c.default], argv, write, program);
     const names = Object.keys(c.subcommands).join(', ');
-    throw new UsageError(first === undefined ? `${path}: a command is needed (${names})` : `${path}: unknown command "${first}" (one of: ${names})`, groupHelp(path, c));
+    throw new UsageError(first === undefined ? `${path}: a command is needed (${names})` : `${path}: unknown command "${first}" (one of: ${names})`, groupHelp(path, c, program));
   }
-  const help = commandHelp(path, c);
+  const help = commandHelp(path, c, program);
   if (wantsHelp(argv)) {
     write(help + '\n');
     return 0;

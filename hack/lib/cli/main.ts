@@ -60,12 +60,7 @@ export async function runCli(argv: readonly string[], out = process.stdout, err 
     }
     throw new UsageError(`unknown command "${name}" (one of: ${Object.keys(COMMANDS).join(', ')})`, groupText(help));
   } catch (e) {
-    if (e instanceof UserError || e instanceof ConfigError) {
-      err.write(e instanceof UsageError ? `${e.message}\n` : `${tool}: ${e.message}\n`);
-      return e instanceof UserError ? e.exitCode : 1;
-    }
-    err.write(`${tool}: unexpected error: ${e instanceof Error ? e.stack : String(e)}\n`);
-    return 70;
+    return report(tool, e, err);
   }
 }
 
@@ -91,14 +86,40 @@ function groupText(g: Group): string {
   ].join('\n');
 }
 
-/** The process-level wrapper: exit code, a quiet exit when stdout's reader went away (`… | head`), npm's signals. */
-export function main(argv = process.argv.slice(2)): void {
+/** Expected failures as one line (UsageError with its help), anything else with its stack; returns the exit code. */
+function report(tool: string, e: unknown, err: NodeJS.WritableStream): number {
+  if (e instanceof UserError || e instanceof ConfigError) {
+    err.write(e instanceof UsageError ? `${e.message}\n` : `${tool}: ${e.message}\n`);
+    return e instanceof UserError ? e.exitCode : 1;
+  }
+  err.write(`${tool}: unexpected error: ${e instanceof Error ? e.stack : String(e)}\n`);
+  return 70;
+}
+
+/**
+ * A developer tool outside the command table (`npm run bench`) with the same parser, help and error handling.
+ * `program` is how its usage line starts, e.g. "npm run".
+ */
+export function runStandalone(name: string, program: string, spec: Command<any> | Group, argv = process.argv.slice(2)): void {
+  guardStreams();
+  dispatch(name, spec, argv, (s) => void process.stdout.write(s), program).then(
+    (code) => (process.exitCode = code),
+    (e) => (process.exitCode = report(name, e, process.stderr)),
+  );
+}
+
+function guardStreams(): void {
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
       throw e;
     });
   }
+}
+
+/** The process-level wrapper: exit code, a quiet exit when stdout's reader went away (`… | head`), npm's signals. */
+export function main(argv = process.argv.slice(2)): void {
+  guardStreams();
   watchNpmParent();
   runCli(argv).then((code) => {
     process.exitCode = code;
