@@ -312,6 +312,22 @@ describe('npm run backup (real rsync over real sshd)', () => {
     expect(readFileSync(join(base, 'backup-run.log'), 'utf8')).toMatch(/FAIL uploads: [^]*ok {3}mongodb -> [^]*1 of 2 set\(s\) FAILED \(uploads\)/);
   });
 
+  it('--log: lines go to the file, timestamped; only failures reach stderr; a full log is rotated first', () => {
+    const w = world();
+    makeTree(w.nodeUploads, 5);
+    mongoArchive(w.nodeBackup, 1);
+    const log = join(w.base, 'backup-run.log');
+    mkdirSync(w.base, { recursive: true });
+    writeFileSync(log, 'old line\n'.repeat(150_000)); // 1.3 MB: past the 1 MiB rotation size
+    writeFileSync(`${log}.1`, 'older\n');
+    const r = cli(w, 'backup', 'run', '--log', log);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out + r.err).toBe('');
+    expect(readFileSync(`${log}.2`, 'utf8')).toBe('older\n');
+    expect(readFileSync(`${log}.1`, 'utf8')).toMatch(/^old line\n/);
+    expect(readFileSync(log, 'utf8')).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z ok {3}uploads -> .*\n.*ok {3}mongodb -> .*\n.*backup run: all 2 set\(s\) backed up\n$/);
+  });
+
   it('install: a schedule that crontab(1) refuses changes nothing', () => {
     const w = world();
     w.configure(', schedule: "61 3 * * *"');
