@@ -8,11 +8,11 @@ import { startSshd } from '../test/rsync/sshd';
 
 // The rsync tooling against plain rsync on the same tree, over a real sshd on loopback, side by side in one run
 // (issue 18): `migrate uploads` including its verification against plain `rsync -aHAX --numeric-ids` followed by
-// `rsync --checksum --dry-run`, and `backup run` against plain rsync with the same flags. Runs alternate, so a
-// busy moment on this shared machine hits both sides alike; each figure is the median.
+// `rsync --checksum --dry-run`, and `backup run` against plain rsync with the same flags. The two sides of a
+// comparison run back to back, in alternating order, after a `sync`.
 const ROOT = join(__dirname, '..');
 const ROOMLER = join(ROOT, 'bin', 'roomler');
-const ROUNDS = 5;
+const ROUNDS = 7;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
@@ -29,6 +29,7 @@ export async function bench(): Promise<{ name: string; value: string; target?: s
     }
     const project = join(tmp, 'project');
     mkdirSync(project);
+    mkdirSync(join(tmp, 'node'));
     const configure = (o: { nodeUploads: string; base: string }) =>
       writeFileSync(
         join(project, 'roomler.yaml'),
@@ -43,7 +44,9 @@ export async function bench(): Promise<{ name: string; value: string; target?: s
     // The same ssh command as the tooling's, so only what rsync and the tooling do differs.
     const ssh = `ssh -p ${sshd.port} -i ${sshd.keyPath} -o IdentitiesOnly=yes -o BatchMode=yes -o ConnectTimeout=10 -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${sshd.knownHostsFile}`;
     const node = (path: string) => `root@127.0.0.1:${path}/`;
-    const time = (cmd: string, args: string[]) => {
+    const time = (cmd: string, args: string[], o = { sync: true }) => {
+      // The previous step's writes are flushed first, so whichever side runs second does not pay for them.
+      if (o.sync) spawnSync('sync');
       const t = performance.now();
       const r = spawnSync(cmd, args, { cwd: ROOT, env: { ...process.env, ROOMLER_PROJECT_DIR: project }, encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
@@ -57,15 +60,26 @@ export async function bench(): Promise<{ name: string; value: string; target?: s
     for (let round = 0; round <= ROUNDS; round++) {
       const target = round === 0 ? nodeUploads : join(tmp, 'node', `migrated-${round}`);
       const plainTarget = join(tmp, 'node', `plain-${round}`);
-      configure({ nodeUploads: target, base: join(tmp, 'unused') });
-      const tm = time(ROOMLER, ['migrate', 'uploads', '--yes']);
-      const pm = time('rsync', ['-aHAX', '--numeric-ids', '-e', ssh, `${source}/`, node(plainTarget)]) + time('rsync', ['-aHAX', '--numeric-ids', '--checksum', '--dry-run', '-e', ssh, `${source}/`, node(plainTarget)]);
-
       const base = join(tmp, `backups-${round}`);
-      configure({ nodeUploads, base });
-      const tb = time(ROOMLER, ['backup', 'run']);
       const plainDest = join(tmp, `plain-backup-${round}`);
-      const pb = time('rsync', [...ARCHIVE_FLAGS, '--delete', '-e', ssh, node(nodeUploads), `${plainDest}/`]);
+      const steps = {
+        tm: () => {
+          configure({ nodeUploads: target, base: join(tmp, 'unused') });
+          return time(ROOMLER, ['migrate', 'uploads', '--yes']);
+        },
+        pm: () => time('rsync', ['-aHAX', '--numeric-ids', '-e', ssh, `${source}/`, node(plainTarget)]) + time('rsync', ['-aHAX', '--numeric-ids', '--checksum', '--dry-run', '-e', ssh, `${source}/`, node(plainTarget)], { sync: false }),
+        tb: () => {
+          configure({ nodeUploads, base });
+          return time(ROOMLER, ['backup', 'run']);
+        },
+        pb: () => time('rsync', [...ARCHIVE_FLAGS, '--delete', '-e', ssh, node(nodeUploads), `${plainDest}/`]),
+      };
+      // Tool first in odd rounds, plain first in even ones: neither side always gets the warmer machine. (Round 0
+      // runs the tool's migration before either backup: it creates what they pull.)
+      const order: (keyof typeof steps)[] = round % 2 ? ['tm', 'pm', 'tb', 'pb'] : ['pm', 'tm', 'pb', 'tb'];
+      const t: Record<string, number> = {};
+      for (const step of order) t[step] = steps[step]();
+      const [tm, pm, tb, pb] = [t.tm, t.pm, t.tb, t.pb];
       if (round > 0) {
         migrate.tool.push(tm);
         migrate.plain.push(pm);
@@ -87,7 +101,9 @@ export async function bench(): Promise<{ name: string; value: string; target?: s
       .sort()
       .map((n) => join(base, 'uploads', n));
     const extra = (du(...snaps) - du(snaps[0])) / du(snaps[0]);
-    const ratio = (a: number[], b: number[]) => `${secs(median(a))} vs ${secs(median(b))} = ${(median(a) / median(b)).toFixed(3)}`;
+    // The ratio is the median of each round's own ratio: a round's two sides ran back to back, under the same
+    // load from whatever else this shared machine was doing, which a ratio of overall medians would mix up.
+    const ratio = (a: number[], b: number[]) => `${secs(median(a))} vs ${secs(median(b))}, median ratio of ${a.length} rounds ${median(a.map((x, n) => x / b[n])).toFixed(3)}`;
     return [
       { name: 'migrate uploads incl. verification vs plain rsync -aHAX --numeric-ids + rsync --checksum --dry-run, 200 MB / 2,000 files over ssh', value: ratio(migrate.tool, migrate.plain), target: '<= 1.3' },
       { name: `backup run vs plain rsync with the same flags (${[...ARCHIVE_FLAGS, '--delete'].join(' ')}), 200 MB / 2,000 files over ssh`, value: ratio(backup.tool, backup.plain), target: '<= 1.1' },

@@ -53,11 +53,15 @@ export async function snapshot(cfg: LoadedConfig, set: BackupSet, options: { all
   const b = cfg.root.backup;
   const dir = join(b.basePath, set.name);
   mkdirSync(dir, { recursive: true });
-  // An rsync that outlived its run (the parent-death guard is gone too, or it was started by hand) still holds
-  // the transfer lock and is still writing its .partial: wait the guard's TERM-then-KILL out, then refuse.
-  await (await acquireLock(transferLock(dir), `an rsync of an earlier run (still writing ${set.name}/*.partial)`, { waitSeconds: 5 }))();
+  const partials = readdirSync(dir).filter((x) => x.endsWith('.partial'));
+  if (partials.length) {
+    // An rsync that outlived its run (its guard gone too, or started by hand) still holds the transfer lock and
+    // is still writing its .partial: wait the guard's TERM-then-KILL out, then refuse. (With no .partial there is
+    // nothing to protect; a transfer that has not created one yet makes our rsync's own flock refuse.)
+    await (await acquireLock(transferLock(dir), `an rsync of an earlier run (still writing ${set.name}/*.partial)`, { waitSeconds: 5 }))();
+  }
   // Never resume into a half-written snapshot: rsync would chmod inodes shared with older ones (FIELD-NOTES).
-  for (const n of readdirSync(dir).filter((x) => x.endsWith('.partial'))) rmSync(join(dir, n), { recursive: true, force: true });
+  for (const n of partials) rmSync(join(dir, n), { recursive: true, force: true });
   let stamp = stampNow();
   while (existsSync(join(dir, stamp))) {
     await new Promise((r) => setTimeout(r, 250));

@@ -55,12 +55,13 @@ export async function migrateUploads(o: MigrateUploadsOptions): Promise<number> 
   if (!c.ok) throw new UserError(c.message);
   const transferred = /Number of regular files transferred: ([\d,]+)/.exec(r.stdout)?.[1] ?? '?';
 
-  // Verification: counts and bytes, then checksums of every file (or a sample) compared by rsync itself.
-  const [here, there] = [localStats(source), await remoteStats(ssh, target)];
+  // Verification: counts and bytes on both sides, and checksums of every file (or a sample) compared by rsync
+  // itself; the node's count runs while rsync compares, so it costs no time of its own.
+  const here = localStats(source);
+  const [there, cmp] = await Promise.all([remoteStats(ssh, target), compareChecksums(ssh, source, target, { sample, timeoutMs, what: 'migrate uploads (verify)' })]);
   const problems: string[] = [];
   if (here.files !== there.files) problems.push(`file count: ${here.files} here, ${there.files} on ${ssh.host}`);
   if (here.bytes !== there.bytes) problems.push(`total bytes: ${here.bytes} here, ${there.bytes} on ${ssh.host}`);
-  const cmp = await compareChecksums(ssh, source, target, { sample, timeoutMs, what: 'migrate uploads (verify)' });
   const checked = cmp.checked;
   if (cmp.checked !== cmp.asked) problems.push(`rsync compared ${cmp.checked} file(s), ${cmp.asked} were asked for`);
   const differing = cmp.differing.map((d) => d.name);
