@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { command, config, group, PROJECT_ROOT, projectDir } from '../lib/cli';
+import { command, config, group, PROJECT_ROOT, projectDir, UserError } from '../lib/cli';
 import { YES_OPTION } from '../lib/cli/confirm';
 import { installSchedule, runBackups, verifyBackups } from '../lib/backups/commands';
 
@@ -28,11 +28,15 @@ export default group({
       summary: 'check the newest snapshots: age, file count, hard-link sharing, MongoDB archive integrity',
       options: {
         deep: { type: 'boolean', description: 'also compare content checksums of a sample of the newest snapshot with the node (finds silent corruption on either side)' },
-        sample: { type: 'number', value: 'N', default: 100, description: 'files per set that --deep compares, spread over the tree (0 = every file)' },
+        sample: { type: 'number', value: 'N', defaultText: '100', description: 'files per set that --deep compares, spread over the tree (0 = every file)' },
         log: LOG,
       },
       examples: ['bin/roomler backup verify', 'bin/roomler backup verify --deep --sample 500'],
-      run: ({ values }) => verifyBackups(config(), { deep: values.deep ? { sample: values.sample } : undefined, log: values.log }),
+      run: ({ values }) => {
+        if (values.sample !== undefined && !values.deep) throw new UserError('--sample applies only with --deep', 2);
+        if (values.sample !== undefined && !Number.isInteger(values.sample)) throw new UserError(`--sample must be a whole number (0 = every file), got ${values.sample}`, 2);
+        return verifyBackups(config(), { deep: values.deep ? { sample: values.sample ?? 100 } : undefined, log: values.log });
+      },
     }),
     install: command({
       summary: "install the schedule (run and verify) in this user's crontab",

@@ -328,11 +328,25 @@ describe('npm run backup (real rsync over real sshd)', () => {
     expect(readFileSync(log, 'utf8')).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z ok {3}uploads -> .*\n.*ok {3}mongodb -> .*\n.*backup run: all 2 set\(s\) backed up\n$/);
   });
 
-  it('install: a schedule that crontab(1) refuses changes nothing', () => {
+  it('verify: --sample without --deep, or not a whole number, is a usage error naming the option', () => {
     const w = world();
-    w.configure(', schedule: "61 3 * * *"');
+    const alone = cli(w, 'backup', 'verify', '--sample', '3');
+    expect(alone.code).toBe(2);
+    expect(alone.err).toMatch(/^backup: --sample applies only with --deep$/m);
+    const half = cli(w, 'backup', 'verify', '--deep', '--sample', '1.5');
+    expect(half.code).toBe(2);
+    expect(half.err).toMatch(/--sample must be a whole number \(0 = every file\), got 1\.5/);
+  });
+
+  it('install: a bad mailto, or a schedule that crontab(1) refuses, changes nothing', () => {
+    const w = world();
     const cron = crontabSpool();
     cron.write('0 1 * * * /usr/local/bin/other-job\n');
+    w.configure(', mailto: "ops@roomler.live; rm -rf /"');
+    const bad = cliIn(w, 'backup', ['install'], { wrap: cron.wrap });
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/roomler\.yaml:\d+:\d+: backup\.mailto: must be e-mail addresses or user names separated by commas/);
+    w.configure(', schedule: "61 3 * * *"');
     const r = cliIn(w, 'backup', ['install'], { wrap: cron.wrap });
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/crontab - refused the new table, nothing was changed: .*bad minute/);
