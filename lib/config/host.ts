@@ -56,6 +56,14 @@ export const backupSchema = z
     /** crontab schedules of `npm run backup -- run` and `-- verify` (written by `backup -- install`). */
     schedule: z.string().regex(/^(\S+\s+){4}\S+$/, 'must be a cron schedule such as "30 3 * * *"').default('30 3 * * *'),
     verifySchedule: z.string().regex(/^(\S+\s+){4}\S+$/, 'must be a cron schedule such as "30 4 * * *"').default('30 4 * * *'),
+    /**
+     * Who gets cron's mail of a failed run or verify (the installed schedule prints only failures): addresses or
+     * local users, comma-separated; "" sends no mail. Unset: cron's own default (the crontab's owner).
+     */
+    mailto: z
+      .string()
+      .regex(/^$|^[\w.+-]+(@[\w.-]+)?(,[\w.+-]+(@[\w.-]+)?)*$/, 'must be e-mail addresses or user names separated by commas (no spaces), or "" for no mail')
+      .optional(),
   })
   .strict()
   .prefault({});

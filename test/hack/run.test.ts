@@ -1,6 +1,17 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run } from '../../hack/lib/process/run';
+
+/** 'gone', or the process state letter (Z = a zombie: no longer runs). */
+const stateOf = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0];
+  } catch {
+    return 'gone';
+  }
+};
 
 describe('hack/lib/run', () => {
   it('runs without a shell: metacharacters are plain arguments', async () => {
@@ -22,13 +33,21 @@ describe('hack/lib/run', () => {
     const grandchild = Number(r.stdout.trim());
     expect(grandchild).toBeGreaterThan(0);
     // Gone, or a zombie waiting for init to reap it: either way it no longer runs.
-    let state = 'gone';
-    try {
-      state = readFileSync(`/proc/${grandchild}/stat`, 'utf8').split(') ')[1][0];
-    } catch {
-      /* gone */
-    }
-    expect(['gone', 'Z']).toContain(state);
+    expect(['gone', 'Z']).toContain(stateOf(grandchild));
+  });
+
+  it('a child and its whole group die with the parent, even when the parent is killed with SIGKILL', async () => {
+    // A Node process that starts `sh` (which starts `sleep`) through run(), with a timeout far away, and says
+    // the grandchild's pid; then it is killed with no chance to clean up.
+    const runTs = join(__dirname, '..', '..', 'hack', 'lib', 'process', 'run.ts');
+    const script = `require(${JSON.stringify(runTs)}).start('sh', ['-c', 'sleep 300 & echo $!; wait'], { timeoutMs: 600000 }).child.stdout.on('data', (d) => process.stdout.write(d)); setInterval(() => {}, 1000);`;
+    const parent = spawn(process.execPath, ['--require', 'tsx/cjs', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const sleeper = await new Promise<number>((res) => parent.stdout!.once('data', (d) => res(Number(String(d).trim()))));
+    expect(stateOf(sleeper)).not.toBe('gone');
+    parent.kill('SIGKILL');
+    const deadline = Date.now() + 10_000;
+    while (!['gone', 'Z'].includes(stateOf(sleeper)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(['gone', 'Z']).toContain(stateOf(sleeper));
   });
 
   it('feeds input on stdin', async () => {

@@ -1,15 +1,15 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOMLER } from '../support/cli';
+import { spawnRoomler } from '../support/cli';
 import { cleanupDirs, emptyDir } from '../support/synth';
 import { freePort, startSshd, type Sshd } from './sshd';
+import { cli as cliIn, crontabSpool, makeTree, mongoArchive, processesMentioning, snapshotsOf, stamp, world as worldOf, type World } from './world';
 
 // Real rsync and a real sshd (Debian's openssh-server) on 127.0.0.1 as "the data node"; the Docker host and
 // the backup host are temp directories on this machine.
-const ROOT = join(__dirname, '..', '..');
 let sshd: Sshd;
 let tmp: string;
 beforeAll(async () => {
@@ -21,77 +21,8 @@ afterAll(() => {
   cleanupDirs();
 });
 
-const stamp = (hoursAgo: number) => new Date(Date.now() - hoursAgo * 3600_000).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-
-/** A tree like the uploads: nested dirs, a symlink, a hard-link pair, a name with spaces and unicode. */
-function makeTree(dir: string, files = 300) {
-  for (let n = 0; n < files; n++) {
-    const sub = join(dir, `room-${n % 12}`, `2026-${(n % 3) + 1}`);
-    mkdirSync(sub, { recursive: true });
-    writeFileSync(join(sub, `upload-${n}.bin`), randomBytes(200 + ((n * 37) % 3000)));
-  }
-  writeFileSync(join(dir, 'ünïcødé name with spaces.txt'), 'hello\n');
-  writeFileSync(join(dir, 'original.jpg'), randomBytes(4096));
-  linkSync(join(dir, 'original.jpg'), join(dir, 'hardlink.jpg'));
-  symlinkSync('original.jpg', join(dir, 'avatar.jpg'));
-}
-
-/** A finished MongoDB archive and manifest, as the backup CronJob leaves them on the node. */
-function mongoArchive(dir: string, hoursAgo: number, bytes = 20000) {
-  mkdirSync(dir, { recursive: true });
-  const gz = spawnSync('bash', ['-c', `head -c ${bytes} /dev/urandom | base64 -w0 | gzip -1`]).stdout;
-  const base = `roomlerdb-${stamp(hoursAgo)}`;
-  writeFileSync(join(dir, `${base}.archive.gz`), gz);
-  writeFileSync(join(dir, `${base}.manifest.json`), JSON.stringify({ database: 'roomlerdb', collections: {}, bytes: gz.length, sha256: createHash('sha256').update(gz).digest('hex') }));
-  return base;
-}
-
-interface World {
-  readonly project: string;
-  readonly source: string;
-  readonly nodeUploads: string;
-  readonly nodeBackup: string;
-  readonly base: string;
-  readonly state: string;
-  configure(extra?: string, ssh?: Partial<{ port: number; keyPath: string }>): void;
-}
-
-function world(): World {
-  const dir = emptyDir('roomler-world-');
-  const w = {
-    project: join(dir, 'project'),
-    source: join(dir, 'docker', 'uploads'),
-    nodeUploads: join(dir, 'node', 'data', 'uploads'),
-    nodeBackup: join(dir, 'node', 'data', 'backup'),
-    base: join(dir, 'backups'),
-    state: join(dir, 'state'),
-    configure(extra = '', ssh: Partial<{ port: number; keyPath: string }> = {}) {
-      writeFileSync(
-        join(w.project, 'roomler.yaml'),
-        [
-          `app: { uploads: { hostPath: "${w.nodeUploads}" } }`,
-          `backups: { volume: { hostPath: "${w.nodeBackup}" } }`,
-          `ssh: { user: root, host: 127.0.0.1, port: ${ssh.port ?? sshd.port}, keyPath: "${ssh.keyPath ?? sshd.keyPath}", knownHostsFile: "${sshd.knownHostsFile}", connectTimeoutSeconds: 3 }`,
-          `migrate: { uploads: { source: "${w.source}" } }`,
-          `backup: { basePath: "${w.base}", keep: 3${extra} }`,
-        ].join('\n') + '\n',
-      );
-    },
-  };
-  for (const d of [w.project, w.source, w.state]) mkdirSync(d, { recursive: true });
-  w.configure();
-  return w;
-}
-
-const MUTATING = new Set(['migrate uploads', 'backup install']);
-function cli(w: World, script: string, ...args: string[]) {
-  const r = spawnSync(ROOMLER, [script, ...args, ...(MUTATING.has(`${script} ${args[0]}`) ? ['--yes'] : [])], {
-    cwd: ROOT,
-    env: { ...process.env, ROOMLER_PROJECT_DIR: w.project, STANDIN_STATE: w.state, PATH: `${join(__dirname, 'standins')}:${process.env.PATH}` },
-    encoding: 'utf8',
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const world = () => worldOf(sshd);
+const cli = (w: World, script: string, ...args: string[]) => cliIn(w, script, args);
 
 describe('npm run migrate -- uploads (real rsync over real sshd)', () => {
   it('copies everything (links, symlink, unicode), verifies, and a re-run transfers nothing', () => {
@@ -150,7 +81,6 @@ describe('npm run migrate -- uploads (real rsync over real sshd)', () => {
 });
 
 describe('npm run backup (real rsync over real sshd)', () => {
-  const snapshotsOf = (w: World, set: string) => readdirSync(join(w.base, set)).filter((n) => /^\d{8}T\d{6}Z$/.test(n)).sort();
   const du = (...paths: string[]) => Number(spawnSync('du', ['-sk', '-c', ...paths], { encoding: 'utf8' }).stdout.trim().split('\n').pop()!.split('\t')[0]);
 
   it('two runs without changes share every file and use almost no extra disk; a changed file is copied', async () => {
@@ -181,24 +111,30 @@ describe('npm run backup (real rsync over real sshd)', () => {
     expect(statSync(join(w.base, 'uploads', c, 'big.bin')).ino).not.toBe(statSync(join(b, 'big.bin')).ino);
   });
 
-  it('SIGKILL in the middle leaves latest and older snapshots intact; the next run discards the partial and succeeds', async () => {
+  it('kill -9 of the command in the middle: its rsync dies with it, latest and older snapshots are intact, the next run starts clean', async () => {
     const w = world();
     makeTree(w.nodeUploads, 50);
     mongoArchive(w.nodeBackup, 1);
     expect(cli(w, 'backup', 'run').code).toBe(0);
     const before = readlinkSync(join(w.base, 'uploads', 'latest'));
     writeFileSync(join(w.nodeUploads, 'slow.bin'), randomBytes(3_000_000));
-    w.configure(', bwlimitKiBps: 500');
+    // ~30 s at this rate: far longer than the 10 s allowed below for the transfer to be gone.
+    w.configure(', bwlimitKiBps: 100');
     await new Promise((r) => setTimeout(r, 1100));
-    const child = spawn(ROOMLER, ['backup', 'run'], { cwd: ROOT, env: { ...process.env, ROOMLER_PROJECT_DIR: w.project } });
+    const child = spawnRoomler(['backup', 'run'], { env: { ROOMLER_PROJECT_DIR: w.project } });
+    const partialNow = () => readdirSync(join(w.base, 'uploads')).some((n) => n.endsWith('.partial'));
     const deadline = Date.now() + 20_000;
-    while (!readdirSync(join(w.base, 'uploads')).some((n) => n.endsWith('.partial')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (!partialNow() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 500));
-    // A crash: the command and its rsync die at once.
+    expect(processesMentioning(w.base).length).toBeGreaterThan(0); // rsync is really writing
+    // A crash of the command alone: nothing of ours gets to run, no signal handler, no cleanup.
     child.kill('SIGKILL');
-    spawnSync('pkill', ['-KILL', '-f', `rsync.*${w.base}`]);
     await new Promise((r) => child.on('exit', r));
-    expect(readdirSync(join(w.base, 'uploads')).some((n) => n.endsWith('.partial'))).toBe(true);
+    // Its transfer must not outlive it: the parent-death guard kills rsync's process group.
+    const gone = Date.now() + 10_000;
+    while (processesMentioning(w.base).length && Date.now() < gone) await new Promise((r) => setTimeout(r, 100));
+    expect(processesMentioning(w.base)).toEqual([]);
+    expect(partialNow()).toBe(true);
     expect(readlinkSync(join(w.base, 'uploads', 'latest'))).toBe(before);
     expect(snapshotsOf(w, 'uploads')).toEqual([before]);
     w.configure();
@@ -207,6 +143,28 @@ describe('npm run backup (real rsync over real sshd)', () => {
     expect(readdirSync(join(w.base, 'uploads')).filter((n) => n.endsWith('.partial'))).toEqual([]);
     expect(readlinkSync(join(w.base, 'uploads', 'latest'))).not.toBe(before);
     expect(existsSync(join(w.base, 'uploads', readlinkSync(join(w.base, 'uploads', 'latest')), 'slow.bin'))).toBe(true);
+  });
+
+  it('a transfer that outlived its run keeps its lock: the next run leaves its .partial alone and still backs up the other sets', async () => {
+    const w = world();
+    makeTree(w.nodeUploads, 5);
+    mongoArchive(w.nodeBackup, 1);
+    const dir = join(w.base, 'uploads');
+    const partial = join(dir, `${stamp(0)}.partial`);
+    mkdirSync(partial, { recursive: true });
+    writeFileSync(join(partial, 'being-written.bin'), 'x');
+    // Stands for an orphaned rsync that holds the transfer lock it inherited (what underLock gives every rsync).
+    const orphan = spawn('flock', [join(dir, '.transfer.lock'), 'sleep', '60'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const r = cli(w, 'backup', 'run');
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(/FAIL uploads: an rsync of an earlier run \(still writing uploads\/\*\.partial\) holds .*\.transfer\.lock/);
+      expect(r.out).toMatch(/ok {3}mongodb -> /);
+      expect(readFileSync(join(partial, 'being-written.bin'), 'utf8')).toBe('x');
+    } finally {
+      orphan.kill('SIGKILL');
+    }
   });
 
   it('keeps exactly `keep` snapshots by the stamp in the name even when directory mtimes are old', () => {
@@ -237,15 +195,15 @@ describe('npm run backup (real rsync over real sshd)', () => {
     mkdirSync(w.nodeUploads);
     const empty = cli(w, 'backup', 'run');
     expect(empty.code).toBe(1);
-    expect(empty.err).toMatch(/is empty; refusing to promote an empty snapshot/);
+    expect(empty.err).toMatch(/FAIL uploads: .* on the node is empty; refusing to promote an empty snapshot/);
     rmSync(w.nodeUploads, { recursive: true });
     const missing = cli(w, 'backup', 'run');
     expect(missing.code).toBe(1);
-    expect(missing.err).toMatch(/backup uploads: the source path does not exist .*; latest still points to/);
+    expect(missing.err).toMatch(/FAIL uploads: pulling .* from the node: the source path does not exist .*\n\s+latest still points to/);
     expect(readlinkSync(join(w.base, 'uploads', 'latest'))).toBe(latest);
   });
 
-  describe('verify fails, one line per check', () => {
+  describe('verify fails, one line per check (on stderr; the ok lines on stdout)', () => {
     function backedUp() {
       const w = world();
       makeTree(w.nodeUploads, 20);
@@ -265,7 +223,7 @@ describe('npm run backup (real rsync over real sshd)', () => {
       symlinkSync(old, join(dir, 'latest'));
       const r = cli(w, 'backup', 'verify');
       expect(r.code).toBe(1);
-      expect(r.out).toMatch(/FAIL uploads: newest snapshot \d{8}T\d{6}Z is 30\.\d+h old \(limit 25h\)/);
+      expect(r.err).toMatch(/FAIL uploads: newest snapshot \d{8}T\d{6}Z is 30\.\d+h old \(limit 25h\)/);
     });
 
     it('for a missing snapshot', () => {
@@ -273,13 +231,13 @@ describe('npm run backup (real rsync over real sshd)', () => {
       rmSync(join(w.base, 'mongodb'), { recursive: true });
       const r = cli(w, 'backup', 'verify');
       expect(r.code).toBe(1);
-      expect(r.out).toMatch(/FAIL mongodb: no snapshot/);
+      expect(r.err).toMatch(/FAIL mongodb: no snapshot/);
     });
 
     it('for a file count that differs from the one recorded at backup time', () => {
       const w = backedUp();
       rmSync(join(latestDir(w, 'uploads'), 'original.jpg'));
-      expect(cli(w, 'backup', 'verify').out).toMatch(/FAIL uploads: 22 files in the snapshot, 23 recorded at backup time/);
+      expect(cli(w, 'backup', 'verify').err).toMatch(/FAIL uploads: 22 files in the snapshot, 23 recorded at backup time/);
     });
 
     it('for hard links that are not shared with the previous snapshot', async () => {
@@ -292,7 +250,7 @@ describe('npm run backup (real rsync over real sshd)', () => {
       spawnSync('mv', [`${dir}.copy`, dir]);
       const r = cli(w, 'backup', 'verify');
       expect(r.code).toBe(1);
-      expect(r.out).toMatch(/FAIL uploads: 0 of 23 unchanged files share their inode with .*hard links not shared/);
+      expect(r.err).toMatch(/FAIL uploads: 0 of 23 unchanged files share their inode with .*hard links not shared/);
     });
 
     it('for a truncated MongoDB archive', () => {
@@ -302,22 +260,96 @@ describe('npm run backup (real rsync over real sshd)', () => {
       writeFileSync(join(dir, archive), readFileSync(join(dir, archive)).subarray(0, 3000));
       const r = cli(w, 'backup', 'verify');
       expect(r.code).toBe(1);
-      expect(r.out).toMatch(/FAIL mongodb: gzip -t roomlerdb-.*: truncated or corrupt/);
-      expect(r.out).toMatch(/FAIL mongodb: sha256 of roomlerdb-.* manifest says/);
+      expect(r.err).toMatch(/FAIL mongodb: gzip -t roomlerdb-.*: truncated or corrupt/);
+      expect(r.err).toMatch(/FAIL mongodb: sha256 of roomlerdb-.* manifest says/);
     });
   });
 
-  it('install writes an idempotent crontab block (stand-in crontab)', () => {
+  it('install writes an idempotent crontab block with real crontab(1), and the installed line runs the same backup under cron\'s environment', () => {
     const w = world();
-    writeFileSync(join(w.state, 'crontab'), 'MAILTO=ops@roomler.live\n0 1 * * * /usr/local/bin/other-job\n');
-    const dry = cli(w, 'backup', 'install', '--dry-run');
-    expect(dry.out).toMatch(/\+ 30 3 \* \* \* cd .* npm run -s backup -- run/);
-    expect(readFileSync(join(w.state, 'crontab'), 'utf8')).not.toContain('roomler-backup');
-    expect(cli(w, 'backup', 'install').out).toMatch(/crontab updated/);
-    const table = readFileSync(join(w.state, 'crontab'), 'utf8');
-    expect(table).toMatch(/^MAILTO=ops@roomler\.live\n0 1 \* \* \* \/usr\/local\/bin\/other-job\n# BEGIN roomler-backup/);
-    expect(table).toMatch(/30 4 \* \* \* .*backup -- verify/);
-    expect(cli(w, 'backup', 'install').out).toMatch(/already up to date/);
-    expect(readFileSync(join(w.state, 'crontab'), 'utf8')).toBe(table);
+    makeTree(w.nodeUploads, 5);
+    mongoArchive(w.nodeBackup, 1);
+    // The operator's shell: a config file named by ROOMLER_CONFIG outside the project, and a .env name that
+    // overrides a config value. Both exist only in this shell; cron would not have them.
+    const elsewhere = join(emptyDir('roomler-etc-'), 'backup.yaml');
+    writeFileSync(elsewhere, readFileSync(join(w.project, 'roomler.yaml'), 'utf8').replace(/keep: 3/, 'keep: 3, mailto: "ops@roomler.live,root"'));
+    rmSync(join(w.project, 'roomler.yaml'));
+    const base = join(emptyDir('roomler-base-'), 'from-env');
+    const env = { ROOMLER_CONFIG: elsewhere, BACKUP_BASE_PATH: base };
+    const cron = crontabSpool();
+    cron.write('MAILTO=someone@example.org\n0 1 * * * /usr/local/bin/other-job\n');
+
+    const dry = cliIn(w, 'backup', ['install', '--dry-run'], { wrap: cron.wrap, env });
+    expect(dry.code, dry.err).toBe(0);
+    expect(dry.out).toMatch(/^\+ MAILTO=ops@roomler\.live,root$/m);
+    expect(dry.out).toMatch(/^\+ 30 3 \* \* \* ROOMLER_PROJECT_DIR='.*' ROOMLER_CONFIG='.*backup\.yaml' BACKUP_BASE_PATH='.*from-env' PATH='[^']*\/usr\/bin[^']*' '.*\/bin\/roomler' backup run --log '.*from-env\/backup-run\.log'$/m);
+    expect(dry.out).toMatch(/backup verify --log/);
+    expect(dry.out).not.toMatch(/\|\|/); // no blind re-run
+    expect(cron.read()).not.toContain('roomler-backup');
+
+    const installed = cliIn(w, 'backup', ['install'], { wrap: cron.wrap, env });
+    expect(installed.code, installed.err).toBe(0);
+    const table = cron.read();
+    expect(table).toMatch(/^MAILTO=someone@example\.org\n0 1 \* \* \* \/usr\/local\/bin\/other-job\n# BEGIN roomler-backup/);
+    expect(table).toMatch(/# END roomler-backup\n$/); // last: its MAILTO applies to no one else's lines
+    expect(cliIn(w, 'backup', ['install'], { wrap: cron.wrap, env }).out).toMatch(/already up to date/);
+    expect(cron.read()).toBe(table);
+
+    // Run the installed line as cron does: /bin/sh -c, a bare environment, HOME as the working directory.
+    const line = table.split('\n').find((l) => / backup run /.test(l))!;
+    const command = line.split(' ').slice(5).join(' ').replace(/\\%/g, '%');
+    const asCron = () => spawnSync('/bin/sh', ['-c', command], { cwd: '/', env: { HOME: '/root', LOGNAME: 'root', SHELL: '/bin/sh', PATH: '/usr/bin:/bin' }, encoding: 'utf8' });
+    const ok = asCron();
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout + ok.stderr).toBe(''); // nothing for cron to mail
+    expect(readlinkSync(join(base, 'uploads', 'latest'))).toMatch(/^\d{8}T\d{6}Z$/);
+    expect(readFileSync(join(base, 'backup-run.log'), 'utf8')).toMatch(/ok {3}uploads -> .*\n.*ok {3}mongodb -> .*\n.*backup run: all 2 set\(s\) backed up/);
+    rmSync(w.nodeUploads, { recursive: true });
+    const failing = asCron();
+    expect(failing.status).toBe(1);
+    expect(failing.stderr).toMatch(/^FAIL uploads: .* the source path does not exist/m); // what cron mails
+    expect(failing.stdout + failing.stderr).not.toMatch(/ok {3}mongodb/);
+    expect(readFileSync(join(base, 'backup-run.log'), 'utf8')).toMatch(/FAIL uploads: [^]*ok {3}mongodb -> [^]*1 of 2 set\(s\) FAILED \(uploads\)/);
+  });
+
+  it('--log: lines go to the file, timestamped; only failures reach stderr; a full log is rotated first', () => {
+    const w = world();
+    makeTree(w.nodeUploads, 5);
+    mongoArchive(w.nodeBackup, 1);
+    const log = join(w.base, 'backup-run.log');
+    mkdirSync(w.base, { recursive: true });
+    writeFileSync(log, 'old line\n'.repeat(150_000)); // 1.3 MB: past the 1 MiB rotation size
+    writeFileSync(`${log}.1`, 'older\n');
+    const r = cli(w, 'backup', 'run', '--log', log);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out + r.err).toBe('');
+    expect(readFileSync(`${log}.2`, 'utf8')).toBe('older\n');
+    expect(readFileSync(`${log}.1`, 'utf8')).toMatch(/^old line\n/);
+    expect(readFileSync(log, 'utf8')).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z ok {3}uploads -> .*\n.*ok {3}mongodb -> .*\n.*backup run: all 2 set\(s\) backed up\n$/);
+  });
+
+  it('verify: --sample without --deep, or not a whole number, is a usage error naming the option', () => {
+    const w = world();
+    const alone = cli(w, 'backup', 'verify', '--sample', '3');
+    expect(alone.code).toBe(2);
+    expect(alone.err).toMatch(/^backup: --sample applies only with --deep$/m);
+    const half = cli(w, 'backup', 'verify', '--deep', '--sample', '1.5');
+    expect(half.code).toBe(2);
+    expect(half.err).toMatch(/--sample must be a whole number \(0 = every file\), got 1\.5/);
+  });
+
+  it('install: a bad mailto, or a schedule that crontab(1) refuses, changes nothing', () => {
+    const w = world();
+    const cron = crontabSpool();
+    cron.write('0 1 * * * /usr/local/bin/other-job\n');
+    w.configure(', mailto: "ops@roomler.live; rm -rf /"');
+    const bad = cliIn(w, 'backup', ['install'], { wrap: cron.wrap });
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/roomler\.yaml:\d+:\d+: backup\.mailto: must be e-mail addresses or user names separated by commas/);
+    w.configure(', schedule: "61 3 * * *"');
+    const r = cliIn(w, 'backup', ['install'], { wrap: cron.wrap });
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/crontab - refused the new table, nothing was changed: .*bad minute/);
+    expect(cron.read()).toBe('0 1 * * * /usr/local/bin/other-job\n');
   });
 });

@@ -22,9 +22,10 @@ export interface Sshd {
 
 /**
  * Debian's sshd on 127.0.0.1 at a high port, as "the data node": generated host and user keys in `dir`, a
- * private config (no PAM, key auth only), stopped by `stop()`.
+ * private config (no PAM, key auth only), stopped by `stop()`. `wrap` runs it under another command, e.g.
+ * setpriv to take root's DAC override away from everything the node runs.
  */
-export async function startSshd(dir: string): Promise<Sshd> {
+export async function startSshd(dir: string, o: { wrap?: readonly string[] } = {}): Promise<Sshd> {
   mkdirSync('/run/sshd', { recursive: true }); // privilege separation directory
   const key = (name: string) => {
     spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, name)]);
@@ -54,7 +55,8 @@ export async function startSshd(dir: string): Promise<Sshd> {
   );
   const knownHostsFile = join(dir, 'known_hosts');
   writeFileSync(knownHostsFile, `[127.0.0.1]:${port} ${readFileSync(`${hostKey}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
-  const child: ChildProcess = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: 'ignore' });
+  const [file, ...args] = [...(o.wrap ?? []), '/usr/sbin/sshd', '-D', '-e', '-f', config];
+  const child: ChildProcess = spawn(file, args, { stdio: 'ignore' });
   const deadline = Date.now() + 10_000;
   for (;;) {
     const probe = spawnSync('ssh', ['-p', String(port), '-i', keyPath, '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHostsFile}`, 'root@127.0.0.1', 'true']);

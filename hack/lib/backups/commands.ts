@@ -1,52 +1,112 @@
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import type { LoadedConfig } from '../../../lib/config';
+import { ENV_PATHS } from '../../../lib/config/env';
 import { UserError } from '../cli/errors';
 import { confirm } from '../cli/confirm';
 import { acquireLock } from '../process/lock';
 import { onInterrupt, run } from '../process/run';
-import { backupSets, prune, snapshot, verifySet } from './snapshots';
+import { reporter } from './report';
+import { shq } from './rsync';
+import { backupSets, prune, snapshot, verifySet, type VerifyOptions } from './snapshots';
 
 const BEGIN = '# BEGIN roomler-backup (managed by `bin/roomler backup install`)';
 const END = '# END roomler-backup';
 
-/** `backup run`: one snapshot per set under the lock; Ctrl-C kills rsync's group, the .partial goes next run. */
-export async function runBackups(cfg: LoadedConfig, o: { allowEmpty: boolean }, log: (line: string) => void): Promise<number> {
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/**
+ * `backup run`: one snapshot per set under the lock. Sets are independent: one that fails (its source missing,
+ * the disk full) is reported and the others still run; the exit status is 1 when any failed. Ctrl-C kills
+ * rsync's group; the .partial goes next run.
+ */
+export async function runBackups(cfg: LoadedConfig, o: { allowEmpty: boolean; log?: string }): Promise<number> {
+  const report = reporter(o.log);
   const base = cfg.root.backup.basePath;
-  mkdirSync(base, { recursive: true });
-  const release = await acquireLock(join(base, '.lock'), 'another backup run');
-  const stop = onInterrupt(() => {
-    process.stderr.write('backup: interrupted; latest and older snapshots are untouched\n');
-  });
+  let release: () => Promise<void>;
   try {
-    for (const set of backupSets(cfg)) {
-      const stamp = await snapshot(cfg, set, { allowEmpty: o.allowEmpty });
-      const pruned = prune(join(base, set.name), cfg.root.backup.keep);
-      log(`backup: ${set.name} -> ${join(base, set.name, stamp)} (latest)${pruned.length ? `; pruned ${pruned.join(', ')}` : ''}`);
+    mkdirSync(base, { recursive: true });
+    release = await acquireLock(join(base, '.lock'), 'another backup run');
+  } catch (e) {
+    report.fail(`backup run: ${messageOf(e)}`);
+    return e instanceof UserError ? e.exitCode : 1;
+  }
+  const stop = onInterrupt(() => report.fail('backup run: interrupted; latest and older snapshots are untouched'));
+  const failed: string[] = [];
+  const sets = backupSets(cfg);
+  try {
+    for (const set of sets) {
+      try {
+        const stamp = await snapshot(cfg, set, { allowEmpty: o.allowEmpty, progress: report.progress });
+        const { pruned, future } = prune(join(base, set.name), cfg.root.backup.keep);
+        const notes = [
+          ...(pruned.length ? [`pruned ${pruned.join(', ')}`] : []),
+          ...(future.length ? [`left out of retention, stamped in the future (clock skew?): ${future.join(', ')}`] : []),
+        ];
+        report.info(`ok   ${set.name} -> ${join(base, set.name, stamp)} (latest)${notes.length ? `; ${notes.join('; ')}` : ''}`);
+      } catch (e) {
+        failed.push(set.name);
+        report.fail(`FAIL ${set.name}: ${messageOf(e)}`);
+      }
     }
   } finally {
     stop();
-    release();
+    await release();
   }
-  return 0;
+  if (failed.length) report.fail(`backup run: ${failed.length} of ${sets.length} set(s) FAILED (${failed.join(', ')})${failed.length < sets.length ? '; the others are backed up' : ''}`);
+  else report.info(`backup run: all ${sets.length} set(s) backed up`);
+  return failed.length ? 1 : 0;
 }
 
 /** `backup verify`: every check of every set, one line each; exit 1 when any failed. */
-export async function verifyBackups(cfg: LoadedConfig, log: (line: string) => void): Promise<number> {
-  const checks = (await Promise.all(backupSets(cfg).map((s) => verifySet(cfg, s)))).flat();
-  for (const c of checks) log(c.line);
+export async function verifyBackups(cfg: LoadedConfig, o: VerifyOptions & { log?: string }): Promise<number> {
+  const report = reporter(o.log);
+  const checks = (await Promise.all(backupSets(cfg).map((s) => verifySet(cfg, s, o)))).flat();
+  for (const c of checks) (c.ok ? report.info : report.fail)(c.line);
   const failed = checks.filter((c) => !c.ok).length;
-  log(`backup verify: ${failed ? `${failed} check(s) FAILED` : 'all checks passed'}`);
+  (failed ? report.fail : report.info)(`backup verify: ${failed ? `${failed} check(s) FAILED` : 'all checks passed'}`);
   return failed ? 1 : 0;
 }
 
-/** `backup install`: the managed block in this user's crontab, shown as a diff first. */
-export async function installSchedule(cfg: LoadedConfig, projectDir: string, o: { dryRun: boolean; yes: boolean }, log: (line: string) => void): Promise<number> {
-  const base = cfg.root.backup.basePath;
+/** Log files of the scheduled commands, next to the snapshots. */
+export const scheduleLog = (cfg: LoadedConfig, what: 'run' | 'verify') => join(cfg.root.backup.basePath, `backup-${what}.log`);
+
+/**
+ * The managed crontab block. It runs what the operator just ran: the project's own entry point by absolute
+ * path, with the config file, the project directory, this shell's overrides of config values (the .env names
+ * of lib/config/env.ts) and PATH pinned, since cron starts with a near-empty environment and HOME as the working
+ * directory. No `|| retry`: the run holds the backup lock itself, so an overlapping start is refused (and
+ * mailed), never run twice; with --log the commands are quiet on success and print only failures, which cron
+ * mails to `backup.mailto`.
+ */
+export function scheduleBlock(cfg: LoadedConfig, o: { entry: string; projectDir: string; env: NodeJS.ProcessEnv; nodeBin: string }): string[] {
+  const pinned: [string, string][] = [['ROOMLER_PROJECT_DIR', resolve(o.projectDir)]];
+  if (cfg.file) pinned.push(['ROOMLER_CONFIG', resolve(cfg.file)]);
+  for (const name of Object.keys(ENV_PATHS)) if (o.env[name]) pinned.push([name, o.env[name]!]);
+  // node first (bin/roomler is `#!/usr/bin/env node`), then the installing shell's PATH without npm's additions.
+  const path = [dirname(o.nodeBin), ...(o.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)].filter((p, n, all) => p && !p.includes('node_modules/.bin') && all.indexOf(p) === n);
+  pinned.push(['PATH', path.join(delimiter)]);
+  for (const [name, value] of pinned) {
+    if (/[\n\r\0]/.test(value)) throw new UserError(`backup install: ${name} holds a line break, which a crontab line cannot carry; nothing was changed`);
+  }
+  // cron turns an unescaped % into a newline, even inside quotes.
+  const cron = (s: string) => s.replace(/%/g, '\\%');
+  const line = (schedule: string, what: 'run' | 'verify') =>
+    `${schedule} ${cron([...pinned.map(([k, v]) => `${k}=${shq(v)}`), shq(o.entry), 'backup', what, '--log', shq(scheduleLog(cfg, what))].join(' '))}`;
   const b = cfg.root.backup;
-  const npm = (what: string) => `cd '${projectDir}' && npm run -s backup -- ${what} >>'${join(base, 'backup.log')}' 2>&1 || npm run -s backup -- ${what}`;
-  // A failing run or verify prints to cron's mail (MAILTO) through the second, unredirected attempt.
-  const block = [BEGIN, `${b.schedule} ${npm('run')}`, `${b.verifySchedule} ${npm('verify')}`, END];
+  return [
+    BEGIN,
+    '# Kept last in the table: cron applies MAILTO to every line below it.',
+    ...(b.mailto !== undefined ? [`MAILTO=${b.mailto === '' ? '""' : b.mailto}`] : []),
+    line(b.schedule, 'run'),
+    line(b.verifySchedule, 'verify'),
+    END,
+  ];
+}
+
+/** `backup install`: the managed block in this user's crontab, shown as a diff first. */
+export async function installSchedule(cfg: LoadedConfig, o: { entry: string; projectDir: string; dryRun: boolean; yes: boolean }, log: (line: string) => void): Promise<number> {
+  const block = scheduleBlock(cfg, { entry: o.entry, projectDir: o.projectDir, env: process.env, nodeBin: process.execPath });
   const current = await run('crontab', ['-l']);
   if (current.exitCode !== 0 && !/no crontab/i.test(current.stderr)) throw new UserError(`crontab -l failed: ${current.stderr.trim()}`);
   const lines = current.exitCode === 0 ? current.stdout.replace(/\n$/, '').split('\n').filter((l, n, a) => !(a.length === 1 && l === '')) : [];
@@ -66,7 +126,7 @@ export async function installSchedule(cfg: LoadedConfig, projectDir: string, o: 
   }
   await confirm('backup install will change', [`the crontab of user ${process.env.USER ?? process.getuid?.()} on this host (the lines above)`], o.yes);
   const w = await run('crontab', ['-'], { input: next });
-  if (w.exitCode !== 0) throw new UserError(`crontab - failed: ${w.stderr.trim()}`);
+  if (w.exitCode !== 0) throw new UserError(`crontab - refused the new table, nothing was changed: ${w.stderr.trim()}`);
   log('backup install: crontab updated');
   return 0;
 }

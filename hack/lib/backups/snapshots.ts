@@ -5,7 +5,8 @@ import type { LoadedConfig } from '../../../lib/config';
 import { ARCHIVE_NAME, type ArchiveManifest } from '../../../lib/config/mongo-backup';
 import { UserError } from '../cli';
 import { run } from '../process/run';
-import { ARCHIVE_FLAGS, classifyRsync, localStats, remote, rsyncShell, rsyncWithProgress } from './rsync';
+import { acquireLock } from '../process/lock';
+import { ARCHIVE_FLAGS, classifyRsync, compareChecksums, isSilentCorruption, localStats, remote, rsyncShell, rsyncStats, rsyncWithProgress, walkFiles } from './rsync';
 
 /** A snapshot's directory name: its UTC stamp, the only age that counts (rsync copies directory mtimes). */
 export const STAMP = /^\d{8}T\d{6}Z$/;
@@ -44,13 +45,23 @@ export const latestOf = (dir: string) => {
   }
 };
 
+/** Taken by every rsync that writes a snapshot of this set, and held by that rsync itself (underLock). */
+export const transferLock = (dir: string) => join(dir, '.transfer.lock');
+
 /** Pulls one snapshot of `set` into `<base>/<set>/<stamp>` with hard links to the previous one. */
-export async function snapshot(cfg: LoadedConfig, set: BackupSet, options: { allowEmpty: boolean }): Promise<string> {
+export async function snapshot(cfg: LoadedConfig, set: BackupSet, options: { allowEmpty: boolean; progress?: (line: string) => void }): Promise<string> {
   const b = cfg.root.backup;
   const dir = join(b.basePath, set.name);
   mkdirSync(dir, { recursive: true });
+  const partials = readdirSync(dir).filter((x) => x.endsWith('.partial'));
+  if (partials.length) {
+    // An rsync that outlived its run (its guard gone too, or started by hand) still holds the transfer lock and
+    // is still writing its .partial: wait the guard's TERM-then-KILL out, then refuse. (With no .partial there is
+    // nothing to protect; a transfer that has not created one yet makes our rsync's own flock refuse.)
+    await (await acquireLock(transferLock(dir), `an rsync of an earlier run (still writing ${set.name}/*.partial)`, { waitSeconds: 5 }))();
+  }
   // Never resume into a half-written snapshot: rsync would chmod inodes shared with older ones (FIELD-NOTES).
-  for (const n of readdirSync(dir).filter((x) => x.endsWith('.partial'))) rmSync(join(dir, n), { recursive: true, force: true });
+  for (const n of partials) rmSync(join(dir, n), { recursive: true, force: true });
   let stamp = stampNow();
   while (existsSync(join(dir, stamp))) {
     await new Promise((r) => setTimeout(r, 250));
@@ -61,6 +72,7 @@ export async function snapshot(cfg: LoadedConfig, set: BackupSet, options: { all
   const args = [
     ...ARCHIVE_FLAGS,
     '--delete',
+    '--stats',
     '-e',
     rsyncShell(cfg.root.ssh),
     ...(b.bwlimitKiBps ? [`--bwlimit=${b.bwlimitKiBps}`] : []),
@@ -69,13 +81,18 @@ export async function snapshot(cfg: LoadedConfig, set: BackupSet, options: { all
     remote(cfg.root.ssh, `${set.source.replace(/\/+$/, '')}/`),
     `${partial}/`,
   ];
-  const r = await rsyncWithProgress(args, `backup ${set.name}`, b.timeoutMinutes * 60_000);
-  const c = classifyRsync(r, `backup ${set.name}`);
-  if (!c.ok) throw new UserError(`${c.message}; ${previous ? `latest still points to ${previous}` : 'no snapshot was promoted'}`);
-  const stats = localStats(partial);
+  const r = await rsyncWithProgress(args, `backup ${set.name}`, b.timeoutMinutes * 60_000, { lockFile: transferLock(dir), progress: options.progress });
+  const c = classifyRsync(r, `pulling ${set.source} from the node`);
+  if (!c.ok) {
+    // Never resumed anyway; removing it now gives the space back to the other sets (a full disk is one way to get here).
+    rmSync(partial, { recursive: true, force: true });
+    throw new UserError(`${c.message}\n  ${previous ? `latest still points to ${previous}` : 'no snapshot was promoted'}`);
+  }
+  // rsync's own count of what it listed on the node: the same as walking the copy, without a second walk.
+  const stats = rsyncStats(r.stdout) ?? localStats(partial);
   if (stats.files === 0 && !options.allowEmpty) {
     rmSync(partial, { recursive: true, force: true });
-    throw new UserError(`backup ${set.name}: ${set.source} on the node is empty; refusing to promote an empty snapshot (pass --allow-empty if that is right)`);
+    throw new UserError(`${set.source} on the node is empty; refusing to promote an empty snapshot (pass --allow-empty if that is right)`);
   }
   writeFileSync(join(dir, `${stamp}.meta.json`), JSON.stringify({ set: set.name, source: set.source, stamp, ...stats }) + '\n');
   renameSync(partial, join(dir, stamp));
@@ -86,16 +103,24 @@ export async function snapshot(cfg: LoadedConfig, set: BackupSet, options: { all
   return stamp;
 }
 
-/** Keeps the newest `keep` snapshots by the stamp in their names, and always the one `latest` points to. */
-export function prune(dir: string, keep: number): string[] {
-  const all = snapshots(dir);
+/** Snapshots whose stamp lies ahead of this host's clock: written while a clock was wrong. */
+export const futureSnapshots = (dir: string, now = Date.now()) => snapshots(dir).filter((s) => stampTime(s) > now);
+
+/**
+ * Keeps the newest `keep` snapshots by the stamp in their names, and always the one `latest` points to. A stamp
+ * in the future (clock skew) would outrank every real snapshot for as long as the skew lasts, so those are left
+ * out of the count, kept, and returned for the caller to report.
+ */
+export function prune(dir: string, keep: number, now = Date.now()): { pruned: string[]; future: string[] } {
+  const future = futureSnapshots(dir, now);
+  const all = snapshots(dir).filter((s) => !future.includes(s));
   const latest = latestOf(dir);
   const doomed = all.slice(0, Math.max(0, all.length - keep)).filter((s) => s !== latest);
   for (const s of doomed) {
     rmSync(join(dir, s), { recursive: true, force: true });
     rmSync(join(dir, `${s}.meta.json`), { force: true });
   }
-  return doomed;
+  return { pruned: doomed, future };
 }
 
 export interface Check {
@@ -107,25 +132,18 @@ export interface Check {
 function linkSharing(a: string, b: string): { candidates: number; shared: number } {
   let candidates = 0;
   let shared = 0;
-  const walk = (rel: string) => {
-    for (const name of readdirSync(join(a, rel))) {
-      const r = rel ? `${rel}/${name}` : name;
-      const sa = lstatSync(join(a, r));
-      if (sa.isDirectory()) walk(r);
-      else if (sa.isFile()) {
-        let sb;
-        try {
-          sb = lstatSync(join(b, r));
-        } catch {
-          continue;
-        }
-        if (!sb.isFile() || sb.size !== sa.size || sb.mtimeMs !== sa.mtimeMs) continue;
-        candidates++;
-        if (sb.ino === sa.ino && sb.dev === sa.dev) shared++;
-      }
+  const inB = Buffer.from(`${b}/`);
+  walkFiles(a, (rel, sa) => {
+    let sb;
+    try {
+      sb = lstatSync(Buffer.concat([inB, rel]));
+    } catch {
+      return;
     }
-  };
-  walk('');
+    if (!sb.isFile() || sb.size !== sa.size || sb.mtimeMs !== sa.mtimeMs) return;
+    candidates++;
+    if (sb.ino === sa.ino && sb.dev === sa.dev) shared++;
+  });
   return { candidates, shared };
 }
 
@@ -135,8 +153,13 @@ const sha256 = (file: string) =>
     createReadStream(file).on('data', (d) => h.update(d)).on('end', () => res(h.digest('hex'))).on('error', rej);
   });
 
+export interface VerifyOptions {
+  /** Also compare content checksums of `sample` files of the newest snapshot with the node (0 = every file). */
+  readonly deep?: { readonly sample: number };
+}
+
 /** The checks of `backup verify` for one set, one line each. */
-export async function verifySet(cfg: LoadedConfig, set: BackupSet): Promise<Check[]> {
+export async function verifySet(cfg: LoadedConfig, set: BackupSet, o: VerifyOptions = {}): Promise<Check[]> {
   const dir = join(cfg.root.backup.basePath, set.name);
   const out: Check[] = [];
   const ok = (line: string) => out.push({ ok: true, line: `ok   ${set.name}: ${line}` });
@@ -165,6 +188,11 @@ export async function verifySet(cfg: LoadedConfig, set: BackupSet): Promise<Chec
     (shared === candidates ? ok : fail)(`${shared} of ${candidates} unchanged files share their inode with ${prev}${shared === candidates ? '' : ' (hard links not shared: was --link-dest wrong?)'}`);
   } else ok('first snapshot: no previous one to share links with');
 
+  const future = futureSnapshots(dir);
+  if (future.length) fail(`${future.length} snapshot(s) stamped in the future (clock skew?), left out of retention: ${future.join(', ')}`);
+
+  if (o.deep) out.push(...(await deepCheck(cfg, set, snap, latest, o.deep.sample)));
+
   if (set.mongo) {
     const instance = cfg.instances.find((i) => set.source === (i.backups.volume.hostPath ?? `/data/${i.namespace}/backup`));
     const archives = readdirSync(snap).filter((f) => ARCHIVE_NAME.test(f)).sort();
@@ -188,6 +216,31 @@ export async function verifySet(cfg: LoadedConfig, set: BackupSet): Promise<Chec
     }
   }
   return out;
+}
+
+/**
+ * `verify --deep`: rsync compares content checksums of a sample of the newest snapshot with the node. Different
+ * content under the same size and mtime is corruption on one side (disk, memory, a bad copy), which neither the
+ * file count nor hard-link sharing can see; a file the application changed or removed since the snapshot has a
+ * new size or mtime, or is gone, and is counted, not failed.
+ */
+async function deepCheck(cfg: LoadedConfig, set: BackupSet, snap: string, latest: string, sample: number): Promise<Check[]> {
+  const line = (ok: boolean, text: string): Check => ({ ok, line: `${ok ? 'ok  ' : 'FAIL'} ${set.name}: ${text}` });
+  let cmp;
+  try {
+    cmp = await compareChecksums(cfg.root.ssh, snap, set.source, { sample, timeoutMs: cfg.root.backup.timeoutMinutes * 60_000, what: `deep check of ${latest} against the node` });
+  } catch (e) {
+    return [line(false, (e as Error).message)];
+  }
+  const corrupt = cmp.differing.filter(isSilentCorruption);
+  const changed = cmp.differing.length - corrupt.length;
+  const since = changed ? `; ${changed} changed or removed on the node since the snapshot, not compared` : '';
+  if (cmp.checked !== cmp.asked) return [line(false, `deep: rsync compared ${cmp.checked} file(s), ${cmp.asked} were asked for`)];
+  if (corrupt.length) {
+    const names = corrupt.slice(0, 10).map((c) => c.name).join(', ') + (corrupt.length > 10 ? ', …' : '');
+    return [line(false, `deep: content differs from the node under the same size and mtime for ${corrupt.length} of ${cmp.checked} file(s) (silent corruption in ${latest} or on the node): ${names}${since}`)];
+  }
+  return [line(true, `deep: content checksums of ${cmp.checked - changed} of ${cmp.checked} sampled file(s) match the node${since}`)];
 }
 
 export const isDir = (p: string) => existsSync(p) && statSync(p).isDirectory();

@@ -2,14 +2,13 @@ import { existsSync, statSync } from 'node:fs';
 import type { InstanceConfig } from '../../../lib/config';
 import { config, UserError } from '../cli';
 import { confirm } from '../cli/confirm';
-import { onInterrupt } from '../process/run';
-import { ARCHIVE_FLAGS, classifyRsync, localFiles, localStats, remote, remoteStats, rsyncShell, rsyncWithProgress } from './rsync';
-import { run } from '../process/run';
+import { onInterrupt, run } from '../process/run';
+import { ARCHIVE_FLAGS, classifyRsync, compareChecksums, localStats, remote, remoteStats, rsyncShell, rsyncWithProgress } from './rsync';
 
 export interface MigrateUploadsOptions {
   /** List what would change; copy nothing. */
   readonly dryRun: boolean;
-  /** Verify checksums of this many files (0 = every file); default from config. */
+  /** Verify checksums of exactly min(this, total) files spread over the tree (0 = every file); default from config. */
   readonly checksumSample?: number;
   readonly instance?: string;
   readonly yes: boolean;
@@ -56,23 +55,16 @@ export async function migrateUploads(o: MigrateUploadsOptions): Promise<number> 
   if (!c.ok) throw new UserError(c.message);
   const transferred = /Number of regular files transferred: ([\d,]+)/.exec(r.stdout)?.[1] ?? '?';
 
-  // Verification: counts and bytes, then checksums of every file (or a sample) compared by rsync itself.
-  const [here, there] = [localStats(source), await remoteStats(ssh, target)];
+  // Verification: counts and bytes on both sides, and checksums of every file (or a sample) compared by rsync
+  // itself; the node's count runs while rsync compares, so it costs no time of its own.
+  const here = localStats(source);
+  const [there, cmp] = await Promise.all([remoteStats(ssh, target), compareChecksums(ssh, source, target, { sample, timeoutMs, what: 'migrate uploads (verify)' })]);
   const problems: string[] = [];
   if (here.files !== there.files) problems.push(`file count: ${here.files} here, ${there.files} on ${ssh.host}`);
   if (here.bytes !== there.bytes) problems.push(`total bytes: ${here.bytes} here, ${there.bytes} on ${ssh.host}`);
-  // With a sample, rsync reads only the chosen files (evenly spread over the sorted list) on both sides.
-  const files = sample > 0 && sample < here.files ? localFiles(source) : undefined;
-  const chosen = files ? files.filter((_, n) => n % Math.ceil(files.length / sample) === 0).slice(0, sample) : undefined;
-  const check = await run(
-    'rsync',
-    [...ARCHIVE_FLAGS, '-e', rsyncShell(ssh), '--dry-run', '--checksum', '--itemize-changes', '--8-bit-output', '--exclude=.rsync-partial', ...(chosen ? ['--files-from=-'] : []), `${source}/`, dest],
-    { timeoutMs, ...(chosen ? { input: chosen.join('\n') + '\n' } : {}) },
-  );
-  const cc = classifyRsync(check, 'migrate uploads (verify)');
-  if (!cc.ok) throw new UserError(cc.message);
-  const differing = check.stdout.split('\n').filter((l) => /^[<>]f/.test(l)).map((l) => l.slice(12));
-  const checked = chosen ? chosen.length : here.files;
+  const checked = cmp.checked;
+  if (cmp.checked !== cmp.asked) problems.push(`rsync compared ${cmp.checked} file(s), ${cmp.asked} were asked for`);
+  const differing = cmp.differing.map((d) => d.name);
   if (differing.length) problems.push(`checksums differ for ${differing.length} file(s): ${differing.slice(0, 10).join(', ')}${differing.length > 10 ? ', …' : ''}`);
   if (problems.length) throw new UserError(`verification FAILED after copying to ${dest}:\n  ${problems.join('\n  ')}`);
   process.stdout.write(`migrate uploads: OK ${here.files} files, ${here.bytes} bytes in ${dest} (${transferred} transferred this run; checksums of ${checked} file(s) match)\n`);

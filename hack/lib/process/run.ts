@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, openSync } from 'node:fs';
 
 // Every child process of the hack/ commands starts here: no shell (arguments as an array), its own process
-// group, and a timeout that kills the whole group. execa 9 was the first choice, but it is ESM-only and its
+// group, a timeout that kills the whole group, and a guard that kills the group when this process dies. execa 9 was the first choice, but it is ESM-only and its
 // error path fails under this CommonJS project's require (`unicorn-magic` has no CJS export); and its
 // timeout waits for grandchildren holding the pipes (FIELD-NOTES). This is the small precise piece instead.
 
@@ -16,7 +16,10 @@ export interface RunOptions {
   readonly cwd?: string;
   /** Collect stdout into the result. Turn off to pipe it elsewhere. @default true */
   readonly captureStdout?: boolean;
-  /** Leave it out of `killAll`: a lock holder must outlive the cleanup an interrupt starts. @default false */
+  /**
+   * Leave it out of `killAll` and of the parent-death guard: a lock holder must outlive the cleanup an interrupt
+   * starts (it ends by itself when its stdin, a pipe from this process, closes). @default false
+   */
   readonly untracked?: boolean;
 }
 
@@ -39,6 +42,37 @@ export interface Started {
 
 const running = new Set<ChildProcess>();
 
+// Each child leads its own process group (so a timeout reaches ssh under rsync), which also means it outlives
+// this process: `kill -9` of a command left its rsync running, orphaned, past its timeout (issue 18). Node has
+// no prctl(PR_SET_PDEATHSIG), so one small guard per process does it: a shell reading "+PGID"/"-PGID" lines on a
+// pipe from us. The kernel closes that pipe however we end (kill -9 included); on EOF the guard sends SIGTERM to
+// every group still registered, and SIGKILL 2 s later to any that is still there (the same steps as a timeout).
+// It leads its own group too, so a terminal's Ctrl-C reaches the command's handler, not the guard.
+const GUARD = `groups=' '
+while read -r line; do
+  case $line in
+    +*) groups="$groups\${line#+} " ;;
+    -*) left=' '; for g in $groups; do [ "$g" = "\${line#-}" ] || left="$left$g "; done; groups=$left ;;
+  esac
+done
+alive=''
+for g in $groups; do kill -s TERM -- "-$g" 2>/dev/null && alive="$alive $g"; done
+[ -n "$alive" ] || exit 0
+sleep 2
+for g in $alive; do kill -s KILL -- "-$g" 2>/dev/null; done`;
+
+let guard: ChildProcess | undefined;
+function guardWrite(line: string): void {
+  if (!guard) {
+    guard = spawn('sh', ['-c', GUARD], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+    guard.stdin!.on('error', () => undefined);
+    // Neither the guard nor its pipe keeps this process alive; our exit is exactly what it waits for.
+    guard.unref();
+    (guard.stdin as unknown as { unref(): void }).unref();
+  }
+  guard.stdin!.write(`${line}\n`);
+}
+
 function killGroup(child: ChildProcess, signal: NodeJS.Signals) {
   if (child.pid === undefined || child.exitCode !== null) return;
   try {
@@ -60,7 +94,10 @@ export function start(file: string, args: readonly string[], options: RunOptions
     env: options.env ? { ...process.env, ...options.env } : process.env,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  if (!options.untracked) running.add(child);
+  if (!options.untracked) {
+    running.add(child);
+    if (child.pid !== undefined) guardWrite(`+${child.pid}`);
+  }
   let stdout = '';
   let stderr = '';
   if (options.captureStdout !== false) child.stdout!.on('data', (d) => (stdout += d));
@@ -84,7 +121,7 @@ export function start(file: string, args: readonly string[], options: RunOptions
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
-      running.delete(child);
+      if (running.delete(child) && child.pid !== undefined) guardWrite(`-${child.pid}`);
       resolve({ command, exitCode: spawnError ? undefined : (code ?? undefined), signal: signal ?? undefined, timedOut, spawnError, stdout, stderr });
     });
   });
