@@ -1,14 +1,18 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { command } from '../hack/lib/cli/args';
+import { runStandalone } from '../hack/lib/cli/main';
+import * as cutover from './cutover';
+import * as rsync from './rsync';
+import * as startup from './startup';
 
-// `npm run bench [-- --skip-tests]`: every figure is the median of several runs after a warm-up, and every
-// ratio is measured side by side in this run. Results go to stdout and BENCHMARKS.md.
+// `npm run bench [-- --skip-tests]`: every figure is the median of several runs after a warm-up,
+// and every ratio is measured side by side in this run. Results go to stdout and BENCHMARKS.md.
 const ROOT = join(__dirname, '..');
-const skipTests = process.argv.includes('--skip-tests');
-const tmp = mkdtempSync(join(tmpdir(), 'roomler-bench-'));
-const emptyProject = mkdtempSync(join(tmp, 'project-'));
+let tmp = '';
+let emptyProject = '';
 
 interface Row {
   readonly name: string;
@@ -45,7 +49,9 @@ function instancesConfig(count: number): string {
   return file;
 }
 
-async function main() {
+async function main(skipTests: boolean) {
+  tmp = mkdtempSync(join(tmpdir(), 'roomler-bench-'));
+  emptyProject = mkdtempSync(join(tmp, 'project-'));
   const out = (name: string) => ({ ROOMLER_PROJECT_DIR: emptyProject, ROOMLER_OUTDIR: join(tmp, name) });
 
   // 1. The project's app command (cdk8s.yaml) against the stock cdk8s TypeScript app command.
@@ -73,13 +79,8 @@ async function main() {
   const cost = JSON.parse(v.stdout);
   rows.push({ name: 'validation of the default output: first call (loads schemas) / warm median', value: `${cost.cold.toFixed(1)} ms / ${cost.warm.toFixed(1)} ms`, target: '< 200 ms added' });
 
-  // 4. Figures from the host-side tools' own benchmarks.
-  for (const area of ['rsync', 'cutover']) {
-    if (!existsSync(join(__dirname, `${area}.ts`))) continue;
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- CommonJS under tsx: require resolves .ts
-    const mod = require(`./${area}`) as { bench(): Promise<Row[]> };
-    rows.push(...(await mod.bench()));
-  }
+  // 4. Start-up of the commands, and figures from the host-side tools' own benchmarks.
+  for (const area of [startup, rsync, cutover]) rows.push(...(await area.bench()));
 
   // 5. The whole test suite.
   if (!skipTests) {
@@ -98,9 +99,14 @@ async function main() {
   );
 }
 
-main()
-  .catch((e) => {
-    process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 1;
-  })
-  .finally(() => rmSync(tmp, { recursive: true, force: true }));
+runStandalone(
+  'bench',
+  'npm run',
+  command({
+    summary: 'measure the speed targets side by side in one run and write BENCHMARKS.md',
+    description: 'Takes several minutes: synth against ts-node and tsx, 1-50 instances, validation, command start-up, rsync and cutover on the test lab, and the whole test suite.',
+    options: { 'skip-tests': { type: 'boolean', description: 'leave out the test-suite wall time (the longest part)' } },
+    examples: ['npm run bench', 'npm run bench -- --skip-tests'],
+    run: ({ values }) => main(values['skip-tests']).then(() => 0).finally(() => tmp && rmSync(tmp, { recursive: true, force: true })),
+  }),
+);
