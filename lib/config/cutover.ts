@@ -47,6 +47,21 @@ const route = z
       .optional(),
     /** Requests through nginx that prove the route works. @default one per location that proxies to the route */
     verify: z.array(verify).min(1).optional(),
+    /**
+     * Whether the verification requests must pass on the OLD backend before anything changes (preflight). Turn
+     * off only for a route that is already broken, e.g. janus_r:8080, where the Janus image serves nothing.
+     */
+    baseline: z.boolean().default(true),
+  })
+  .strict();
+
+/** A proxy target on an old host that stays as it is on purpose: its host must keep running after the move. */
+const kept = z
+  .object({
+    /** host:port, or a host alone for every port of it. */
+    target: z.string().regex(/^[A-Za-z0-9._-]+(:\d{1,5})?$/, 'must be host or host:port, e.g. legacy-static:8081'),
+    /** Why it stays (shown in plan, status and drain). */
+    reason: z.string().trim().min(1, 'say why this target stays on the old host'),
   })
   .strict();
 
@@ -88,14 +103,26 @@ export const cutoverSchema = z
       .array(route)
       .min(1)
       .default([
-        { from: 'r00mler2:3000', to: 'roomler/http' },
-        { from: 'janus_r:8088', to: 'janus-nodeport/http' },
-        { from: 'janus_r:8188', to: 'janus-nodeport/websocket' },
+        { from: 'r00mler2:3000', to: 'roomler/http', baseline: true },
+        { from: 'janus_r:8088', to: 'janus-nodeport/http', baseline: true },
+        { from: 'janus_r:8188', to: 'janus-nodeport/websocket', baseline: true },
         // The admin API has no NodePort: these follow it to Janus's node (janus.admin), and plan warns that
         // nginx keeps the locations public.
-        { from: 'janus_r:7088', to: 'janus-host/admin-http' },
-        { from: 'janus_r:7188', to: 'janus-host/admin-websocket' },
+        { from: 'janus_r:7088', to: 'janus-host/admin-http', baseline: true },
+        { from: 'janus_r:7188', to: 'janus-host/admin-websocket', baseline: true },
+        // janus.roomler.live's `location /` proxies here, but the Janus image serves nothing on 8080 (nginx answers
+        // 502 today). It goes where the original deployment's cutover script sent it, the HTTP API NodePort, which
+        // answers 404 outside /janus (measured on Janus 1.1.2): a dead route stays harmless, and `janus_r` leaves
+        // nginx's config, so nginx -t still passes once the container is gone.
+        { from: 'janus_r:8080', to: 'janus-nodeport/http', baseline: false },
       ]),
+    /** Proxy targets on an old host that stay where they are on purpose (plan, apply and drain account for them). */
+    kept: z.array(kept).default([]),
+    /**
+     * More hosts of the old stack besides the routes' hosts (other container names): every proxy target on them
+     * must be routed or kept, and drain watches them too.
+     */
+    oldHosts: z.array(z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a host name or address')).default([]),
   })
   .strict()
   .prefault({});
@@ -103,3 +130,4 @@ export const cutoverSchema = z
 export type CutoverConfig = z.output<typeof cutoverSchema>;
 export type CutoverRoute = CutoverConfig['routes'][number];
 export type VerifySpec = NonNullable<CutoverRoute['verify']>[number];
+export type KeptTarget = CutoverConfig['kept'][number];

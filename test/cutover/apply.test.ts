@@ -14,8 +14,8 @@ const manifest = (lab: Lab, stamp: string) => JSON.parse(readFileSync(join(lab.d
 
 /** The test's own expectation of the rewrite, by regex on these known files (comment lines skipped). */
 function expectedRewrite(lab: Lab, text: string): string {
-  const map = Object.fromEntries(ROUTES.map((r) => [lab.old(r.key), `127.0.0.1:${backends().ports[`new:${r.key}`]}`]));
-  const target = /(proxy_pass\s+"?http:\/\/|^\s*server\s+)((?:localhost|127\.0\.0\.1):\d+)/g;
+  const map = Object.fromEntries(ROUTES.map((r) => [lab.old(r.key), `127.0.0.1:${lab.newPort(r.key)}`]));
+  const target = /(proxy_pass\s+"?http:\/\/|^\s*server\s+|set \$legacy ")((?:r00mler2|janus_r):\d+)/g;
   return text
     .split('\n')
     .map((line) => (/^\s*#/.test(line) ? line : line.replace(target, (_, pre: string, hp: string) => pre + map[hp])))
@@ -33,16 +33,16 @@ describe('npm run cutover -- apply (real nginx, loopback)', () => {
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/^reload: new workers \d+, \d+ replace \d+, \d+/m);
       expect(r.stdout).toMatch(/upgraded; nginx holds a new connection to 127\.0\.0\.1:\d+/);
-      expect(r.stdout).toMatch(/^apply: done: 5 route\(s\) on the NodePorts, verified in \d+ ms/m);
+      expect(r.stdout).toMatch(/^apply: done: 6 route\(s\) on the NodePorts, verified in \d+ ms/m);
       expect(await lab.serving()).toEqual(Lab.all('new'));
 
-      // Byte diff: exactly the proxy targets changed; comments, the `set` string, map, if and the rest did not.
+      // Byte diff: exactly the backend addresses changed (proxy targets and the `set` value); comments, map, if and the rest did not.
       const after = lab.confBytes();
       const changed = Object.keys(before).filter((k) => before[k] !== after[k]);
       expect(changed).toEqual(['conf.d/janus.roomler.live.conf', 'conf.d/roomler.live.conf', 'sites-available/janus.roomler.live.conf', 'snippets/janus-admin.conf']);
       for (const k of changed) expect(after[k]).toBe(expectedRewrite(lab, before[k]));
       expect(after['conf.d/roomler.live.conf']).toContain(`# roomler.live -> the app (was: proxy_pass http://${lab.old('app')};)`);
-      expect(after['conf.d/roomler.live.conf']).toContain(`set $legacy "${lab.old('app')}";`);
+      expect(after['conf.d/roomler.live.conf']).toContain(`set $legacy "127.0.0.1:${lab.newPort('app')}";`);
       // The sites-enabled style symlink was written through, not replaced; the mode was kept.
       expect(lstatSync(join(lab.confDir, 'janus.roomler.live.conf')).isSymbolicLink()).toBe(true);
       expect(statSync(join(lab.confDir, 'roomler.live.conf')).mode & 0o777).toBe(0o640);
@@ -75,16 +75,21 @@ describe('npm run cutover -- apply (real nginx, loopback)', () => {
   it('status shows where each route points and the backup sets; rollback restores byte-identical and verifies; --to re-applies; edits made after the cutover need --force', async () => {
     await withLab(backends(), {}, async (lab) => {
       const original = lab.confBytes();
-      expect((await lab.cli(['status'])).stdout).toMatch(/^old {4}127\.0\.0\.1:\d+ -> roomler\/http \(127\.0\.0\.1:\d+\): 2 old, 0 new$/m);
+      const before = (await lab.cli(['status'])).stdout;
+      expect(before).toMatch(/^old {4}r00mler2:\d+ -> roomler\/http \(127\.0\.0\.1:\d+\): 3 old, 0 new$/m);
+      expect(before).toMatch(/^old hosts in conf\.d\/roomler\.live\.conf: 3 routed, 0 kept, 0 unaccounted$/m);
+      expect(before).toMatch(/^old hosts in snippets\/janus-admin\.conf: 2 routed, 0 kept, 0 unaccounted$/m);
       expect((await lab.cli(['apply'])).code).toBe(0);
       const cutOver = lab.confBytes();
       const status = await lab.cli(['status']);
-      for (const r of ROUTES) expect(status.stdout).toMatch(new RegExp(`^new {4}${lab.old(r.key)} -> ${r.to} \\(127\\.0\\.0\\.1:${backends().ports[`new:${r.key}`]}\\): 0 old, \\d new$`, 'm'));
-      expect(status.stdout).toMatch(/^ {2}\d{8}T\d{6}\.\d{3}Z {2}apply {5}applied {2}janus\.roomler\.live\.conf, \.\.\/snippets\/janus-admin\.conf, roomler\.live\.conf$/m);
+      for (const r of ROUTES) expect(status.stdout).toMatch(new RegExp(`^new {4}${lab.old(r.key)} -> ${r.to} \\(127\\.0\\.0\\.1:${lab.newPort(r.key)}\\): 0 old, \\d new$`, 'm'));
+      // Paths as nginx includes them, relative to its config directory.
+      expect(status.stdout).toMatch(/^ {2}\d{8}T\d{6}\.\d{3}Z {2}apply {5}applied {2}conf\.d\/janus\.roomler\.live\.conf, snippets\/janus-admin\.conf, conf\.d\/roomler\.live\.conf$/m);
+      expect(status.stdout).toMatch(/^old hosts \(r00mler2, janus_r\): no backend address in the config names them$/m);
 
       const back = await lab.cli(['rollback']);
       expect(back.code, back.stderr).toBe(0);
-      expect(back.stdout).toMatch(/upgraded; nginx holds a new connection to localhost:\d+/);
+      expect(back.stdout).toMatch(/upgraded; nginx holds a new connection to janus_r:\d+/);
       expect(lab.confBytes()).toEqual(original);
       expect(await lab.serving()).toEqual(Lab.all('old'));
       const [applied, rolledBack] = sets(lab);
@@ -111,18 +116,18 @@ describe('npm run cutover -- apply (real nginx, loopback)', () => {
   it('a half-done state (one location already hand-edited to its NodePort) is completed, and rollback returns to exactly that state', async () => {
     await withLab(backends(), {}, async (lab) => {
       const janus = join(lab.dir, 'sites-available', 'janus.roomler.live.conf');
-      const newWs = `127.0.0.1:${backends().ports['new:janus-ws']}`;
-      writeFileSync(janus, readFileSync(janus, 'utf8').replace(`location / { proxy_pass http://${lab.old('janus-ws')}; }`, `location / { proxy_pass http://${newWs}; }`));
+      const newWs = `127.0.0.1:${lab.newPort('janus-ws')}`;
+      writeFileSync(janus, readFileSync(janus, 'utf8').replace(`location /janus_ws { proxy_pass http://janus_ws_backend;`, `location /janus_ws { proxy_pass http://${newWs};`));
       await lab.reload();
       const mixed = lab.confBytes();
       const serving = await lab.serving();
-      expect(serving.filter((l) => l.endsWith(' new:janus-ws'))).toEqual(['janus.roomler.live/ new:janus-ws']);
+      expect(serving.filter((l) => l.endsWith(' new:janus-ws'))).toEqual(['janus.roomler.live/janus_ws new:janus-ws']);
       expect((await lab.cli(['status'])).stdout).toMatch(new RegExp(`^MIXED  ${lab.old('janus-ws')} -> janus-nodeport/websocket \\(${newWs}\\): 1 old, 1 new$`, 'm'));
 
       const r = await lab.cli(['apply']);
       expect(r.code, r.stderr).toBe(0);
       expect(await lab.serving()).toEqual(Lab.all('new'));
-      // The baseline proved each location where it pointed: `/` on the new target, `/janus_ws` still on the old one.
+      // The baseline proved each location where it pointed: `/janus_ws` on the new target, the upstream still on the old one.
       expect(r.stdout).toMatch(/^preflight: 7 verification request\(s\) pass on the current config/m);
 
       const back = await lab.cli(['rollback']);
@@ -132,23 +137,25 @@ describe('npm run cutover -- apply (real nginx, loopback)', () => {
     });
   });
 
-  it('drain sees a WebSocket still open on the old backend, times out while it stays, and reports done once it closes', async () => {
+  it('drain waits for every connection to the old hosts, proves nginx -t without them, and only then says which containers can stop', async () => {
     await withLab(backends(), {}, async (lab) => {
-      expect((await lab.cli(['drain'])).stderr).toMatch(/these routes still point at them: .*; run cutover -- apply first/);
+      const early = await lab.cli(['drain']);
+      expect(early.code).toBe(1);
+      expect(early.stdout).toMatch(/drain: NOT safe to stop the old containers: these routes still point at the old backends: r00mler2:\d+ \(old\), .*; run cutover apply first/);
       const call = await lab.ws('/janus_ws');
       expect((await lab.cli(['apply'])).code).toBe(0);
       expect(await call.say('still here')).toBe('old:janus-ws:still here');
 
       const timedOut = await lab.cli(['drain', '--timeout', '0.5', '--interval', '0.1']);
       expect(timedOut.code).toBe(3);
-      expect(timedOut.stdout).toContain(`${lab.old('janus-ws')} 1`);
-      expect(timedOut.stdout).toMatch(/drain: 127\.0\.0\.1 has no connections from nginx left: its container can be stopped/);
-      expect(timedOut.stdout).toMatch(/timed out after .*: still open: localhost:\d+ 1; do not stop localhost yet/);
+      expect(timedOut.stdout).toMatch(/drain: cut over and verified \(7 request\(s\) through nginx reach the new targets\)/);
+      expect(timedOut.stdout).toContain(`established connections from nginx: r00mler2 0, janus_r 1 (port ${lab.old('janus-ws').split(':')[1]})`);
+      expect(timedOut.stdout).toMatch(/timed out after .*: still open: janus_r 1; do not stop janus_r yet/);
 
       let closed = false;
       const done = lab.cli(['drain', '--timeout', '30', '--interval', '0.1'], (child) =>
         child.stdout!.on('data', (d: Buffer) => {
-          if (!closed && d.toString().includes(`${lab.old('janus-ws')} 1`)) {
+          if (!closed && d.toString().includes('janus_r 1')) {
             closed = true;
             setTimeout(() => call.close(), 300);
           }
@@ -156,8 +163,10 @@ describe('npm run cutover -- apply (real nginx, loopback)', () => {
       );
       const r = await done;
       expect(r.code, r.stdout + r.stderr).toBe(0);
-      expect(r.stdout).toMatch(new RegExp(`established connections from nginx: .*${lab.old('janus-ws')} 1`));
-      expect(r.stdout).toMatch(/drain: done after .*: no connections from nginx to the old backends; the old containers can be stopped safely/);
+      expect(r.stdout).toMatch(/established connections from nginx: r00mler2 0, janus_r 0/);
+      // Real nginx -t, in nginx's own namespace, with the old names gone from its /etc/hosts and no DNS answering.
+      expect(r.stdout).toMatch(/^drain: nginx -t passes with r00mler2, janus_r unresolvable \(as once their containers are gone\)$/m);
+      expect(r.stdout).toMatch(/^drain: done after .*: no connections from nginx to r00mler2, janus_r; safe to stop: r00mler2, janus_r$/m);
     });
   });
 });

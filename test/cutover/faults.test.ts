@@ -67,7 +67,7 @@ describe('npm run cutover -- apply: faults leave nginx on the old config, files 
     const upstream = '# another site balances over the node by name, as `upstream k8s-worker1` would\nupstream 127.0.0.1 {\n    server 127.0.0.1:9;\n}\n';
     let workers: number[] = [];
     await fault(
-      { appHost: 'localhost', extraConf: { '00-upstreams.conf': upstream } },
+      { extraConf: { '00-upstreams.conf': upstream } },
       {
         run: async (lab) => {
           workers = await lab.workers();
@@ -204,7 +204,7 @@ describe('npm run cutover -- apply: faults leave nginx on the old config, files 
       {
         run: (lab) => lab.cli(['apply']),
         code: 1,
-        stderr: [/preflight: verification fails before any change/, /WebSocket wss:\/\/janus\.roomler\.live\/janus_admin .*: upgraded, but nginx opened no connection to localhost:\d+: the request went to another backend/],
+        stderr: [/preflight: verification fails before any change/, /WebSocket wss:\/\/janus\.roomler\.live\/janus_admin .*: upgraded, but nginx opened no connection to janus_r:\d+: the request went to another backend/],
         backupSet: false,
       },
     );

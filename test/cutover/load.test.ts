@@ -30,7 +30,7 @@ describe('npm run cutover -- apply under load (real nginx, loopback)', () => {
       for (const r of await Promise.all(slow)) expect(r).toEqual({ status: 200, backend: 'old:app' });
       // Open WebSockets stay connected, still on the old backends (FIELD-NOTES: Janus sessions are stateful).
       expect(calls.every((c) => c.open)).toBe(true);
-      expect(await calls[0].say('after')).toBe('old:janus-ws:after');
+      expect(await calls[0].say('after')).toBe('old:janus-root:after');
       expect(await calls[1].say('after')).toBe('old:janus-ws:after');
       expect(await calls[2].say('after')).toBe('old:admin-ws:after');
       for (const c of calls) c.close();

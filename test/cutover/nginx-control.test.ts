@@ -1,6 +1,7 @@
 import { createServer, connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import type { NginxControl } from '../../hack/lib/cutover/nginx';
+import { NginxControl } from '../../hack/lib/cutover/nginx';
+import { loadConfig } from '../../lib/config';
 import { parseProcNetTcp } from '../../hack/lib/cutover/probes';
 import { Lab, withLab } from './support/lab';
 import { useBackends } from './support/hooks';
@@ -46,7 +47,8 @@ describe('NginxControl against real nginx', () => {
     const client: Socket = connect(port, '127.0.0.1');
     try {
       await new Promise((r) => client.once('connect', r));
-      const nginx = lab.control();
+      // nginx on this host, driven directly (no exec prefix): the lab's nginx shares this network namespace.
+      const nginx = new NginxControl({ ...loadConfig({ cwd: lab.project, env: {} }).root.cutover.nginx, exec: [] });
       const conns = await nginx.connections();
       expect(conns).toContainEqual({ local: `127.0.0.1:${client.localPort}`, remote: `127.0.0.1:${port}`, state: 'ESTABLISHED' });
       expect(conns).toContainEqual({ local: `127.0.0.1:${port}`, remote: '0.0.0.0:0', state: 'LISTEN' });
@@ -58,8 +60,8 @@ describe('NginxControl against real nginx', () => {
     }
   });
 
-  it('through an exec prefix (`env`, standing where `docker exec nginx` goes): apply, reload confirmation, TCP table and name lookups', async () => {
-    await withLab(backends(), { nginxExtra: 'exec: [env]' }, async (lab) => {
+  it('through an exec prefix (nsenter into nginx\'s namespace, standing where `docker exec nginx` goes): apply, reload confirmation, TCP table and name lookups', async () => {
+    await withLab(backends(), {}, async (lab) => {
       const r = await lab.cli(['apply']);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/upgraded; nginx holds a new connection to 127\.0\.0\.1:\d+/);
@@ -67,7 +69,10 @@ describe('NginxControl against real nginx', () => {
       const nginx = lab.control();
       expect(await nginx.workers()).toEqual(await lab.workers());
       expect(await nginx.connections()).toContainEqual({ local: `127.0.0.1:${lab.appListen}`, remote: '0.0.0.0:0', state: 'LISTEN' });
-      expect(await nginx.resolve('localhost')).toContain('127.0.0.1');
+      // The old containers' names resolve only where nginx runs, as Docker's do.
+      expect(await nginx.resolve('janus_r')).toEqual(['127.0.0.3']);
+      const local = new NginxControl({ ...loadConfig({ cwd: lab.project, env: {} }).root.cutover.nginx, exec: [] });
+      await expect(local.resolve('janus_r')).rejects.toThrow();
       await expect(nginx.resolve('no-such-host.invalid')).rejects.toThrow(/no-such-host\.invalid does not resolve where nginx runs/);
     });
   });

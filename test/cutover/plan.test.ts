@@ -40,7 +40,7 @@ server {
 `;
 const ADMIN = `location /janus_admin { proxy_pass http://janus_r:7188; }
 location /janus_admin_http { proxy_pass http://janus_r:7088/admin; }
-location / { proxy_pass http://janus_r:8188; }
+location / { proxy_pass http://janus_r:8080; }
 `;
 
 function setup(extra = '') {
@@ -64,29 +64,43 @@ describe('npm run cutover -- plan / status (token-level rewrite, checked by real
     const before = treeBytes(nginx);
     const r = cli('plan');
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toContain('--- a/roomler.live.conf\n+++ b/roomler.live.conf\n@@ -14 +14 @@\n-        proxy_pass http://r00mler2:3000;\n+        proxy_pass http://127.0.0.1:30030;\n');
+    // Paths as nginx includes them (relative to its config directory).
+    expect(r.stdout).toContain('--- a/conf.d/roomler.live.conf\n+++ b/conf.d/roomler.live.conf\n@@ -9 +9 @@\n-    set $legacy "r00mler2:3000";   # a string, not a proxy target\n+    set $legacy "127.0.0.1:30030";   # a string, not a proxy target\n@@ -14 +14 @@\n-        proxy_pass http://r00mler2:3000;\n+        proxy_pass http://127.0.0.1:30030;\n');
     expect(r.stdout).toContain('-    location /admin { proxy_pass "http://r00mler2:3000/admin"; }\n+    location /admin { proxy_pass "http://127.0.0.1:30030/admin"; }');
     expect(r.stdout).toContain('-    server janus_r:8188 max_fails=3;\n+    server 127.0.0.1:30818 max_fails=3;');
     // The admin API has no NodePort: its routes follow it to Janus's node (janus.admin.bindAddress, 127.0.0.1 by default).
     expect(r.stdout).toContain('+location /janus_admin_http { proxy_pass http://127.0.0.1:7088/admin; }');
-    expect(r.stdout).toMatch(/cutover plan: 7 proxy target\(s\) in 3 file\(s\)/);
-    // The comment and the quoted `set` string mention r00mler2:3000 but are not proxy targets.
+    // janus.roomler.live's `/` (janus_r:8080, nothing serves it in the Janus image) goes to the HTTP API NodePort.
+    expect(r.stdout).toContain('-location / { proxy_pass http://janus_r:8080; }\n+location / { proxy_pass http://127.0.0.1:30808; }');
+    expect(r.stdout).toMatch(/cutover plan: 8 proxy target\(s\) in 3 file\(s\)/);
+    // The comment mentions r00mler2:3000 but is not a backend address; the `set` value is one, and moves too.
     expect(r.stdout).not.toMatch(/^-# roomler\.live/m);
-    expect(r.stdout).not.toMatch(/\$legacy/);
+    expect(r.stdout).toMatch(/^backend addresses on the old hosts \(r00mler2, janus_r\): 8 routed, 0 kept, 0 unaccounted$/m);
+    expect(r.stdout).toMatch(/^ {2}routed {7}conf\.d\/roomler\.live\.conf:9 set r00mler2:3000 -> roomler\/http \(127\.0\.0\.1:30030\)$/m);
+    expect(r.stdout).toMatch(/^ {2}routed {7}snippets\/janus-admin\.conf:3 proxy_pass janus_r:8080 -> janus-nodeport\/http \(127\.0\.0\.1:30808\)$/m);
     expect(treeBytes(nginx)).toEqual(before);
+  });
+
+  it('a CRLF file: the diff shows its lines without the carriage return, and the rewrite keeps every \\r', () => {
+    const { confDir, cli } = setup();
+    writeFileSync(join(confDir, 'roomler.live.conf'), ROOMLER.replace(/\n/g, '\r\n'));
+    const r = cli('plan');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('@@ -14 +14 @@\n-        proxy_pass http://r00mler2:3000;\n+        proxy_pass http://127.0.0.1:30030;\n');
+    expect(r.stdout).not.toContain('\r');
   });
 
   it('the rewritten files differ only in the target tokens, and real nginx accepts them', () => {
     const { nginx, confDir, cli } = setup();
     const diff = cli('plan').stdout;
     // Apply the diff's + lines and check every changed line is the old line with host:port swapped.
-    for (const [file, base] of [[join(confDir, 'roomler.live.conf'), 'roomler.live.conf'], [join(confDir, 'janus.roomler.live.conf'), 'janus.roomler.live.conf'], [join(nginx, 'snippets', 'janus-admin.conf'), '../snippets/janus-admin.conf']]) {
+    for (const [file, base] of [[join(confDir, 'roomler.live.conf'), 'conf.d/roomler.live.conf'], [join(confDir, 'janus.roomler.live.conf'), 'conf.d/janus.roomler.live.conf'], [join(nginx, 'snippets', 'janus-admin.conf'), 'snippets/janus-admin.conf']]) {
       const lines = readFileSync(file, 'utf8').split('\n');
       const section = diff.split(`--- a/${base}\n`)[1]?.split('--- a/')[0] ?? '';
       for (const m of section.matchAll(/@@ -(\d+) \+\d+ @@\n-(.*)\n\+(.*)\n/g)) {
         const [old, next] = [m[2], m[3]];
         expect(lines[Number(m[1]) - 1]).toBe(old);
-        const swapped = old.replace(/(r00mler2:3000|janus_r:\d+)/, (hp) => ({ 'r00mler2:3000': '127.0.0.1:30030', 'janus_r:8088': '127.0.0.1:30808', 'janus_r:8188': '127.0.0.1:30818', 'janus_r:7088': '127.0.0.1:7088', 'janus_r:7188': '127.0.0.1:7188' })[hp]!);
+        const swapped = old.replace(/(r00mler2:3000|janus_r:\d+)/, (hp) => ({ 'r00mler2:3000': '127.0.0.1:30030', 'janus_r:8088': '127.0.0.1:30808', 'janus_r:8080': '127.0.0.1:30808', 'janus_r:8188': '127.0.0.1:30818', 'janus_r:7088': '127.0.0.1:7088', 'janus_r:7188': '127.0.0.1:7188' })[hp]!);
         expect(next).toBe(swapped);
         lines[Number(m[1]) - 1] = next;
       }
@@ -96,37 +110,56 @@ describe('npm run cutover -- plan / status (token-level rewrite, checked by real
     expect(t.status, t.stderr).toBe(0);
     expect(t.stderr).toMatch(/syntax is ok/);
     const status = cli('status');
-    expect(status.stdout).toMatch(/^new {4}r00mler2:3000 -> roomler\/http \(127\.0\.0\.1:30030\): 0 old, 2 new$/m);
+    expect(status.stdout).toMatch(/^new {4}r00mler2:3000 -> roomler\/http \(127\.0\.0\.1:30030\): 0 old, 3 new$/m);
     expect(cli('plan').stdout).toMatch(/already cut over; nothing would change/);
   });
 
   it('status shows every route still on the old backends before the cutover', () => {
     const r = setup().cli('status');
-    expect(r.stdout).toMatch(/^old {4}janus_r:8188 -> janus-nodeport\/websocket \(127\.0\.0\.1:30818\): 2 old, 0 new$/m);
+    expect(r.stdout).toMatch(/^old {4}janus_r:8188 -> janus-nodeport\/websocket \(127\.0\.0\.1:30818\): 1 old, 0 new$/m);
+    expect(r.stdout).toMatch(/^old hosts in conf\.d\/janus\.roomler\.live\.conf: 2 routed, 0 kept, 0 unaccounted$/m);
   });
 
   it('aborts when a route does not match what it expects per file', () => {
-    const { cli } = setup('  routes:\n    - { from: "r00mler2:3000", to: roomler/http, expect: { roomler.live.conf: 1 } }\n    - { from: "janus_r:9999", to: janus-nodeport/http }\n');
+    const { cli } = setup('  routes:\n    - { from: "r00mler2:3000", to: roomler/http, expect: { roomler.live.conf: 1 } }\n');
     const r = cli('plan');
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/route r00mler2:3000 -> roomler\/http: expected 1 match\(es\) in roomler\.live\.conf, found 2/);
-    expect(r.stderr).toMatch(/route janus_r:9999 -> janus-nodeport\/http: no proxy_pass or upstream server points at janus_r:9999/);
+    expect(r.stderr).toMatch(/route r00mler2:3000 -> roomler\/http: expected 1 match\(es\) in roomler\.live\.conf, found 3/);
   });
 
-  it('plan lists the checks apply will run, one request per location by default, and notes the old upstream outside proxy targets', () => {
+  it('every backend address on an old host must be routed or kept: plan names the others with file:line and the config that fixes it', () => {
+    const { confDir, cli } = setup('  routes:\n    - { from: "r00mler2:3000", to: roomler/http }\n    - { from: "janus_r:8088", to: janus-nodeport/http }\n    - { from: "janus_r:8188", to: janus-nodeport/websocket }\n  kept:\n    - { target: "janus_r:7088", reason: "the admin UI stays on the old host this week" }\n');
+    writeFileSync(join(confDir, 'stats.conf'), 'map $arg_v $stats_backend {\n    default "http://janus_r:7777";\n}\nserver { listen 127.0.0.1:18082; location /stats { proxy_pass $stats_backend; } }\n');
+    const r = cli('plan');
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/^backend addresses on the old hosts \(r00mler2, janus_r\): 5 routed, 1 kept, 3 unaccounted$/m);
+    expect(r.stdout).toMatch(/^ {2}kept {9}snippets\/janus-admin\.conf:2 proxy_pass janus_r:7088: the admin UI stays on the old host this week$/m);
+    expect(r.stderr).toMatch(/3 backend address\(es\) on the old hosts are neither routed nor kept; once those containers stop, nginx -t fails/);
+    expect(r.stderr).toMatch(/^ {4}conf\.d\/stats\.conf:2: map janus_r:7777$/m);
+    expect(r.stderr).toMatch(/^ {4}snippets\/janus-admin\.conf:1: proxy_pass janus_r:7188$/m);
+    expect(r.stderr).toMatch(/^ {4}snippets\/janus-admin\.conf:3: proxy_pass janus_r:8080$/m);
+    // The fix, ready to paste: the routes list (it replaces the defaults) with one entry more each, or kept entries.
+    expect(r.stderr).toMatch(/ {8}- \{ from: "janus_r:8188", to: janus-nodeport\/websocket \}\n {8}- \{ from: "janus_r:7188", to: <roomler\/http \| janus-nodeport\/http \| janus-nodeport\/websocket> \}\n/);
+    expect(r.stderr).toMatch(/ {8}- \{ target: "janus_r:7777", reason: "<why it stays>" \}/);
+    const apply = cli('apply', '--yes');
+    expect(apply.status).toBe(1);
+    expect(apply.stderr).toMatch(/nothing was changed:\n {2}3 backend address\(es\) on the old hosts are neither routed nor kept/);
+    expect(cli('status').stdout).toMatch(/^old hosts in conf\.d\/stats\.conf: 0 routed, 0 kept, 1 unaccounted: apply refuses until each is routed or kept \(see plan\)$/m);
+  });
+
+  it('plan lists the checks apply will run, one request per location by default', () => {
     const r = setup().cli('plan');
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^note: roomler\.live\.conf:9: r00mler2:3000 appears in `set` but is not a proxy target; left unchanged/m);
     expect(r.stdout).toMatch(/^ {2}preflight: TCP connect to 127\.0\.0\.1:30030 \(roomler\/http\)$/m);
     const verify = r.stdout.split('\n').filter((l) => l.startsWith('  verify: '));
     expect(verify).toEqual([
-      '  verify: GET http://roomler.live/ via 127.0.0.1:18080 expects < 500 [roomler.live.conf:14 location /]',
-      '  verify: GET http://roomler.live/admin via 127.0.0.1:18080 expects < 500 [roomler.live.conf:16 location /admin]',
-      '  verify: GET http://janus.roomler.live/janus_http via 127.0.0.1:18081 expects < 500 [janus.roomler.live.conf:8 location /janus_http]',
-      '  verify: WebSocket ws://janus.roomler.live/janus_ws via 127.0.0.1:18081 (janus-protocol) expects 101 [janus.roomler.live.conf:7 location /janus_ws]',
-      '  verify: WebSocket ws://janus.roomler.live/ via 127.0.0.1:18081 (janus-protocol) expects 101 [../snippets/janus-admin.conf:3 location /]',
-      '  verify: GET http://janus.roomler.live/janus_admin_http via 127.0.0.1:18081 expects < 500 [../snippets/janus-admin.conf:2 location /janus_admin_http]',
-      '  verify: WebSocket ws://janus.roomler.live/janus_admin via 127.0.0.1:18081 (janus-admin-protocol) expects 101 [../snippets/janus-admin.conf:1 location /janus_admin]',
+      '  verify: GET http://roomler.live/ via 127.0.0.1:18080 expects < 500 [conf.d/roomler.live.conf:14 location /]',
+      '  verify: GET http://roomler.live/admin via 127.0.0.1:18080 expects < 500 [conf.d/roomler.live.conf:16 location /admin]',
+      '  verify: GET http://janus.roomler.live/janus_http via 127.0.0.1:18081 expects < 500 [conf.d/janus.roomler.live.conf:8 location /janus_http]',
+      '  verify: WebSocket ws://janus.roomler.live/janus_ws via 127.0.0.1:18081 (janus-protocol) expects 101 [conf.d/janus.roomler.live.conf:7 location /janus_ws]',
+      '  verify: GET http://janus.roomler.live/janus_admin_http via 127.0.0.1:18081 expects < 500 [snippets/janus-admin.conf:2 location /janus_admin_http]',
+      '  verify: WebSocket ws://janus.roomler.live/janus_admin via 127.0.0.1:18081 (janus-admin-protocol) expects 101 [snippets/janus-admin.conf:1 location /janus_admin]',
+      '  verify: GET http://janus.roomler.live/ via 127.0.0.1:18081 expects < 500 [snippets/janus-admin.conf:3 location /] (after the change only: baseline: false)',
     ]);
   });
 
@@ -148,7 +181,7 @@ describe('npm run cutover -- plan / status (token-level rewrite, checked by real
     writeFileSync(join(confDir, 'roomler.live.conf'), ROOMLER.replace('location /admin {', 'location ~ ^/admin/(.*)$ {').replace('"http://r00mler2:3000/admin"', '"http://r00mler2:3000"'));
     const r = cli('plan');
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/route r00mler2:3000 -> roomler\/http: roomler\.live\.conf:16 location ~ \^\/admin\/\(\.\*\)\$ cannot be requested by default \(a regex or named location\); give the route a verify list/);
+    expect(r.stderr).toMatch(/route r00mler2:3000 -> roomler\/http: conf\.d\/roomler\.live\.conf:16 location ~ \^\/admin\/\(\.\*\)\$ cannot be requested by default \(a regex or named location\); give the route a verify list/);
     const project = join(confDir, '..', 'with-verify');
     mkdirSync(project);
     writeFileSync(join(project, 'roomler.yaml'), readFileSync(join(ROOT, 'roomler.example.yaml'), 'utf8').replace(/^nodeAddress:.*$/m, 'nodeAddress: 127.0.0.1').replace('confDir: /etc/nginx/conf.d', `confDir: ${confDir}`).replace('{ from: "r00mler2:3000", to: roomler/http }', '{ from: "r00mler2:3000", to: roomler/http, verify: [{ path: /admin/x, status: 200 }] }'));

@@ -79,11 +79,13 @@ describe('npm run doctor: nginx routes on this host (as cutover status sees them
   it('ok for a route cut over, warn for one still on the old backend, fail for a half-done one', () => {
     const conf = emptyDir('roomler-doctor-nginx-');
     writeFileSync(join(conf, 'roomler.live.conf'), 'server { location / { proxy_pass http://127.0.0.1:30030; } }\n');
-    writeFileSync(join(conf, 'janus.conf'), 'server { location /janus_http { proxy_pass http://janus_r:8088/janus; } location /ws { proxy_pass http://janus_r:8188; } location /ws2 { proxy_pass http://127.0.0.1:30818; } }\n');
+    writeFileSync(join(conf, 'janus.conf'), 'server { location /janus_http { proxy_pass http://janus_r:8088/janus; } location /ws { proxy_pass http://janus_r:8188; } location /ws2 { proxy_pass http://127.0.0.1:30818; } location /stats { proxy_pass http://janus_r:9999; } }\n');
     const r = doctor(`nodeAddress: 127.0.0.1\ncoturn: { host: roomler.live }\nturn: { host: roomler.live }\n`, '', conf);
     expect(r.out).toMatch(/^ok\s+nginx route\s+new: r00mler2:3000 -> roomler\/http \(127\.0\.0\.1:30030\): 0 old, 1 new$/m);
     expect(r.out).toMatch(/^warn\s+nginx route\s+old: janus_r:8088 -> janus-nodeport\/http .*\(not cut over yet\)$/m);
     expect(r.out).toMatch(/^fail\s+nginx route\s+MIXED: janus_r:8188 -> janus-nodeport\/websocket .*1 old, 1 new \(half cut over/m);
+    // An address on an old host that no route moves and nothing keeps: nginx -t fails once the container stops.
+    expect(r.out).toMatch(/^fail\s+nginx old backend\s+\S+\/janus\.conf:1: proxy_pass janus_r:9999 is neither routed nor kept \(cutover\.routes \/ cutover\.kept\): nginx -t fails once janus_r is gone$/m);
     expect(r.code).toBe(1);
   });
 });

@@ -1,13 +1,15 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import type { LoadedConfig } from '../../../lib/config';
 import { UserError } from '../cli/errors';
 import { confirm } from '../cli/confirm';
 import { acquireLock } from '../process/lock';
 import { BYTES, checkBackupDir, listSets, notWritable, original, sha256 } from './backups';
 import { NginxControl } from './nginx';
-import { checksFor, describeCheck, plan, readTree, resolveRoutes, routeStatus, unifiedDiff, type Check, type NginxTree, type ResolvedRoute } from './plan';
-import { httpGet, joinHostPort, splitHostPort, tcpConnect } from './probes';
+import { checksFor, describeCheck, displayPath, inventory, judged, oldHostsOf, plan, readTree, resolveRoutes, routeStatus, unaccountedProblem, unifiedDiff, type Check, type NginxTree, type Plan, type ResolvedRoute } from './plan';
+import { backendValue, parseBackend, unquote } from './nginx-config';
+import { isIP } from 'node:net';
+import { httpGet, splitHostPort, tcpConnect } from './probes';
 import { Guard, Interrupted, transact, type Change } from './transaction';
 import { runChecks } from './verify';
 
@@ -15,11 +17,26 @@ type Log = (line: string) => void;
 
 const ms = (since: number) => `${Math.round(performance.now() - since)} ms`;
 
+/** One line per backend address on an old host, as plan and status show them. */
+export function inventoryLines(p: Pick<Plan, 'inventory'>): string[] {
+  return p.inventory.map((t) => {
+    const what = `${t.file}:${t.line} ${t.kind} ${t.hostPort}`;
+    if (t.disposition === 'routed') return `  routed       ${what} -> ${t.route!.to} (${t.route!.target})`;
+    if (t.disposition === 'kept') return `  kept         ${what}: ${t.reason}`;
+    return `  UNACCOUNTED  ${what}`;
+  });
+}
+
 export function printPlan(cfg: LoadedConfig, log: Log): number {
   const p = plan(cfg);
   const c = cfg.root.cutover;
   for (const n of p.notes) log(`note: ${n}`);
   for (const w of p.warnings) log(`warning: ${w}`);
+  if (p.inventory.length) {
+    const count = (d: string) => p.inventory.filter((t) => t.disposition === d).length;
+    log(`backend addresses on the old hosts (${oldHostsOf(cfg).join(', ')}): ${count('routed')} routed, ${count('kept')} kept, ${count('unaccounted')} unaccounted`);
+    for (const l of inventoryLines(p)) log(l);
+  }
   if (p.alreadyDone) {
     log('cutover plan: already cut over; nothing would change');
     return 0;
@@ -32,8 +49,8 @@ export function printPlan(cfg: LoadedConfig, log: Log): number {
   for (const r of p.targets) log(`  preflight: TCP connect to ${r.target} (${r.to})${r.health ? ` and GET ${r.health.path} expects ${r.health.status}` : ''}`);
   log(`  preflight: every verification request below passes on the current config`);
   log(`  backup to ${c.backupDir}/<stamp>, rewrite atomically, nginx -t, reload, wait for new workers (up to ${c.nginx.reloadTimeoutMs} ms)`);
-  for (const check of p.checks) log(`  verify: ${describeCheck(check)}`);
-  if (p.problems.length) throw new UserError(`the plan does not match the configured expectations; apply would abort before writing:\n  ${p.problems.join('\n  ')}`);
+  for (const check of p.checks) log(`  verify: ${describeCheck(check)}${judged([check]).length ? '' : ' (after the change only: baseline: false)'}`);
+  if (p.problems.length) throw new UserError(`apply would abort before writing anything:\n  ${p.problems.join('\n  ')}`);
   return 0;
 }
 
@@ -128,9 +145,9 @@ export async function apply(cfg: LoadedConfig, options: { yes: boolean }, log: L
       log('apply: already cut over: every route points at its NodePort; nothing to do');
       return 0;
     }
-    if (p.problems.length) throw new UserError(`plan: the config files do not match the configured routes; nothing was changed:\n  ${p.problems.join('\n  ')}`);
+    if (p.problems.length) throw new UserError(`plan: the config does not account for every old backend or does not match the routes; nothing was changed:\n  ${p.problems.join('\n  ')}`);
     const nginx = new NginxControl(c.nginx);
-    await preflight({ cfg, tree: p.tree, files: p.changes.map((x) => x.file.real), nginx, guard, targets: p.targets, baseline: p.checks, log });
+    await preflight({ cfg, tree: p.tree, files: p.changes.map((x) => x.file.real), nginx, guard, targets: p.targets, baseline: judged(p.checks), log });
     const changes = p.changes.map((x) => ({ path: x.file.path, real: x.file.real, before: x.file.text, after: x.after }));
     await transact({ kind: 'apply', backupDir: c.backupDir, routes: p.routes, changes, checksAfter: p.checksAfter, checksBefore: p.checks, nginx, timeoutMs: c.requestTimeoutMs, guard, log });
     log(`apply: done: ${p.routes.length} route(s) on the NodePorts, verified in ${ms(start)} (start to verified). Old backends keep their open connections: run drain before stopping them`);
@@ -179,56 +196,89 @@ export async function rollback(cfg: LoadedConfig, options: { to?: string; force:
 
 export function status(cfg: LoadedConfig, log: Log): number {
   for (const r of routeStatus(cfg)) log(`${r.state.padEnd(6)} ${r.line}`);
-  const sets = listSets(cfg.root.cutover.backupDir);
-  log(sets.length ? `backup sets in ${cfg.root.cutover.backupDir} (rollback --to STAMP):` : `no backup sets in ${cfg.root.cutover.backupDir}`);
-  for (const s of sets) log(`  ${s.manifest.stamp}  ${s.manifest.kind.padEnd(8)}  ${s.manifest.outcome}  ${s.manifest.files.map((f) => relative(cfg.root.cutover.nginx.confDir, f.path)).join(', ')}`);
+  const c = cfg.root.cutover;
+  const tree = readTree(c.nginx.confDir);
+  const targets = inventory(tree, resolveRoutes(cfg), cfg);
+  for (const file of [...new Set(targets.map((t) => t.file))]) {
+    const here = targets.filter((t) => t.file === file);
+    const n = (d: string) => here.filter((t) => t.disposition === d).length;
+    log(`old hosts in ${file}: ${n('routed')} routed, ${n('kept')} kept, ${n('unaccounted')} unaccounted${n('unaccounted') ? ': apply refuses until each is routed or kept (see plan)' : ''}`);
+  }
+  if (!targets.length) log(`old hosts (${oldHostsOf(cfg).join(', ')}): no backend address in the config names them`);
+  for (const l of inventoryLines({ inventory: targets.filter((t) => t.disposition === 'unaccounted') })) log(l);
+  const sets = listSets(c.backupDir);
+  log(sets.length ? `backup sets in ${c.backupDir} (rollback --to STAMP):` : `no backup sets in ${c.backupDir}`);
+  for (const s of sets) log(`  ${s.manifest.stamp}  ${s.manifest.kind.padEnd(8)}  ${s.manifest.outcome}  ${s.manifest.files.map((f) => displayPath(c.nginx.confDir, f.path)).join(', ')}`);
   return 0;
 }
 
 /**
- * Watches nginx's established connections to the old backends until none are left (exit 0) or the timeout
- * (exit 3). WebSocket calls stay on the old Janus through the old workers until they end (FIELD-NOTES).
+ * After apply: waits until nginx holds no connection to any port of the old hosts (WebSocket calls stay on the old
+ * Janus through the old workers until they end), then proves `nginx -t` passes with those hosts unresolvable, and
+ * only then names the containers that can be stopped. Exit 0 safe, 3 on timeout, 1 when it cannot say so.
  */
 export async function drain(cfg: LoadedConfig, options: { timeoutMs?: number; intervalMs?: number }, log: Log): Promise<number> {
   const c = cfg.root.cutover;
   const timeoutMs = options.timeoutMs ?? c.drain.timeoutMinutes * 60_000;
   const intervalMs = options.intervalMs ?? c.drain.intervalSeconds * 1000;
-  const pending = routeStatus(cfg).filter((r) => r.state === 'old' || r.state === 'MIXED');
-  if (pending.length) throw new UserError(`drain watches the old backends after apply, but these routes still point at them: ${pending.map((r) => r.route.from).join(', ')}; run cutover -- apply first`);
+  const refuse = (why: string) => {
+    log(`drain: NOT safe to stop the old containers: ${why}`);
+    return 1;
+  };
+  // 1. The cutover is applied, accounts for every old backend, and verifies now.
+  const states = routeStatus(cfg);
+  const pending = states.filter((r) => r.state === 'old' || r.state === 'MIXED');
+  if (pending.length) return refuse(`these routes still point at the old backends: ${pending.map((r) => `${r.route.from} (${r.state})`).join(', ')}; run cutover apply first`);
+  if (!states.some((r) => r.state === 'new')) return refuse(`no route points at a new target in the config under ${c.nginx.confDir}: nothing is cut over (or confDir is not the config nginx runs; for nginx in Docker set cutover.nginx.exec)`);
+  const p = plan(cfg);
+  const open = unaccountedProblem(cfg, p.inventory);
+  if (open) return refuse(open);
   const nginx = new NginxControl(c.nginx);
-  const olds = await Promise.all(
-    [...new Set(c.routes.map((r) => r.from))].map(async (from) => {
-      const { host, port } = splitHostPort(from);
-      const ips = await nginx.resolve(host).catch(() => [] as string[]);
-      return { from, host, endpoints: ips.map((ip) => joinHostPort(ip, port)) };
-    }),
+  const v = await runChecks(judged(p.checks), { nginx, timeoutMs: c.requestTimeoutMs });
+  if (v.failed.length) return refuse(`the cutover does not verify now:\n  ${v.failed.join('\n  ')}`);
+  log(`drain: cut over and verified (${v.passed.length} request(s) through nginx reach the new targets)`);
+
+  // 2. Every port of every old host, resolved where nginx runs; kept hosts are watched but not waited for.
+  const keptHosts = new Map(p.inventory.filter((t) => t.disposition === 'kept').map((t) => [t.host, t.reason!]));
+  const hosts = await Promise.all(
+    oldHostsOf(cfg).map(async (host) => ({ host, ips: await nginx.resolve(host).catch(() => [] as string[]), kept: keptHosts.get(host) })),
   );
-  for (const o of olds.filter((x) => !x.endpoints.length)) log(`drain: ${o.host} no longer resolves where nginx runs (container gone?): counting ${o.from} as drained`);
+  for (const h of hosts.filter((x) => !x.ips.length)) log(`drain: ${h.host} no longer resolves where nginx runs (container gone?): nothing to wait for`);
+  for (const h of hosts.filter((x) => x.kept)) log(`drain: ${h.host} stays (kept: ${h.kept}); its connections are not waited for`);
   const start = Date.now();
-  const freed = new Set<string>();
   let last = '';
   for (;;) {
-    const open = (await nginx.connections()).filter((x) => x.state === 'ESTABLISHED');
-    const counts = olds.map((o) => ({ ...o, n: open.filter((x) => o.endpoints.includes(x.remote)).length }));
-    const line = counts.map((x) => `${x.from} ${x.n}`).join(', ');
+    const established = (await nginx.connections()).filter((x) => x.state === 'ESTABLISHED');
+    const counts = hosts.map((h) => {
+      const to = established.filter((x) => h.ips.includes(splitHostPort(x.remote).host));
+      return { ...h, n: to.length, ports: [...new Set(to.map((x) => splitHostPort(x.remote).port))].sort((a, b) => a - b) };
+    });
+    const line = counts.map((x) => `${x.host} ${x.n}${x.ports.length ? ` (port${x.ports.length > 1 ? 's' : ''} ${x.ports.join(', ')})` : ''}`).join(', ');
     const elapsed = `${((Date.now() - start) / 1000).toFixed(1)} s`;
     if (line !== last) log(`drain: ${elapsed}: established connections from nginx: ${line}`);
     last = line;
-    for (const host of new Set(counts.map((x) => x.host))) {
-      if (!freed.has(host) && counts.filter((x) => x.host === host).every((x) => x.n === 0)) {
-        freed.add(host);
-        log(`drain: ${host} has no connections from nginx left: its container can be stopped`);
-      }
-    }
-    if (counts.every((x) => x.n === 0)) {
-      log(`drain: done after ${elapsed}: no connections from nginx to the old backends; the old containers can be stopped safely`);
-      return 0;
-    }
+    const busy = counts.filter((x) => x.n > 0 && !x.kept);
+    if (!busy.length) break;
     if (Date.now() - start >= timeoutMs) {
-      const busy = counts.filter((x) => x.n > 0);
-      log(`drain: timed out after ${elapsed}: still open: ${busy.map((x) => `${x.from} ${x.n}`).join(', ')}; do not stop ${[...new Set(busy.map((x) => x.host))].join(', ')} yet`);
+      log(`drain: timed out after ${elapsed}: still open: ${busy.map((x) => `${x.host} ${x.n}`).join(', ')}; do not stop ${busy.map((x) => x.host).join(', ')} yet`);
       return 3;
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+
+  // 3. Proof that nginx still loads once they are gone.
+  const gone = hosts.filter((h) => !h.kept).map((h) => h.host);
+  const others = [...new Set(p.tree.all.flatMap((d) => {
+    const b = backendValue(d);
+    const parsed = b && parseBackend(unquote(b.token));
+    return parsed && !isIP(parsed.host.replace(/^\[|\]$/g, '')) && !gone.includes(parsed.host) && !keptHosts.has(parsed.host) ? [parsed.host] : [];
+  }))];
+  const t = await nginx.testWithout(gone, others);
+  if ('skipped' in t) {
+    log(`drain: could not run nginx -t with ${gone.join(', ')} unresolvable where nginx runs (${t.skipped}); statically, no backend address in the config under ${c.nginx.confDir} names them`);
+  } else if (!t.ok) {
+    return refuse(`nginx -t fails with ${gone.join(', ')} unresolvable, so the next reload or restart would fail once they stop:\n  ${t.output.split('\n').filter((l) => /emerg|error|failed/.test(l)).join('\n  ') || t.output}`);
+  } else log(`drain: nginx -t passes with ${gone.join(', ')} unresolvable (as once their containers are gone)`);
+  log(`drain: done after ${((Date.now() - start) / 1000).toFixed(1)} s: no connections from nginx to ${gone.join(', ')}; safe to stop: ${gone.join(', ')}${keptHosts.size ? `; keep running: ${[...keptHosts.keys()].join(', ')}` : ''}`);
+  return 0;
 }

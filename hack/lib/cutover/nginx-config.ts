@@ -118,6 +118,34 @@ export interface Replacement {
 /** `proxy_pass`, or a `server` line of an `upstream` block: the directives whose first argument is a backend. */
 export const isProxyTarget = (d: Directive) => (d.name === 'proxy_pass' || (d.name === 'server' && d.blocks[d.blocks.length - 1]?.name === 'upstream')) && d.args.length > 0;
 
+/** What kind of place a backend address can stand in: a proxy target, or a value nginx may proxy through. */
+export type BackendKind = 'proxy_pass' | 'upstream' | 'set' | 'map';
+
+/**
+ * The token of a directive that may hold a backend address, and where it stands: `proxy_pass X`, an upstream's
+ * `server X`, `set $var X` and a `map` entry's value (both may feed a `proxy_pass $var`).
+ */
+export function backendValue(d: Directive): { token: Token; kind: BackendKind } | undefined {
+  if (d.name === 'proxy_pass' && d.args.length) return { token: d.args[0], kind: 'proxy_pass' };
+  const block = d.blocks[d.blocks.length - 1]?.name;
+  if (d.name === 'server' && block === 'upstream' && d.args.length) return { token: d.args[0], kind: 'upstream' };
+  if (d.name === 'set' && d.args.length === 2) return { token: d.args[1], kind: 'set' };
+  if (block === 'map' && d.args.length === 1 && !['hostnames', 'volatile', 'include'].includes(d.name)) return { token: d.args[0], kind: 'map' };
+  return undefined;
+}
+
+/**
+ * The host and port a backend value names (`http://host:port/uri`, `host:port`, `host`), with nginx's default
+ * ports; undefined for values with variables or anything else that is not an address.
+ */
+export function parseBackend(value: string): { host: string; port: number } | undefined {
+  if (value.includes('$')) return undefined;
+  const m = /^(?:([a-z][a-z0-9+.-]*):\/\/)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?(?:[/?].*)?$/.exec(value);
+  if (!m) return undefined;
+  const port = m[3] ? Number(m[3]) : m[1]?.toLowerCase() === 'https' ? 443 : 80;
+  return { host: m[2], port };
+}
+
 /** Applies replacements (non-overlapping) to the text; every other byte is unchanged. */
 export function applyReplacements(text: string, replacements: readonly Replacement[]): string {
   let out = '';

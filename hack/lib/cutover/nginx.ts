@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { CutoverConfig } from '../../../lib/config/cutover';
@@ -90,6 +92,32 @@ export class NginxControl {
   async connections(): Promise<TcpConnection[]> {
     const tables = await Promise.all(['/proc/net/tcp', '/proc/net/tcp6'].map((p) => this.read(p).catch(() => '')));
     return parseProcNetTcp(tables.join('\n'));
+  }
+
+  /**
+   * `nginx -t` on the live config as it will load once `gone` no longer resolve (their containers stopped): in a
+   * private mount namespace where nginx runs, with an /etc/hosts without those names (and with the answers for
+   * `others`, the other host names the config uses, as they resolve now) and a resolver that answers nothing.
+   * `skipped` says why it could not run there (no unshare, no privilege: e.g. inside an unprivileged container).
+   */
+  async testWithout(gone: readonly string[], others: readonly string[]): Promise<{ ok: boolean; output: string } | { skipped: string }> {
+    const dir = mkdtempSync(join(tmpdir(), 'roomler-nginx-t-'));
+    try {
+      const hosts = (await this.read('/etc/hosts').catch(() => ''))
+        .split('\n')
+        .filter((l) => !l.replace(/#.*/, '').trim().split(/\s+/).slice(1).some((n) => gone.includes(n)));
+      for (const name of others) for (const ip of await this.resolve(name).catch(() => [] as string[])) hosts.push(`${ip} ${name}`);
+      writeFileSync(join(dir, 'hosts'), hosts.join('\n') + '\n');
+      // Nothing listens on this loopback address: every DNS query is refused at once.
+      writeFileSync(join(dir, 'resolv.conf'), 'nameserver 127.255.255.254\noptions timeout:1 attempts:1\n');
+      const script = 'mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/resolv.conf || exit 111; shift 2; exec "$@"';
+      const r = await this.run(['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', join(dir, 'hosts'), join(dir, 'resolv.conf'), ...this.c.command, '-t'], 60_000);
+      const output = `${r.stderr}${r.stdout}`.trim();
+      if (r.exitCode === 111 || r.spawnError || /^unshare: /m.test(output)) return { skipped: (output.split('\n').pop() || r.spawnError) ?? 'unshare failed' };
+      return { ok: r.exitCode === 0, output };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   /** Addresses of a host name as nginx resolves it (Docker container names resolve only inside its network). */

@@ -6,7 +6,7 @@ import { JANUS_ADMIN_PORTS, JANUS_API_PORTS } from '../../../lib/constructs/janu
 import { UserError } from '../cli';
 import { BYTES } from './backups';
 import { joinHostPort, splitHostPort } from './probes';
-import { applyReplacements, directives, enclosing, hostPortAt, isProxyTarget, unquote, type Block, type Directive, type Replacement } from './nginx-config';
+import { applyReplacements, backendValue, directives, enclosing, hostPortAt, isProxyTarget, parseBackend, unquote, type BackendKind, type Block, type Directive, type Replacement } from './nginx-config';
 
 export interface ResolvedRoute extends CutoverRoute {
   /** The new host:port, from the same config the manifests are synthesized from. */
@@ -68,6 +68,12 @@ export interface NginxTree {
   readonly includeDirs: readonly string[];
 }
 
+/**
+ * A config file's name as nginx includes it: relative to the directory relative includes resolve against
+ * (confDir's parent, e.g. /etc/nginx): conf.d/roomler.live.conf, snippets/janus-admin.conf.
+ */
+export const displayPath = (confDir: string, path: string) => relative(dirname(confDir), path);
+
 /** Files matching an nginx include glob (`*`, `?`), sorted as nginx's glob(3) returns them. */
 function glob(pattern: string): string[] {
   const dir = dirname(pattern);
@@ -109,12 +115,13 @@ export function readTree(confDir: string, texts: ReadonlyMap<string, string> = n
   return { confDir, files: [...files.values()], all, includeDirs: [...includeDirs] };
 }
 
-/** Where `hostPort` is a proxy target in one file's directives. */
+/** Where `hostPort` is a backend (a proxy target, or a `set`/`map` value) in one file's directives. */
 export function targetsIn(file: ConfigFile, hostPort: string, to = hostPort): Replacement[] {
   const out: Replacement[] = [];
   for (const d of file.directives) {
-    if (!isProxyTarget(d)) continue;
-    const arg = d.args[0];
+    const backend = backendValue(d);
+    if (!backend) continue;
+    const arg = backend.token;
     const at = hostPortAt(unquote(arg), hostPort);
     if (at === undefined) continue;
     const start = arg.start + (arg.type === 'string' ? 1 : 0) + at;
@@ -207,7 +214,7 @@ export function checksFor(tree: NginxTree, routes: readonly ResolvedRoute[]): { 
     const location = enclosing(d, 'location');
     const server = enclosing(d, 'server');
     if (!hit.length || !location || !server) continue;
-    const where = `${relative(tree.confDir, d.file)}:${d.line} location ${location.args.join(' ')}`;
+    const where = `${displayPath(tree.confDir, d.file)}:${d.line} location ${location.args.join(' ')}`;
     const [modifier, path] = location.args.length > 1 ? location.args : ['', location.args[0] ?? ''];
     const { listen, host } = serverInfo(server, inBlock);
     for (const r of hit) {
@@ -223,6 +230,9 @@ export function checksFor(tree: NginxTree, routes: readonly ResolvedRoute[]): { 
     }
   }
   const checks: Check[] = [];
+  // One request per location and kind: two routes may share a new target (janus_r:8088 and :8080 both move to the
+  // HTTP API NodePort), and once moved both claim its locations.
+  const seen = new Set<string>();
   for (const r of routes) {
     const found = derived.get(r)!;
     if (r.verify) {
@@ -239,16 +249,80 @@ export function checksFor(tree: NginxTree, routes: readonly ResolvedRoute[]): { 
         checks.push({ route: r, websocket, protocol: v.protocol ?? (websocket ? WEBSOCKET_PROTOCOLS[r.to] : undefined), host, path: v.path, address, tls: v.tls ?? base?.tls ?? false, status: v.status, source: `cutover.routes[${r.index}].verify[${n}]`, current });
       });
     } else {
-      const seen = new Set<string>();
       for (const c of found) {
         const key = `${c.websocket}|${c.address.host}|${c.address.port}|${c.host}|${c.path}`;
         if (!seen.has(key)) checks.push(c);
         seen.add(key);
       }
-      if (!found.length && !problems.some((p) => p.startsWith(`route ${r.from} `))) problems.push(`route ${r.from} -> ${r.to}: no location proxies to it, so nothing would verify it; give the route a verify list`);
+      const present = tree.files.some((f) => targetsIn(f, r.from).length || targetsIn(f, r.target).length);
+      if (present && !found.length && !problems.some((p) => p.startsWith(`route ${r.from} `))) problems.push(`route ${r.from} -> ${r.to}: no location proxies to it, so nothing would verify it; give the route a verify list`);
     }
   }
   return { checks, problems };
+}
+
+/** A backend address on a host of the old stack, and what the cutover does with it. */
+export interface OldTarget {
+  /** As nginx includes the file. */
+  readonly file: string;
+  readonly line: number;
+  readonly kind: BackendKind;
+  readonly hostPort: string;
+  readonly host: string;
+  /** routed: a route moves it; kept: listed in cutover.kept; unaccounted: neither (apply refuses). */
+  readonly disposition: 'routed' | 'kept' | 'unaccounted';
+  readonly route?: ResolvedRoute;
+  readonly reason?: string;
+}
+
+/** The old stack's hosts: the routes' hosts and cutover.oldHosts. */
+export const oldHostsOf = (cfg: LoadedConfig): string[] => [...new Set([...cfg.root.cutover.routes.map((r) => splitHostPort(r.from).host), ...cfg.root.cutover.oldHosts])];
+
+/**
+ * Every backend address in the tree (proxy_pass, upstream servers, set and map values) on a host of the old stack,
+ * sorted into routed, kept and unaccounted. Once those hosts are gone, an address nginx still names makes `nginx -t`
+ * fail ("host not found in upstream"), and every later reload or restart with it.
+ */
+export function inventory(tree: NginxTree, routes: readonly ResolvedRoute[], cfg: LoadedConfig): OldTarget[] {
+  const hosts = new Set(oldHostsOf(cfg));
+  const upstreamNames = new Set(tree.all.filter((d) => d.name === 'upstream').map((d) => d.args.map(unquote)[0]));
+  for (const d of tree.all) for (const b of d.blocks) if (b.name === 'upstream') upstreamNames.add(b.args[0]);
+  const out: OldTarget[] = [];
+  const seen = new Set<string>();
+  for (const f of tree.files) {
+    for (const d of f.directives) {
+      const backend = backendValue(d);
+      const parsed = backend && parseBackend(unquote(backend.token));
+      if (!backend || !parsed || !hosts.has(parsed.host) || (backend.kind === 'proxy_pass' && upstreamNames.has(parsed.host))) continue;
+      const hostPort = joinHostPort(parsed.host, parsed.port);
+      const file = displayPath(tree.confDir, f.path);
+      const key = `${f.real}:${backend.token.start}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const route = routes.find((r) => r.from === hostPort);
+      const kept = cfg.root.cutover.kept.find((k) => k.target === hostPort || k.target === parsed.host);
+      out.push({ file, line: d.line, kind: backend.kind, hostPort, host: parsed.host, disposition: route ? 'routed' : kept ? 'kept' : 'unaccounted', route, reason: kept?.reason });
+    }
+  }
+  return out;
+}
+
+/** What would account for unaccounted targets: the routes list with one entry more each, or a kept entry. */
+export function accountFor(cfg: LoadedConfig, unaccounted: readonly OldTarget[]): string {
+  const quote = (s: string) => JSON.stringify(s);
+  const targets = [...new Set(unaccounted.map((t) => t.hostPort))];
+  const routes = cfg.root.cutover.routes.map((r) => `      - { from: ${quote(r.from)}, to: ${r.to}${r.baseline ? '' : ', baseline: false'} }`);
+  return [
+    'Either route each to a synthesized port (the list replaces the defaults, so it repeats them):',
+    '  cutover:',
+    '    routes:',
+    ...routes,
+    ...targets.map((t) => `      - { from: ${quote(t)}, to: <roomler/http | janus-nodeport/http | janus-nodeport/websocket> }`),
+    'or keep it where it is on purpose (its host must then keep running after the move):',
+    '  cutover:',
+    '    kept:',
+    ...targets.map((t) => `      - { target: ${quote(t)}, reason: "<why it stays>" }`),
+  ].join('\n');
 }
 
 export interface FileChange {
@@ -266,7 +340,9 @@ export interface Plan {
   readonly changes: readonly FileChange[];
   /** Anything that makes apply abort before writing. */
   readonly problems: readonly string[];
-  /** Worth knowing, not blocking: the old upstream mentioned outside a proxy target. */
+  /** Every backend address on an old host: routed, kept or unaccounted. */
+  readonly inventory: readonly OldTarget[];
+  /** Worth knowing, not blocking: the old upstream mentioned outside a backend address. */
   readonly notes: readonly string[];
   /** Not blocking, but a risk the operator must act on: locations that keep the Janus admin API public. */
   readonly warnings: readonly string[];
@@ -276,12 +352,24 @@ export interface Plan {
   readonly alreadyDone: boolean;
 }
 
+/** Checks that can judge: a route with `baseline: false` (already broken on its old backend) only once moved. */
+export const judged = (checks: readonly Check[]): Check[] => checks.filter((c) => c.route.baseline || c.current !== c.route.from);
+
+/** The unaccounted targets as apply's refusal: each with file:line, then the config that would fix it. */
+export function unaccountedProblem(cfg: LoadedConfig, targets: readonly OldTarget[]): string | undefined {
+  const open = targets.filter((t) => t.disposition === 'unaccounted');
+  if (!open.length) return undefined;
+  return `${open.length} backend address(es) on the old hosts are neither routed nor kept; once those containers stop, nginx -t fails ("host not found in upstream") and every later reload with it:\n${open
+    .map((t) => `    ${t.file}:${t.line}: ${t.kind} ${t.hostPort}`)
+    .join('\n')}\n  ${accountFor(cfg, open).split('\n').join('\n  ')}`;
+}
+
 export function plan(cfg: LoadedConfig): Plan {
   const routes = resolveRoutes(cfg);
   const tree = readTree(cfg.root.cutover.nginx.confDir);
   const problems: string[] = [];
   const notes: string[] = [];
-  const name = (f: ConfigFile) => relative(tree.confDir, f.path);
+  const name = (f: ConfigFile) => displayPath(tree.confDir, f.path);
   const changes = tree.files
     .map((file) => {
       const replacements = routes.flatMap((r) => targetsIn(file, r.from, r.target).map((x) => ({ ...x, from: r.from, to: r.target })));
@@ -291,27 +379,33 @@ export function plan(cfg: LoadedConfig): Plan {
   let pending = 0;
   let done = 0;
   for (const r of routes) {
-    const found = tree.files.map((f) => ({ name: name(f), n: targetsIn(f, r.from).length }));
+    const found = tree.files.map((f) => ({ name: name(f), old: relative(tree.confDir, f.path), n: targetsIn(f, r.from).length }));
     const [old, next] = [found.reduce((a, b) => a + b.n, 0), countIn(tree, r.target)];
     pending += old;
     done += next;
     for (const [file, n] of Object.entries(r.expect ?? {})) {
-      const got = found.find((f) => f.name === file)?.n ?? 0;
+      const got = found.find((f) => f.name === file || f.old === file)?.n ?? 0;
       if (got !== n) problems.push(`route ${r.from} -> ${r.to}: expected ${n} match(es) in ${file}, found ${got}`);
     }
-    for (const f of found) if (r.expect && f.n > 0 && !(f.name in r.expect)) problems.push(`route ${r.from} -> ${r.to}: unexpected ${f.n} match(es) in ${f.name}`);
-    if (old === 0 && next === 0 && !r.expect) problems.push(`route ${r.from} -> ${r.to}: no proxy_pass or upstream server points at ${r.from} in ${tree.files.length} file(s) under ${tree.confDir}`);
-    // The old upstream in a `set`, a `map` value or a string: not a proxy target, so never rewritten. Say so.
+    for (const f of found) if (r.expect && f.n > 0 && !(f.name in r.expect) && !(f.old in r.expect)) problems.push(`route ${r.from} -> ${r.to}: unexpected ${f.n} match(es) in ${f.name}`);
+    // A route nothing points at moves nothing; a typo in its `from` leaves the real address unaccounted (below).
+    if (old === 0 && next === 0 && !r.expect) notes.push(`route ${r.from} -> ${r.to}: nothing under ${tree.confDir} points at ${r.from} (or at ${r.target}); it moves nothing`);
+    // The old upstream elsewhere (an add_header, a return, a comment-like string): never rewritten. Say so.
     for (const f of tree.files)
-      for (const d of f.directives)
-        if ([d.name, ...(isProxyTarget(d) ? d.args.slice(1) : d.args).map(unquote)].some((t) => t.includes(r.from)))
-          notes.push(`${name(f)}:${d.line}: ${r.from} appears in \`${d.name}\` but is not a proxy target; left unchanged (if nginx proxies through it, change it by hand)`);
+      for (const d of f.directives) {
+        const value = backendValue(d)?.token;
+        if ([d.name, ...d.args.filter((a) => a !== value).map(unquote)].some((t) => t.includes(r.from)))
+          notes.push(`${name(f)}:${d.line}: ${r.from} appears in \`${d.name}\` but is not a backend address; left unchanged (if nginx proxies through it, change it by hand)`);
+      }
   }
+  const targets0 = inventory(tree, routes, cfg);
+  const unaccounted = unaccountedProblem(cfg, targets0);
+  if (unaccounted) problems.push(unaccounted);
   const { checks, problems: checkProblems } = checksFor(tree, routes);
   const checksAfter = checksFor(readTree(tree.confDir, new Map(changes.map((c) => [c.file.real, c.after]))), routes).checks;
   const targets = [...new Map(routes.map((r) => [r.target, r])).values()];
   const warnings = adminWarnings(cutoverInstance(cfg), routes, checks);
-  return { tree, routes, targets, changes, problems: [...problems, ...checkProblems], notes: [...new Set(notes)], warnings, checks, checksAfter, alreadyDone: pending === 0 && done > 0 };
+  return { tree, routes, targets, changes, problems: [...problems, ...checkProblems], inventory: targets0, notes: [...new Set(notes)], warnings, checks, checksAfter, alreadyDone: pending === 0 && done > 0 };
 }
 
 /**
@@ -330,11 +424,11 @@ function adminWarnings(i: InstanceConfig, routes: readonly ResolvedRoute[], chec
   });
 }
 
-/** A unified diff (no context) of the changed lines. */
-export function unifiedDiff(c: FileChange, base: string): string {
-  const [a, b] = [c.file.text, c.after].map((t) => Buffer.from(t, BYTES).toString('utf8').split('\n'));
+/** A unified diff (no context) of the changed lines; a CRLF file's \r is not shown as part of a line. */
+export function unifiedDiff(c: FileChange, confDir: string): string {
+  const [a, b] = [c.file.text, c.after].map((t) => Buffer.from(t, BYTES).toString('utf8').split('\n').map((l) => l.replace(/\r$/, '')));
   const lines = [...new Set(c.replacements.map((r) => r.line))].sort((x, y) => x - y);
-  const name = relative(base, c.file.path);
+  const name = displayPath(confDir, c.file.path);
   return [`--- a/${name}`, `+++ b/${name}`, ...lines.flatMap((l) => [`@@ -${l} +${l} @@`, `-${a[l - 1]}`, `+${b[l - 1]}`])].join('\n') + '\n';
 }
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { UserError } from '../cli';
 import { atomicWrite, BYTES, createSet, original, sha256, updateSet, type BackupSet } from './backups';
 import type { NginxControl } from './nginx';
-import type { Check, ResolvedRoute } from './plan';
+import { judged, type Check, type ResolvedRoute } from './plan';
 import { runChecks } from './verify';
 
 // One change of nginx's files that either takes effect, verified, or is undone: back up, rewrite atomically,
@@ -125,8 +125,9 @@ export async function transact(o: TransactionOptions): Promise<BackupSet> {
     reloadTaken = true;
     log(`reload: new workers ${taken.fresh.join(', ')} replace ${before.join(', ')}${taken.retiring.length ? ` (${taken.retiring.join(', ')} no longer accept; they finish their open connections)` : ''}`);
     step = 'verify';
-    const v = await guard.race(runChecks(o.checksAfter, { nginx, timeoutMs: o.timeoutMs, signal: guard.signal }));
-    if (v.failed.length) throw new StepFailed(step, `${v.failed.length} of ${o.checksAfter.length} request(s) through nginx failed:\n    ${v.failed.join('\n    ')}`);
+    const after = judged(o.checksAfter);
+    const v = await guard.race(runChecks(after, { nginx, timeoutMs: o.timeoutMs, signal: guard.signal }));
+    if (v.failed.length) throw new StepFailed(step, `${v.failed.length} of ${after.length} request(s) through nginx failed:\n    ${v.failed.join('\n    ')}`);
     log(`verify: ${v.passed.length} request(s) through nginx:\n  ${v.passed.join('\n  ')}`);
     set = updateSet(set, { outcome: 'applied', files: set.manifest.files.map((f) => ({ ...f, sha256After: sha256(o.changes.find((c) => c.real === f.real)!.after) })) });
     return set;
@@ -185,7 +186,7 @@ async function restore(o: TransactionOptions, set: BackupSet, written: readonly 
         lines.push(`NGINX STILL RUNS THE CHANGED CONFIGURATION: the restoring reload did not take effect (${why}) although the files are restored; fix that and run nginx -s reload`);
       }
     } else lines.push(`nginx was never reloaded: it kept serving the previous configuration throughout`);
-    const v = await runChecks(o.checksBefore, { nginx: o.nginx, timeoutMs: o.timeoutMs });
+    const v = await runChecks(judged(o.checksBefore), { nginx: o.nginx, timeoutMs: o.timeoutMs });
     if (v.failed.length) ok = false;
     lines.push(v.failed.length ? `confirm FAILED: ${v.failed.join('; ')}` : `confirmed: ${v.passed.length} request(s) through nginx reach the previous backends`);
   } catch (e) {

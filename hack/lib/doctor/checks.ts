@@ -10,7 +10,7 @@ import { ClusterUnavailable, type Kubectl } from '../cluster/kubectl';
 import { describePod } from '../cluster/rollout';
 import { run } from '../process/run';
 import { NginxControl } from '../cutover/nginx';
-import { routeStatus } from '../cutover/plan';
+import { inventory, readTree, resolveRoutes, routeStatus } from '../cutover/plan';
 import { backupSets, verifySet } from '../backups/snapshots';
 
 export type Status = 'ok' | 'warn' | 'fail' | 'skipped';
@@ -183,7 +183,13 @@ export async function hostChecks(cfg: LoadedConfig): Promise<Line[]> {
   if (t.output.includes('ENOENT')) out.push(line('skipped', 'nginx', `${nginx} is not on this host`));
   else out.push(t.ok ? line('ok', 'nginx', 'configuration test passes') : line('fail', 'nginx', `nginx -t fails: ${t.output.split('\n').filter((l) => /emerg|error/.test(l)).pop() ?? t.output}`));
   if (!existsSync(cfg.root.cutover.nginx.confDir)) out.push(line('skipped', 'nginx routes', `${cfg.root.cutover.nginx.confDir} is not on this host`));
-  else for (const r of routeStatus(cfg)) out.push(line(r.state === 'new' ? 'ok' : r.state === 'MIXED' ? 'fail' : 'warn', `nginx route`, `${r.state}: ${r.line}${r.state === 'old' ? ' (not cut over yet)' : r.state === 'MIXED' ? ' (half cut over: run npm run cutover -- plan)' : ''}`));
+  else {
+    for (const r of routeStatus(cfg)) if (r.state !== 'absent') out.push(line(r.state === 'new' ? 'ok' : r.state === 'MIXED' ? 'fail' : 'warn', `nginx route`, `${r.state}: ${r.line}${r.state === 'old' ? ' (not cut over yet)' : r.state === 'MIXED' ? ' (half cut over: run bin/roomler cutover plan)' : ''}`));
+    // Every backend address on an old host must be routed or kept: once the containers stop, any other one makes
+    // nginx -t (and every reload or restart) fail.
+    for (const t of inventory(readTree(cfg.root.cutover.nginx.confDir), resolveRoutes(cfg), cfg).filter((x) => x.disposition === 'unaccounted'))
+      out.push(line('fail', 'nginx old backend', `${t.file}:${t.line}: ${t.kind} ${t.hostPort} is neither routed nor kept (cutover.routes / cutover.kept): nginx -t fails once ${t.host} is gone`));
+  }
   if (!existsSync(cfg.root.backup.basePath)) out.push(line('skipped', 'backups', `no off-node backups on this host (${cfg.root.backup.basePath})`));
   else for (const set of backupSets(cfg)) for (const c of await verifySet(cfg, set)) out.push(line(c.ok ? 'ok' : 'fail', `backup ${set.name}`, c.line.replace(/^(ok|FAIL)\s+[^:]+: /, '')));
   return out;

@@ -11,6 +11,8 @@ export interface BackendSpec {
   readonly name: string;
   /** 0: any free port; 'nodeport': a free port within 30000-32767 (config validation wants that range). */
   readonly port: 0 | 'nodeport';
+  /** Loopback address to listen on: each old "container" has its own, as Docker gives each its own IP. @default 127.0.0.1 */
+  readonly host?: string;
   /** Status for every HTTP request. @default 200 */
   readonly status?: number;
   /** Requests whose path starts with this are held until a "release" line. */
@@ -39,7 +41,7 @@ function serve(spec: BackendSpec): Promise<number> {
   const listen = (port: number) =>
     new Promise<number>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
+      server.listen(port, spec.host ?? '127.0.0.1', () => {
         server.off('error', reject);
         resolve((server.address() as { port: number }).port);
       });

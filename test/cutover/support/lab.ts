@@ -20,16 +20,22 @@ import type { LoadStats } from './load';
 export const ROOT = join(__dirname, '..', '..', '..');
 export const NGINX = '/usr/sbin/nginx';
 
-/** The routes, old backend -> synthesized Service port, in config order. */
+/** The routes, old backend -> synthesized Service port, in config order; `backend` is the new backend serving it. */
 export const ROUTES = [
-  { key: 'app', to: 'roomler/http', nodePort: 'app.nodePort' },
-  { key: 'janus-http', to: 'janus-nodeport/http', nodePort: 'janus.nodePorts.http' },
-  { key: 'janus-ws', to: 'janus-nodeport/websocket', nodePort: 'janus.nodePorts.websocket' },
+  { key: 'app', to: 'roomler/http', backend: 'app' },
+  { key: 'janus-http', to: 'janus-nodeport/http', backend: 'janus-http' },
+  { key: 'janus-ws', to: 'janus-nodeport/websocket', backend: 'janus-ws' },
   // The admin API has no NodePort: Janus's own port on its node (janus.ports, admin enabled in the lab config).
-  { key: 'admin-http', to: 'janus-host/admin-http', nodePort: 'janus.ports.adminHttp' },
-  { key: 'admin-ws', to: 'janus-host/admin-websocket', nodePort: 'janus.ports.adminWebsocket' },
+  { key: 'admin-http', to: 'janus-host/admin-http', backend: 'admin-http' },
+  { key: 'admin-ws', to: 'janus-host/admin-websocket', backend: 'admin-ws' },
+  // janus.roomler.live's `location /` (janus_r:8080 in production) goes to the HTTP API NodePort too.
+  { key: 'janus-root', to: 'janus-nodeport/http', backend: 'janus-http' },
 ] as const;
 export type RouteKey = (typeof ROUTES)[number]['key'];
+
+/** The old stack's "containers": a name each, resolved only where nginx runs, and an address of their own. */
+export const OLD_HOSTS = { app: { name: 'r00mler2', ip: '127.0.0.2' }, janus: { name: 'janus_r', ip: '127.0.0.3' } } as const;
+const oldHost = (key: RouteKey) => (key === 'app' ? OLD_HOSTS.app : OLD_HOSTS.janus);
 
 /** Every location through nginx and the backend route it reaches. */
 export const LOCATIONS = [
@@ -37,7 +43,7 @@ export const LOCATIONS = [
   { site: 'roomler.live', path: '/admin', route: 'app', ws: false },
   { site: 'janus.roomler.live', path: '/janus_http', route: 'janus-http', ws: false },
   { site: 'janus.roomler.live', path: '/janus_admin_http', route: 'admin-http', ws: false },
-  { site: 'janus.roomler.live', path: '/', route: 'janus-ws', ws: true },
+  { site: 'janus.roomler.live', path: '/', route: 'janus-root', ws: true },
   { site: 'janus.roomler.live', path: '/janus_ws', route: 'janus-ws', ws: true },
   { site: 'janus.roomler.live', path: '/janus_admin', route: 'admin-ws', ws: true },
 ] as const;
@@ -54,8 +60,8 @@ export interface Backends {
 /** The old and new backend of every route, plus `extra` ones, in one child process. */
 export async function startBackends(extra: BackendSpec[] = []): Promise<Backends> {
   const specs: BackendSpec[] = [
-    ...ROUTES.map((r) => ({ name: `old:${r.key}`, port: 0 as const, hold: '/slow' })),
-    ...ROUTES.map((r) => ({ name: `new:${r.key}`, port: 'nodeport' as const })),
+    ...ROUTES.map((r) => ({ name: `old:${r.key}`, port: 0 as const, host: oldHost(r.key).ip, hold: '/slow' })),
+    ...ROUTES.filter((r) => r.backend === r.key).map((r) => ({ name: `new:${r.key}`, port: 'nodeport' as const })),
     ...extra,
   ];
   const child = spawn('node', ['--require', 'tsx/cjs', join(__dirname, 'backends.ts'), JSON.stringify(specs)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
@@ -140,10 +146,14 @@ export interface LabOptions {
   readonly extraConf?: Record<string, string>;
   /** Extra keys under `cutover:` (two-space indented). */
   readonly cutoverExtra?: string;
-  /** How nginx names the old app backend (Janus's is always `localhost`). @default 127.0.0.1 */
-  readonly appHost?: string;
   /** Extra keys inside `cutover.nginx`, e.g. `reloadTimeoutMs: 1500`. */
   readonly nginxExtra?: string;
+  /** More entries at the end of cutover.routes (YAML list items, four-space indented). */
+  readonly extraRoutes?: string;
+  /** More names in /etc/hosts where nginx runs (more old containers), name -> address. */
+  readonly extraHosts?: Record<string, string>;
+  /** Directives inside nginx.conf's http block, outside confDir (what the cutover does not read). */
+  readonly httpExtra?: string;
 }
 
 export interface CliResult {
@@ -166,7 +176,6 @@ export class Lab {
     dir: string,
     appListen: number,
     janusListen: number,
-    private readonly appHost: string,
   ) {
     this.dir = dir;
     this.confDir = join(dir, 'conf.d');
@@ -177,15 +186,29 @@ export class Lab {
 
   static async create(backends: Backends, o: LabOptions = {}): Promise<Lab> {
     const dir = mkdtempSync(join(tmpdir(), 'roomler-nginx-lab-'));
-    const lab = new Lab(backends, dir, await freePort(), await freePort(), o.appHost ?? '127.0.0.1');
+    const lab = new Lab(backends, dir, await freePort(), await freePort());
     lab.write(o);
     await lab.startNginx();
+    lab.writeProject(o);
     return lab;
   }
 
-  /** The old backend as nginx names it: the app by address, Janus by name (two containers, as r00mler2 and janus_r). */
+  /** The old backend as nginx names it: a container name (r00mler2, janus_r) and the port it serves. */
   old(key: RouteKey): string {
-    return `${key === 'app' ? this.appHost : 'localhost'}:${this.backends.ports[`old:${key}`]}`;
+    return `${oldHost(key).name}:${this.backends.ports[`old:${key}`]}`;
+  }
+
+  /** The new backend's port serving a route (two routes share Janus's HTTP API NodePort). */
+  newPort(key: RouteKey): number {
+    return this.backends.ports[`new:${ROUTES.find((r) => r.key === key)!.backend}`];
+  }
+
+  /**
+   * Where nginx runs, as for nginx in Docker: its own mount namespace, whose /etc/hosts knows the old containers'
+   * names (nothing else on this machine does). Commands reach it as `docker exec nginx …` would: through nsenter.
+   */
+  exec(): string[] {
+    return ['nsenter', `--mount=/proc/${this.nginxProcess!.pid}/ns/mnt`, '--'];
   }
 
   private write(o: LabOptions) {
@@ -195,7 +218,7 @@ export class Lab {
     writeFileSync(
       join(dir, 'nginx.conf'),
       `worker_processes 2;\ndaemon off;\npid ${dir}/nginx.pid;\nerror_log ${dir}/logs/error.log notice;\nevents { worker_connections 4096; }\nhttp {\n    access_log off;\n` +
-        `    client_body_temp_path ${dir}/tmp/body;\n    proxy_temp_path ${dir}/tmp/proxy;\n    include ${confDir}/*.conf;\n}\n`,
+        `    client_body_temp_path ${dir}/tmp/body;\n    proxy_temp_path ${dir}/tmp/proxy;\n    include ${confDir}/*.conf;\n${o.httpExtra ?? ''}}\n`,
     );
     writeFileSync(
       join(confDir, 'roomler.live.conf'),
@@ -234,7 +257,8 @@ server {
     proxy_http_version 1.1;
     proxy_set_header Upgrade $http_upgrade;
     proxy_set_header Connection $connection_upgrade;
-    location / { proxy_pass http://${this.old('janus-ws')}; }
+    # WebSocket-capable headers; the Janus image serves nothing on this port in production (502 today)
+    location / { proxy_pass http://${this.old('janus-root')}; }
     location /janus_ws { proxy_pass http://janus_ws_backend; proxy_read_timeout 3600s; }
     location /janus_http { proxy_pass http://${this.old('janus-http')}/janus; }
     include snippets/janus-admin.conf;
@@ -250,8 +274,15 @@ location /janus_admin_http { proxy_pass http://${this.old('admin-http')}/admin; 
 `,
     );
     for (const [name, text] of Object.entries(o.extraConf ?? {})) writeFileSync(join(confDir, name), text);
-    const port = (k: RouteKey) => o.nodePorts?.[k] ?? this.backends.ports[`new:${k}`];
-    const routes = ROUTES.map((r) => `    - from: "${this.old(r.key)}"\n      to: ${r.to}\n${o.routeExtra?.[r.key] ?? ''}`).join('');
+    const hosts = readFileSync('/etc/hosts', 'utf8').replace(/\n*$/, '\n');
+    const extra = Object.entries(o.extraHosts ?? {}).map(([name, ip]) => `${ip} ${name}\n`).join('');
+    writeFileSync(join(dir, 'hosts'), `${hosts}${OLD_HOSTS.app.ip} ${OLD_HOSTS.app.name}\n${OLD_HOSTS.janus.ip} ${OLD_HOSTS.janus.name}\n${extra}`);
+  }
+
+  private writeProject(o: LabOptions) {
+    const { dir, confDir } = this;
+    const port = (k: RouteKey) => o.nodePorts?.[k] ?? this.newPort(k);
+    const routes = ROUTES.map((r) => `    - from: "${this.old(r.key)}"\n      to: ${r.to}\n${o.routeExtra?.[r.key] ?? ''}`).join('') + (o.extraRoutes ?? '');
     const command = [NGINX, '-p', dir, '-c', join(dir, 'nginx.conf')];
     writeFileSync(
       join(this.project, 'roomler.yaml'),
@@ -261,7 +292,7 @@ janus: { nodePorts: { http: ${port('janus-http')}, websocket: ${port('janus-ws')
 # The backends' ephemeral ports could fall into coturn's relay range on the same node: no coturn in the lab.
 coturn: { enabled: false }
 cutover:
-  nginx: { confDir: "${confDir}", command: ${JSON.stringify(command)}, pidFile: "${dir}/nginx.pid"${o.nginxExtra ? `, ${o.nginxExtra}` : ''} }
+  nginx: { confDir: "${confDir}", exec: ${JSON.stringify(this.exec())}, command: ${JSON.stringify(command)}, pidFile: "${dir}/nginx.pid"${o.nginxExtra ? `, ${o.nginxExtra}` : ''} }
   backupDir: "${dir}/backups"
   requestTimeoutMs: 5000
   routes:
@@ -270,7 +301,8 @@ ${routes}${o.cutoverExtra ?? ''}`,
   }
 
   private async startNginx() {
-    this.nginxProcess = spawn(NGINX, ['-p', this.dir, '-c', join(this.dir, 'nginx.conf')], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+    const mountHosts = 'mount --bind "$1" /etc/hosts && shift && exec "$@"';
+    this.nginxProcess = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', mountHosts, 'sh', join(this.dir, 'hosts'), NGINX, '-p', this.dir, '-c', join(this.dir, 'nginx.conf')], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     this.nginxProcess.stderr!.on('data', (d) => (stderr += d));
     const deadline = Date.now() + 10_000;
@@ -298,7 +330,8 @@ ${routes}${o.cutoverExtra ?? ''}`,
   /** `nginx -s reload`, as an operator would after a hand edit; resolves once new workers serve. */
   async reload(): Promise<void> {
     const before = await this.workers();
-    const r = spawnSync(NGINX, ['-p', this.dir, '-c', join(this.dir, 'nginx.conf'), '-s', 'reload'], { encoding: 'utf8' });
+    const [nsenter, ...args] = this.exec();
+    const r = spawnSync(nsenter, [...args, NGINX, '-p', this.dir, '-c', join(this.dir, 'nginx.conf'), '-s', 'reload'], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(r.stderr);
     while ((await this.workers()).filter((p) => !before.includes(p)).length < 2) await new Promise((res) => setTimeout(res, 20));
     await new Promise((res) => setTimeout(res, 300)); // let the old workers handle their quit signal
@@ -381,7 +414,7 @@ ${routes}${o.cutoverExtra ?? ''}`,
 
   /** What `serving()` returns when every location reaches `side`'s backends. */
   static all(side: 'old' | 'new'): string[] {
-    return LOCATIONS.map((l) => `${l.site}${l.path} ${side}:${l.route}`);
+    return LOCATIONS.map((l) => `${l.site}${l.path} ${side}:${side === 'new' ? ROUTES.find((r) => r.key === l.route)!.backend : l.route}`);
   }
 }
 
