@@ -4,6 +4,6 @@
 # else but the Debian packages .ci/run installs. Progress goes to stderr; nothing to stdout.
 set -euo pipefail
 cd "$(dirname "$0")"
-for piece in lab kube-score checkov; do
+for piece in lab mongo-tools ferretdb kube-score checkov; do
   bash "./$piece.sh" >/dev/null
 done

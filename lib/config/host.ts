@@ -26,6 +26,8 @@ export const migrateSchema = z
     mongo: z
       .object({
         container: z.string().min(1).default('mongo'),
+        /** The port mongod listens on inside that container (its tools and shell connect to 127.0.0.1:<port> there). */
+        port: port.default(27017),
       })
       .strict()
       .prefault({}),

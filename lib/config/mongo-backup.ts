@@ -52,11 +52,14 @@ export type MongoBackupConfig = z.output<typeof mongoBackupSchema>;
 /** `<db>-YYYYmmddTHHMMSSZ.archive.gz`: sortable by name; the stamp is the age that counts. */
 export const ARCHIVE_NAME = /^(.+)-(\d{8}T\d{6}Z)\.archive\.gz$/;
 
-/** Written beside each archive as `<db>-<stamp>.manifest.json`. */
+/** Written beside each archive as `<db>-<stamp>.manifest.json` (lib/scripts/mongodb-manifest.js). */
 export interface ArchiveManifest {
   readonly database: string;
   readonly createdAt: string;
+  /** Documents per collection as mongodump reported writing them into the archive. */
   readonly collections: Record<string, number>;
+  /** Index definitions per collection (without the version-dependent v, ns, background), read before the dump. */
+  readonly indexes: Record<string, readonly Record<string, unknown>[]>;
   readonly bytes: number;
   readonly sha256: string;
 }

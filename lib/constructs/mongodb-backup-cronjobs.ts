@@ -11,7 +11,7 @@ import { StaticHostPathVolume } from './static-host-path-volume';
 export type MongoDbBackupCronJobsProps = InstanceScope;
 
 /** The scripts the jobs run: real files in the repo, mounted from a ConfigMap. */
-export const BACKUP_SCRIPTS = ['mongodb-backup.sh', 'mongodb-backup-verify.sh', 'mongodb-restore-test.sh', 'mongodb-counts.js'] as const;
+export const BACKUP_SCRIPTS = ['mongodb-backup.sh', 'mongodb-backup-verify.sh', 'mongodb-restore-test.sh', 'mongodb-steps.sh', 'mongodb-inventory.js', 'mongodb-manifest.js'] as const;
 export const SCRIPTS_DIR = join(__dirname, '..', 'scripts');
 
 /**
@@ -47,6 +47,9 @@ export class MongoDbBackupCronJobs extends Construct {
     const tmp = scratch('tmp', '/tmp');
     const credentials = mongoCredentials(i.mongodb.secretName);
     const common = {
+      // mongosh writes to HOME; the image's HOME is on the read-only root filesystem, where mongosh prints a warning
+      // on stdout (into the inventory the manifest is made from). /tmp is the writable emptyDir.
+      HOME: tmp.mount.mountPath,
       BACKUP_DIR: '/backup',
       DATABASE: i.mongodb.database,
       SCRIPTS_DIR: '/scripts',

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { MONGODB_CREDENTIALS } from '../../lib/config';
+import { BACKUP_SCRIPTS } from '../../lib/constructs/mongodb-backup-cronjobs';
 import { allObjects, cleanupDirs, find, podSpec, projectWith, synthFiles, type Obj } from '../support/synth';
 
 afterAll(cleanupDirs);
@@ -190,6 +191,14 @@ describe('roomler chart (default config = the reference production topology)', (
     expect(c.env).toContainEqual({ name: 'SECRET_DIR', value: MONGODB_CREDENTIALS.dir });
     expect(JSON.stringify(c.env)).not.toContain('secretKeyRef');
     expect(find(objects, 'ConfigMap', 'mongodb-backup-scripts').data['mongodb-backup.sh']).toContain('set -euo pipefail');
+    expect(Object.keys(find(objects, 'ConfigMap', 'mongodb-backup-scripts').data).sort()).toEqual([...BACKUP_SCRIPTS].sort());
+    // mongosh needs a writable HOME: on the read-only root filesystem it warns on stdout (docs/mongodb.md).
+    for (const cj of [backup, verify]) {
+      const home = podSpec(cj).containers[0].env.find((e: { name: string }) => e.name === 'HOME')?.value;
+      const mount = podSpec(cj).containers[0].volumeMounts.find((m: { mountPath: string }) => m.mountPath === home);
+      expect(podSpec(cj).volumes).toContainEqual({ name: mount.name, emptyDir: {} });
+      expect(podSpec(cj).containers[0].securityContext.readOnlyRootFilesystem).toBe(true);
+    }
     expect(find(objects, 'PersistentVolume', 'roomler-mongodb-backup').spec.hostPath.path).toBe('/data/roomler/backup');
     expect(objects.some((o) => o.metadata.name === 'mongodb-restore-test')).toBe(false);
   });

@@ -1,114 +1,246 @@
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { watchArgv } from '../support/argv-watch';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { watchArgv } from '../support/argv-watch';
 import { ROOMLER } from '../support/cli';
+import { labBin, useCluster } from '../support/cluster';
+import { contents, mongoPath, mongosh, seedRoomler, startServer, stopServers, type Server } from '../support/mongo';
 import { cleanupDirs, emptyDir, projectWith } from '../support/synth';
 
-afterAll(cleanupDirs);
+// `bin/roomler migrate mongo` with the real mongodump/mongorestore 100.18.0 and mongosh 2.12.0, a FerretDB as the old
+// Docker MongoDB and another as the new mongodb-0, and a real lab API server (test/support/cluster.ts) for every kubectl
+// call but one. SHIMS (shims/): `kubectl exec` and `docker exec` cannot work here (kwok runs no containers, there is no
+// Docker engine), so those two run the given command locally, with the real tools, and nothing else.
 
-// `npm run migrate -- mongo` against stand-in docker and kubectl executables (no Docker engine or cluster
-// here) that run stand-in mongodump/mongorestore/mongosh and pipe real gzip archive bytes.
-const ROOT = join(__dirname, '..', '..');
-const STANDINS = join(__dirname, 'standins');
-const SOURCE_PASSWORD = `old-sentinel-${process.pid}-${Date.now()}`;
-const TARGET_PASSWORD = `new-sentinel-${process.pid}-${Date.now()}`;
-const SOURCE_COUNTS = '{"messages":1200,"rooms":40,"users":300}';
+const SHIMS = join(__dirname, 'shims');
+const CONTAINER = 'roomler-mongo';
+// Every character that has broken a quoting layer somewhere: YAML, URI, shell, JSON, .env.
+const SOURCE_PASSWORD = `o"ld\\'s $HOME:/@ pw-${process.pid}`;
+const TARGET_PASSWORD = `n"ew\\'s $(id):/@ pw-${process.pid}`;
+const SECRETS = [SOURCE_PASSWORD, TARGET_PASSWORD].flatMap((p) => [p, encodeURIComponent(p)]);
 
-function scenario(opts: { target?: string; restored?: string } = {}) {
-  const state = emptyDir('roomler-migrate-');
+const cluster = useCluster();
+let source: Server;
+beforeAll(async () => {
+  source = await startServer({ user: 'root', password: SOURCE_PASSWORD });
+  await seedRoomler(source);
+}, 120_000);
+afterAll(async () => {
+  await stopServers();
+  cleanupDirs();
+});
+
+/** A fresh target (the mongodb-0 pod's server, its credential files) and the command's environment. */
+async function scenario(opts: { source?: Server; targetDataDir?: string } = {}) {
+  const from = opts.source ?? source;
+  const target = await startServer({ user: 'admin', password: TARGET_PASSWORD, dataDir: opts.targetDataDir });
+  const pod = emptyDir('roomler-pod-secrets-');
+  writeFileSync(join(pod, 'MONGO_INITDB_ROOT_USERNAME'), 'admin');
+  writeFileSync(join(pod, 'MONGO_INITDB_ROOT_PASSWORD'), `${TARGET_PASSWORD}\n`); // a Secret made from a file ends with a newline
   const tmp = emptyDir('roomler-migrate-tmp-');
-  if (opts.target) writeFileSync(join(state, 'target.json'), opts.target);
-  const project = projectWith({ '.env': `MONGO_ROOT_USERNAME=root\nMONGO_ROOT_PASSWORD=${SOURCE_PASSWORD}\nDOCKER_MONGO_CONTAINER=roomler-mongo\n` });
-  const env = {
+  const home = emptyDir('roomler-migrate-home-');
+  const project = projectWith({ 'roomler.yaml': `mongodb:\n  port: ${target.port}\nmigrate:\n  mongo:\n    container: ${CONTAINER}\n    port: ${from.port}\n` });
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
-    PATH: `${STANDINS}:${process.env.PATH}`,
+    PATH: `${SHIMS}:${mongoPath()}`,
+    HOME: home,
     TMPDIR: tmp,
+    KUBECONFIG: cluster.state.kubeconfig,
     ROOMLER_PROJECT_DIR: project,
-    STANDIN_STATE: state,
-    STANDIN_CONTAINER: 'roomler-mongo',
-    STANDIN_NAMESPACE: 'roomler',
-    STANDIN_SOURCE_USER: 'root',
-    STANDIN_SOURCE_PASSWORD: SOURCE_PASSWORD,
-    STANDIN_SOURCE_COUNTS: SOURCE_COUNTS,
-    STANDIN_TARGET_USER: 'admin',
-    STANDIN_TARGET_PASSWORD: TARGET_PASSWORD,
-    STANDIN_DUMP_BYTES: '262144',
-    STANDIN_CHUNK_SLEEP: '0.1',
-    ...(opts.restored ? { STANDIN_RESTORED_COUNTS: opts.restored } : {}),
+    MONGO_ROOT_USERNAME: 'root',
+    MONGO_ROOT_PASSWORD: SOURCE_PASSWORD,
+    SHIM_REAL_KUBECTL: join(labBin(), 'kubectl'),
+    SHIM_POD_SECRET_DIR: pod,
+    SHIM_CONTAINER: CONTAINER,
   };
-  return { state, tmp, env };
+  return { target, tmp, env };
 }
 
-/** Runs the command, scanning every process's argv for the two passwords while it runs. */
-async function migrate(env: NodeJS.ProcessEnv, ...args: string[]) {
-  const child = spawn(ROOMLER, ['migrate', 'mongo', '--yes', ...args], { cwd: ROOT, env });
+/** The pid of a running process whose argv contains every one of `parts`. */
+function pidOf(...parts: string[]): number | undefined {
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (parts.every((p) => cmd.includes(p))) return Number(pid);
+    } catch {
+      /* ended */
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Runs the command to its end, scanning every process's argv for the passwords meanwhile; `during` acts on the run.
+ * A run that has not ended after 45 s (the slowest here takes ~15 s) is killed and reported as hung.
+ */
+async function migrate(env: NodeJS.ProcessEnv, args: string[] = [], during?: () => Promise<void>) {
+  const child = spawn(ROOMLER, ['migrate', 'mongo', '--yes', ...args], { env, detached: true });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
-  const watch = watchArgv([SOURCE_PASSWORD, TARGET_PASSWORD]);
-  const code = await new Promise<number>((res) => child.on('exit', (c) => res(c ?? -1)));
-  const { leaks } = watch.stop();
-  return { code, stdout, stderr, leaks };
+  const watch = watchArgv(SECRETS, 'mongorestore');
+  let hung = false;
+  const watchdog = setTimeout(() => {
+    hung = true;
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      /* ended meanwhile */
+    }
+  }, 45_000);
+  const code = new Promise<number>((res) => child.on('close', (c) => res(c ?? -1)));
+  await during?.();
+  const exit = await code;
+  clearTimeout(watchdog);
+  const { leaks, seen } = watch.stop();
+  const all = stdout + stderr;
+  if (process.env.DEBUG_MIGRATE) console.log(all);
+  expect(hung, `the migration hung:\n${all}`).toBe(false);
+  expect(leaks).toEqual([]);
+  for (const secret of SECRETS) expect(all).not.toContain(secret);
+  return { code: exit, stdout, stderr, seen };
 }
 
-describe('npm run migrate -- mongo (stand-in docker and kubectl)', () => {
-  it('streams the dump into mongorestore without a temp file, verifies counts, and keeps passwords out of argv', async () => {
-    const { state, tmp, env } = scenario();
+async function waitForPid(...parts: string[]): Promise<number> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const pid = pidOf(...parts);
+    if (pid) return pid;
+    if (Date.now() > deadline) throw new Error(`no process ${parts.join(' ')}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const totalDocs = (c: Awaited<ReturnType<typeof contents>>) => Object.values(c).reduce((a, v) => a + v.count, 0);
+
+describe('bin/roomler migrate mongo (real tools against FerretDB, real API server; kubectl exec and docker exec shimmed)', () => {
+  it('copies a realistic database, verifies counts and index definitions, and keeps both passwords out of every argv', async () => {
+    const { target, tmp, env } = await scenario();
     const r = await migrate(env);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/migrate mongo: OK 3 collections, 1540 documents in roomler\/mongodb-0 match roomler-mongo/);
-    const sent = readFileSync(join(state, 'sent.gz'));
-    const received = readFileSync(join(state, 'received.gz'));
-    expect(sent.length).toBeGreaterThan(100_000);
-    expect(createHash('sha256').update(received).digest('hex')).toBe(createHash('sha256').update(sent).digest('hex'));
-    // Nothing but tsx's own compile cache: the archive never touched the disk on the way.
+    // The confirmation names the real lab cluster (kubectl.connect talked to its API server).
+    expect(r.stdout).toMatch(/kubectl context: roomler-lab\n\s+API server:\s+https:\/\/127\.0\.0\.1:\d+\n/);
+    expect(r.stdout).toMatch(/^migrate mongo: OK 4 collections, 12640 documents and 11 indexes in roomler\/mongodb-0 match what mongodump read from roomler-mongo$/m);
+    expect(r.stdout).not.toMatch(/arrived on the source/);
+    expect(await contents(target)).toEqual(await contents(source));
+    expect(r.seen).toBeGreaterThan(0);
+    // Nothing but tsx's own compile cache: the archive never touched the disk, the config files are gone.
     expect(readdirSync(tmp).filter((f) => !f.startsWith('tsx-'))).toEqual([]);
-    expect(r.leaks).toEqual([]);
-    const calls = readFileSync(join(state, 'calls'), 'utf8');
-    expect(calls).toMatch(/docker exec -i roomler-mongo mongodump --username=root --password --authenticationDatabase=admin --db=roomlerdb --archive --gzip/);
-    expect(calls).toMatch(/mongorestore --config=\S+ --username=admin .*--archive --gzip --nsInclude=roomlerdb\.\*\n/);
-    expect(calls).not.toMatch(/--drop/);
   });
 
-  it('refuses a target that already holds data, and streams nothing', async () => {
-    const { state, env } = scenario({ target: '{"users":5}' });
+  it('refuses a target that already holds documents, and streams nothing', async () => {
+    const { target, env } = await scenario();
+    await mongosh(target, `d.users.insertMany([1, 2, 3, 4, 5].map((i) => ({ i })));`);
     const r = await migrate(env);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/target roomlerdb in roomler\/mongodb-0 already holds 5 documents in 1 collection\(s\); nothing was changed\. Re-run with --force/);
-    expect(existsSync(join(state, 'sent.gz'))).toBe(false);
-    expect(readFileSync(join(state, 'target.json'), 'utf8')).toBe('{"users":5}');
+    expect(totalDocs(await contents(target))).toBe(5);
   });
 
-  it('replaces a non-empty target only with --force (mongorestore --drop)', async () => {
-    const { state, env } = scenario({ target: '{"users":5}' });
-    const r = await migrate(env, '--force');
+  it('replaces a non-empty target only with --force', async () => {
+    const { target, env } = await scenario();
+    await mongosh(target, `d.users.insertMany([1, 2, 3, 4, 5].map((i) => ({ email: 'old' + i })));`);
+    const r = await migrate(env, ['--force']);
     expect(r.code, r.stderr).toBe(0);
-    expect(readFileSync(join(state, 'calls'), 'utf8')).toMatch(/mongorestore .*--drop/);
+    expect(r.stdout).toMatch(/database:\s+roomlerdb in roomler\/mongodb-0 \(replaced: --force\)/);
+    expect(await contents(target)).toEqual(await contents(source));
   });
 
-  it('detects a count mismatch after the restore', async () => {
-    const { env } = scenario({ restored: '{"messages":1199,"rooms":40,"users":300}' });
+  it('fails when the index definitions differ (an empty target whose collection the app already indexed its own way)', async () => {
+    const { target, env } = await scenario();
+    await mongosh(target, `d.createCollection('users'); d.users.createIndex({ lastSeen: -1 });`);
     const r = await migrate(env);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/count mismatch after restore:\n\s+messages: source 1200, target 1199/);
+    expect(r.stderr).toMatch(/the target does not match the dump:\n\s+users: indexes differ: source \[.*"email_1".*\], target \[.*"lastSeen_-1".*\]/);
   });
 
-  it('names the failing side: a wrong old password', async () => {
-    const { env } = scenario();
-    const r = await migrate({ ...env, STANDIN_SOURCE_PASSWORD: 'something-else' });
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/cannot query the old MongoDB in container roomler-mongo \(docker exit 1\): MongoServerError: Authentication failed/);
+  it('says how many documents arrived on the source after its dump started', async () => {
+    const live = await startServer({ user: 'root', password: SOURCE_PASSWORD });
+    await seedRoomler(live);
+    const { target, env } = await scenario({ source: live });
+    // A writer already connected, inserting 300 messages the moment mongodump runs.
+    const go = join(emptyDir(), 'go');
+    const writer = mongosh(live, `const fs = require('fs'); while (!fs.existsSync(${JSON.stringify(go)})) sleep(5); d.messages.insertMany(Array.from({ length: 300 }, (_, i) => ({ late: i })));`);
+    const r = await migrate(env, [], async () => {
+      await waitForPid('mongodump', `127.0.0.1:${live.port}`);
+      writeFileSync(go, '');
+    });
+    await writer;
+    expect(r.code, r.stderr).toBe(0);
+    const m = r.stdout.match(/^migrate mongo: (\d+) documents arrived on the source after the dump started \(count before the dump vs after the restore: messages \+(\d+)\); the target may lack them: stop the writers and run a final sync/m);
+    expect(m, r.stdout).not.toBeNull();
+    expect(Number(m![1])).toBe(Number(m![2]));
+    expect(Number(m![1])).toBeGreaterThan(0);
+    expect(Number(m![1])).toBeLessThanOrEqual(300);
+    // The target holds exactly what the dump read: the seed, and maybe some of the late ones.
+    const messages = (await contents(target)).messages.count;
+    expect(messages).toBeGreaterThanOrEqual(12_000);
+    expect(messages).toBeLessThanOrEqual(12_300);
+  });
+
+  describe('stops with the failing side named, and never hangs', () => {
+    it('the old MongoDB refuses the password', async () => {
+      const { target, env } = await scenario();
+      const r = await migrate({ ...env, MONGO_ROOT_PASSWORD: `wrong ${SOURCE_PASSWORD}` });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/cannot query the old MongoDB in container roomler-mongo \(exit 1\): MongoServerError: Authentication failed\./);
+      expect(totalDocs(await contents(target))).toBe(0);
+    });
+
+    it('the target is unreachable', async () => {
+      const { target, env } = await scenario();
+      await target.stop();
+      const r = await migrate(env);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`cannot query roomler/mongodb-0 \\(exit 1\\): MongoNetworkError: connect ECONNREFUSED ${target.host}`));
+      expect(r.seen).toBe(0);
+    });
+
+    it('the target disk fills up (a 1 MiB tmpfs)', async () => {
+      const disk = emptyDir('roomler-full-disk-');
+      const mnt = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', disk], { encoding: 'utf8' });
+      expect(mnt.status, `mounting a tmpfs needs root: ${mnt.stderr}`).toBe(0);
+      let target: Server | undefined;
+      try {
+        mkdirSync(join(disk, 'data'));
+        const s = await scenario({ targetDataDir: join(disk, 'data') });
+        target = s.target;
+        const env = s.env;
+        const r = await migrate(env);
+        expect(r.code).toBe(1);
+        expect(r.stderr).toMatch(/mongorestore in roomler\/mongodb-0 failed \(exit 1\): Failed: roomlerdb\.\w+: .*database or disk is full/);
+        expect(pidOf('mongodump', `127.0.0.1:${source.port}`)).toBeUndefined();
+      } finally {
+        await target?.stop();
+        spawnSync('umount', [disk]);
+      }
+    });
+
+    it('mongorestore is killed mid-stream: mongodump is stopped too', async () => {
+      const { env } = await scenario();
+      const r = await migrate(env, [], async () => void process.kill(await waitForPid('mongorestore', '--nsInclude=roomlerdb.*'), 'SIGKILL'));
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/mongorestore in roomler\/mongodb-0 failed \(exit 137, killed by SIGKILL\)(; mongodump was stopped)?; the target keeps what mongorestore inserted so far \(re-run with --force to replace it\)/);
+      expect(pidOf('mongodump', `127.0.0.1:${source.port}`)).toBeUndefined();
+    });
+
+    it('mongodump is killed mid-stream: mongorestore is stopped too', async () => {
+      const { env } = await scenario();
+      const r = await migrate(env, [], async () => void process.kill(await waitForPid('mongodump', `127.0.0.1:${source.port}`), 'SIGKILL'));
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/mongodump in container roomler-mongo failed \(killed by SIGKILL\); mongorestore was stopped; the target keeps/);
+      expect(pidOf('mongorestore', '--nsInclude=roomlerdb.*')).toBeUndefined();
+    });
   });
 
   it('lists missing credentials before touching anything', async () => {
-    const { state, env } = scenario();
-    const r = await migrate({ ...env, ROOMLER_PROJECT_DIR: projectWith({}) });
+    const { env } = await scenario();
+    const { MONGO_ROOT_USERNAME: _u, MONGO_ROOT_PASSWORD: _p, ...without } = env;
+    const r = await migrate(without);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/missing MONGO_ROOT_USERNAME, MONGO_ROOT_PASSWORD/);
-    expect(existsSync(join(state, 'calls'))).toBe(false);
+    expect(r.seen).toBe(0);
   });
 });

@@ -2,12 +2,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { parse as parseDotenv } from 'dotenv';
-import { MONGODB_CREDENTIALS, NAMES } from '../../../lib/config';
-import { config, projectDir, UserError } from '../cli';
+import { NAMES } from '../../../lib/config';
+import { config, PROJECT_ROOT, projectDir, UserError } from '../cli';
 import type { Kubectl } from '../cluster/kubectl';
-import { onInterrupt, run, start } from '../process/run';
-
-type Counts = Record<string, number>;
+import { onInterrupt, run, start, type RunResult } from '../process/run';
+import { dumpedCounts, failure, parseInventory, type Inventory } from './tools';
 
 export interface MigrateMongoOptions {
   /** Replace a non-empty target database. */
@@ -18,36 +17,53 @@ export interface MigrateMongoOptions {
   readonly yes: boolean;
 }
 
-/** Counts per collection, printed as one JSON line by a shell script read from stdin (no credentials in argv). */
-const countScript = (connect: string, database: string) => `
-${connect}
-const d = db.getSiblingDB(${JSON.stringify(database)});
-const counts = {};
-d.getCollectionNames().sort().forEach(function (n) {
-  const c = d.getCollection(n);
-  counts[n] = typeof c.countDocuments === 'function' ? c.countDocuments({}) : c.count();
-});
-print(JSON.stringify(counts));
-`;
-
-function parseCounts(what: string, stdout: string): Counts {
-  const line = stdout.trim().split('\n').pop() ?? '';
-  try {
-    const v = JSON.parse(line);
-    if (v && typeof v === 'object' && !Array.isArray(v)) return v;
-  } catch {
-    /* fall through */
-  }
-  throw new UserError(`could not read document counts from ${what}: ${line.slice(0, 200) || '(no output)'}`);
-}
-
-const total = (c: Counts) => Object.values(c).reduce((a, b) => a + b, 0);
+/** The inventory script the backup CronJobs run, also run on both sides of the migration (it is ES5 for the 4.0 shell). */
+const INVENTORY_JS = join(PROJECT_ROOT, 'lib', 'scripts', 'mongodb-inventory.js');
 
 /**
- * `npm run migrate -- mongo`: streams `mongodump --archive --gzip` from the old Docker MongoDB straight into
- * `mongorestore` in the `mongodb-0` pod (no temp file), then compares per-collection counts. Passwords travel
- * on stdin only: the old one from `.env` (MONGO_ROOT_USERNAME / MONGO_ROOT_PASSWORD), the new one stays inside
- * the pod, read from its credential files ($SECRET_DIR, MONGODB_CREDENTIALS) by the scripts run there.
+ * In the old container (sh, the legacy `mongo` shell): the inventory script arrives on stdin with the old root
+ * password in it, is kept in a 0600 temp file only while the shell runs it (the legacy shell runs a script file, not a
+ * script on stdin without echoing prompts), and never appears on a command line.
+ */
+const SOURCE_SHELL = `umask 077; f=$(mktemp --suffix=.js) || exit 1; trap 'rm -f "$f"' EXIT; cat >"$f" && mongo --quiet --norc --nodb "$f"`;
+
+/**
+ * In mongodb-0 (bash, mongosh, mongorestore), before either command: a private scratch directory, removed on exit, as
+ * HOME (mongosh writes there; the root filesystem is read-only) and for mongorestore's --config.
+ */
+const POD_PRELUDE = `set -eu
+umask 077
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+export HOME="$scratch"`;
+/**
+ * The inventory script arrives on stdin and runs as a file: piped into mongosh it runs in the REPL, which echoes
+ * prompts, and `--file /dev/stdin` fails (ENXIO) when stdin is a socket. $1 host:port, $2 database.
+ */
+const POD_INVENTORY = `${POD_PRELUDE}
+cat >"$scratch/inventory.js"
+MONGO_HOST="$1" DATABASE="$2" mongosh --nodb --quiet --norc --file "$scratch/inventory.js"`;
+/**
+ * mongosh writes mongorestore's --config from the pod's credential files (mongodb-inventory.js, DUMP_CONFIG), then
+ * mongorestore reads the archive from stdin; mongosh must not read stdin: it is the archive. --stopOnError: without
+ * it mongorestore skips documents it cannot insert (a duplicate key, a full disk) and still exits 0.
+ * $1 the inventory script, $2 host:port, $3 database, $4 "--drop" or "".
+ */
+const POD_RESTORE = `${POD_PRELUDE}
+DUMP_CONFIG="$scratch/restore.yaml" MONGO_HOST="$2" DATABASE="$3" mongosh --nodb --quiet --norc --eval "$1" </dev/null >/dev/null
+mongorestore --config="$scratch/restore.yaml" --archive --gzip --nsInclude="$3.*" --stopOnError \${4:+"$4"}`;
+
+const total = (c: Record<string, number>) => Object.values(c).reduce((a, b) => a + b, 0);
+const indexCount = (i: Inventory) => Object.values(i.indexes).reduce((a, l) => a + l.length, 0);
+const signed = (n: number) => (n > 0 ? `+${n}` : String(n));
+
+/**
+ * `bin/roomler migrate mongo`: streams `mongodump --archive --gzip` from the old Docker MongoDB straight into
+ * `mongorestore` in the `mongodb-0` pod (no temp file), then checks that the target holds, per collection, the
+ * documents mongodump read and the source's index definitions, and says how many documents reached the source after
+ * its dump started. Passwords never appear in argv: the old one (MONGO_ROOT_USERNAME / MONGO_ROOT_PASSWORD from the
+ * environment or `.env`) goes to mongodump and the old shell on stdin; the new one never leaves the pod (its scripts
+ * read the credential files named by $SECRET_DIR, MONGODB_CREDENTIALS).
  */
 export async function migrateMongo(o: MigrateMongoOptions): Promise<number> {
   const { force, kubectl } = o;
@@ -60,75 +76,117 @@ export async function migrateMongo(o: MigrateMongoOptions): Promise<number> {
   const missing = ['MONGO_ROOT_USERNAME', 'MONGO_ROOT_PASSWORD'].filter((n) => !secret(n));
   if (missing.length) throw new UserError(`missing ${missing.join(', ')} (the old MongoDB's root credentials) in the environment or ${join(dir, '.env')}`);
   const [user, password] = [secret('MONGO_ROOT_USERNAME')!, secret('MONGO_ROOT_PASSWORD')!];
+  const secrets = [password];
 
-  const container = cfg.root.migrate.mongo.container;
+  const { container, port: sourcePort } = cfg.root.migrate.mongo;
   const db = instance.mongodb.database;
   const pod = `${NAMES.mongodb}-0`;
+  const where = `${instance.namespace}/${pod}`;
+  const targetHost = `127.0.0.1:${instance.mongodb.port}`;
   const kubectlExec = ['exec', '-i', '-n', instance.namespace, pod, '--'];
   const log = (s: string) => void process.stderr.write(`migrate mongo: ${s}\n`);
-  // The pod's credentials are files (MONGODB_CREDENTIALS), named by $SECRET_DIR in its environment.
-  const creds = MONGODB_CREDENTIALS;
+  const inventoryJs = readFileSync(INVENTORY_JS, 'utf8');
 
-  const targetCounts = async () => {
-    const connect = `const read = (k) => require('fs').readFileSync(process.env.${creds.dirEnv} + '/' + k, 'utf8').replace(/\\n+$/, ''); db = connect('mongodb://' + encodeURIComponent(read('${creds.username}')) + ':' + encodeURIComponent(read('${creds.password}')) + '@127.0.0.1:${instance.mongodb.port}/admin');`;
-    const r = await kubectl.run([...kubectlExec, 'mongosh', '--quiet', '--norc', '--nodb'], { input: countScript(connect, db), timeoutMs: 120_000 });
-    if (r.exitCode !== 0) throw new UserError(`cannot query ${instance.namespace}/${pod} (kubectl exit ${r.exitCode}): ${r.stderr.trim().split('\n').pop()}`);
-    return parseCounts(`${instance.namespace}/${pod}`, r.stdout);
+  const inventory = async (what: string, r: RunResult): Promise<Inventory> => {
+    if (r.exitCode !== 0) throw new UserError(`cannot query ${what} ${failure(r, secrets)}`);
+    const inv = parseInventory(r.stdout);
+    if (!inv) throw new UserError(`no inventory from ${what}: ${r.stdout.trim().split('\n').pop()?.slice(0, 200) || '(no output)'}`);
+    return inv;
   };
-  const sourceCounts = async () => {
-    const connect = `db.getSiblingDB('admin').auth(${JSON.stringify(user)}, ${JSON.stringify(password)});`;
-    const r = await run('docker', ['exec', '-i', container, 'mongo', '--quiet', '--norc'], { input: countScript(connect, db), timeoutMs: 120_000 });
-    if (r.exitCode !== 0) throw new UserError(`cannot query the old MongoDB in container ${container} (docker exit ${r.exitCode}): ${r.stderr.trim().split('\n').pop()}`);
-    return parseCounts(`container ${container}`, r.stdout);
-  };
+  const targetInventory = async () =>
+    inventory(
+      where,
+      await kubectl.run([...kubectlExec, 'bash', '-c', POD_INVENTORY, 'roomler-inventory', targetHost, db], {
+        input: inventoryJs,
+        timeoutMs: 300_000,
+      }),
+    );
+  const sourceParams = JSON.stringify({ host: `127.0.0.1:${sourcePort}`, database: db, user, password });
+  const sourceInventory = async () =>
+    inventory(`the old MongoDB in container ${container}`, await run('docker', ['exec', '-i', container, 'sh', '-c', SOURCE_SHELL], { input: `var ROOMLER_INVENTORY = ${sourceParams};\n${inventoryJs}`, timeoutMs: 300_000 }));
 
   await kubectl.connect(); // a precise message when the cluster cannot be used, before any exec
-  const before = await targetCounts();
-  if (total(before) > 0 && !force) {
-    throw new UserError(`target ${db} in ${instance.namespace}/${pod} already holds ${total(before)} documents in ${Object.keys(before).length} collection(s); nothing was changed. Re-run with --force to replace them.`);
+  const before = await targetInventory();
+  if (total(before.collections) > 0 && !force) {
+    throw new UserError(`target ${db} in ${where} already holds ${total(before.collections)} documents in ${Object.keys(before.collections).length} collection(s); nothing was changed. Re-run with --force to replace them.`);
   }
-  const source = await sourceCounts();
-  await kubectl.confirmChange('migrate mongo', [instance.namespace], o.yes, [`database:        ${db} in ${instance.namespace}/${pod}${force ? ' (replaced: --force)' : ''}`, `source:          container ${container}, ${total(source)} documents`]);
-  log(`source ${container}/${db}: ${Object.keys(source).length} collections, ${total(source)} documents`);
-
-  // mongorestore reads its password from a 0600 file in the pod's /tmp, written and removed by this script.
-  const restore = [
-    'set -eu',
-    'umask 077',
-    'f=$(mktemp)',
-    `trap 'rm -f "$f"' EXIT`,
-    `printf 'password: "%s"\\n' "$(cat "$${creds.dirEnv}/${creds.password}")" >"$f"`,
-    `mongorestore --config="$f" --username="$(cat "$${creds.dirEnv}/${creds.username}")" --authenticationDatabase=admin --host=127.0.0.1:${instance.mongodb.port} --archive --gzip --nsInclude=${JSON.stringify(`${db}.*`)}${force ? ' --drop' : ''}`,
-  ].join('\n');
+  const source = await sourceInventory();
+  await kubectl.confirmChange('migrate mongo', [instance.namespace], o.yes, [`database:        ${db} in ${where}${force ? ' (replaced: --force)' : ''}`, `source:          container ${container}, ${total(source.collections)} documents`]);
+  log(`source ${container}/${db}: ${Object.keys(source.collections).length} collections, ${total(source.collections)} documents, ${indexCount(source)} indexes`);
 
   let bytes = 0;
   const counter = new PassThrough();
   counter.on('data', (chunk: Buffer) => (bytes += chunk.length));
-  // mongodump (mongo-tools) reads the password from stdin when --password has no value and stdin is no terminal.
-  const dump = start('docker', ['exec', '-i', container, 'mongodump', `--username=${user}`, '--password', '--authenticationDatabase=admin', `--db=${db}`, '--archive', '--gzip'], {
+  // mongo-tools read the password from stdin when --username comes without --password and stdin is no terminal
+  // (a bare --password is a parse error). The 4.0 tools in the old container have no --config.
+  const dump = start('docker', ['exec', '-i', container, 'mongodump', `--host=127.0.0.1:${sourcePort}`, `--username=${user}`, '--authenticationDatabase=admin', `--db=${db}`, '--archive', '--gzip'], {
     input: `${password}\n`,
     captureStdout: false,
   });
-  const load = start('kubectl', kubectl.argv([...kubectlExec, 'bash', '-c', restore]));
+  const load = start('kubectl', kubectl.argv([...kubectlExec, 'bash', '-c', POD_RESTORE, 'roomler-restore', inventoryJs, targetHost, db, force ? '--drop' : '']));
   dump.child.stdout!.pipe(counter).pipe(load.child.stdin!);
-  const stopInterrupt = onInterrupt(() => {
-    log('interrupted; the target keeps what mongorestore inserted so far (re-run with --force to replace it)');
+  // A side that fails stops the other at once: a restore that died leaves mongodump blocked on a full pipe (and this
+  // command printing progress forever); a dump that died must not be restored as if complete. Blame goes to the side
+  // that failed on its own: a dump that fails ends its output first, so a restore that then fails on the truncated
+  // archive is not the cause.
+  let dumpOutputEnded = false;
+  let dumpStopped = false;
+  dump.child.stdout!.on('end', () => (dumpOutputEnded = true));
+  void load.done.then(() => {
+    if (!dumpOutputEnded) {
+      dumpStopped = true;
+      // mongodump blocked on the full pipe does not act on SIGTERM (it waits for that write): closing the pipe ends
+      // the write with EPIPE; stop() still escalates to SIGKILL.
+      dump.child.stdout!.unpipe();
+      dump.child.stdout!.destroy();
+      dump.stop();
+    }
   });
+  void dump.done.then((r) => {
+    if (r.exitCode !== 0 && !dumpStopped) load.stop();
+  });
+  const stopInterrupt = onInterrupt(() => log('interrupted; the target keeps what mongorestore inserted so far (re-run with --force to replace it)'));
   const progress = setInterval(() => log(`streamed ${(bytes / 1e6).toFixed(1)} MB`), 5000);
   const [d, l] = await Promise.all([dump.done, load.done]).finally(() => {
     clearInterval(progress);
     stopInterrupt();
   });
-  if (d.exitCode !== 0) throw new UserError(`mongodump in container ${container} failed (exit ${d.exitCode}): ${d.stderr.trim().split('\n').pop()}`);
-  if (l.exitCode !== 0) throw new UserError(`mongorestore in ${instance.namespace}/${pod} failed (exit ${l.exitCode}): ${l.stderr.trim().split('\n').pop()}`);
-  log(`streamed ${bytes} bytes; verifying counts`);
+  const partial = `; the target keeps what mongorestore inserted so far (re-run with --force to replace it)`;
+  if (d.exitCode !== 0 && !dumpStopped) throw new UserError(`mongodump in container ${container} failed ${failure(d, secrets)}; mongorestore was stopped${partial}`);
+  if (l.exitCode !== 0 || dumpStopped) {
+    const why = l.exitCode === 0 ? 'ended before the dump was complete' : `failed ${failure(l, secrets)}`;
+    throw new UserError(`mongorestore in ${where} ${why}${dumpStopped ? '; mongodump was stopped' : ''}${partial}`);
+  }
+  log(`streamed ${bytes} bytes; verifying counts and indexes`);
 
-  const after = await targetCounts();
-  const diffs = [...new Set([...Object.keys(source), ...Object.keys(after)])]
+  const dumped = dumpedCounts(d.stderr, db);
+  if (!Object.keys(dumped).length && Object.keys(source.collections).length) {
+    throw new UserError(`mongodump in container ${container} reported no "done dumping … (N documents)" lines, so the restore cannot be verified; its last words: ${failure(d, secrets).replace(/^\(exit 0\): /, '')}`);
+  }
+  const after = await targetInventory();
+  const sourceAfter = await sourceInventory();
+  const diffs: string[] = [];
+  for (const c of [...new Set([...Object.keys(dumped), ...Object.keys(after.collections)])].sort()) {
+    if (dumped[c] !== after.collections[c]) diffs.push(`${c}: mongodump read ${dumped[c] ?? 'nothing (no such collection in the dump)'}, target holds ${after.collections[c] ?? 'no such collection'}`);
+    const want = source.indexes[c] ?? sourceAfter.indexes[c];
+    if (want && after.indexes[c] && JSON.stringify(want) !== JSON.stringify(after.indexes[c])) {
+      diffs.push(`${c}: indexes differ: source ${JSON.stringify(want)}, target ${JSON.stringify(after.indexes[c])}`);
+    }
+  }
+  if (diffs.length) throw new UserError(`the target does not match the dump:\n  ${diffs.join('\n  ')}`);
+  process.stdout.write(`migrate mongo: OK ${Object.keys(after.collections).length} collections, ${total(after.collections)} documents and ${indexCount(after)} indexes in ${where} match what mongodump read from ${container}\n`);
+
+  // Writes during the migration: the target has what the dump read; whatever arrived later is the final sync's job.
+  const arrived = [...new Set([...Object.keys(source.collections), ...Object.keys(sourceAfter.collections)])]
     .sort()
-    .filter((c) => source[c] !== after[c])
-    .map((c) => `${c}: source ${source[c] ?? 'missing'}, target ${after[c] ?? 'missing'}`);
-  if (diffs.length) throw new UserError(`count mismatch after restore:\n  ${diffs.join('\n  ')}`);
-  process.stdout.write(`migrate mongo: OK ${Object.keys(source).length} collections, ${total(source)} documents in ${instance.namespace}/${pod} match ${container}\n`);
+    .map((c) => [c, (sourceAfter.collections[c] ?? 0) - (source.collections[c] ?? 0)] as const)
+    .filter(([, n]) => n !== 0);
+  if (arrived.length) {
+    const n = arrived.reduce((a, [, k]) => a + k, 0);
+    process.stdout.write(
+      `migrate mongo: ${n} documents arrived on the source after the dump started (count before the dump vs after the restore: ${arrived.map(([c, k]) => `${c} ${signed(k)}`).join(', ')}); ` +
+        `the target may lack them: stop the writers and run a final sync (migrate mongo --force) before the cutover\n`,
+    );
+  }
   return 0;
 }

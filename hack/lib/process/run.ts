@@ -38,6 +38,8 @@ export interface RunResult {
 export interface Started {
   readonly child: ChildProcess;
   readonly done: Promise<RunResult>;
+  /** SIGTERM to the child's whole process group, SIGKILL 2 s later if it is still there (nothing once it ended). */
+  stop(): void;
 }
 
 const running = new Set<ChildProcess>();
@@ -105,11 +107,14 @@ export function start(file: string, args: readonly string[], options: RunOptions
   child.stdin!.on('error', () => undefined); // the child may exit before reading everything
   if (options.input !== undefined) child.stdin!.end(options.input);
   let timedOut = false;
+  const stop = () => {
+    killGroup(child, 'SIGTERM');
+    setTimeout(() => killGroup(child, 'SIGKILL'), 2000).unref();
+  };
   const timer = options.timeoutMs
     ? setTimeout(() => {
         timedOut = true;
-        killGroup(child, 'SIGTERM');
-        setTimeout(() => killGroup(child, 'SIGKILL'), 2000).unref();
+        stop();
       }, options.timeoutMs)
     : undefined;
   const command = [file, ...args].join(' ');
@@ -125,7 +130,7 @@ export function start(file: string, args: readonly string[], options: RunOptions
       resolve({ command, exitCode: spawnError ? undefined : (code ?? undefined), signal: signal ?? undefined, timedOut, spawnError, stdout, stderr });
     });
   });
-  return { child, done };
+  return { child, done, stop };
 }
 
 /** Runs a program to completion; never throws for a non-zero exit: classify `exitCode` yourself. */

@@ -1,0 +1,69 @@
+// Inventory of one database: document counts and index definitions per collection, printed as ONE JSON line
+//   {"collections":{"<name>":<count>,…},"indexes":{"<name>":[<index spec>,…],…}}
+// It runs in mongosh (the backup CronJobs; the mongodb pod for `bin/roomler migrate mongo`) AND in the legacy mongo 4.0
+// shell of the old Docker container (the migration's source), hence plain ES5 and no mongosh-only API outside the
+// branch the legacy shell never takes.
+//
+// Parameters: a global ROOMLER_INVENTORY = {host, database, user, password} defined before this file (the legacy
+// shell has no process.env and no fs), or else the environment:
+//   MONGO_HOST   host:port
+//   DATABASE     the database
+//   SECRET_DIR   directory of the credential files (lib/config/names.ts MONGODB_CREDENTIALS); unset for a server
+//                without auth (the restore test's throw-away one)
+//   DUMP_CONFIG  when set, also write a mongo-tools --config file (0600) with the same credentials, so that mongodump
+//                and mongorestore never see them on a command line (tools print this uri on errors: callers filter it)
+var p;
+if (typeof ROOMLER_INVENTORY !== 'undefined') {
+  p = ROOMLER_INVENTORY;
+} else {
+  var fs = require('fs');
+  var env = process.env;
+  // Like the image's entrypoint reads MONGO_INITDB_ROOT_*_FILE: the whole file except trailing newlines.
+  var secret = function (key) {
+    return fs.readFileSync(env.SECRET_DIR + '/' + key, 'utf8').replace(/\n+$/, '');
+  };
+  p = { host: env.MONGO_HOST, database: env.DATABASE };
+  if (env.SECRET_DIR) {
+    p.user = secret('MONGO_INITDB_ROOT_USERNAME');
+    p.password = secret('MONGO_INITDB_ROOT_PASSWORD');
+  }
+  if (env.DUMP_CONFIG) {
+    var userinfo = p.user === undefined ? '' : encodeURIComponent(p.user) + ':' + encodeURIComponent(p.password) + '@';
+    // 384 = 0600 (no octal literal: the legacy shell must still parse this file).
+    fs.writeFileSync(env.DUMP_CONFIG, 'uri: "mongodb://' + userinfo + p.host + '/?authSource=admin"\n', { mode: 384 });
+  }
+}
+
+var admin = connect(p.host + '/admin');
+// mongosh throws on refused credentials; the legacy shell returns 0 and prints a warning.
+if (p.user !== undefined && !admin.auth(p.user, p.password)) throw new Error('Authentication failed for user ' + p.user);
+
+// Fields that differ between server versions for the same index: the index version, the namespace (4.0 lists it,
+// 4.4+ does not) and the build option `background` (ignored since 4.2). The rest is compared, in a fixed key order.
+var IGNORED = { v: true, ns: true, background: true };
+function normalize(spec) {
+  var out = {};
+  Object.keys(spec).sort().forEach(function (k) {
+    if (!IGNORED[k]) out[k] = spec[k];
+  });
+  return out;
+}
+
+var database = admin.getSiblingDB(p.database);
+var inventory = { collections: {}, indexes: {} };
+database.getCollectionNames()
+  .filter(function (name) {
+    return name.indexOf('system.') !== 0; // mongodump leaves them out too
+  })
+  .sort()
+  .forEach(function (name) {
+    var c = database.getCollection(name);
+    inventory.collections[name] = typeof c.countDocuments === 'function' ? c.countDocuments({}) : c.count();
+    inventory.indexes[name] = c
+      .getIndexes()
+      .map(normalize)
+      .sort(function (a, b) {
+        return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+      });
+  });
+print(JSON.stringify(inventory));

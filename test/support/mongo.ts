@@ -1,0 +1,136 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import { daemon, run, stopGroup } from '../../hack/lib/process/run';
+import { ROOT } from './cli';
+import { emptyDir } from './synth';
+
+// The real MongoDB toolchain for tests (docs/mongodb.md): mongodump/mongorestore 100.18.0 and FerretDB v1.24.2 from
+// the cache (hack/toolchain/mongo-tools.sh, ferretdb.sh; built by .ci/run before the tests, here only on a machine
+// that skipped it), mongosh 2.12.0 from node_modules. FerretDB (SQLite backend) is the MongoDB server.
+
+const toolchain = (script: string) => execFileSync('bash', [join(ROOT, 'hack', 'toolchain', script)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!;
+let tools: string | undefined;
+let ferretdb: string | undefined;
+/** The cached bin directory with mongodump and mongorestore. */
+export const mongoToolsBin = () => (tools ??= toolchain('mongo-tools.sh'));
+const ferretdbBin = () => (ferretdb ??= toolchain('ferretdb.sh'));
+export const NODE_BIN = join(ROOT, 'node_modules', '.bin');
+/** PATH with the real mongodump, mongorestore and mongosh first. */
+export const mongoPath = () => `${mongoToolsBin()}:${NODE_BIN}:${process.env.PATH}`;
+
+export interface Server {
+  readonly host: string;
+  readonly port: number;
+  /** The SQLite directory. */
+  readonly dataDir: string;
+  /** Connection string with the credentials, for the test's own mongosh (passed in the environment, never argv). */
+  readonly uri: string;
+  stop(): Promise<void>;
+}
+
+const running = new Set<Server>();
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
+  const { port } = srv.address() as { port: number };
+  await new Promise((res) => srv.close(res));
+  return port;
+}
+
+const accepts = (port: number) =>
+  new Promise<boolean>((res) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => (s.destroy(), res(true)));
+    s.once('error', () => res(false));
+  });
+
+/**
+ * A FerretDB on a free loopback port, SQLite files in `dataDir` (default: a fresh temp dir). With `user`, the root
+ * user is created at start (FerretDB's new authentication: SCRAM, users in admin) and unauthenticated access refused,
+ * as with mongod --auth; the password reaches FerretDB in its environment, never its argv.
+ */
+export async function startServer(opts: { user?: string; password?: string; dataDir?: string } = {}): Promise<Server> {
+  const dir = emptyDir('roomler-ferretdb-');
+  const dataDir = opts.dataDir ?? join(dir, 'data');
+  mkdirSync(dataDir, { recursive: true });
+  const port = await freePort();
+  const log = join(dir, 'ferretdb.log');
+  const auth = opts.user ? ['--test-enable-new-auth'] : [];
+  const env = opts.user ? { FERRETDB_SETUP_USERNAME: opts.user, FERRETDB_SETUP_PASSWORD: opts.password, FERRETDB_SETUP_DATABASE: 'admin' } : {};
+  // --debug-addr=-: no metrics listener (its default 127.0.0.1:8088 is Janus's port in other tests).
+  const child = daemon(ferretdbBin(), ['--handler=sqlite', `--sqlite-url=file:${dataDir}/`, `--state-dir=${dir}`, `--listen-addr=127.0.0.1:${port}`, '--debug-addr=-', '--telemetry=disable', '--log-level=warn', ...auth], { logFile: log, env });
+  const deadline = Date.now() + 20_000;
+  while (!(await accepts(port))) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`FerretDB did not start on ${port}: ${readFileSync(log, 'utf8').slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const userinfo = opts.user ? `${encodeURIComponent(opts.user)}:${encodeURIComponent(opts.password ?? '')}@` : '';
+  const server: Server = {
+    host: `127.0.0.1:${port}`,
+    port,
+    dataDir,
+    uri: `mongodb://${userinfo}127.0.0.1:${port}/admin`,
+    stop: async () => {
+      running.delete(server);
+      await stopGroup(child.pid!);
+    },
+  };
+  running.add(server);
+  return server;
+}
+
+/** Stops every server still running (afterAll). */
+export async function stopServers(): Promise<void> {
+  await Promise.all([...running].map((s) => s.stop()));
+}
+
+/** Runs `script` in mongosh with `const d` = database `roomlerdb` of `server`; returns stdout (throws on failure). */
+export async function mongosh(server: Server, script: string, database = 'roomlerdb'): Promise<string> {
+  const file = join(emptyDir('roomler-mongosh-'), 'script.js');
+  writeFileSync(file, `const d = connect(process.env.TEST_MONGO_URI).getSiblingDB(${JSON.stringify(database)});\n${script}`);
+  const r = await run(join(NODE_BIN, 'mongosh'), ['--nodb', '--quiet', '--norc', '--file', file], { env: { TEST_MONGO_URI: server.uri }, timeoutMs: 120_000 });
+  if (r.exitCode !== 0) throw new Error(`mongosh against ${server.host} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+/**
+ * A realistic Roomler database: 500 users, 100 rooms, 12,000 messages (sizes vary), 40 sessions; unique indexes (one
+ * named), compound secondary indexes with descending keys.
+ */
+export async function seedRoomler(server: Server): Promise<void> {
+  await mongosh(
+    server,
+    `
+const users = [], rooms = [], messages = [], sessions = [];
+for (let i = 0; i < 500; i++) users.push({ _id: ObjectId(), email: 'user' + i + '@example.org', username: 'user' + i, createdAt: new Date(1700000000000 + i * 1000), roles: i % 50 ? ['member'] : ['member', 'admin'] });
+d.users.insertMany(users);
+d.users.createIndex({ email: 1 }, { unique: true });
+d.users.createIndex({ username: 1 }, { unique: true, name: 'username_unique' });
+for (let i = 0; i < 100; i++) rooms.push({ name: 'room-' + i, owner: users[i]._id, members: [users[i]._id, users[i + 1]._id], createdAt: new Date(1700000000000 + i) });
+d.rooms.insertMany(rooms);
+d.rooms.createIndex({ name: 1 }, { unique: true });
+d.rooms.createIndex({ owner: 1, createdAt: -1 });
+for (let i = 0; i < 12000; i++) messages.push({ room: rooms[i % 100]._id, author: users[i % 500]._id, content: 'message ' + i + ' ' + 'x'.repeat(i % 300), createdAt: new Date(1700000000000 + i) });
+for (let i = 0; i < messages.length; i += 2000) d.messages.insertMany(messages.slice(i, i + 2000));
+d.messages.createIndex({ room: 1, createdAt: -1 });
+d.messages.createIndex({ author: 1 });
+for (let i = 0; i < 40; i++) sessions.push({ user: users[i]._id, token: 'token-' + i, expires: new Date(1800000000000) });
+d.sessions.insertMany(sessions);
+d.sessions.createIndex({ token: 1 }, { unique: true });
+`,
+  );
+}
+
+/** Counts and index definitions per collection, read by the test itself (not the code under test). */
+export async function contents(server: Server): Promise<Record<string, { count: number; indexes: unknown[] }>> {
+  const out = await mongosh(
+    server,
+    `const out = {};
+for (const n of d.getCollectionNames().sort()) out[n] = { count: d[n].countDocuments({}), indexes: d[n].getIndexes().map(({ v, ns, ...i }) => i).sort((a, b) => a.name.localeCompare(b.name)) };
+print(JSON.stringify(out));`,
+  );
+  return JSON.parse(out);
+}
