@@ -50,8 +50,12 @@ describe('NginxControl against real nginx', () => {
       // nginx on this host, driven directly (no exec prefix): the lab's nginx shares this network namespace.
       const nginx = new NginxControl({ ...loadConfig({ cwd: lab.project, env: {} }).root.cutover.nginx, exec: [] });
       const conns = await nginx.connections();
-      expect(conns).toContainEqual({ local: `127.0.0.1:${client.localPort}`, remote: `127.0.0.1:${port}`, state: 'ESTABLISHED' });
-      expect(conns).toContainEqual({ local: `127.0.0.1:${port}`, remote: '0.0.0.0:0', state: 'LISTEN' });
+      expect(conns).toContainEqual(expect.objectContaining({ local: `127.0.0.1:${client.localPort}`, remote: `127.0.0.1:${port}`, state: 'ESTABLISHED' }));
+      expect(conns).toContainEqual(expect.objectContaining({ local: `127.0.0.1:${port}`, remote: '0.0.0.0:0', state: 'LISTEN' }));
+      // This test's own connection is not nginx's: nginx holds only its listening sockets here.
+      const own = await nginx.ownConnections();
+      expect(own.some((c) => c.remote === `127.0.0.1:${port}`)).toBe(false);
+      expect(own).toContainEqual(expect.objectContaining({ local: `127.0.0.1:${lab.appListen}`, state: 'LISTEN' }));
       expect(await nginx.resolve('localhost')).toContain('127.0.0.1');
     } finally {
       client.destroy();
@@ -68,7 +72,7 @@ describe('NginxControl against real nginx', () => {
       expect(await lab.serving()).toEqual(Lab.all('new'));
       const nginx = lab.control();
       expect(await nginx.workers()).toEqual(await lab.workers());
-      expect(await nginx.connections()).toContainEqual({ local: `127.0.0.1:${lab.appListen}`, remote: '0.0.0.0:0', state: 'LISTEN' });
+      expect(await nginx.connections()).toContainEqual(expect.objectContaining({ local: `127.0.0.1:${lab.appListen}`, remote: '0.0.0.0:0', state: 'LISTEN' }));
       // The old containers' names resolve only where nginx runs, as Docker's do.
       expect(await nginx.resolve('janus_r')).toEqual(['127.0.0.3']);
       const local = new NginxControl({ ...loadConfig({ cwd: lab.project, env: {} }).root.cutover.nginx, exec: [] });
@@ -80,13 +84,13 @@ describe('NginxControl against real nginx', () => {
   it('decodes IPv6 and IPv4-mapped addresses as ss prints them', () => {
     // Two rows in the kernel's tcp6 format: [::1]:8080 -> ::ffff:127.0.0.1:8081 established, [::]:80 listening.
     const table = [
-      '  sl  local_address                         remote_address                        st tx_queue rx_queue',
-      '   0: 00000000000000000000000001000000:1F90 0000000000000000FFFF00000100007F:1F91 01 00000000:00000000',
-      '   1: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A 00000000:00000000',
+      '  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
+      '   0: 00000000000000000000000001000000:1F90 0000000000000000FFFF00000100007F:1F91 01 00000000:00000000 00:00000000 00000000     0        0 81234 1 0000000000000000 20 4 30 10 -1',
+      '   1: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 81235 1 0000000000000000 100 0 0 10 0',
     ].join('\n');
     expect(parseProcNetTcp(table)).toEqual([
-      { local: '[::1]:8080', remote: '127.0.0.1:8081', state: 'ESTABLISHED' },
-      { local: '[::]:80', remote: '[::]:0', state: 'LISTEN' },
+      { local: '[::1]:8080', remote: '127.0.0.1:8081', state: 'ESTABLISHED', inode: 81234 },
+      { local: '[::]:80', remote: '[::]:0', state: 'LISTEN', inode: 81235 },
     ]);
   });
 });

@@ -248,7 +248,7 @@ export async function drain(cfg: LoadedConfig, options: { timeoutMs?: number; in
   const start = Date.now();
   let last = '';
   for (;;) {
-    const established = (await nginx.connections()).filter((x) => x.state === 'ESTABLISHED');
+    const established = (await nginx.ownConnections()).filter((x) => x.state === 'ESTABLISHED');
     const counts = hosts.map((h) => {
       const to = established.filter((x) => h.ips.includes(splitHostPort(x.remote).host));
       return { ...h, n: to.length, ports: [...new Set(to.map((x) => splitHostPort(x.remote).port))].sort((a, b) => a - b) };

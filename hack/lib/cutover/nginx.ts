@@ -120,6 +120,20 @@ export class NginxControl {
     }
   }
 
+  /**
+   * The TCP connections nginx itself holds (master and workers, retiring ones included): the network namespace's
+   * table, narrowed to the sockets in those processes' /proc/<pid>/fd. Other clients of the same backend (a
+   * monitoring probe on the nginx host, another proxy) are not counted.
+   */
+  async ownConnections(): Promise<TcpConnection[]> {
+    const master = await this.masterPid();
+    const pids = [master, ...(await this.workers())];
+    const sockets = new Set<number>();
+    const listing = await this.run(['sh', '-c', 'for p in "$@"; do for f in /proc/$p/fd/*; do readlink "$f"; done; done', 'sh', ...pids.map(String)], 10_000);
+    for (const m of listing.stdout.matchAll(/socket:\[(\d+)\]/g)) sockets.add(Number(m[1]));
+    return (await this.connections()).filter((c) => sockets.has(c.inode));
+  }
+
   /** Addresses of a host name as nginx resolves it (Docker container names resolve only inside its network). */
   async resolve(host: string): Promise<string[]> {
     const bare = host.replace(/^\[|\]$/g, '');

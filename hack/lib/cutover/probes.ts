@@ -84,6 +84,8 @@ export interface TcpConnection {
   readonly local: string;
   readonly remote: string;
   readonly state: string;
+  /** The socket's inode: which process holds it shows in /proc/<pid>/fd as socket:[inode]. */
+  readonly inode: number;
 }
 
 const TCP_STATES: Record<string, string> = { '01': 'ESTABLISHED', '06': 'TIME_WAIT', '08': 'CLOSE_WAIT', '0A': 'LISTEN' };
@@ -102,7 +104,7 @@ export function parseProcNetTcp(text: string): TcpConnection[] {
     .split('\n')
     .map((l) => l.trim().split(/\s+/))
     .filter((f) => /^\d+:$/.test(f[0] ?? ''))
-    .map((f) => ({ local: addr(f[1]), remote: addr(f[2]), state: TCP_STATES[f[3]] ?? f[3] }));
+    .map((f) => ({ local: addr(f[1]), remote: addr(f[2]), state: TCP_STATES[f[3]] ?? f[3], inode: Number(f[9]) }));
 }
 
 /** `0:0:0:0:0:0:0:1` -> `::1`, as `ss` and nginx print IPv6 addresses. */
