@@ -1,6 +1,6 @@
 import { command, config, group, projectDir } from '../lib/cli';
 import { YES_OPTION } from '../lib/cli/confirm';
-import { CONTEXT_OPTION, Kubectl } from '../lib/cluster/kubectl';
+import { CONTEXT_OPTION } from '../lib/cluster/kubectl';
 import { applySecrets, printRedacted, sealSecrets } from '../lib/cluster/secrets';
 
 const out = (line: string) => void process.stdout.write(`${line}\n`);
@@ -12,12 +12,12 @@ export default group({
       summary: 'create or update the Secrets (and their namespaces) in the cluster from .env and the environment',
       description: 'The manifests go to kubectl on stdin: nothing on disk, nothing in any argv.',
       options: {
-        context: CONTEXT_OPTION,
+        context: { ...CONTEXT_OPTION, description: "kubeconfig context for every kubectl call (overrides the instances' context)", defaultText: "each instance's context:, else kubectl's current" },
         'dry-run': { type: 'boolean', description: 'print the Secrets with every value redacted; touch no cluster' },
         yes: YES_OPTION,
       },
       examples: ['bin/roomler secrets apply --context production', 'bin/roomler secrets apply --dry-run'],
-      run: async ({ values }) => (values['dry-run'] ? printRedacted(config(), projectDir(), out) : applySecrets(config(), projectDir(), new Kubectl(values.context), values.yes, out)),
+      run: async ({ values }) => (values['dry-run'] ? printRedacted(config(), projectDir(), out) : applySecrets(config(), projectDir(), values.context, values.yes, out)),
     }),
     seal: command({
       summary: 'write SealedSecrets into sealed/ for GitOps (kubeseal-compatible, strict scope)',

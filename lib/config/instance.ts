@@ -242,6 +242,11 @@ export const instanceSchema = z
     dataNode: dnsLabel('node name').default('k8s-worker1'),
     /** Address the host nginx uses to reach this instance's NodePorts. */
     nodeAddress: z.string().min(1).default('k8s-worker1'),
+    /**
+     * kubeconfig context `deploy` sends this instance to (staging and production on different clusters from one
+     * config). `deploy --context` overrides it for every instance. @default kubectl's current context
+     */
+    context: z.string().min(1).optional(),
     domains: z
       .object({ app: dnsSubdomain('domain').default('roomler.live'), janus: dnsSubdomain('domain').default('janus.roomler.live') })
       .strict()

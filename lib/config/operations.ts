@@ -7,6 +7,10 @@ export const deploySchema = z
   .object({
     /** How long each workload may take to become ready. */
     rolloutTimeoutSeconds: z.number().int().min(10).default(600),
+    /** Namespace holding the release history (one Secret per deploy, as Helm keeps its releases). */
+    historyNamespace: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label').default('roomler-deploy'),
+    /** Revisions kept; older ones are deleted after each deploy. */
+    historyLimit: z.number().int().min(2).max(100).default(10),
   })
   .strict()
   .prefault({});

@@ -1,3 +1,4 @@
+import type { LoadedConfig } from '../../../lib/config';
 import { UserError } from '../cli/errors';
 import { confirm } from '../cli/confirm';
 import { run, type RunOptions, type RunResult } from '../process/run';
@@ -97,3 +98,15 @@ export class Kubectl {
     return t;
   }
 }
+
+/**
+ * Which cluster each object goes to: `--context` for everything when given, otherwise the context of the instance
+ * the object belongs to (`context:` in the config; its label app.kubernetes.io/instance), else kubectl's current.
+ */
+export function clusterTargets<T extends { metadata?: { labels?: Record<string, string> } }>(cfg: LoadedConfig, objects: readonly T[], override?: string): { context?: string; objects: T[] }[] {
+  const contextOf = (o: T) => override ?? cfg.instances.find((i) => i.name === o.metadata?.labels?.['app.kubernetes.io/instance'])?.context ?? cfg.root.context;
+  const groups = new Map<string | undefined, T[]>();
+  for (const o of objects) groups.set(contextOf(o), [...(groups.get(contextOf(o)) ?? []), o]);
+  return [...groups].map(([context, objs]) => ({ context, objects: objs }));
+}
+

@@ -8,7 +8,7 @@ import { JANUS_ADMIN_SECRET_KEY } from '../../../lib/constructs/janus-conf';
 import { recommendedLabels } from '../../../lib/constructs/metadata';
 import { turnPassword } from '../../../lib/turn';
 import { UserError } from '../cli/errors';
-import type { Kubectl } from './kubectl';
+import { clusterTargets, Kubectl } from './kubectl';
 
 export interface SecretManifest {
   readonly apiVersion: 'v1';
@@ -127,15 +127,19 @@ export function printRedacted(config: LoadedConfig, projectDir: string, log: (li
 }
 
 /** `secrets apply`: namespaces and Secrets on kubectl's stdin, after saying where and asking. */
-export async function applySecrets(config: LoadedConfig, projectDir: string, kubectl: Kubectl, yes: boolean, log: (line: string) => void): Promise<number> {
-  const secrets = buildSecrets(config, secretSource(projectDir));
-  // Secrets live in namespaces that may not exist before the first deploy: create those first.
-  const names = [...new Set(secrets.map((x) => x.metadata.namespace))];
-  await kubectl.confirmChange('secrets apply', names, yes, [`Secrets:         ${secrets.map((s) => `${s.metadata.namespace}/${s.metadata.name}`).join(', ')}`]);
-  const namespaces = names.map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } }));
-  const r = await kubectl.run(['apply', '-f', '-'], { input: [...namespaces.map((n) => stringify(n)), manifests(secrets)].join('---\n'), timeoutMs: 120_000 });
-  if (r.exitCode !== 0) throw new UserError(`kubectl apply failed (exit ${r.exitCode ?? r.signal}): ${r.stderr.trim().split('\n').pop()}`);
-  log(r.stdout.replace(/\n$/, ''));
+export async function applySecrets(config: LoadedConfig, projectDir: string, context: string | undefined, yes: boolean, log: (line: string) => void): Promise<number> {
+  const all = buildSecrets(config, secretSource(projectDir));
+  // Each instance's Secrets go where deploy sends the instance (its context:, or --context for everything).
+  for (const { context: target, objects: secrets } of clusterTargets(config, all, context)) {
+    const kubectl = new Kubectl(target);
+    // Secrets live in namespaces that may not exist before the first deploy: create those first.
+    const names = [...new Set(secrets.map((x) => x.metadata.namespace))];
+    await kubectl.confirmChange('secrets apply', names, yes, [`Secrets:         ${secrets.map((s) => `${s.metadata.namespace}/${s.metadata.name}`).join(', ')}`]);
+    const namespaces = names.map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } }));
+    const r = await kubectl.run(['apply', '-f', '-'], { input: [...namespaces.map((n) => stringify(n)), manifests(secrets)].join('---\n'), timeoutMs: 120_000 });
+    if (r.exitCode !== 0) throw new UserError(`kubectl apply failed (exit ${r.exitCode ?? r.signal}): ${r.stderr.trim().split('\n').pop()}`);
+    log(r.stdout.replace(/\n$/, ''));
+  }
   return 0;
 }
 

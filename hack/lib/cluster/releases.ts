@@ -1,0 +1,119 @@
+import { createHash } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { parseAllDocuments, stringify } from 'yaml';
+import { UserError } from '../cli/errors';
+import { run } from '../process/run';
+import type { Kubectl } from './kubectl';
+
+type Obj = Record<string, any>;
+
+// The release history of `deploy`, kept in the cluster it describes, as Helm keeps its releases: one Secret per
+// revision in deploy.historyNamespace. A revision records what was applied (the manifests, so a rollback needs no
+// git checkout), the inventory of objects deploy created or updated (kind, namespace, name and uid: pruning touches
+// nothing else, and nothing that was re-created by someone else since), where it came from and how it ended.
+
+export const RELEASE_LABEL = 'roomler.dev/release';
+const REVISION_LABEL = 'roomler.dev/revision';
+
+/** One object deploy manages: what pruning may delete, and only while its uid is unchanged. */
+export interface Managed {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly namespace?: string;
+  readonly name: string;
+  readonly uid: string;
+  /** Its sync wave: pruning deletes in reverse wave order. */
+  readonly wave?: number;
+}
+
+export interface RevisionMeta {
+  readonly revision: number;
+  /** sha256 of the applied manifests, in apply order. */
+  readonly digest: string;
+  readonly git: { readonly commit?: string; readonly dirty?: boolean; readonly note?: string };
+  readonly by: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  /** deployed, failed (…), or rolled back (a rollback that succeeded). */
+  readonly outcome: string;
+  readonly ok: boolean;
+  /** dist/, or "rollback to revision N". */
+  readonly source: string;
+  readonly pruned: readonly string[];
+}
+
+export interface Revision {
+  readonly meta: RevisionMeta;
+  readonly inventory: readonly Managed[];
+  /** The applied objects, in wave order. */
+  readonly objects: readonly Obj[];
+}
+
+export const objectKey = (o: { kind: string; namespace?: string; name: string }) => `${o.kind}/${o.namespace ? `${o.namespace}/` : ''}${o.name}`;
+export const keyOf = (o: Obj) => objectKey({ kind: o.kind, namespace: o.metadata?.namespace, name: o.metadata?.name });
+
+export const manifestsText = (objects: readonly Obj[]) => objects.map((o) => stringify(o, { version: '1.1', lineWidth: 0 })).join('---\n');
+export const digestOf = (objects: readonly Obj[]) => createHash('sha256').update(manifestsText(objects)).digest('hex');
+
+/** The git commit of the project and whether dist/ differs from it (no git: says so). */
+export async function gitState(projectDir: string): Promise<RevisionMeta['git']> {
+  const head = await run('git', ['-C', projectDir, 'rev-parse', 'HEAD'], { timeoutMs: 10_000 });
+  if (head.exitCode !== 0) return { note: 'not a git checkout' };
+  const dirty = await run('git', ['-C', projectDir, 'status', '--porcelain', '--', 'dist', 'roomler.yaml'], { timeoutMs: 10_000 });
+  return { commit: head.stdout.trim(), dirty: dirty.stdout.trim() !== '' };
+}
+
+export const whoami = () => `${(() => { try { return userInfo().username; } catch { return process.env.USER ?? 'unknown'; } })()}@${hostname()}`;
+
+/** All revisions recorded in the cluster, oldest first. */
+export async function listRevisions(kubectl: Kubectl, namespace: string): Promise<Revision[]> {
+  const r = await kubectl.run(['get', 'secrets', '-n', namespace, '-l', `${RELEASE_LABEL}=deploy`, '-o', 'json'], { timeoutMs: 60_000 });
+  if (r.exitCode !== 0) {
+    if (/NotFound|not found/.test(r.stderr)) return [];
+    throw new UserError(`reading the release history in namespace ${namespace} failed: ${r.stderr.trim().split('\n').pop()}`);
+  }
+  return (JSON.parse(r.stdout).items as Obj[])
+    .map((s) => {
+      const field = (k: string) => Buffer.from(s.data?.[k] ?? '', 'base64');
+      return {
+        meta: JSON.parse(field('meta.json').toString('utf8')) as RevisionMeta,
+        inventory: JSON.parse(field('inventory.json').toString('utf8') || '[]') as Managed[],
+        objects: parseAllDocuments(gunzipSync(field('manifests.yaml.gz')).toString('utf8'), { version: '1.1' }).map((d) => d.toJS() as Obj),
+      };
+    })
+    .sort((a, b) => a.meta.revision - b.meta.revision);
+}
+
+const secretName = (revision: number) => `roomler-deploy.v${revision}`;
+
+/** Writes a revision, then deletes the oldest ones beyond `limit`. */
+export async function recordRevision(kubectl: Kubectl, namespace: string, rev: Revision, limit: number, existing: readonly Revision[]): Promise<void> {
+  const secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'roomler.dev/deploy-revision',
+    metadata: {
+      name: secretName(rev.meta.revision),
+      namespace,
+      labels: { [RELEASE_LABEL]: 'deploy', [REVISION_LABEL]: String(rev.meta.revision), 'app.kubernetes.io/managed-by': 'roomler-deploy' },
+    },
+    data: {
+      'meta.json': Buffer.from(JSON.stringify(rev.meta, null, 2)).toString('base64'),
+      'inventory.json': Buffer.from(JSON.stringify(rev.inventory)).toString('base64'),
+      'manifests.yaml.gz': gzipSync(manifestsText(rev.objects)).toString('base64'),
+    },
+  };
+  // On stdin, as every manifest: the record holds no secret values (dist/ has none), but the habit stays.
+  await kubectl.must(`recording revision ${rev.meta.revision}`, ['apply', '--server-side', '--field-manager=roomler-deploy', '-f', '-'], { input: JSON.stringify(secret), timeoutMs: 60_000 });
+  const all = [...existing.map((r) => r.meta.revision), rev.meta.revision].sort((a, b) => a - b);
+  for (const old of all.slice(0, Math.max(0, all.length - limit))) {
+    await kubectl.run(['delete', 'secret', secretName(old), '-n', namespace, '--ignore-not-found'], { timeoutMs: 60_000 });
+  }
+}
+
+/** Makes sure the history namespace exists (it is never pruned). */
+export async function ensureHistoryNamespace(kubectl: Kubectl, namespace: string): Promise<void> {
+  const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { 'app.kubernetes.io/managed-by': 'roomler-deploy' } } };
+  await kubectl.must(`creating namespace ${namespace}`, ['apply', '--server-side', '--field-manager=roomler-deploy', '-f', '-'], { input: JSON.stringify(ns), timeoutMs: 60_000 });
+}

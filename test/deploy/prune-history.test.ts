@@ -1,0 +1,146 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readDist } from '../../hack/lib/cluster/deploy';
+import { keyOf } from '../../hack/lib/cluster/releases';
+import { LAB_ANNOTATIONS } from '../../hack/lib/lab/stages';
+import { roomler } from '../support/cli';
+import { useCluster, type TestCluster } from '../support/cluster';
+import { cleanupDirs, emptyDir } from '../support/synth';
+import { annotate, createSecrets, deploy, exists, project } from './support';
+
+afterAll(cleanupDirs);
+
+// deploy that cleans up and can go back (issue 22), against a real API server, scheduler and controllers.
+
+const DATA = new Set(['PersistentVolume', 'PersistentVolumeClaim', 'Namespace']);
+const history = (cluster: TestCluster) => roomler(['deploy', 'history'], { env: cluster.env });
+
+describe('bin/roomler deploy: prune, history, rollback', () => {
+  const cluster = useCluster();
+  const full = project();
+  const noBackups = project('backups: { enabled: false }\n');
+
+  it('deploying a config without the backup CronJobs deletes exactly what dist/ dropped, keeps the data volume, leaves hand-made objects alone', async () => {
+    await createSecrets(cluster, full);
+    expect(deploy(cluster, full, '--yes').status).toBe(0);
+    const made = await cluster.kubectl(['-n', 'roomler', 'create', 'configmap', 'hand-made', '--from-literal=k=v']);
+    expect(made.exitCode, made.stderr).toBe(0);
+
+    const dropped = readDist(join(full, 'dist')).filter((o) => !new Set(readDist(join(noBackups, 'dist')).map(keyOf)).has(keyOf(o)));
+    const expectedDeleted = dropped.filter((o) => !DATA.has(o.kind)).map(keyOf).sort();
+    expect(expectedDeleted).toEqual(expect.arrayContaining(['CronJob/roomler/mongodb-backup', 'CronJob/roomler/mongodb-backup-verify']));
+
+    const r = deploy(cluster, noBackups, '--yes');
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    const listed = [...r.stdout.matchAll(/^ {2}delete: +(\S+) \(deployed before, no longer in dist\/\)$/gm)].map((m) => m[1]).sort();
+    expect(listed).toEqual(expectedDeleted);
+    const pruned = [...r.stdout.matchAll(/prune: deleting (\S+)$/gm)].map((m) => m[1]);
+    expect([...pruned].sort()).toEqual(expectedDeleted);
+    // Reverse wave order: the CronJobs (wave 5) go before the ConfigMap their Jobs mounted (wave 0).
+    expect(pruned.indexOf('CronJob/roomler/mongodb-backup')).toBeLessThan(pruned.indexOf('ConfigMap/roomler/mongodb-backup-scripts'));
+    expect(r.stdout).toMatch(/^ {2}keep: +PersistentVolumeClaim\/roomler\/mongodb-backup, no longer deployed but it holds data: volume roomler-mongodb-backup: hostPath \/data\/roomler\/backup on k8s-worker1, reclaim Retain \(the files stay on the node\); delete it with --prune-data pvc\/roomler\/mongodb-backup$/m);
+    for (const key of expectedDeleted) {
+      const [kind, ns, name] = key.split('/');
+      expect(await exists(cluster, kind.toLowerCase(), name, '-n', ns), key).toBe(false);
+    }
+    expect(await exists(cluster, 'pvc', 'mongodb-backup', '-n', 'roomler')).toBe(true);
+    expect(await exists(cluster, 'pv', 'roomler-mongodb-backup')).toBe(true);
+    expect(await exists(cluster, 'configmap', 'hand-made', '-n', 'roomler')).toBe(true);
+  });
+
+  it('--prune-data deletes the claim it names, and only that', async () => {
+    const r = deploy(cluster, noBackups, '--yes', '--prune-data', 'pvc/roomler/mongodb-backup');
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/prune: deleting PersistentVolumeClaim\/roomler\/mongodb-backup$/m);
+    expect(await exists(cluster, 'pvc', 'mongodb-backup', '-n', 'roomler')).toBe(false);
+    expect(await exists(cluster, 'pv', 'roomler-mongodb-backup')).toBe(true);
+  });
+
+  it('an object deploy made, deleted and re-created by hand, is not deploy\'s to prune', async () => {
+    // The uploads PVC's ConfigMap neighbour: roomler-config, deleted and re-created by an operator.
+    await cluster.kubectl(['-n', 'roomler', 'delete', 'configmap', 'roomler-config']);
+    await cluster.kubectl(['-n', 'roomler', 'create', 'configmap', 'roomler-config', '--from-literal=by=hand']);
+    const renamed = project('backups: { enabled: false }\n', (o) => {
+      if (o.kind === 'ConfigMap' && o.metadata.name === 'roomler-config') o.metadata.name = 'roomler-config-v2';
+      return o;
+    });
+    const r = deploy(cluster, renamed, '--yes', '--timeout', '60');
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/^ {2}leave alone: +ConfigMap\/roomler\/roomler-config \(re-created by someone else since deploy made it\)$/m);
+    expect((await cluster.json(['get', 'configmap', 'roomler-config', '-n', 'roomler'])).data).toEqual({ by: 'hand' });
+  });
+
+  it('history lists every revision: when, outcome, digest, git, who, source', () => {
+    const h = history(cluster);
+    expect(h.status, h.stderr).toBe(0);
+    const rows = h.stdout.trim().split('\n');
+    expect(rows[0]).toMatch(/^REVISION +FINISHED +OUTCOME +DIGEST +GIT +BY +SOURCE$/);
+    expect(rows.slice(1).map((l) => l.split(/\s+/)[0])).toEqual(['1', '2', '3', '4']);
+    expect(rows[1]).toMatch(/^1 +\d{4}-\d\d-\d\dT\S+ +deployed +[0-9a-f]{12} +not a git checkout +\S+@\S+ +dist\//);
+  });
+
+  it('rollback re-applies a recorded revision and waits for it; the volumes stay as they are', async () => {
+    const r = roomler(['deploy', 'rollback', '1', '--yes'], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: full } });
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/rollback: to revision 1 \(.*; volumes and claims stay as they are\)/);
+    expect(r.stdout).toMatch(/waiting for roomler\/statefulset\/mongodb .*\n.*roomler\/statefulset\/mongodb ready/);
+    expect(await exists(cluster, 'cronjob', 'mongodb-backup', '-n', 'roomler')).toBe(true);
+    // The claim --prune-data deleted is not brought back: data volumes are never rolled back.
+    expect(await exists(cluster, 'pvc', 'mongodb-backup', '-n', 'roomler')).toBe(false);
+    expect(history(cluster).stdout).toMatch(/^5 +\S+ +deployed \(rollback to revision 1\) .* rollback to revision 1$/m);
+  });
+
+  it('a deploy that fails half-way records a failed revision and prunes nothing', async () => {
+    const failing = project('backups: { enabled: false }\n', annotate('Deployment', 'janus', LAB_ANNOTATIONS.neverReady, 'true'));
+    const r = deploy(cluster, failing, '--yes', '--timeout', '3');
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/recorded revision 6 as failed; nothing was pruned/);
+    expect(await exists(cluster, 'cronjob', 'mongodb-backup', '-n', 'roomler')).toBe(true);
+    expect(history(cluster).stdout).toMatch(/^6 +\S+ +failed: roomler\/deployment\/janus did not become ready/m);
+    // A rollback's default is the last good revision before the current one.
+    const nothing = roomler(['deploy', 'rollback', '99', '--yes'], { env: cluster.env });
+    expect(nothing.status).toBe(1);
+    expect(nothing.stderr).toMatch(/no revision 99 in namespace roomler-deploy \(have: 1 \(deployed\), 2 \(deployed\)/);
+  });
+});
+
+describe('bin/roomler deploy: instances on their own clusters', () => {
+  const a = useCluster();
+  const b = useCluster();
+
+  it('each instance goes to the context it names, with its own confirmation', async () => {
+    // One kubeconfig with both labs as contexts "production" and "staging".
+    const config = (c: TestCluster, name: string) => {
+      const text = readFileSync(c.state.kubeconfig, 'utf8');
+      return { server: /server: (\S+)/.exec(text)![1], ca: /certificate-authority: (\S+)/.exec(text)![1], token: /token: (\S+)/.exec(text)![1], name };
+    };
+    const [prod, stage] = [config(a, 'production'), config(b, 'staging')];
+    const kubeconfig = join(emptyDir(), 'config');
+    writeFileSync(
+      kubeconfig,
+      `apiVersion: v1\nkind: Config\ncurrent-context: production\nclusters:\n${[prod, stage].map((c) => `- name: ${c.name}\n  cluster: { server: ${c.server}, certificate-authority: ${c.ca} }\n`).join('')}contexts:\n${[prod, stage].map((c) => `- name: ${c.name}\n  context: { cluster: ${c.name}, user: ${c.name} }\n`).join('')}users:\n${[prod, stage].map((c) => `- name: ${c.name}\n  user: { token: ${c.token} }\n`).join('')}`,
+    );
+    const dir = project('context: production\ninstances:\n  - name: roomler\n  - name: staging\n    context: staging\n    dataNode: k8s-worker2\n    app: { nodePort: 31030 }\n    janus: { nodePorts: { http: 31808, websocket: 31818 } }\n');
+    const env = { ...a.env, KUBECONFIG: kubeconfig, ROOMLER_PROJECT_DIR: dir };
+    // Each instance's Secrets go to its own cluster, as deploy sends it there.
+    const secrets = roomler(['secrets', 'apply', '--yes'], { env });
+    expect(secrets.status, secrets.stderr).toBe(0);
+    expect(secrets.stdout).toMatch(/kubectl context: production[\s\S]*kubectl context: staging/);
+    // coturn is no instance: it goes with the top-level context (production).
+    const tls = await a.kubectl(['-n', 'coturn', 'create', 'secret', 'generic', 'coturn-tls', '--from-literal=tls.crt=x', '--from-literal=tls.key=y']);
+    expect(tls.exitCode, tls.stderr).toBe(0);
+    expect(await exists(b, 'namespace', 'coturn')).toBe(false);
+    const r = roomler(['deploy', '--yes'], { env });
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    const confirmations = [...r.stdout.matchAll(/deploy will change:\n {2}kubectl context: (\S+)\n {2}API server: +(\S+)\n {2}namespaces: +(.*)\n/g)].map((m) => [m[1], m[2], m[3]]);
+    expect(confirmations).toEqual([
+      ['production', prod.server, 'coturn, roomler'],
+      ['staging', stage.server, 'staging'],
+    ]);
+    expect(await exists(a, 'namespace', 'staging')).toBe(false);
+    expect(await exists(b, 'namespace', 'staging')).toBe(true);
+    expect(await exists(b, 'namespace', 'roomler')).toBe(false);
+    expect(await exists(a, 'statefulset', 'mongodb', '-n', 'roomler')).toBe(true);
+  });
+});
