@@ -27,7 +27,13 @@ export async function dnsChecks(cfg: LoadedConfig): Promise<Line[]> {
   const d = cfg.root.doctor;
   const resolver = new dns.Resolver({ timeout: 2000, tries: 1 });
   if (d.dnsServer) resolver.setServers([d.dnsServer]);
-  const names = [...new Set([...cfg.instances.flatMap((i) => [i.domains.app, i.domains.janus]), ...(cfg.root.coturn.enabled ? [cfg.root.coturn.host] : [])])];
+  // Browsers use the hosts in the app's URLs (URL, API_URL, JANUS_URL, TURN_URL), which need not be domains.*.
+  const urlHosts = (i: LoadedConfig['instances'][number]) =>
+    [i.app.env.URL, i.app.env.API_URL, i.app.env.JANUS_URL, i.app.env.TURN_URL].flatMap((u) => {
+      const m = /^[a-z]+:(?:\/\/)?(?:[^@/]*@)?\[?([^\]:/?]+)/i.exec(u ?? '');
+      return m && !/^\d+\.\d+\.\d+\.\d+$/.test(m[1]) ? [m[1]] : [];
+    });
+  const names = [...new Set([...cfg.instances.flatMap((i) => [i.domains.app, i.domains.janus, ...urlHosts(i)]), ...(cfg.root.coturn.enabled ? [cfg.root.coturn.host] : [])])];
   const lookup = (n: string) => resolver.resolve4(n).then((a) => a.sort(), () => [] as string[]);
   return Promise.all(
     names.map(async (name) => {
@@ -49,18 +55,23 @@ export async function dnsChecks(cfg: LoadedConfig): Promise<Line[]> {
 export async function turnChecks(cfg: LoadedConfig, secret: (name: string) => string | undefined): Promise<Line[]> {
   const out: Line[] = [];
   const c = cfg.root.coturn;
-  if (!c.enabled) return [line('skipped', 'turn', 'coturn.enabled is false')];
-  const modes = c.workers.map((w) => turnserverConf(c, w));
-  out.push(modes.every((m) => /^use-auth-secret$/m.test(m) && !/^lt-cred-mech$/m.test(m)) ? line('ok', 'turn mode', 'coturn runs use-auth-secret, the mode of the credentials Roomler hands out') : line('fail', 'turn mode', 'coturn is not in use-auth-secret mode: every call would fail to allocate'));
-  const locate = (_: number, p: readonly (string | number)[]) => p.join('.');
-  const endpoint = coturnIssues(c, cfg.instances, locate, (p) => p);
-  out.push(endpoint.length ? line('fail', 'turn url', endpoint.join('; ')) : line('ok', 'turn url', 'every TURN_URL points at a configured coturn endpoint'));
+  if (c.enabled) {
+    const modes = c.workers.map((w) => turnserverConf(c, w));
+    out.push(modes.every((m) => /^use-auth-secret$/m.test(m) && !/^lt-cred-mech$/m.test(m)) ? line('ok', 'turn mode', 'coturn runs use-auth-secret, the mode of the credentials Roomler hands out') : line('fail', 'turn mode', 'coturn is not in use-auth-secret mode: every call would fail to allocate'));
+    const locate = (_: number, p: readonly (string | number)[]) => p.join('.');
+    const endpoint = coturnIssues(c, cfg.instances, locate, (p) => p);
+    out.push(endpoint.length ? line('fail', 'turn url', endpoint.join('; ')) : line('ok', 'turn url', 'every TURN_URL points at a configured coturn endpoint'));
+  } else {
+    // A TURN server this project does not deploy (an earlier setup): its config is not ours to read, but the
+    // credential the app hands out and a real allocation at TURN_URL are still checked below.
+    out.push(line('skipped', 'turn mode', 'coturn.enabled is false: the TURN server at TURN_URL is not deployed from here; its credential and an allocation are still checked'));
+  }
   const authSecret = secret('COTURN_AUTH_SECRET');
   for (const i of cfg.instances) {
     const user = turnUsername(i);
     const days = (i.turn.expiry - Date.now() / 1000) / 86400;
     if (i.turn.expiry > TURN_EXPIRY_MAX || days <= 0) out.push(line('fail', `turn expiry ${i.name}`, `${user} is outside coturn's window (future, at most ${TURN_EXPIRY_MAX})`));
-    else if (days < cfg.root.doctor.turnExpiryWarnDays) out.push(line('warn', `turn expiry ${i.name}`, `${user} expires in ${Math.floor(days)} days: raise turn.expiry and re-run npm run secrets -- apply`));
+    else if (days < cfg.root.doctor.turnExpiryWarnDays) out.push(line('warn', `turn expiry ${i.name}`, `${user} expires in ${Math.floor(days)} days: raise turn.expiry and re-run bin/roomler secrets apply`));
     else out.push(line('ok', `turn expiry ${i.name}`, `${user} expires in ${Math.floor(days)} days`));
     if (!authSecret) {
       out.push(line('skipped', `turn credential ${i.name}`, 'COTURN_AUTH_SECRET is not in the environment or .env'));
@@ -68,7 +79,7 @@ export async function turnChecks(cfg: LoadedConfig, secret: (name: string) => st
     }
     const given = secret('TURN_PASSWORD');
     const derived = turnPassword(authSecret, user);
-    if (given === undefined) out.push(line('ok', `turn credential ${i.name}`, 'TURN_PASSWORD is derived from COTURN_AUTH_SECRET by npm run secrets'));
+    if (given === undefined) out.push(line('ok', `turn credential ${i.name}`, 'TURN_PASSWORD is derived from COTURN_AUTH_SECRET by bin/roomler secrets'));
     else out.push(given === derived ? line('ok', `turn credential ${i.name}`, `TURN_PASSWORD verifies against COTURN_AUTH_SECRET for ${user}`) : line('fail', `turn credential ${i.name}`, `TURN_PASSWORD does not verify against COTURN_AUTH_SECRET for ${user}: coturn would reject every allocation`));
     const m = /^turns?:([^:?]+)(?::(\d+))?/.exec(i.app.env.TURN_URL);
     const host = m?.[1] ?? c.host;
