@@ -10,6 +10,18 @@ import { waitForRollout } from './rollout';
 type Obj = Record<string, any>;
 const ROLLOUT_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet']);
 
+/** The server-side apply field manager of every deploy: `diff --live` dry-runs as the same manager. */
+export const FIELD_MANAGER = 'roomler-deploy';
+
+/** Manifests as kubectl reads them on stdin (YAML 1.1). */
+export const toYaml = (list: readonly Obj[]) => list.map((x) => stringify(x, { version: '1.1', lineWidth: 0 })).join('---\n');
+
+/** The names of the namespaces the cluster has now. */
+export async function existingNamespaces(kubectl: Kubectl): Promise<Set<string>> {
+  const r = await kubectl.must('listing namespaces', ['get', 'namespaces', '-o', 'name']);
+  return new Set(r.stdout.split('\n').filter(Boolean).map((n) => n.replace(/^namespace\//, '')));
+}
+
 /** dist/ objects grouped by Argo CD sync wave: the dependency order (namespace and storage … CronJobs). */
 export function waves(dist: string): [number, Obj[]][] {
   if (!existsSync(dist)) throw new UserError(`${dist} does not exist: run bin/roomler synth first`);
@@ -103,18 +115,17 @@ export async function deploy(cfg: LoadedConfig, kubectl: Kubectl, o: DeployOptio
     for (const v of rebind) o.log(`dry run: a real deploy would re-bind the Released PersistentVolume ${v.name} (data retained) to ${v.claim}`);
   }
 
-  const existing = new Set(o.dryRun ? (await kubectl.must('listing namespaces', ['get', 'namespaces', '-o', 'name'])).stdout.split('\n').filter(Boolean).map((n) => n.replace(/^namespace\//, '')) : []);
+  const existing = o.dryRun ? await existingNamespaces(kubectl) : new Set<string>();
   const started = Date.now();
   const log = (s: string) => o.log(`[${String(Math.round((Date.now() - started) / 1000)).padStart(4)} s] ${s}`);
   for (const [wave, objs] of plan) {
     log(`wave ${wave}: applying ${objs.map((x) => `${x.kind}/${x.metadata.name}`).join(', ')}`);
-    const toYaml = (list: Obj[]) => list.map((x) => stringify(x, { version: '1.1', lineWidth: 0 })).join('---\n');
     if (o.dryRun) {
       // A server-side dry run cannot create the namespaces it would create, and the API server refuses objects in a
       // namespace that does not exist: those are checked against the server's schema instead (client dry run).
       const server = objs.filter((x) => !x.metadata?.namespace || existing.has(x.metadata.namespace));
       const client = objs.filter((x) => !server.includes(x));
-      if (server.length) await kubectl.must(`server-side dry run of wave ${wave}`, ['apply', '--server-side', '--field-manager=roomler-deploy', '--dry-run=server', '-f', '-'], { input: toYaml(server), timeoutMs: 120_000 });
+      if (server.length) await kubectl.must(`server-side dry run of wave ${wave}`, ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--dry-run=server', '-f', '-'], { input: toYaml(server), timeoutMs: 120_000 });
       if (client.length) {
         await kubectl.must(`schema check of wave ${wave}`, ['apply', '--dry-run=client', '--validate=strict', '-f', '-'], { input: toYaml(client), timeoutMs: 120_000 });
         log(`  ${client.length} object(s) in namespaces that do not exist yet (${[...new Set(client.map((x) => x.metadata.namespace))].join(', ')}): checked against the server's schema only; the API server checks them when deploy creates the namespace`);
@@ -128,7 +139,7 @@ export async function deploy(cfg: LoadedConfig, kubectl: Kubectl, o: DeployOptio
         log(`PersistentVolume ${v.name}: cleared the deleted claim's uid, so ${v.claim} binds to the retained data`);
       }
     }
-    const r = await kubectl.run(['apply', '--server-side', '--field-manager=roomler-deploy', '-f', '-'], { input: toYaml(objs), timeoutMs: 120_000 });
+    const r = await kubectl.run(['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '-f', '-'], { input: toYaml(objs), timeoutMs: 120_000 });
     if (r.exitCode !== 0) throw new UserError(`kubectl apply of wave ${wave} failed; waves before it are applied, nothing after it:\n${r.stderr.trim()}`);
     for (const x of objs.filter((y) => ROLLOUT_KINDS.has(y.kind))) {
       log(`waiting for ${x.metadata.namespace}/${x.kind.toLowerCase()}/${x.metadata.name} (timeout ${timeout} s)`);
