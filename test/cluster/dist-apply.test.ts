@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { waves } from '../../hack/lib/cluster/deploy';
-import { eventually, useCluster, type TestCluster } from '../support/cluster';
+import { applyWaves, eventually, useCluster, type TestCluster } from '../support/cluster';
 import { cleanupDirs, objectsOf, projectWith, synthIn, type Obj } from '../support/synth';
 
 afterAll(cleanupDirs);
@@ -16,10 +16,7 @@ async function applyFresh(cluster: TestCluster, config = ''): Promise<{ dist: st
   const project = projectWith({ 'roomler.yaml': config });
   const s = synthIn(project, {});
   expect(s.code, s.stderr).toBe(0);
-  for (const [wave, objs] of waves(s.outdir)) {
-    const r = await cluster.kubectl(['apply', '--server-side', '--field-manager=roomler-deploy', '-f', '-'], objs.map((o) => stringify(o, { version: '1.1' })).join('---\n'));
-    expect(r.exitCode, `wave ${wave}: ${r.stderr}`).toBe(0);
-  }
+  await applyWaves(cluster, s.outdir);
   return { dist: s.outdir, objects: waves(s.outdir).flatMap(([, o]) => o) };
 }
 

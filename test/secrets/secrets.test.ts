@@ -4,7 +4,7 @@ import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOMLER } from '../support/cli';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { turnPassword } from '../../lib/turn';
 import { buildSecrets, sealValue } from '../../hack/lib/cluster/secrets';
 import { loadConfig } from '../../lib/config';
@@ -164,6 +164,13 @@ describe('bin/roomler secrets apply (real API server)', () => {
     expect(again.stdout).toMatch(/0 file\(s\) written, 3 unchanged/);
     expect(files.map((f) => readFileSync(join(project, 'sealed', f), 'utf8'))).toEqual(before);
     expect(files.map((f) => statSync(join(project, 'sealed', f)).mtimeMs)).toEqual(mtimes);
+    // A file that says the same in another layout (written by an older version, or reformatted by hand) stays as it is.
+    const reordered = join(project, 'sealed', files[0]);
+    const doc = parse(readFileSync(reordered, 'utf8'));
+    const relaid = stringify({ spec: doc.spec, metadata: doc.metadata, kind: doc.kind, apiVersion: doc.apiVersion }, { indent: 4 });
+    writeFileSync(reordered, relaid);
+    expect((await secrets(undefined, project, ['seal', '--cert', certFile])).stdout).toMatch(/0 file\(s\) written, 3 unchanged/);
+    expect(readFileSync(reordered, 'utf8')).toBe(relaid);
 
     writeFileSync(join(project, '.env'), ENV.replace(`${SENTINEL}-google`, `${SENTINEL}-google-rotated`));
     const rotated = await secrets(undefined, project, ['seal', '--cert', certFile]);

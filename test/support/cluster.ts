@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
+import { FIELD_MANAGER, toYaml, waves } from '../../hack/lib/cluster/deploy';
 import { startLab, stopLab, type LabNode, type LabState } from '../../hack/lib/lab/cluster';
 import { run, type RunResult } from '../../hack/lib/process/run';
 import { ROOT } from './cli';
@@ -66,5 +67,13 @@ export async function eventually<T>(check: () => Promise<T | undefined>, ms = 30
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Applies a dist directory wave by wave, as `deploy` does (server-side, deploy's field manager), without waiting. */
+export async function applyWaves(cluster: TestCluster, dist: string): Promise<void> {
+  for (const [wave, objs] of waves(dist)) {
+    const r = await cluster.kubectl(['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '-f', '-'], toYaml(objs));
+    if (r.exitCode !== 0) throw new Error(`wave ${wave}: ${r.stderr}`);
   }
 }

@@ -14,6 +14,7 @@ const COMMANDS: Record<string, { readonly summary: string; readonly load: () => 
   synth: { summary: 'synthesize dist/ from the config (atomically; validated)', load: () => require('../../commands/synth').default },
   validate: { summary: 'schema, API-server, cross-object and policy checks on YAML files', load: () => require('../../commands/validate').default },
   deploy: { summary: 'apply dist/ to a cluster wave by wave and wait for every workload', load: () => require('../../commands/deploy').default },
+  diff: { summary: 'what a change does to the manifests, object by object: against a git base or the cluster (--live)', load: () => require('../../commands/diff').default },
   doctor: { summary: 'read-only health checks: DNS, TURN, probes, cluster, host', load: () => require('../../commands/doctor').default },
   secrets: { summary: 'create the Secrets from .env, or seal them for GitOps', load: () => require('../../commands/secrets').default },
   migrate: { summary: 'one-time moves off the Docker host: MongoDB and uploads', load: () => require('../../commands/migrate').default },

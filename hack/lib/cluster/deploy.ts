@@ -16,6 +16,18 @@ const DATA_KINDS = new Set(['PersistentVolume', 'PersistentVolumeClaim', 'Namesp
 
 const waveOf = (o: Obj) => Number(o.metadata?.annotations?.[SYNC_WAVE] ?? 0);
 
+/** The server-side apply field manager of every deploy: `diff --live` dry-runs as the same manager. */
+export const FIELD_MANAGER = 'roomler-deploy';
+
+/** Manifests as kubectl reads them on stdin (YAML 1.1). */
+export const toYaml = manifestsText;
+
+/** The names of the namespaces the cluster has now. */
+export async function existingNamespaces(kubectl: Kubectl): Promise<Set<string>> {
+  const r = await kubectl.must('listing namespaces', ['get', 'namespaces', '-o', 'name']);
+  return new Set(r.stdout.split('\n').filter(Boolean).map((n) => n.replace(/^namespace\//, '')));
+}
+
 /** dist/'s objects (not the Argo CD Application), file by file. */
 export function readDist(dist: string): Obj[] {
   if (!existsSync(dist)) throw new UserError(`${dist} does not exist: run bin/roomler synth first`);
@@ -219,7 +231,7 @@ async function release(cfg: LoadedConfig, kubectl: Kubectl, objects: Obj[], o: O
   const started = Date.now();
   const startedAt = new Date().toISOString();
   const log = (s: string) => o.log(`[${String(Math.round((Date.now() - started) / 1000)).padStart(4)} s] ${s}`);
-  const existing = new Set(o.dryRun ? (await kubectl.must('listing namespaces', ['get', 'namespaces', '-o', 'name'])).stdout.split('\n').filter(Boolean).map((n) => n.replace(/^namespace\//, '')) : []);
+  const existing = o.dryRun ? await existingNamespaces(kubectl) : new Set<string>();
   const applied = new Map<string, Managed>();
   const meta = async (outcome: string, ok: boolean, pruned: string[] = []) => ({
     revision: (history.at(-1)?.meta.revision ?? 0) + 1,
@@ -242,7 +254,7 @@ async function release(cfg: LoadedConfig, kubectl: Kubectl, objects: Obj[], o: O
         // namespace that does not exist: those are checked against the server's schema instead (client dry run).
         const server = objs.filter((x) => !x.metadata?.namespace || existing.has(x.metadata.namespace));
         const client = objs.filter((x) => !server.includes(x));
-        if (server.length) await kubectl.must(`server-side dry run of wave ${wave}`, ['apply', '--server-side', '--field-manager=roomler-deploy', '--dry-run=server', '-f', '-'], { input: manifestsText(server), timeoutMs: 120_000 });
+        if (server.length) await kubectl.must(`server-side dry run of wave ${wave}`, ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--dry-run=server', '-f', '-'], { input: manifestsText(server), timeoutMs: 120_000 });
         if (client.length) {
           await kubectl.must(`schema check of wave ${wave}`, ['apply', '--dry-run=client', '--validate=strict', '-f', '-'], { input: manifestsText(client), timeoutMs: 120_000 });
           log(`  ${client.length} object(s) in namespaces that do not exist yet (${[...new Set(client.map((x) => x.metadata.namespace))].join(', ')}): checked against the server's schema only; the API server checks them when deploy creates the namespace`);
@@ -256,7 +268,7 @@ async function release(cfg: LoadedConfig, kubectl: Kubectl, objects: Obj[], o: O
           log(`PersistentVolume ${v.name}: cleared the deleted claim's uid, so ${v.claim} binds to the retained data`);
         }
       }
-      const r = await kubectl.run(['apply', '--server-side', '--field-manager=roomler-deploy', '-o', 'json', '-f', '-'], { input: manifestsText(objs), timeoutMs: 120_000 });
+      const r = await kubectl.run(['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '-o', 'json', '-f', '-'], { input: manifestsText(objs), timeoutMs: 120_000 });
       if (r.exitCode !== 0) throw new UserError(`kubectl apply of wave ${wave} failed; waves before it are applied, nothing after it:\n${r.stderr.trim()}`);
       const out = JSON.parse(r.stdout);
       for (const x of out.kind === 'List' ? out.items : [out]) {

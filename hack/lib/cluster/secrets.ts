@@ -1,8 +1,10 @@
 import { constants, createCipheriv, createHash, publicEncrypt, randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { parse as parseDotenv } from 'dotenv';
 import { parse, stringify } from 'yaml';
+import { SealedSecret } from '../../../imports/bitnami.com';
 import { turnUsername, type InstanceConfig, type LoadedConfig } from '../../../lib/config';
 import { JANUS_ADMIN_SECRET_KEY } from '../../../lib/constructs/janus-conf';
 import { recommendedLabels } from '../../../lib/constructs/metadata';
@@ -157,7 +159,9 @@ export function sealSecrets(config: LoadedConfig, projectDir: string, certFile: 
   for (const s of secrets) {
     const { name, namespace, labels } = s.metadata;
     const file = join(outDir, `${namespace}-${name}.yaml`);
-    const previous = existsSync(file) ? parse(readFileSync(file, 'utf8'))?.spec?.encryptedData ?? {} : {};
+    // Read as written: YAML 1.1, the dialect kubectl and Argo CD parse.
+    const existing = existsSync(file) ? parse(readFileSync(file, 'utf8'), { version: '1.1' }) : undefined;
+    const previous: Record<string, string> = existing?.spec?.encryptedData ?? {};
     const encryptedData: Record<string, string> = {};
     for (const [key, value] of Object.entries(s.stringData).sort(([a], [b]) => (a < b ? -1 : 1))) {
       const id = `${namespace}/${name}/${key}`;
@@ -166,11 +170,12 @@ export function sealSecrets(config: LoadedConfig, projectDir: string, certFile: 
       encryptedData[key] = cache[id] === fingerprint && previous[key] ? previous[key] : sealValue(cert, namespace, name, value);
       cache[id] = fingerprint;
     }
-    const text = stringify(
-      { apiVersion: 'bitnami.com/v1alpha1', kind: 'SealedSecret', metadata: { name, namespace, labels }, spec: { encryptedData, template: { metadata: { name, namespace, labels }, type: 'Opaque' } } },
-      { version: '1.1', lineWidth: 0 },
-    );
-    if (existsSync(file) && readFileSync(file, 'utf8') === text) continue;
+    // The class `cdk8s import` generated from the vendored CRD (imports/): a misspelt field fails `tsc`.
+    const sealed = SealedSecret.manifest({ metadata: { name, namespace, labels }, spec: { encryptedData, template: { metadata: { name, namespace, labels }, type: 'Opaque' } } });
+    // Compared as objects, not bytes: a file written before (other key order) or reformatted by hand is left alone
+    // while it says the same thing, so re-sealing makes no Git churn.
+    if (existing !== undefined && isDeepStrictEqual(existing, sealed)) continue;
+    const text = stringify(sealed, { version: '1.1', lineWidth: 0 });
     writeFileSync(`${file}.tmp`, text);
     renameSync(`${file}.tmp`, file);
     written++;

@@ -2,7 +2,6 @@ import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadedConfig } from '../../../lib/config';
 import { PROJECT_ROOT } from '../cli';
-import { confirm } from '../cli/confirm';
 import { UserError } from '../cli/errors';
 import { installSchedule, runBackups, verifyBackups } from '../backups/commands';
 import { localStats, shq, sshRun } from '../backups/rsync';

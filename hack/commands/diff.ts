@@ -1,0 +1,34 @@
+import { command, PROJECT_ROOT, projectDir, UserError } from '../lib/cli';
+import { CONTEXT_OPTION } from '../lib/cluster/kubectl';
+import { MAIN_BRANCHES } from '../lib/gitops/base';
+import { runDiff } from '../lib/gitops/diff';
+
+// `bin/roomler diff`: the reviewer's view of a change to the manifests, object by object.
+export default command({
+  description: [
+    'Without --live: synthesizes the base commit with its own code (its cdk8s.yaml app) and the working tree into temporary directories and compares them. Both sides use the operator\'s .env and any untracked roomler.yaml or sealed/ file; a roomler.yaml or sealed/ file tracked in git comes from each side. The base runs with the working tree\'s node_modules.',
+    'With --live: compares dist/ with the cluster as deploy would apply it (kubectl diff --server-side, deploy\'s field manager); objects the cluster has and dist/ lacks are not reported (deploy deletes nothing).',
+    'Each object is added (+), removed (-), renamed (>: a delete and a create) or changed (~) with its field paths and old → new values. Secret and SealedSecret values are never printed. Exit 0 with or without changes ("no changes" when identical); 1 when a side cannot be synthesized or the cluster cannot be read.',
+  ].join('\n\n'),
+  options: {
+    base: { type: 'string', value: 'REF', description: 'the branch, tag or commit to compare the working tree with', defaultText: `the merge base of HEAD with ${MAIN_BRANCHES.slice(0, 2).join(' or ')}` },
+    format: { type: 'string', choices: ['text', 'markdown'], default: 'text', description: 'markdown: for a pull request (GitHub job summary)' },
+    live: { type: 'boolean', description: 'compare dist/ with what the cluster holds instead of a git base' },
+    context: { ...CONTEXT_OPTION, description: 'with --live: kubeconfig context for every kubectl call' },
+  },
+  examples: ['bin/roomler diff', 'bin/roomler diff --base origin/main --format markdown >> "$GITHUB_STEP_SUMMARY"', 'bin/roomler diff --live --context production'],
+  run: ({ values }) => {
+    if (values.live && values.base !== undefined) throw new UserError('--base compares with git, --live with the cluster: give one of them', 2);
+    if (!values.live && values.context !== undefined) throw new UserError('--context applies only with --live', 2);
+    return runDiff({
+      base: values.base,
+      format: values.format as 'text' | 'markdown',
+      live: values.live,
+      context: values.context,
+      codeRoot: PROJECT_ROOT,
+      configDir: projectDir(),
+      write: (s) => void process.stdout.write(s),
+      note: (line) => void process.stderr.write(`${line}\n`),
+    });
+  },
+});
