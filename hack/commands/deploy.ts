@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { command, config, group, projectDir, UserError } from '../lib/cli';
+import { command, config, group, PROJECT_ROOT, projectDir, UserError } from '../lib/cli';
+import { runDiff } from '../lib/gitops/diff';
 import { YES_OPTION } from '../lib/cli/confirm';
 import { deploy, history, rollback } from '../lib/cluster/deploy';
 import { CONTEXT_OPTION, Kubectl } from '../lib/cluster/kubectl';
@@ -28,6 +29,13 @@ export default group({
       examples: ['bin/roomler deploy --context production', 'bin/roomler deploy --dry-run=server', 'bin/roomler deploy --prune-data pvc/roomler/mongodb-backup'],
       run: ({ values }) =>
         deploy(config(), { dist: join(projectDir(), 'dist'), projectDir: projectDir(), dryRun: values['dry-run'] === 'server', yes: values.yes, context: values.context, timeoutSeconds: values.timeout, pruneData: values['prune-data'], log: out }),
+    }),
+    diff: command({
+      summary: 'what the next deploy would change in the cluster, object by object (= diff --live); secrets redacted',
+      options: { context: CONTEXT_OPTION, format: { type: 'string', choices: ['text', 'markdown'], default: 'text', description: 'output format' } },
+      examples: ['bin/roomler deploy diff --context production'],
+      run: ({ values }) =>
+        runDiff({ live: true, context: values.context, format: values.format as 'text' | 'markdown', codeRoot: PROJECT_ROOT, configDir: projectDir(), write: (s) => void process.stdout.write(s), note: (line) => void process.stderr.write(`${line}\n`) }),
     }),
     history: command({
       summary: 'list the recorded revisions: when, outcome, manifests digest, git commit, who',

@@ -7,7 +7,7 @@ import { runDiff } from '../lib/gitops/diff';
 export default command({
   description: [
     'Without --live: synthesizes the base commit with its own code (its cdk8s.yaml app) and the working tree into temporary directories and compares them. Both sides use the operator\'s .env and any untracked roomler.yaml or sealed/ file; a roomler.yaml or sealed/ file tracked in git comes from each side. The base runs with the working tree\'s node_modules.',
-    'With --live: compares dist/ with the cluster as deploy would apply it (kubectl diff --server-side, deploy\'s field manager); objects the cluster has and dist/ lacks are not reported (deploy deletes nothing).',
+    'With --live (= deploy diff): compares dist/ with the cluster as deploy would apply it (kubectl diff --server-side, deploy\'s field manager); the objects deploy would prune (it made them, dist/ dropped them) show as removed.',
     'Each object is added (+), removed (-), renamed (>: a delete and a create) or changed (~) with its field paths and old → new values. Secret and SealedSecret values are never printed. Exit 0 with or without changes ("no changes" when identical); 1 when a side cannot be synthesized or the cluster cannot be read.',
   ].join('\n\n'),
   options: {

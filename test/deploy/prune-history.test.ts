@@ -31,6 +31,13 @@ describe('bin/roomler deploy: prune, history, rollback', () => {
     const expectedDeleted = dropped.filter((o) => !DATA.has(o.kind)).map(keyOf).sort();
     expect(expectedDeleted).toEqual(expect.arrayContaining(['CronJob/roomler/mongodb-backup', 'CronJob/roomler/mongodb-backup-verify']));
 
+    // deploy diff shows the deletions first, object by object, and the claim it would keep.
+    const preview = roomler(['deploy', 'diff'], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: noBackups } });
+    expect(preview.status, preview.stderr).toBe(0);
+    expect(preview.stdout).toMatch(/^- CronJob\/roomler\/mongodb-backup$/m);
+    expect(preview.stderr).toMatch(/PersistentVolumeClaim\/roomler\/mongodb-backup is no longer in dist\/ but holds data .*: deploy keeps it unless --prune-data names it/);
+    expect(await exists(cluster, 'cronjob', 'mongodb-backup', '-n', 'roomler')).toBe(true);
+
     const r = deploy(cluster, noBackups, '--yes');
     expect(r.status, r.stderr + r.stdout).toBe(0);
     const listed = [...r.stdout.matchAll(/^ {2}delete: +(\S+) \(deployed before, no longer in dist\/\)$/gm)].map((m) => m[1]).sort();

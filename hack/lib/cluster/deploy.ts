@@ -114,6 +114,8 @@ export const describeGit = (g: Revision['meta']['git']) => (g.commit ? `${g.comm
 /** What pruning would do: delete, keep with the data it holds, or leave alone (gone, or re-created by someone else). */
 interface PrunePlan {
   readonly remove: Managed[];
+  /** The live objects of `remove`, as the cluster holds them. */
+  readonly live: Map<string, Obj>;
   readonly keep: { readonly managed: Managed; readonly data: string }[];
   readonly notOurs: Managed[];
 }
@@ -150,7 +152,7 @@ async function dataOf(kubectl: Kubectl, m: Managed, live: Obj): Promise<string> 
 }
 
 async function planPrune(kubectl: Kubectl, previous: readonly Managed[], desired: ReadonlySet<string>, pruneData: readonly string[], keepKinds: readonly string[]): Promise<PrunePlan> {
-  const plan: PrunePlan = { remove: [], keep: [], notOurs: [] };
+  const plan: PrunePlan = { remove: [], live: new Map(), keep: [], notOurs: [] };
   for (const m of previous) {
     if (desired.has(objectKey(m)) || keepKinds.includes(m.kind)) continue;
     const r = await kubectl.run(['get', resourceArg(m), m.name, ...inNamespace(m), '-o', 'json'], { timeoutMs: 30_000 });
@@ -161,7 +163,10 @@ async function planPrune(kubectl: Kubectl, previous: readonly Managed[], desired
       continue;
     }
     if (DATA_KINDS.has(m.kind) && !pruneDataNames(pruneData, m)) plan.keep.push({ managed: m, data: await dataOf(kubectl, m, live) });
-    else plan.remove.push(m);
+    else {
+      plan.remove.push(m);
+      plan.live.set(objectKey(m), live);
+    }
   }
   // Reverse wave order: CronJobs and the app first, claims, volumes and namespaces last.
   plan.remove.sort((a, b) => (b.wave ?? 0) - (a.wave ?? 0));
@@ -318,6 +323,16 @@ async function release(cfg: LoadedConfig, kubectl: Kubectl, objects: Obj[], o: O
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   o.log(rows.map((r) => r.map((v, c) => v.padEnd(widths[c])).join('  ').trimEnd()).join('\n') + '\n\nNodePorts:\n' + ports.map((p) => `  ${p}`).join('\n'));
   return 0;
+}
+
+/**
+ * What the next deploy would delete in this cluster (the objects it manages that `objects` no longer has), as the
+ * cluster holds them, and the data objects it would keep: for `deploy diff` / `diff --live`.
+ */
+export async function prunePreview(cfg: LoadedConfig, kubectl: Kubectl, objects: readonly Obj[]): Promise<{ remove: Obj[]; keep: string[] }> {
+  const history = await listRevisions(kubectl, cfg.root.deploy.historyNamespace);
+  const plan = await planPrune(kubectl, history.at(-1)?.inventory ?? [], new Set(objects.map(keyOf)), [], []);
+  return { remove: [...plan.live.values()], keep: plan.keep.map((k) => `${objectKey(k.managed)} is no longer in dist/ but holds data (${k.data}): deploy keeps it unless --prune-data names it`) };
 }
 
 /** `deploy history`: the recorded revisions, newest last. */

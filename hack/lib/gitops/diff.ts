@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadConfig } from '../../../lib/config';
 import { Kubectl } from '../cluster/kubectl';
 import { resolveBase, synthesizeBase, synthesizeWorkingTree } from './base';
 import { liveSides } from './live';
@@ -37,7 +38,8 @@ export async function runDiff(o: DiffOptions): Promise<number> {
     let sides: DiffSides;
     let notes: readonly string[];
     if (o.live) {
-      const live = await liveSides(new Kubectl(o.context), join(o.configDir, 'dist'), work);
+      const cfg = loadConfig({ cwd: o.configDir });
+      const live = await liveSides(cfg, new Kubectl(o.context ?? cfg.root.context), join(o.configDir, 'dist'), work);
       ({ before, after, notes } = live);
       sides = { before: `the cluster (context ${live.target.context}, ${live.target.server})`, after: 'dist/ as deploy would apply it (server-side dry run)' };
     } else {

@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { existingNamespaces, FIELD_MANAGER, toYaml, waves } from '../cluster/deploy';
+import type { LoadedConfig } from '../../../lib/config';
+import { existingNamespaces, FIELD_MANAGER, prunePreview, toYaml, waves } from '../cluster/deploy';
 import type { ClusterTarget, Kubectl } from '../cluster/kubectl';
 import { UserError } from '../cli/errors';
 import { objectId, objectsInDir, withoutServerFields, type Obj } from './object-diff';
@@ -9,8 +10,8 @@ import { objectId, objectsInDir, withoutServerFields, type Obj } from './object-
 // --server-side` lets the API server merge each object (a server-side apply dry run, with deploy's field manager, so
 // a field deploy set before and dist/ no longer has shows as removed). kubectl hands the live and merged objects to
 // KUBECTL_EXTERNAL_DIFF as two directories: a two-line script copies them here, and the same object-level diff as
-// the git mode reads them. Like deploy, it covers dist/ without argocd.k8s.yaml and never reports deletions (deploy
-// deletes nothing).
+// the git mode reads them. Like deploy, it covers dist/ without argocd.k8s.yaml; the objects deploy would prune (it
+// manages them, dist/ dropped them) show as removed, and data it would keep is noted.
 
 export interface LiveSides {
   readonly before: Map<string, Obj>;
@@ -19,7 +20,7 @@ export interface LiveSides {
   readonly notes: readonly string[];
 }
 
-export async function liveSides(kubectl: Kubectl, dist: string, work: string): Promise<LiveSides> {
+export async function liveSides(cfg: LoadedConfig, kubectl: Kubectl, dist: string, work: string): Promise<LiveSides> {
   const objects = waves(dist).flatMap(([, objs]) => objs);
   const target = await kubectl.connect();
   const namespaces = await existingNamespaces(kubectl);
@@ -46,5 +47,7 @@ export async function liveSides(kubectl: Kubectl, dist: string, work: string): P
     after = objectsInDir(join(work, 'merged'), /./);
   }
   for (const o of pending) after.set(objectId(o), withoutServerFields(o));
-  return { before, after, target, notes };
+  const prune = await prunePreview(cfg, kubectl, objects);
+  for (const o of prune.remove) before.set(objectId(o), withoutServerFields(o));
+  return { before, after, target, notes: [...notes, ...prune.keep] };
 }
