@@ -1,4 +1,7 @@
-import { command, group } from '../lib/cli';
+import { command, config, group, projectDir } from '../lib/cli';
+import { printPlan, printStatus, runDay } from '../lib/runbook/commands';
+
+const out = (line: string) => void process.stdout.write(`${line}\n`);
 import { YES_OPTION } from '../lib/cli/confirm';
 import { CONTEXT_OPTION, Kubectl } from '../lib/cluster/kubectl';
 import { migrateUploads } from '../lib/backups/uploads';
@@ -8,7 +11,28 @@ const INSTANCE = { type: 'string', value: 'NAME', description: 'which instance o
 
 // `bin/roomler migrate <mongo|uploads>`: one-time moves off the old Docker host.
 export default group({
+  description: 'The migration day as one command: `migrate plan` shows it, `migrate run` runs it (resumable), `migrate status` says where it stands (docs/migration.md). `migrate mongo` and `migrate uploads` are two of its steps, on their own.',
   subcommands: {
+    plan: command({
+      summary: 'print the whole migration day for this config: every step, what it runs and changes, its checks and gates',
+      examples: ['bin/roomler migrate plan'],
+      run: async () => printPlan(config(), out),
+    }),
+    run: command({
+      summary: 'run the migration day step by step, asking before each change; resumes where a run stopped',
+      options: {
+        from: { type: 'string', value: 'STEP', description: 'start at this step, re-running it and the ones after it even if done', defaultText: 'the first step not done' },
+        context: CONTEXT_OPTION,
+        yes: YES_OPTION,
+      },
+      examples: ['bin/roomler migrate run', 'bin/roomler migrate run --yes --context production', 'bin/roomler migrate run --from switch'],
+      run: ({ values }) => runDay(config(), { projectDir: projectDir(), context: values.context, yes: values.yes, from: values.from, log: out }),
+    }),
+    status: command({
+      summary: 'where the migration run stands: each step, its outcome and duration',
+      examples: ['bin/roomler migrate status'],
+      run: async () => printStatus(config(), out),
+    }),
     mongo: command({
       summary: "stream the Docker MongoDB into the cluster's mongodb-0 (mongodump | mongorestore) and verify",
       description: 'Passwords travel on stdin only. Refuses a non-empty target unless --force.',
@@ -28,5 +52,5 @@ export default group({
       run: ({ values }) => migrateUploads({ dryRun: values['dry-run'], checksumSample: values['checksum-sample'], instance: values.instance, yes: values.yes }),
     }),
   },
-  examples: ['bin/roomler migrate uploads', 'bin/roomler migrate mongo --context production'],
+  examples: ['bin/roomler migrate plan', 'bin/roomler migrate run', 'bin/roomler migrate status'],
 });

@@ -15,7 +15,7 @@ let tools: string | undefined;
 let ferretdb: string | undefined;
 /** The cached bin directory with mongodump and mongorestore. */
 export const mongoToolsBin = () => (tools ??= toolchain('mongo-tools.sh'));
-const ferretdbBin = () => (ferretdb ??= toolchain('ferretdb.sh'));
+export const ferretdbBin = () => (ferretdb ??= toolchain('ferretdb.sh'));
 export const NODE_BIN = join(ROOT, 'node_modules', '.bin');
 /** PATH with the real mongodump, mongorestore and mongosh first. */
 export const mongoPath = () => `${mongoToolsBin()}:${NODE_BIN}:${process.env.PATH}`;
@@ -52,11 +52,11 @@ const accepts = (port: number) =>
  * user is created at start (FerretDB's new authentication: SCRAM, users in admin) and unauthenticated access refused,
  * as with mongod --auth; the password reaches FerretDB in its environment, never its argv.
  */
-export async function startServer(opts: { user?: string; password?: string; dataDir?: string } = {}): Promise<Server> {
+export async function startServer(opts: { user?: string; password?: string; dataDir?: string; port?: number } = {}): Promise<Server> {
   const dir = emptyDir('roomler-ferretdb-');
   const dataDir = opts.dataDir ?? join(dir, 'data');
   mkdirSync(dataDir, { recursive: true });
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const log = join(dir, 'ferretdb.log');
   const auth = opts.user ? ['--test-enable-new-auth'] : [];
   const env = opts.user ? { FERRETDB_SETUP_USERNAME: opts.user, FERRETDB_SETUP_PASSWORD: opts.password, FERRETDB_SETUP_DATABASE: 'admin' } : {};

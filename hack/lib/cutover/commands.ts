@@ -134,7 +134,12 @@ const hostLines = (cfg: LoadedConfig, files: readonly string[]) => {
   return [`files:   ${files.join(', ')}`, `nginx:   ${[...n.exec, ...n.command].join(' ')} -s reload (pid file ${n.pidFile})`, `backups: ${cfg.root.cutover.backupDir}`];
 };
 
-export async function apply(cfg: LoadedConfig, options: { yes: boolean }, log: Log): Promise<number> {
+/**
+ * `stopped`: old hosts stopped on purpose (the migration day stops the old app to freeze writes right before the
+ * switch): requests that still reach them cannot pass before the change, nor confirm a restore, so they are left out
+ * of both; everything they serve is still verified on the new side after the change.
+ */
+export async function apply(cfg: LoadedConfig, options: { yes: boolean; stopped?: readonly string[] }, log: Log): Promise<number> {
   const start = performance.now();
   const c = cfg.root.cutover;
   const first = plan(cfg);
@@ -147,9 +152,10 @@ export async function apply(cfg: LoadedConfig, options: { yes: boolean }, log: L
     }
     if (p.problems.length) throw new UserError(`plan: the config does not account for every old backend or does not match the routes; nothing was changed:\n  ${p.problems.join('\n  ')}`);
     const nginx = new NginxControl(c.nginx);
-    await preflight({ cfg, tree: p.tree, files: p.changes.map((x) => x.file.real), nginx, guard, targets: p.targets, baseline: judged(p.checks), log });
+    const reachable = (checks: readonly Check[]) => checks.filter((x) => !(options.stopped ?? []).includes(splitHostPort(x.current).host));
+    await preflight({ cfg, tree: p.tree, files: p.changes.map((x) => x.file.real), nginx, guard, targets: p.targets, baseline: reachable(judged(p.checks)), log });
     const changes = p.changes.map((x) => ({ path: x.file.path, real: x.file.real, before: x.file.text, after: x.after }));
-    await transact({ kind: 'apply', backupDir: c.backupDir, routes: p.routes, changes, checksAfter: p.checksAfter, checksBefore: p.checks, nginx, timeoutMs: c.requestTimeoutMs, guard, log });
+    await transact({ kind: 'apply', backupDir: c.backupDir, routes: p.routes, changes, checksAfter: p.checksAfter, checksBefore: reachable(p.checks), nginx, timeoutMs: c.requestTimeoutMs, guard, log });
     log(`apply: done: ${p.routes.length} route(s) on the NodePorts, verified in ${ms(start)} (start to verified). Old backends keep their open connections: run drain before stopping them`);
     return 0;
   });

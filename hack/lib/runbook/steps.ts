@@ -1,7 +1,7 @@
 import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadedConfig } from '../../../lib/config';
-import { PROJECT_ROOT } from '../cli';
+import { PROJECT_ROOT, projectDir } from '../cli';
 import { UserError } from '../cli/errors';
 import { installSchedule, runBackups, verifyBackups } from '../backups/commands';
 import { localStats, shq, sshRun } from '../backups/rsync';
@@ -16,7 +16,7 @@ import { judged, oldHostsOf, plan as cutoverPlan } from '../cutover/plan';
 import { splitHostPort } from '../cutover/probes';
 import { runChecks } from '../cutover/verify';
 import { clusterChecks, dnsChecks, probeChecks, turnChecks, type Line } from '../doctor/checks';
-import { secretSource } from '../cluster/secrets';
+import { buildSecrets, secretSource } from '../cluster/secrets';
 import { migrateMongo } from '../mongo/migrate';
 import { run } from '../process/run';
 import { checkDirs, hostDirs, prepareDirs } from './node';
@@ -151,8 +151,12 @@ export const STEPS: readonly Step[] = [
         if (s.exitCode !== 0) problems.push(`Secret ${coturn.namespace}/${coturn.tlsSecretName} (coturn's TLS certificate) is missing: kubectl -n ${coturn.namespace} create secret tls ${coturn.tlsSecretName} --cert=fullchain.pem --key=privkey.pem`);
         else verified.push(`Secret ${coturn.namespace}/${coturn.tlsSecretName} exists`);
       }
-      const missing = ['MONGO_ROOT_USERNAME', 'MONGO_ROOT_PASSWORD', 'COTURN_AUTH_SECRET'].filter((n) => !secretSource(PROJECT_ROOT)(n) && !secretSource(cfgDir(cfg))(n));
-      if (missing.length) problems.push(`missing in .env or the environment: ${missing.join(', ')}`);
+      // Every value the Secrets need, as secrets apply will build them (the same code).
+      try {
+        verified.push(`${buildSecrets(cfg, secretSource(cfgDir(cfg))).length} Secrets can be built from .env and the environment`);
+      } catch (e) {
+        problems.push((e as Error).message);
+      }
       for (const l of verified) log(`  ok ${l}`);
       if (problems.length) throw new UserError(`prerequisites not met:\n  - ${problems.join('\n  - ')}`);
       return { outcome: `${verified.length} checks passed`, verified, manual };
@@ -243,21 +247,22 @@ export const STEPS: readonly Step[] = [
     run: async ({ cfg, kubectl, log }) => {
       const { app } = oldContainers(cfg);
       const t0 = Date.now();
+      log(`write-free window opens at ${new Date(t0).toISOString()}: stopping ${app.join(', ')}`);
       await dockerStop(app, log);
-      log(`write-free window opened: ${app.join(', ')} stopped`);
       try {
         await migrateMongo({ force: true, kubectl, yes: true });
-        const code = await cutoverApply(cfg, { yes: true }, log);
+        const code = await cutoverApply(cfg, { yes: true, stopped: app }, log);
         if (code !== 0) throw new UserError(`cutover apply exited ${code}`);
       } catch (e) {
         for (const name of app) {
           const r = await docker(['start', name]);
           log(r.exitCode === 0 ? `started ${name} again: the old stack serves` : `COULD NOT START ${name} again (${lastLine(r.stderr)}): start it by hand`);
         }
+        log(`write-free window closes at ${new Date().toISOString()} (aborted after ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
         throw new UserError(`${(e as Error).message}\n(the old app runs again; nginx is on the old backends; run migrate run again to retry the switch)`);
       }
       const windowMs = Date.now() - t0;
-      log(`write-free window closed after ${(windowMs / 1000).toFixed(1)} s`);
+      log(`write-free window closes at ${new Date().toISOString()} (${(windowMs / 1000).toFixed(1)} s)`);
       return { outcome: `switched; write-free window ${(windowMs / 1000).toFixed(1)} s`, verified: ['final copy verified', 'every route verified through nginx'], manual: [], figures: { writeFreeWindowMs: windowMs } };
     },
   },
@@ -340,7 +345,7 @@ export const STEPS: readonly Step[] = [
 ];
 
 /** The project directory the config was loaded from (its dist/ is what deploy applies). */
-const cfgDir = (cfg: LoadedConfig) => (cfg as LoadedConfig & { projectDir?: string }).projectDir ?? process.env.ROOMLER_PROJECT_DIR ?? PROJECT_ROOT;
+const cfgDir = (_cfg: LoadedConfig) => projectDir();
 /** Hosts of the old stack that stay on purpose (cutover.kept): never stopped by the runbook. */
 const cfgKeptHosts = (cfg: LoadedConfig) => cfg.root.cutover.kept.map((k) => splitHostPort(k.target.includes(':') ? k.target : `${k.target}:0`).host).filter((h) => oldHostsOf(cfg).includes(h));
 

@@ -50,6 +50,8 @@ export const LOCATIONS = [
 
 export interface Backends {
   readonly ports: Record<string, number>;
+  /** The process serving them (one "container" of the old stack, for the rehearsal's docker stand-in). */
+  readonly pid?: number;
   readonly events: { held: string; path: string; agent?: string }[];
   /** Resolves once `count` requests have been held by `name`. */
   heldBy(name: string, count?: number): Promise<void>;
@@ -57,11 +59,11 @@ export interface Backends {
   stop(): Promise<void>;
 }
 
-/** The old and new backend of every route, plus `extra` ones, in one child process. */
-export async function startBackends(extra: BackendSpec[] = []): Promise<Backends> {
+/** The old and new backend of every route (unless `routes: false`), plus `extra` ones, in one child process. */
+export async function startBackends(extra: BackendSpec[] = [], o: { routes?: boolean } = {}): Promise<Backends> {
   const specs: BackendSpec[] = [
-    ...ROUTES.map((r) => ({ name: `old:${r.key}`, port: 0 as const, host: oldHost(r.key).ip, hold: '/slow' })),
-    ...ROUTES.filter((r) => r.backend === r.key).map((r) => ({ name: `new:${r.key}`, port: 'nodeport' as const })),
+    ...(o.routes === false ? [] : ROUTES.map((r) => ({ name: `old:${r.key}`, port: 0 as const, host: oldHost(r.key).ip, hold: '/slow' }))),
+    ...(o.routes === false ? [] : ROUTES.filter((r) => r.backend === r.key).map((r) => ({ name: `new:${r.key}`, port: 'nodeport' as const }))),
     ...extra,
   ];
   const child = spawn('node', ['--require', 'tsx/cjs', join(__dirname, 'backends.ts'), JSON.stringify(specs)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
@@ -80,6 +82,7 @@ export async function startBackends(extra: BackendSpec[] = []): Promise<Backends
   });
   return {
     ports,
+    pid: child.pid,
     events,
     heldBy: (name, count = 1) =>
       new Promise<void>((resolve) => {
@@ -89,6 +92,7 @@ export async function startBackends(extra: BackendSpec[] = []): Promise<Backends
     release: () => child.stdin!.write('release\n'),
     stop: () =>
       new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.stdin!.end();
       }),
@@ -154,6 +158,10 @@ export interface LabOptions {
   readonly extraHosts?: Record<string, string>;
   /** Directives inside nginx.conf's http block, outside confDir (what the cutover does not read). */
   readonly httpExtra?: string;
+  /** More top-level YAML in the project's roomler.yaml. */
+  readonly projectExtra?: string;
+  /** More keys inside `app:` (flow style), e.g. `uploads: { hostPath: /x }`. */
+  readonly appExtra?: string;
 }
 
 export interface CliResult {
@@ -287,7 +295,7 @@ location /janus_admin_http { proxy_pass http://${this.old('admin-http')}/admin; 
     writeFileSync(
       join(this.project, 'roomler.yaml'),
       `nodeAddress: 127.0.0.1
-app: { nodePort: ${port('app')} }
+app: { nodePort: ${port('app')}${o.appExtra ? `, ${o.appExtra}` : ''} }
 janus: { nodePorts: { http: ${port('janus-http')}, websocket: ${port('janus-ws')} }, ports: { adminHttp: ${port('admin-http')}, adminWebsocket: ${port('admin-ws')} }, admin: { enabled: true } }
 # The backends' ephemeral ports could fall into coturn's relay range on the same node: no coturn in the lab.
 coturn: { enabled: false }
@@ -296,7 +304,7 @@ cutover:
   backupDir: "${dir}/backups"
   requestTimeoutMs: 5000
   routes:
-${routes}${o.cutoverExtra ?? ''}`,
+${routes}${o.cutoverExtra ?? ''}${o.projectExtra ?? ''}`,
     );
   }
 
@@ -457,8 +465,12 @@ export class Echo {
 
   say(text: string): Promise<string> {
     return new Promise((resolve, reject) => {
-      this.socket.once('message', (m) => resolve(m.toString()));
-      this.socket.once('error', reject);
+      const fail = (e: Error) => reject(e);
+      this.socket.once('message', (m) => {
+        this.socket.off('error', fail);
+        resolve(m.toString());
+      });
+      this.socket.once('error', fail);
       this.socket.send(text);
     });
   }
