@@ -1,7 +1,8 @@
 import { command, config, projectDir } from '../lib/cli';
 import { CONTEXT_OPTION, Kubectl } from '../lib/cluster/kubectl';
 import { secretSource } from '../lib/cluster/secrets';
-import { clusterChecks, dnsChecks, hostChecks, probeChecks, turnChecks, type Line } from '../lib/doctor/checks';
+import { clusterChecks, dnsChecks, hostChecks, nodeChecks, probeChecks, turnChecks, type Line } from '../lib/doctor/checks';
+import { join } from 'node:path';
 
 // `bin/roomler doctor`: read-only health checks, one line each (ok / warn / fail / skipped), exit 1 on any fail.
 export default command({
@@ -11,7 +12,7 @@ export default command({
   run: async ({ values }) => {
     const cfg = config();
     const secret = secretSource(projectDir());
-    const lines: Line[] = [...(await dnsChecks(cfg)), ...(await turnChecks(cfg, secret)), ...probeChecks(cfg), ...(await clusterChecks(cfg, new Kubectl(values.context))), ...(await hostChecks(cfg))];
+    const lines: Line[] = [...(await dnsChecks(cfg)), ...(await turnChecks(cfg, secret)), ...probeChecks(cfg), ...(await clusterChecks(cfg, new Kubectl(values.context))), ...(await nodeChecks(cfg, join(projectDir(), 'dist'))), ...(await hostChecks(cfg))];
     const width = Math.max(...lines.map((l) => l.check.length));
     for (const l of lines) process.stdout.write(`${l.status.padEnd(7)} ${l.check.padEnd(width)}  ${l.detail}\n`);
     const count = (s: Line['status']) => lines.filter((l) => l.status === s).length;

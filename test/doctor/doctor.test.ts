@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import { stringify } from 'yaml';
 import { synthIn } from '../support/synth';
 import { turnPassword } from '../../lib/turn';
 import { cleanupDirs, emptyDir, projectWith } from '../support/synth';
-import { freePort } from '../rsync/sshd';
+import { freePort, startSshd } from '../rsync/sshd';
 
 /** A PATH with node and nothing else (machines like this one have a kubectl next to node in /usr/bin). */
 const NO_KUBECTL = mkdtempSync(join(tmpdir(), 'roomler-path-'));
@@ -46,8 +46,9 @@ afterAll(() => {
 });
 
 /** doctor on a "host" with no kubectl on PATH and no nginx: those parts say "skipped". */
-function doctor(yaml: string, dotenv = '', confDir = '/nonexistent/conf.d', env: NodeJS.ProcessEnv = {}) {
+function doctor(yaml: string, dotenv = '', confDir = '/nonexistent/conf.d', env: NodeJS.ProcessEnv = {}, withDist = false) {
   const project = projectWith({ 'roomler.yaml': `doctor: { publicIp: ${IP}, dnsServer: "127.0.0.1:${port}" }\ncutover: { nginx: { confDir: ${confDir}, command: [/nonexistent/nginx] } }\n${yaml}`, '.env': dotenv });
+  if (withDist) expect(synthIn(project, {}).code).toBe(0);
   const r = spawnSync(ROOMLER, ['doctor'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ROOMLER_PROJECT_DIR: project, ...env } });
   return { code: r.status, out: r.stdout, err: r.stderr, project };
 }
@@ -67,6 +68,14 @@ describe('npm run doctor: DNS (real dnsmasq)', () => {
     expect(r.out).toMatch(/^skipped\s+cluster\s+kubectl is not installed \(not found on PATH\)/m);
     expect(r.out).toMatch(/^skipped\s+nginx\s+\/nonexistent\/nginx is not on this host/m);
     expect(r.code).toBe(0);
+  });
+
+  it('checks the hosts browsers use (the app\'s URLs), and TURN for a coturn this project does not deploy', () => {
+    const r = doctor('coturn: { enabled: false }\napp: { env: { JANUS_URL: "wss://rtc.wild.example/janus_ws", TURN_URL: "turn:turn.roomler.live:3478" } }\n');
+    expect(r.out).toMatch(/^warn\s+dns rtc\.wild\.example\s+answered only by the wildcard \*\.wild\.example/m);
+    expect(r.out).toMatch(/^fail\s+dns turn\.roomler\.live\s+resolves to 203\.0\.113\.9, expected 198\.51\.100\.7$/m);
+    expect(r.out).toMatch(/^skipped\s+turn mode\s+coturn\.enabled is false: the TURN server at TURN_URL is not deployed from here/m);
+    expect(r.out).toMatch(/^ok\s+turn expiry roomler\s+/m);
   });
 
   it('a name that does not resolve fails', () => {
@@ -166,6 +175,28 @@ describe('bin/roomler doctor: the cluster checks against a real API server', () 
       expect(r.code).toBe(1);
     } finally {
       listener?.close();
+    }
+  });
+});
+
+describe('bin/roomler doctor: the node\'s hostPath directories (real sshd as the data node)', () => {
+  it('fails a missing or root-owned MongoDB directory, naming the owner the pods need; ok once right', async () => {
+    const dir = emptyDir('roomler-doctor-node-');
+    const sshd = await startSshd(dir);
+    try {
+      const data = join(dir, 'data');
+      const config = `ssh: { host: 127.0.0.1, port: ${sshd.port}, user: root, keyPath: "${sshd.keyPath}", knownHostsFile: "${sshd.knownHostsFile}" }\nmongodb: { hostPath: "${data}/mongodb" }\napp: { uploads: { hostPath: "${data}/uploads" } }\nbackups: { volume: { hostPath: "${data}/backup" } }\n`;
+      const r1 = doctor(config, '', undefined, { PATH: NO_KUBECTL + ':/usr/bin:/bin' }, true);
+      expect(r1.out).toMatch(new RegExp(`^fail\\s+node dir\\s+MISSING ${data}/mongodb \\(roomler-mongodb-data; needs owner 999:999 for StatefulSet/mongodb\\)$`, 'm'));
+      mkdirSync(join(data, 'mongodb'), { recursive: true });
+      const r2 = doctor(config, '', undefined, { PATH: NO_KUBECTL + ':/usr/bin:/bin' }, true);
+      expect(r2.out).toMatch(new RegExp(`^fail\\s+node dir\\s+WRONG OWNER ${data}/mongodb is 0:0, needs 999:999 \\(roomler-mongodb-data, written by StatefulSet/mongodb\\)$`, 'm'));
+      for (const d of ['mongodb', 'backup']) mkdirSync(join(data, d), { recursive: true }), chownSync(join(data, d), 999, 999);
+      mkdirSync(join(data, 'uploads'), { recursive: true });
+      const r3 = doctor(config, '', undefined, { PATH: NO_KUBECTL + ':/usr/bin:/bin' }, true);
+      expect(r3.out.split('\n').filter((l) => / node dir /.test(l)).map((l) => l.split(/\s+/)[0])).toEqual(['ok', 'ok', 'ok']);
+    } finally {
+      sshd.stop();
     }
   });
 });

@@ -12,6 +12,8 @@ import { run } from '../process/run';
 import { NginxControl } from '../cutover/nginx';
 import { inventory, readTree, resolveRoutes, routeStatus } from '../cutover/plan';
 import { backupSets, verifySet } from '../backups/snapshots';
+import { readDist } from '../cluster/deploy';
+import { checkDirs, hostDirs } from '../runbook/node';
 
 export type Status = 'ok' | 'warn' | 'fail' | 'skipped';
 export interface Line {
@@ -184,6 +186,22 @@ export async function cronJobChecks(i: InstanceConfig, kubectl: Kubectl, now = D
     const age = hours(success);
     return age > 25 ? line('fail', check, `last success ${success}, ${Math.floor(age)} h ago (schedule "${cj.spec.schedule}")`) : line('ok', check, `last success ${success} (${Math.floor(age)} h ago)`);
   });
+}
+
+/**
+ * On the data node (over ssh): every hostPath directory the manifests use exists, owned by the uid/gid of the
+ * containers that write it (a hostPath volume ignores fsGroup: a root-owned MongoDB directory crash-loops uid 999).
+ */
+export async function nodeChecks(cfg: LoadedConfig, dist: string): Promise<Line[]> {
+  if (!existsSync(dist)) return [line('skipped', 'node dirs', `${dist} does not exist (bin/roomler synth)`)];
+  const dirs = hostDirs(readDist(dist));
+  if (!dirs.length) return [];
+  try {
+    const c = await checkDirs(cfg, dirs);
+    return c.lines.map((l) => line(l.startsWith('ok ') ? 'ok' : 'fail', 'node dir', l.replace(/^ok /, '')));
+  } catch (e) {
+    return [line('skipped', 'node dirs', `the data node does not answer over ssh: ${(e as Error).message}`)];
+  }
 }
 
 /** On the nginx host: the config test and the off-node backups. */
