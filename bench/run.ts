@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { command } from '../hack/lib/cli/args';
 import { runStandalone } from '../hack/lib/cli/main';
 import * as cutover from './cutover';
+import * as mongo from './mongo';
 import * as rsync from './rsync';
 import * as startup from './startup';
 
@@ -80,13 +81,13 @@ async function main(skipTests: boolean) {
   rows.push({ name: 'validation of the default output: first call (loads schemas) / warm median', value: `${cost.cold.toFixed(1)} ms / ${cost.warm.toFixed(1)} ms`, target: '< 200 ms added' });
 
   // 4. Start-up of the commands, and figures from the host-side tools' own benchmarks.
-  for (const area of [startup, rsync, cutover]) rows.push(...(await area.bench()));
+  for (const area of [startup, rsync, mongo, cutover]) rows.push(...(await area.bench()));
 
   // 5. The whole test suite.
   if (!skipTests) {
     const t = performance.now();
     const r = spawnSync('npm', ['test'], { cwd: ROOT, encoding: 'utf8', stdio: 'ignore' });
-    rows.push({ name: `npm test wall time (${r.status === 0 ? 'passed' : 'FAILED'})`, value: s(performance.now() - t), target: '< 180 s' });
+    rows.push({ name: `npm test wall time (${r.status === 0 ? 'passed' : 'FAILED'})`, value: s(performance.now() - t), target: '< 360 s (builds excluded)' });
   }
 
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
@@ -104,7 +105,7 @@ runStandalone(
   'npm run',
   command({
     summary: 'measure the speed targets side by side in one run and write BENCHMARKS.md',
-    description: 'Takes several minutes: synth against ts-node and tsx, 1-50 instances, validation, command start-up, rsync and cutover on the test lab, and the whole test suite.',
+    description: 'Takes several minutes: synth against ts-node and tsx, 1-50 instances, validation, command start-up, rsync, migrate mongo and cutover on the test lab, and the whole test suite.',
     options: { 'skip-tests': { type: 'boolean', description: 'leave out the test-suite wall time (the longest part)' } },
     examples: ['npm run bench', 'npm run bench -- --skip-tests'],
     run: ({ values }) => main(values['skip-tests']).then(() => 0).finally(() => tmp && rmSync(tmp, { recursive: true, force: true })),

@@ -22,7 +22,7 @@ function wall(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, runs = 7
 export async function bench(): Promise<{ name: string; value: string; target?: string }[]> {
   const out = mkdtempSync(join(tmpdir(), 'roomler-bench-startup-'));
   try {
-    const commands = ['synth', 'validate', 'deploy', 'doctor', 'secrets', 'migrate', 'backup', 'cutover', 'lab'];
+    const commands = ['synth', 'validate', 'deploy', 'diff', 'doctor', 'secrets', 'migrate', 'backup', 'cutover', 'lab'];
     const help = commands.map((c) => ({ c, ms: wall(join(ROOT, 'bin', 'roomler'), [c, '--help']) })).sort((a, b) => b.ms - a.ms);
     const env = { ROOMLER_PROJECT_DIR: mkdtempSync(join(out, 'project-')), ROOMLER_OUTDIR: join(out, 'dist') };
     const npmSynth = wall('npm', ['run', 'synth'], env);

@@ -165,6 +165,9 @@ function traffic() {
       for (let n = w; !stop; n++) {
         const l = http[n % http.length];
         await record(`GET ${l.site}${l.path}`, async () => (await request(l.site, l.path)).status < 500);
+        // Paced (each loop up to ~40 requests/s, a new TLS connection each): enough to see any failure in a
+        // window of well under a second; the saturating load is test/cutover/load.test.ts's.
+        await new Promise((r) => setTimeout(r, 25));
       }
     }),
     (async () => {
@@ -175,7 +178,7 @@ function traffic() {
           if (r.status === 200) acked.push(n);
           return r.status === 200;
         });
-        await new Promise((r) => setTimeout(r, 10));
+        await new Promise((r) => setTimeout(r, 20));
       }
     })(),
   ];
@@ -294,6 +297,8 @@ describe('the migration day, rehearsed end to end (bin/roomler migrate run)', ()
     // The report says what happened, and status agrees.
     expect(r2.out).toMatch(/^ {2}switch +done +\S+ s +switched; write-free window \d+\.\d s$/m);
     expect(r2.out).toMatch(/^ {2}write-free window: \d+\.\d s \(old app stopped until nginx served the new one\)$/m);
+    // Before stopping the app, the switch announces the window it expects from the bulk copy's measured duration.
+    expect(r2.out).toMatch(/answers 502 for about \d+ s \(the write-free window: the bulk copy took \d+\.\d s, the cutover ~1 s\)/);
     const status = spawnSync(ROOMLER, ['migrate', 'status'], { env: second.env, encoding: 'utf8' });
     expect(status.stdout.match(/ done /g)).toHaveLength(10);
     expect(status.stdout).toMatch(/every step is done/);

@@ -1,11 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { watchArgv } from '../support/argv-watch';
+import { pidOf, waitForPid, watchArgv } from '../support/argv-watch';
 import { ROOMLER } from '../support/cli';
 import { labBin, useCluster } from '../support/cluster';
-import { contents, mongoPath, mongosh, seedRoomler, startServer, stopServers, type Server } from '../support/mongo';
+import { contents, mongoPath, mongosh, SEED, seedRoomler, startServer, stopServers, type Server } from '../support/mongo';
 import { cleanupDirs, emptyDir, projectWith } from '../support/synth';
 
 // `bin/roomler migrate mongo` with the real mongodump/mongorestore 100.18.0 and mongosh 2.12.0, a FerretDB as the old
@@ -57,19 +57,6 @@ async function scenario(opts: { source?: Server; targetDataDir?: string } = {}) 
   return { target, tmp, env };
 }
 
-/** The pid of a running process whose argv contains every one of `parts`. */
-function pidOf(...parts: string[]): number | undefined {
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (parts.every((p) => cmd.includes(p))) return Number(pid);
-    } catch {
-      /* ended */
-    }
-  }
-  return undefined;
-}
-
 /**
  * Runs the command to its end, scanning every process's argv for the passwords meanwhile; `during` acts on the run.
  * A run that has not ended after 45 s (the slowest here takes ~15 s) is killed and reported as hung.
@@ -103,16 +90,6 @@ async function migrate(env: NodeJS.ProcessEnv, args: string[] = [], during?: () 
   return { code: exit, stdout, stderr, seen };
 }
 
-async function waitForPid(...parts: string[]): Promise<number> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const pid = pidOf(...parts);
-    if (pid) return pid;
-    if (Date.now() > deadline) throw new Error(`no process ${parts.join(' ')}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 const totalDocs = (c: Awaited<ReturnType<typeof contents>>) => Object.values(c).reduce((a, v) => a + v.count, 0);
 
 describe('bin/roomler migrate mongo (real tools against FerretDB, real API server; kubectl exec and docker exec shimmed)', () => {
@@ -122,7 +99,7 @@ describe('bin/roomler migrate mongo (real tools against FerretDB, real API serve
     expect(r.code, r.stderr).toBe(0);
     // The confirmation names the real lab cluster (kubectl.connect talked to its API server).
     expect(r.stdout).toMatch(/kubectl context: roomler-lab\n\s+API server:\s+https:\/\/127\.0\.0\.1:\d+\n/);
-    expect(r.stdout).toMatch(/^migrate mongo: OK 4 collections, 12640 documents and 11 indexes in roomler\/mongodb-0 match what mongodump read from roomler-mongo$/m);
+    expect(r.stdout).toMatch(new RegExp(`^migrate mongo: OK 4 collections, ${SEED.documents} documents and 11 indexes in roomler/mongodb-0 match what mongodump read from roomler-mongo$`, 'm'));
     expect(r.stdout).not.toMatch(/arrived on the source/);
     expect(await contents(target)).toEqual(await contents(source));
     expect(r.seen).toBeGreaterThan(0);
@@ -176,8 +153,8 @@ describe('bin/roomler migrate mongo (real tools against FerretDB, real API serve
     expect(Number(m![1])).toBeLessThanOrEqual(300);
     // The target holds exactly what the dump read: the seed, and maybe some of the late ones.
     const messages = (await contents(target)).messages.count;
-    expect(messages).toBeGreaterThanOrEqual(12_000);
-    expect(messages).toBeLessThanOrEqual(12_300);
+    expect(messages).toBeGreaterThanOrEqual(SEED.messages);
+    expect(messages).toBeLessThanOrEqual(SEED.messages + 300);
   });
 
   describe('stops with the failing side named, and never hangs', () => {

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARCHIVE_NAME, type ArchiveManifest } from '../../lib/config/mongo-backup';
 import { SCRIPTS_DIR } from '../../lib/constructs/mongodb-backup-cronjobs';
-import { watchArgv } from '../support/argv-watch';
-import { contents, mongoPath, mongosh, seedRoomler, startServer, stopServers, type Server } from '../support/mongo';
+import { pidOf, watchArgv } from '../support/argv-watch';
+import { contents, mongoPath, mongosh, SEED, seedRoomler, startServer, stopServers, type Server } from '../support/mongo';
 import { cleanupDirs, emptyDir } from '../support/synth';
 
 // The very scripts the CronJobs mount, run with real bash, gzip, sha256sum, find and flock AND the real MongoDB tools:
@@ -71,18 +71,6 @@ function seed(backup: string, hoursAgo: number, bytes = 8192) {
   writeFileSync(join(backup, `${base}.manifest.json`), JSON.stringify({ database: 'roomlerdb', createdAt: '', collections: {}, indexes: {}, bytes: gz.length, sha256: createHash('sha256').update(gz).digest('hex') }));
   return base;
 }
-/** The pid of a running process whose argv contains every one of `parts`. */
-function pidOf(...parts: string[]): number | undefined {
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (parts.every((p) => cmd.includes(p))) return Number(pid);
-    } catch {
-      /* ended */
-    }
-  }
-  return undefined;
-}
 async function waitFor<T>(what: string, check: () => T | undefined, ms = 30_000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
@@ -116,12 +104,12 @@ describe('mongodb-backup.sh (real mongosh and mongodump against FerretDB)', () =
       bytes: bytes.length,
       sha256: createHash('sha256').update(bytes).digest('hex'),
     });
-    expect(Object.values(db).reduce((a, v) => a + v.count, 0)).toBeGreaterThan(10_000);
+    expect(Object.values(db).reduce((a, v) => a + v.count, 0)).toBe(SEED.documents);
     expect(spawnSync('gzip', ['-t', join(backup, archive)]).status).toBe(0);
     expect(readdirSync(backup).filter((f) => f.endsWith('.partial'))).toEqual([]);
     // The credentials file mongodump read is gone with the work directory.
     expect(readdirSync(dir).filter((f) => f.startsWith('tmp.'))).toEqual([]);
-    expect(r.stdout).toMatch(/^mongodb-backup: OK roomlerdb-\d{8}T\d{6}Z\.archive\.gz 4 collections, 12640 documents, 11 indexes bytes=\d+ sha256=[0-9a-f]{64} kept=1\n$/);
+    expect(r.stdout).toMatch(new RegExp(`^mongodb-backup: OK roomlerdb-\\d{8}T\\d{6}Z\\.archive\\.gz 4 collections, ${SEED.documents} documents, 11 indexes bytes=\\d+ sha256=[0-9a-f]{64} kept=1\n$`));
     expect(r.stderr).toBe('');
   });
 
@@ -166,9 +154,9 @@ describe('mongodb-backup.sh (real mongosh and mongodump against FerretDB)', () =
       expectOneFailLine(out, new RegExp(`^mongodb-backup: FAIL step=inventory tool=mongosh exit=1: MongoNetworkError: connect ECONNREFUSED ${other.host}$`, 'm'));
     });
 
-    it('disk full (a 400 KiB tmpfs: room for one archive, not two)', async () => {
+    it('disk full (a 200 KiB tmpfs: room for one archive, not two)', async () => {
       const s = setup();
-      const mnt = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=400k', 'tmpfs', s.backup], { encoding: 'utf8' });
+      const mnt = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=200k', 'tmpfs', s.backup], { encoding: 'utf8' });
       expect(mnt.status, `mounting a tmpfs needs root: ${mnt.stderr}`).toBe(0);
       try {
         const out = await failing(s);
@@ -295,7 +283,7 @@ describe('writes during the dump, and mongodb-restore-test.sh (a FerretDB as the
     const stop = join(emptyDir(), 'stop');
     const writer = mongosh(live, `const fs = require('fs'); let i = 0; while (!fs.existsSync(${JSON.stringify(stop)})) { d.messages.insertOne({ live: i++, createdAt: new Date() }); sleep(5); } print(i);`);
     let countBefore = 0;
-    while (countBefore <= 12_000) countBefore = (await contents(live)).messages.count;
+    while (countBefore <= SEED.messages) countBefore = (await contents(live)).messages.count;
     const job = await spawnScript('mongodb-backup.sh', env).done;
     writeFileSync(stop, '');
     const written = Number((await writer).trim());
@@ -304,10 +292,10 @@ describe('writes during the dump, and mongodb-restore-test.sh (a FerretDB as the
     const manifest = manifestOf(backup, archive);
     // Counts taken before the dump would be lower than what the archive holds.
     expect(manifest.collections.messages).toBeGreaterThan(countBefore);
-    expect(manifest.collections.messages).toBeLessThanOrEqual(12_000 + written);
+    expect(manifest.collections.messages).toBeLessThanOrEqual(SEED.messages + written);
     const r = await restoreTest(env);
     expect(r.code, r.out).toBe(0);
-    expect(r.out).toBe(`mongodb-restore-test: OK ${archive} restored 4 collections, ${12_640 + manifest.collections.messages - 12_000} documents, 11 indexes as its manifest says\n`);
+    expect(r.out).toBe(`mongodb-restore-test: OK ${archive} restored 4 collections, ${SEED.documents + manifest.collections.messages - SEED.messages} documents, 11 indexes as its manifest says\n`);
     expect((await contents(r.scratch)).messages.count).toBe(manifest.collections.messages);
   });
 
@@ -317,10 +305,10 @@ describe('writes during the dump, and mongodb-restore-test.sh (a FerretDB as the
     const [archive] = archives(backup);
     const file = join(backup, archive.replace('.archive.gz', '.manifest.json'));
     const manifest = manifestOf(backup, archive);
-    writeFileSync(file, JSON.stringify({ ...manifest, collections: { ...manifest.collections, messages: 12_001 } }));
+    writeFileSync(file, JSON.stringify({ ...manifest, collections: { ...manifest.collections, messages: SEED.messages + 1 } }));
     let r = await restoreTest(env);
     expect(r.code).toBe(1);
-    expectOneFailLine(r.out, new RegExp(`^mongodb-restore-test: FAIL step=compare tool=mongosh exit=1: ${archive}: messages: restored 12000, manifest says 12001$`, 'm'));
+    expectOneFailLine(r.out, new RegExp(`^mongodb-restore-test: FAIL step=compare tool=mongosh exit=1: ${archive}: messages: restored ${SEED.messages}, manifest says ${SEED.messages + 1}$`, 'm'));
     writeFileSync(file, JSON.stringify({ ...manifest, indexes: { ...manifest.indexes, users: [...manifest.indexes.users, { key: { lastSeen: -1 }, name: 'lastSeen_-1' }] } }));
     r = await restoreTest(env);
     expect(r.code).toBe(1);

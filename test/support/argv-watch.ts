@@ -25,3 +25,27 @@ export function watchArgv(secrets: readonly string[], expect?: string) {
     },
   };
 }
+
+/** The pid of a running process whose argv contains every one of `parts`. */
+export function pidOf(...parts: string[]): number | undefined {
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (parts.every((p) => cmd.includes(p))) return Number(pid);
+    } catch {
+      /* ended */
+    }
+  }
+  return undefined;
+}
+
+/** Waits (up to 60 s) for a process whose argv contains every one of `parts`; returns its pid. */
+export async function waitForPid(...parts: string[]): Promise<number> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const pid = pidOf(...parts);
+    if (pid) return pid;
+    if (Date.now() > deadline) throw new Error(`no process ${parts.join(' ')}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

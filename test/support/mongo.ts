@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../../hack/lib/process/ports';
 import { daemon, run, stopGroup } from '../../hack/lib/process/run';
 import { ROOT } from './cli';
 import { emptyDir } from './synth';
@@ -31,14 +32,6 @@ export interface Server {
 }
 
 const running = new Set<Server>();
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
-  const { port } = srv.address() as { port: number };
-  await new Promise((res) => srv.close(res));
-  return port;
-}
 
 const accepts = (port: number) =>
   new Promise<boolean>((res) => {
@@ -96,8 +89,11 @@ export async function mongosh(server: Server, script: string, database = 'roomle
   return r.stdout;
 }
 
+/** What seedRoomler writes: the messages, and the documents of all four collections (500 + 100 + messages + 40). */
+export const SEED = { messages: 6000, documents: 6640 } as const;
+
 /**
- * A realistic Roomler database: 500 users, 100 rooms, 12,000 messages (sizes vary), 40 sessions; unique indexes (one
+ * A realistic Roomler database: 500 users, 100 rooms, SEED.messages messages (sizes vary), 40 sessions; unique indexes (one
  * named), compound secondary indexes with descending keys.
  */
 export async function seedRoomler(server: Server): Promise<void> {
@@ -113,7 +109,7 @@ for (let i = 0; i < 100; i++) rooms.push({ name: 'room-' + i, owner: users[i]._i
 d.rooms.insertMany(rooms);
 d.rooms.createIndex({ name: 1 }, { unique: true });
 d.rooms.createIndex({ owner: 1, createdAt: -1 });
-for (let i = 0; i < 12000; i++) messages.push({ room: rooms[i % 100]._id, author: users[i % 500]._id, content: 'message ' + i + ' ' + 'x'.repeat(i % 300), createdAt: new Date(1700000000000 + i) });
+for (let i = 0; i < ${SEED.messages}; i++) messages.push({ room: rooms[i % 100]._id, author: users[i % 500]._id, content: 'message ' + i + ' ' + 'x'.repeat(i % 300), createdAt: new Date(1700000000000 + i) });
 for (let i = 0; i < messages.length; i += 2000) d.messages.insertMany(messages.slice(i, i + 2000));
 d.messages.createIndex({ room: 1, createdAt: -1 });
 d.messages.createIndex({ author: 1 });

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { UserError } from '../cli/errors';
+import { freePort } from '../process/ports';
 import { daemon, run, stopGroup } from '../process/run';
 import { labStages } from './stages';
 
@@ -39,15 +39,6 @@ const ADMIN_TOKEN = 'roomler-lab-admin';
 export const LAB_CONTEXT = 'roomler-lab';
 /** What each lab node offers the scheduler. */
 export const LAB_NODE_CAPACITY = { cpu: '8', memory: '32Gi', 'ephemeral-storage': '100Gi', pods: '110' } as const;
-
-export const freePort = () =>
-  new Promise<number>((res, rej) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-    s.on('error', rej);
-  });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

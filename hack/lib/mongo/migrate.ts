@@ -53,6 +53,11 @@ const POD_RESTORE = `${POD_PRELUDE}
 DUMP_CONFIG="$scratch/restore.yaml" MONGO_HOST="$2" DATABASE="$3" mongosh --nodb --quiet --norc --eval "$1" </dev/null >/dev/null
 mongorestore --config="$scratch/restore.yaml" --archive --gzip --nsInclude="$3.*" --stopOnError \${4:+"$4"}`;
 
+/** The value of a settled promise, or its error thrown. */
+const settled = <T>(r: PromiseSettledResult<T>): T => {
+  if (r.status === 'rejected') throw r.reason;
+  return r.value;
+};
 const total = (c: Record<string, number>) => Object.values(c).reduce((a, b) => a + b, 0);
 const indexCount = (i: Inventory) => Object.values(i.indexes).reduce((a, l) => a + l.length, 0);
 const signed = (n: number) => (n > 0 ? `+${n}` : String(n));
@@ -106,11 +111,14 @@ export async function migrateMongo(o: MigrateMongoOptions): Promise<number> {
     inventory(`the old MongoDB in container ${container}`, await run('docker', ['exec', '-i', container, 'sh', '-c', SOURCE_SHELL], { input: `var ROOMLER_INVENTORY = ${sourceParams};\n${inventoryJs}`, timeoutMs: 300_000 }));
 
   await kubectl.connect(); // a precise message when the cluster cannot be used, before any exec
-  const before = await targetInventory();
+  // Both inventories at once (each is a shell start plus a count of every collection): in the final sync they are
+  // part of the write-free window. The target's answer is judged first: a refusal names the target.
+  const [beforeR, sourceR] = await Promise.allSettled([targetInventory(), sourceInventory()]);
+  const before = settled(beforeR);
   if (total(before.collections) > 0 && !force) {
     throw new UserError(`target ${db} in ${where} already holds ${total(before.collections)} documents in ${Object.keys(before.collections).length} collection(s); nothing was changed. Re-run with --force to replace them.`);
   }
-  const source = await sourceInventory();
+  const source = settled(sourceR);
   await kubectl.confirmChange('migrate mongo', [instance.namespace], o.yes, [`database:        ${db} in ${where}${force ? ' (replaced: --force)' : ''}`, `source:          container ${container}, ${total(source.collections)} documents`]);
   log(`source ${container}/${db}: ${Object.keys(source.collections).length} collections, ${total(source.collections)} documents, ${indexCount(source)} indexes`);
 
@@ -163,8 +171,8 @@ export async function migrateMongo(o: MigrateMongoOptions): Promise<number> {
   if (!Object.keys(dumped).length && Object.keys(source.collections).length) {
     throw new UserError(`mongodump in container ${container} reported no "done dumping … (N documents)" lines, so the restore cannot be verified; its last words: ${failure(d, secrets).replace(/^\(exit 0\): /, '')}`);
   }
-  const after = await targetInventory();
-  const sourceAfter = await sourceInventory();
+  const [afterR, sourceAfterR] = await Promise.allSettled([targetInventory(), sourceInventory()]);
+  const [after, sourceAfter] = [settled(afterR), settled(sourceAfterR)];
   const diffs: string[] = [];
   for (const c of [...new Set([...Object.keys(dumped), ...Object.keys(after.collections)])].sort()) {
     if (dumped[c] !== after.collections[c]) diffs.push(`${c}: mongodump read ${dumped[c] ?? 'nothing (no such collection in the dump)'}, target holds ${after.collections[c] ?? 'no such collection'}`);

@@ -14,11 +14,12 @@ const seconds = (ms?: number) => (ms === undefined ? '' : ms < 60_000 ? `${(ms /
 
 /** `migrate plan`: the whole day for the current config, changing nothing. */
 export function printPlan(cfg: LoadedConfig, log: Log): number {
+  const state = readState(stateFile(cfg));
   log(`The migration day for this config: ${STEPS.length} steps. \`bin/roomler migrate run\` runs them in order, asking before each step that changes something (--yes for automation); the state is kept in ${stateFile(cfg)}.`);
   STEPS.forEach((s, n) => {
     log('');
     log(`${n + 1}. ${s.id}: ${s.title}`);
-    const changes = s.changes?.(cfg);
+    const changes = s.changes?.(cfg, state);
     log(changes ? `   changes (asks first):` : '   changes: nothing (read-only)');
     for (const c of changes ?? []) log(`     - ${c}`);
     log('   runs:');
@@ -75,7 +76,7 @@ export async function runDay(cfg: LoadedConfig, o: { projectDir: string; context
       if (n < start) continue;
       o.log('');
       o.log(`== step ${n + 1}/${STEPS.length} ${step.id}: ${step.title}`);
-      const changes = step.changes?.(cfg);
+      const changes = step.changes?.(cfg, state);
       if (changes) await confirm(`step ${step.id} will change`, changes, o.yes);
       const t0 = Date.now();
       const record = (r: Omit<StepRecord, 'startedAt' | 'finishedAt' | 'durationMs'>) => {

@@ -20,6 +20,7 @@ import { buildSecrets, secretSource } from '../cluster/secrets';
 import { migrateMongo } from '../mongo/migrate';
 import { run } from '../process/run';
 import { checkDirs, hostDirs, prepareDirs } from './node';
+import type { RunState } from './state';
 
 // The migration day, step by step (docs/migration.md). Each step is one of the existing commands, or a few of them,
 // with the checks before and after that make the next step safe. Steps that change something say what and where
@@ -43,8 +44,8 @@ export interface StepResult {
 export interface Step {
   readonly id: string;
   readonly title: string;
-  /** What it changes and where; undefined for a read-only step. */
-  readonly changes?: (cfg: LoadedConfig) => string[];
+  /** What it changes and where; undefined for a read-only step. `state` holds the steps that ran before. */
+  readonly changes?: (cfg: LoadedConfig, state?: RunState) => string[];
   /** The commands and hosts it touches. */
   readonly touches: (cfg: LoadedConfig) => string[];
   readonly checks: readonly string[];
@@ -217,8 +218,11 @@ export const STEPS: readonly Step[] = [
     gate: 'the copy verifies',
     rollback: 'nothing: the old database is only read',
     run: async ({ kubectl }) => {
+      const t0 = Date.now();
       await migrateMongo({ force: true, kubectl, yes: true });
-      return { outcome: 'copied and verified (writes after the dump are taken by the final sync)', verified: ['counts and index definitions per collection'], manual: [] };
+      // The final copy in `switch` repeats this one while nothing writes: its duration is the write-free window's estimate.
+      const copyMs = Date.now() - t0;
+      return { outcome: `copied and verified in ${(copyMs / 1000).toFixed(1)} s (writes after the dump are taken by the final sync)`, verified: ['counts and index definitions per collection'], manual: [], figures: { copyMs } };
     },
   },
   {
@@ -239,7 +243,17 @@ export const STEPS: readonly Step[] = [
   {
     id: 'switch',
     title: 'Final sync and switch: stop the old app (writes stop), re-copy MongoDB, cut nginx over',
-    changes: (cfg) => [`docker stop ${oldContainers(cfg).app.join(' ')} (the old app: nothing writes to the old database any more)`, `the database in ${cfg.instances[0].namespace}/mongodb-0 (replaced by the final copy)`, `nginx under ${cfg.root.cutover.nginx.confDir} (the proxy targets move to the NodePorts)`],
+    changes: (cfg, state) => {
+      const copyMs = state?.steps['copy-mongo']?.figures?.copyMs;
+      return [
+        `docker stop ${oldContainers(cfg).app.join(' ')} (the old app: nothing writes to the old database any more)`,
+        `the database in ${cfg.instances[0].namespace}/mongodb-0 (replaced by the final copy)`,
+        `nginx under ${cfg.root.cutover.nginx.confDir} (the proxy targets move to the NodePorts)`,
+        copyMs === undefined
+          ? `${cfg.instances[0].domains.app} answers 502 from the stop until the cutover is verified (the write-free window)`
+          : `${cfg.instances[0].domains.app} answers 502 for about ${Math.ceil(copyMs / 1000) + 2} s (the write-free window: the bulk copy took ${(copyMs / 1000).toFixed(1)} s, the cutover ~1 s)`,
+      ];
+    },
     touches: (cfg) => [`docker stop ${oldContainers(cfg).app.join(' ')}`, 'migrate mongo --force', 'cutover apply'],
     checks: ['the final copy verifies (counts and indexes)', 'the cutover verifies every route through nginx'],
     gate: 'nginx serves the new stack; the write-free window is reported',

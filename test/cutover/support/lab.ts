@@ -8,10 +8,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import { NginxControl } from '../../../hack/lib/cutover/nginx';
+import { freePort } from '../../../hack/lib/process/ports';
 import { ROOMLER } from '../../support/cli';
 import { loadConfig } from '../../../lib/config';
 import type { BackendSpec } from './backends';
 import type { LoadStats } from './load';
+
+export { freePort };
 
 // A real nginx (Debian's, prefix in a temp dir, loopback, high ports) in front of "old" and "new" backends,
 // with site configs shaped like production: roomler.live and janus.roomler.live (TLS), a map, an if, comments,
@@ -107,16 +110,6 @@ export async function withLab<T>(backends: Backends, options: LabOptions, fn: (l
   } finally {
     await lab.stop();
   }
-}
-
-/** A free TCP port on loopback (the kernel's choice, released at once). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** A port within the NodePort range that nothing listens on (checked by binding it once). */

@@ -1,0 +1,113 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startLab, stopLab } from '../hack/lib/lab/cluster';
+import { labBinDir } from '../hack/lib/lab/binaries';
+import { mongoPath, mongosh, mongoToolsBin, startServer, stopServers } from '../test/support/mongo';
+
+// `migrate mongo` (the bulk copy of the migration day, repeated during the write-free window) against the bare
+// pipe it wraps, side by side in one run: `mongodump --archive | mongorestore --archive --drop` between the same two
+// FerretDB servers with the same tools. The difference is what the command adds: the inventories before and after,
+// the verification, kubectl's connection. The same SHIMS as test/mongo-backup (kubectl exec and docker exec run the
+// command locally: no container runtime here); the lab's API server is real.
+// Also the copy rate, and what it means for the reference database (~519 MB, FIELD-NOTES). FerretDB over SQLite
+// writes far slower than mongod, so that figure is an upper bound for the window; the migration day measures the
+// real one in its bulk-copy step and announces it before the switch (docs/migration.md).
+const ROOT = join(__dirname, '..');
+const ROOMLER = join(ROOT, 'bin', 'roomler');
+const SHIMS = join(ROOT, 'test', 'mongo-backup', 'shims');
+const ROUNDS = 5;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+export async function bench(): Promise<{ name: string; value: string; target?: string }[]> {
+  const tmp = mkdtempSync(join(tmpdir(), 'roomler-bench-mongo-'));
+  const labBin = await labBinDir();
+  const lab = await startLab({ dir: join(tmp, 'lab'), binDir: labBin, nodes: [{ name: 'k8s-worker1' }] });
+  try {
+    const password = 'bench-old';
+    const source = await startServer({ user: 'root', password });
+    const target = await startServer({ user: 'admin', password: 'bench-new' });
+    // ~40 MB: 40,000 messages of ~1 KB with two secondary indexes, 2,000 users with a unique one.
+    await mongosh(
+      source,
+      `for (let b = 0; b < 20; b++) {
+  const docs = [];
+  for (let i = 0; i < 2000; i++) { const n = b * 2000 + i; docs.push({ room: 'room-' + (n % 300), author: 'user' + (n % 2000), content: 'message ' + n + ' ' + 'x'.repeat(900 + (n % 200)), createdAt: new Date(1700000000000 + n) }); }
+  d.messages.insertMany(docs);
+}
+d.messages.createIndex({ room: 1, createdAt: -1 });
+d.messages.createIndex({ author: 1 });
+const users = [];
+for (let i = 0; i < 2000; i++) users.push({ email: 'user' + i + '@example.org', createdAt: new Date() });
+d.users.insertMany(users);
+d.users.createIndex({ email: 1 }, { unique: true });`,
+    );
+    const pod = mkdtempSync(join(tmp, 'pod-'));
+    writeFileSync(join(pod, 'MONGO_INITDB_ROOT_USERNAME'), 'admin');
+    writeFileSync(join(pod, 'MONGO_INITDB_ROOT_PASSWORD'), 'bench-new');
+    const project = mkdtempSync(join(tmp, 'project-'));
+    writeFileSync(join(project, 'roomler.yaml'), `mongodb:\n  port: ${target.port}\nmigrate:\n  mongo:\n    container: bench-mongo\n    port: ${source.port}\n`);
+    const env = {
+      ...process.env,
+      PATH: `${SHIMS}:${mongoPath()}`,
+      KUBECONFIG: lab.kubeconfig,
+      ROOMLER_PROJECT_DIR: project,
+      MONGO_ROOT_USERNAME: 'root',
+      MONGO_ROOT_PASSWORD: password,
+      SHIM_REAL_KUBECTL: join(labBin, 'kubectl'),
+      SHIM_POD_SECRET_DIR: pod,
+      SHIM_CONTAINER: 'bench-mongo',
+    };
+    const tools = mongoToolsBin();
+    // The data moved: the size of the uncompressed archive (BSON), which is what the copy rate is measured in.
+    const size = spawnSync('bash', ['-c', `set -o pipefail; printf '%s\\n' "$MONGO_ROOT_PASSWORD" | ${tools}/mongodump --host 127.0.0.1 --port ${source.port} --username root --authenticationDatabase admin --db roomlerdb --archive 2>/dev/null | wc -c`], { env: { ...process.env, MONGO_ROOT_PASSWORD: password }, encoding: 'utf8' });
+    const bytes = Number(size.stdout.trim());
+    if (size.status !== 0 || !bytes) throw new Error(`mongodump of the seed failed: ${size.stderr}`);
+    // The bare pipe, with the credentials as the tool passes them (stdin / a config file), never in argv.
+    const config = join(tmp, 'restore.yaml');
+    writeFileSync(config, 'password: bench-new\n', { mode: 0o600 });
+    const pipe =
+      `printf '%s\\n' "$MONGO_ROOT_PASSWORD" | ${tools}/mongodump --host 127.0.0.1 --port ${source.port} --username root --authenticationDatabase admin --db roomlerdb --archive --gzip 2>/dev/null` +
+      ` | ${tools}/mongorestore --host 127.0.0.1 --port ${target.port} --username admin --authenticationDatabase admin --config ${config} --archive --gzip --nsInclude="roomlerdb.*" --drop --stopOnError 2>/dev/null`;
+    const time = (cmd: string, args: string[]) => {
+      const t = performance.now();
+      const r = spawnSync(cmd, args, { cwd: ROOT, env, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stdout}${r.stderr}`);
+      return performance.now() - t;
+    };
+    const tool: number[] = [];
+    const plain: number[] = [];
+    // Round 0 is the warm-up; sides alternate which goes first.
+    for (let round = 0; round <= ROUNDS; round++) {
+      const sides = [() => tool.push(time(ROOMLER, ['migrate', 'mongo', '--yes', '--force'])), () => plain.push(time('bash', ['-c', `set -o pipefail; ${pipe}`]))];
+      for (const side of round % 2 ? sides : sides.reverse()) side();
+      if (round === 0) tool.length = plain.length = 0;
+    }
+    const copyMs = median(tool);
+    const mbPerS = bytes / 1e6 / (copyMs / 1000);
+    return [
+      {
+        name: `migrate mongo incl. inventories and verification vs the bare mongodump --archive \\| mongorestore --archive pipe, ${(bytes / 1e6).toFixed(0)} MB / 42,000 documents between two FerretDB (SQLite) servers`,
+        value: `${secs(copyMs)} vs ${secs(median(plain))}, median ratio of ${ROUNDS} rounds ${median(tool.map((x, n) => x / plain[n])).toFixed(3)}`,
+        target: '<= 1.3',
+      },
+      {
+        name: 'write-free window for the reference ~519 MB database at that rate (FerretDB over SQLite: an upper bound; step copy-mongo measures the real one)',
+        value: `${mbPerS.toFixed(1)} MB/s: ~${Math.ceil(519 / mbPerS)} s + cutover`,
+      },
+    ];
+  } finally {
+    await stopServers();
+    await stopLab(lab, true);
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+// `node --require tsx/cjs bench/mongo.ts`: just these figures (npm run bench runs them with everything else).
+if (require.main === module) {
+  bench().then((rows) => {
+    for (const r of rows) process.stdout.write(`${r.name}: ${r.value}${r.target ? ` (target ${r.target})` : ''}\n`);
+  });
+}
