@@ -86,16 +86,19 @@ d.users.createIndex({ email: 1 }, { unique: true });`,
       if (round === 0) tool.length = plain.length = 0;
     }
     const copyMs = median(tool);
-    const mbPerS = bytes / 1e6 / (copyMs / 1000);
+    const addedMs = median(tool.map((x, n) => x - plain[n]));
+    const mbPerS = bytes / 1e6 / (median(plain) / 1000); // the transfer itself; the command's fixed cost is added below
     return [
       {
-        name: `migrate mongo incl. inventories and verification vs the bare mongodump --archive \\| mongorestore --archive pipe, ${(bytes / 1e6).toFixed(0)} MB / 42,000 documents between two FerretDB (SQLite) servers`,
-        value: `${secs(copyMs)} vs ${secs(median(plain))}, median ratio of ${ROUNDS} rounds ${median(tool.map((x, n) => x / plain[n])).toFixed(3)}`,
-        target: '<= 1.3',
+        // What the command adds is a fixed cost (two shells and a count of every collection, before and after, on
+        // both sides at once; kubectl), not a rate: so the target is on the difference, not a ratio at this size.
+        name: `migrate mongo (inventories, verification) vs the bare mongodump --archive --gzip \\| mongorestore pipe, ${(bytes / 1e6).toFixed(0)} MB / 42,000 documents between two FerretDB (SQLite) servers: time added by the command`,
+        value: `${secs(copyMs)} vs ${secs(median(plain))}: +${secs(addedMs)} (median of ${ROUNDS} rounds)`,
+        target: '<= 10 s added',
       },
       {
-        name: 'write-free window for the reference ~519 MB database at that rate (FerretDB over SQLite: an upper bound; step copy-mongo measures the real one)',
-        value: `${mbPerS.toFixed(1)} MB/s: ~${Math.ceil(519 / mbPerS)} s + cutover`,
+        name: 'copy rate of the bare pipe, and the final copy of the reference ~519 MB database at that rate plus the time added (FerretDB over SQLite writes far slower than mongod: an upper bound; step copy-mongo measures the real one)',
+        value: `${mbPerS.toFixed(1)} MB/s: ~${Math.ceil(519 / mbPerS + addedMs / 1000)} s, + the cutover`,
       },
     ];
   } finally {
