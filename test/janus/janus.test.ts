@@ -56,11 +56,13 @@ async function startJanus(config: Record<string, string>, deployment: Obj, secre
   const log = join(dir, 'janus.log');
   const server = spawn('janus', ['-F', conf, '-C', join(conf, 'janus.jcfg'), '-L', log, '-N', '-o'], { stdio: 'ignore' });
   servers.push(server);
-  for (let n = 0; n < 100; n++) {
-    if ((await fetch(`http://127.0.0.1:${ports.http}/janus/info`).then((r) => r.ok).catch(() => false))) break;
+  const text = () => (existsSync(log) ? readFileSync(log, 'utf8') : '');
+  // Janus loads every plugin before its transports: on a loaded 2-core machine that has taken more than 10 s.
+  for (let deadline = Date.now() + 45_000; !(await fetch(`http://127.0.0.1:${ports.http}/janus/info`).then((r) => r.ok).catch(() => false)); ) {
+    if (server.exitCode !== null || Date.now() > deadline) throw new Error(`Janus did not serve its HTTP API (${server.exitCode === null ? 'after 45 s' : `exited ${server.exitCode}`}):\n${text().slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { ports, log: () => (existsSync(log) ? readFileSync(log, 'utf8') : '') };
+  return { ports, log: text };
 }
 
 const tcpOpen = (port: number) =>

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARCHIVE_NAME, type ArchiveManifest } from '../../lib/config/mongo-backup';
 import { SCRIPTS_DIR } from '../../lib/constructs/mongodb-backup-cronjobs';
+import { freePort } from '../../hack/lib/process/ports';
 import { pidOf, watchArgv } from '../support/argv-watch';
 import { contents, mongoPath, mongosh, SEED, seedRoomler, startServer, stopServers, type Server } from '../support/mongo';
 import { cleanupDirs, emptyDir } from '../support/synth';
@@ -126,19 +127,29 @@ describe('mongodb-backup.sh (real mongosh and mongodump against FerretDB)', () =
   });
 
   describe('every failure ends with one line naming the step, the exit code and the reason; the last good archive stays', () => {
-    /** A good backup first, then the failing run (`before` it, `during` it); returns the failing run's output. */
+    // The last good archive each failing run must leave alone: one real backup, made once, copied into each
+    // scenario's directory (its bytes and names are what the job wrote).
+    let good: { name: string; bytes: Buffer }[] = [];
+    let goodAt = 0;
+    beforeAll(() => {
+      const { backup, env } = setup();
+      const r = run('mongodb-backup.sh', env);
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      good = readdirSync(backup).sort().map((name) => ({ name, bytes: readFileSync(join(backup, name)) }));
+      goodAt = Date.now();
+    });
+
+    /** The last good archive in place, then the failing run (`before` it, `during` it); returns its output. */
     async function failing(s: ReturnType<typeof setup>, o: { env?: NodeJS.ProcessEnv; before?: () => Promise<void>; during?: () => Promise<void> } = {}) {
-      expect(run('mongodb-backup.sh', s.env).status).toBe(0);
-      const good = readdirSync(s.backup).sort();
-      const goodBytes = good.map((f) => readFileSync(join(s.backup, f)).toString('base64'));
-      await new Promise((r) => setTimeout(r, 1100)); // a new stamp (seconds) for the next run
+      for (const g of good) writeFileSync(join(s.backup, g.name), g.bytes);
+      await new Promise((r) => setTimeout(r, Math.max(0, goodAt + 1100 - Date.now()))); // a new stamp (seconds) for the failing run
       await o.before?.();
       const job = spawnScript('mongodb-backup.sh', o.env ?? s.env);
       await o.during?.();
       const { code, out } = await job.done;
       expect(code).toBe(1);
-      expect(readdirSync(s.backup).sort()).toEqual(good);
-      expect(good.map((f) => readFileSync(join(s.backup, f)).toString('base64'))).toEqual(goodBytes);
+      expect(readdirSync(s.backup).sort()).toEqual(good.map((g) => g.name));
+      for (const g of good) expect(readFileSync(join(s.backup, g.name)).equals(g.bytes), g.name).toBe(true);
       return out;
     }
 
@@ -149,9 +160,9 @@ describe('mongodb-backup.sh (real mongosh and mongodump against FerretDB)', () =
     });
 
     it('server down', async () => {
-      const other = await startServer({ user: USER, password: PASSWORD });
-      const out = await failing(setup(other.host), { before: () => other.stop() });
-      expectOneFailLine(out, new RegExp(`^mongodb-backup: FAIL step=inventory tool=mongosh exit=1: MongoNetworkError: connect ECONNREFUSED ${other.host}$`, 'm'));
+      const down = `127.0.0.1:${await freePort()}`; // nothing listens there
+      const out = await failing(setup(down));
+      expectOneFailLine(out, new RegExp(`^mongodb-backup: FAIL step=inventory tool=mongosh exit=1: MongoNetworkError: connect ECONNREFUSED ${down}$`, 'm'));
     });
 
     it('disk full (a 200 KiB tmpfs: room for one archive, not two)', async () => {
