@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLab, stopLab } from '../hack/lib/lab/cluster';
 import { labBinDir } from '../hack/lib/lab/binaries';
-import { mongoPath, mongosh, mongoToolsBin, startServer, stopServers } from '../test/support/mongo';
+import { mongoPath, mongoToolsBin, startServer, stopServers, withDb } from '../test/support/mongo';
 
 // `migrate mongo` (the bulk copy of the migration day, repeated during the write-free window) against the bare
 // pipe it wraps, side by side in one run: `mongodump --archive | mongorestore --archive --drop` between the same two
@@ -30,20 +30,19 @@ export async function bench(): Promise<{ name: string; value: string; target?: s
     const source = await startServer({ user: 'root', password });
     const target = await startServer({ user: 'admin', password: 'bench-new' });
     // ~40 MB: 40,000 messages of ~1 KB with two secondary indexes, 2,000 users with a unique one.
-    await mongosh(
-      source,
-      `for (let b = 0; b < 20; b++) {
-  const docs = [];
-  for (let i = 0; i < 2000; i++) { const n = b * 2000 + i; docs.push({ room: 'room-' + (n % 300), author: 'user' + (n % 2000), content: 'message ' + n + ' ' + 'x'.repeat(900 + (n % 200)), createdAt: new Date(1700000000000 + n) }); }
-  d.messages.insertMany(docs);
-}
-d.messages.createIndex({ room: 1, createdAt: -1 });
-d.messages.createIndex({ author: 1 });
-const users = [];
-for (let i = 0; i < 2000; i++) users.push({ email: 'user' + i + '@example.org', createdAt: new Date() });
-d.users.insertMany(users);
-d.users.createIndex({ email: 1 }, { unique: true });`,
-    );
+    await withDb(source, async (d) => {
+      for (let b = 0; b < 20; b++) {
+        const docs = Array.from({ length: 2000 }, (_, i) => {
+          const n = b * 2000 + i;
+          return { room: `room-${n % 300}`, author: `user${n % 2000}`, content: `message ${n} ${'x'.repeat(900 + (n % 200))}`, createdAt: new Date(1700000000000 + n) };
+        });
+        await d.collection('messages').insertMany(docs);
+      }
+      await d.collection('messages').createIndex({ room: 1, createdAt: -1 });
+      await d.collection('messages').createIndex({ author: 1 });
+      await d.collection('users').insertMany(Array.from({ length: 2000 }, (_, i) => ({ email: `user${i}@example.org`, createdAt: new Date() })));
+      await d.collection('users').createIndex({ email: 1 }, { unique: true });
+    });
     const pod = mkdtempSync(join(tmp, 'pod-'));
     writeFileSync(join(pod, 'MONGO_INITDB_ROOT_USERNAME'), 'admin');
     writeFileSync(join(pod, 'MONGO_INITDB_ROOT_PASSWORD'), 'bench-new');

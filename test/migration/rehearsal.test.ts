@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOMLER, ROOT } from '../support/cli';
 import { labBin, useCluster } from '../support/cluster';
-import { ferretdbBin, mongoPath, mongosh, seedRoomler, startServer, stopServers, type Server } from '../support/mongo';
+import { ferretdbBin, mongoPath, seedRoomler, startServer, stopServers, withDb, type Server } from '../support/mongo';
 import { cleanupDirs, emptyDir, synthIn } from '../support/synth';
 import { freePort, startSshd, type Sshd } from '../rsync/sshd';
 import { crontabSpool } from '../rsync/world';
@@ -78,7 +78,7 @@ beforeAll(async () => {
   mkdirSync(oldData);
   container('mongo', '127.0.0.1', oldDbPort, `export FERRETDB_SETUP_USERNAME='${USER}' FERRETDB_SETUP_PASSWORD='${PASSWORD}' FERRETDB_SETUP_DATABASE=admin\nexec '${ferretdbBin()}' --handler=sqlite --sqlite-url=file:${oldData}/ --state-dir=${oldData} --listen-addr=127.0.0.1:${oldDbPort} --debug-addr=- --telemetry=disable --log-level=warn --test-enable-new-auth`);
   const oldUri = `mongodb://${USER}:${PASSWORD}@127.0.0.1:${oldDbPort}/admin`;
-  await seedRoomler({ uri: oldUri } as Server);
+  await seedRoomler({ uri: oldUri });
   // The old app (r00mler2) writes there; the old Janus (janus_r) is its own process of backends.
   const oldAppPort = await freePort();
   container('r00mler2', OLD_HOSTS.app.ip, oldAppPort, `export MONGO_URI='${oldUri}'\nexec node --require tsx/cjs test/migration/app.ts '{"name":"old:app","host":"${OLD_HOSTS.app.ip}","port":${oldAppPort}}'`);
@@ -266,12 +266,12 @@ describe('the migration day, rehearsed end to end (bin/roomler migrate run)', ()
     for (const id of ['switch', 'test-external', 'drain', 'backups']) expect(r2.out).toMatch(new RegExp(`^step ${id}: done in `, 'm'));
 
     // No acknowledged write is lost: each is in the new database.
-    const ids: number[] = JSON.parse(await mongosh(newDb, 'print(JSON.stringify(d.writes.find({}, { _id: 1 }).toArray().map((x) => x._id)));'));
+    const ids = await withDb(newDb, async (d) => (await d.collection<{ _id: number }>('writes').find({}, { projection: { _id: 1 } }).toArray()).map((x) => x._id));
     const stored = new Set(ids);
     expect(load.acked.length).toBeGreaterThan(50);
     expect(load.acked.filter((n) => !stored.has(n))).toEqual([]);
     // Writes before and after the switch: both apps wrote some.
-    const by = JSON.parse(await mongosh(newDb, 'print(JSON.stringify(d.writes.aggregate([{ $group: { _id: "$by", n: { $sum: 1 } } }]).toArray()));'));
+    const by = await withDb(newDb, (d) => d.collection('writes').aggregate<{ _id: string }>([{ $group: { _id: '$by', n: { $sum: 1 } } }]).toArray());
     expect(by.map((x: { _id: string }) => x._id).sort()).toEqual(['new:app', 'old:app']);
 
     // Failures only inside the windows both runs announced, and only on the app (Janus's routes never failed).

@@ -1,11 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pidOf, waitForPid, watchArgv } from '../support/argv-watch';
 import { ROOMLER } from '../support/cli';
 import { labBin, useCluster } from '../support/cluster';
-import { contents, mongoPath, mongosh, SEED, seedRoomler, startServer, stopServers, type Server } from '../support/mongo';
+import { contents, mongoPath, SEED, seedRoomler, startServer, stopServers, withDb, type Server } from '../support/mongo';
 import { cleanupDirs, emptyDir, projectWith } from '../support/synth';
 
 // `bin/roomler migrate mongo` with the real mongodump/mongorestore 100.18.0 and mongosh 2.12.0, a FerretDB as the old
@@ -67,7 +68,8 @@ async function migrate(env: NodeJS.ProcessEnv, args: string[] = [], during?: () 
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
-  const watch = watchArgv(SECRETS, 'mongorestore');
+  // This run's mongorestore, not another test file's: its --config lies in the scratch directory under this TMPDIR.
+  const watch = watchArgv(SECRETS, `--config=${env.TMPDIR}/`);
   let hung = false;
   const watchdog = setTimeout(() => {
     hung = true;
@@ -109,7 +111,7 @@ describe('bin/roomler migrate mongo (real tools against FerretDB, real API serve
 
   it('refuses a target that already holds documents, and streams nothing', async () => {
     const { target, env } = await scenario();
-    await mongosh(target, `d.users.insertMany([1, 2, 3, 4, 5].map((i) => ({ i })));`);
+    await withDb(target, (d) => d.collection('users').insertMany([1, 2, 3, 4, 5].map((i) => ({ i }))));
     const r = await migrate(env);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/target roomlerdb in roomler\/mongodb-0 already holds 5 documents in 1 collection\(s\); nothing was changed\. Re-run with --force/);
@@ -118,7 +120,7 @@ describe('bin/roomler migrate mongo (real tools against FerretDB, real API serve
 
   it('replaces a non-empty target only with --force', async () => {
     const { target, env } = await scenario();
-    await mongosh(target, `d.users.insertMany([1, 2, 3, 4, 5].map((i) => ({ email: 'old' + i })));`);
+    await withDb(target, (d) => d.collection('users').insertMany([1, 2, 3, 4, 5].map((i) => ({ email: `old${i}` }))));
     const r = await migrate(env, ['--force']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/database:\s+roomlerdb in roomler\/mongodb-0 \(replaced: --force\)/);
@@ -127,7 +129,7 @@ describe('bin/roomler migrate mongo (real tools against FerretDB, real API serve
 
   it('fails when the index definitions differ (an empty target whose collection the app already indexed its own way)', async () => {
     const { target, env } = await scenario();
-    await mongosh(target, `d.createCollection('users'); d.users.createIndex({ lastSeen: -1 });`);
+    await withDb(target, async (d) => (await d.createCollection('users')).createIndex({ lastSeen: -1 }));
     const r = await migrate(env);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/the target does not match the dump:\n\s+users: indexes differ: source \[.*"email_1".*\], target \[.*"lastSeen_-1".*\]/);
@@ -139,7 +141,11 @@ describe('bin/roomler migrate mongo (real tools against FerretDB, real API serve
     const { target, env } = await scenario({ source: live });
     // A writer already connected, inserting 300 messages the moment mongodump runs.
     const go = join(emptyDir(), 'go');
-    const writer = mongosh(live, `const fs = require('fs'); while (!fs.existsSync(${JSON.stringify(go)})) sleep(5); d.messages.insertMany(Array.from({ length: 300 }, (_, i) => ({ late: i })));`);
+    const writer = withDb(live, async (d) => {
+      await d.command({ ping: 1 });
+      while (!existsSync(go)) await sleep(5);
+      await d.collection('messages').insertMany(Array.from({ length: 300 }, (_, i) => ({ late: i })));
+    });
     const r = await migrate(env, [], async () => {
       await waitForPid('mongodump', `127.0.0.1:${live.port}`);
       writeFileSync(go, '');
@@ -197,7 +203,7 @@ describe('bin/roomler migrate mongo (real tools against FerretDB, real API serve
 
     it('mongorestore is killed mid-stream: mongodump is stopped too', async () => {
       const { env } = await scenario();
-      const r = await migrate(env, [], async () => void process.kill(await waitForPid('mongorestore', '--nsInclude=roomlerdb.*'), 'SIGKILL'));
+      const r = await migrate(env, [], async () => void process.kill(await waitForPid('mongorestore', `--config=${env.TMPDIR}/`), 'SIGKILL'));
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/mongorestore in roomler\/mongodb-0 failed \(exit 137, killed by SIGKILL\)(; mongodump was stopped)?; the target keeps what mongorestore inserted so far \(re-run with --force to replace it\)/);
       expect(pidOf('mongodump', `127.0.0.1:${source.port}`)).toBeUndefined();
@@ -208,7 +214,7 @@ describe('bin/roomler migrate mongo (real tools against FerretDB, real API serve
       const r = await migrate(env, [], async () => void process.kill(await waitForPid('mongodump', `127.0.0.1:${source.port}`), 'SIGKILL'));
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/mongodump in container roomler-mongo failed \(killed by SIGKILL\); mongorestore was stopped; the target keeps/);
-      expect(pidOf('mongorestore', '--nsInclude=roomlerdb.*')).toBeUndefined();
+      expect(pidOf('mongorestore', `--config=${env.TMPDIR}/`)).toBeUndefined();
     });
   });
 

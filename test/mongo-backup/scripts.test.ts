@@ -7,7 +7,8 @@ import { ARCHIVE_NAME, type ArchiveManifest } from '../../lib/config/mongo-backu
 import { SCRIPTS_DIR } from '../../lib/constructs/mongodb-backup-cronjobs';
 import { freePort } from '../../hack/lib/process/ports';
 import { pidOf, watchArgv } from '../support/argv-watch';
-import { contents, mongoPath, mongosh, SEED, seedRoomler, startServer, stopServers, type Server } from '../support/mongo';
+import { contents, mongoPath, SEED, seedRoomler, startServer, stopServers, withDb, type Server } from '../support/mongo';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { cleanupDirs, emptyDir } from '../support/synth';
 
 // The very scripts the CronJobs mount, run with real bash, gzip, sha256sum, find and flock AND the real MongoDB tools:
@@ -117,7 +118,7 @@ describe('mongodb-backup.sh (real mongosh and mongodump against FerretDB)', () =
   it('never puts the credentials on a command line (reads /proc/*/cmdline while it runs)', async () => {
     const { backup, env } = setup();
     const job = spawnScript('mongodb-backup.sh', env);
-    const watch = watchArgv([PASSWORD, encodeURIComponent(PASSWORD)], 'mongodump');
+    const watch = watchArgv([PASSWORD, encodeURIComponent(PASSWORD)], `--archive=${backup}/`);
     const { code, out } = await job.done;
     const { leaks, seen } = watch.stop();
     expect(code, out).toBe(0);
@@ -292,12 +293,19 @@ describe('writes during the dump, and mongodb-restore-test.sh (a FerretDB as the
     const { backup, env } = setup(live.host);
     // A writer inserting messages until told to stop, started before the job.
     const stop = join(emptyDir(), 'stop');
-    const writer = mongosh(live, `const fs = require('fs'); let i = 0; while (!fs.existsSync(${JSON.stringify(stop)})) { d.messages.insertOne({ live: i++, createdAt: new Date() }); sleep(5); } print(i);`);
-    let countBefore = 0;
-    while (countBefore <= SEED.messages) countBefore = (await contents(live)).messages.count;
+    const writer = withDb(live, async (d) => {
+      let i = 0;
+      while (!existsSync(stop)) {
+        await d.collection('messages').insertOne({ live: i++, createdAt: new Date() });
+        await sleep(5);
+      }
+      return i;
+    });
+    let countBefore: number;
+    while ((countBefore = (await contents(live)).messages.count) <= SEED.messages) await sleep(20);
     const job = await spawnScript('mongodb-backup.sh', env).done;
     writeFileSync(stop, '');
-    const written = Number((await writer).trim());
+    const written = await writer;
     expect(job.code, job.out).toBe(0);
     const [archive] = archives(backup);
     const manifest = manifestOf(backup, archive);

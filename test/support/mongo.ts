@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { MongoClient, ObjectId, type Db } from 'mongodb';
 import { freePort } from '../../hack/lib/process/ports';
-import { daemon, run, stopGroup } from '../../hack/lib/process/run';
+import { daemon, stopGroup } from '../../hack/lib/process/run';
 import { ROOT } from './cli';
 import { emptyDir } from './synth';
 
@@ -26,7 +27,7 @@ export interface Server {
   readonly port: number;
   /** The SQLite directory. */
   readonly dataDir: string;
-  /** Connection string with the credentials, for the test's own mongosh (passed in the environment, never argv). */
+  /** Connection string with the credentials, for the test's own driver (never in any argv). */
   readonly uri: string;
   stop(): Promise<void>;
 }
@@ -80,13 +81,18 @@ export async function stopServers(): Promise<void> {
   await Promise.all([...running].map((s) => s.stop()));
 }
 
-/** Runs `script` in mongosh with `const d` = database `roomlerdb` of `server`; returns stdout (throws on failure). */
-export async function mongosh(server: Server, script: string, database = 'roomlerdb'): Promise<string> {
-  const file = join(emptyDir('roomler-mongosh-'), 'script.js');
-  writeFileSync(file, `const d = connect(process.env.TEST_MONGO_URI).getSiblingDB(${JSON.stringify(database)});\n${script}`);
-  const r = await run(join(NODE_BIN, 'mongosh'), ['--nodb', '--quiet', '--norc', '--file', file], { env: { TEST_MONGO_URI: server.uri }, timeoutMs: 120_000 });
-  if (r.exitCode !== 0) throw new Error(`mongosh against ${server.host} failed: ${r.stderr}`);
-  return r.stdout;
+/**
+ * Runs `fn` on database `database` of `server` through the Node driver, in the test's own process: the test's reads and
+ * writes. The code under test runs the real mongosh, mongodump and mongorestore; the test's side needs no shell (a
+ * mongosh start costs ~1 CPU-second, and the suite starts the code under test's own by the hundred).
+ */
+export async function withDb<T>(server: Pick<Server, 'uri'>, fn: (d: Db) => Promise<T>, database = 'roomlerdb'): Promise<T> {
+  const client = new MongoClient(server.uri, { serverSelectionTimeoutMS: 20_000 });
+  try {
+    return await fn(client.db(database));
+  } finally {
+    await client.close();
+  }
 }
 
 /** What seedRoomler writes: the messages, and the documents of all four collections (500 + 100 + messages + 40). */
@@ -96,37 +102,34 @@ export const SEED = { messages: 6000, documents: 6640 } as const;
  * A realistic Roomler database: 500 users, 100 rooms, SEED.messages messages (sizes vary), 40 sessions; unique indexes (one
  * named), compound secondary indexes with descending keys.
  */
-export async function seedRoomler(server: Server): Promise<void> {
-  await mongosh(
-    server,
-    `
-const users = [], rooms = [], messages = [], sessions = [];
-for (let i = 0; i < 500; i++) users.push({ _id: ObjectId(), email: 'user' + i + '@example.org', username: 'user' + i, createdAt: new Date(1700000000000 + i * 1000), roles: i % 50 ? ['member'] : ['member', 'admin'] });
-d.users.insertMany(users);
-d.users.createIndex({ email: 1 }, { unique: true });
-d.users.createIndex({ username: 1 }, { unique: true, name: 'username_unique' });
-for (let i = 0; i < 100; i++) rooms.push({ name: 'room-' + i, owner: users[i]._id, members: [users[i]._id, users[i + 1]._id], createdAt: new Date(1700000000000 + i) });
-d.rooms.insertMany(rooms);
-d.rooms.createIndex({ name: 1 }, { unique: true });
-d.rooms.createIndex({ owner: 1, createdAt: -1 });
-for (let i = 0; i < ${SEED.messages}; i++) messages.push({ room: rooms[i % 100]._id, author: users[i % 500]._id, content: 'message ' + i + ' ' + 'x'.repeat(i % 300), createdAt: new Date(1700000000000 + i) });
-for (let i = 0; i < messages.length; i += 2000) d.messages.insertMany(messages.slice(i, i + 2000));
-d.messages.createIndex({ room: 1, createdAt: -1 });
-d.messages.createIndex({ author: 1 });
-for (let i = 0; i < 40; i++) sessions.push({ user: users[i]._id, token: 'token-' + i, expires: new Date(1800000000000) });
-d.sessions.insertMany(sessions);
-d.sessions.createIndex({ token: 1 }, { unique: true });
-`,
-  );
+export async function seedRoomler(server: Pick<Server, 'uri'>): Promise<void> {
+  await withDb(server, async (d) => {
+    const users = Array.from({ length: 500 }, (_, i) => ({ _id: new ObjectId(), email: `user${i}@example.org`, username: `user${i}`, createdAt: new Date(1700000000000 + i * 1000), roles: i % 50 ? ['member'] : ['member', 'admin'] }));
+    await d.collection('users').insertMany(users);
+    await d.collection('users').createIndex({ email: 1 }, { unique: true });
+    await d.collection('users').createIndex({ username: 1 }, { unique: true, name: 'username_unique' });
+    const rooms = Array.from({ length: 100 }, (_, i) => ({ _id: new ObjectId(), name: `room-${i}`, owner: users[i]._id, members: [users[i]._id, users[i + 1]._id], createdAt: new Date(1700000000000 + i) }));
+    await d.collection('rooms').insertMany(rooms);
+    await d.collection('rooms').createIndex({ name: 1 }, { unique: true });
+    await d.collection('rooms').createIndex({ owner: 1, createdAt: -1 });
+    const messages = Array.from({ length: SEED.messages }, (_, i) => ({ room: rooms[i % 100]._id, author: users[i % 500]._id, content: `message ${i} ${'x'.repeat(i % 300)}`, createdAt: new Date(1700000000000 + i) }));
+    for (let i = 0; i < messages.length; i += 2000) await d.collection('messages').insertMany(messages.slice(i, i + 2000));
+    await d.collection('messages').createIndex({ room: 1, createdAt: -1 });
+    await d.collection('messages').createIndex({ author: 1 });
+    await d.collection('sessions').insertMany(Array.from({ length: 40 }, (_, i) => ({ user: users[i]._id, token: `token-${i}`, expires: new Date(1800000000000) })));
+    await d.collection('sessions').createIndex({ token: 1 }, { unique: true });
+  });
 }
 
 /** Counts and index definitions per collection, read by the test itself (not the code under test). */
-export async function contents(server: Server): Promise<Record<string, { count: number; indexes: unknown[] }>> {
-  const out = await mongosh(
-    server,
-    `const out = {};
-for (const n of d.getCollectionNames().sort()) out[n] = { count: d[n].countDocuments({}), indexes: d[n].getIndexes().map(({ v, ns, ...i }) => i).sort((a, b) => a.name.localeCompare(b.name)) };
-print(JSON.stringify(out));`,
-  );
-  return JSON.parse(out);
+export async function contents(server: Pick<Server, 'uri'>): Promise<Record<string, { count: number; indexes: unknown[] }>> {
+  return withDb(server, async (d) => {
+    const out: Record<string, { count: number; indexes: unknown[] }> = {};
+    const names = (await d.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name).sort();
+    for (const n of names) {
+      const indexes = (await d.collection(n).listIndexes().toArray()).map(({ v, ns, ...i }) => i).sort((a, b) => String(a.name).localeCompare(String(b.name)));
+      out[n] = { count: await d.collection(n).countDocuments({}), indexes };
+    }
+    return out;
+  });
 }
