@@ -10,9 +10,12 @@ afterAll(cleanupDirs);
 
 describe('bin/roomler deploy: rollouts that really wait, and say why when they fail', () => {
   const cluster = useCluster();
+  // MongoDB's template as the first test leaves it, in every later one: no rolling update of an earlier wave that a
+  // short --timeout would have to wait for on a loaded machine.
+  const slowMongo = annotate('StatefulSet', 'mongodb', LAB_ANNOTATIONS.readyAfter, '4s');
 
   it('waits for a workload that becomes Ready late (a slow first MongoDB boot)', async () => {
-    const dir = project('', annotate('StatefulSet', 'mongodb', LAB_ANNOTATIONS.readyAfter, '4s'));
+    const dir = project('', slowMongo);
     await createSecrets(cluster, dir);
     const r = deploy(cluster, dir, '--yes', '--timeout', '30');
     expect(r.status, r.stderr).toBe(0);
@@ -23,7 +26,7 @@ describe('bin/roomler deploy: rollouts that really wait, and say why when they f
 
   it('stops at a workload that never becomes Ready, naming it and what its Pods report; later waves are not applied', async () => {
     await cluster.kubectl(['delete', 'deployment', 'roomler', '-n', 'roomler', '--wait']);
-    const dir = project('', annotate('Deployment', 'janus', LAB_ANNOTATIONS.neverReady, 'true'));
+    const dir = project('', (o) => annotate('Deployment', 'janus', LAB_ANNOTATIONS.neverReady, 'true')(slowMongo(o)));
     const r = deploy(cluster, dir, '--yes', '--timeout', '3');
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/roomler\/deployment\/janus did not become ready within 3 s \(--timeout, default deploy\.rolloutTimeoutSeconds\); later waves were not applied\./);
@@ -33,16 +36,18 @@ describe('bin/roomler deploy: rollouts that really wait, and say why when they f
   });
 
   it('names a crash-looping container with its restarts', async () => {
-    const dir = project('', annotate('Deployment', 'roomler', LAB_ANNOTATIONS.crashLoop, 'true'));
-    const r = deploy(cluster, dir, '--yes', '--timeout', '3');
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/roomler\/deployment\/roomler did not become ready within 3 s/);
+    // Janus rolls back to Ready first (it was never Ready above): 10 s for that on a loaded machine.
+    const dir = project('', (o) => annotate('Deployment', 'roomler', LAB_ANNOTATIONS.crashLoop, 'true')(slowMongo(o)));
+    const r = deploy(cluster, dir, '--yes', '--timeout', '10');
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/roomler\/deployment\/roomler did not become ready within 10 s/);
     expect(r.stderr).toMatch(/roomler-\S+ Running on k8s-worker1: container roomler CrashLoopBackOff \(5 restarts, last exit 1\)/);
   });
 
   it('a hostNetwork port clash shows up as the scheduler shows it, and deploy says so plainly', async () => {
     // A second Janus on the same node with the same host ports: synth refuses this; a hand-made manifest does not.
     const dir = project('', (o) => {
+      o = slowMongo(o);
       if (o.kind !== 'Deployment' || o.metadata.name !== 'janus') return o;
       const twin = JSON.parse(JSON.stringify(o));
       twin.metadata.name = 'janus-twin';

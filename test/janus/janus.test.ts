@@ -41,7 +41,11 @@ async function startJanus(config: Record<string, string>, deployment: Obj, secre
   const conf = join(dir, 'conf');
   spawnSync('mkdir', ['-p', conf]);
   for (const f of readdirSync(DEBIAN_CONFIGS).filter((x) => x.endsWith('.jcfg'))) copyFileSync(join(DEBIAN_CONFIGS, f), join(conf, f));
-  const ports: Ports = { http: await freePort(), adminHttp: await freePort(), websocket: await freePort(), adminWebsocket: await freePort() };
+  // Four different ports: free ports found one after another may repeat.
+  const free = new Set<number>();
+  while (free.size < 4) free.add(await freePort());
+  const [http, adminHttp, websocket, adminWebsocket] = [...free];
+  const ports: Ports = { http, adminHttp, websocket, adminWebsocket };
   const move = (text: string) =>
     text
       .replace(/^\tport = \d+$/m, `\tport = ${ports.http}`)
@@ -53,16 +57,31 @@ async function startJanus(config: Record<string, string>, deployment: Obj, secre
     const r = runAdminInit(deployment, dir, secret);
     expect(r.status, r.stderr).toBe(0);
   }
-  const log = join(dir, 'janus.log');
+  return { ports, log: await serveJanus(conf, dir, ports.http) };
+}
+
+/**
+ * Starts Janus on `conf` and waits for its HTTP API; returns a reader of its log. Janus loads every plugin before its
+ * transports: on a loaded 2-core machine that has taken more than 10 s, and once in a full CI run its HTTP transport
+ * never came up within 45 s (the log ending at "Loading transport plugin 'libjanus_http.so'"). So: 25 s, then one
+ * more start with the first attempt's log printed, then a failure with both.
+ */
+async function serveJanus(conf: string, dir: string, httpPort: number, attempt = 1): Promise<() => string> {
+  const log = join(dir, `janus-${attempt}.log`);
   const server = spawn('janus', ['-F', conf, '-C', join(conf, 'janus.jcfg'), '-L', log, '-N', '-o'], { stdio: 'ignore' });
   servers.push(server);
   const text = () => (existsSync(log) ? readFileSync(log, 'utf8') : '');
-  // Janus loads every plugin before its transports: on a loaded 2-core machine that has taken more than 10 s.
-  for (let deadline = Date.now() + 45_000; !(await fetch(`http://127.0.0.1:${ports.http}/janus/info`).then((r) => r.ok).catch(() => false)); ) {
-    if (server.exitCode !== null || Date.now() > deadline) throw new Error(`Janus did not serve its HTTP API (${server.exitCode === null ? 'after 45 s' : `exited ${server.exitCode}`}):\n${text().slice(-3000)}`);
+  for (let deadline = Date.now() + 25_000; !(await fetch(`http://127.0.0.1:${httpPort}/janus/info`).then((r) => r.ok).catch(() => false)); ) {
+    if (server.exitCode !== null || Date.now() > deadline) {
+      const why = `Janus did not serve its HTTP API (${server.exitCode === null ? 'after 25 s' : `exited ${server.exitCode}`}):\n${text().slice(-3000)}`;
+      server.kill('SIGKILL');
+      if (attempt > 1) throw new Error(why);
+      console.warn(`${why}\n(starting it once more)`);
+      return serveJanus(conf, dir, httpPort, attempt + 1);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { ports, log: text };
+  return text;
 }
 
 const tcpOpen = (port: number) =>
