@@ -62,18 +62,21 @@ async function startJanus(config: Record<string, string>, deployment: Obj, secre
 
 /**
  * Starts Janus on `conf` and waits for its HTTP API; returns a reader of its log. Janus loads every plugin before its
- * transports: on a loaded 2-core machine that has taken more than 10 s, and once in a full CI run its HTTP transport
- * never came up within 45 s (the log ending at "Loading transport plugin 'libjanus_http.so'"). So: 25 s, then one
- * more start with the first attempt's log printed, then a failure with both.
+ * transports: on a loaded 2-core machine that has taken more than 10 s. And Debian's Janus 1.1 sometimes dies of
+ * SIGILL inside libmicrohttpd right after "HTTP webserver started" while the test polls it (seen with the admin API on,
+ * two libmicrohttpd daemons, in about one full suite run in three, never alone; the core dump's backtrace ends in
+ * libmicrohttpd.so.12). So: 25 s, then one more start with the first attempt's log and cause printed, then a failure.
+ * No core dumps (they would land in the cwd).
  */
 async function serveJanus(conf: string, dir: string, httpPort: number, attempt = 1): Promise<() => string> {
   const log = join(dir, `janus-${attempt}.log`);
-  const server = spawn('janus', ['-F', conf, '-C', join(conf, 'janus.jcfg'), '-L', log, '-N', '-o'], { stdio: 'ignore' });
+  const server = spawn('sh', ['-c', 'ulimit -c 0 && exec "$0" "$@"', 'janus', '-F', conf, '-C', join(conf, 'janus.jcfg'), '-L', log, '-N', '-o'], { stdio: 'ignore' });
   servers.push(server);
   const text = () => (existsSync(log) ? readFileSync(log, 'utf8') : '');
+  const ended = () => (server.signalCode ? `killed by ${server.signalCode}` : server.exitCode !== null ? `exited ${server.exitCode}` : undefined);
   for (let deadline = Date.now() + 25_000; !(await fetch(`http://127.0.0.1:${httpPort}/janus/info`).then((r) => r.ok).catch(() => false)); ) {
-    if (server.exitCode !== null || Date.now() > deadline) {
-      const why = `Janus did not serve its HTTP API (${server.exitCode === null ? 'after 25 s' : `exited ${server.exitCode}`}):\n${text().slice(-3000)}`;
+    if (ended() || Date.now() > deadline) {
+      const why = `Janus did not serve its HTTP API (${ended() ?? 'after 25 s'}):\n${text().slice(-3000)}`;
       server.kill('SIGKILL');
       if (attempt > 1) throw new Error(why);
       console.warn(`${why}\n(starting it once more)`);
