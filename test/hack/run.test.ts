@@ -27,7 +27,8 @@ describe('hack/lib/run', () => {
 
   it('a timeout kills the whole process group, grandchildren holding the pipes included', async () => {
     const t = Date.now();
-    const r = await run('bash', ['-c', 'sleep 30 & echo $! ; wait'], { timeoutMs: 300 });
+    // 3 s: time enough for bash to start the grandchild and say its pid on a loaded machine (300 ms once was not).
+    const r = await run('bash', ['-c', 'sleep 30 & echo $! ; wait'], { timeoutMs: 3000 });
     expect(r.timedOut).toBe(true);
     expect(Date.now() - t).toBeLessThan(10_000);
     const grandchild = Number(r.stdout.trim());

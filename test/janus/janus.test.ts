@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { allObjects, cleanupDirs, emptyDir, find, podSpec, projectWith, synthFiles, type Obj } from '../support/synth';
-import { freePort } from '../rsync/sshd';
+import { freePorts } from '../../hack/lib/process/ports';
 
 // Debian's Janus (1.1, from the same upstream `make configs` samples janus-slim ships, 0.9.5) with the transport
 // configs synth renders and the janus.jcfg the admin-secret init step writes from Debian's own, moved onto free
@@ -41,10 +41,7 @@ async function startJanus(config: Record<string, string>, deployment: Obj, secre
   const conf = join(dir, 'conf');
   spawnSync('mkdir', ['-p', conf]);
   for (const f of readdirSync(DEBIAN_CONFIGS).filter((x) => x.endsWith('.jcfg'))) copyFileSync(join(DEBIAN_CONFIGS, f), join(conf, f));
-  // Four different ports: free ports found one after another may repeat.
-  const free = new Set<number>();
-  while (free.size < 4) free.add(await freePort());
-  const [http, adminHttp, websocket, adminWebsocket] = [...free];
+  const [http, adminHttp, websocket, adminWebsocket] = await freePorts(4);
   const ports: Ports = { http, adminHttp, websocket, adminWebsocket };
   const move = (text: string) =>
     text

@@ -272,7 +272,7 @@ describe('the migration day, rehearsed end to end (bin/roomler migrate run)', ()
     expect(load.acked.filter((n) => !stored.has(n))).toEqual([]);
     // Writes before and after the switch: both apps wrote some.
     const by = await withDb(newDb, (d) => d.collection('writes').aggregate<{ _id: string }>([{ $group: { _id: '$by', n: { $sum: 1 } } }]).toArray());
-    expect(by.map((x: { _id: string }) => x._id).sort()).toEqual(['new:app', 'old:app']);
+    expect(by.map((x) => x._id).sort()).toEqual(['new:app', 'old:app']);
 
     // Failures only inside the windows both runs announced, and only on the app (Janus's routes never failed).
     const announced = [...windows(r1.out), ...windows(r2.out)];

@@ -2,13 +2,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARCHIVE_NAME, type ArchiveManifest } from '../../lib/config/mongo-backup';
 import { SCRIPTS_DIR } from '../../lib/constructs/mongodb-backup-cronjobs';
 import { freePort } from '../../hack/lib/process/ports';
 import { pidOf, watchArgv } from '../support/argv-watch';
 import { contents, mongoPath, SEED, seedRoomler, startServer, stopServers, withDb, type Server } from '../support/mongo';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { cleanupDirs, emptyDir } from '../support/synth';
 
 // The very scripts the CronJobs mount, run with real bash, gzip, sha256sum, find and flock AND the real MongoDB tools:
@@ -143,7 +143,7 @@ describe('mongodb-backup.sh (real mongosh and mongodump against FerretDB)', () =
     /** The last good archive in place, then the failing run (`before` it, `during` it); returns its output. */
     async function failing(s: ReturnType<typeof setup>, o: { env?: NodeJS.ProcessEnv; before?: () => Promise<void>; during?: () => Promise<void> } = {}) {
       for (const g of good) writeFileSync(join(s.backup, g.name), g.bytes);
-      await new Promise((r) => setTimeout(r, Math.max(0, goodAt + 1100 - Date.now()))); // a new stamp (seconds) for the failing run
+      await sleep(Math.max(0, goodAt + 1100 - Date.now())); // a new stamp (seconds) for the failing run
       await o.before?.();
       const job = spawnScript('mongodb-backup.sh', o.env ?? s.env);
       await o.during?.();

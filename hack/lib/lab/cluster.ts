@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../cli/errors';
-import { freePort } from '../process/ports';
+import { freePorts } from '../process/ports';
 import { daemon, run, stopGroup } from '../process/run';
 import { labStages } from './stages';
 
@@ -87,7 +87,7 @@ export async function startLab(o: LabOptions): Promise<LabState> {
   const state = (): LabState => ({ dir, kubeconfig: join(dir, 'kubeconfig'), server, pids, nodes: o.nodes.map((n) => n.name) });
   const save = () => writeFileSync(join(dir, 'lab.json'), JSON.stringify(state(), null, 2) + '\n');
 
-  const [etcdPort, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
+  const [etcdPort, etcdPeer, apiPort] = await freePorts(3);
   const server = `https://127.0.0.1:${apiPort}`;
   try {
     const sa = join(pki, 'sa.key');
