@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$(go env GOPATH)/bin:$PATH"
 KUBECONFORM_VERSION=v0.6.7
-if ! kubeconform -v 2>/dev/null | grep -q "${KUBECONFORM_VERSION#v}"; then
+if [[ $(kubeconform -v 2>/dev/null || true) != *"${KUBECONFORM_VERSION#v}"* ]]; then
   GOFLAGS=-mod=mod go install "github.com/yannh/kubeconform/cmd/kubeconform@${KUBECONFORM_VERSION}"
 fi
 if go install golang.stackrox.io/kube-linter/cmd/kube-linter@v0.7.2 >/dev/null 2>&1; then

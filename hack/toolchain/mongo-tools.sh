@@ -24,7 +24,9 @@ mkdir -p "$tmp/bin"
 step "unpacking mongodump and mongorestore $MONGO_TOOLS_VERSION"
 tar -xzf "$src/$tarball" -C "$tmp/bin" mongodump mongorestore
 for t in mongodump mongorestore; do
-  "$tmp/bin/$t" --version | grep -q "version: $MONGO_TOOLS_VERSION" || { echo "mongo-tools: $t does not report version $MONGO_TOOLS_VERSION" >&2; exit 1; }
+  # Capture, then match: a reader that stops early (grep -q) would SIGPIPE the tool and fail the pipeline.
+  reported=$("$tmp/bin/$t" --version 2>&1) || true
+  [[ $reported == *"version: $MONGO_TOOLS_VERSION"* ]] || { echo "mongo-tools: $t does not report version $MONGO_TOOLS_VERSION" >&2; exit 1; }
 done
 publish "$tmp" "$dir"
 step "done: $dir/bin"
