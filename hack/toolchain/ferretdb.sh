@@ -11,9 +11,12 @@ set -euo pipefail
 TOOLCHAIN_NAME=ferretdb
 . "$(dirname "$0")/cache.sh"
 FERRETDB_VERSION=v1.24.2
+dir=$(cache_dir ferretdb "$0" "$FERRETDB_VERSION")
+build_needs "$dir" go tmp-mib:1536 cache-mib:128
+check() { expect_output ferretdb "version: $FERRETDB_VERSION" "$1/bin/ferretdb" --version; }
+cache_lock ferretdb
+if cache_ok "$dir" check; then echo "$dir/bin/ferretdb"; exit 0; fi
 command -v go >/dev/null || { echo "ferretdb: Go is needed to build it (https://go.dev/dl)" >&2; exit 1; }
-dir=$(cache_dir ferretdb "$0" "$FERRETDB_VERSION" "$(go env GOVERSION)")
-if [ -f "$dir/.complete" ]; then echo "$dir/bin/ferretdb"; exit 0; fi
 
 tmp="$dir.building.$$"
 work=$(mktemp -d)
@@ -35,7 +38,7 @@ sed -i 's/^\([[:space:]]*\)case "background":$/\1case "background", "ns":/' "$ha
 
 step "building ./cmd/ferretdb (SQLite backend only; ~3 min cold)"
 go build -tags ferretdb_no_postgresql -trimpath -ldflags "-s -w" -o "$tmp/bin/ferretdb" ./cmd/ferretdb
-"$tmp/bin/ferretdb" --version >&2
+check "$tmp"
 publish "$tmp" "$dir"
 step "done: $dir/bin/ferretdb"
 echo "$dir/bin/ferretdb"

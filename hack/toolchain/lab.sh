@@ -9,8 +9,18 @@ TOOLCHAIN_NAME=lab
 . "$(dirname "$0")/cache.sh"
 K8S_VERSION=v1.28.15
 KWOK_VERSION=v0.7.0
-dir=$(cache_dir lab "$0" "$K8S_VERSION" "$KWOK_VERSION" "$(go env GOVERSION)")
-if [ -f "$dir/.complete" ]; then echo "$dir/bin"; exit 0; fi
+dir=$(cache_dir lab "$0" "$K8S_VERSION" "$KWOK_VERSION")
+build_needs "$dir" go curl tmp-mib:3072 cache-mib:512
+check() {
+  local b=$1/bin
+  expect_output lab "Kubernetes $K8S_VERSION" "$b/kube-apiserver" --version &&
+    expect_output lab "Kubernetes $K8S_VERSION" "$b/kube-controller-manager" --version &&
+    expect_output lab "Kubernetes $K8S_VERSION" "$b/kube-scheduler" --version &&
+    expect_output lab "Client Version: $K8S_VERSION" "$b/kubectl" version --client &&
+    expect_output lab "$KWOK_VERSION" "$b/kwok" --version
+}
+cache_lock lab
+if cache_ok "$dir" check; then echo "$dir/bin"; exit 0; fi
 
 command -v go >/dev/null || { echo "lab: Go is needed to build the control plane (https://go.dev/dl)" >&2; exit 1; }
 tmp="$dir.building.$$"
@@ -56,7 +66,7 @@ for cmd in kube-apiserver kubectl kube-scheduler kube-controller-manager; do
 done
 step "building kwok $KWOK_VERSION (~3 min)"
 GOBIN="$tmp/bin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-"$tmp/bin/kubectl" version --client >&2
+check "$tmp"
 publish "$tmp" "$dir"
 step "done: $dir/bin"
 echo "$dir/bin"

@@ -1,33 +1,71 @@
 #!/usr/bin/env bash
 # Unpacks MongoDB Database Tools 100.18.0 (mongodump, mongorestore; static linux/amd64) once into the cache (see
 # cache.sh) and prints its bin directory. No registry this project reaches serves them (the Go module proxy refuses
-# github.com/mongodb/mongo-tools, Debian has no MongoDB packages, the npm/PyPI wrappers download at run time), so they
-# come as a tarball from the shared tools directory beside the checkout (its README says how they were built). The
-# tarball must match the checksum pinned here AND its SHA256SUMS; tests use only the cached copy.
+# github.com/mongodb/mongo-tools, Debian has no MongoDB packages, the npm/PyPI wrappers download at run time), so
+# they come from MONGO_TOOLS_SRC, either:
+#  - a directory holding mongo-tools-100.18.0-linux-amd64.tar.gz and its SHA256SUMS (a mirror; the default is the
+#    shared tools directory beside the checkout), checked against the checksum pinned here; or
+#  - an http(s):// or file:// URL of an archive, with MONGO_TOOLS_SHA256 its SHA-256, for example MongoDB's official
+#    release https://fastdl.mongodb.org/tools/db/mongodb-database-tools-debian12-x86_64-100.18.0.tgz (MongoDB
+#    publishes the checksum beside it, as <archive>.sha256). The archive is checked before anything is unpacked.
+# Either layout works: the binaries at the archive's top level (the mirror) or under <dir>/bin/ (MongoDB's own).
+# Tests use only the cached copy.
 set -euo pipefail
 TOOLCHAIN_NAME=mongo-tools
 . "$(dirname "$0")/cache.sh"
 MONGO_TOOLS_VERSION=100.18.0
-MONGO_TOOLS_SHA256=772e836289261ef6dadd5d7883435ccd4d7f482ce5b12e495282d89e15657ea3
+MIRROR_TARBALL=mongo-tools-$MONGO_TOOLS_VERSION-linux-amd64.tar.gz
+MIRROR_SHA256=772e836289261ef6dadd5d7883435ccd4d7f482ce5b12e495282d89e15657ea3
 src=${MONGO_TOOLS_SRC:-$(cd "$(dirname "$0")/../.." && pwd)/../shared/tools/mongo-tools}
-tarball=mongo-tools-$MONGO_TOOLS_VERSION-linux-amd64.tar.gz
-dir=$(cache_dir mongo-tools "$0" "$MONGO_TOOLS_VERSION" "$MONGO_TOOLS_SHA256")
-if [ -f "$dir/.complete" ]; then echo "$dir/bin"; exit 0; fi
+case $src in
+  http://* | https://* | file://*)
+    sha256=${MONGO_TOOLS_SHA256:-}
+    [[ $sha256 =~ ^[0-9a-f]{64}$ ]] || { echo "mongo-tools: MONGO_TOOLS_SRC is a URL ($src): set MONGO_TOOLS_SHA256 to the archive's SHA-256 (64 hex digits; MongoDB publishes it as <archive>.sha256)" >&2; exit 1; } ;;
+  *) sha256=$MIRROR_SHA256 ;;
+esac
+dir=$(cache_dir mongo-tools "$0" "$MONGO_TOOLS_VERSION" "$sha256")
+build_needs "$dir" mongo-tools-source cache-mib:128
 
-[ -f "$src/$tarball" ] || { echo "mongo-tools: $src/$tarball is missing (set MONGO_TOOLS_SRC to the directory holding it and SHA256SUMS)" >&2; exit 1; }
-step "checking $src/$tarball"
-(cd "$src" && sha256sum --quiet -c SHA256SUMS) || { echo "mongo-tools: $src/$tarball does not match its SHA256SUMS" >&2; exit 1; }
-[ "$(sha256sum "$src/$tarball" | cut -d' ' -f1)" = "$MONGO_TOOLS_SHA256" ] || { echo "mongo-tools: $src/$tarball is not the pinned $MONGO_TOOLS_VERSION (sha256 $MONGO_TOOLS_SHA256)" >&2; exit 1; }
+check() {
+  expect_output mongo-tools "version: $MONGO_TOOLS_VERSION" "$1/bin/mongodump" --version &&
+    expect_output mongo-tools "version: $MONGO_TOOLS_VERSION" "$1/bin/mongorestore" --version
+}
+cache_lock mongo-tools
+if cache_ok "$dir" check; then echo "$dir/bin"; exit 0; fi
+
 tmp="$dir.building.$$"
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/bin"
+case $src in
+  http://* | https://* | file://*)
+    archive="$tmp/archive.tgz"
+    step "downloading $src"
+    curl -fsSL --retry 2 -o "$archive" "$src" || { echo "mongo-tools: could not download $src" >&2; exit 1; }
+    got=$(sha256sum "$archive")
+    [ "${got%% *}" = "$sha256" ] || { echo "mongo-tools: $src has SHA-256 ${got%% *}, not the expected MONGO_TOOLS_SHA256 $sha256; nothing was cached" >&2; exit 1; } ;;
+  *)
+    archive=$src/$MIRROR_TARBALL
+    [ -f "$archive" ] || { echo "mongo-tools: $archive is missing (set MONGO_TOOLS_SRC to the directory holding it and SHA256SUMS, or to a URL with MONGO_TOOLS_SHA256)" >&2; exit 1; }
+    step "checking $archive"
+    (cd "$src" && sha256sum --quiet -c SHA256SUMS) || { echo "mongo-tools: $archive does not match its SHA256SUMS" >&2; exit 1; }
+    got=$(sha256sum "$archive")
+    [ "${got%% *}" = "$MIRROR_SHA256" ] || { echo "mongo-tools: $archive is not the pinned $MONGO_TOOLS_VERSION (sha256 $MIRROR_SHA256)" >&2; exit 1; } ;;
+esac
+
 step "unpacking mongodump and mongorestore $MONGO_TOOLS_VERSION"
-tar -xzf "$src/$tarball" -C "$tmp/bin" mongodump mongorestore
+listing=$(tar -tzf "$archive") || { echo "mongo-tools: $archive is not a gzipped tar archive" >&2; exit 1; }
+members=()
 for t in mongodump mongorestore; do
-  # Capture, then match: a reader that stops early (grep -q) would SIGPIPE the tool and fail the pipeline.
-  reported=$("$tmp/bin/$t" --version 2>&1) || true
-  [[ $reported == *"version: $MONGO_TOOLS_VERSION"* ]] || { echo "mongo-tools: $t does not report version $MONGO_TOOLS_VERSION" >&2; exit 1; }
+  m=$(printf '%s\n' "$listing" | sed -n -E "\#^(\./)?([^/]+/)?(bin/)?$t\$#p")
+  [ -n "$m" ] && [ "${m//[^$'\n']/}" = '' ] || { echo "mongo-tools: $archive does not hold exactly one $t (at its top level or under <dir>/bin/)" >&2; exit 1; }
+  members+=("$m")
 done
+tar -xzf "$archive" -C "$tmp" "${members[@]}"
+for i in 0 1; do
+  [ "${members[$i]}" = "bin/${members[$i]##*/}" ] || mv "$tmp/${members[$i]}" "$tmp/bin/"
+done
+find "$tmp" -mindepth 1 -maxdepth 1 ! -name bin -exec rm -rf {} +
+check "$tmp"
 publish "$tmp" "$dir"
 step "done: $dir/bin"
 echo "$dir/bin"

@@ -12,7 +12,9 @@ work=$(mktemp -d)
 . "$SCRIPTS_DIR/mongodb-steps.sh"
 trap 'rm -rf "$work"' EXIT
 
-newest=$(find "$BACKUP_DIR" -maxdepth 1 -type f -name "$DATABASE-*.archive.gz" -printf '%f\n' | sort -r | head -n1)
+# Captured whole, then the first line taken: `| head -n1` under pipefail could kill sort with SIGPIPE.
+archives=$(find "$BACKUP_DIR" -maxdepth 1 -type f -name "$DATABASE-*.archive.gz" -printf '%f\n' | sort -r)
+newest=${archives%%$'\n'*}
 [ -n "$newest" ] || fail "step=find: no $DATABASE-*.archive.gz in $BACKUP_DIR"
 manifest="$BACKUP_DIR/${newest%.archive.gz}.manifest.json"
 [ -f "$manifest" ] || fail "step=find: no manifest for $newest"

@@ -111,7 +111,7 @@ export const STEPS: readonly Step[] = [
       const uploads = cfg.root.migrate.uploads.source;
       const here = localStats(uploads);
       const nodePath = cfg.instances[0].app.uploads.hostPath;
-      const r = await sshRun(ssh, `rsync --version | head -1; p=${shq(nodePath)}; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; df -Pk "$p" | tail -1`, 30_000);
+      const r = await sshRun(ssh, `rsync --version | sed -n 1p; p=${shq(nodePath)}; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; df -Pk "$p" | tail -1`, 30_000);
       if (r.exitCode !== 0) problems.push(`ssh ${ssh.user}@${ssh.host}:${ssh.port}: ${lastLine(r.stderr)}`);
       else {
         const [rsyncVersion, df] = r.stdout.trim().split('\n');
