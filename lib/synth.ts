@@ -53,32 +53,50 @@ export function chartManifests(chart: Chart): Manifest[] {
     .map(({ m }) => m);
 }
 
+export interface SynthesizeOptions {
+  /** Directory of the committed SealedSecrets (`bin/roomler secrets seal`). */
+  readonly sealedDir?: string;
+  /** Told about every sealed file left out of dist/ and why. */
+  readonly note?: (line: string) => void;
+}
+
+/** `dist/` file name -> the manifests it holds, sync waves applied, for every chart. */
+export function synthesizeManifests(config: LoadedConfig, options: SynthesizeOptions = {}): Map<string, Manifest[]> {
+  const out = new Map<string, Manifest[]>();
+  for (const chart of buildApp(config).charts) out.set(`${chart.node.id}.k8s.yaml`, chartManifests(chart).map(withSyncWave));
+  // A SealedSecret for a namespace nothing renders any more (an instance removed from the config) would fail every
+  // sync once its Namespace is gone ("namespaces not found"): only those of rendered namespaces go into dist/.
+  const rendered = new Set([...out.values()].flat().filter((m) => m.kind === 'Namespace').map((m) => m.metadata.name));
+  const sealed = sealedManifests(options.sealedDir).filter(({ file, manifest }) => {
+    const ns = manifest.metadata.namespace ?? '';
+    if (rendered.has(ns)) return true;
+    options.note?.(
+      `left out ${file}: SealedSecret ${ns}/${manifest.metadata.name} is for namespace ${ns || '(none)'}, which no configured instance renders ` +
+        '(bin/roomler secrets seal --prune removes such files)',
+    );
+    return false;
+  });
+  if (sealed.length) out.set('sealed-secrets.k8s.yaml', sealed.map((s) => withSyncWave(s.manifest)));
+  return out;
+}
+
 /**
  * `dist/` file name -> YAML text, for every chart. Written as YAML 1.1, the dialect kubectl and Argo CD parse
  * (go-yaml): a bare `no` in a command would otherwise reach the API server as the boolean false.
  */
-/** `dist/` file name -> the manifests it holds, sync waves applied, for every chart. */
-export function synthesizeManifests(config: LoadedConfig, options: { sealedDir?: string } = {}): Map<string, Manifest[]> {
-  const out = new Map<string, Manifest[]>();
-  for (const chart of buildApp(config).charts) out.set(`${chart.node.id}.k8s.yaml`, chartManifests(chart).map(withSyncWave));
-  const sealed = sealedManifests(options.sealedDir);
-  if (sealed.length) out.set('sealed-secrets.k8s.yaml', sealed.map(withSyncWave));
-  return out;
-}
-
 export const render = (manifests: ReadonlyMap<string, Manifest[]>): Map<string, string> =>
   new Map([...manifests].map(([name, ms]) => [name, ms.map((m) => stringify(m, { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false })).join('---\n')]));
 
-export const synthesize = (config: LoadedConfig, options: { sealedDir?: string } = {}): Map<string, string> => render(synthesizeManifests(config, options));
+export const synthesize = (config: LoadedConfig, options: SynthesizeOptions = {}): Map<string, string> => render(synthesizeManifests(config, options));
 
-/** The committed SealedSecrets (`npm run secrets -- seal`), in a stable order. */
-function sealedManifests(dir: string | undefined): Manifest[] {
+/** The committed SealedSecrets (`bin/roomler secrets seal`), in a stable order, each with its file (`sealed/<name>`). */
+function sealedManifests(dir: string | undefined): { file: string; manifest: Manifest }[] {
   if (!dir || !existsSync(dir)) return [];
   return readdirSync(dir)
     .filter((f) => f.endsWith('.yaml'))
     .sort()
-    .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => d.toJS() as Manifest))
-    .filter((m) => m?.kind === 'SealedSecret');
+    .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => ({ file: join(basename(dir), f), manifest: d.toJS() as Manifest })))
+    .filter((s) => s.manifest?.kind === 'SealedSecret');
 }
 
 /**

@@ -22,8 +22,8 @@ cache_dir() {
 }
 
 # build_needs DIR NEED...: called with `--needs` (by prereqs.sh), a piece prints what building it needs, one per
-# line (go, curl, python-venv, mongo-tools-source, tmp-mib:N free MiB in TMPDIR, cache-mib:N in the cache), unless
-# it is already built, and stops there. Otherwise nothing happens.
+# line (go, go-min:VERSION, curl, python-venv, mongo-tools-source, tmp-mib:N free MiB in TMPDIR, cache-mib:N in the
+# cache), unless it is already built, and stops there. Otherwise nothing happens.
 build_needs() {
   [ "$_toolchain_arg" = --needs ] || return 0
   [ -f "$1/.complete" ] || { shift; printf '%s\n' "$@"; }

@@ -13,9 +13,9 @@ tools=(
   rsync:rsync sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client flock:util-linux setpriv:util-linux
   unshare:util-linux nsenter:util-linux pkill:procps openssl:openssl gzip:gzip tar:tar sha256sum:coreutils
   setfacl:acl getfacl:acl crontab:cron turnserver:coturn turnutils_uclient:coturn dnsmasq:dnsmasq-base
-  nginx:nginx-light janus:janus etcd:etcd-server git:git curl:curl python3:python3
+  nginx:nginx-light janus:janus etcd:etcd-server git:git curl:curl python3:python3 redis-server:redis-server
 )
-GO_MIN=1.22        # the lab's scratch module declares go 1.22
+GO_MIN=1.22        # the lab's scratch module declares go 1.22; a piece may need more (go-min:VERSION)
 NODE_MIN=20.19     # package.json engines
 
 missing_tools=() packages=()
@@ -51,7 +51,7 @@ fi
 
 # What the pieces not yet in the cache need to be built.
 needs=()
-for piece in lab mongo-tools ferretdb kube-score checkov; do
+for piece in lab mongo-tools ferretdb kube-score checkov argocd sealed-secrets; do
   if out=$(bash "./$piece.sh" --needs 2>&1); then
     [ -z "$out" ] || needs+=($out)
   else
@@ -61,12 +61,15 @@ done
 need() { [[ " ${needs[*]} " == *" $1 "* ]]; }
 max_mib() { local n=0 v; for v in "${needs[@]}"; do [[ $v == "$1":* ]] && (( ${v#*:} > n )) && n=${v#*:}; done; echo "$n"; }
 
+for v in "${needs[@]}"; do
+  if [[ $v == go-min:* ]] && ! version_at_least "$GO_MIN" "${v#go-min:}"; then GO_MIN=${v#go-min:}; fi
+done
 if need go; then
   go_version=$(go env GOVERSION 2>/dev/null || true)
   if [ -z "$go_version" ]; then
-    problems+=("Go $GO_MIN or newer, to build the lab control plane, FerretDB and kube-score: not found -> https://go.dev/dl")
+    problems+=("Go $GO_MIN or newer, to build the lab control plane, FerretDB, kube-score, Argo CD and the Sealed Secrets controller: not found -> https://go.dev/dl")
   elif ! version_at_least "${go_version#go}" "$GO_MIN"; then
-    problems+=("Go $GO_MIN or newer, to build the lab control plane, FerretDB and kube-score: found $go_version -> https://go.dev/dl")
+    problems+=("Go $GO_MIN or newer, to build the lab control plane, FerretDB, kube-score, Argo CD and the Sealed Secrets controller: found $go_version -> https://go.dev/dl")
   fi
 fi
 if need python-venv && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then

@@ -7,6 +7,7 @@ import { ENV_ALSO, ENV_PATHS } from './env';
 import { instanceSchema, resolveInstance, type InstanceConfig } from './instance';
 import { INSTANCE_KEYS, rootSchema, type RootConfig } from './schema';
 import { coturnIssues } from './coturn-checks';
+import { gitopsIssues } from './gitops';
 import { crossInstanceIssues } from './cross-instance';
 import { pullPolicyIssues } from './images';
 
@@ -205,6 +206,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     problems.push(...crossInstanceIssues(instances, fileOf));
     problems.push(...pullPolicyIssues(instances, fileOf));
     problems.push(...coturnIssues(rootResult.data!.coturn, instances, fileOf, (p) => provenance.describe(p.split('.'))));
+    problems.push(...gitopsIssues(rootResult.data!.argocd, rootResult.data!.coturn, instances, fileOf, (p) => provenance.describe(p.split('.'))));
   }
   if (problems.length) throw new ConfigError([...new Set(problems)]);
   return { file: fileUsed, envFile: envFileUsed, root: rootResult.data!, instances };

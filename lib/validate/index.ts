@@ -62,12 +62,18 @@ export function parseFiles(files: ReadonlyMap<string, string>): { objects: Parse
   return { objects, findings };
 }
 
-/** Secrets the manifests reference by name but that `npm run secrets` creates, plus what config declares. */
+/**
+ * Secrets the manifests reference by name but that `bin/roomler secrets apply` / `secrets tls` create, under the
+ * names the config gives them (the defaults without a config), plus what config declares.
+ */
 export function externalRefs(config?: LoadedConfig): ExternalRefs {
   const declared = config?.root.validation.external;
   const fromInstances = (config?.instances ?? []).flatMap((i) => [i.app.secretName, i.mongodb.secretName, ...(i.janus.admin.enabled ? [i.janus.admin.secretName] : [])]);
+  const coturn = config?.root.coturn;
+  const fromCoturn = coturn ? (coturn.enabled ? [coturn.authSecretName, coturn.tlsSecretName] : []) : ['coturn-auth', 'coturn-tls'];
+  const defaults = config ? [] : ['roomler-secret', 'mongodb-secret'];
   return {
-    secrets: [...new Set(['roomler-secret', 'mongodb-secret', 'coturn-auth', 'coturn-tls', ...fromInstances, ...(declared?.secrets ?? [])])],
+    secrets: [...new Set([...defaults, ...fromCoturn, ...fromInstances, ...(declared?.secrets ?? [])])],
     configMaps: declared?.configMaps ?? [],
     persistentVolumeClaims: declared?.persistentVolumeClaims ?? [],
   };

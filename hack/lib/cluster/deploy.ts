@@ -4,6 +4,7 @@ import { parseAllDocuments } from 'yaml';
 import type { LoadedConfig } from '../../../lib/config';
 import { SYNC_WAVE } from '../../../lib/sync-waves';
 import { UserError } from '../cli/errors';
+import { refuseArgoManaged } from './argocd';
 import { clusterTargets, Kubectl } from './kubectl';
 import { digestOf, ensureHistoryNamespace, gitState, keyOf, listRevisions, manifestsText, objectKey, recordRevision, whoami, type Managed, type Revision } from './releases';
 import { waitForRollout } from './rollout';
@@ -78,6 +79,8 @@ export interface DeployOptions {
   readonly timeoutSeconds?: number;
   /** Data objects pruning may delete: kind/[namespace/]name (pvc/roomler/mongodb-backup, pv/x, namespace/x) or "all". */
   readonly pruneData: readonly string[];
+  /** `--force-with-argo`: deploy into namespaces an Argo CD Application manages. */
+  readonly forceWithArgo?: boolean;
   readonly log: Log;
 }
 
@@ -199,6 +202,7 @@ async function release(cfg: LoadedConfig, kubectl: Kubectl, objects: Obj[], o: O
 
   // Reads first (cluster reachable, Secrets present, history), so a refusal never follows a confirmation.
   const target = await kubectl.connect();
+  await refuseArgoManaged(kubectl, namespaces, target.server, { force: o.forceWithArgo ?? false, dryRun: o.dryRun, log: o.log });
   const missing: string[] = [];
   for (const s of requiredSecrets(objects)) {
     const r = await kubectl.run(['get', 'secret', s.name, '-n', s.namespace, '-o', 'name'], { timeoutMs: 30_000 });

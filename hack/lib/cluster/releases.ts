@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { parseAllDocuments, stringify } from 'yaml';
+import { OUTSIDE_GIT_ANNOTATIONS } from '../../../lib/sync-waves';
 import { UserError } from '../cli/errors';
 import { run } from '../process/run';
 import type { Kubectl } from './kubectl';
@@ -97,6 +98,7 @@ export async function recordRevision(kubectl: Kubectl, namespace: string, rev: R
       name: secretName(rev.meta.revision),
       namespace,
       labels: { [RELEASE_LABEL]: 'deploy', [REVISION_LABEL]: String(rev.meta.revision), 'app.kubernetes.io/managed-by': 'roomler-deploy' },
+      annotations: OUTSIDE_GIT_ANNOTATIONS,
     },
     data: {
       'meta.json': Buffer.from(JSON.stringify(rev.meta, null, 2)).toString('base64'),
@@ -114,6 +116,6 @@ export async function recordRevision(kubectl: Kubectl, namespace: string, rev: R
 
 /** Makes sure the history namespace exists (it is never pruned). */
 export async function ensureHistoryNamespace(kubectl: Kubectl, namespace: string): Promise<void> {
-  const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { 'app.kubernetes.io/managed-by': 'roomler-deploy' } } };
+  const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { 'app.kubernetes.io/managed-by': 'roomler-deploy' }, annotations: OUTSIDE_GIT_ANNOTATIONS } };
   await kubectl.must(`creating namespace ${namespace}`, ['apply', '--server-side', '--field-manager=roomler-deploy', '-f', '-'], { input: JSON.stringify(ns), timeoutMs: 60_000 });
 }

@@ -1,13 +1,14 @@
-import { constants, createCipheriv, createHash, publicEncrypt, randomBytes, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { constants, createCipheriv, createHash, createPrivateKey, publicEncrypt, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parse as parseDotenv } from 'dotenv';
-import { parse, stringify } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import { SealedSecret } from '../../../imports/bitnami.com';
 import { turnUsername, type InstanceConfig, type LoadedConfig } from '../../../lib/config';
 import { JANUS_ADMIN_SECRET_KEY } from '../../../lib/constructs/janus-conf';
 import { recommendedLabels } from '../../../lib/constructs/metadata';
+import { OUTSIDE_GIT_ANNOTATIONS } from '../../../lib/sync-waves';
 import { turnPassword } from '../../../lib/turn';
 import { UserError } from '../cli/errors';
 import { clusterTargets, Kubectl } from './kubectl';
@@ -15,10 +16,13 @@ import { clusterTargets, Kubectl } from './kubectl';
 export interface SecretManifest {
   readonly apiVersion: 'v1';
   readonly kind: 'Secret';
-  readonly metadata: { name: string; namespace: string; labels: Record<string, string> };
+  readonly metadata: { name: string; namespace: string; labels: Record<string, string>; annotations: Record<string, string> };
   readonly type: 'Opaque';
   readonly stringData: Record<string, string>;
 }
+
+/** The labels of the coturn namespace's Secrets (its `app.kubernetes.io/instance` is coturn, never an Application's name). */
+const coturnSecretLabels = { 'app.kubernetes.io/name': 'coturn', 'app.kubernetes.io/instance': 'coturn', 'app.kubernetes.io/component': 'secret', 'app.kubernetes.io/part-of': 'roomler', 'app.kubernetes.io/managed-by': 'cdk8s' };
 
 /** The operator's `.env` names (FIELD-NOTES), from the environment first, then `.env`. */
 export function secretSource(projectDir: string): (name: string) => string | undefined {
@@ -48,7 +52,8 @@ export function buildSecrets(config: LoadedConfig, value: (name: string) => stri
     const user = need('MONGO_ROOT_USERNAME');
     const pass = need('MONGO_ROOT_PASSWORD');
     const turnSecret = need('COTURN_AUTH_SECRET');
-    const meta = (name: string, app: string) => ({ name, namespace: i.namespace, labels: recommendedLabels(i, app, 'secret') });
+    // Made outside Git: Argo CD must never adopt or prune them (OUTSIDE_GIT_ANNOTATIONS).
+    const meta = (name: string, app: string) => ({ name, namespace: i.namespace, labels: recommendedLabels(i, app, 'secret'), annotations: { ...OUTSIDE_GIT_ANNOTATIONS } });
     out.push({
       apiVersion: 'v1',
       kind: 'Secret',
@@ -81,7 +86,7 @@ export function buildSecrets(config: LoadedConfig, value: (name: string) => stri
     out.push({
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: { name: c.authSecretName, namespace: c.namespace, labels: { 'app.kubernetes.io/name': 'coturn', 'app.kubernetes.io/instance': 'coturn', 'app.kubernetes.io/component': 'secret', 'app.kubernetes.io/part-of': 'roomler', 'app.kubernetes.io/managed-by': 'cdk8s' } },
+      metadata: { name: c.authSecretName, namespace: c.namespace, labels: coturnSecretLabels, annotations: { ...OUTSIDE_GIT_ANNOTATIONS } },
       type: 'Opaque',
       stringData: { 'static-auth-secret': need('COTURN_AUTH_SECRET') },
     });
@@ -145,15 +150,57 @@ export async function applySecrets(config: LoadedConfig, projectDir: string, con
   return 0;
 }
 
-/** `secrets seal`: SealedSecrets in sealed/, reusing committed ciphertext for unchanged values (no Git churn). */
-export function sealSecrets(config: LoadedConfig, projectDir: string, certFile: string, log: (line: string) => void): number {
+/** The namespaces `secrets seal` writes for: every instance's, and coturn's when it is enabled. */
+const sealedNamespaces = (config: LoadedConfig) => new Set([...config.instances.map((i) => i.namespace), ...(config.root.coturn.enabled ? [config.root.coturn.namespace] : [])]);
+
+/** Files in sealed/ that hold only SealedSecrets of namespaces the config no longer renders (a removed instance). */
+export function staleSealedFiles(config: LoadedConfig, projectDir: string): { file: string; secrets: string[] }[] {
+  const dir = join(projectDir, 'sealed');
+  if (!existsSync(dir)) return [];
+  const configured = sealedNamespaces(config);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .flatMap((f) => {
+      const sealed = parseAllDocuments(readFileSync(join(dir, f), 'utf8'), { version: '1.1' })
+        .map((d) => d.toJS())
+        .filter((o) => o?.kind === 'SealedSecret');
+      const ours = sealed.length > 0 && sealed.every((o) => !configured.has(o.metadata?.namespace));
+      return ours ? [{ file: join(dir, f), secrets: sealed.map((o) => `${o.metadata?.namespace}/${o.metadata?.name}`) }] : [];
+    });
+}
+
+/**
+ * `secrets seal`: SealedSecrets in sealed/, reusing committed ciphertext for unchanged values (no Git churn).
+ * Files of namespaces no instance renders any more are refused (nothing written) until `prune` says to delete them.
+ */
+export function sealSecrets(config: LoadedConfig, projectDir: string, certFile: string, log: (line: string) => void, prune = false): number {
   const secrets = buildSecrets(config, secretSource(projectDir));
   const certPath = resolve(certFile);
   if (!existsSync(certPath)) throw new UserError(`--cert ${certPath} does not exist`, 2);
   const cert = readFileSync(certPath, 'utf8');
+  try {
+    new X509Certificate(cert);
+  } catch (e) {
+    throw new UserError(`--cert ${certPath} is not a PEM certificate: ${(e as Error).message}`, 2);
+  }
   const outDir = join(projectDir, 'sealed');
   const cacheFile = join(projectDir, '.sealed-cache.json');
   const cache: Record<string, string> = existsSync(cacheFile) ? JSON.parse(readFileSync(cacheFile, 'utf8')) : {};
+  const stale = staleSealedFiles(config, projectDir);
+  const shown = (f: string) => relative(projectDir, f);
+  if (stale.length && !prune) {
+    throw new UserError(
+      `sealed/ holds SealedSecrets for namespaces no configured instance renders: ${stale.map((s) => `${shown(s.file)} (${s.secrets.join(', ')})`).join(', ')}; ` +
+        'nothing was written. synth leaves them out of dist/; if those instances are gone for good, run again with --prune to delete the files ' +
+        '(Git keeps their history)',
+    );
+  }
+  for (const s of stale) {
+    rmSync(s.file);
+    for (const id of Object.keys(cache)) if (s.secrets.some((x) => id.startsWith(`${x}/`))) delete cache[id];
+    log(`secrets: removed ${shown(s.file)} (${s.secrets.join(', ')}: namespace no longer configured)`);
+  }
   mkdirSync(outDir, { recursive: true });
   let written = 0;
   for (const s of secrets) {
@@ -182,6 +229,46 @@ export function sealSecrets(config: LoadedConfig, projectDir: string, certFile: 
     log(`secrets: sealed ${namespace}/${name} -> ${file}`);
   }
   writeFileSync(cacheFile, JSON.stringify(cache, null, 2) + '\n', { mode: 0o600 });
-  log(`secrets: ${written} file(s) written, ${secrets.length - written} unchanged; run bin/roomler synth to include them in dist/`);
+  log(`secrets: ${written} file(s) written, ${secrets.length - written} unchanged${stale.length ? `, ${stale.length} removed` : ''}; run bin/roomler synth to include them in dist/`);
+  return 0;
+}
+
+/** Reads a PEM file for `secrets tls`, naming the option and the file on any problem. */
+function readPem<T>(option: string, file: string, parse: (pem: string) => T, what: string): { pem: string; value: T } {
+  const path = resolve(file);
+  if (!existsSync(path)) throw new UserError(`--${option} ${path} does not exist`, 2);
+  const pem = readFileSync(path, 'utf8');
+  try {
+    return { pem, value: parse(pem) };
+  } catch (e) {
+    throw new UserError(`--${option} ${path} is not ${what}: ${(e as Error).message}`, 2);
+  }
+}
+
+/**
+ * `secrets tls`: coturn's TLS certificate Secret (coturn.tlsSecretName, type kubernetes.io/tls) from PEM files,
+ * piped to kubectl. Like every Secret made outside Git it carries OUTSIDE_GIT_ANNOTATIONS, so Argo CD never prunes it.
+ */
+export async function applyTlsSecret(config: LoadedConfig, certFile: string, keyFile: string, context: string | undefined, yes: boolean, log: (line: string) => void): Promise<number> {
+  const c = config.root.coturn;
+  if (!c.enabled) throw new UserError('coturn.enabled is false: no TLS Secret is needed; nothing was applied');
+  const cert = readPem('cert', certFile, (pem) => new X509Certificate(pem), 'a PEM certificate');
+  const key = readPem<KeyObject>('key', keyFile, (pem) => createPrivateKey(pem), 'a PEM private key');
+  if (!cert.value.checkPrivateKey(key.value)) throw new UserError(`--key ${resolve(keyFile)} is not the private key of the certificate in --cert ${resolve(certFile)} (${cert.value.subject.replace(/\n/g, ', ')}); nothing was applied`, 2);
+  const days = Math.floor((Date.parse(cert.value.validTo) - Date.now()) / 86_400_000);
+  if (days < 0) throw new UserError(`--cert ${resolve(certFile)} expired on ${cert.value.validTo}; nothing was applied`, 2);
+  const secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'kubernetes.io/tls',
+    metadata: { name: c.tlsSecretName, namespace: c.namespace, labels: coturnSecretLabels, annotations: { ...OUTSIDE_GIT_ANNOTATIONS } },
+    data: { 'tls.crt': Buffer.from(cert.pem).toString('base64'), 'tls.key': Buffer.from(key.pem).toString('base64') },
+  };
+  const kubectl = new Kubectl(context ?? config.root.context);
+  await kubectl.confirmChange('secrets tls', [c.namespace], yes, [`Secret:          ${c.namespace}/${c.tlsSecretName} (kubernetes.io/tls, ${cert.value.subject.replace(/\n/g, ', ')}, valid ${days} more days)`]);
+  const namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: c.namespace } };
+  const r = await kubectl.run(['apply', '-f', '-'], { input: [stringify(namespace), stringify(secret)].join('---\n'), timeoutMs: 120_000 });
+  if (r.exitCode !== 0) throw new UserError(`kubectl apply failed (exit ${r.exitCode ?? r.signal}): ${r.stderr.trim().split('\n').pop()}`);
+  log(r.stdout.replace(/\n$/, ''));
   return 0;
 }
