@@ -1,9 +1,11 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { command, config, group, UserError } from '../lib/cli';
-import { labBinDir } from '../lib/lab/binaries';
-import { LAB_CONTEXT, readLabState, startLab, stopLab } from '../lib/lab/cluster';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { command, config, group, projectDir, UserError } from '../lib/cli';
+import { argocdDir, labBinDir, sealedSecretsDir } from '../lib/lab/binaries';
+import { LAB_CONTEXT, readLabState, startLab, stopLab, type LabState } from '../lib/lab/cluster';
+import { applyLocalApplication, ARGOCD_VERSION, SEALED_SECRETS_VERSION, startGitops } from '../lib/lab/gitops';
 import { configuredNodes } from '../lib/lab/nodes';
+import { run } from '../lib/process/run';
 
 const out = (line: string) => void process.stdout.write(`${line}\n`);
 const DIR = {
@@ -29,17 +31,45 @@ export default group({
   subcommands: {
     up: command({
       summary: 'start the lab with the nodes the config pins to, and print how to use it',
-      options: { dir: DIR },
-      examples: ['bin/roomler lab up && eval "$(bin/roomler lab env)" && bin/roomler deploy --yes'],
+      description:
+        `--gitops adds the real Argo CD ${ARGOCD_VERSION} (repo-server and application controller, annotation tracking) and Sealed Secrets controller ${SEALED_SECRETS_VERSION}, a git daemon serving the GitOps repository on loopback, and the config's Application pointed at it (built from source the first time: ~10 min).`,
+      options: {
+        dir: DIR,
+        gitops: { type: 'boolean', description: 'also run Argo CD and the Sealed Secrets controller, syncing the GitOps repository' },
+        repo: { type: 'string', value: 'DIR', description: 'the GitOps repository (a git checkout holding the committed dist/) for --gitops', defaultText: 'the project directory' },
+      },
+      examples: ['bin/roomler lab up && eval "$(bin/roomler lab env)" && bin/roomler deploy --yes', 'bin/roomler lab up --gitops'],
       run: async ({ values }) => {
         const dir = values.dir ?? defaultDir();
         const running = readLabState(dir);
         if (running && Object.values(running.pids).some(alive)) throw new UserError(`a lab is already running in ${dir} (${running.server}); bin/roomler lab down first`);
-        const nodes = configuredNodes(config());
+        if (values.repo !== undefined && !values.gitops) throw new UserError('--repo is for --gitops', 2);
+        const cfg = config();
+        const repo = resolve(values.repo ?? projectDir());
+        if (values.gitops) {
+          const git = await run('git', ['-C', repo, 'rev-parse', '--verify', 'HEAD'], { timeoutMs: 10_000 });
+          if (git.exitCode !== 0) throw new UserError(`--gitops: ${repo} is not a git repository with a commit (Argo CD syncs what is committed): ${git.stderr.trim().split('\n').pop()}`, 2);
+        }
+        const nodes = configuredNodes(cfg);
         const binDir = await labBinDir();
+        // Built (or found) before the control plane starts, so a failed build leaves nothing running.
+        const tools = values.gitops ? { argocd: await argocdDir(), sealed: await sealedSecretsDir() } : undefined;
         const s = await startLab({ dir, binDir, nodes, log: out });
         out(`lab: up: API server ${s.server}, context ${LAB_CONTEXT}, nodes ${s.nodes.join(', ')}`);
         out('lab: no containers run here: kwok reports Pods Running/Ready; nothing listens on NodePorts');
+        if (tools) {
+          try {
+            const g = await startGitops({ lab: s, kubectl: join(binDir, 'kubectl'), argocdDir: tools.argocd, sealedSecretsDir: tools.sealed, repo, log: out });
+            const all: LabState = { ...s, pids: { ...s.pids, ...g.pids } };
+            writeFileSync(join(dir, 'lab.json'), JSON.stringify(all, null, 2) + '\n');
+            out(`lab: git daemon serves ${repo} as ${g.repoURL}`);
+            out(`lab: seal for this controller with: bin/roomler secrets seal --cert ${g.certFile} (SealedSecrets sealed for another controller do not decrypt here)`);
+            out(await applyLocalApplication(cfg, { lab: s, kubectl: join(binDir, 'kubectl'), repo, repoURL: g.repoURL }));
+          } catch (e) {
+            await stopLab(readLabState(dir) ?? s);
+            throw e;
+          }
+        }
         out(`lab: use it with: eval "$(bin/roomler lab env${values.dir ? ` --dir ${dir}` : ''})"`);
         return 0;
       },

@@ -55,15 +55,15 @@ describe('bin/roomler diff against a git base', () => {
 
   it('a renamed object: the old and the new id, and only the fields that differ', () => {
     branch('rename');
-    p.commit('argo cd', { 'roomler.yaml': ARGO('roomler') });
+    p.commit('argo cd', { 'roomler.yaml': ARGO('roomler-gitops') });
     p.write('roomler.yaml', ARGO('roomler-production'));
     const r = p.roomler(['diff', '--base', 'HEAD']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.split('\n')[0]).toBe(`diff: HEAD (${short('HEAD')}) → the working tree`);
     expect(body(r.stdout)).toBe(
       [
-        '> Application/argocd/roomler → Application/argocd/roomler-production (renamed: Kubernetes deletes the old object and creates the new one)',
-        '    metadata.name: "roomler" → "roomler-production"',
+        '> Application/argocd/roomler-gitops → Application/argocd/roomler-production (renamed: Kubernetes deletes the old object and creates the new one)',
+        '    metadata.name: "roomler-gitops" → "roomler-production"',
         'diff: 0 changed, 0 added, 0 removed, 1 renamed',
         '',
       ].join('\n'),

@@ -38,7 +38,7 @@ describe('GitOps wiring', () => {
 
   it('writes an Application for dist/ that validates against the Argo CD CRD', () => {
     const files = synthFiles({ cwd: projectWith({ 'roomler.yaml': ARGO }), env: {} });
-    const app = find(allObjects(new Map([['a', files.get('argocd.k8s.yaml')!]])), 'Application', 'roomler');
+    const app = find(allObjects(new Map([['a', files.get('argocd.k8s.yaml')!]])), 'Application', 'roomler-gitops');
     expect(app.metadata.namespace).toBe('argocd');
     expect(app.spec.source).toMatchObject({ repoURL: 'https://git.example.com/ops/roomler-gitops.git', targetRevision: 'production', path: 'dist' });
     expect(app.spec.syncPolicy.automated).toEqual({ prune: true, selfHeal: true });
