@@ -1,0 +1,310 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildSecrets, secretSource } from '../../hack/lib/cluster/secrets';
+import { Kubectl } from '../../hack/lib/cluster/kubectl';
+import { argocdChecks } from '../../hack/lib/doctor/argocd';
+import { startGitops, stopGitops, type GitopsState } from '../../hack/lib/lab/gitops';
+import { loadConfig } from '../../lib/config';
+import { roomler, ROOT } from '../support/cli';
+import { eventually, labBin, useCluster } from '../support/cluster';
+import { cleanupDirs, emptyDir, type Obj } from '../support/synth';
+
+// The user's whole GitOps path, played with the real Argo CD v2.14.21 (repo-server and application controller) and
+// the real Sealed Secrets controller v0.27.1 on the lab (control plane + kwok): a Git repository served by a git
+// daemon holds the synthesized dist/ and the SealedSecrets `secrets seal` made with the controller's own
+// certificate; the project's own Application is applied as the docs say, and Argo CD syncs it. Then the days after:
+// an instance and a CronJob dropped, a hand edit, re-sealing, deploy meeting Argo CD, and the deliberate retire.
+//
+// Two Argo CD installations run side by side, as two clusters' would: `argocd` with annotation tracking (what the
+// docs recommend) and `argocd-label` with Argo CD 2.x's default label tracking, each with a project whose Secrets
+// come from `secrets apply`: those must survive every automated sync with prune under both.
+
+afterAll(cleanupDirs);
+const GIT_ENV = { GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_AUTHOR_NAME: 'test', GIT_AUTHOR_EMAIL: 'test@example.com', GIT_COMMITTER_NAME: 'test', GIT_COMMITTER_EMAIL: 'test@example.com' };
+const ENV = 'MONGO_ROOT_USERNAME=root\nMONGO_ROOT_PASSWORD=lab-mongo-p@ss:word\nCOTURN_AUTH_SECRET=lab-turn-secret\nSENDGRID_API_KEY=lab-sendgrid\n';
+const TRACKED = 'argocd.argoproj.io/tracking-id';
+
+/** A project's roomler.yaml: `app` is the Application block, `rest` the instances. */
+const mainConfig = (repoURL: string, withStaging: boolean, restoreTest: boolean) =>
+  [
+    `argocd: { enabled: true, repoURL: "${repoURL}" }`,
+    `backups: { restoreTest: { enabled: ${restoreTest} } }`,
+    'instances:',
+    '  - name: roomler',
+    ...(withStaging ? ['  - name: staging', '    dataNode: k8s-worker2', '    nodeAddress: k8s-worker2', '    app: { nodePort: 30031 }', '    janus: { nodePorts: { http: 30809, websocket: 30819 } }'] : []),
+    '',
+  ].join('\n');
+/** A second project beside it whose Secrets come from `secrets apply`, on its own ports (Janus binds host ports). */
+const plainConfig = (repoURL: string, o: { name: string; namespace: string; node: string; port: number; argocd: string; app?: string; env?: string }) =>
+  [
+    `name: ${o.name}`,
+    `namespace: ${o.namespace}`,
+    `dataNode: ${o.node}`,
+    `nodeAddress: ${o.node}`,
+    `app: { nodePort: ${30030 + o.port}, env: { GIPHY_API_KEY: "${o.env ?? 'one'}" } }`,
+    `janus: { nodePorts: { http: ${30808 + o.port}, websocket: ${30818 + o.port} }, ports: { http: ${8088 + 2 * o.port}, websocket: ${8188 + 2 * o.port}, adminHttp: ${7088 + 2 * o.port}, adminWebsocket: ${7188 + 2 * o.port} }, rtpPortRange: ${20000 + 300 * o.port}-${20200 + 300 * o.port} }`,
+    'coturn: { enabled: false }',
+    `argocd: { enabled: true, namespace: ${o.argocd}, ${o.app ? `name: ${o.app}, ` : ''}repoURL: "${repoURL}", path: ${o.namespace}/dist }`,
+    '',
+  ].join('\n');
+
+describe('the GitOps path with the real Argo CD and Sealed Secrets controller', () => {
+  const cluster = useCluster();
+  const repo = emptyDir('roomler-gitops-repo-');
+  let gitops: GitopsState;
+  const timings: Record<string, number> = {};
+  const git = (...args: string[]) => execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8', env: { ...process.env, ...GIT_ENV } });
+  const bin = (dir: string, ...args: string[]) => {
+    const r = roomler(args, { env: { ...cluster.env, ROOMLER_PROJECT_DIR: dir } });
+    expect(r.status, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(0);
+    return r;
+  };
+  const app = (namespace: string, name: string) => cluster.json(['get', 'applications.argoproj.io', name, '-n', namespace]);
+  const refresh = (namespace: string, name: string) => cluster.kubectl(['annotate', 'applications.argoproj.io', name, '-n', namespace, '--overwrite', 'argocd.argoproj.io/refresh=normal']);
+  /** Waits until the Application has synced `revision` (default: any) and reports `sync`/`health`. */
+  const settled = (namespace: string, name: string, sync: string, revision?: string, ms = 60_000) =>
+    eventually(
+      async () => {
+        const a = await app(namespace, name);
+        const op = a.status?.operationState;
+        const done = op && op.phase !== 'Running' && (!revision || op.syncResult?.revision === revision);
+        return done && a.status?.sync?.status === sync && a.status?.health?.status === 'Healthy' && (!revision || a.status.sync.revision === revision) ? a : undefined;
+      },
+      ms,
+      `Application ${namespace}/${name} ${sync}/Healthy${revision ? ` at ${revision.slice(0, 7)}` : ''}`,
+    );
+  const live = (kind: string, namespace: string) => cluster.json(['get', kind, '-n', namespace]).then((l) => l.items as Obj[]);
+  const uid = async (kind: string, namespace: string, name: string) => (await cluster.json(['get', kind, name, '-n', namespace])).metadata.uid as string;
+  const plainA = join(repo, 'plain-a');
+  const plainL = join(repo, 'plain-l');
+  const surviving: { what: string; uid: string; kind: string; namespace: string; name: string }[] = [];
+  let start = 0;
+
+  beforeAll(async () => {
+    writeFileSync(join(repo, '.gitignore'), '.env\n.sealed-cache.json\n');
+    git('init', '-q', '-b', 'main');
+    git('add', '-A');
+    git('commit', '-q', '-m', 'an empty GitOps repository');
+    const tool = (piece: string) => execFileSync('bash', [join(ROOT, 'hack', 'toolchain', `${piece}.sh`)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!;
+    const t0 = Date.now();
+    gitops = await startGitops({
+      lab: cluster.state,
+      kubectl: join(labBin(), 'kubectl'),
+      argocdDir: tool('argocd'),
+      sealedSecretsDir: tool('sealed-secrets'),
+      repo,
+      installations: [
+        { namespace: 'argocd', trackingMethod: 'annotation' },
+        { namespace: 'argocd-label', trackingMethod: 'label' },
+      ],
+    });
+    timings.startSeconds = (Date.now() - t0) / 1000;
+    // doctor's Argo CD checks run in this process: kubectl is the lab's, the kubeconfig the lab's.
+    process.env.KUBECONFIG = cluster.state.kubeconfig;
+    process.env.PATH = `${labBin()}:${process.env.PATH}`;
+  }, 120_000);
+  afterAll(async () => {
+    if (gitops) await stopGitops(gitops);
+    console.log(`gitops timings (s): ${JSON.stringify(timings)}`);
+  });
+
+  it('syncs the committed dist/ in wave order: every workload Healthy, each SealedSecret the Secret secrets apply would make', async () => {
+    writeFileSync(join(repo, 'roomler.yaml'), mainConfig(gitops.repoURL, true, true));
+    writeFileSync(join(repo, '.env'), ENV);
+    for (const [dir, cfg] of [
+      [plainA, plainConfig(gitops.repoURL, { name: 'plain-a', namespace: 'plain-a', node: 'k8s-worker1', port: 2, argocd: 'argocd', app: 'plain-gitops' })],
+      [plainL, plainConfig(gitops.repoURL, { name: 'roomler', namespace: 'plain-l', node: 'k8s-worker2', port: 3, argocd: 'argocd-label' })],
+    ]) {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'roomler.yaml'), cfg);
+      writeFileSync(join(dir, '.env'), ENV);
+      bin(dir, 'synth');
+    }
+    bin(repo, 'secrets', 'seal', '--cert', gitops.certFile);
+    bin(repo, 'synth');
+    // coturn's TLS certificate, made as the docs say; and the plain projects' Secrets, before their first sync.
+    const pem = emptyDir();
+    expect(spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(pem, 'k'), '-out', join(pem, 'c'), '-subj', '/CN=turn.roomler.live', '-days', '2'], { stdio: 'ignore' }).status).toBe(0);
+    bin(repo, 'secrets', 'tls', '--cert', join(pem, 'c'), '--key', join(pem, 'k'), '--yes');
+    bin(plainA, 'secrets', 'apply', '--yes');
+    bin(plainL, 'secrets', 'apply', '--yes');
+    git('add', '-A');
+    git('commit', '-q', '-m', 'roomler: first sync');
+    const first = git('rev-parse', 'HEAD').trim();
+    for (const [what, namespace, name] of [
+      ['secrets apply, annotation tracking', 'plain-a', 'roomler-secret'],
+      ['secrets apply, annotation tracking', 'plain-a', 'mongodb-secret'],
+      ['secrets apply, label tracking', 'plain-l', 'roomler-secret'],
+      ['secrets apply, label tracking', 'plain-l', 'mongodb-secret'],
+      ['secrets tls', 'coturn', 'coturn-tls'],
+    ]) {
+      surviving.push({ what, kind: 'secret', namespace, name, uid: await uid('secret', namespace, name) });
+    }
+    // Under label tracking, only what this project makes is safe: a hand-made Secret carrying the Application's name
+    // as its instance label is adopted and pruned (the failure these annotations and the name check prevent), and the
+    // same Secret with the annotations secrets apply writes is left alone.
+    const foreign = (name: string, annotations: Record<string, string>) =>
+      JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'plain-l', labels: { 'app.kubernetes.io/instance': 'roomler-gitops' }, annotations }, stringData: { k: 'v' } });
+    expect((await cluster.kubectl(['apply', '-f', '-'], foreign('labelled-by-hand', {}))).exitCode).toBe(0);
+    expect((await cluster.kubectl(['apply', '-f', '-'], foreign('labelled-but-kept', { 'argocd.argoproj.io/compare-options': 'IgnoreExtraneous', 'argocd.argoproj.io/sync-options': 'Prune=false' }))).exitCode).toBe(0);
+    surviving.push({ what: 'hand-made with the tracking label and the annotations', kind: 'secret', namespace: 'plain-l', name: 'labelled-but-kept', uid: await uid('secret', 'plain-l', 'labelled-but-kept') });
+
+    // The user's step: apply the Application once, by hand.
+    start = Date.now();
+    for (const dir of [repo, plainA, plainL]) expect((await cluster.kubectl(['apply', '-f', join(dir, 'dist', 'argocd.k8s.yaml')])).exitCode).toBe(0);
+    const synced = await settled('argocd', 'roomler-gitops', 'Synced', first, 80_000);
+    timings.firstSyncSeconds = (Date.now() - start) / 1000;
+    await settled('argocd', 'plain-gitops', 'Synced', first);
+    await settled('argocd-label', 'roomler-gitops', 'Synced', first);
+
+    // Every workload Healthy (kwok's Pods), every resource Synced.
+    const resources: Obj[] = synced.status.resources;
+    const workloads = resources.filter((r) => ['Deployment', 'StatefulSet'].includes(r.kind));
+    expect(workloads.map((r) => `${r.namespace}/${r.name}`).sort()).toEqual(['coturn/coturn-worker1', 'coturn/coturn-worker2', ...['janus', 'mongodb', 'redis', 'roomler'].flatMap((n) => [`roomler/${n}`, `staging/${n}`])].sort());
+    for (const r of resources) {
+      expect(r.status, `${r.kind}/${r.name}`).toBe('Synced');
+      if (r.health) expect(r.health.status, `${r.kind}/${r.namespace}/${r.name}`).toBe('Healthy');
+    }
+
+    // Waves in the order the manifests declare: Argo CD waits for a wave to be healthy (and 2 s) before the next.
+    const created = new Map<number, number[]>();
+    const objects = [...(await cluster.json(['get', 'namespaces,persistentvolumes'])).items, ...(await cluster.json(['get', 'pvc,sealedsecrets,configmaps,networkpolicies,services,statefulsets,deployments,cronjobs', '-A'])).items];
+    for (const o of objects.filter((x: Obj) => x.metadata.annotations?.[TRACKED]?.startsWith('roomler-gitops:'))) {
+      const wave = Number(o.metadata.annotations['argocd.argoproj.io/sync-wave']);
+      const at = Date.parse(o.metadata.creationTimestamp);
+      if (at >= start - 1000) created.set(wave, [...(created.get(wave) ?? []), at]);
+    }
+    const waves = [...created.keys()].sort((a, b) => a - b);
+    expect(waves).toEqual([-2, -1, 0, 1, 2, 3, 4, 5]);
+    for (let n = 1; n < waves.length; n++) expect(Math.max(...created.get(waves[n - 1])!), `wave ${waves[n - 1]} before wave ${waves[n]}`).toBeLessThan(Math.min(...created.get(waves[n])!));
+
+    // The controller turned each SealedSecret into exactly the Secret `secrets apply` makes from the same .env.
+    const expected = buildSecrets(loadConfig({ cwd: repo, env: {} }), secretSource(repo));
+    expect(expected.length).toBe(5);
+    for (const s of expected) {
+      const got = await cluster.json(['get', 'secret', s.metadata.name, '-n', s.metadata.namespace]);
+      const data = Object.fromEntries(Object.entries<string>(got.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+      expect(data, `${s.metadata.namespace}/${s.metadata.name}`).toEqual(s.stringData);
+      expect(got.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'SealedSecret', name: s.metadata.name });
+    }
+    expect((await cluster.kubectl(['get', 'secret', 'labelled-by-hand', '-n', 'plain-l'])).exitCode, 'Argo CD (label tracking) pruned the hand-labelled Secret').not.toBe(0);
+  }, 120_000);
+
+  it('after a commit that drops a CronJob and an instance: prunes what it may, keeps the Namespace, claims and volumes with their data, and syncs on', async () => {
+    const before = {
+      pvc: await uid('pvc', 'staging', 'mongodb-data'),
+      pv: (await cluster.json(['get', 'pv', 'staging-mongodb-data'])).metadata.uid,
+      ns: (await cluster.json(['get', 'namespace', 'staging'])).metadata.uid,
+    };
+    writeFileSync(join(repo, 'roomler.yaml'), mainConfig(gitops.repoURL, false, false));
+    const refused = roomler(['secrets', 'seal', '--cert', gitops.certFile], { env: { ROOMLER_PROJECT_DIR: repo } });
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('sealed/staging-mongodb-secret.yaml (staging/mongodb-secret)');
+    expect(bin(repo, 'secrets', 'seal', '--cert', gitops.certFile, '--prune').stdout).toMatch(/0 file\(s\) written, 3 unchanged, 2 removed/);
+    bin(repo, 'synth');
+    // The plain projects change too, so both Argo CDs run an automated sync with prune while their Secrets exist.
+    writeFileSync(join(plainA, 'roomler.yaml'), plainConfig(gitops.repoURL, { name: 'plain-a', namespace: 'plain-a', node: 'k8s-worker1', port: 2, argocd: 'argocd', app: 'plain-gitops', env: 'two' }));
+    writeFileSync(join(plainL, 'roomler.yaml'), plainConfig(gitops.repoURL, { name: 'roomler', namespace: 'plain-l', node: 'k8s-worker2', port: 3, argocd: 'argocd-label', env: 'two' }));
+    bin(plainA, 'synth');
+    bin(plainL, 'synth');
+    git('add', '-A');
+    git('commit', '-q', '-m', 'drop staging and the restore test');
+    const second = git('rev-parse', 'HEAD').trim();
+    const t0 = Date.now();
+    for (const [ns, name] of [['argocd', 'roomler-gitops'], ['argocd', 'plain-gitops'], ['argocd-label', 'roomler-gitops']]) await refresh(ns, name);
+    const kept = await settled('argocd', 'roomler-gitops', 'OutOfSync', second);
+    timings.dropSyncSeconds = (Date.now() - t0) / 1000;
+    expect(kept.status.operationState.phase).toBe('Succeeded');
+    const results: Obj[] = kept.status.operationState.syncResult.resources;
+    const result = (kind: string, name: string, namespace?: string) => results.find((r) => r.kind === kind && r.name === name && (namespace === undefined || r.namespace === namespace));
+    expect(result('CronJob', 'mongodb-restore-test', 'roomler')).toMatchObject({ status: 'Pruned' });
+    expect(result('Deployment', 'roomler', 'staging')).toMatchObject({ status: 'Pruned' });
+    expect(result('SealedSecret', 'roomler-secret', 'staging')).toMatchObject({ status: 'Pruned' });
+    for (const [kind, name, namespace] of [['Namespace', 'staging'], ['PersistentVolumeClaim', 'mongodb-data', 'staging'], ['PersistentVolume', 'staging-mongodb-data'], ['PersistentVolume', 'staging-uploads']]) {
+      expect(result(kind, name, namespace), `${kind} ${name}`).toMatchObject({ status: 'PruneSkipped' });
+    }
+    const waiting = (kept.status.resources as Obj[]).filter((r) => r.requiresPruning).map((r) => `${r.kind}/${r.namespace ? `${r.namespace}/` : ''}${r.name}`);
+    expect(waiting.sort()).toEqual(['Namespace/staging', 'PersistentVolume/staging-mongodb-backup', 'PersistentVolume/staging-mongodb-data', 'PersistentVolume/staging-uploads', 'PersistentVolumeClaim/staging/mongodb-backup', 'PersistentVolumeClaim/staging/mongodb-data', 'PersistentVolumeClaim/staging/roomler-uploads']);
+    // The data: the same claim, bound to the same volume, in the same Namespace.
+    const claim = await cluster.json(['get', 'pvc', 'mongodb-data', '-n', 'staging']);
+    expect({ pvc: claim.metadata.uid, pv: (await cluster.json(['get', 'pv', 'staging-mongodb-data'])).metadata.uid, ns: (await cluster.json(['get', 'namespace', 'staging'])).metadata.uid }).toEqual(before);
+    expect([claim.status.phase, claim.spec.volumeName]).toEqual(['Bound', 'staging-mongodb-data']);
+    expect((await cluster.kubectl(['get', 'cronjob', 'mongodb-restore-test', '-n', 'roomler'])).exitCode).not.toBe(0);
+    expect((await live('secrets', 'staging')).filter((s) => s.metadata.ownerReferences?.some((o: Obj) => o.kind === 'SealedSecret'))).toEqual([]);
+    await settled('argocd', 'plain-gitops', 'Synced', second);
+    await settled('argocd-label', 'roomler-gitops', 'Synced', second);
+
+    // The next sync (another commit) succeeds too: no "namespaces not found" from a dropped instance's leftovers.
+    writeFileSync(join(repo, 'roomler.yaml'), mainConfig(gitops.repoURL, false, false).replace('restoreTest: { enabled: false }', 'restoreTest: { enabled: false }, keep: 8'));
+    bin(repo, 'synth');
+    git('commit', '-q', '-am', 'keep backups a day longer');
+    const third = git('rev-parse', 'HEAD').trim();
+    await refresh('argocd', 'roomler-gitops');
+    expect((await settled('argocd', 'roomler-gitops', 'OutOfSync', third)).status.operationState.phase).toBe('Succeeded');
+  }, 90_000);
+
+  it('selfHeal reverts a hand edit; re-sealing an unchanged .env changes nothing in Git and starts no sync', async () => {
+    const t0 = Date.now();
+    expect((await cluster.kubectl(['patch', 'configmap', 'roomler-config', '-n', 'roomler', '--type', 'merge', '-p', '{"data":{"NODE_ENV":"development"}}'])).exitCode).toBe(0);
+    await eventually(async () => ((await cluster.json(['get', 'configmap', 'roomler-config', '-n', 'roomler'])).data.NODE_ENV === 'production' ? true : undefined), 30_000, 'selfHeal');
+    timings.selfHealSeconds = (Date.now() - t0) / 1000;
+
+    const before = (await app('argocd', 'roomler-gitops')).status;
+    expect(bin(repo, 'secrets', 'seal', '--cert', gitops.certFile).stdout).toMatch(/0 file\(s\) written, 3 unchanged/);
+    bin(repo, 'synth');
+    expect(git('status', '--porcelain')).toBe('');
+    await refresh('argocd', 'roomler-gitops');
+    const after = await eventually(async () => {
+      const a = (await app('argocd', 'roomler-gitops')).status;
+      return a.reconciledAt !== before.reconciledAt && !(await app('argocd', 'roomler-gitops')).metadata.annotations?.['argocd.argoproj.io/refresh'] ? a : undefined;
+    }, 20_000, 'a refresh');
+    expect(after.sync.revision).toBe(before.sync.revision);
+    expect(after.operationState.startedAt).toBe(before.operationState.startedAt);
+  }, 60_000);
+
+  it('deploy refuses the namespaces Argo CD manages, and doctor reports the Application and the tracking method', async () => {
+    const r = roomler(['deploy', '--yes'], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: repo } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/Argo CD manages what this deploy would change: namespace coturn by Application argocd\/roomler-gitops; namespace roomler by Application argocd\/roomler-gitops\. .*--force-with-argo; nothing was applied/);
+    expect((await cluster.kubectl(['get', 'namespace', 'roomler-deploy'])).exitCode).not.toBe(0);
+
+    const lines = await argocdChecks(loadConfig({ cwd: repo, env: {} }), new Kubectl());
+    const byCheck = Object.fromEntries(lines.map((l) => [l.check, l]));
+    expect(byCheck['argocd argocd/roomler-gitops']).toMatchObject({ status: 'warn' });
+    expect(byCheck['argocd argocd/roomler-gitops'].detail).toMatch(/^sync OutOfSync, health Healthy, revision [0-9a-f]{12} of git:\/\/127\.0\.0\.1:\d+\//);
+    expect(lines.filter((l) => l.check === 'argocd argocd/roomler-gitops keeps').map((l) => l.detail.split(':')[0]).sort()).toEqual(['Namespace/staging', 'PersistentVolume/staging-mongodb-backup', 'PersistentVolume/staging-mongodb-data', 'PersistentVolume/staging-uploads', 'PersistentVolumeClaim/staging/mongodb-backup', 'PersistentVolumeClaim/staging/mongodb-data', 'PersistentVolumeClaim/staging/roomler-uploads']);
+    expect(byCheck['argocd tracking argocd']).toMatchObject({ status: 'ok' });
+    const label = await argocdChecks(loadConfig({ cwd: plainL, env: {} }), new Kubectl());
+    expect(label.find((l) => l.check === 'argocd argocd-label/roomler-gitops')).toMatchObject({ status: 'ok', detail: expect.stringMatching(/^sync Synced, health Healthy/) });
+    expect(label.find((l) => l.check === 'argocd tracking argocd-label')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/not set \(label in Argo CD 2\.x\).*set it to annotation/) });
+  }, 60_000);
+
+  it('argocd retire deletes what the Application keeps, on purpose, and the Application returns to Synced', async () => {
+    const listed = bin(repo, 'argocd', 'retire');
+    expect(listed.stdout).toMatch(/keeps PersistentVolume\/staging-mongodb-data \(Prune=false,Delete=false\): hostPath \/data\/staging\/mongodb on k8s-worker2, reclaim Retain \(the files stay on the node\); retire it with bin\/roomler argocd retire pv\/staging-mongodb-data/);
+    expect(listed.stdout).toMatch(/keeps Namespace\/staging \(Prune=false,Delete=false\): every object in it, whoever created it, with claim mongodb-backup/);
+    const wrong = roomler(['argocd', 'retire', 'namespace/roomler', '--yes'], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: repo } });
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr).toMatch(/namespace\/roomler: not kept by Application argocd\/roomler-gitops .*nothing was deleted/);
+    const t0 = Date.now();
+    const retired = bin(repo, 'argocd', 'retire', 'all', '--yes');
+    timings.retireSeconds = (Date.now() - t0) / 1000;
+    expect(retired.stdout).toMatch(/argocd: Application argocd\/roomler-gitops is Synced \(health Healthy\)/);
+    expect((await cluster.kubectl(['get', 'namespace', 'staging'])).exitCode).not.toBe(0);
+    expect((await cluster.kubectl(['get', 'pv', 'staging-mongodb-data'])).exitCode).not.toBe(0);
+
+    // Everything made outside Git outlived every automated sync with prune, under both tracking methods.
+    timings.secretsSurvivedSeconds = (Date.now() - start) / 1000;
+    for (const s of surviving) expect(await uid(s.kind, s.namespace, s.name), `${s.what}: ${s.namespace}/${s.name}`).toBe(s.uid);
+    for (const [ns, name] of [['argocd', 'plain-gitops'], ['argocd-label', 'roomler-gitops']]) {
+      const a = await app(ns, name);
+      expect(a.status.sync.status, `${ns}/${name}`).toBe('Synced');
+      // Two automated syncs with prune ran while they existed (the first one and the one of the second commit).
+      expect(a.status.history.length, `${ns}/${name}`).toBeGreaterThanOrEqual(2);
+      expect((a.status.resources as Obj[]).filter((r) => r.kind === 'Secret' && ['roomler-secret', 'mongodb-secret'].includes(r.name))).toEqual([]);
+    }
+    expect(readFileSync(join(repo, 'dist', 'argocd.k8s.yaml'), 'utf8')).toContain('name: roomler-gitops');
+  }, 90_000);
+});
