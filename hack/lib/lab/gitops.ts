@@ -41,6 +41,11 @@ export interface GitopsOptions {
   readonly repo: string;
   /** @default one installation in namespace argocd with annotation tracking */
   readonly installations?: readonly ArgoInstallation[];
+  /**
+   * Argo CD's pause between sync waves (ARGOCD_SYNC_WAVE_DELAY), which gives other controllers time to react to a
+   * wave before its health is judged. @default Argo CD's own, 2 s
+   */
+  readonly syncWaveDelaySeconds?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -183,7 +188,10 @@ export async function startGitops(o: GitopsOptions): Promise<GitopsState> {
       const c = daemon(
         argocd,
         ['--kubeconfig', o.lab.kubeconfig, '--namespace', i.namespace, '--repo-server', `127.0.0.1:${repoPort}`, '--repo-server-plaintext', '--redis', `127.0.0.1:${redisPort}`, '--metrics-port', String(controllerPorts[n]), '--self-heal-timeout-seconds', '5', '--status-processors', '4', '--operation-processors', '2', '--loglevel', 'info'],
-        { logFile: join(logs, `${name}.log`), env: { ...env, ARGOCD_BINARY_NAME: 'argocd-application-controller' } },
+        {
+          logFile: join(logs, `${name}.log`),
+          env: { ...env, ARGOCD_BINARY_NAME: 'argocd-application-controller', ...(o.syncWaveDelaySeconds !== undefined ? { ARGOCD_SYNC_WAVE_DELAY: String(o.syncWaveDelaySeconds) } : {}) },
+        },
       );
       pids[name] = c.pid!;
       return { name, c, port: controllerPorts[n] };
