@@ -187,7 +187,7 @@ export async function startGitops(o: GitopsOptions): Promise<GitopsState> {
       const name = `argocd-application-controller-${i.namespace}`;
       const c = daemon(
         argocd,
-        ['--kubeconfig', o.lab.kubeconfig, '--namespace', i.namespace, '--repo-server', `127.0.0.1:${repoPort}`, '--repo-server-plaintext', '--redis', `127.0.0.1:${redisPort}`, '--metrics-port', String(controllerPorts[n]), '--self-heal-timeout-seconds', '5', '--status-processors', '4', '--operation-processors', '2', '--loglevel', 'info'],
+        ['--kubeconfig', o.lab.kubeconfig, '--namespace', i.namespace, '--repo-server', `127.0.0.1:${repoPort}`, '--repo-server-plaintext', '--redis', `127.0.0.1:${redisPort}`, '--metrics-port', String(controllerPorts[n])],
         {
           logFile: join(logs, `${name}.log`),
           env: { ...env, ARGOCD_BINARY_NAME: 'argocd-application-controller', ...(o.syncWaveDelaySeconds !== undefined ? { ARGOCD_SYNC_WAVE_DELAY: String(o.syncWaveDelaySeconds) } : {}) },
