@@ -125,8 +125,8 @@ describe('the MongoDB tools from a URL (MONGO_TOOLS_SRC + MONGO_TOOLS_SHA256)', 
     sha = createHash('sha256').update(readFileSync(join(served, `${name}.tgz`))).digest('hex');
     server = createServer((req, res) => {
       const file = join(served, (req.url ?? '/').slice(1));
-      if (!existsSync(file)) return res.writeHead(404).end();
-      res.writeHead(200, { 'content-type': 'application/gzip' }).end(readFileSync(file));
+      if (!existsSync(file)) res.writeHead(404).end();
+      else res.writeHead(200, { 'content-type': 'application/gzip' }).end(readFileSync(file));
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/${name}.tgz`;

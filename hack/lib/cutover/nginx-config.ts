@@ -60,6 +60,9 @@ export interface Directive {
   readonly blocks: readonly Block[];
   readonly file: string;
   readonly line: number;
+  /** Byte offsets of the directive's name and just past its closing `;` (or of its last token, before a block). */
+  readonly start: number;
+  readonly end: number;
 }
 
 /** The directives of a config, each with its argument tokens and enclosing blocks (`outer`: the includer's). */
@@ -73,16 +76,16 @@ export function directives(text: string, file = '', outer: readonly Block[] = []
     for (; pos < offset; pos++) if (text.charCodeAt(pos) === 10) line++;
     return line;
   };
-  const emit = () => {
-    if (current.length) out.push({ name: current[0].text, args: current.slice(1), blocks: [...stack], file, line: lineOf(current[0].start) });
+  const emit = (end: number) => {
+    if (current.length) out.push({ name: current[0].text, args: current.slice(1), blocks: [...stack], file, line: lineOf(current[0].start), start: current[0].start, end });
   };
   for (const t of tokenize(text)) {
     if (t.type === 'comment') continue;
     if (t.type === 'semicolon') {
-      emit();
+      emit(t.end);
       current = [];
     } else if (t.type === 'open') {
-      emit();
+      emit(current.length ? current[current.length - 1].end : t.start);
       stack.push({ name: current[0]?.text ?? '', args: current.slice(1).map(unquote), file, start: current[0]?.start ?? t.start });
       current = [];
     } else if (t.type === 'close') {
