@@ -61,7 +61,7 @@ export function printPlan(cfg: LoadedConfig, log: Log): number {
  * Checks that need no change made: all problems at once, so one run shows everything to fix. Then `baseline`:
  * the verification requests must pass on the current config, or a failure later could not be blamed on the change.
  */
-async function preflight(o: {
+export async function preflight(o: {
   cfg: LoadedConfig;
   tree: NginxTree;
   files: readonly string[];

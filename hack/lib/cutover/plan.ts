@@ -188,6 +188,8 @@ export interface Check {
   readonly tls: boolean;
   /** Expected status; undefined means any status below 500 (nginx reached a backend). */
   readonly status?: number;
+  /** Response headers that must be present (the maintenance answer's Retry-After). */
+  readonly headers?: readonly string[];
   readonly protocol?: string;
   /** Where the check comes from: a location in a file, or the route's `verify`. */
   readonly source: string;
@@ -197,7 +199,7 @@ export interface Check {
 
 export const describeCheck = (c: Check) =>
   `${c.websocket ? 'WebSocket' : 'GET'} ${c.websocket ? (c.tls ? 'wss' : 'ws') : c.tls ? 'https' : 'http'}://${c.host}${c.path} via ${joinHostPort(c.address.host, c.address.port)}` +
-  `${c.protocol ? ` (${c.protocol})` : ''} expects ${c.status ?? (c.websocket ? 101 : '< 500')} [${c.source}]`;
+  `${c.protocol ? ` (${c.protocol})` : ''} expects ${c.status ?? (c.websocket ? 101 : '< 500')}${c.headers?.length ? ` with ${c.headers.join(', ')}` : ''} [${c.source}]`;
 
 const WEBSOCKET_PROTOCOLS: Record<string, string> = { [`${NAMES.janusNodePort}/websocket`]: 'janus-protocol', [`${JANUS_HOST}/admin-websocket`]: 'janus-admin-protocol' };
 
@@ -413,9 +415,10 @@ export function unaccountedProblem(cfg: LoadedConfig, targets: readonly OldTarge
     .join('\n')}\n  ${accountFor(cfg, open).split('\n').join('\n  ')}`;
 }
 
-export function plan(cfg: LoadedConfig): Plan {
+/** `texts`: file contents by real path to plan from instead of the files' (a pending switch's originals). */
+export function plan(cfg: LoadedConfig, texts?: ReadonlyMap<string, string>): Plan {
   const routes = resolveRoutes(cfg);
-  const tree = readTree(cfg.root.cutover.nginx.confDir);
+  const tree = readTree(cfg.root.cutover.nginx.confDir, texts);
   const problems: string[] = [];
   const notes: string[] = [];
   const name = (f: ConfigFile) => displayPath(tree.confDir, f.path);

@@ -1,6 +1,6 @@
 import { describeCheck, type Check } from './plan';
 import type { NginxControl } from './nginx';
-import { httpGet, joinHostPort, splitHostPort, websocketOpen } from './probes';
+import { httpResponse, joinHostPort, splitHostPort, websocketOpen } from './probes';
 
 export interface CheckOptions {
   readonly nginx: NginxControl;
@@ -20,9 +20,11 @@ export async function runChecks(checks: readonly Check[], o: CheckOptions): Prom
     const target = { ...c, timeoutMs: o.timeoutMs, signal: o.signal };
     try {
       if (!c.websocket) {
-        const status = await httpGet(target);
+        const { status, headers } = await httpResponse(target);
         const ok = c.status === undefined ? status < 500 : status === c.status;
-        (ok ? passed : failed).push(`${what}: got ${status}`);
+        const missing = (c.headers ?? []).filter((h) => headers[h.toLowerCase()] === undefined);
+        if (ok && !missing.length) passed.push(`${what}: got ${status}${c.headers?.length ? ` with ${c.headers.map((h) => `${h}: ${headers[h.toLowerCase()]}`).join(', ')}` : ''}`);
+        else failed.push(`${what}: got ${status}${missing.length ? ` without ${missing.join(', ')}` : ''}`);
         continue;
       }
       const established = async () => new Set((await o.nginx.connections()).filter((x) => x.state === 'ESTABLISHED').map((x) => `${x.local}>${x.remote}`));
