@@ -51,7 +51,7 @@ fi
 
 # What the pieces not yet in the cache need to be built.
 needs=()
-for piece in lab mongo-tools ferretdb kube-score checkov; do
+for piece in lab mongo-tools ferretdb kube-score checkov crossplane; do
   if out=$(bash "./$piece.sh" --needs 2>&1); then
     [ -z "$out" ] || needs+=($out)
   else

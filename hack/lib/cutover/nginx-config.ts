@@ -25,6 +25,8 @@ export class NginxSyntaxError extends Error {
   constructor(
     readonly reason: string,
     readonly line: number,
+    /** The tokens read before the error (nginx has acted on the directives they complete). */
+    readonly tokens: readonly Token[] = [],
   ) {
     super(`line ${line}: ${reason}`);
     this.name = 'NginxSyntaxError';
@@ -95,7 +97,7 @@ export function tokenize(text: string): Token[] {
   let tokenStart = 0;
   let commentStart = -1;
   const fail = (reason: string, at = line): never => {
-    throw new NginxSyntaxError(reason, at);
+    throw new NginxSyntaxError(reason, at, tokens);
   };
   const reset = (pos: number) => {
     start = pos;
@@ -271,9 +273,11 @@ export interface Directive {
 export function directives(text: string, file = '', outer: readonly Block[] = []): Directive[] {
   const out: Directive[] = [];
   const stack: Block[] = [...outer];
+  // One copy of the stack per change, shared by the directives in between: linear in the file's size.
+  let snapshot: readonly Block[] = [...stack];
   let current: Token[] = [];
   const emit = () => {
-    if (current.length) out.push({ name: current[0].value, args: current.slice(1), blocks: [...stack], file, line: current[0].line });
+    if (current.length) out.push({ name: current[0].value, args: current.slice(1), blocks: snapshot, file, line: current[0].line });
   };
   for (const t of tokenize(text)) {
     if (t.type === 'comment') continue;
@@ -282,17 +286,23 @@ export function directives(text: string, file = '', outer: readonly Block[] = []
       current = [];
     } else if (t.type === 'open') {
       emit();
+      if (stack.length - outer.length >= MAX_NESTING) throw new NginxSyntaxError(`blocks nested more than ${MAX_NESTING} deep: not a config this tool reads`, t.line);
       stack.push({ name: current[0].value, args: current.slice(1).map(unquote), file, start: current[0].start });
+      snapshot = [...stack];
       current = [];
     } else if (t.type === 'close') {
       if (stack.length === outer.length) throw new NginxSyntaxError('unexpected "}"', t.line);
       stack.pop();
+      snapshot = [...stack];
       current = [];
     } else current.push(t);
   }
   if (stack.length > outer.length) throw new NginxSyntaxError('unexpected end of file, expecting "}"', lineCount(text));
   return out;
 }
+
+/** Deeper than any real nginx config nests (http > server > location > location > if); bounds the work per file. */
+export const MAX_NESTING = 100;
 
 /** The line nginx is on at the end of a text: one more than its LFs. */
 const lineCount = (text: string) => {
