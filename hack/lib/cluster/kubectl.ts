@@ -66,7 +66,7 @@ export class Kubectl {
       const err = lastLine(r.stderr);
       if (/current-context (is not set|must exist)/.test(err)) throw new ClusterUnavailable('no-context', `no kubectl context is set in ${kubeconfigFiles()} (current-context is empty): pass --context NAME or run kubectl config use-context NAME`);
       if (/context .* does not exist|no context exists with the name|cannot locate context/.test(err)) {
-        const named = this.context ?? /context "?([^"\s]+)"?/.exec(err.replace(/^.*?(cannot locate|no context exists with the name:?)\s*/, 'context '))?.[1];
+        const named = this.context ?? (/context "([^"]+)"/.exec(err) ?? /(?:locate context|with the name:?)\s+"?([^"\s]+)/.exec(err))?.[1];
         const asked = this.context ? `context "${this.context}" (--context or the instance's context:)` : `current-context "${named ?? '?'}"`;
         throw new ClusterUnavailable('unknown-context', `${kubeconfigFiles()}: ${asked} does not exist${await this.known()}`);
       }

@@ -108,6 +108,7 @@ function glob(pattern: string): string[] {
  */
 export function readTree(confDir: string, texts: ReadonlyMap<string, string> = new Map()): NginxTree {
   if (!existsSync(confDir)) throw new UserError(`cutover.nginx.confDir (NGINX_CONF_DIR) ${confDir} does not exist`);
+  if (!statSync(confDir).isDirectory()) throw new UserError(`cutover.nginx.confDir (NGINX_CONF_DIR) ${confDir} is not a directory (nginx includes ${confDir}/*.conf)`);
   const files = new Map<string, ConfigFile>();
   const all: Directive[] = [];
   const includeDirs = new Set<string>([confDir]);
