@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,8 +25,19 @@ function run(dir: string, args: readonly string[], env: Record<string, string> =
   return spawnSync(cmd, argv, { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, ROOMLER_PROJECT_DIR: dir, ...env } });
 }
 
+/** `run` in the background: the commands of one case run side by side. */
+function runAsync(dir: string, args: readonly string[], env: Record<string, string> = {}, unreadable = false): Promise<{ status: number | null; stderr: string }> {
+  const [cmd, argv] = unreadable ? [WITHOUT_DAC_OVERRIDE[0], [...WITHOUT_DAC_OVERRIDE.slice(1), ROOMLER, ...args]] : [ROOMLER, [...args]];
+  return new Promise((done) => {
+    const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ROOMLER_PROJECT_DIR: dir, ...env } });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (status) => done({ status, stderr }));
+  });
+}
+
 /** Exit 1 or 2, the file named, no trace, and `mustNotExist` never created. */
-function expectRefused(r: ReturnType<typeof run>, names: string, what: string, mustNotExist: readonly string[] = []) {
+function expectRefused(r: { status: number | null; stderr: string }, names: string, what: string, mustNotExist: readonly string[] = []) {
   expect([1, 2], `${what}: exit ${r.status}\n${r.stderr}`).toContain(r.status);
   expect(r.stderr, what).not.toMatch(/unexpected error|^\s+at .*:\d+:\d+\)?$/m);
   expect(r.stderr, what).toContain(names);
@@ -60,12 +71,13 @@ const COMMANDS: readonly (readonly string[])[] = [['synth'], ['cutover', 'plan']
 
 describe('hostile input: every command refuses it as an operator error, naming the file, with no stack trace', () => {
   for (const c of CONFIG_CASES) {
-    it(`${c.name}: ${COMMANDS.map((x) => x.join(' ')).join(', ')}`, () => {
-      for (const args of COMMANDS) {
+    it(`${c.name}: ${COMMANDS.map((x) => x.join(' ')).join(', ')}`, async () => {
+      const runs = COMMANDS.map(async (args) => {
         const dir = emptyDir('roomler-hostile-');
         const { env, names, unreadable } = c.setup(dir);
-        expectRefused(run(dir, args, env, unreadable), names, `${args.join(' ')} with ${c.name}`, [join(dir, 'dist')]);
-      }
+        expectRefused(await runAsync(dir, args, env, unreadable), names, `${args.join(' ')} with ${c.name}`, [join(dir, 'dist')]);
+      });
+      await Promise.all(runs);
     });
   }
 

@@ -35,7 +35,30 @@ function part(r: ReturnType<typeof prng>): string {
   return p;
 }
 
+const BOUNDS: [number, number, string[]][] = [
+  [0, 59, []],
+  [0, 23, []],
+  [1, 31, []],
+  [1, 12, ['jan', 'Feb', 'MAR', 'dec']],
+  [0, 6, ['sun', 'Mon', 'FRI', 'sat']],
+];
+
+/** A schedule that is mostly right for each field, so acceptance is well covered; edges one past each bound. */
+function plausible(r: ReturnType<typeof prng>): string {
+  return BOUNDS.map(([min, max, names]) => {
+    const value = () => (names.length && r.chance(0.3) ? r.pick(names) : String(min + r.int(max - min + 1 + (r.chance(0.1) ? 1 : 0))));
+    const parts = Array.from({ length: 1 + (r.chance(0.2) ? r.int(3) : 0) }, () => {
+      const kind = r.int(5);
+      if (kind === 0) return r.pick(['*', '?']) + (r.chance(0.5) ? `/${1 + r.int(10)}` : '');
+      if (kind === 1) return `${value()}-${value()}${r.chance(0.3) ? `/${r.int(6)}` : ''}`;
+      return value();
+    });
+    return parts.join(',');
+  }).join(' ');
+}
+
 function schedule(r: ReturnType<typeof prng>): string {
+  if (r.chance(0.5)) return plausible(r);
   let prefix = '';
   if (r.chance(0.08)) prefix = `${r.pick(['TZ=', 'CRON_TZ='])}${r.pick(ZONES)}${r.chance(0.9) ? r.pick([' ', '  ']) : ''}`;
   if (r.chance(0.12)) return `${prefix}${r.pick(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly', '@every ', '@every', '@Daily', '@daily ', '@foo'])}${r.chance(0.5) ? r.pick(DURATIONS) : ''}`;
