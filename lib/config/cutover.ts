@@ -35,9 +35,10 @@ const route = z
     /**
      * The synthesized NodePort Service and port name it moves to (roomler/http, janus-nodeport/http|websocket), or
      * janus-host/admin-http|admin-websocket: the Janus admin API on its node (janus.admin.bindAddress, or nodeAddress
-     * when it binds 0.0.0.0), which no Service exposes.
+     * when it binds 0.0.0.0), which no Service exposes; while janus.admin.enabled is false those locations are retired
+     * instead. `retired` or `retired/<4xx>`: the locations answer that status (403 by default) from nginx itself.
      */
-    to: z.string().regex(/^[a-z0-9-]+\/[a-z0-9-]+$/, 'must be <service>/<port name>, e.g. roomler/http'),
+    to: z.string().regex(/^([a-z0-9-]+\/[a-z0-9-]+|retired)$/, 'must be <service>/<port name>, e.g. roomler/http, or retired[/<4xx>]'),
     /** Matches expected per file (name relative to confDir); anything else aborts before a byte changes. */
     expect: z.record(z.string(), z.number().int().min(0)).optional(),
     /** An HTTP path the new target must answer directly (preflight), beside the TCP connect. @default none */
@@ -107,7 +108,8 @@ export const cutoverSchema = z
         { from: 'janus_r:8088', to: 'janus-nodeport/http', baseline: true },
         { from: 'janus_r:8188', to: 'janus-nodeport/websocket', baseline: true },
         // The admin API has no NodePort: these follow it to Janus's node (janus.admin), and plan warns that
-        // nginx keeps the locations public.
+        // nginx keeps the locations public. While the admin API is off (the default), they are retired: nginx
+        // answers 403 there itself.
         { from: 'janus_r:7088', to: 'janus-host/admin-http', baseline: true },
         { from: 'janus_r:7188', to: 'janus-host/admin-websocket', baseline: true },
         // janus.roomler.live's `location /` proxies here, but the Janus image serves nothing on 8080 (nginx answers

@@ -68,8 +68,10 @@ describe('npm run cutover -- plan / status (token-level rewrite, checked by real
     expect(r.stdout).toContain('--- a/conf.d/roomler.live.conf\n+++ b/conf.d/roomler.live.conf\n@@ -14 +14 @@\n-        proxy_pass http://r00mler2:3000;\n+        proxy_pass http://127.0.0.1:30030;\n');
     expect(r.stdout).toContain('-    location /admin { proxy_pass "http://r00mler2:3000/admin"; }\n+    location /admin { proxy_pass "http://127.0.0.1:30030/admin"; }');
     expect(r.stdout).toContain('-    server janus_r:8188 max_fails=3;\n+    server 127.0.0.1:30818 max_fails=3;');
-    // The admin API has no NodePort: its routes follow it to Janus's node (janus.admin.bindAddress, 127.0.0.1 by default).
-    expect(r.stdout).toContain('+location /janus_admin_http { proxy_pass http://127.0.0.1:7088/admin; }');
+    // The admin API is off (the default), so its locations are retired: nginx answers 403 itself; only the directive
+    // changes, and its `;` stays where it was.
+    expect(r.stdout).toContain('-location /janus_admin_http { proxy_pass http://janus_r:7088/admin; }\n+location /janus_admin_http { return 403; }');
+    expect(r.stdout).toMatch(/^note: janus\.roomler\.live\/janus_admin_http: retired \(the Janus admin API is off \(janus\.admin\.enabled: false\)\): nginx answers 403 there itself; each `proxy_pass` to janus_r:7088 becomes `return 403;`, and rollback restores it$/m);
     // janus.roomler.live's `/` (janus_r:8080, nothing serves it in the Janus image) goes to the HTTP API NodePort.
     expect(r.stdout).toContain('-location / { proxy_pass http://janus_r:8080; }\n+location / { proxy_pass http://127.0.0.1:30808; }');
     expect(r.stdout).toMatch(/cutover plan: 7 proxy target\(s\) in 3 file\(s\)/);
@@ -102,7 +104,10 @@ describe('npm run cutover -- plan / status (token-level rewrite, checked by real
       for (const m of section.matchAll(/@@ -(\d+) \+\d+ @@\n-(.*)\n\+(.*)\n/g)) {
         const [old, next] = [m[2], m[3]];
         expect(lines[Number(m[1]) - 1]).toBe(old);
-        const swapped = old.replace(/(r00mler2:3000|janus_r:\d+)/, (hp) => ({ 'r00mler2:3000': '127.0.0.1:30030', 'janus_r:8088': '127.0.0.1:30808', 'janus_r:8080': '127.0.0.1:30808', 'janus_r:8188': '127.0.0.1:30818', 'janus_r:7088': '127.0.0.1:7088', 'janus_r:7188': '127.0.0.1:7188' })[hp]!);
+        // The admin API is off by default: its two locations answer 403 from nginx itself (the directive is replaced).
+        const swapped = /janus_r:7[01]88/.test(old)
+          ? old.replace(/proxy_pass [^;]*;/, 'return 403;')
+          : old.replace(/(r00mler2:3000|janus_r:\d+)/, (hp) => ({ 'r00mler2:3000': '127.0.0.1:30030', 'janus_r:8088': '127.0.0.1:30808', 'janus_r:8080': '127.0.0.1:30808', 'janus_r:8188': '127.0.0.1:30818' })[hp]!);
         expect(next).toBe(swapped);
         lines[Number(m[1]) - 1] = next;
       }
@@ -189,23 +194,25 @@ describe('npm run cutover -- plan / status (token-level rewrite, checked by real
       '  verify: GET http://roomler.live/admin via 127.0.0.1:18080 expects < 500 [conf.d/roomler.live.conf:16 location /admin]',
       '  verify: GET http://janus.roomler.live/janus_http via 127.0.0.1:18081 expects < 500 [conf.d/janus.roomler.live.conf:8 location /janus_http]',
       '  verify: WebSocket ws://janus.roomler.live/janus_ws via 127.0.0.1:18081 (janus-protocol) expects 101 [conf.d/janus.roomler.live.conf:7 location /janus_ws]',
-      '  verify: GET http://janus.roomler.live/janus_admin_http via 127.0.0.1:18081 expects < 500 [snippets/janus-admin.conf:2 location /janus_admin_http]',
-      '  verify: WebSocket ws://janus.roomler.live/janus_admin via 127.0.0.1:18081 (janus-admin-protocol) expects 101 [snippets/janus-admin.conf:1 location /janus_admin]',
+      '  verify: GET http://janus.roomler.live/janus_admin_http via 127.0.0.1:18081 expects 403 [snippets/janus-admin.conf:2 location /janus_admin_http] (retired: nginx answers itself)',
+      '  verify: GET http://janus.roomler.live/janus_admin via 127.0.0.1:18081 expects 403 [snippets/janus-admin.conf:1 location /janus_admin] (retired: nginx answers itself)',
       '  verify: GET http://janus.roomler.live/ via 127.0.0.1:18081 expects < 500 [snippets/janus-admin.conf:3 location /] (after the change only: baseline: false)',
     ]);
   });
 
-  it('warns that the admin locations stay public in nginx, whether the admin API is off or enabled', () => {
+  it('retires the admin locations while the admin API is off; warns that they stay public once it is enabled', () => {
     const off = setup().cli('plan');
     expect(off.status, off.stderr).toBe(0);
-    const warnings = off.stdout.split('\n').filter((l) => l.startsWith('warning: '));
-    expect(warnings).toEqual([
-      expect.stringMatching(/^warning: janus\.roomler\.live\/janus_admin_http stays public in nginx: route janus_r:7088 -> janus-host\/admin-http proxies to the Janus admin API at 127\.0\.0\.1:7088, which is off \(janus\.admin\.enabled: false\).*Protect these locations \(allow\/deny, auth_basic\) or remove them and the route/),
-      expect.stringMatching(/^warning: janus\.roomler\.live\/janus_admin stays public in nginx: route janus_r:7188 -> janus-host\/admin-websocket .* at 127\.0\.0\.1:7188/),
+    expect(off.stdout.split('\n').filter((l) => l.startsWith('warning: '))).toEqual([]);
+    expect(off.stdout.split('\n').filter((l) => /^note: .*: retired /.test(l))).toEqual([
+      expect.stringMatching(/^note: janus\.roomler\.live\/janus_admin_http: retired .*nginx answers 403 there itself/),
+      expect.stringMatching(/^note: janus\.roomler\.live\/janus_admin: retired .*each `proxy_pass` to janus_r:7188 becomes `return 403;`/),
     ]);
+    // Nothing to connect to for a retired route; after the change each location is asked with a plain GET for 403.
+    expect(off.stdout).not.toMatch(/preflight: TCP connect to 127\.0\.0\.1:71?88/);
     const on = setup('janus:\n  admin: { enabled: true, bindAddress: 10.0.0.11, allowFrom: [10.0.0.5] }\n').cli('plan');
     expect(on.stdout).toContain('+location /janus_admin_http { proxy_pass http://10.0.0.11:7088/admin; }');
-    expect(on.stdout).toMatch(/^warning: janus\.roomler\.live\/janus_admin_http stays public in nginx: .* at 10\.0\.0\.11:7088, guarded only by Janus's admin_secret and admin_acl \(10\.0\.0\.5\), which admits nginx/m);
+    expect(on.stdout).toMatch(/^warning: janus\.roomler\.live\/janus_admin_http stays public in nginx: .* at 10\.0\.0\.11:7088, guarded only by Janus's admin_secret and admin_acl \(10\.0\.0\.5\), which admits nginx.*allow 127\.0\.0\.1; allow <admin address>; deny all;.*route them to `retired`/m);
   });
 
   it('a regex location cannot be requested by default: plan says to give the route a verify list, and uses it once given', () => {

@@ -49,7 +49,10 @@ export function printPlan(cfg: LoadedConfig, log: Log): number {
   for (const r of p.targets) log(`  preflight: TCP connect to ${r.target} (${r.to})${r.health ? ` and GET ${r.health.path} expects ${r.health.status}` : ''}`);
   log(`  preflight: every verification request below passes on the current config`);
   log(`  backup to ${c.backupDir}/<stamp>, rewrite atomically, nginx -t, reload, wait for new workers (up to ${c.nginx.reloadTimeoutMs} ms)`);
-  for (const check of p.checks) log(`  verify: ${describeCheck(check)}${judged([check]).length ? '' : ' (after the change only: baseline: false)'}`);
+  for (const check of p.checks) {
+    if (check.route.retired) log(`  verify: ${describeCheck({ ...check, websocket: false, protocol: undefined, status: check.route.retired })} (retired: nginx answers itself)`);
+    else log(`  verify: ${describeCheck(check)}${judged([check]).length ? '' : ' (after the change only: baseline: false)'}`);
+  }
   if (p.problems.length) throw new UserError(`apply would abort before writing anything:\n  ${p.problems.join('\n  ')}`);
   return 0;
 }

@@ -263,6 +263,9 @@ export interface Directive {
   readonly blocks: readonly Block[];
   readonly file: string;
   readonly line: number;
+  /** Byte offsets of the directive's name and just past its closing `;` (or of its last token, before a block). */
+  readonly start: number;
+  readonly end: number;
 }
 
 /**
@@ -276,16 +279,17 @@ export function directives(text: string, file = '', outer: readonly Block[] = []
   // One copy of the stack per change, shared by the directives in between: linear in the file's size.
   let snapshot: readonly Block[] = [...stack];
   let current: Token[] = [];
-  const emit = () => {
-    if (current.length) out.push({ name: current[0].value, args: current.slice(1), blocks: snapshot, file, line: current[0].line });
+  const emit = (end: number) => {
+    if (current.length) out.push({ name: current[0].value, args: current.slice(1), blocks: snapshot, file, line: current[0].line, start: current[0].start, end });
   };
   for (const t of tokenize(text)) {
     if (t.type === 'comment') continue;
     if (t.type === 'semicolon') {
-      emit();
+      emit(t.end);
       current = [];
     } else if (t.type === 'open') {
-      emit();
+      emit(current.length ? current[current.length - 1].end : t.start);
+      if (!current.length) throw new NginxSyntaxError('unexpected "{"', t.line);
       if (stack.length - outer.length >= MAX_NESTING) throw new NginxSyntaxError(`blocks nested more than ${MAX_NESTING} deep: not a config this tool reads`, t.line);
       stack.push({ name: current[0].value, args: current.slice(1).map(unquote), file, start: current[0].start });
       snapshot = [...stack];

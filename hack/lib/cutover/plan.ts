@@ -28,16 +28,41 @@ import {
 } from './nginx-config';
 
 export interface ResolvedRoute extends CutoverRoute {
-  /** The new host:port, from the same config the manifests are synthesized from. */
+  /** The new host:port, from the same config the manifests are synthesized from; for a retired route, `return N`. */
   readonly target: string;
+  /** A retired route: its locations answer this status from nginx itself (no backend). */
+  readonly retired?: number;
+  /** Why it is retired, for plan. */
+  readonly retiredWhy?: string;
   readonly index: number;
 }
+
+/** `to` of a route whose locations nginx answers itself: `retired` (403) or `retired/<status>`. */
+export const RETIRED = 'retired';
 
 /** `to` of a route to a port Janus binds on its node's host network (the admin API, which has no NodePort). */
 export const JANUS_HOST = 'janus-host';
 
 /** Where the Janus admin API listens as the host nginx sees it: its bind address, or the node for a wildcard. */
 const janusAdminHost = (i: InstanceConfig) => (i.janus.admin.bindAddress === '0.0.0.0' ? i.nodeAddress : i.janus.admin.bindAddress);
+
+/**
+ * Where a route goes: host:port of a synthesized NodePort Service port or of a Janus host port, from the same config
+ * the manifests come from; or retired (nginx answers itself): `to: retired[/status]`, and the admin API's routes while
+ * `janus.admin.enabled` is false (nothing listens there, and a public admin location is better closed than proxied).
+ */
+export function resolveRoute(to: string, i: InstanceConfig): { target: string; retired?: number; retiredWhy?: string } {
+  const [service, portName] = to.split('/');
+  if (service === RETIRED) {
+    const status = portName === undefined ? 403 : Number(portName);
+    if (!Number.isInteger(status) || status < 400 || status > 499) throw new UserError(`cutover.routes: ${to}: a retired route answers a 4xx status, e.g. retired/403 or retired/404`);
+    return { target: `return ${status}`, retired: status, retiredWhy: 'retired in the config' };
+  }
+  if (service === JANUS_HOST && !i.janus.admin.enabled && JANUS_ADMIN_PORTS.some((p) => p.name === portName)) {
+    return { target: 'return 403', retired: 403, retiredWhy: 'the Janus admin API is off (janus.admin.enabled: false)' };
+  }
+  return { target: resolveTarget(to, i) };
+}
 
 /** host:port of a synthesized NodePort Service port, or of a Janus host port, from the same config the manifests come from. */
 export function resolveTarget(to: string, i: InstanceConfig): string {
@@ -48,7 +73,7 @@ export function resolveTarget(to: string, i: InstanceConfig): string {
   const admin = JANUS_ADMIN_PORTS.find((p) => p.name === portName)?.key;
   if (service === JANUS_HOST && admin) return joinHostPort(janusAdminHost(i), i.janus.ports[admin]);
   throw new UserError(
-    `cutover.routes: ${to} names no target (use roomler/http, ${NAMES.janusNodePort}/${JANUS_API_PORTS.map((p) => p.name).join('|')} or ${JANUS_HOST}/${JANUS_ADMIN_PORTS.map((p) => p.name).join('|')})`,
+    `cutover.routes: ${to} names no target (use roomler/http, ${NAMES.janusNodePort}/${JANUS_API_PORTS.map((p) => p.name).join('|')}, ${JANUS_HOST}/${JANUS_ADMIN_PORTS.map((p) => p.name).join('|')} or ${RETIRED}[/4xx])`,
   );
 }
 
@@ -64,7 +89,7 @@ function cutoverInstance(cfg: LoadedConfig): InstanceConfig {
 
 export const resolveRoutes = (cfg: LoadedConfig): ResolvedRoute[] => {
   const instance = cutoverInstance(cfg);
-  return cfg.root.cutover.routes.map((r, index) => ({ ...r, index, target: resolveTarget(r.to, instance) }));
+  return cfg.root.cutover.routes.map((r, index) => ({ ...r, index, ...resolveRoute(r.to, instance) }));
 };
 
 export interface ConfigFile {
@@ -147,6 +172,23 @@ export function readTree(confDir: string, texts: ReadonlyMap<string, string> = n
 }
 
 /**
+ * The `proxy_pass` directives of a retired route in one file, each replaced whole by `return N;` (no comment: one
+ * would swallow whatever follows on the line, a `}` included); the rest of the file is unchanged. An upstream
+ * `server` line cannot answer by itself: `stuck` lists them.
+ */
+export function retiredIn(tree: Pick<NginxTree, 'proxied'>, file: ConfigFile, r: ResolvedRoute): { replacements: Replacement[]; stuck: Directive[] } {
+  const replacements: Replacement[] = [];
+  const stuck: Directive[] = [];
+  for (const d of file.directives) {
+    const backend = backendValue(d, tree.proxied);
+    if (!backend || (!PASS_DIRECTIVES.has(backend.kind) && backend.kind !== 'upstream') || hostPortAt(unquote(backend.token), r.from) === undefined) continue;
+    if (backend.kind === 'upstream') stuck.push(d);
+    else replacements.push({ start: d.start, end: d.end, text: `return ${r.retired};`, line: d.line });
+  }
+  return { replacements, stuck };
+}
+
+/**
  * Where `hostPort` is a backend in one file's directives: a proxy target, or the `set`/`map` value of a variable a
  * proxy target uses. A match whose characters are escaped in the file (nginx's value differs from the bytes) is
  * left alone: the bytes that would change are not `hostPort` as written.
@@ -167,6 +209,8 @@ export function targetsIn(tree: Pick<NginxTree, 'proxied'>, file: ConfigFile, ho
 
 /** How many proxy targets in the whole tree point at `hostPort`. */
 const countIn = (tree: NginxTree, hostPort: string) => tree.files.reduce((n, f) => n + targetsIn(tree, f, hostPort).length, 0);
+/** How many places point at a route's new side (none for a retired route: its locations answer by themselves). */
+const countNew = (tree: NginxTree, r: ResolvedRoute) => (r.retired ? 0 : countIn(tree, r.target));
 
 /** One request through nginx that proves a route works. */
 export interface Check {
@@ -419,6 +463,10 @@ export interface Plan {
   readonly alreadyDone: boolean;
 }
 
+/** After the change, a retired route's locations answer its status from nginx itself: a GET each, no upgrade. */
+const retiredChecks = (before: readonly Check[]): Check[] =>
+  before.filter((c) => c.route.retired).map((c) => ({ ...c, websocket: false, protocol: undefined, status: c.route.retired, current: c.route.target }));
+
 /** Checks that can judge: a route with `baseline: false` (already broken on its old backend) only once moved. */
 export const judged = (checks: readonly Check[]): Check[] => checks.filter((c) => c.route.baseline || c.current !== c.route.from);
 
@@ -439,7 +487,14 @@ export function plan(cfg: LoadedConfig): Plan {
   const name = (f: ConfigFile) => displayPath(tree.confDir, f.path);
   const changes = tree.files
     .map((file) => {
-      const replacements = routes.flatMap((r) => targetsIn(tree, file, r.from, r.target).map((x) => ({ ...x, from: r.from, to: r.target })));
+      const replacements = routes.flatMap((r) => {
+        if (!r.retired) return targetsIn(tree, file, r.from, r.target).map((x) => ({ ...x, from: r.from, to: r.target }));
+        const { replacements: retire, stuck } = retiredIn(tree, file, r);
+        for (const d of stuck) {
+          problems.push(`route ${r.from} -> ${r.to} (retired: ${r.retiredWhy}): ${name(file)}:${d.line} names it in upstream ${d.blocks[d.blocks.length - 1].args[0]}, and an upstream server cannot answer by itself; replace the proxy_pass directives that use that upstream with \`return ${r.retired};\` by hand, or route it`);
+        }
+        return retire.map((x) => ({ ...x, from: r.from, to: r.target }));
+      });
       return { file, after: applyReplacements(file.text, replacements), replacements };
     })
     .filter((c) => c.replacements.length);
@@ -447,7 +502,7 @@ export function plan(cfg: LoadedConfig): Plan {
   let done = 0;
   for (const r of routes) {
     const found = tree.files.map((f) => ({ name: name(f), old: relative(tree.confDir, f.path), n: targetsIn(tree, f, r.from).length }));
-    const [old, next] = [found.reduce((a, b) => a + b.n, 0), countIn(tree, r.target)];
+    const [old, next] = [found.reduce((a, b) => a + b.n, 0), countNew(tree, r)];
     pending += old;
     done += next;
     for (const [file, n] of Object.entries(r.expect ?? {})) {
@@ -470,9 +525,14 @@ export function plan(cfg: LoadedConfig): Plan {
   const unaccounted = unaccountedProblem(cfg, targets0);
   if (unaccounted) problems.push(unaccounted);
   const { checks, problems: checkProblems } = checksFor(tree, routes);
-  const checksAfter = checksFor(readTree(tree.confDir, new Map(changes.map((c) => [c.file.real, c.after]))), routes).checks;
-  const targets = [...new Map(routes.map((r) => [r.target, r])).values()];
-  const warnings = adminWarnings(cutoverInstance(cfg), routes, checks);
+  const checksAfter = [...checksFor(readTree(tree.confDir, new Map(changes.map((c) => [c.file.real, c.after]))), routes).checks, ...retiredChecks(checks)];
+  const targets = [...new Map(routes.filter((r) => !r.retired).map((r) => [r.target, r])).values()];
+  const instance = cutoverInstance(cfg);
+  const warnings = adminWarnings(instance, routes, checks);
+  for (const r of routes.filter((x) => x.retired)) {
+    const where = [...new Set(checks.filter((c) => c.route === r).map((c) => `${c.host}${c.path}`))];
+    if (where.length) notes.push(`${where.join(', ')}: retired (${r.retiredWhy}): nginx answers ${r.retired} there itself; each \`proxy_pass\` to ${r.from} becomes \`return ${r.retired};\`, and rollback restores it`);
+  }
   return { tree, routes, targets, changes, problems: [...problems, ...checkProblems], inventory: targets0, notes: [...new Set(notes)], warnings, checks, checksAfter, alreadyDone: pending === 0 && done > 0 };
 }
 
@@ -482,13 +542,13 @@ export function plan(cfg: LoadedConfig): Plan {
  */
 function adminWarnings(i: InstanceConfig, routes: readonly ResolvedRoute[], checks: readonly Check[]): string[] {
   const a = i.janus.admin;
-  return routes.filter(isAdminRoute).flatMap((r) => {
+  return routes.filter((r) => isAdminRoute(r) && !r.retired).flatMap((r) => {
     const where = [...new Set(checks.filter((c) => c.route === r).map((c) => `${c.host}${c.path}`))];
     if (!where.length) return [];
     const state = a.enabled
       ? `guarded only by Janus's admin_secret and admin_acl (${a.allowFrom.join(', ')}), which admits nginx and so everyone behind it`
       : "which is off (janus.admin.enabled: false): nginx answers 502 there, and apply's preflight cannot connect to it";
-    return [`${where.join(', ')} ${where.length > 1 ? 'stay' : 'stays'} public in nginx: route ${r.from} -> ${r.to} proxies to the Janus admin API at ${r.target}, ${state}. Protect these locations (allow/deny, auth_basic) or remove them and the route from cutover.routes`];
+    return [`${where.join(', ')} ${where.length > 1 ? 'stay' : 'stays'} public in nginx: route ${r.from} -> ${r.to} proxies to the Janus admin API at ${r.target}, ${state}. Restrict them in nginx to the addresses that need them and to this host, whose verification requests must still pass (\`allow 127.0.0.1; allow <admin address>; deny all;\`, or the Docker bridge's gateway instead of 127.0.0.1 when nginx runs in a container), or close them: route them to \`retired\` (nginx answers 403)`];
   });
 }
 
@@ -506,7 +566,7 @@ export type RouteState = 'old' | 'new' | 'MIXED' | 'absent';
 export function routeStatus(cfg: LoadedConfig): { route: ResolvedRoute; state: RouteState; line: string }[] {
   const tree = readTree(cfg.root.cutover.nginx.confDir);
   return resolveRoutes(cfg).map((route) => {
-    const [old, next] = [countIn(tree, route.from), countIn(tree, route.target)];
+    const [old, next] = [countIn(tree, route.from), countNew(tree, route)];
     const state: RouteState = old && next ? 'MIXED' : next ? 'new' : old ? 'old' : 'absent';
     return { route, state, line: `${route.from} -> ${route.to} (${route.target}): ${old} old, ${next} new` };
   });
