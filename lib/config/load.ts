@@ -1,9 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
 import type { z } from 'zod';
 import { ENV_ALSO, ENV_PATHS } from './env';
+import { exists, FileProblem, readUtf8 } from './files';
 import { instanceSchema, resolveInstance, type InstanceConfig } from './instance';
 import { INSTANCE_KEYS, rootSchema, type RootConfig } from './schema';
 import { coturnIssues } from './coturn-checks';
@@ -127,16 +127,28 @@ function issuesToProblems(issues: readonly z.core.$ZodIssue[], prefix: Path, whe
   });
 }
 
-/** A config or .env file's text; a directory or an unreadable file is a ConfigError naming it, never a stack trace. */
+/** A config or .env file's text: a regular, readable, UTF-8 file, else a ConfigError naming it (never "absent"). */
 function readText(file: string, what: string): string {
   try {
-    return readFileSync(file, 'utf8');
+    return readUtf8(file);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'EISDIR' ? 'is a directory, not a file' : code === 'EACCES' ? 'is not readable (permission denied)' : `cannot be read (${(e as Error).message})`;
-    throw new ConfigError([`${what}: ${file} ${why}`]);
+    if (e instanceof FileProblem) throw new ConfigError([`${what}: ${e.message}`]);
+    throw e;
   }
 }
+
+/** Whether the operator's file is there in any form; a dangling or looping symlink counts (and fails on reading). */
+function present(file: string, what: string): boolean {
+  try {
+    return exists(file);
+  } catch (e) {
+    if (e instanceof FileProblem) throw new ConfigError([`${what}: ${e.message}`]);
+    throw e;
+  }
+}
+
+/** Aliases a config may expand to: real configs use a handful; a "billion laughs" file expands to millions. */
+export const MAX_ALIAS_COUNT = 100;
 
 /** Reads defaults < config file < `.env` < environment, validates everything, and resolves the instances. */
 export function loadConfig(options: LoadOptions = {}): LoadedConfig {
@@ -148,20 +160,29 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   let raw: Plain = {};
   let doc: ReturnType<typeof parseDocument> | undefined;
   const lines = new LineCounter();
-  const fileUsed = existsSync(file) ? file : undefined;
+  const what = explicit ? 'ROOMLER_CONFIG' : 'config file';
+  const fileUsed = present(file, what) ? file : undefined;
   if (explicit && !fileUsed) throw new ConfigError([`ROOMLER_CONFIG: config file ${file} does not exist`]);
   if (fileUsed) {
-    doc = parseDocument(readText(fileUsed, explicit ? 'ROOMLER_CONFIG' : 'config file'), { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+    doc = parseDocument(readText(fileUsed, what), { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
     if (doc.errors.length) {
       throw new ConfigError(doc.errors.map((e) => `${fileUsed}:${e.linePos?.[0].line ?? '?'}:${e.linePos?.[0].col ?? '?'}: YAML ${e.message.split('\n')[0]}`));
     }
-    const contents = doc.toJS() ?? {};
+    let contents: unknown;
+    try {
+      // The conversion after parsing resolves aliases: an unknown anchor or an alias bomb fails here, not above.
+      contents = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {};
+    } catch (e) {
+      const message = (e as Error).message.split('\n')[0];
+      const hint = /alias count/i.test(message) ? ` (at most ${MAX_ALIAS_COUNT} alias expansions; this file expands more, as a "billion laughs" file does)` : '';
+      throw new ConfigError([`${fileUsed}: YAML ${message}${hint}`]);
+    }
     if (!isPlain(contents)) throw new ConfigError([`${fileUsed}: the config file must be a YAML mapping`]);
     raw = contents;
   }
 
   const envFile = resolve(cwd, '.env');
-  const envFileUsed = existsSync(envFile) ? envFile : undefined;
+  const envFileUsed = present(envFile, '.env') ? envFile : undefined;
   const dotenv = envFileUsed ? parseDotenv(readText(envFileUsed, '.env')) : {};
   const provenance = new Provenance(fileUsed, doc, lines, envFileUsed);
 

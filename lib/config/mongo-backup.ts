@@ -1,10 +1,18 @@
 import { z } from 'zod';
+import { cronJobScheduleProblem } from './cron';
 import { absolutePath, dnsSubdomain, image, quantity, resources } from './primitives';
 
 // Per-instance MongoDB backup CronJobs (issue 5).
 
-const CRON = /^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$/;
-const schedule = (d: string) => z.string().regex(CRON, 'must be a cron schedule such as "0 3 * * *"').default(d);
+/** A CronJob schedule the API server accepts (lib/config/cron.ts: robfig/cron v3's ParseStandard, no TZ). */
+const schedule = (d: string) =>
+  z
+    .string()
+    .superRefine((s, ctx) => {
+      const problem = cronJobScheduleProblem(s);
+      if (problem) ctx.addIssue({ code: 'custom', message: `must be a CronJob schedule such as "0 3 * * *" (the API server's cron parser says: ${problem})` });
+    })
+    .default(d);
 
 export const mongoBackupSchema = z
   .object({

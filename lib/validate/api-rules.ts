@@ -1,3 +1,4 @@
+import { cronJobScheduleProblem } from '../config/cron';
 import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../config/primitives';
 import type { Finding, ParsedObject } from './index';
 import { containersOf, finding, podSpecOf } from './objects';
@@ -30,44 +31,8 @@ function ianaProblem(name: string): string | undefined {
   return undefined;
 }
 
-const CRON_FIELDS: [string, number, number][] = [
-  ['minute', 0, 59],
-  ['hour', 0, 23],
-  ['day of month', 1, 31],
-  ['month', 1, 12],
-  ['day of week', 0, 7],
-];
-const CRON_MACROS = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly']);
-const MONTHS = 'jan feb mar apr may jun jul aug sep oct nov dec'.split(' ');
-const DAYS = 'sun mon tue wed thu fri sat'.split(' ');
-
-/** The cron syntax Kubernetes accepts (robfig/cron standard parser); undefined when valid. */
-export function cronProblem(schedule: string): string | undefined {
-  const s = schedule.trim().replace(/^(CRON_)?TZ=\S+\s+/, '');
-  if (CRON_MACROS.has(s)) return undefined;
-  const fields = s.split(/\s+/);
-  if (fields.length !== 5) return `must have 5 fields (minute hour day-of-month month day-of-week), got ${fields.length}`;
-  for (const [n, field] of fields.entries()) {
-    const [what, min, max] = CRON_FIELDS[n];
-    const names = n === 3 ? MONTHS : n === 4 ? DAYS : [];
-    const value = (v: string) => {
-      const named = names.indexOf(v.toLowerCase());
-      if (named >= 0) return named + (n === 3 ? 1 : 0);
-      return /^\d+$/.test(v) ? Number(v) : NaN;
-    };
-    for (const part of field.split(',')) {
-      const m = /^(\*|\?|([^-/]+)(-([^/]+))?)(\/(\d+))?$/.exec(part);
-      if (!m) return `${what} "${part}" is not a valid cron expression`;
-      if (m[6] !== undefined && Number(m[6]) === 0) return `${what} step must be positive`;
-      if (m[1] === '*' || m[1] === '?') continue;
-      const lo = value(m[2]);
-      const hi = m[4] !== undefined ? value(m[4]) : lo;
-      if ([lo, hi].some((v) => Number.isNaN(v) || v < min || v > max)) return `${what} "${part}" is outside ${min}-${max}`;
-      if (lo > hi) return `${what} range "${part}" is descending`;
-    }
-  }
-  return undefined;
-}
+/** The cron syntax Kubernetes accepts (robfig/cron v3 ParseStandard, no TZ on create); undefined when valid. */
+export const cronProblem = cronJobScheduleProblem;
 
 function duplicates(names: unknown[]): string[] {
   const seen = new Set<unknown>();

@@ -278,7 +278,7 @@ export async function drain(cfg: LoadedConfig, options: { timeoutMs?: number; in
   // 3. Proof that nginx still loads once they are gone.
   const gone = hosts.filter((h) => !h.kept).map((h) => h.host);
   const others = [...new Set(p.tree.all.flatMap((d) => {
-    const b = backendValue(d);
+    const b = backendValue(d, p.tree.proxied);
     const parsed = b && parseBackend(unquote(b.token));
     return parsed && !isIP(parsed.host.replace(/^\[|\]$/g, '')) && !gone.includes(parsed.host) && !keptHosts.has(parsed.host) ? [parsed.host] : [];
   }))];

@@ -6,7 +6,26 @@ import { JANUS_ADMIN_PORTS, JANUS_API_PORTS } from '../../../lib/constructs/janu
 import { UserError } from '../cli';
 import { BYTES } from './backups';
 import { joinHostPort, splitHostPort } from './probes';
-import { applyReplacements, backendValue, directives, enclosing, hostPortAt, isProxyTarget, parseBackend, unquote, type BackendKind, type Block, type Directive, type Replacement } from './nginx-config';
+import {
+  applyReplacements,
+  backendValue,
+  directives,
+  enclosing,
+  hostPortAt,
+  isProxyTarget,
+  NginxSyntaxError,
+  PASS_DIRECTIVES,
+  parseBackend,
+  proxiedVariables,
+  rawSpan,
+  unquote,
+  variablesIn,
+  variableValue,
+  type BackendKind,
+  type Block,
+  type Directive,
+  type Replacement,
+} from './nginx-config';
 
 export interface ResolvedRoute extends CutoverRoute {
   /** The new host:port, from the same config the manifests are synthesized from; for a retired route, `return N`. */
@@ -91,6 +110,8 @@ export interface NginxTree {
   readonly all: readonly Directive[];
   /** Directories that include globs read from: backups must stay out of them. */
   readonly includeDirs: readonly string[];
+  /** Variables (without `$`) a proxy_pass or grpc_pass sends requests to: their `set`/`map` values are backends. */
+  readonly proxied: ReadonlySet<string>;
 }
 
 /**
@@ -112,19 +133,29 @@ function glob(pattern: string): string[] {
  */
 export function readTree(confDir: string, texts: ReadonlyMap<string, string> = new Map()): NginxTree {
   if (!existsSync(confDir)) throw new UserError(`cutover.nginx.confDir (NGINX_CONF_DIR) ${confDir} does not exist`);
+  if (!statSync(confDir).isDirectory()) throw new UserError(`cutover.nginx.confDir (NGINX_CONF_DIR) ${confDir} is not a directory (nginx includes ${confDir}/*.conf)`);
   const files = new Map<string, ConfigFile>();
   const all: Directive[] = [];
   const includeDirs = new Set<string>([confDir]);
   const visit = (path: string, outer: readonly Block[], chain: readonly string[]) => {
-    if (!statSync(path).isFile()) return;
-    const real = realpathSync(path);
-    if (chain.includes(real)) return;
-    const text = texts.get(real) ?? files.get(real)?.text ?? readFileSync(path, BYTES);
+    let real: string;
+    let text: string;
+    try {
+      if (!statSync(path).isFile()) return;
+      real = realpathSync(path);
+      if (chain.includes(real)) return;
+      text = texts.get(real) ?? files.get(real)?.text ?? readFileSync(path, BYTES);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'is a dangling symlink' : code === 'ELOOP' ? 'is a symlink loop' : code === 'EACCES' ? 'is not readable (permission denied)' : (e as Error).message;
+      throw new UserError(`${path}: ${why} (nginx includes it)`);
+    }
     let ds: Directive[];
     try {
       ds = directives(text, path, outer);
     } catch (e) {
-      throw new UserError(`${path}: ${(e as Error).message}`);
+      if (e instanceof NginxSyntaxError) throw new UserError(`${path}:${e.line}: ${e.reason} (nginx -t would refuse this file too)`);
+      throw e;
     }
     if (!files.has(real)) files.set(real, { path, real, text, directives: ds });
     for (const d of ds) {
@@ -137,7 +168,7 @@ export function readTree(confDir: string, texts: ReadonlyMap<string, string> = n
     }
   };
   for (const f of glob(join(confDir, '*.conf'))) visit(f, [], []);
-  return { confDir, files: [...files.values()], all, includeDirs: [...includeDirs] };
+  return { confDir, files: [...files.values()], all, includeDirs: [...includeDirs], proxied: proxiedVariables(all) };
 }
 
 /**
@@ -145,36 +176,39 @@ export function readTree(confDir: string, texts: ReadonlyMap<string, string> = n
  * would swallow whatever follows on the line, a `}` included); the rest of the file is unchanged. An upstream
  * `server` line cannot answer by itself: `stuck` lists them.
  */
-export function retiredIn(file: ConfigFile, r: ResolvedRoute): { replacements: Replacement[]; stuck: Directive[] } {
+export function retiredIn(tree: Pick<NginxTree, 'proxied'>, file: ConfigFile, r: ResolvedRoute): { replacements: Replacement[]; stuck: Directive[] } {
   const replacements: Replacement[] = [];
   const stuck: Directive[] = [];
   for (const d of file.directives) {
-    const backend = backendValue(d);
-    if (!backend || (backend.kind !== 'proxy_pass' && backend.kind !== 'upstream') || hostPortAt(unquote(backend.token), r.from) === undefined) continue;
+    const backend = backendValue(d, tree.proxied);
+    if (!backend || (!PASS_DIRECTIVES.has(backend.kind) && backend.kind !== 'upstream') || hostPortAt(unquote(backend.token), r.from) === undefined) continue;
     if (backend.kind === 'upstream') stuck.push(d);
     else replacements.push({ start: d.start, end: d.end, text: `return ${r.retired};`, line: d.line });
   }
   return { replacements, stuck };
 }
 
-
-/** Where `hostPort` is a backend (a proxy target, or a `set`/`map` value) in one file's directives. */
-export function targetsIn(file: ConfigFile, hostPort: string, to = hostPort): Replacement[] {
+/**
+ * Where `hostPort` is a backend in one file's directives: a proxy target, or the `set`/`map` value of a variable a
+ * proxy target uses. A match whose characters are escaped in the file (nginx's value differs from the bytes) is
+ * left alone: the bytes that would change are not `hostPort` as written.
+ */
+export function targetsIn(tree: Pick<NginxTree, 'proxied'>, file: ConfigFile, hostPort: string, to = hostPort): Replacement[] {
   const out: Replacement[] = [];
   for (const d of file.directives) {
-    const backend = backendValue(d);
+    const backend = backendValue(d, tree.proxied);
     if (!backend) continue;
     const arg = backend.token;
     const at = hostPortAt(unquote(arg), hostPort);
-    if (at === undefined) continue;
-    const start = arg.start + (arg.type === 'string' ? 1 : 0) + at;
-    out.push({ start, end: start + hostPort.length, text: to, line: file.text.slice(0, start).split('\n').length });
+    const span = at === undefined ? undefined : rawSpan(arg, at, at + hostPort.length);
+    if (!span || file.text.slice(span.start, span.end) !== hostPort) continue;
+    out.push({ start: span.start, end: span.end, text: to, line: file.text.slice(0, span.start).split('\n').length });
   }
   return out;
 }
 
 /** How many proxy targets in the whole tree point at `hostPort`. */
-const countIn = (tree: NginxTree, hostPort: string) => tree.files.reduce((n, f) => n + targetsIn(f, hostPort).length, 0);
+const countIn = (tree: NginxTree, hostPort: string) => tree.files.reduce((n, f) => n + targetsIn(tree, f, hostPort).length, 0);
 /** How many places point at a route's new side (none for a retired route: its locations answer by themselves). */
 const countNew = (tree: NginxTree, r: ResolvedRoute) => (r.retired ? 0 : countIn(tree, r.target));
 
@@ -250,11 +284,25 @@ export function checksFor(tree: NginxTree, routes: readonly ResolvedRoute[]): { 
   }
   const derived = new Map<ResolvedRoute, Check[]>(routes.map((r) => [r, []]));
   const servers = new Map<ResolvedRoute, Pick<Check, 'address' | 'tls' | 'host'>>();
+  // The values each variable can take (set, map), for a proxy_pass that goes through one.
+  const valuesOf = new Map<string, string[]>();
+  for (const d of tree.all) {
+    const v = variableValue(d);
+    if (v) valuesOf.set(v.variable, [...(valuesOf.get(v.variable) ?? []), unquote(v.token)]);
+  }
+  const expand = (value: string, depth = 0): string[] =>
+    depth > 4
+      ? [value]
+      : [
+          value,
+          ...variablesIn(value).flatMap((name) =>
+            (valuesOf.get(name) ?? []).flatMap((x) => expand(value.replace(new RegExp(`\\$(\\{${name}\\}|${name}(?![A-Za-z0-9_]))`), () => x), depth + 1)),
+          ),
+        ].slice(0, 256);
   for (const d of tree.all.filter((x) => x.name === 'proxy_pass' && x.args.length)) {
-    const value = unquote(d.args[0]);
-    const upstreamName = value.replace(/^[a-z]+:\/\//i, '').split(/[/?]/)[0];
+    const candidates = expand(unquote(d.args[0]));
     const pointing = new Map(routes.flatMap((r) => {
-      const now = side(value, r) ?? upstreams.get(upstreamName)?.get(r);
+      const now = candidates.map((value) => side(value, r) ?? upstreams.get(value.replace(/^[a-z]+:\/\//i, '').split(/[/?]/)[0])?.get(r)).find((x) => x);
       return now ? [[r, now] as const] : [];
     }));
     const hit = [...pointing.keys()];
@@ -292,7 +340,7 @@ export function checksFor(tree: NginxTree, routes: readonly ResolvedRoute[]): { 
           return;
         }
         const websocket = v.websocket ?? r.to in WEBSOCKET_PROTOCOLS;
-        const current = tree.files.some((f) => targetsIn(f, r.from).length) ? r.from : r.target;
+        const current = tree.files.some((f) => targetsIn(tree, f, r.from).length) ? r.from : r.target;
         checks.push({ route: r, websocket, protocol: v.protocol ?? (websocket ? WEBSOCKET_PROTOCOLS[r.to] : undefined), host, path: v.path, address, tls: v.tls ?? base?.tls ?? false, status: v.status, source: `cutover.routes[${r.index}].verify[${n}]`, current });
       });
     } else {
@@ -301,7 +349,7 @@ export function checksFor(tree: NginxTree, routes: readonly ResolvedRoute[]): { 
         if (!seen.has(key)) checks.push(c);
         seen.add(key);
       }
-      const present = tree.files.some((f) => targetsIn(f, r.from).length || targetsIn(f, r.target).length);
+      const present = tree.files.some((f) => targetsIn(tree, f, r.from).length || targetsIn(tree, f, r.target).length);
       if (present && !found.length && !problems.some((p) => p.startsWith(`route ${r.from} `))) problems.push(`route ${r.from} -> ${r.to}: no location proxies to it, so nothing would verify it; give the route a verify list`);
     }
   }
@@ -338,9 +386,9 @@ export function inventory(tree: NginxTree, routes: readonly ResolvedRoute[], cfg
   const seen = new Set<string>();
   for (const f of tree.files) {
     for (const d of f.directives) {
-      const backend = backendValue(d);
+      const backend = backendValue(d, tree.proxied);
       const parsed = backend && parseBackend(unquote(backend.token));
-      if (!backend || !parsed || !hosts.has(parsed.host) || (backend.kind === 'proxy_pass' && upstreamNames.has(parsed.host))) continue;
+      if (!backend || !parsed || !hosts.has(parsed.host) || (PASS_DIRECTIVES.has(backend.kind) && upstreamNames.has(parsed.host))) continue;
       const hostPort = joinHostPort(parsed.host, parsed.port);
       const file = displayPath(tree.confDir, f.path);
       const key = `${f.real}:${backend.token.start}`;
@@ -352,6 +400,24 @@ export function inventory(tree: NginxTree, routes: readonly ResolvedRoute[], cfg
     }
   }
   return out;
+}
+
+/**
+ * `set` and `map` values that name an address on an old host while no proxy_pass or grpc_pass uses their variable:
+ * nginx never connects to them, so they are reported and left as they are.
+ */
+export function unproxiedValues(tree: NginxTree, cfg: LoadedConfig): string[] {
+  const hosts = new Set(oldHostsOf(cfg));
+  return tree.files.flatMap((f) =>
+    f.directives.flatMap((d) => {
+      const v = variableValue(d);
+      const parsed = v && !tree.proxied.has(v.variable) ? parseBackend(unquote(v.token)) : undefined;
+      if (!v || !parsed || !hosts.has(parsed.host)) return [];
+      return [
+        `${displayPath(tree.confDir, f.path)}:${d.line}: \`${v.kind}\` gives $${v.variable} the old backend ${joinHostPort(parsed.host, parsed.port)}, but no proxy_pass or grpc_pass uses $${v.variable}: not a backend, left unchanged`,
+      ];
+    }),
+  );
 }
 
 /** What would account for unaccounted targets: the routes list with one entry more each, or a kept entry. */
@@ -425,8 +491,8 @@ export function plan(cfg: LoadedConfig, texts?: ReadonlyMap<string, string>): Pl
   const changes = tree.files
     .map((file) => {
       const replacements = routes.flatMap((r) => {
-        if (!r.retired) return targetsIn(file, r.from, r.target).map((x) => ({ ...x, from: r.from, to: r.target }));
-        const { replacements: retire, stuck } = retiredIn(file, r);
+        if (!r.retired) return targetsIn(tree, file, r.from, r.target).map((x) => ({ ...x, from: r.from, to: r.target }));
+        const { replacements: retire, stuck } = retiredIn(tree, file, r);
         for (const d of stuck) {
           problems.push(`route ${r.from} -> ${r.to} (retired: ${r.retiredWhy}): ${name(file)}:${d.line} names it in upstream ${d.blocks[d.blocks.length - 1].args[0]}, and an upstream server cannot answer by itself; replace the proxy_pass directives that use that upstream with \`return ${r.retired};\` by hand, or route it`);
         }
@@ -438,7 +504,7 @@ export function plan(cfg: LoadedConfig, texts?: ReadonlyMap<string, string>): Pl
   let pending = 0;
   let done = 0;
   for (const r of routes) {
-    const found = tree.files.map((f) => ({ name: name(f), old: relative(tree.confDir, f.path), n: targetsIn(f, r.from).length }));
+    const found = tree.files.map((f) => ({ name: name(f), old: relative(tree.confDir, f.path), n: targetsIn(tree, f, r.from).length }));
     const [old, next] = [found.reduce((a, b) => a + b.n, 0), countNew(tree, r)];
     pending += old;
     done += next;
@@ -452,11 +518,12 @@ export function plan(cfg: LoadedConfig, texts?: ReadonlyMap<string, string>): Pl
     // The old upstream elsewhere (an add_header, a return, a comment-like string): never rewritten. Say so.
     for (const f of tree.files)
       for (const d of f.directives) {
-        const value = backendValue(d)?.token;
+        const value = backendValue(d, tree.proxied)?.token ?? variableValue(d)?.token;
         if ([d.name, ...d.args.filter((a) => a !== value).map(unquote)].some((t) => t.includes(r.from)))
           notes.push(`${name(f)}:${d.line}: ${r.from} appears in \`${d.name}\` but is not a backend address; left unchanged (if nginx proxies through it, change it by hand)`);
       }
   }
+  notes.push(...unproxiedValues(tree, cfg));
   const targets0 = inventory(tree, routes, cfg);
   const unaccounted = unaccountedProblem(cfg, targets0);
   if (unaccounted) problems.push(unaccounted);
