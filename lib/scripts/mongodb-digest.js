@@ -18,6 +18,7 @@
 //   N <n> <name>                   collection number n is <name> (before its first document)
 //   D <n> <_id hex> <digest>       one document: the first 16 hex digits of its MD5
 //   S <n> <count> <fingerprint>    per collection at the end: documents and the sum of their digests mod 2^64
+//   I <n> <indexes>                its index definitions from the dump's metadata (normalized, JSON)
 //   E <documents> <bytes>          the stream was complete
 'use strict';
 
@@ -144,6 +145,41 @@ ArchiveReader.prototype.end = function () {
 
 var MASK_64 = (BigInt(1) << BigInt(64)) - BigInt(1);
 
+/** Extended JSON number wrappers ({"$numberInt": "1"}, as the 100.x tools write metadata) as plain numbers. */
+function plainNumbers(v) {
+  if (Array.isArray(v)) return v.map(plainNumbers);
+  if (v === null || typeof v !== 'object') return v;
+  var keys = Object.keys(v);
+  if (keys.length === 1 && (keys[0] === '$numberInt' || keys[0] === '$numberLong' || keys[0] === '$numberDouble')) return Number(v[keys[0]]);
+  var out = {};
+  keys.forEach(function (k) {
+    out[k] = plainNumbers(v[k]);
+  });
+  return out;
+}
+
+// Fields that differ between server and tool versions for the same index: the index version, the namespace (4.0
+// lists it) and the build option `background` (ignored since 4.2). The rest is compared, in a fixed key order: the
+// same form as mongodb-inventory.js gives.
+var IGNORED_INDEX_FIELDS = { v: true, ns: true, background: true };
+
+/** A collection's index definitions from its dump metadata (a JSON string), normalized and sorted by name. */
+function indexesOf(metadataJson) {
+  var indexes = (metadataJson ? JSON.parse(metadataJson).indexes : undefined) || [];
+  return indexes
+    .map(function (spec) {
+      var plain = plainNumbers(spec);
+      var out = {};
+      Object.keys(plain).sort().forEach(function (k) {
+        if (!IGNORED_INDEX_FIELDS[k]) out[k] = plain[k];
+      });
+      return out;
+    })
+    .sort(function (a, b) {
+      return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+    });
+}
+
 /**
  * Digests every document of one database: per collection the count, the sum of the digests and (when `keep` says so;
  * all by default) a Map of raw _id hex -> digest. `summary()` gives {count, fingerprint} per collection.
@@ -169,8 +205,10 @@ function Digester(database, keep) {
       self.documents += 1;
       if (self.onDocument) self.onDocument(collection, id, digest);
     },
-    onMetadata: function (db, collection) {
-      if (db === self.database && !self.collections[collection]) self.collections[collection] = { count: 0, sum: BigInt(0), ids: self.keep(collection) ? new Map() : undefined };
+    onMetadata: function (db, collection, metadata) {
+      if (db !== self.database) return;
+      if (!self.collections[collection]) self.collections[collection] = { count: 0, sum: BigInt(0), ids: self.keep(collection) ? new Map() : undefined };
+      self.collections[collection].indexes = indexesOf(metadata);
     },
   });
 }
@@ -181,10 +219,15 @@ Digester.prototype.summary = function () {
   var self = this;
   Object.keys(this.collections).sort().forEach(function (name) {
     var c = self.collections[name];
-    out[name] = { count: c.count, fingerprint: c.sum.toString(16).padStart(16, '0') };
+    out[name] = { count: c.count, fingerprint: c.sum.toString(16).padStart(16, '0'), indexes: c.indexes || [] };
   });
   return out;
 };
+
+/** Blocks this thread for `ms` (a pipe that is not ready: mongosh sets its stdio non-blocking). */
+function pause(ms) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
 
 /** mongosh in the pod: the archive on stdin, records on stdout (see the top of this file). */
 function main(database) {
@@ -199,7 +242,14 @@ function main(database) {
     out = [];
     outBytes = 0;
     var buf = Buffer.from(text, 'utf8');
-    for (var off = 0; off < buf.length; ) off += fs.writeSync(1, buf, off, buf.length - off);
+    for (var off = 0; off < buf.length; ) {
+      try {
+        off += fs.writeSync(1, buf, off, buf.length - off);
+      } catch (e) {
+        if (e.code !== 'EAGAIN') throw e;
+        pause(1);
+      }
+    }
   };
   var emit = function (line) {
     out.push(line + '\n');
@@ -223,9 +273,10 @@ function main(database) {
     try {
       n = fs.readSync(0, chunk, 0, chunk.length, null);
     } catch (e) {
-      if (e.code === 'EAGAIN') continue;
       if (e.code === 'EOF') break;
-      throw e;
+      if (e.code !== 'EAGAIN') throw e;
+      pause(1);
+      continue;
     }
     if (n === 0) break;
     d.push(chunk.subarray(0, n));
@@ -234,13 +285,14 @@ function main(database) {
   var s = d.summary();
   Object.keys(s).forEach(function (name) {
     emit('S\t' + numberOf(name) + '\t' + s[name].count + '\t' + s[name].fingerprint);
+    emit('I\t' + numberOf(name) + '\t' + JSON.stringify(s[name].indexes));
   });
   emit('E\t' + d.documents + '\t' + d.reader.bytes);
   flush();
 }
 
 if (typeof module !== 'undefined' && module.exports) {
-  module.exports = { ArchiveReader: ArchiveReader, Digester: Digester, rawId: rawId, main: main };
+  module.exports = { ArchiveReader: ArchiveReader, Digester: Digester, rawId: rawId, indexesOf: indexesOf, main: main };
 }
 // In mongosh: `--eval "<this file>\nROOMLER_DIGEST_MAIN('<database>')"`.
 var ROOMLER_DIGEST_MAIN = main;

@@ -1,8 +1,5 @@
 // Inventory of one database: document counts and index definitions per collection, printed as ONE JSON line
 //   {"collections":{"<name>":<count>,…},"indexes":{"<name>":[<index spec>,…],…}}
-// or, with a `remove` parameter {collection, ids: [tagged _id, …]}, the deletion of those documents (the incremental
-// sync's, hack/lib/mongo/sync.ts), printed as {"removed":<n>}. Tagged ids: {o: ObjectId hex}, {s: string},
-// {i: int32}, {l: int64 as a string}, {d: double}.
 // It runs in mongosh (the backup CronJobs; the mongodb pod for `bin/roomler migrate mongo`) AND in the legacy mongo 4.0
 // shell of the old Docker container (the migration's source), hence plain ES5 and no mongosh-only API outside the
 // branch the legacy shell never takes.
@@ -15,7 +12,6 @@
 //                without auth (the restore test's throw-away one)
 //   DUMP_CONFIG  when set, also write a mongo-tools --config file (0600) with the same credentials, so that mongodump
 //                and mongorestore never see them on a command line (tools print this uri on errors: callers filter it)
-//   PARAMS_FILE  when set, a JSON file of further parameters (`remove`)
 var p;
 if (typeof ROOMLER_INVENTORY !== 'undefined') {
   p = ROOMLER_INVENTORY;
@@ -27,7 +23,6 @@ if (typeof ROOMLER_INVENTORY !== 'undefined') {
     return fs.readFileSync(env.SECRET_DIR + '/' + key, 'utf8').replace(/\n+$/, '');
   };
   p = { host: env.MONGO_HOST, database: env.DATABASE };
-  if (env.PARAMS_FILE) p.remove = JSON.parse(fs.readFileSync(env.PARAMS_FILE, 'utf8')).remove;
   if (env.SECRET_DIR) {
     p.user = secret('MONGO_INITDB_ROOT_USERNAME');
     p.password = secret('MONGO_INITDB_ROOT_PASSWORD');
@@ -55,22 +50,6 @@ function normalize(spec) {
 }
 
 var database = admin.getSiblingDB(p.database);
-if (p.remove) {
-  var ids = p.remove.ids.map(function (t) {
-    if (t.o !== undefined) return ObjectId(t.o);
-    if (t.i !== undefined) return NumberInt(t.i);
-    if (t.l !== undefined) return NumberLong(t.l);
-    if (t.d !== undefined) return t.d;
-    return t.s;
-  });
-  var removed = 0;
-  for (var at = 0; at < ids.length; at += 1000) {
-    var r = database.getCollection(p.remove.collection).deleteMany({ _id: { $in: ids.slice(at, at + 1000) } });
-    removed += r.deletedCount;
-  }
-  print(JSON.stringify({ removed: removed }));
-  quit(0);
-}
 var inventory = { collections: {}, indexes: {} };
 database.getCollectionNames()
   .filter(function (name) {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { PROJECT_ROOT, UserError } from '../cli';
 import type { Kubectl } from '../cluster/kubectl';
 import { run, start, type RunResult, type Started } from '../process/run';
-import { failure, parseInventory, type Inventory } from './tools';
+import { failure, type Inventory } from './tools';
 
 // The two MongoDBs of the migration, each reached the only way it can be from the Docker host: the old one through
 // `docker exec` into its container (the 4.0 tools and the legacy `mongo` shell), the new one through `kubectl exec`
@@ -21,13 +21,21 @@ const REMOVE_JS = () => `${INVENTORY_JS()}\n${script('mongodb-remove.js')}`;
 /** Parses mongodump archives and digests every document (Node on this host, mongosh in the pod). */
 const DIGEST_JS = () => script('mongodb-digest.js');
 
-/** Per collection: documents, a fingerprint of their contents, and each document's digest by raw _id. */
+/** Per collection: documents, a fingerprint of their contents, each document's digest by raw _id, its indexes. */
 export interface CollectionDigest {
   readonly count: number;
   readonly fingerprint: string;
   readonly ids: Map<string, string>;
+  /** Index definitions from the dump's metadata, normalized as the inventory normalizes them. */
+  readonly indexes?: readonly unknown[];
 }
 export type DatabaseDigest = Record<string, CollectionDigest>;
+
+/** The inventory a digest implies: counts from the documents read, index definitions from the dump's metadata. */
+export const inventoryOf = (d: DatabaseDigest): Inventory => ({
+  collections: Object.fromEntries(Object.entries(d).map(([name, c]) => [name, c.count])),
+  indexes: Object.fromEntries(Object.entries(d).map(([name, c]) => [name, c.indexes ?? []])),
+});
 
 /** A collection's fingerprint from its documents' digests: their sum mod 2^64, so the order never matters. */
 export function fingerprintOf(digests: Iterable<string>): string {
@@ -35,6 +43,22 @@ export function fingerprintOf(digests: Iterable<string>): string {
   for (const d of digests) sum = (sum + BigInt(`0x${d}`)) & 0xffffffffffffffffn;
   return sum.toString(16).padStart(16, '0');
 }
+
+/** One full read: the digests, the inventory they imply, and the archive's size in bytes. */
+export interface Snapshot {
+  readonly digest: DatabaseDigest;
+  readonly inventory: Inventory;
+  readonly bytes: number;
+}
+
+/**
+ * Where the pod's documents are digested: `side`, inside the pod (only digests cross kubectl exec: for a database of
+ * hundreds of MB), or `here`, on this host from the archive (no mongosh start, about a CPU-second: for a small one).
+ */
+export type DigestWhere = 'side' | 'here';
+
+/** Below this size the pod's archive crosses kubectl exec faster than mongosh starts in the pod. */
+export const DIGEST_HERE_BELOW_BYTES = 64e6;
 
 /** Some documents of one collection (raw _ids), or all of it. */
 export interface Selection {
@@ -48,10 +72,11 @@ export interface MongoSide {
   readonly database: string;
   /** Credentials to keep out of any message. */
   readonly secrets: readonly string[];
-  /** Counts and index definitions per collection. */
-  inventory(): Promise<Inventory>;
-  /** The inventory and every document's digest: a full read of the database. */
-  snapshot(): Promise<{ digest: DatabaseDigest; inventory: Inventory }>;
+  /**
+   * Every document's digest and the inventory they imply (counts, and index definitions from the dump's metadata):
+   * one full read of the database, and no shell start on this side's server beyond the pod's digest.
+   */
+  snapshot(where?: DigestWhere): Promise<Snapshot>;
   /** The digests of the selected documents only (one read per selection, one exec for all). */
   digestOf(selections: readonly Selection[]): Promise<DatabaseDigest>;
   /** Deletes documents by raw _id, all collections in one exec; resolves to how many were deleted. */
@@ -124,16 +149,21 @@ const lastWords = (r: RunResult) => r.stdout.trim().split('\n').pop()?.slice(0, 
 // ---- digests ---------------------------------------------------------------------------------------------------
 
 interface DigesterInstance {
+  readonly bytes: number;
   push(chunk: Buffer): void;
   end(): void;
   collections: Record<string, { count: number; sum: bigint; ids?: Map<string, string> }>;
-  summary(): Record<string, { count: number; fingerprint: string }>;
+  summary(): Record<string, { count: number; fingerprint: string; indexes: unknown[] }>;
 }
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const digestModule = () => require(join(SCRIPTS, 'mongodb-digest.js')) as { Digester: new (database: string) => DigesterInstance };
 
 /** Digests a running dump's archive(s) on this host, as they stream. */
 async function digestStream(dump: Started, database: string, what: string, secrets: readonly string[]): Promise<DatabaseDigest> {
+  return (await digestStreamBytes(dump, database, what, secrets)).digest;
+}
+
+async function digestStreamBytes(dump: Started, database: string, what: string, secrets: readonly string[]): Promise<{ digest: DatabaseDigest; bytes: number }> {
   const d = new (digestModule().Digester)(database);
   let parseError: Error | undefined;
   dump.child.stdout!.on('data', (chunk: Buffer) => {
@@ -153,14 +183,15 @@ async function digestStream(dump: Started, database: string, what: string, secre
   } catch (e) {
     throw new UserError(`the dump of ${what} is incomplete: ${(e as Error).message}`);
   }
-  return Object.fromEntries(Object.entries(d.summary()).map(([name, s]) => [name, { ...s, ids: d.collections[name].ids ?? new Map() }]));
+  return { digest: Object.fromEntries(Object.entries(d.summary()).map(([name, s]) => [name, { ...s, ids: d.collections[name].ids ?? new Map() }])), bytes: d.bytes };
 }
 
 /** Reads the pod's digest records (lib/scripts/mongodb-digest.js: N, D, S and E lines). */
-export function parseDigestLines(text: string, what: string): DatabaseDigest {
+export function parseDigestLines(text: string, what: string): { digest: DatabaseDigest; bytes: number } {
   const names = new Map<string, string>();
-  const out: Record<string, { count: number; fingerprint: string; ids: Map<string, string> }> = {};
+  const out: Record<string, { count: number; fingerprint: string; ids: Map<string, string>; indexes?: unknown[] }> = {};
   let complete = false;
+  let bytes = 0;
   for (const line of text.split('\n')) {
     const f = line.split('\t');
     if (f[0] === 'N' && f.length === 3) {
@@ -168,10 +199,14 @@ export function parseDigestLines(text: string, what: string): DatabaseDigest {
       out[JSON.parse(f[2])] ??= { count: 0, fingerprint: '', ids: new Map() };
     } else if (f[0] === 'D' && f.length === 4) out[names.get(f[1])!].ids.set(f[2], f[3]);
     else if (f[0] === 'S' && f.length === 4) Object.assign(out[names.get(f[1])!], { count: Number(f[2]), fingerprint: f[3] });
-    else if (f[0] === 'E') complete = true;
+    else if (f[0] === 'I' && f.length === 3) Object.assign(out[names.get(f[1])!], { indexes: JSON.parse(f[2]) });
+    else if (f[0] === 'E') {
+      complete = true;
+      bytes = Number(f[2]);
+    }
   }
   if (!complete) throw new UserError(`the digests of ${what} ended early: ${text.trim().split('\n').pop()?.slice(0, 200) || '(no output)'}`);
-  return out;
+  return { digest: out, bytes };
 }
 
 // ---- the old MongoDB, in its Docker container ------------------------------------------------------------------
@@ -213,22 +248,15 @@ export function containerSide(o: { container: string; port: number; database: st
     if (r.exitCode !== 0) throw new UserError(`${what} in ${label} failed ${failure(r, secrets)}`);
     return r;
   };
-  const inventory = async () => {
-    const r = await shell({}, 'the inventory');
-    const inv = parseInventory(r.stdout);
-    if (!inv) throw new UserError(`no inventory from ${label}: ${lastWords(r)}`);
-    return inv;
-  };
   const selected = (selections: readonly Selection[]) =>
     start('docker', ['exec', '-i', container, 'sh', '-c', CONTAINER_SELECTED_DUMP, 'sh', ...dumpArgs], { input: `${password}\n${selectionLines(selections)}`, captureStdout: false });
   return {
     label,
     database,
     secrets,
-    inventory,
     snapshot: async () => {
-      const [digest, inv] = await Promise.all([digestStream(start('docker', ['exec', '-i', container, 'mongodump', ...dumpArgs, '--archive'], { input: `${password}\n`, captureStdout: false }), database, label, secrets), inventory()]);
-      return { digest, inventory: inv };
+      const { digest, bytes } = await digestStreamBytes(start('docker', ['exec', '-i', container, 'mongodump', ...dumpArgs, '--archive'], { input: `${password}\n`, captureStdout: false }), database, label, secrets);
+      return { digest, inventory: inventoryOf(digest), bytes };
     },
     digestOf: (selections) => digestStream(selected(selections), database, label, secrets),
     remove: async (selections) => {
@@ -274,7 +302,7 @@ config() {
   printf 'uri: "mongodb://%s:%s@%s/?authSource=admin"\\n' "$(urlenc "$u")" "$(urlenc "$p")" "$host" >"$scratch/tools.yaml"
 }
 shell() { MONGO_HOST="$host" DATABASE="$db" mongosh --nodb --quiet --norc --eval "$1"; }`;
-/** The inventory (or with mongodb-remove.js appended, a removal: its parameters as JSON on stdin). */
+/** The connection of mongodb-inventory.js with mongodb-remove.js appended: a removal, its parameters as JSON on stdin. */
 const POD_SHELL = `${POD_PRELUDE}
 cat >"$scratch/params.json"
 PARAMS_FILE="$scratch/params.json" shell "$inventory"`;
@@ -284,12 +312,11 @@ PARAMS_FILE="$scratch/params.json" shell "$inventory"`;
  */
 const DUMP_FIRST = `rc=$(<"$scratch/dump.rc")
 if [ "$rc" != 0 ]; then cat "$scratch/dump.err" >&2; exit "$rc"; fi`;
-/** The whole database through one mongosh: the inventory first, then the digest of the dump on its stdin. */
+/** The whole database through one mongosh (the digest of the dump on its stdin), or with no program, as it is. */
 const POD_SNAPSHOT = `${POD_PRELUDE}
 config
 set +e
-{ mongodump --config="$scratch/tools.yaml" --db="$db" --archive 2>"$scratch/dump.err"; echo $? >"$scratch/dump.rc"; } | shell "$inventory
-$1"
+{ mongodump --config="$scratch/tools.yaml" --db="$db" --archive 2>"$scratch/dump.err"; echo $? >"$scratch/dump.rc"; } | if [ -n "$1" ]; then shell "$1"; else cat; fi
 s=$?
 ${DUMP_FIRST}
 exit "$s"`;
@@ -325,19 +352,16 @@ export function podSide(o: { kubectl: Kubectl; namespace: string; pod: string; p
     if (r.exitCode !== 0) throw new UserError(`${what} in ${label} failed ${failure(r)}`);
     return r;
   };
-  const inventoryOf = (r: RunResult) => {
-    const inv = parseInventory(r.stdout);
-    if (!inv) throw new UserError(`no inventory from ${label}: ${lastWords(r)}`);
-    return inv;
-  };
   return {
     label,
     database,
     secrets: [],
-    inventory: async () => inventoryOf(await runIn('the inventory', POD_SHELL, [], '{}')),
-    snapshot: async () => {
-      const r = await runIn('the digest of every document', POD_SNAPSHOT, [digestProgram()], '');
-      return { digest: parseDigestLines(r.stdout, label), inventory: inventoryOf(r) };
+    snapshot: async (where = 'side') => {
+      const { digest, bytes } =
+        where === 'here'
+          ? await digestStreamBytes(start('kubectl', execArgv(POD_SNAPSHOT, ''), { input: '', captureStdout: false }), database, label, [])
+          : parseDigestLines((await runIn('the digest of every document', POD_SNAPSHOT, [digestProgram()], '')).stdout, label);
+      return { digest, inventory: inventoryOf(digest), bytes };
     },
     // Selected documents are few (what a sync copied): their archives cross kubectl exec and are digested here,
     // which saves the pod a mongosh start (about a CPU-second, inside the write-free window).

@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { UserError } from '../cli';
 import { failure, type Inventory } from './tools';
-import { fingerprintOf, idSupported, type CollectionDigest, type DatabaseDigest, type MongoSide, type Selection } from './sides';
+import { fingerprintOf, idSupported, type CollectionDigest, type DatabaseDigest, type DigestWhere, type MongoSide, type Selection } from './sides';
 
 // The incremental sync: makes `target` hold exactly the documents of `source` by copying only what differs, then
 // proves the two equal. There is no oplog on a standalone MongoDB 4.0, and counts miss updates, so both sides are read
@@ -38,6 +38,8 @@ export interface SyncReport {
   /** Documents copied or deleted. */
   readonly changed: number;
   readonly documents: number;
+  /** The size of the source's archive: what one full read moves. */
+  readonly bytes: number;
   /** Milliseconds of each phase: reading both sides, copying, verifying. */
   readonly timings: { readonly digest: number; readonly copy: number; readonly verify: number; readonly total: number };
   readonly sourceInventory: Inventory;
@@ -110,10 +112,10 @@ const batches = <T>(list: readonly T[]) => Array.from({ length: Math.ceil(list.l
  * naming the collection when the target does not match afterwards, unless `live`: a source that still takes writes
  * changes while it is read, and what differs after such a pass is the next one's to copy.
  */
-export async function syncOnce(source: MongoSide, target: MongoSide, log: (line: string) => void, o: { live?: boolean } = {}): Promise<SyncReport> {
+export async function syncOnce(source: MongoSide, target: MongoSide, log: (line: string) => void, o: { live?: boolean; where?: DigestWhere } = {}): Promise<SyncReport> {
   const t0 = Date.now();
-  const [sourceR, targetR] = await Promise.allSettled([source.snapshot(), target.snapshot()]);
-  const [{ digest: sourceDigest, inventory: sourceInv }, { digest: targetDigest, inventory: targetBefore }] = [settled(sourceR), settled(targetR)];
+  const [sourceR, targetR] = await Promise.allSettled([source.snapshot(o.where), target.snapshot(o.where)]);
+  const [{ digest: sourceDigest, inventory: sourceInv, bytes }, { digest: targetDigest, inventory: targetBefore }] = [settled(sourceR), settled(targetR)];
   const digestMs = Date.now() - t0;
   const documents = Object.values(sourceDigest).reduce((n, c) => n + c.count, 0);
   const plans = diff(sourceDigest, targetDigest, sourceInv, targetBefore);
@@ -139,11 +141,9 @@ export async function syncOnce(source: MongoSide, target: MongoSide, log: (line:
   // first read measured them (nothing else writes to the target); the touched ones are read again, all at once.
   const t2 = Date.now();
   const selections: Selection[] = touched.flatMap((p): Selection[] => (p.whole ? [{ collection: p.name, ids: 'all' }] : batches(p.upsert).map((ids) => ({ collection: p.name, ids }))));
-  const [rereadR, invR] = await Promise.allSettled([
-    selections.length ? target.digestOf(selections) : Promise.resolve({} as DatabaseDigest),
-    touched.some((p) => p.whole) ? target.inventory() : Promise.resolve(targetBefore),
-  ]);
-  const [reread, targetInv] = [settled(rereadR), settled(invR)];
+  const reread = selections.length ? await target.digestOf(selections) : ({} as DatabaseDigest);
+  // Index definitions: what the first read measured, and for a collection copied whole, what its re-read shows.
+  const targetInv = { collections: targetBefore.collections, indexes: { ...targetBefore.indexes, ...Object.fromEntries(touched.filter((p) => p.whole).map((p) => [p.name, reread[p.name]?.indexes ?? []])) } };
   const after = new Map<string, CollectionDigest>();
   for (const p of plans) {
     if (p.whole) {
@@ -176,7 +176,7 @@ export async function syncOnce(source: MongoSide, target: MongoSide, log: (line:
     // The source kept taking writes while it was read and copied: what differs now is the next pass's to copy.
     log(`copied ${changed} document change(s) in ${(copyMs / 1000).toFixed(1)} s; the source changed meanwhile (${problems.length} collection(s) differ, the next pass copies them)`);
   } else log(`copied ${changed} document change(s) in ${(copyMs / 1000).toFixed(1)} s, verified in ${(verifyMs / 1000).toFixed(1)} s: every collection's count, indexes and fingerprint match`);
-  return { collections: reports, changed, documents, timings: { digest: digestMs, copy: copyMs, verify: verifyMs, total }, sourceInventory: sourceInv, targetInventory: targetInv };
+  return { collections: reports, changed, documents, bytes, timings: { digest: digestMs, copy: copyMs, verify: verifyMs, total }, sourceInventory: sourceInv, targetInventory: targetInv };
 }
 
 /** The inventories side by side, one line per collection, as the switch's log and the report show them. */

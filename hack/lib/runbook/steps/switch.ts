@@ -7,6 +7,7 @@ import { pendingSwitch, proveSwitch, runSwitch, type SwitchProof } from '../../c
 import { plan as cutoverPlan } from '../../cutover/plan';
 import { Guard } from '../../cutover/transaction';
 import { migrationSides } from '../../mongo/migrate';
+import { DIGEST_HERE_BELOW_BYTES, type DigestWhere } from '../../mongo/sides';
 import { inventoryLines, syncOnce, type SyncReport } from '../../mongo/sync';
 import type { RunState } from '../state';
 import { docker, dockerStart, dockerStop, lastLine, oldContainers, seconds, type RunContext, type Step, type StepResult } from './common';
@@ -56,7 +57,7 @@ export async function interruptedSwitch(cfg: LoadedConfig, state: RunState | und
 /** The window to announce, from what was just measured: the final sync's pass, one nginx stage, stopping the app. */
 const estimateMs = (pass: SyncReport, proof: SwitchProof) => pass.timings.total + proof.stageMs + STOP_ALLOWANCE_MS;
 
-async function theWindow(ctx: RunContext, proof: SwitchProof, guard: Guard, announcedMs: number, resume?: BackupSet): Promise<StepResult> {
+async function theWindow(ctx: RunContext, proof: SwitchProof, guard: Guard, announcedMs: number, resume?: BackupSet, where: DigestWhere = 'side'): Promise<StepResult> {
   const { cfg, kubectl, log } = ctx;
   const names = app(cfg);
   const { source, target } = migrationSides(cfg, kubectl);
@@ -73,7 +74,7 @@ async function theWindow(ctx: RunContext, proof: SwitchProof, guard: Guard, anno
         ctx.note({ window: { openedAt: new Date(opened).toISOString(), appStoppedAt: (resume && earlier?.appStoppedAt) || new Date().toISOString(), announcedMs } });
         await dockerStop(names, log);
         tx.at('the final sync');
-        final = await syncOnce(source, target, (l) => log(`final sync: ${l}`));
+        final = await syncOnce(source, target, (l) => log(`final sync: ${l}`), { where });
         for (const l of inventoryLines(final, source.label, target.label)) log(`  ${l}`);
         tx.at('cutover');
       },
@@ -144,7 +145,10 @@ export const switchStep: Step = {
       for (const l of proof.unproven) log(`  not proven: ${l}`);
       const { source, target } = migrationSides(cfg, kubectl);
       const first = await syncOnce(source, target, (l) => log(`  pre-sync 1 (what changed since the bulk copy): ${l}`), { live: true });
-      const second = await syncOnce(source, target, (l) => log(`  pre-sync 2 (what the final sync will do): ${l}`), { live: true });
+      // A small database is digested on this side (its archive crosses kubectl exec faster than mongosh starts in the
+      // pod): the second pre-sync reads as the final one will.
+      const where = first.bytes < DIGEST_HERE_BELOW_BYTES ? 'here' : 'side';
+      const second = await syncOnce(source, target, (l) => log(`  pre-sync 2 (what the final sync will do): ${l}`), { live: true, where });
       const announced = estimateMs(second, proof);
       log(`  ok the final copy works both ways it can fail (reading, copying, verifying); pre-sync 1 copied ${first.changed}, pre-sync 2 ${second.changed} change(s)`);
       await confirm(
@@ -157,7 +161,7 @@ export const switchStep: Step = {
         ],
         ctx.yes,
       );
-      return await theWindow(ctx, proof, guard, announced);
+      return await theWindow(ctx, proof, guard, announced, undefined, where);
     } catch (e) {
       if (e instanceof UserError) throw e;
       throw new UserError(`${(e as Error).message}: ${lastLine((e as Error).stack ?? '')}`);
