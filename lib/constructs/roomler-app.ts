@@ -1,6 +1,6 @@
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { NAMES, turnUsername } from '../config';
+import { appConfigData, NAMES } from '../config';
 import { ROOT_UID, containerDefaults, exec, httpGet, podDefaults, probe, resourceRequirements, restrictedSecurityContext, tcp } from './container';
 import { exemptions, instanceExemptions, latestTagReason, namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
 
@@ -22,14 +22,9 @@ export class RoomlerApp extends Construct {
     const labels = recommendedLabels(i, NAMES.app, 'app');
     const selector = selectorLabels(i, NAMES.app);
 
-    const data: Record<string, string> = {
-      ...a.env,
-      TURN_USERNAME: turnUsername(i),
-      PORT: String(a.port),
-    };
     this.configMap = new k8s.KubeConfigMap(this, 'config', {
       metadata: namespaced(i, a.configMapName, labels),
-      data: Object.fromEntries(Object.entries(data).sort(([x], [y]) => (x < y ? -1 : 1))),
+      data: appConfigData(i),
     });
 
     this.deployment = new k8s.KubeDeployment(this, 'deployment', {
