@@ -38,8 +38,12 @@ export class ConfigError extends Error {
   }
 }
 
+/** `app.env.URL`, `cutover.routes[0].expect["site.conf"]`: a key that is not a plain name is quoted, on one line. */
 const showPath = (p: Path) =>
-  p.reduce<string>((s, k) => (typeof k === 'number' ? `${s}[${k}]` : s ? `${s}.${k}` : k), '') || '(root)';
+  p.reduce<string>(
+    (s, k) => (typeof k === 'number' ? `${s}[${k}]` : !/^[A-Za-z0-9_$-]+$/.test(k) ? `${s}[${JSON.stringify(k)}]` : s ? `${s}.${k}` : k),
+    '',
+  ) || '(root)';
 
 /** Where each overridden value came from, so an error can name the file (and line) or the variable. */
 class Provenance {
@@ -126,12 +130,16 @@ function envValue(raw: string, path: Path): unknown {
 function issuesToProblems(issues: readonly z.core.$ZodIssue[], prefix: Path, where: (p: Path) => string): string[] {
   const seen = new Set<string>();
   const first = issues.filter((i) => i.code === 'unrecognized_keys' || (!seen.has(showPath(i.path as Path)) && !!seen.add(showPath(i.path as Path))));
-  return first.map((i) => {
+  // A rule across fields (gracePeriodSeconds > preStopSeconds) says nothing new while one of the fields is itself wrong.
+  const within = (inner: Path, outer: Path) => inner.length > outer.length && outer.every((k, n) => inner[n] === k);
+  const own = first.filter((i) => i.code !== 'custom' || !first.some((j) => j !== i && within(j.path as Path, i.path as Path)));
+  return own.map((i) => {
     let path: Path = [...prefix, ...(i.path as (string | number)[])];
     let message = i.message;
     if (i.code === 'unrecognized_keys') {
-      return i.keys.map((k) => `${where([...path, k])}: unknown key "${k}"`).join('\n  - ');
+      return i.keys.map((k) => `${where([...path, k])}: unknown key ${JSON.stringify(k)}`).join('\n  - ');
     }
+    if (i.code === 'invalid_key') message = `key ${JSON.stringify(path[path.length - 1])}: ${i.issues[0]?.message ?? message}`;
     if (i.code === 'invalid_type') message = `expected ${i.expected}${message.includes('received') ? `, ${message.split(', ').pop()}` : ''}`;
     return `${where(path)}: ${message}`;
   });

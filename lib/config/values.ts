@@ -15,6 +15,8 @@ export interface ValueKind {
   readonly rule: string;
   /** URL kinds: the schemes accepted. */
   readonly schemes?: readonly string[];
+  /** Text kinds: the fewest characters (not counting surrounding spaces). */
+  readonly minLength?: number;
 }
 
 /** The kind of every string field of the schema (see `kindOf`). */
@@ -43,6 +45,9 @@ function badChar(value: string, re: RegExp, rule: string): string | undefined {
   const i = firstMatch(value, re);
   return i < 0 ? undefined : `${rule}: ${describeChar(value, i)}`;
 }
+
+/** A value or part of one, quoted and escaped on one line, cut at 40 characters. */
+export const quote = (v: string) => JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
 
 const tooLong = (value: string, max: number, rule: string) =>
   value.length > max ? `${rule}: ${value.length} characters, at most ${max}` : undefined;
@@ -89,7 +94,7 @@ export function hostNameProblem(v: string, lowercase = false): string | undefine
   if (bad) return bad;
   const labels = v.split('.');
   const wrong = labels.find((l) => l.length > 63 || !HOST_LABEL.test(l));
-  return wrong === undefined ? undefined : `${rule}: label "${wrong.length > 70 ? `${wrong.slice(0, 63)}…` : wrong}" is ${wrong === '' ? 'empty' : wrong.length > 63 ? 'longer than 63' : 'starting or ending with "-"'}`;
+  return wrong === undefined ? undefined : `${rule}: label ${quote(wrong)} is ${wrong === '' ? 'empty' : wrong.length > 63 ? 'longer than 63' : 'starting or ending with "-"'}`;
 }
 
 /** An IPv6 address without a zone (a `%eth0` zone would need escaping in nginx and in URLs). */
@@ -99,8 +104,8 @@ const HOST_OR_IP = 'must be a host name (RFC 1123) or an IP address';
 
 export function hostOrIpProblem(v: string): string | undefined {
   if (isIPv4(v) || ipv6(v)) return undefined;
-  if (/^[0-9.]+$/.test(v)) return `${HOST_OR_IP}: "${v.slice(0, 40)}" is not a valid IPv4 address`;
-  if (v.includes(':')) return `${HOST_OR_IP}: "${v.slice(0, 60)}" is not a valid IPv6 address`;
+  if (/^[0-9.]+$/.test(v)) return `${HOST_OR_IP}: ${quote(v)} is not a valid IPv4 address`;
+  if (v.includes(':')) return `${HOST_OR_IP}: ${quote(v)} is not a valid IPv6 address`;
   const p = hostNameProblem(v);
   return p && `${HOST_OR_IP}${p.slice(p.indexOf(')') + 1)}`;
 }
@@ -111,12 +116,12 @@ export const ipv4Problem = (v: string) => (isIPv4(v) ? undefined : `must be an I
 export const CONTAINER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 export const containerNameProblem = (v: string) => {
   const rule = 'must be a container or host name (letters, digits, "_", "." and "-", starting alphanumeric)';
-  return tooLong(v, 253, rule) ?? (CONTAINER_NAME.test(v) ? undefined : v === '' ? `${rule}, not empty` : badChar(v, /[^A-Za-z0-9_.-]/, rule) ?? `${rule}: "${v.slice(0, 40)}" starts with "${v[0]}"`);
+  return tooLong(v, 253, rule) ?? (CONTAINER_NAME.test(v) ? undefined : v === '' ? `${rule}, not empty` : badChar(v, /[^A-Za-z0-9_.-]/, rule) ?? `${rule}: ${quote(v)} starts with ${quote(v[0])}`);
 };
 
 export function portNumberProblem(digits: string): string | undefined {
   const n = Number(digits);
-  return /^\d{1,5}$/.test(digits) && n >= 1 && n <= 65535 ? undefined : `port ${digits.slice(0, 10)} is not within 1-65535`;
+  return /^\d{1,5}$/.test(digits) && n >= 1 && n <= 65535 ? undefined : `port ${quote(digits)} is not within 1-65535`;
 }
 
 // ---- kinds -------------------------------------------------------------------------------------------------
@@ -190,7 +195,7 @@ export const hostPort = stringKind({ kind: 'hostPort', rule: 'host:port or [IPv6
   const m = /^(?:\[([^\]]*)\]|([^:]*)):([^:]*)$/.exec(v);
   const example = 'must be host:port, e.g. 127.0.0.1:443 or [::1]:443';
   if (!m) return example;
-  const hostProblem = m[1] !== undefined ? (ipv6(m[1]) ? undefined : `[${m[1].slice(0, 40)}] is not an IPv6 address`) : hostOrIpProblem(m[2]);
+  const hostProblem = m[1] !== undefined ? (ipv6(m[1]) ? undefined : `[${quote(m[1])}] is not an IPv6 address`) : hostOrIpProblem(m[2]);
   const problem = hostProblem ?? portNumberProblem(m[3]);
   return problem && `${example}: ${problem}`;
 });
@@ -199,7 +204,7 @@ export const hostPort = stringKind({ kind: 'hostPort', rule: 'host:port or [IPv6
 export const resolverAddress = stringKind({ kind: 'resolverAddress', rule: 'an IP address or host name, optionally with ":port" (IPv6 with a port in brackets)' }, (v) => {
   if (hostOrIpProblem(v) === undefined) return undefined;
   const m = /^(?:\[([^\]]*)\]|([^:]*)):(\d*)$/.exec(v);
-  const problem = !m ? hostOrIpProblem(v) : (m[1] !== undefined ? (ipv6(m[1]) ? undefined : `[${m[1].slice(0, 40)}] is not an IPv6 address`) : hostOrIpProblem(m[2])) ?? portNumberProblem(m[3]);
+  const problem = !m ? hostOrIpProblem(v) : (m[1] !== undefined ? (ipv6(m[1]) ? undefined : `[${quote(m[1])}] is not an IPv6 address`) : hostOrIpProblem(m[2])) ?? portNumberProblem(m[3]);
   return problem && `must be host or host:port: ${problem}`;
 });
 
@@ -214,7 +219,9 @@ export const portRange = (min = 1) =>
 
 // ---- URLs and paths ------------------------------------------------------------------------------------------
 
-const URL_CHARS = 'of printable ASCII without spaces (percent-encode anything else)';
+const URL_CHARS = 'of the characters RFC 3986 allows (percent-encode anything else)';
+/** Anything RFC 3986 never allows raw in a URI: spaces, controls, non-ASCII, and " < > \\ ^ ` { | }. */
+const NOT_URI = /[^A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]/;
 
 function urlHostProblem(u: URL): string | undefined {
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
@@ -228,9 +235,9 @@ function urlHostProblem(u: URL): string | undefined {
 export const url = (schemes: string[]) => {
   const rule = `must be a valid URL with scheme ${schemes.join(' or ')}`;
   return stringKind(
-    { kind: 'url', rule: `an absolute URL with scheme ${schemes.join(', ')} and a host name or IP address; printable ASCII without spaces or line breaks, no user:password@`, schemes },
+    { kind: 'url', rule: `an absolute URL with scheme ${schemes.join(', ')} and a host name or IP address, of the characters RFC 3986 allows (no spaces, line breaks, quotes, backslashes or non-ASCII), no user:password@`, schemes },
     (v) => {
-      const bad = badChar(v, NOT_PRINTABLE_ASCII, `${rule}, ${URL_CHARS}`);
+      const bad = badChar(v, NOT_URI, `${rule}, ${URL_CHARS}`);
       if (bad) return bad;
       let u: URL;
       try {
@@ -252,11 +259,11 @@ export const turnUrl = stringKind(
   { kind: 'turnUrl', rule: 'a TURN URI (RFC 7065): turn: or turns:, a host name or IP address, optionally ":port" and "?transport=udp" or "tcp"' },
   (v) => {
     const rule = 'must be a valid URL with scheme turn or turns';
-    const bad = badChar(v, NOT_PRINTABLE_ASCII, `${rule}, ${URL_CHARS}`);
+    const bad = badChar(v, NOT_URI, `${rule}, ${URL_CHARS}`);
     if (bad) return bad;
     const m = /^turns?:(?:\[([^\]]*)\]|([^:?]*))(?::([^?]*))?(?:\?transport=(udp|tcp))?$/.exec(v);
     if (!m) return `${rule} (turn:host[:port][?transport=udp|tcp])`;
-    const problem = (m[1] !== undefined ? (ipv6(m[1]) ? undefined : `[${m[1].slice(0, 40)}] is not an IPv6 address`) : hostOrIpProblem(m[2])) ?? (m[3] === undefined ? undefined : portNumberProblem(m[3]));
+    const problem = (m[1] !== undefined ? (ipv6(m[1]) ? undefined : `[${quote(m[1])}] is not an IPv6 address`) : hostOrIpProblem(m[2])) ?? (m[3] === undefined ? undefined : portNumberProblem(m[3]));
     return problem && `${rule}: ${problem}`;
   },
 );
@@ -265,7 +272,7 @@ export const turnUrl = stringKind(
 export const vapidSubject = stringKind({ kind: 'vapidSubject', rule: 'empty, or the VAPID subject: a mailto: address or an https: URL, printable ASCII without spaces' }, (v) => {
   if (v === '') return undefined;
   const rule = 'must be a mailto: or https: URL (the VAPID subject web-push requires), or empty';
-  const bad = badChar(v, NOT_PRINTABLE_ASCII, `${rule}, ${URL_CHARS}`);
+  const bad = badChar(v, NOT_URI, `${rule}, ${URL_CHARS}`);
   if (bad) return bad;
   if (/^mailto:[^@\s]+@[^@\s]+$/.test(v)) return undefined;
   try {
@@ -279,7 +286,7 @@ export const vapidSubject = stringKind({ kind: 'vapidSubject', rule: 'empty, or 
 /** A Git repository URL Argo CD can clone: https://, ssh://, git:// or scp-like git@host:path. */
 export const gitRepoUrl = stringKind({ kind: 'gitRepoUrl', rule: 'a Git URL: https://, ssh:// or git:// with a host, or git@host:path; printable ASCII without spaces' }, (v) => {
   const rule = 'must be a Git URL (https://, ssh://, git:// or git@host:path)';
-  const bad = badChar(v, NOT_PRINTABLE_ASCII, `${rule}, ${URL_CHARS}`);
+  const bad = badChar(v, NOT_URI, `${rule}, ${URL_CHARS}`);
   if (bad) return bad;
   const scp = /^[A-Za-z0-9._-]+@([^:/]+):(.+)$/.exec(v);
   if (scp) return hostOrIpProblem(scp[1]) && `${rule}: the host ${hostOrIpProblem(scp[1])!.replace(/^must be /, 'must be ')}`;
@@ -337,12 +344,19 @@ export const requestPath = stringKind(
 export const QUANTITY = /^[+-]?(\d+(\.\d*)?|\.\d+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?$/;
 const SUFFIX: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60, n: 1e-9, u: 1e-6, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 };
 
+/** The number a quantity stands for (NaN when it is not one): 512Mi is 536870912, 250m is 0.25, 1e3 is 1000. */
+export function quantityValue(q: string | number | undefined): number {
+  if (typeof q === 'number') return q;
+  if (q === undefined || q.length > 64 || !QUANTITY.test(q)) return NaN;
+  const m = /^([+-]?[\d.]+)(.*)$/.exec(q)!;
+  return parseFloat(m[1]) * (/^[eE]/.test(m[2]) ? 10 ** Number(m[2].slice(1)) : (SUFFIX[m[2]] ?? 1));
+}
+
 export const quantity = stringKind(
   { kind: 'quantity', rule: 'a positive Kubernetes quantity: a number with an optional suffix Ki Mi Gi Ti Pi Ei, m k M G T P E or an exponent (250m, 1, 512Mi, 5Gi)' },
   (v) => {
-    if (v.length > 64 || !QUANTITY.test(v)) return 'must be a Kubernetes quantity such as 250m, 1, 512Mi or 5Gi';
-    const m = /^([+-]?[\d.]+)(.*)$/.exec(v)!;
-    const n = parseFloat(m[1]) * (m[2].startsWith('e') || m[2].startsWith('E') ? 10 ** Number(m[2].slice(1)) : (SUFFIX[m[2]] ?? 1));
+    const n = quantityValue(v);
+    if (Number.isNaN(n)) return 'must be a Kubernetes quantity such as 250m, 1, 512Mi or 5Gi';
     if (!(n > 0)) return 'must be a positive quantity';
     return n < 2 ** 63 ? undefined : 'must be a quantity below 2^63 (the API server refuses larger ones)';
   },
@@ -358,6 +372,8 @@ export const image = stringKind({ kind: 'image', rule: 'a container image refere
 
 /** A CronJob schedule the API server accepts (lib/config/cron.ts: robfig/cron v3's ParseStandard, no TZ). */
 export const cronJobSchedule = stringKind({ kind: 'cronJobSchedule', rule: 'a CronJob schedule the API server accepts: five fields (robfig/cron v3 ParseStandard) or @daily etc., no TZ=' }, (v) => {
+  const oneLine = badChar(v, NOT_ONE_LINE, 'must be a CronJob schedule on one line');
+  if (oneLine) return oneLine;
   const problem = cronJobScheduleProblem(v);
   return problem && `must be a CronJob schedule such as "0 3 * * *" (the API server's cron parser says: ${problem})`;
 });
@@ -384,7 +400,7 @@ export const timeZone = stringKind({ kind: 'timeZone', rule: 'an IANA time zone 
 
 /** One line of text, e.g. a reason that becomes an annotation value or a line of `plan`. */
 export const oneLine = (min = 1, max = 1024) =>
-  stringKind({ kind: 'oneLine', rule: `one line of text: no line breaks or control characters, ${min}-${max} characters` }, (v) =>
+  stringKind({ kind: 'oneLine', rule: `one line of text: no line breaks or control characters, ${min}-${max} characters`, minLength: min }, (v) =>
     v.trim().length < min
       ? min >= 10 ? `must say why (at least ${min} characters)` : 'must not be empty'
       : (tooLong(v, max, 'must be one line of text') ?? badChar(v, NOT_ONE_LINE, 'must be one line of text without line breaks or control characters')),
@@ -399,7 +415,7 @@ export const token = stringKind({ kind: 'token', rule: 'empty or printable ASCII
 
 /** One argument of a command line (argv, never a shell): no control characters, NUL or line breaks. */
 export const argument = stringKind({ kind: 'argument', rule: 'one command-line argument: not empty, no control characters or line breaks' }, (v) =>
-  v === '' ? 'must not be empty' : (tooLong(v, 4096, 'must be one argument') ?? badChar(v, /[\p{Cc}\p{Cf}]/u, 'must be one argument without control characters or line breaks')),
+  v === '' ? 'must not be empty' : (tooLong(v, 4096, 'must be one argument') ?? badChar(v, NOT_ONE_LINE, 'must be one argument without control characters or line breaks')),
   { minLength: 1, maxLength: 4096 },
 );
 
