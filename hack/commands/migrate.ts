@@ -3,9 +3,10 @@ import { printPlan, printStatus, runDay } from '../lib/runbook/commands';
 
 const out = (line: string) => void process.stdout.write(`${line}\n`);
 import { YES_OPTION } from '../lib/cli/confirm';
-import { CONTEXT_OPTION, Kubectl } from '../lib/cluster/kubectl';
+import { CONTEXT_OPTION, contextFor, Kubectl } from '../lib/cluster/kubectl';
+import { UserError } from '../lib/cli/errors';
 import { migrateUploads } from '../lib/backups/uploads';
-import { migrateMongo } from '../lib/mongo/migrate';
+import { migrateMongo, mongoInstance, syncMongo } from '../lib/mongo/migrate';
 
 const INSTANCE = { type: 'string', value: 'NAME', description: 'which instance of the config', defaultText: 'the first' } as const;
 
@@ -31,14 +32,25 @@ export default group({
     status: command({
       summary: 'where the migration run stands: each step, its outcome and duration',
       examples: ['bin/roomler migrate status'],
-      run: async () => printStatus(config(), out),
+      run: () => printStatus(config(), out),
     }),
     mongo: command({
       summary: "stream the Docker MongoDB into the cluster's mongodb-0 (mongodump | mongorestore) and verify",
       description: 'Passwords travel on stdin only. Refuses a non-empty target unless --force.',
-      options: { force: { type: 'boolean', description: 'replace a target database that already holds documents' }, instance: INSTANCE, context: CONTEXT_OPTION, yes: YES_OPTION },
-      examples: ['bin/roomler migrate mongo --context production'],
-      run: ({ values }) => migrateMongo({ force: values.force, instance: values.instance, kubectl: new Kubectl(values.context), yes: values.yes }),
+      options: {
+        force: { type: 'boolean', description: 'replace a target database that already holds documents' },
+        sync: { type: 'boolean', description: 'copy only what differs (every document digested on both sides), then prove both equal' },
+        instance: INSTANCE,
+        context: CONTEXT_OPTION,
+        yes: YES_OPTION,
+      },
+      examples: ['bin/roomler migrate mongo --context production', 'bin/roomler migrate mongo --sync'],
+      run: ({ values }) => {
+        if (values.sync && values.force) throw new UserError('--sync and --force exclude each other: --sync keeps what is equal, --force replaces everything', 2);
+        const cfg = config();
+        const kubectl = new Kubectl(contextFor(cfg, mongoInstance(cfg, values.instance), values.context));
+        return values.sync ? syncMongo({ instance: values.instance, kubectl, yes: values.yes }) : migrateMongo({ force: values.force, instance: values.instance, kubectl, yes: values.yes });
+      },
     }),
     uploads: command({
       summary: "rsync the Docker uploads directory to the data node over ssh (resumable) and verify",

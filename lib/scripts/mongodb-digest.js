@@ -6,7 +6,8 @@
 //
 // Runs in Node (require()d by the host side, which digests the old container's dump stream) and in mongosh inside the
 // mongodb pod (`mongodump --archive | mongosh --nodb --eval "<this file>; ROOMLER_DIGEST_MAIN()"`), so it uses only
-// what both have: Buffer, require('crypto'), require('fs'). No third-party code: the pod has none.
+// what both have: Buffer, require('crypto'), require('fs'). No third-party code: the pod has none. Several archives
+// may follow one another on the same stream (a loop of mongodump runs, one per query).
 //
 // The archive format (mongo-tools' archive spec): magic number 0x8199e26d, a prelude header document, collection
 // metadata documents, a terminator (int32 -1), then namespace segments, possibly interleaved: a namespace header
@@ -101,6 +102,12 @@ ArchiveReader.prototype.push = function (chunk) {
       continue;
     }
     if (b.length - at < 4) break;
+    if (this.state === 'header' && b.readUInt32LE(at) === ARCHIVE_MAGIC) {
+      // Archives back to back (one per query, from a loop of mongodump runs): the next one begins.
+      at += 4;
+      this.state = 'prelude';
+      continue;
+    }
     var size = b.readInt32LE(at);
     if (size === TERMINATOR) {
       at += 4;

@@ -108,11 +108,17 @@ export class Kubectl {
 }
 
 /**
+ * The kubectl context for work on one instance: `--context` when given, else the instance's `context:` (or the
+ * config's top-level one), else undefined (kubectl's current context). The one rule every command follows.
+ */
+export const contextFor = (cfg: LoadedConfig, instance?: { readonly context?: string }, override?: string): string | undefined => override ?? instance?.context ?? cfg.root.context;
+
+/**
  * Which cluster each object goes to: `--context` for everything when given, otherwise the context of the instance
  * the object belongs to (`context:` in the config; its label app.kubernetes.io/instance), else kubectl's current.
  */
 export function clusterTargets<T extends { metadata?: { labels?: Record<string, string> } }>(cfg: LoadedConfig, objects: readonly T[], override?: string): { context?: string; objects: T[] }[] {
-  const contextOf = (o: T) => override ?? cfg.instances.find((i) => i.name === o.metadata?.labels?.['app.kubernetes.io/instance'])?.context ?? cfg.root.context;
+  const contextOf = (o: T) => contextFor(cfg, cfg.instances.find((i) => i.name === o.metadata?.labels?.['app.kubernetes.io/instance']), override);
   const groups = new Map<string | undefined, T[]>();
   for (const o of objects) groups.set(contextOf(o), [...(groups.get(contextOf(o)) ?? []), o]);
   return [...groups].map(([context, objs]) => ({ context, objects: objs }));

@@ -39,7 +39,7 @@ export function maintenanceTexts(tree: NginxTree, routes: readonly ResolvedRoute
   const app = routes.filter(isAppRoute);
   const upstreams = new Set(
     tree.all.flatMap((d) => {
-      const b = backendValue(d);
+      const b = backendValue(d, tree.proxied);
       return b?.kind === 'upstream' && app.some((r) => hostPortAt(unquote(b.token), r.from) !== undefined) ? [d.blocks[d.blocks.length - 1].args[0]] : [];
     }),
   );

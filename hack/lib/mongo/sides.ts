@@ -9,23 +9,24 @@ import { failure, parseInventory, type Inventory } from './tools';
 // `docker exec` into its container (the 4.0 tools and the legacy `mongo` shell), the new one through `kubectl exec`
 // into mongodb-0 (the 100.x tools and mongosh). Both offer the same operations, so a copy runs either way: old -> new
 // on the migration day, new -> old when going back. Passwords never appear in argv: the old one travels on stdin, the
-// new one never leaves the pod (its scripts read the credential files, MONGODB_CREDENTIALS).
+// new one never leaves the pod (read from the credential files, MONGODB_CREDENTIALS). Each operation is one exec,
+// whatever the number of collections: a shell start (mongosh: about a CPU-second) is the dominant cost of a small
+// sync, and the final one runs inside the write-free window.
 
 const SCRIPTS = join(PROJECT_ROOT, 'lib', 'scripts');
 const script = (name: string) => readFileSync(join(SCRIPTS, name), 'utf8');
-/** Runs in both shells and in Node: connects, then inventories or removes documents by _id. */
+/** Runs in both shells: connects, then inventories or removes documents by _id. */
 const INVENTORY_JS = () => script('mongodb-inventory.js');
-/** Parses a mongodump archive and digests every document (Node on this host, mongosh in the pod). */
-export const DIGEST_JS = () => script('mongodb-digest.js');
+/** Parses mongodump archives and digests every document (Node on this host, mongosh in the pod). */
+const DIGEST_JS = () => script('mongodb-digest.js');
 
-/** Per collection: documents, a fingerprint of their contents, and (when kept) each document's digest by raw _id. */
+/** Per collection: documents, a fingerprint of their contents, and each document's digest by raw _id. */
 export interface CollectionDigest {
   readonly count: number;
   readonly fingerprint: string;
   readonly ids: Map<string, string>;
 }
 export type DatabaseDigest = Record<string, CollectionDigest>;
-const EMPTY = (): CollectionDigest => ({ count: 0, fingerprint: fingerprintOf([]), ids: new Map() });
 
 /** A collection's fingerprint from its documents' digests: their sum mod 2^64, so the order never matters. */
 export function fingerprintOf(digests: Iterable<string>): string {
@@ -34,26 +35,37 @@ export function fingerprintOf(digests: Iterable<string>): string {
   return sum.toString(16).padStart(16, '0');
 }
 
+/** Some documents of one collection (raw _ids), or all of it. */
+export interface Selection {
+  readonly collection: string;
+  readonly ids: readonly string[] | 'all';
+}
+
 export interface MongoSide {
   /** How the operator knows it: "container mongo", "roomler/mongodb-0". */
   readonly label: string;
   readonly database: string;
   /** Credentials to keep out of any message. */
   readonly secrets: readonly string[];
+  /** Counts and index definitions per collection. */
   inventory(): Promise<Inventory>;
-  /** Every document's digest (a full read of the database, the digests computed as close to it as possible). */
-  digest(): Promise<DatabaseDigest>;
-  /** The digests of these documents (or all) of one collection only. */
-  digestIds(collection: string, ids: readonly string[] | 'all'): Promise<CollectionDigest>;
-  /** Deletes these documents of one collection (by raw _id); resolves to how many were deleted. */
-  remove(collection: string, ids: readonly string[]): Promise<number>;
+  /** The inventory and every document's digest: a full read of the database. */
+  snapshot(): Promise<{ digest: DatabaseDigest; inventory: Inventory }>;
+  /** The digests of the selected documents only (one read per selection, one exec for all). */
+  digestOf(selections: readonly Selection[]): Promise<DatabaseDigest>;
+  /** Deletes documents by raw _id, all collections in one exec; resolves to how many were deleted. */
+  remove(selections: readonly { collection: string; ids: readonly string[] }[]): Promise<number>;
   /** `mongodump --archive` of one collection (these ids, or all of it), running: its stdout is the archive. */
   dump(collection: string, ids: readonly string[] | 'all'): Started;
-  /** `mongorestore --archive` from stdin into one collection (dropping it first with `drop`), running. */
+  /**
+   * `mongorestore --archive` from stdin into one collection, running: with `drop`, the collection is replaced with its
+   * indexes; otherwise documents are added to it and its indexes (equal on both sides, or it would be copied whole) are
+   * left alone.
+   */
   restore(collection: string, drop: boolean): Started;
 }
 
-// ---- raw _id values, as the shells and mongodump's query language write them ----------------------------------
+// ---- raw _id values, as mongodump's query language and the shells write them -------------------------------------
 
 /** A raw _id (hex of BSON type byte + value) as Extended JSON, for mongodump --queryFile; undefined if unsupported. */
 export function idToExtendedJson(raw: string): unknown {
@@ -100,7 +112,13 @@ const tagged = (ids: readonly string[]) =>
   });
 export const queryFor = (ids: readonly string[]) => JSON.stringify({ _id: { $in: ids.map(idToExtendedJson) } });
 
-// ---- the digests of a dump ------------------------------------------------------------------------------------
+/** One line per selection for the loops below: collection, then its query base64-encoded (or "all"). */
+const selectionLines = (selections: readonly Selection[]) =>
+  selections.map((s) => `${Buffer.from(s.collection).toString('base64')}\t${s.ids === 'all' ? 'all' : Buffer.from(queryFor(s.ids)).toString('base64')}\n`).join('');
+
+const lastWords = (r: RunResult) => r.stdout.trim().split('\n').pop()?.slice(0, 200) || '(no output)';
+
+// ---- digests ---------------------------------------------------------------------------------------------------
 
 interface DigesterInstance {
   push(chunk: Buffer): void;
@@ -111,7 +129,7 @@ interface DigesterInstance {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const digestModule = () => require(join(SCRIPTS, 'mongodb-digest.js')) as { Digester: new (database: string) => DigesterInstance };
 
-/** Digests a running dump's archive on this host, as it streams. */
+/** Digests a running dump's archive(s) on this host, as they stream. */
 async function digestStream(dump: Started, database: string, what: string, secrets: readonly string[]): Promise<DatabaseDigest> {
   const d = new (digestModule().Digester)(database);
   let parseError: Error | undefined;
@@ -132,23 +150,21 @@ async function digestStream(dump: Started, database: string, what: string, secre
   } catch (e) {
     throw new UserError(`the dump of ${what} is incomplete: ${(e as Error).message}`);
   }
-  const summary = d.summary();
-  return Object.fromEntries(Object.entries(summary).map(([name, s]) => [name, { ...s, ids: d.collections[name].ids ?? new Map() }]));
+  return Object.fromEntries(Object.entries(d.summary()).map(([name, s]) => [name, { ...s, ids: d.collections[name].ids ?? new Map() }]));
 }
 
-/** Reads the pod's digest records (lib/scripts/mongodb-digest.js, "N/D/S/E" lines). */
+/** Reads the pod's digest records (lib/scripts/mongodb-digest.js: N, D, S and E lines). */
 export function parseDigestLines(text: string, what: string): DatabaseDigest {
   const names = new Map<string, string>();
   const out: Record<string, { count: number; fingerprint: string; ids: Map<string, string> }> = {};
   let complete = false;
   for (const line of text.split('\n')) {
-    if (!line) continue;
     const f = line.split('\t');
-    if (f[0] === 'N') {
+    if (f[0] === 'N' && f.length === 3) {
       names.set(f[1], JSON.parse(f[2]));
       out[JSON.parse(f[2])] ??= { count: 0, fingerprint: '', ids: new Map() };
-    } else if (f[0] === 'D') out[names.get(f[1])!].ids.set(f[2], f[3]);
-    else if (f[0] === 'S') Object.assign(out[names.get(f[1])!], { count: Number(f[2]), fingerprint: f[3] });
+    } else if (f[0] === 'D' && f.length === 4) out[names.get(f[1])!].ids.set(f[2], f[3]);
+    else if (f[0] === 'S' && f.length === 4) Object.assign(out[names.get(f[1])!], { count: Number(f[2]), fingerprint: f[3] });
     else if (f[0] === 'E') complete = true;
   }
   if (!complete) throw new UserError(`the digests of ${what} ended early: ${text.trim().split('\n').pop()?.slice(0, 200) || '(no output)'}`);
@@ -163,10 +179,17 @@ export function parseDigestLines(text: string, what: string): DatabaseDigest {
  */
 const CONTAINER_SHELL = `umask 077; f=$(mktemp --suffix=.js) || exit 1; trap 'rm -f "$f"' EXIT; cat >"$f" && mongo --quiet --norc --nodb "$f"`;
 /**
- * mongodump of the ids in a query file: stdin holds the query ($1 bytes, read exactly by head -c), then the password
- * line, which mongodump reads from stdin itself ($2.. its arguments).
+ * mongodump of selected documents, back to back on stdout: stdin holds the password line, then one line per
+ * selection (collection and query, base64; "all" for a whole collection). The password reaches each mongodump on
+ * its stdin, as with the 4.0 tools it must; $@ are mongodump's connection arguments.
  */
-const CONTAINER_QUERY_DUMP = `umask 077; q=$(mktemp) || exit 1; trap 'rm -f "$q"' EXIT; n=$1; shift; head -c "$n" >"$q" && mongodump --queryFile="$q" "$@"`;
+const CONTAINER_SELECTED_DUMP = `umask 077; q=$(mktemp) || exit 1; trap 'rm -f "$q"' EXIT
+IFS= read -r pw || exit 1
+while IFS='	' read -r c query; do
+  c=$(printf '%s' "$c" | base64 -d)
+  if [ "$query" = all ]; then printf '%s\\n' "$pw" | mongodump "$@" --collection="$c" --archive || exit $?
+  else printf '%s' "$query" | base64 -d >"$q"; printf '%s\\n' "$pw" | mongodump "$@" --collection="$c" --queryFile="$q" --archive || exit $?; fi
+done`;
 /**
  * mongorestore from an archive: the 4.0 tools have no --config, and stdin is the archive, so the password comes
  * first on stdin (one line), the archive after it is kept in a 0600 temp file, and the password reaches mongorestore
@@ -178,43 +201,39 @@ export function containerSide(o: { container: string; port: number; database: st
   const { container, database, user, password } = o;
   const label = `container ${container}`;
   const secrets = [password];
-  const host = `--host=127.0.0.1:${o.port}`;
-  const auth = [host, `--username=${user}`, '--authenticationDatabase=admin'];
-  const exec = (args: readonly string[], input?: string | Buffer, timeoutMs = 300_000) => run('docker', ['exec', '-i', container, ...args], { input, timeoutMs });
+  const auth = [`--host=127.0.0.1:${o.port}`, `--username=${user}`, '--authenticationDatabase=admin'];
+  const dumpArgs = [...auth, `--db=${database}`];
   const shell = async (params: Record<string, unknown>, what: string): Promise<RunResult> => {
     const conn = { host: `127.0.0.1:${o.port}`, database, user, password, ...params };
-    const r = await exec(['sh', '-c', CONTAINER_SHELL], `var ROOMLER_INVENTORY = ${JSON.stringify(conn)};\n${INVENTORY_JS()}`);
+    const r = await run('docker', ['exec', '-i', container, 'sh', '-c', CONTAINER_SHELL], { input: `var ROOMLER_INVENTORY = ${JSON.stringify(conn)};\n${INVENTORY_JS()}`, timeoutMs: 300_000 });
     if (r.exitCode !== 0) throw new UserError(`${what} in ${label} failed ${failure(r, secrets)}`);
     return r;
   };
-  const dumpArgs = (collection?: string) => [...auth, `--db=${database}`, ...(collection ? [`--collection=${collection}`] : []), '--archive'];
-  const dump = (collection: string, ids: readonly string[] | 'all'): Started => {
-    if (ids === 'all') return start('docker', ['exec', '-i', container, 'mongodump', ...dumpArgs(collection)], { input: `${password}\n`, captureStdout: false });
-    const query = Buffer.from(queryFor(ids));
-    return start('docker', ['exec', '-i', container, 'sh', '-c', CONTAINER_QUERY_DUMP, 'sh', String(query.length), ...dumpArgs(collection)], {
-      input: Buffer.concat([query, Buffer.from(`${password}\n`)]),
-      captureStdout: false,
-    });
+  const inventory = async () => {
+    const r = await shell({}, 'the inventory');
+    const inv = parseInventory(r.stdout);
+    if (!inv) throw new UserError(`no inventory from ${label}: ${lastWords(r)}`);
+    return inv;
   };
+  const selected = (selections: readonly Selection[]) =>
+    start('docker', ['exec', '-i', container, 'sh', '-c', CONTAINER_SELECTED_DUMP, 'sh', ...dumpArgs], { input: `${password}\n${selectionLines(selections)}`, captureStdout: false });
   return {
     label,
     database,
     secrets,
-    inventory: async () => {
-      const r = await shell({}, 'the inventory');
-      const inv = parseInventory(r.stdout);
-      if (!inv) throw new UserError(`no inventory from ${label}: ${r.stdout.trim().split('\n').pop()?.slice(0, 200) || '(no output)'}`);
-      return inv;
+    inventory,
+    snapshot: async () => {
+      const [digest, inv] = await Promise.all([digestStream(start('docker', ['exec', '-i', container, 'mongodump', ...dumpArgs, '--archive'], { input: `${password}\n`, captureStdout: false }), database, label, secrets), inventory()]);
+      return { digest, inventory: inv };
     },
-    digest: () => digestStream(start('docker', ['exec', '-i', container, 'mongodump', ...dumpArgs()], { input: `${password}\n`, captureStdout: false }), database, label, secrets),
-    digestIds: async (collection, ids) => (await digestStream(dump(collection, ids), database, label, secrets))[collection] ?? EMPTY(),
-    remove: async (collection, ids) => {
-      const r = await shell({ remove: { collection, ids: tagged(ids) } }, `removing ${ids.length} document(s) of ${collection}`);
+    digestOf: (selections) => digestStream(selected(selections), database, label, secrets),
+    remove: async (selections) => {
+      const r = await shell({ remove: selections.map((s) => ({ collection: s.collection, ids: tagged(s.ids) })) }, 'removing documents');
       return removedCount(r, label);
     },
-    dump,
+    dump: (collection, ids) => selected([{ collection, ids }]),
     restore: (collection, drop) => {
-      const args = [...auth, `--nsInclude=${database}.${collection}`, '--stopOnError', ...(drop ? ['--drop'] : [])];
+      const args = [...auth, `--nsInclude=${database}.${collection}`, '--stopOnError', ...(drop ? ['--drop'] : ['--noIndexRestore'])];
       const s = start('docker', ['exec', '-i', container, 'sh', '-c', CONTAINER_RESTORE, 'sh', ...args]);
       s.child.stdin!.write(`${password}\n`);
       return s;
@@ -224,7 +243,7 @@ export function containerSide(o: { container: string; port: number; database: st
 
 const removedCount = (r: RunResult, where: string) => {
   const line = r.stdout.split('\n').filter((l) => l.startsWith('{"removed"')).pop();
-  if (!line) throw new UserError(`removing documents in ${where} gave no count: ${r.stdout.trim().split('\n').pop()?.slice(0, 200) || '(no output)'}`);
+  if (!line) throw new UserError(`removing documents in ${where} gave no count: ${lastWords(r)}`);
   return (JSON.parse(line) as { removed: number }).removed;
 };
 
@@ -232,38 +251,43 @@ const removedCount = (r: RunResult, where: string) => {
 
 /**
  * In mongodb-0 (bash, mongosh, the 100.x tools), before any command: a private scratch directory, removed on exit, as
- * HOME (mongosh writes there; the root filesystem is read-only), and mongo-tools' --config written there by mongosh
- * from the pod's credential files (mongodb-inventory.js, DUMP_CONFIG). $1 the inventory script, $2 host:port, $3 the
- * database.
+ * HOME (mongosh writes there; the root filesystem is read-only), and mongo-tools' --config written there from the
+ * pod's credential files by the shell itself (each byte outside RFC 3986's unreserved set percent-encoded): the
+ * password is never in an argv or the environment. $1 the inventory script, $2 host:port, $3 the database.
  */
 const POD_PRELUDE = `set -euo pipefail
+export LC_ALL=C
 umask 077
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 export HOME="$scratch"
 inventory=$1 host=$2 db=$3
 shift 3
-config() { DUMP_CONFIG="$scratch/tools.yaml" MONGO_HOST="$host" DATABASE="$db" mongosh --nodb --quiet --norc --eval "$inventory" </dev/null >/dev/null; }`;
-/** The inventory (or a removal: $1 a JSON file's contents on stdin) run as a file. */
+urlenc() { local s=$1 out='' c i; for ((i = 0; i < \${#s}; i++)); do c=\${s:i:1}; case $c in [A-Za-z0-9._~-]) out+=$c ;; *) printf -v c '%%%02X' "'$c"; out+=$c ;; esac; done; printf '%s' "$out"; }
+config() {
+  local u p
+  u=$(<"$SECRET_DIR/MONGO_INITDB_ROOT_USERNAME") p=$(<"$SECRET_DIR/MONGO_INITDB_ROOT_PASSWORD")
+  printf 'uri: "mongodb://%s:%s@%s/?authSource=admin"\\n' "$(urlenc "$u")" "$(urlenc "$p")" "$host" >"$scratch/tools.yaml"
+}
+shell() { MONGO_HOST="$host" DATABASE="$db" mongosh --nodb --quiet --norc --eval "$1"; }`;
+/** The inventory, or a removal (its parameters as JSON on stdin). */
 const POD_SHELL = `${POD_PRELUDE}
 cat >"$scratch/params.json"
-MONGO_HOST="$host" DATABASE="$db" PARAMS_FILE="$scratch/params.json" mongosh --nodb --quiet --norc --eval "$inventory"`;
-/** $1 "all", or "ids" with the query on stdin; then mongodump's own arguments. */
-const POD_QUERY = `mode=$1
-shift
-if [ "$mode" = ids ]; then cat >"$scratch/query.json"; set -- "$@" --queryFile="$scratch/query.json"; fi`;
-/** mongodump of the database or one collection piped through the digest in mongosh ($1 the digest program). */
-const POD_DIGEST = `${POD_PRELUDE}
-digest=$1
-shift
+PARAMS_FILE="$scratch/params.json" shell "$inventory"`;
+/** The whole database through one mongosh: the inventory first, then the digest of the dump on its stdin. */
+const POD_SNAPSHOT = `${POD_PRELUDE}
 config
-${POD_QUERY}
-mongodump --config="$scratch/tools.yaml" --db="$db" --archive "$@" | mongosh --nodb --quiet --norc --eval "$digest"`;
-/** mongodump of one collection to stdout. */
-const POD_DUMP = `${POD_PRELUDE}
+mongodump --config="$scratch/tools.yaml" --db="$db" --archive | shell "$inventory
+$1"`;
+/** Selected documents (one line per selection on stdin, as for the container), back to back, through one digest. */
+const POD_SELECTED = `${POD_PRELUDE}
 config
-${POD_QUERY}
-mongodump --config="$scratch/tools.yaml" --db="$db" --archive "$@"`;
+program=$1
+while IFS='	' read -r c query; do
+  c=$(printf '%s' "$c" | base64 -d)
+  if [ "$query" = all ]; then mongodump --config="$scratch/tools.yaml" --db="$db" --collection="$c" --archive </dev/null
+  else printf '%s' "$query" | base64 -d >"$scratch/query.json"; mongodump --config="$scratch/tools.yaml" --db="$db" --collection="$c" --queryFile="$scratch/query.json" --archive </dev/null; fi
+done | if [ -n "$program" ]; then shell "$program"; else cat; fi`;
 /** mongorestore from the archive on stdin. --stopOnError: without it a document it cannot insert is skipped, exit 0. */
 const POD_RESTORE = `${POD_PRELUDE}
 config
@@ -272,39 +296,30 @@ mongorestore --config="$scratch/tools.yaml" --archive --stopOnError "$@"`;
 export function podSide(o: { kubectl: Kubectl; namespace: string; pod: string; port: number; database: string }): MongoSide {
   const { kubectl, database } = o;
   const label = `${o.namespace}/${o.pod}`;
-  const target = `127.0.0.1:${o.port}`;
-  const execArgv = (body: string, ...args: string[]) => kubectl.argv(['exec', '-i', '-n', o.namespace, o.pod, '--', 'bash', '-c', body, 'roomler', INVENTORY_JS(), target, database, ...args]);
-  const digestProgram = `${DIGEST_JS()}\nROOMLER_DIGEST_MAIN(${JSON.stringify(database)})`;
-  const runIn = (body: string, args: string[], input?: string) => run('kubectl', execArgv(body, ...args), { input, timeoutMs: 600_000 });
-  const digestVia = async (args: string[], input: string | undefined, what: string) => {
-    const r = await runIn(POD_DIGEST, [digestProgram, input === undefined ? 'all' : 'ids', ...args], input ?? '');
+  const execArgv = (body: string, ...args: string[]) => kubectl.argv(['exec', '-i', '-n', o.namespace, o.pod, '--', 'bash', '-c', body, 'roomler', INVENTORY_JS(), `127.0.0.1:${o.port}`, database, ...args]);
+  const digestProgram = () => `${DIGEST_JS()}\nROOMLER_DIGEST_MAIN(${JSON.stringify(database)})`;
+  const runIn = async (what: string, body: string, args: string[], input: string) => {
+    const r = await run('kubectl', execArgv(body, ...args), { input, timeoutMs: 600_000 });
     if (r.exitCode !== 0) throw new UserError(`${what} in ${label} failed ${failure(r)}`);
-    return parseDigestLines(r.stdout, label);
+    return r;
+  };
+  const inventoryOf = (r: RunResult) => {
+    const inv = parseInventory(r.stdout);
+    if (!inv) throw new UserError(`no inventory from ${label}: ${lastWords(r)}`);
+    return inv;
   };
   return {
     label,
     database,
     secrets: [],
-    inventory: async () => {
-      const r = await runIn(POD_SHELL, [], '{}');
-      if (r.exitCode !== 0) throw new UserError(`cannot query ${label} ${failure(r)}`);
-      const inv = parseInventory(r.stdout);
-      if (!inv) throw new UserError(`no inventory from ${label}: ${r.stdout.trim().split('\n').pop()?.slice(0, 200) || '(no output)'}`);
-      return inv;
+    inventory: async () => inventoryOf(await runIn('the inventory', POD_SHELL, [], '{}')),
+    snapshot: async () => {
+      const r = await runIn('the digest of every document', POD_SNAPSHOT, [digestProgram()], '');
+      return { digest: parseDigestLines(r.stdout, label), inventory: inventoryOf(r) };
     },
-    digest: () => digestVia([], undefined, 'the digest of every document'),
-    digestIds: async (collection, ids) =>
-      (await digestVia([`--collection=${collection}`], ids === 'all' ? undefined : queryFor(ids), `the digest of ${collection}`))[collection] ?? EMPTY(),
-    remove: async (collection, ids) => {
-      const r = await runIn(POD_SHELL, [], JSON.stringify({ remove: { collection, ids: tagged(ids) } }));
-      if (r.exitCode !== 0) throw new UserError(`removing ${ids.length} document(s) of ${collection} in ${label} failed ${failure(r)}`);
-      return removedCount(r, label);
-    },
-    dump: (collection, ids) => {
-      const s = start('kubectl', execArgv(POD_DUMP, ids === 'all' ? 'all' : 'ids', `--collection=${collection}`), { captureStdout: false });
-      s.child.stdin!.end(ids === 'all' ? '' : queryFor(ids));
-      return s;
-    },
-    restore: (collection, drop) => start('kubectl', execArgv(POD_RESTORE, `--nsInclude=${database}.${collection}`, ...(drop ? ['--drop'] : []))),
+    digestOf: async (selections) => parseDigestLines((await runIn('the digest of the copied documents', POD_SELECTED, [digestProgram()], selectionLines(selections))).stdout, label),
+    remove: async (selections) => removedCount(await runIn('removing documents', POD_SHELL, [], JSON.stringify({ remove: selections.map((s) => ({ collection: s.collection, ids: tagged(s.ids) })) })), label),
+    dump: (collection, ids) => start('kubectl', execArgv(POD_SELECTED, ''), { input: selectionLines([{ collection, ids }]), captureStdout: false }),
+    restore: (collection, drop) => start('kubectl', execArgv(POD_RESTORE, `--nsInclude=${database}.${collection}`, ...(drop ? ['--drop'] : ['--noIndexRestore']))),
   };
 }

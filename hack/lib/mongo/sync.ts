@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { UserError } from '../cli';
 import { failure, type Inventory } from './tools';
-import { fingerprintOf, idSupported, type CollectionDigest, type DatabaseDigest, type MongoSide } from './sides';
+import { fingerprintOf, idSupported, type CollectionDigest, type DatabaseDigest, type MongoSide, type Selection } from './sides';
 
 // The incremental sync: makes `target` hold exactly the documents of `source` by copying only what differs, then
 // proves the two equal. There is no oplog on a standalone MongoDB 4.0, and counts miss updates, so both sides are read
@@ -111,44 +111,49 @@ const batches = <T>(list: readonly T[]) => Array.from({ length: Math.ceil(list.l
  */
 export async function syncOnce(source: MongoSide, target: MongoSide, log: (line: string) => void): Promise<SyncReport> {
   const t0 = Date.now();
-  const [sd, td, si, ti] = await Promise.allSettled([source.digest(), target.digest(), source.inventory(), target.inventory()]);
-  const [sourceDigest, targetDigest, sourceInv, targetBefore] = [settled(sd), settled(td), settled(si), settled(ti)];
+  const [sourceR, targetR] = await Promise.allSettled([source.snapshot(), target.snapshot()]);
+  const [{ digest: sourceDigest, inventory: sourceInv }, { digest: targetDigest, inventory: targetBefore }] = [settled(sourceR), settled(targetR)];
   const digestMs = Date.now() - t0;
   const documents = Object.values(sourceDigest).reduce((n, c) => n + c.count, 0);
   const plans = diff(sourceDigest, targetDigest, sourceInv, targetBefore);
+  const touched = plans.filter((p) => p.whole || p.upsert.length || p.remove.length);
   const changed = plans.reduce((n, p) => n + (p.whole ? (sourceDigest[p.name]?.count ?? 0) : p.upsert.length + p.remove.length), 0);
-  log(`read ${source.label} and ${target.label} in ${(digestMs / 1000).toFixed(1)} s: ${documents} documents; ${changed} to copy or delete in ${plans.filter((p) => p.whole || p.upsert.length || p.remove.length).length} collection(s)`);
+  log(`read ${source.label} and ${target.label} in ${(digestMs / 1000).toFixed(1)} s: ${documents} documents; ${changed} to copy or delete in ${touched.length} collection(s)`);
 
+  // Copy: the stale documents go first (updated ones included: mongorestore inserts, it never replaces), all in one
+  // exec; then each collection's documents stream from one side to the other.
   const t1 = Date.now();
-  for (const p of plans) {
-    if (p.whole) {
-      log(`${p.name}: copied whole (${p.whole})`);
-      await copy(source, target, p.name, 'all', true);
-      continue;
-    }
-    const stale = [...p.remove, ...p.upsert.filter((id) => targetDigest[p.name]?.ids.has(id))];
-    for (const ids of batches(stale)) await target.remove(p.name, ids);
-    for (const ids of batches(p.upsert)) await copy(source, target, p.name, ids, false);
+  for (const p of touched.filter((x) => x.whole)) log(`${p.name}: copied whole (${p.whole})`);
+  const stale = touched
+    .filter((p) => !p.whole)
+    .flatMap((p) => batches([...p.remove, ...p.upsert.filter((id) => targetDigest[p.name]?.ids.has(id))]).map((ids) => ({ collection: p.name, ids })));
+  if (stale.length) await target.remove(stale);
+  for (const p of touched) {
+    if (p.whole) await copy(source, target, p.name, 'all', true);
+    else for (const ids of batches(p.upsert)) await copy(source, target, p.name, ids, false);
   }
   const copyMs = Date.now() - t1;
 
-  // Verify: every collection's documents as measured on the target now. A collection copied whole is read again
-  // whole; otherwise the target's digests from the first read stand for the documents this pass did not touch
-  // (nothing else writes to the target), and the touched ones are read again.
+  // Verify: every collection's documents as measured on the target now. Those this pass did not touch stand as the
+  // first read measured them (nothing else writes to the target); the touched ones are read again, all at once.
   const t2 = Date.now();
-  const [tiR, ...afterR] = await Promise.allSettled([
-    target.inventory(),
-    ...plans.map(async (p): Promise<[string, CollectionDigest]> => {
-      if (p.whole) return [p.name, await target.digestIds(p.name, 'all')];
-      const ids = new Map(targetDigest[p.name]?.ids ?? []);
-      for (const id of p.remove) ids.delete(id);
-      for (const id of p.upsert) ids.delete(id);
-      for (const batch of batches(p.upsert)) for (const [id, d] of (await target.digestIds(p.name, batch)).ids) ids.set(id, d);
-      return [p.name, { count: ids.size, fingerprint: fingerprintOf(ids.values()), ids }];
-    }),
+  const selections: Selection[] = touched.flatMap((p): Selection[] => (p.whole ? [{ collection: p.name, ids: 'all' }] : batches(p.upsert).map((ids) => ({ collection: p.name, ids }))));
+  const [rereadR, invR] = await Promise.allSettled([
+    selections.length ? target.digestOf(selections) : Promise.resolve({} as DatabaseDigest),
+    touched.some((p) => p.whole) ? target.inventory() : Promise.resolve(targetBefore),
   ]);
-  const targetInv = settled(tiR);
-  const after = new Map(afterR.map(settled));
+  const [reread, targetInv] = [settled(rereadR), settled(invR)];
+  const after = new Map<string, CollectionDigest>();
+  for (const p of plans) {
+    if (p.whole) {
+      after.set(p.name, reread[p.name] ?? { count: 0, fingerprint: fingerprintOf([]), ids: new Map() });
+      continue;
+    }
+    const ids = new Map(targetDigest[p.name]?.ids ?? []);
+    for (const id of [...p.remove, ...p.upsert]) ids.delete(id);
+    for (const [id, d] of reread[p.name]?.ids ?? []) ids.set(id, d);
+    after.set(p.name, { count: ids.size, fingerprint: fingerprintOf(ids.values()), ids });
+  }
   const verifyMs = Date.now() - t2;
 
   const reports: CollectionReport[] = [];
