@@ -1,7 +1,7 @@
 // Inventory of one database: document counts and index definitions per collection, printed as ONE JSON line
 //   {"collections":{"<name>":<count>,…},"indexes":{"<name>":[<index spec>,…],…}}
-// or, with a `remove` parameter [{collection, ids: [tagged _id, …]}, …], the deletion of those documents (the
-// incremental sync's, hack/lib/mongo/sync.ts), printed as {"removed":<n>}. Tagged ids: {o: ObjectId hex}, {s: string},
+// or, with a `remove` parameter {collection, ids: [tagged _id, …]}, the deletion of those documents (the incremental
+// sync's, hack/lib/mongo/sync.ts), printed as {"removed":<n>}. Tagged ids: {o: ObjectId hex}, {s: string},
 // {i: int32}, {l: int64 as a string}, {d: double}.
 // It runs in mongosh (the backup CronJobs; the mongodb pod for `bin/roomler migrate mongo`) AND in the legacy mongo 4.0
 // shell of the old Docker container (the migration's source), hence plain ES5 and no mongosh-only API outside the
@@ -56,19 +56,18 @@ function normalize(spec) {
 
 var database = admin.getSiblingDB(p.database);
 if (p.remove) {
-  var removed = 0;
-  p.remove.forEach(function (selection) {
-    var ids = selection.ids.map(function (t) {
-      if (t.o !== undefined) return ObjectId(t.o);
-      if (t.i !== undefined) return NumberInt(t.i);
-      if (t.l !== undefined) return NumberLong(t.l);
-      if (t.d !== undefined) return t.d;
-      return t.s;
-    });
-    for (var at = 0; at < ids.length; at += 1000) {
-      removed += database.getCollection(selection.collection).deleteMany({ _id: { $in: ids.slice(at, at + 1000) } }).deletedCount;
-    }
+  var ids = p.remove.ids.map(function (t) {
+    if (t.o !== undefined) return ObjectId(t.o);
+    if (t.i !== undefined) return NumberInt(t.i);
+    if (t.l !== undefined) return NumberLong(t.l);
+    if (t.d !== undefined) return t.d;
+    return t.s;
   });
+  var removed = 0;
+  for (var at = 0; at < ids.length; at += 1000) {
+    var r = database.getCollection(p.remove.collection).deleteMany({ _id: { $in: ids.slice(at, at + 1000) } });
+    removed += r.deletedCount;
+  }
   print(JSON.stringify({ removed: removed }));
   quit(0);
 }

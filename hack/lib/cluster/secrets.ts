@@ -5,7 +5,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { parse as parseDotenv } from 'dotenv';
 import { parse, stringify } from 'yaml';
 import { SealedSecret } from '../../../imports/bitnami.com';
-import { turnUsername, type InstanceConfig, type LoadedConfig } from '../../../lib/config';
+import { OAUTH_PROVIDERS, turnUsername, type InstanceConfig, type LoadedConfig } from '../../../lib/config';
 import { JANUS_ADMIN_SECRET_KEY } from '../../../lib/constructs/janus-conf';
 import { recommendedLabels } from '../../../lib/constructs/metadata';
 import { turnPassword } from '../../../lib/turn';
@@ -37,7 +37,6 @@ export function secretSource(projectDir: string): (name: string) => string | und
   return (name) => process.env[name] || dotenv[name] || undefined;
 }
 
-const OAUTH = ['FACEBOOK', 'GOOGLE', 'GITHUB', 'LINKEDIN', 'MICROSOFT'] as const;
 
 /**
  * Secrets `roomler-secret` and `mongodb-secret` for every instance (and `janus-admin` where janus.admin is enabled:
@@ -66,7 +65,7 @@ export function buildSecrets(config: LoadedConfig, value: (name: string) => stri
       type: 'Opaque',
       stringData: { MONGO_INITDB_ROOT_USERNAME: user, MONGO_INITDB_ROOT_PASSWORD: pass },
     });
-    const oauth = Object.fromEntries(OAUTH.map((p) => [`${p}_SECRET`, i.app.env[`${p}_ID`] ? need(`${p}_SECRET`) : optional(`${p}_SECRET`)]));
+    const oauth = Object.fromEntries(OAUTH_PROVIDERS.map((p) => [`${p}_SECRET`, i.app.env[`${p}_ID`] ? need(`${p}_SECRET`) : optional(`${p}_SECRET`)]));
     out.push({
       apiVersion: 'v1',
       kind: 'Secret',

@@ -16,7 +16,7 @@ import { Guard, NginxTransaction } from './transaction';
 // afterwards is proven first, before anything is stopped or written (prove()).
 
 /** Where the app's routes go: the maintenance answer replaces their proxy_pass directives. */
-const isAppRoute = (r: ResolvedRoute) => r.to.startsWith(`${NAMES.app}/`);
+export const isAppRoute = (r: ResolvedRoute) => r.to.startsWith(`${NAMES.app}/`);
 
 /** The page browsers see during the write-free window; they reload it themselves. */
 const PAGE = (retryAfter: number) =>
@@ -31,19 +31,19 @@ const siblings = (tree: NginxTree, d: Directive) => {
 
 /**
  * The maintenance answer in place of each `proxy_pass` that reaches an app route (directly, or through an upstream
- * whose servers it names): `add_header Retry-After N always; default_type text/html; return 503 '<page>';`. Only
+ * whose servers it names; its old backend, or with `side: 'target'` its new one, when going back): `add_header Retry-After N always; default_type text/html; return 503 '<page>';`. Only
  * those directives change. `default_type` is left out where the block already sets one or is an `if` (not allowed
  * there). An `add_header` at location level hides the server's own add_header directives for these answers only.
  */
-export function maintenanceTexts(tree: NginxTree, routes: readonly ResolvedRoute[], retryAfter: number): { texts: Map<string, string>; locations: number } {
-  const app = routes.filter(isAppRoute);
+export function maintenanceTexts(tree: NginxTree, routes: readonly ResolvedRoute[], retryAfter: number, side: 'from' | 'target' = 'from'): { texts: Map<string, string>; locations: number } {
+  const app = routes.filter(isAppRoute).map((r) => r[side]);
   const upstreams = new Set(
     tree.all.flatMap((d) => {
       const b = backendValue(d, tree.proxied);
-      return b?.kind === 'upstream' && app.some((r) => hostPortAt(unquote(b.token), r.from) !== undefined) ? [d.blocks[d.blocks.length - 1].args[0]] : [];
+      return b?.kind === 'upstream' && app.some((hp) => hostPortAt(unquote(b.token), hp) !== undefined) ? [d.blocks[d.blocks.length - 1].args[0]] : [];
     }),
   );
-  const reaches = (value: string) => app.some((r) => hostPortAt(value, r.from) !== undefined) || upstreams.has(value.replace(/^[a-z]+:\/\//i, '').split(/[/?]/)[0]);
+  const reaches = (value: string) => app.some((hp) => hostPortAt(value, hp) !== undefined) || upstreams.has(value.replace(/^[a-z]+:\/\//i, '').split(/[/?]/)[0]);
   const texts = new Map<string, string>();
   let locations = 0;
   for (const file of tree.files) {
@@ -60,9 +60,15 @@ export function maintenanceTexts(tree: NginxTree, routes: readonly ResolvedRoute
   return { texts, locations };
 }
 
-/** The requests that prove the maintenance answer: each app location answers 503 with Retry-After; the rest as before. */
+/**
+ * The requests that prove the maintenance answer: each app location answers 503 with Retry-After. The other routes'
+ * locations are untouched by it (their checks run before, and again after the cutover): inside the window, every
+ * request counts.
+ */
 function maintenanceChecks(p: Plan): Check[] {
-  return judged(p.checks).map((c) => (isAppRoute(c.route) ? { ...c, websocket: false, protocol: undefined, status: 503, headers: ['Retry-After'] } : c));
+  return judged(p.checks)
+    .filter((c) => isAppRoute(c.route))
+    .map((c) => ({ ...c, websocket: false, protocol: undefined, status: 503, headers: ['Retry-After'] }));
 }
 
 export interface SwitchProof {
@@ -144,16 +150,21 @@ export async function runSwitch(cfg: LoadedConfig, proof: SwitchProof, hooks: Sw
   const options = { kind: 'switch' as const, backupDir: c.backupDir, routes: p.routes, nginx, timeoutMs: c.requestTimeoutMs, guard: o.guard, log: o.log };
   const files = [...new Set([...proof.maintenance.keys(), ...proof.final.keys()])].map((real) => p.tree.files.find((f) => f.real === real)!);
   const tx = o.resume ? NginxTransaction.adopt(options, o.resume) : await NginxTransaction.begin(options, files.map((f) => ({ path: f.path, real: f.real, text: f.text })));
-  let opened: number | undefined;
+  const since = (t: number) => `${((Date.now() - t) / 1000).toFixed(1)} s`;
   try {
+    // The window opens as the maintenance answer is written: from then on the app's requests are answered 503.
+    const opened = Date.now();
+    o.onOpen?.(new Date(opened));
     tx.at('maintenance');
     await tx.stage(proof.maintenance, maintenanceChecks(p));
-    opened = Date.now();
-    o.onOpen?.(new Date(opened));
-    o.log(`the app answers 503 with Retry-After: the write-free window is open`);
+    o.log(`the app answers 503 with Retry-After (after ${since(opened)})`);
+    const frozen = Date.now();
     await hooks.frozen(tx);
+    o.log(`stopped and copied in ${since(frozen)}`);
+    const cut = Date.now();
     tx.at('cutover');
     await tx.stage(proof.final, p.checksAfter);
+    o.log(`cut over and verified in ${since(cut)}`);
     tx.commit();
     return Date.now() - opened;
   } catch (e) {

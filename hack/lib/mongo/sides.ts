@@ -15,8 +15,9 @@ import { failure, parseInventory, type Inventory } from './tools';
 
 const SCRIPTS = join(PROJECT_ROOT, 'lib', 'scripts');
 const script = (name: string) => readFileSync(join(SCRIPTS, name), 'utf8');
-/** Runs in both shells: connects, then inventories or removes documents by _id. */
+/** Runs in both shells: connects and inventories; with mongodb-remove.js appended, also deletes documents by _id. */
 const INVENTORY_JS = () => script('mongodb-inventory.js');
+const REMOVE_JS = () => `${INVENTORY_JS()}\n${script('mongodb-remove.js')}`;
 /** Parses mongodump archives and digests every document (Node on this host, mongosh in the pod). */
 const DIGEST_JS = () => script('mongodb-digest.js');
 
@@ -81,8 +82,10 @@ export function idToExtendedJson(raw: string): unknown {
     case 0x12:
       return { $numberLong: v.readBigInt64LE(0).toString() };
     case 0x01: {
+      // A query compares numbers by value whatever their BSON types (and _id's index does too), so a plain JSON number
+      // names a double _id, integral or not.
       const d = v.readDoubleLE(0);
-      return Number.isFinite(d) && !Number.isInteger(d) ? d : undefined; // an integral double would parse back as an int
+      return Number.isFinite(d) && Math.abs(d) <= Number.MAX_SAFE_INTEGER ? d : undefined;
     }
     default:
       return undefined;
@@ -205,7 +208,8 @@ export function containerSide(o: { container: string; port: number; database: st
   const dumpArgs = [...auth, `--db=${database}`];
   const shell = async (params: Record<string, unknown>, what: string): Promise<RunResult> => {
     const conn = { host: `127.0.0.1:${o.port}`, database, user, password, ...params };
-    const r = await run('docker', ['exec', '-i', container, 'sh', '-c', CONTAINER_SHELL], { input: `var ROOMLER_INVENTORY = ${JSON.stringify(conn)};\n${INVENTORY_JS()}`, timeoutMs: 300_000 });
+    const program = params.remove ? REMOVE_JS() : INVENTORY_JS();
+    const r = await run('docker', ['exec', '-i', container, 'sh', '-c', CONTAINER_SHELL], { input: `var ROOMLER_INVENTORY = ${JSON.stringify(conn)};\n${program}`, timeoutMs: 300_000 });
     if (r.exitCode !== 0) throw new UserError(`${what} in ${label} failed ${failure(r, secrets)}`);
     return r;
   };
@@ -270,24 +274,41 @@ config() {
   printf 'uri: "mongodb://%s:%s@%s/?authSource=admin"\\n' "$(urlenc "$u")" "$(urlenc "$p")" "$host" >"$scratch/tools.yaml"
 }
 shell() { MONGO_HOST="$host" DATABASE="$db" mongosh --nodb --quiet --norc --eval "$1"; }`;
-/** The inventory, or a removal (its parameters as JSON on stdin). */
+/** The inventory (or with mongodb-remove.js appended, a removal: its parameters as JSON on stdin). */
 const POD_SHELL = `${POD_PRELUDE}
 cat >"$scratch/params.json"
 PARAMS_FILE="$scratch/params.json" shell "$inventory"`;
+/**
+ * A dump piped into a digest: when the dump fails, its own message is the cause (the digest then only saw a short
+ * stream), so its status and stderr are kept and reported first.
+ */
+const DUMP_FIRST = `rc=$(<"$scratch/dump.rc")
+if [ "$rc" != 0 ]; then cat "$scratch/dump.err" >&2; exit "$rc"; fi`;
 /** The whole database through one mongosh: the inventory first, then the digest of the dump on its stdin. */
 const POD_SNAPSHOT = `${POD_PRELUDE}
 config
-mongodump --config="$scratch/tools.yaml" --db="$db" --archive | shell "$inventory
-$1"`;
+set +e
+{ mongodump --config="$scratch/tools.yaml" --db="$db" --archive 2>"$scratch/dump.err"; echo $? >"$scratch/dump.rc"; } | shell "$inventory
+$1"
+s=$?
+${DUMP_FIRST}
+exit "$s"`;
 /** Selected documents (one line per selection on stdin, as for the container), back to back, through one digest. */
 const POD_SELECTED = `${POD_PRELUDE}
 config
 program=$1
-while IFS='	' read -r c query; do
-  c=$(printf '%s' "$c" | base64 -d)
-  if [ "$query" = all ]; then mongodump --config="$scratch/tools.yaml" --db="$db" --collection="$c" --archive </dev/null
-  else printf '%s' "$query" | base64 -d >"$scratch/query.json"; mongodump --config="$scratch/tools.yaml" --db="$db" --collection="$c" --queryFile="$scratch/query.json" --archive </dev/null; fi
-done | if [ -n "$program" ]; then shell "$program"; else cat; fi`;
+dumps() {
+  while IFS='	' read -r c query; do
+    c=$(printf '%s' "$c" | base64 -d)
+    if [ "$query" = all ]; then mongodump --config="$scratch/tools.yaml" --db="$db" --collection="$c" --archive </dev/null || return $?
+    else printf '%s' "$query" | base64 -d >"$scratch/query.json"; mongodump --config="$scratch/tools.yaml" --db="$db" --collection="$c" --queryFile="$scratch/query.json" --archive </dev/null || return $?; fi
+  done
+}
+set +e
+{ dumps 2>"$scratch/dump.err"; echo $? >"$scratch/dump.rc"; } | if [ -n "$program" ]; then shell "$program"; else cat; fi
+s=$?
+${DUMP_FIRST}
+exit "$s"`;
 /** mongorestore from the archive on stdin. --stopOnError: without it a document it cannot insert is skipped, exit 0. */
 const POD_RESTORE = `${POD_PRELUDE}
 config
@@ -296,10 +317,11 @@ mongorestore --config="$scratch/tools.yaml" --archive --stopOnError "$@"`;
 export function podSide(o: { kubectl: Kubectl; namespace: string; pod: string; port: number; database: string }): MongoSide {
   const { kubectl, database } = o;
   const label = `${o.namespace}/${o.pod}`;
-  const execArgv = (body: string, ...args: string[]) => kubectl.argv(['exec', '-i', '-n', o.namespace, o.pod, '--', 'bash', '-c', body, 'roomler', INVENTORY_JS(), `127.0.0.1:${o.port}`, database, ...args]);
+  const execArgv = (body: string, ...args: string[]) => execWith(INVENTORY_JS(), body, ...args);
+  const execWith = (program: string, body: string, ...args: string[]) => kubectl.argv(['exec', '-i', '-n', o.namespace, o.pod, '--', 'bash', '-c', body, 'roomler', program, `127.0.0.1:${o.port}`, database, ...args]);
   const digestProgram = () => `${DIGEST_JS()}\nROOMLER_DIGEST_MAIN(${JSON.stringify(database)})`;
-  const runIn = async (what: string, body: string, args: string[], input: string) => {
-    const r = await run('kubectl', execArgv(body, ...args), { input, timeoutMs: 600_000 });
+  const runIn = async (what: string, body: string, args: string[], input: string, program = INVENTORY_JS()) => {
+    const r = await run('kubectl', execWith(program, body, ...args), { input, timeoutMs: 600_000 });
     if (r.exitCode !== 0) throw new UserError(`${what} in ${label} failed ${failure(r)}`);
     return r;
   };
@@ -317,8 +339,11 @@ export function podSide(o: { kubectl: Kubectl; namespace: string; pod: string; p
       const r = await runIn('the digest of every document', POD_SNAPSHOT, [digestProgram()], '');
       return { digest: parseDigestLines(r.stdout, label), inventory: inventoryOf(r) };
     },
-    digestOf: async (selections) => parseDigestLines((await runIn('the digest of the copied documents', POD_SELECTED, [digestProgram()], selectionLines(selections))).stdout, label),
-    remove: async (selections) => removedCount(await runIn('removing documents', POD_SHELL, [], JSON.stringify({ remove: selections.map((s) => ({ collection: s.collection, ids: tagged(s.ids) })) })), label),
+    // Selected documents are few (what a sync copied): their archives cross kubectl exec and are digested here,
+    // which saves the pod a mongosh start (about a CPU-second, inside the write-free window).
+    digestOf: (selections) => digestStream(start('kubectl', execArgv(POD_SELECTED, ''), { input: selectionLines(selections), captureStdout: false }), database, label, []),
+    remove: async (selections) =>
+      removedCount(await runIn('removing documents', POD_SHELL, [], JSON.stringify({ remove: selections.map((s) => ({ collection: s.collection, ids: tagged(s.ids) })) }), REMOVE_JS()), label),
     dump: (collection, ids) => start('kubectl', execArgv(POD_SELECTED, ''), { input: selectionLines([{ collection, ids }]), captureStdout: false }),
     restore: (collection, drop) => start('kubectl', execArgv(POD_RESTORE, `--nsInclude=${database}.${collection}`, ...(drop ? ['--drop'] : ['--noIndexRestore']))),
   };

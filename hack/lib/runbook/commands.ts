@@ -60,9 +60,12 @@ export async function printStatus(cfg: LoadedConfig, log: Log): Promise<number> 
  * Each step's outcome and duration go to the state file as it ends; a failure stops the run, and the next run
  * resumes at that step.
  */
-export async function runDay(cfg: LoadedConfig, o: { projectDir: string; context?: string; yes: boolean; from?: string; log: Log }): Promise<number> {
+export async function runDay(cfg: LoadedConfig, o: { projectDir: string; context?: string; yes: boolean; from?: string; to?: string; log: Log }): Promise<number> {
   const file = stateFile(cfg);
-  if (o.from && !STEPS.some((s) => s.id === o.from)) throw new UserError(`--from ${o.from} is no step (steps: ${STEPS.map((s) => s.id).join(', ')})`, 2);
+  for (const [flag, id] of [['--from', o.from], ['--to', o.to]] as const) {
+    if (id && !STEPS.some((s) => s.id === id)) throw new UserError(`${flag} ${id} is no step (steps: ${STEPS.map((s) => s.id).join(', ')})`, 2);
+  }
+  const last = o.to ? STEPS.findIndex((s) => s.id === o.to) : STEPS.length - 1;
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const release = await acquireLock(join(dirname(file), '.lock'), 'another migrate run');
   try {
@@ -70,15 +73,25 @@ export async function runDay(cfg: LoadedConfig, o: { projectDir: string; context
     // A switch a kill -9 left inside its write-free window comes first: the site has been waiting since.
     const interrupted = await interruptedSwitch(cfg, state);
     if (interrupted) o.log(interrupted);
-    const start = o.from ? STEPS.findIndex((s) => s.id === o.from) : STEPS.findIndex((s) => state.steps[s.id]?.status !== 'done');
+    // Inside an interrupted switch's window the switch comes first, whatever else is pending: the site is waiting.
+    const start = interrupted ? STEPS.findIndex((s) => s.id === 'switch') : o.from ? STEPS.findIndex((s) => s.id === o.from) : STEPS.findIndex((s) => state.steps[s.id]?.status !== 'done');
     if (start === -1) {
       o.log('migrate run: every step is done (bin/roomler migrate status; --from STEP re-runs one)');
       return report(state, o.log);
     }
-    for (const s of STEPS.slice(0, start)) o.log(`step ${s.id}: done ${state.steps[s.id]?.finishedAt ?? ''} (not repeated; --from ${s.id} re-runs it)`);
+    for (const s of STEPS.slice(0, start)) {
+      const r = state.steps[s.id];
+      const why = interrupted ? 'the interrupted switch comes first' : `--from ${o.from}`;
+      o.log(r?.status === 'done' ? `step ${s.id}: done ${r.finishedAt ?? ''} (not repeated; --from ${s.id} re-runs it)` : `step ${s.id}: ${r?.status ?? 'not run'} (skipped: ${why})`);
+    }
     const kubectl = new Kubectl(contextFor(cfg, cfg.instances[0], o.context));
     for (const [n, step] of STEPS.entries()) {
       if (n < start) continue;
+      if (n > last) {
+        o.log('');
+        o.log(`migrate run: stopped after step ${o.to} (--to); bin/roomler migrate run continues at ${step.id}`);
+        return 0;
+      }
       o.log('');
       o.log(`== step ${n + 1}/${STEPS.length} ${step.id}: ${step.title}`);
       const changes = step.changes?.(cfg, state);

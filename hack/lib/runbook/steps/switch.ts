@@ -143,8 +143,8 @@ export const switchStep: Step = {
       for (const l of proof.proven) log(`  ok ${l}`);
       for (const l of proof.unproven) log(`  not proven: ${l}`);
       const { source, target } = migrationSides(cfg, kubectl);
-      const first = await syncOnce(source, target, (l) => log(`  pre-sync 1 (what changed since the bulk copy): ${l}`));
-      const second = await syncOnce(source, target, (l) => log(`  pre-sync 2 (what the final sync will do): ${l}`));
+      const first = await syncOnce(source, target, (l) => log(`  pre-sync 1 (what changed since the bulk copy): ${l}`), { live: true });
+      const second = await syncOnce(source, target, (l) => log(`  pre-sync 2 (what the final sync will do): ${l}`), { live: true });
       const announced = estimateMs(second, proof);
       log(`  ok the final copy works both ways it can fail (reading, copying, verifying); pre-sync 1 copied ${first.changed}, pre-sync 2 ${second.changed} change(s)`);
       await confirm(
