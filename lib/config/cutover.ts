@@ -1,13 +1,29 @@
 import { z } from 'zod';
 import { absolutePath } from './primitives';
-import { argument, containerHostPort, containerName, dnsLabel, hostOrIp, hostPort, httpToken, oneLine, relativePath, requestPath, stringKind, timerDuration } from './values';
+import {
+  argument,
+  containerHostPort,
+  containerName,
+  dnsLabel,
+  hostOrIp,
+  hostPort,
+  httpToken,
+  oneLine,
+  relativePath,
+  requestPath,
+  stringKind,
+  timerDuration,
+} from './values';
 
 // The host nginx cutover (issue 4): which proxy targets move from the old Docker backends to which NodePort,
 // how nginx is driven, and how every step is checked.
 
 /** Where a route goes: a synthesized Service and port name, the Janus admin API on its node, or nginx itself. */
 const routeTarget = stringKind(
-  { kind: 'routeTarget', rule: '<service>/<port name> (roomler/http, janus-nodeport/http, janus-host/admin-http…), retired, or retired/<4xx>' },
+  {
+    kind: 'routeTarget',
+    rule: '<service>/<port name> (roomler/http, janus-nodeport/http, janus-host/admin-http…), retired, or retired/<4xx>',
+  },
   (v) => {
     const rule = 'must be <service>/<port name>, e.g. roomler/http, or retired[/<4xx>]';
     if (v.length > 127 || !/^([a-z0-9-]+\/[a-z0-9-]+|retired)$/.test(v)) return rule;

@@ -18,7 +18,7 @@ import {
   domainName,
   emailList,
   hostOrIp,
-  INT32_MAX,
+  int32,
   ipv4,
   ipv4Prefix,
   kubeContext,
@@ -39,8 +39,8 @@ export const TURN_EXPIRY_MAX = 2147483647;
 const shutdown = (d: { preStopSeconds: number; gracePeriodSeconds: number }) =>
   z
     .object({
-      preStopSeconds: z.number().int().min(0, 'must not be negative').max(INT32_MAX, `must be at most ${INT32_MAX}`).default(d.preStopSeconds),
-      gracePeriodSeconds: z.number().int().min(1, 'must be at least 1').max(INT32_MAX, `must be at most ${INT32_MAX}`).default(d.gracePeriodSeconds),
+      preStopSeconds: int32(0).default(d.preStopSeconds),
+      gracePeriodSeconds: int32(1).default(d.gracePeriodSeconds),
     })
     .strict()
     .refine((s) => s.gracePeriodSeconds > s.preStopSeconds, 'gracePeriodSeconds must exceed preStopSeconds, or the pod is killed during preStop')

@@ -14,18 +14,24 @@ export const MAX_ENV_STRING_BYTES = 32 * 4096;
 export const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
 export const showBytes = (n: number) =>
-  n >= 2 ** 20 ? `${n} bytes (${(n / 2 ** 20).toFixed(2)} MiB)` : n >= 2 ** 10 ? `${n} bytes (${(n / 2 ** 10).toFixed(1)} KiB)` : `${n} bytes`;
+  n >= 2 ** 20
+    ? `${n} bytes (${(n / 2 ** 20).toFixed(2)} MiB)`
+    : n >= 2 ** 10
+      ? `${n} bytes (${(n / 2 ** 10).toFixed(1)} KiB)`
+      : `${n} bytes`;
 
 /** An environment string `KEY=value` too long for execve, else undefined. */
 export function envStringProblem(key: string, value: string): string | undefined {
   const size = bytes(key) + 1 + bytes(value) + 1;
   return size > MAX_ENV_STRING_BYTES
-    ? `the environment variable ${key} would be ${showBytes(size)}; Linux refuses one over 131072 bytes (MAX_ARG_STRLEN, 128 KiB), so the container could never start`
+    ? `the environment variable ${key} would be ${showBytes(size)}; Linux refuses one over 131072 bytes (MAX_ARG_STRLEN, 128 KiB), so ` +
+      `the container could never start`
     : undefined;
 }
 
 /** Each value's size in bytes, as the API server counts it (Go strings are UTF-8). */
-export const byteSizes = (data: Readonly<Record<string, string>>) => Object.fromEntries(Object.entries(data).map(([k, v]) => [k, bytes(v)]));
+export const byteSizes = (data: Readonly<Record<string, string>>) =>
+  Object.fromEntries(Object.entries(data).map(([k, v]) => [k, bytes(v)]));
 
 /** The data of one ConfigMap or Secret (each value's bytes) over the API server's limit, naming its largest value. */
 export function dataSizeProblem(what: string, valueBytes: Readonly<Record<string, number>>): { key: string; message: string } | undefined {
@@ -35,7 +41,8 @@ export function dataSizeProblem(what: string, valueBytes: Readonly<Record<string
   const largest = sizes.reduce((a, b) => (b.size > a.size ? b : a));
   return {
     key: largest.key,
-    message: `${what} would hold ${showBytes(total)} of data, more than the 1048576 bytes (1 MiB) the API server accepts per ConfigMap or Secret; ${largest.key} alone is ${showBytes(largest.size)}`,
+    message: `${what} would hold ${showBytes(total)} of data, more than the 1048576 bytes (1 MiB) the API server accepts per ConfigMap ` +
+      `or Secret; ${largest.key} alone is ${showBytes(largest.size)}`,
   };
 }
 

@@ -129,7 +129,8 @@ function envValue(raw: string, path: Path): unknown {
 /** One problem per value: a value that breaks several rules is reported by the first (one located line each). */
 function issuesToProblems(issues: readonly z.core.$ZodIssue[], prefix: Path, where: (p: Path) => string): string[] {
   const seen = new Set<string>();
-  const first = issues.filter((i) => i.code === 'unrecognized_keys' || (!seen.has(showPath(i.path as Path)) && !!seen.add(showPath(i.path as Path))));
+  const firstAt = (i: z.core.$ZodIssue) => !seen.has(showPath(i.path as Path)) && !!seen.add(showPath(i.path as Path));
+  const first = issues.filter((i) => i.code === 'unrecognized_keys' || firstAt(i));
   // A rule across fields (gracePeriodSeconds > preStopSeconds) says nothing new while one of the fields is itself wrong.
   const within = (inner: Path, outer: Path) => inner.length > outer.length && outer.every((k, n) => inner[n] === k);
   const own = first.filter((i) => i.code !== 'custom' || !first.some((j) => j !== i && within(j.path as Path, i.path as Path)));

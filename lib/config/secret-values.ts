@@ -28,8 +28,14 @@ const ONE_LINE: SecretRule = { rule: 'must be one line without control character
 export const SECRET_RULES: Readonly<Record<string, SecretRule>> = {
   MONGO_ROOT_USERNAME: ONE_LINE,
   MONGO_ROOT_PASSWORD: ONE_LINE,
-  COTURN_AUTH_SECRET: { rule: 'must be one line without control characters (it becomes a line of turnserver.conf)', badAt: at(NOT_ONE_LINE) },
-  JANUS_ADMIN_SECRET: { rule: 'must use only A-Z a-z 0-9 . _ ~ + / = - (it goes into a libconfig string in janus.jcfg)', badAt: at(/[^A-Za-z0-9._~+/=-]/) },
+  COTURN_AUTH_SECRET: {
+    rule: 'must be one line without control characters (it becomes a line of turnserver.conf)',
+    badAt: at(NOT_ONE_LINE),
+  },
+  JANUS_ADMIN_SECRET: {
+    rule: 'must use only A-Z a-z 0-9 . _ ~ + / = - (it goes into a libconfig string in janus.jcfg)',
+    badAt: at(/[^A-Za-z0-9._~+/=-]/),
+  },
   SENDGRID_API_KEY: ONE_LINE,
   FACEBOOK_SECRET: ONE_LINE,
   GOOGLE_SECRET: ONE_LINE,
@@ -60,7 +66,11 @@ interface SecretLike {
  * Secrets the API server or the kernel would refuse by size: more than 1 MiB of data, or (`envFrom`, the app's
  * Secret) a value too long for one environment string. `sourceOf` names the variable a key came from.
  */
-export function secretSizeProblems(secrets: readonly SecretLike[], envFromSecrets: ReadonlySet<string>, sourceOf: (key: string) => string): string[] {
+export function secretSizeProblems(
+  secrets: readonly SecretLike[],
+  envFromSecrets: ReadonlySet<string>,
+  sourceOf: (key: string) => string,
+): string[] {
   return secrets.flatMap((s) => {
     const id = `${s.metadata.namespace}/${s.metadata.name}`;
     if (envFromSecrets.has(id)) {

@@ -137,13 +137,13 @@ export function apiServerRules({ file, object: o }: ParsedObject): Finding[] {
     for (const [field, value] of fields) {
       for (const [k, v] of Object.entries((o[field] ?? {}) as Record<string, unknown>)) {
         if (k.length > 253 || !/^[-._a-zA-Z0-9]+$/.test(k) || k === '.' || k === '..' || k.startsWith('..')) {
-          add(`${field}["${k}"]`, `key "${k}" must be at most 253 characters of letters, digits, "-", "_" and ".", and not "." or start with ".."`);
+          add(`${field}["${k}"]`, `key "${k}" must be at most 253 characters of letters, digits, "-", "_" and ".", not "." and not starting with ".."`);
         }
         all[`${field}["${k}"]`] = value(v);
       }
     }
     const size = dataSizeProblem(`${o.kind} ${o.metadata?.namespace ?? ''}/${name}`, all);
-    if (size) add(size.key, size.message.replace(/bytes \(1 MiB\) the API server accepts per ConfigMap or Secret/, 'bytes (1 MiB) the API server accepts'));
+    if (size) add(size.key, size.message);
   }
 
   if (o.kind === 'CronJob' && typeof o.spec?.schedule === 'string') {

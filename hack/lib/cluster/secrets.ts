@@ -98,7 +98,9 @@ export function buildSecrets(config: LoadedConfig, value: (name: string) => stri
   if (missing.size) throw new UserError(`missing required values (set them in .env or the environment): ${[...missing].join(', ')}; nothing was applied`);
   const envFrom = new Set(config.instances.map((i) => `${i.namespace}/${i.app.secretName}`));
   const invalid = [...secretValueProblems(value), ...secretSizeProblems(out, envFrom, (key) => SECRET_KEY_SOURCES[key] ?? key)];
-  if (invalid.length) throw new UserError(`invalid secret values:\n${invalid.map((p) => `  - ${p}`).join('\n')}\nnothing was applied or sealed`);
+  if (invalid.length) {
+    throw new UserError(`invalid secret values:\n${invalid.map((p) => `  - ${p}`).join('\n')}\nnothing was applied or sealed`);
+  }
   return out;
 }
 
