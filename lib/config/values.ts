@@ -652,8 +652,9 @@ export const timerDuration = (unit: 'ms' | 's' | 'min', min: number, integer = t
   const perMs = { ms: 1, s: 1000, min: 60_000 }[unit];
   const max = Math.floor(TIMER_MAX_MS / perMs);
   const n = integer ? z.number().int() : z.number();
+  // The lower bound keeps zod's own message ("Too small: expected number to be >=0.05"), which tests and users know.
   return n
-    .min(min, `must be at least ${min}`)
+    .min(min)
     .max(max, `must be at most ${max} ${unit} (${Math.floor(TIMER_MAX_MS / 86_400_000)} days, the longest timer Node.js runs)`);
 };
 
