@@ -524,6 +524,15 @@ export function plan(cfg: LoadedConfig, texts?: ReadonlyMap<string, string>): Pl
       }
   }
   notes.push(...unproxiedValues(tree, cfg));
+  // A confDir that names none of the routes is the wrong directory (or nginx's config is elsewhere), not a cutover
+  // with nothing to do: say so instead of moving nothing.
+  const wrongDir = !tree.files.length || (pending === 0 && done === 0 && !routes.some((r) => r.retired && tree.files.some((f) => retiredIn(tree, f, r).replacements.length)));
+  // One problem instead of a note per route.
+  if (wrongDir) for (let n = notes.length - 1; n >= 0; n--) if (notes[n].endsWith('; it moves nothing')) notes.splice(n, 1);
+  if (!tree.files.length) problems.push(`cutover.nginx.confDir (NGINX_CONF_DIR) ${tree.confDir} holds no *.conf file: nginx includes its sites from another directory (e.g. /etc/nginx/conf.d or sites-enabled)`);
+  else if (wrongDir) {
+    problems.push(`nothing under cutover.nginx.confDir (NGINX_CONF_DIR) ${tree.confDir} names any route's old backend (${routes.map((r) => r.from).join(', ')}) or new target: is it the directory nginx includes the production sites from? It holds ${tree.files.map((f) => name(f)).join(', ')}`);
+  }
   const targets0 = inventory(tree, routes, cfg);
   const unaccounted = unaccountedProblem(cfg, targets0);
   if (unaccounted) problems.push(unaccounted);
