@@ -9,6 +9,7 @@ import { INSTANCE_KEYS, rootSchema, type RootConfig } from './schema';
 import { coturnIssues } from './coturn-checks';
 import { crossInstanceIssues } from './cross-instance';
 import { pullPolicyIssues } from './images';
+import { sizeIssues } from './limits';
 
 type Path = readonly (string | number)[];
 type Plain = Record<string, unknown>;
@@ -37,12 +38,18 @@ export class ConfigError extends Error {
   }
 }
 
+/** `app.env.URL`, `cutover.routes[0].expect["site.conf"]`: a key that is not a plain name is quoted, on one line. */
 const showPath = (p: Path) =>
-  p.reduce<string>((s, k) => (typeof k === 'number' ? `${s}[${k}]` : s ? `${s}.${k}` : k), '') || '(root)';
+  p.reduce<string>(
+    (s, k) => (typeof k === 'number' ? `${s}[${k}]` : !/^[A-Za-z0-9_$-]+$/.test(k) ? `${s}[${JSON.stringify(k)}]` : s ? `${s}.${k}` : k),
+    '',
+  ) || '(root)';
 
 /** Where each overridden value came from, so an error can name the file (and line) or the variable. */
 class Provenance {
   private readonly env = new Map<string, string>();
+  /** Every path a variable sets: one bad value of K8S_WORKER1_IP is one problem naming nodeAddress and ssh.host. */
+  private readonly targets = new Map<string, string[]>();
   constructor(
     private readonly file?: string,
     private readonly doc?: { contents: unknown },
@@ -51,13 +58,17 @@ class Provenance {
   ) {}
 
   setFromEnv(path: Path, variable: string, fromDotenv: boolean) {
-    this.env.set(showPath(path), fromDotenv ? `${this.envFile}: ${variable}` : `environment variable ${variable}`);
+    const origin = fromDotenv ? `${this.envFile}: ${variable}` : `environment variable ${variable}`;
+    this.env.set(showPath(path), origin);
+    this.targets.set(origin, [...(this.targets.get(origin) ?? []), showPath(path)]);
   }
 
   describe(path: Path): string {
     for (let n = path.length; n > 0; n--) {
       const origin = this.env.get(showPath(path.slice(0, n)));
-      if (origin) return `${origin} (${showPath(path)})`;
+      if (!origin) continue;
+      const all = this.targets.get(origin) ?? [];
+      return `${origin} (${n === path.length && all.includes(showPath(path)) ? all.join(', ') : showPath(path)})`;
     }
     if (this.file && this.doc) {
       const node = nodeAt(this.doc.contents, path);
@@ -115,13 +126,21 @@ function envValue(raw: string, path: Path): unknown {
   return numeric && /^\d+$/.test(raw) ? Number(raw) : raw;
 }
 
+/** One problem per value: a value that breaks several rules is reported by the first (one located line each). */
 function issuesToProblems(issues: readonly z.core.$ZodIssue[], prefix: Path, where: (p: Path) => string): string[] {
-  return issues.map((i) => {
+  const seen = new Set<string>();
+  const firstAt = (i: z.core.$ZodIssue) => !seen.has(showPath(i.path as Path)) && !!seen.add(showPath(i.path as Path));
+  const first = issues.filter((i) => i.code === 'unrecognized_keys' || firstAt(i));
+  // A rule across fields (gracePeriodSeconds > preStopSeconds) says nothing new while one of the fields is itself wrong.
+  const within = (inner: Path, outer: Path) => inner.length > outer.length && outer.every((k, n) => inner[n] === k);
+  const own = first.filter((i) => i.code !== 'custom' || !first.some((j) => j !== i && within(j.path as Path, i.path as Path)));
+  return own.map((i) => {
     let path: Path = [...prefix, ...(i.path as (string | number)[])];
     let message = i.message;
     if (i.code === 'unrecognized_keys') {
-      return i.keys.map((k) => `${where([...path, k])}: unknown key "${k}"`).join('\n  - ');
+      return i.keys.map((k) => `${where([...path, k])}: unknown key ${JSON.stringify(k)}`).join('\n  - ');
     }
+    if (i.code === 'invalid_key') message = `key ${JSON.stringify(path[path.length - 1])}: ${i.issues[0]?.message ?? message}`;
     if (i.code === 'invalid_type') message = `expected ${i.expected}${message.includes('received') ? `, ${message.split(', ').pop()}` : ''}`;
     return `${where(path)}: ${message}`;
   });
@@ -225,6 +244,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     };
     problems.push(...crossInstanceIssues(instances, fileOf));
     problems.push(...pullPolicyIssues(instances, fileOf));
+    problems.push(...sizeIssues(instances, fileOf));
     problems.push(...coturnIssues(rootResult.data!.coturn, instances, fileOf, (p) => provenance.describe(p.split('.'))));
   }
   if (problems.length) throw new ConfigError([...new Set(problems)]);

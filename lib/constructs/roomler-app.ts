@@ -1,7 +1,7 @@
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { createHash } from 'node:crypto';
-import { APP_SECRET_KEYS, NAMES, turnUsername } from '../config';
+import { APP_SECRET_KEYS, appConfigData, NAMES } from '../config';
 import { ROOT_UID, containerDefaults, exec, httpGet, podDefaults, probe, resourceRequirements, restrictedSecurityContext, tcp } from './container';
 import { CONFIG_HASH_ANNOTATION, exemptions, instanceExemptions, latestTagReason, namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
 
@@ -27,14 +27,10 @@ export class RoomlerApp extends Construct {
     const labels = recommendedLabels(i, NAMES.app, 'app');
     const selector = selectorLabels(i, NAMES.app);
 
-    const data: Record<string, string> = {
-      ...a.env,
-      TURN_USERNAME: turnUsername(i),
-      PORT: String(a.port),
-    };
+    const data = appConfigData(i);
     this.configMap = new k8s.KubeConfigMap(this, 'config', {
       metadata: namespaced(i, a.configMapName, labels),
-      data: Object.fromEntries(Object.entries(data).sort(([x], [y]) => (x < y ? -1 : 1))),
+      data,
     });
 
     this.deployment = new k8s.KubeDeployment(this, 'deployment', {

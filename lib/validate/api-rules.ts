@@ -1,4 +1,5 @@
 import { cronJobScheduleProblem } from '../config/cron';
+import { dataSizeProblem } from '../config/limits';
 import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../config/primitives';
 import type { Finding, ParsedObject } from './index';
 import { containersOf, finding, podSpecOf } from './objects';
@@ -124,6 +125,25 @@ export function apiServerRules({ file, object: o }: ParsedObject): Finding[] {
       if (p.port < 1 || p.port > 65535) add(`spec.ports[${n}].port`, `port ${p.port} is outside 1-65535`);
       if (p.nodePort !== undefined && o.spec?.type !== 'NodePort' && o.spec?.type !== 'LoadBalancer') add(`spec.ports[${n}].nodePort`, 'nodePort is only allowed on NodePort or LoadBalancer Services');
     });
+  }
+
+  if (o.kind === 'ConfigMap' || o.kind === 'Secret') {
+    // data and binaryData (ConfigMap) or data and stringData (Secret): keys as IsConfigMapKey, bytes as the API server counts them.
+    const utf8 = (v: unknown) => Buffer.byteLength(String(v), 'utf8');
+    const decoded = (v: unknown) => Buffer.from(String(v), 'base64').length;
+    const fields: [string, (v: unknown) => number][] =
+      o.kind === 'ConfigMap' ? [['data', utf8], ['binaryData', decoded]] : [['data', decoded], ['stringData', utf8]];
+    const all: Record<string, number> = {};
+    for (const [field, value] of fields) {
+      for (const [k, v] of Object.entries((o[field] ?? {}) as Record<string, unknown>)) {
+        if (k.length > 253 || !/^[-._a-zA-Z0-9]+$/.test(k) || k === '.' || k === '..' || k.startsWith('..')) {
+          add(`${field}["${k}"]`, `key "${k}" must be at most 253 characters of letters, digits, "-", "_" and ".", not "." and not starting with ".."`);
+        }
+        all[`${field}["${k}"]`] = value(v);
+      }
+    }
+    const size = dataSizeProblem(`${o.kind} ${o.metadata?.namespace ?? ''}/${name}`, all);
+    if (size) add(size.key, size.message);
   }
 
   if (o.kind === 'CronJob' && typeof o.spec?.schedule === 'string') {

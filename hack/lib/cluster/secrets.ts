@@ -10,6 +10,7 @@ import { JANUS_ADMIN_SECRET_KEY } from '../../../lib/constructs/janus-conf';
 import { recommendedLabels } from '../../../lib/constructs/metadata';
 import { turnPassword } from '../../../lib/turn';
 import { exists, FileProblem, readBytes, readUtf8 } from '../../../lib/config/files';
+import { SECRET_KEY_SOURCES, secretSizeProblems, secretValueProblems } from '../../../lib/config/secret-values';
 import { UserError } from '../cli/errors';
 import { clusterTargets, Kubectl } from './kubectl';
 
@@ -95,6 +96,11 @@ export function buildSecrets(config: LoadedConfig, value: (name: string) => stri
     });
   }
   if (missing.size) throw new UserError(`missing required values (set them in .env or the environment): ${[...missing].join(', ')}; nothing was applied`);
+  const envFrom = new Set(config.instances.map((i) => `${i.namespace}/${i.app.secretName}`));
+  const invalid = [...secretValueProblems(value), ...secretSizeProblems(out, envFrom, (key) => SECRET_KEY_SOURCES[key] ?? key)];
+  if (invalid.length) {
+    throw new UserError(`invalid secret values:\n${invalid.map((p) => `  - ${p}`).join('\n')}\nnothing was applied or sealed`);
+  }
   return out;
 }
 
