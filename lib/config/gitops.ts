@@ -3,6 +3,7 @@ import type { CoturnConfig } from './coturn';
 import type { Locate } from './cross-instance';
 import type { InstanceConfig } from './instance';
 import { dnsLabel, dnsSubdomain } from './primitives';
+import { gitRepoUrl, gitRevision, relativePath, url } from './values';
 
 /** The Application's default name: never an instance's `app.kubernetes.io/instance` value (see gitopsIssues). */
 export const DEFAULT_APPLICATION_NAME = 'roomler-gitops';
@@ -14,12 +15,12 @@ export const argocdSchema = z
     name: dnsSubdomain('argocd.name').default(DEFAULT_APPLICATION_NAME),
     /** Namespace Argo CD runs in. */
     namespace: dnsLabel('argocd.namespace').default('argocd'),
-    project: z.string().min(1).default('default'),
+    project: dnsSubdomain('argocd.project').default('default'),
     /** Git repository holding the committed dist/. Required when enabled. */
-    repoURL: z.string().optional(),
-    targetRevision: z.string().min(1).default('main'),
-    path: z.string().min(1).default('dist'),
-    server: z.string().url().default('https://kubernetes.default.svc'),
+    repoURL: gitRepoUrl.optional(),
+    targetRevision: gitRevision.default('main'),
+    path: relativePath.default('dist'),
+    server: url(['https', 'http']).default('https://kubernetes.default.svc'),
     automated: z.object({ prune: z.boolean().default(true), selfHeal: z.boolean().default(true) }).strict().prefault({}),
   })
   .strict()
