@@ -29,7 +29,8 @@ export function runSynth(options: RunSynthOptions): number {
   let files: Map<string, string>;
   try {
     const config = loadConfig({ cwd: options.projectDir, env });
-    const manifests = synthesizeManifests(config, { sealedDir: join(options.projectDir, 'sealed'), note: (line) => stderr.write(`synth: ${line}\n`) });
+    const note = (line: string) => stderr.write(`synth: ${line}\n`);
+    const manifests = synthesizeManifests(config, { sealedDir: join(options.projectDir, 'sealed'), note });
     const objects = [...manifests].flatMap(([file, ms]) => ms.map((object, index) => ({ file, index, object })));
     const { findings } = validateObjects(objects, config);
     files = render(manifests);

@@ -71,7 +71,8 @@ export function synthesizeManifests(config: LoadedConfig, options: SynthesizeOpt
     const ns = manifest.metadata.namespace ?? '';
     if (rendered.has(ns)) return true;
     options.note?.(
-      `left out ${file}: SealedSecret ${ns}/${manifest.metadata.name} is for namespace ${ns || '(none)'}, which no configured instance renders ` +
+      `left out ${file}: SealedSecret ${ns}/${manifest.metadata.name} is for namespace ${ns || '(none)'}, ` +
+        'which no configured instance renders ' +
         '(bin/roomler secrets seal --prune removes such files)',
     );
     return false;
@@ -87,7 +88,8 @@ export function synthesizeManifests(config: LoadedConfig, options: SynthesizeOpt
 export const render = (manifests: ReadonlyMap<string, Manifest[]>): Map<string, string> =>
   new Map([...manifests].map(([name, ms]) => [name, ms.map((m) => stringify(m, { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false })).join('---\n')]));
 
-export const synthesize = (config: LoadedConfig, options: SynthesizeOptions = {}): Map<string, string> => render(synthesizeManifests(config, options));
+export const synthesize = (config: LoadedConfig, options: SynthesizeOptions = {}): Map<string, string> =>
+  render(synthesizeManifests(config, options));
 
 /** The committed SealedSecrets (`bin/roomler secrets seal`), in a stable order, each with its file (`sealed/<name>`). */
 function sealedManifests(dir: string | undefined): { file: string; manifest: Manifest }[] {
@@ -95,7 +97,9 @@ function sealedManifests(dir: string | undefined): { file: string; manifest: Man
   return readdirSync(dir)
     .filter((f) => f.endsWith('.yaml'))
     .sort()
-    .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => ({ file: join(basename(dir), f), manifest: d.toJS() as Manifest })))
+    .flatMap((f) =>
+      parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => ({ file: join(basename(dir), f), manifest: d.toJS() as Manifest })),
+    )
     .filter((s) => s.manifest?.kind === 'SealedSecret');
 }
 

@@ -7,7 +7,10 @@ import { CONTEXT_OPTION, Kubectl } from '../lib/cluster/kubectl';
 
 const out = (line: string) => void process.stdout.write(`${line}\n`);
 const TIMEOUT = { type: 'number', value: 'SECONDS', description: 'how long each workload may take to become ready', defaultText: 'deploy.rolloutTimeoutSeconds (600)' } as const;
-const FORCE_WITH_ARGO = { type: 'boolean', description: 'deploy even into namespaces an Argo CD Application manages (Argo reverts it unless its automated sync is off)' } as const;
+const FORCE_WITH_ARGO = {
+  type: 'boolean',
+  description: 'deploy even into namespaces an Argo CD Application manages (Argo reverts it unless its automated sync is off)',
+} as const;
 const CONTEXT = { ...CONTEXT_OPTION, description: "kubeconfig context for every kubectl call (overrides the instances' context)", defaultText: "each instance's context:, else kubectl's current" } as const;
 
 // `bin/roomler deploy`: server-side apply of dist/ wave by wave, waiting for each wave's workloads, pruning what

@@ -32,11 +32,18 @@ export default group({
     up: command({
       summary: 'start the lab with the nodes the config pins to, and print how to use it',
       description:
-        `--gitops adds the real Argo CD ${ARGOCD_VERSION} (repo-server and application controller, annotation tracking) and Sealed Secrets controller ${SEALED_SECRETS_VERSION}, a git daemon serving the GitOps repository on loopback, and the config's Application pointed at it (built from source the first time: ~10 min).`,
+        `--gitops adds the real Argo CD ${ARGOCD_VERSION} (repo-server and application controller, annotation tracking) and ` +
+        `Sealed Secrets controller ${SEALED_SECRETS_VERSION}, a git daemon serving the GitOps repository on loopback, and the ` +
+        "config's Application pointed at it (built from source the first time: ~10 min).",
       options: {
         dir: DIR,
         gitops: { type: 'boolean', description: 'also run Argo CD and the Sealed Secrets controller, syncing the GitOps repository' },
-        repo: { type: 'string', value: 'DIR', description: 'the GitOps repository (a git checkout holding the committed dist/) for --gitops', defaultText: 'the project directory' },
+        repo: {
+          type: 'string',
+          value: 'DIR',
+          description: 'the GitOps repository (a git checkout holding the committed dist/) for --gitops',
+          defaultText: 'the project directory',
+        },
       },
       examples: ['bin/roomler lab up && eval "$(bin/roomler lab env)" && bin/roomler deploy --yes', 'bin/roomler lab up --gitops'],
       run: async ({ values }) => {
@@ -48,7 +55,10 @@ export default group({
         const repo = resolve(values.repo ?? projectDir());
         if (values.gitops) {
           const git = await run('git', ['-C', repo, 'rev-parse', '--verify', 'HEAD'], { timeoutMs: 10_000 });
-          if (git.exitCode !== 0) throw new UserError(`--gitops: ${repo} is not a git repository with a commit (Argo CD syncs what is committed): ${git.stderr.trim().split('\n').pop()}`, 2);
+          const why = git.stderr.trim().split('\n').pop();
+          if (git.exitCode !== 0) {
+            throw new UserError(`--gitops: ${repo} is not a git repository with a commit (Argo CD syncs what is committed): ${why}`, 2);
+          }
         }
         const nodes = configuredNodes(cfg);
         const binDir = await labBinDir();
@@ -59,12 +69,14 @@ export default group({
         out('lab: no containers run here: kwok reports Pods Running/Ready; nothing listens on NodePorts');
         if (tools) {
           try {
-            const g = await startGitops({ lab: s, kubectl: join(binDir, 'kubectl'), argocdDir: tools.argocd, sealedSecretsDir: tools.sealed, repo, log: out });
+            const kubectl = join(binDir, 'kubectl');
+            const g = await startGitops({ lab: s, kubectl, argocdDir: tools.argocd, sealedSecretsDir: tools.sealed, repo, log: out });
             const all: LabState = { ...s, pids: { ...s.pids, ...g.pids } };
             writeFileSync(join(dir, 'lab.json'), JSON.stringify(all, null, 2) + '\n');
             out(`lab: git daemon serves ${repo} as ${g.repoURL}`);
-            out(`lab: seal for this controller with: bin/roomler secrets seal --cert ${g.certFile} (SealedSecrets sealed for another controller do not decrypt here)`);
-            out(await applyLocalApplication(cfg, { lab: s, kubectl: join(binDir, 'kubectl'), repo, repoURL: g.repoURL }));
+            out(`lab: seal for this controller with: bin/roomler secrets seal --cert ${g.certFile}`);
+            out('lab: (SealedSecrets sealed for another controller do not decrypt here)');
+            out(await applyLocalApplication(cfg, { lab: s, kubectl, repo, repoURL: g.repoURL }));
           } catch (e) {
             await stopLab(readLabState(dir) ?? s);
             throw e;

@@ -22,9 +22,15 @@ export default group({
     seal: command({
       summary: 'write SealedSecrets into sealed/ for GitOps (kubeseal-compatible, strict scope)',
       description:
-        'Refuses, writing nothing, while sealed/ holds files for namespaces no configured instance renders (an instance removed from the config); --prune deletes those files and names them.',
+        'Refuses, writing nothing, while sealed/ holds files for namespaces no configured instance renders (an instance ' +
+        'removed from the config); --prune deletes those files and names them.',
       options: {
-        cert: { type: 'string', value: 'PEM', required: true, description: "the sealed-secrets controller's certificate (kubeseal --fetch-cert)" },
+        cert: {
+          type: 'string',
+          value: 'PEM',
+          required: true,
+          description: "the sealed-secrets controller's certificate (kubeseal --fetch-cert)",
+        },
         prune: { type: 'boolean', description: 'delete the sealed/ files of namespaces no configured instance renders' },
       },
       examples: ['bin/roomler secrets seal --cert controller.pem', 'bin/roomler secrets seal --cert controller.pem --prune'],
@@ -33,16 +39,21 @@ export default group({
     tls: command({
       summary: "create or update coturn's TLS certificate Secret (coturn.tlsSecretName) from PEM files",
       description:
-        'Checks that the key belongs to the certificate and that it has not expired, then pipes a kubernetes.io/tls Secret to kubectl (nothing in argv). Like every Secret made outside Git, Argo CD never adopts or prunes it.',
+        'Checks that the key belongs to the certificate and that it has not expired, then pipes a kubernetes.io/tls Secret ' +
+        'to kubectl (nothing in argv). Like every Secret made outside Git, Argo CD never adopts or prunes it.',
       options: {
         cert: { type: 'string', value: 'PEM', required: true, description: 'the certificate chain, e.g. fullchain.pem' },
         key: { type: 'string', value: 'PEM', required: true, description: 'its private key, e.g. privkey.pem' },
         context: { ...CONTEXT_OPTION, defaultText: "context: from the config, else kubectl's current" },
         yes: YES_OPTION,
       },
-      examples: ['bin/roomler secrets tls --cert /etc/letsencrypt/live/turn.roomler.live/fullchain.pem --key /etc/letsencrypt/live/turn.roomler.live/privkey.pem'],
+      examples: ['bin/roomler secrets tls --cert live/turn.roomler.live/fullchain.pem --key live/turn.roomler.live/privkey.pem'],
       run: async ({ values }) => applyTlsSecret(config(), values.cert, values.key, values.context, values.yes, out),
     }),
   },
-  examples: ['bin/roomler secrets apply --context production', 'bin/roomler secrets seal --cert controller.pem', 'bin/roomler secrets tls --cert fullchain.pem --key privkey.pem'],
+  examples: [
+    'bin/roomler secrets apply --context production',
+    'bin/roomler secrets seal --cert controller.pem',
+    'bin/roomler secrets tls --cert fullchain.pem --key privkey.pem',
+  ],
 });

@@ -53,7 +53,8 @@ export function gitopsIssues(
   if (!argocd.enabled) return [];
   const problems: string[] = [];
   if (instanceLabelValues(instances, coturn).includes(argocd.name)) {
-    const owner = argocd.name === 'coturn' && !instances.some((i) => i.name === 'coturn') ? 'the coturn namespace' : `instance ${argocd.name}`;
+    const coturnOnly = argocd.name === 'coturn' && !instances.some((i) => i.name === 'coturn');
+    const owner = coturnOnly ? 'the coturn namespace' : `instance ${argocd.name}`;
     problems.push(
       `${where('argocd.name')}: "${argocd.name}" is also the app.kubernetes.io/instance label of ${owner}'s objects and of the Secrets ` +
         'bin/roomler secrets apply makes for it; Argo CD tracks by that label unless application.resourceTrackingMethod is annotation, ' +
@@ -66,9 +67,10 @@ export function gitopsIssues(
     if (!contexts.has(key)) contexts.set(key, index);
   });
   if (contexts.size > 1) {
-    const list = [...contexts].map(([context, index]) => `${instances[index].name} -> ${context} (${locate(index, ['context'])})`).join('; ');
+    const list = [...contexts].map(([context, n]) => `${instances[n].name} -> ${context} (${locate(n, ['context'])})`).join('; ');
     problems.push(
-      `${where('argocd.enabled')}: one Argo CD Application syncs to one cluster (argocd.server), but the instances go to ${contexts.size} ` +
+      `${where('argocd.enabled')}: one Argo CD Application syncs to one cluster (argocd.server), ` +
+        `but the instances go to ${contexts.size} ` +
         `kubectl contexts: ${list}. Keep one config (and one GitOps repository path) per cluster, or give every instance the same context`,
     );
   }

@@ -247,7 +247,8 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     problems.push(...pullPolicyIssues(instances, fileOf));
     problems.push(...sizeIssues(instances, fileOf));
     problems.push(...coturnIssues(rootResult.data!.coturn, instances, fileOf, (p) => provenance.describe(p.split('.'))));
-    problems.push(...gitopsIssues(rootResult.data!.argocd, rootResult.data!.coturn, instances, fileOf, (p) => provenance.describe(p.split('.'))));
+    const root = rootResult.data!;
+    problems.push(...gitopsIssues(root.argocd, root.coturn, instances, fileOf, (p) => provenance.describe(p.split('.'))));
   }
   if (problems.length) throw new ConfigError([...new Set(problems)]);
   return { file: fileUsed, envFile: envFileUsed, root: rootResult.data!, instances };

@@ -26,14 +26,33 @@ const problems = (yaml: string) => {
 
 function certFile(): string {
   const dir = emptyDir();
-  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-subj', '/CN=sealed-secret', '-days', '2'], { stdio: 'ignore' });
+  const r = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+      '-subj',
+      '/CN=sealed-secret',
+      '-days',
+      '2',
+    ],
+    { stdio: 'ignore' },
+  );
   expect(r.status).toBe(0);
   return join(dir, 'cert.pem');
 }
 const run = (project: string, ...args: string[]) => roomler(args, { env: { ROOMLER_PROJECT_DIR: project } });
 /** Two instances that fit on the lab's two nodes side by side; `extra` is added to the second one's entry. */
 const twoInstances = (first: string, second: string, extra = '') =>
-  `instances:\n  - name: ${first}\n  - name: ${second}\n    nodeAddress: k8s-worker2\n    dataNode: k8s-worker2\n    app: { nodePort: 30031 }\n` +
+  `instances:\n  - name: ${first}\n  - name: ${second}\n` +
+  '    nodeAddress: k8s-worker2\n    dataNode: k8s-worker2\n    app: { nodePort: 30031 }\n' +
   `    janus: { nodePorts: { http: 30809, websocket: 30819 } }\n${extra}`;
 
 describe('the Application and the instances', () => {
@@ -41,16 +60,32 @@ describe('the Application and the instances', () => {
     const app = find(allObjects(synthFiles({ cwd: projectWith({ 'roomler.yaml': ARGO }), env: {} })), 'Application', 'roomler-gitops');
     expect(app.metadata.namespace).toBe('argocd');
     const named = (name: string, extra = '') => problems(`${ARGO}  name: ${name}\n${extra}`);
-    expect(named('roomler').join('\n')).toMatch(/argocd\.name: "roomler" is also the app\.kubernetes\.io\/instance label of instance roomler's objects .*Choose another name \(the default is roomler-gitops\)/);
-    expect(named('coturn').join('\n')).toMatch(/"coturn" is also the app\.kubernetes\.io\/instance label of the coturn namespace's objects/);
+    expect(named('roomler').join('\n')).toMatch(
+      new RegExp(
+        'argocd\\.name: "roomler" is also the app\\.kubernetes\\.io/instance label of instance roomler\'s objects .*' +
+          'Choose another name \\(the default is roomler-gitops\\)',
+      ),
+    );
+    expect(named('coturn').join('\n')).toMatch(
+      /"coturn" is also the app\.kubernetes\.io\/instance label of the coturn namespace's objects/,
+    );
     expect(named('coturn', 'coturn:\n  enabled: false\n')).toEqual([]);
     expect(named('staging', twoInstances('production', 'staging'))[0]).toMatch(/label of instance staging's objects/);
     expect(named('roomler', twoInstances('production', 'staging'))).toEqual([]);
   });
 
   it('refuses one Application for instances that go to different clusters, naming each', () => {
-    const yaml = `${ARGO}${twoInstances('production', 'staging', '    context: lab\n').replace('- name: production\n', '- name: production\n    context: prod\n')}`;
-    expect(problems(yaml).join('\n')).toMatch(/one Argo CD Application syncs to one cluster \(argocd\.server\), but the instances go to 2 kubectl contexts: production -> prod \(.*roomler\.yaml:\d+:\d+: instances\[0\]\.context\); staging -> lab/);
+    const two = twoInstances('production', 'staging', '    context: lab\n').replace(
+      '- name: production\n',
+      '- name: production\n    context: prod\n',
+    );
+    const yaml = `${ARGO}${two}`;
+    expect(problems(yaml).join('\n')).toMatch(
+      new RegExp(
+        'one Argo CD Application syncs to one cluster \\(argocd\\.server\\), but the instances go to 2 kubectl contexts: ' +
+          'production -> prod \\(.*roomler\\.yaml:\\d+:\\d+: instances\\[0\\]\\.context\\); staging -> lab',
+      ),
+    );
     expect(problems(yaml.replace('context: lab', 'context: prod'))).toEqual([]);
     // The same instances without Argo CD: deploy sends each to its own context.
     expect(problems(yaml.replace(ARGO, ''))).toEqual([]);
@@ -60,9 +95,16 @@ describe('the Application and the instances', () => {
     const objects = allObjects(synthFiles());
     for (const o of objects) {
       const options = o.metadata.annotations?.['argocd.argoproj.io/sync-options'];
-      expect(options, `${o.kind}/${o.metadata.name}`).toBe(['Namespace', 'PersistentVolume', 'PersistentVolumeClaim'].includes(o.kind) ? 'Prune=false,Delete=false' : undefined);
+      expect(options, `${o.kind}/${o.metadata.name}`).toBe(
+        ['Namespace', 'PersistentVolume', 'PersistentVolumeClaim'].includes(o.kind) ? 'Prune=false,Delete=false' : undefined,
+      );
     }
-    expect(objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name).sort()).toEqual(['coturn', 'roomler']);
+    expect(
+      objects
+        .filter((o) => o.kind === 'Namespace')
+        .map((o) => o.metadata.name)
+        .sort(),
+    ).toEqual(['coturn', 'roomler']);
   });
 });
 
@@ -72,23 +114,56 @@ describe('what is made outside Git is never adoptable', () => {
     const r = run(project, 'secrets', 'apply', '--dry-run');
     expect(r.status, r.stderr).toBe(0);
     const secrets = parseAllDocuments(r.stdout, { version: '1.1' }).map((d) => d.toJS() as Obj);
-    expect(secrets.map((s) => `${s.metadata.namespace}/${s.metadata.name}`).sort()).toEqual(['coturn/coturn-auth', 'roomler/janus-admin', 'roomler/mongodb-secret', 'roomler/roomler-secret']);
+    expect(secrets.map((s) => `${s.metadata.namespace}/${s.metadata.name}`).sort()).toEqual([
+      'coturn/coturn-auth',
+      'roomler/janus-admin',
+      'roomler/mongodb-secret',
+      'roomler/roomler-secret',
+    ]);
     for (const s of secrets) {
-      expect(s.metadata.annotations).toEqual({ 'argocd.argoproj.io/compare-options': 'IgnoreExtraneous', 'argocd.argoproj.io/sync-options': 'Prune=false' });
+      expect(s.metadata.annotations).toEqual({
+        'argocd.argoproj.io/compare-options': 'IgnoreExtraneous',
+        'argocd.argoproj.io/sync-options': 'Prune=false',
+      });
       expect(s.metadata.labels['app.kubernetes.io/instance']).not.toBe('roomler-gitops');
     }
   });
 
   it('secrets tls checks the pair before any kubectl call: a key of another certificate changes nothing', () => {
     const dir = emptyDir();
-    const pair = (n: string) => spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, `${n}.key`), '-out', join(dir, `${n}.crt`), '-subj', '/CN=turn.roomler.live', '-days', '2'], { stdio: 'ignore' }).status;
+    const pair = (n: string) =>
+      spawnSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-keyout',
+          join(dir, `${n}.key`),
+          '-out',
+          join(dir, `${n}.crt`),
+          '-subj',
+          '/CN=turn.roomler.live',
+          '-days',
+          '2',
+        ],
+        { stdio: 'ignore' },
+      ).status;
     expect([pair('a'), pair('b')]).toEqual([0, 0]);
     const spy = kubectlSpy(undefined);
-    const r = roomler(['secrets', 'tls', '--cert', join(dir, 'a.crt'), '--key', join(dir, 'b.key'), '--yes'], { env: { ROOMLER_PROJECT_DIR: projectWith({}), PATH: `${spy.dir}:${process.env.PATH}` } });
+    const r = roomler(['secrets', 'tls', '--cert', join(dir, 'a.crt'), '--key', join(dir, 'b.key'), '--yes'], {
+      env: { ROOMLER_PROJECT_DIR: projectWith({}), PATH: `${spy.dir}:${process.env.PATH}` },
+    });
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/--key .*b\.key is not the private key of the certificate in --cert .*a\.crt \(CN=turn\.roomler\.live\); nothing was applied/);
+    expect(r.stderr).toMatch(
+      /--key .*b\.key is not the private key of the certificate in --cert .*a\.crt \(CN=turn\.roomler\.live\); nothing was applied/,
+    );
     expect(spy.calls()).toEqual([]);
-    const swapped = roomler(['secrets', 'tls', '--cert', join(dir, 'a.key'), '--key', join(dir, 'a.crt')], { env: { ROOMLER_PROJECT_DIR: projectWith({}) } });
+    const swapped = roomler(['secrets', 'tls', '--cert', join(dir, 'a.key'), '--key', join(dir, 'a.crt')], {
+      env: { ROOMLER_PROJECT_DIR: projectWith({}) },
+    });
     expect(swapped.status).toBe(2);
     expect(swapped.stderr).toMatch(/--cert .*a\.key is not a PEM certificate/);
   });
@@ -102,28 +177,49 @@ describe('a dropped instance', () => {
     const project = projectWith({ 'roomler.yaml': TWO, '.env': ENV });
     expect(run(project, 'secrets', 'seal', '--cert', cert).status).toBe(0);
     const all = readdirSync(join(project, 'sealed')).sort();
-    expect(all).toEqual(['coturn-coturn-auth.yaml', 'roomler-mongodb-secret.yaml', 'roomler-roomler-secret.yaml', 'staging-mongodb-secret.yaml', 'staging-roomler-secret.yaml']);
+    expect(all).toEqual([
+      'coturn-coturn-auth.yaml',
+      'roomler-mongodb-secret.yaml',
+      'roomler-roomler-secret.yaml',
+      'staging-mongodb-secret.yaml',
+      'staging-roomler-secret.yaml',
+    ]);
 
     writeFileSync(join(project, 'roomler.yaml'), 'instances:\n  - name: roomler\n');
     const synth = synthIn(project);
     expect(synth.code, synth.stderr).toBe(0);
-    expect(synth.stderr).toContain('synth: left out sealed/staging-mongodb-secret.yaml: SealedSecret staging/mongodb-secret is for namespace staging, which no configured instance renders (bin/roomler secrets seal --prune removes such files)');
+    expect(synth.stderr).toContain(
+      'synth: left out sealed/staging-mongodb-secret.yaml: SealedSecret staging/mongodb-secret is for namespace staging, ' +
+        'which no configured instance renders (bin/roomler secrets seal --prune removes such files)',
+    );
     expect(synth.stderr).toContain('left out sealed/staging-roomler-secret.yaml');
-    const inDist = allObjects(new Map([['s', readFileSync(join(synth.outdir, 'sealed-secrets.k8s.yaml'), 'utf8')]])).map((o) => `${o.metadata.namespace}/${o.metadata.name}`);
+    const inDist = allObjects(new Map([['s', readFileSync(join(synth.outdir, 'sealed-secrets.k8s.yaml'), 'utf8')]])).map(
+      (o) => `${o.metadata.namespace}/${o.metadata.name}`,
+    );
     expect(inDist.sort()).toEqual(['coturn/coturn-auth', 'roomler/mongodb-secret', 'roomler/roomler-secret']);
 
     const before = readdirSync(join(project, 'sealed')).map((f) => readFileSync(join(project, 'sealed', f), 'utf8'));
     const refused = run(project, 'secrets', 'seal', '--cert', cert);
     expect(refused.status).toBe(1);
-    expect(refused.stderr).toMatch(/sealed\/ holds SealedSecrets for namespaces no configured instance renders: sealed\/staging-mongodb-secret\.yaml \(staging\/mongodb-secret\), sealed\/staging-roomler-secret\.yaml \(staging\/roomler-secret\); nothing was written\. .*--prune/);
+    expect(refused.stderr).toMatch(
+      new RegExp(
+        'sealed/ holds SealedSecrets for namespaces no configured instance renders: sealed/staging-mongodb-secret\\.yaml ' +
+          '\\(staging/mongodb-secret\\), sealed/staging-roomler-secret\\.yaml \\(staging/roomler-secret\\); ' +
+          'nothing was written\\. .*--prune',
+      ),
+    );
     expect(readdirSync(join(project, 'sealed')).map((f) => readFileSync(join(project, 'sealed', f), 'utf8'))).toEqual(before);
 
     const pruned = run(project, 'secrets', 'seal', '--cert', cert, '--prune');
     expect(pruned.status, pruned.stderr).toBe(0);
-    expect(pruned.stdout).toContain('secrets: removed sealed/staging-mongodb-secret.yaml (staging/mongodb-secret: namespace no longer configured)');
+    expect(pruned.stdout).toContain(
+      'secrets: removed sealed/staging-mongodb-secret.yaml (staging/mongodb-secret: namespace no longer configured)',
+    );
     expect(pruned.stdout).toMatch(/0 file\(s\) written, 3 unchanged, 2 removed/);
     expect(readdirSync(join(project, 'sealed')).sort()).toEqual(all.slice(0, 3));
-    expect(Object.keys(JSON.parse(readFileSync(join(project, '.sealed-cache.json'), 'utf8'))).some((k) => k.startsWith('staging/'))).toBe(false);
+    expect(Object.keys(JSON.parse(readFileSync(join(project, '.sealed-cache.json'), 'utf8'))).some((k) => k.startsWith('staging/'))).toBe(
+      false,
+    );
     expect(synthIn(project).stderr).not.toContain('left out');
   });
 });
@@ -140,7 +236,13 @@ describe('every configurable Secret name', () => {
 
   it('is honoured by synth, validation, secrets apply and secrets seal', () => {
     const fields = secretNameFields(configJsonSchema() as Obj);
-    expect(fields.map((f) => f.join('.')).sort()).toEqual(['app.secretName', 'coturn.authSecretName', 'coturn.tlsSecretName', 'janus.admin.secretName', 'mongodb.secretName']);
+    expect(fields.map((f) => f.join('.')).sort()).toEqual([
+      'app.secretName',
+      'coturn.authSecretName',
+      'coturn.tlsSecretName',
+      'janus.admin.secretName',
+      'mongodb.secretName',
+    ]);
     const config: Obj = { janus: { admin: { enabled: true } }, argocd: { enabled: true, repoURL: 'https://git.example.com/x.git' } };
     const renamed = fields.map((f, n) => {
       let o = config;
@@ -152,17 +254,26 @@ describe('every configurable Secret name', () => {
     const first = synthIn(project);
     expect(first.code, first.stderr).toBe(0);
     expect(first.stderr).toBe('');
-    const referenced = (dir: string) => readdirSync(dir).map((f) => readFileSync(join(dir, f), 'utf8')).join('\n');
+    const referenced = (dir: string) =>
+      readdirSync(dir)
+        .map((f) => readFileSync(join(dir, f), 'utf8'))
+        .join('\n');
     for (const name of renamed) expect(referenced(first.outdir)).toContain(name);
 
     const applied = run(project, 'secrets', 'apply', '--dry-run');
     expect(applied.status, applied.stderr).toBe(0);
-    const made = parseAllDocuments(applied.stdout, { version: '1.1' }).map((d) => d.toJS().metadata.name).sort();
+    const made = parseAllDocuments(applied.stdout, { version: '1.1' })
+      .map((d) => d.toJS().metadata.name)
+      .sort();
     // Every renamed Secret but the TLS certificate (secrets tls makes that one from PEM files).
     expect(made).toEqual(renamed.filter((n) => !n.includes('tlssecretname')).sort());
 
     expect(run(project, 'secrets', 'seal', '--cert', certFile()).status).toBe(0);
-    expect(readdirSync(join(project, 'sealed')).map((f) => parse(readFileSync(join(project, 'sealed', f), 'utf8')).metadata.name).sort()).toEqual(made);
+    expect(
+      readdirSync(join(project, 'sealed'))
+        .map((f) => parse(readFileSync(join(project, 'sealed', f), 'utf8')).metadata.name)
+        .sort(),
+    ).toEqual(made);
     const sealed = synthIn(project);
     expect(sealed.code, sealed.stderr).toBe(0);
     expect(existsSync(join(sealed.outdir, 'sealed-secrets.k8s.yaml'))).toBe(true);

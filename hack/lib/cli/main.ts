@@ -17,7 +17,10 @@ const COMMANDS: Record<string, { readonly summary: string; readonly load: () => 
   diff: { summary: 'what a change does to the manifests, object by object: against a git base or the cluster (--live)', load: () => require('../../commands/diff').default },
   doctor: { summary: 'read-only health checks: DNS, TURN, probes, cluster, host', load: () => require('../../commands/doctor').default },
   secrets: { summary: 'create the Secrets from .env, or seal them for GitOps', load: () => require('../../commands/secrets').default },
-  argocd: { summary: 'what the Argo CD Application keeps after Git dropped it, and its deliberate deletion', load: () => require('../../commands/argocd').default },
+  argocd: {
+    summary: 'what the Argo CD Application keeps after Git dropped it, and its deliberate deletion',
+    load: () => require('../../commands/argocd').default,
+  },
   migrate: { summary: 'the migration day off the Docker host: migrate plan|run|status|back; its steps mongo and uploads alone', load: () => require('../../commands/migrate').default },
   backup: { summary: 'off-node snapshots of uploads and MongoDB archives', load: () => require('../../commands/backup').default },
   lab: { summary: 'a throw-away control plane on loopback to rehearse deploy (no containers run)', load: () => require('../../commands/lab').default },

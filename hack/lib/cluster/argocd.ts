@@ -53,7 +53,8 @@ const summary = (a: Obj): AppSummary => ({
 });
 
 export const appName = (a: Pick<AppSummary, 'namespace' | 'name'>) => `${a.namespace}/${a.name}`;
-export const resourceName = (r: Pick<AppResource, 'kind' | 'namespace' | 'name'>) => `${r.kind}/${r.namespace ? `${r.namespace}/` : ''}${r.name}`;
+export const resourceName = (r: Pick<AppResource, 'kind' | 'namespace' | 'name'>) =>
+  `${r.kind}/${r.namespace ? `${r.namespace}/` : ''}${r.name}`;
 
 /**
  * Every Argo CD Application in the cluster kubectl talks to. `none` when Argo CD is not installed there (no
@@ -64,7 +65,11 @@ export async function listApplications(kubectl: Kubectl): Promise<{ apps: AppSum
   if (r.exitCode === 0) return { apps: (JSON.parse(r.stdout).items as Obj[]).map(summary) };
   const err = r.stderr.trim().split('\n').pop() ?? '';
   if (/doesn't have a resource type|the server could not find the requested resource/.test(err)) return { none: true };
-  return { unknown: /forbidden/i.test(err) ? `not allowed to list applications.argoproj.io in all namespaces (${err.replace(/^Error from server \(Forbidden\): /, '')})` : err };
+  return {
+    unknown: /forbidden/i.test(err)
+      ? `not allowed to list applications.argoproj.io in all namespaces (${err.replace(/^Error from server \(Forbidden\): /, '')})`
+      : err,
+  };
 }
 
 /** Whether an Application syncs into this cluster and touches `namespace` (the Namespace itself or anything in it). */
@@ -72,11 +77,20 @@ export function manages(app: AppSummary, namespace: string, server?: string): bo
   const d = app.destination;
   const here = d.name === 'in-cluster' || (d.server !== undefined && (IN_CLUSTER.has(d.server) || d.server === server));
   if (!here) return false;
-  return d.namespace === namespace || app.resources.some((r) => r.namespace === namespace || (r.kind === 'Namespace' && r.name === namespace));
+  return (
+    d.namespace === namespace || app.resources.some((r) => r.namespace === namespace || (r.kind === 'Namespace' && r.name === namespace))
+  );
 }
 
-/** The Applications (by `<namespace>/<name>`) that manage each of `namespaces` here, from the Applications and the live Namespaces' tracking ids. */
-export async function argoManaged(kubectl: Kubectl, namespaces: readonly string[], server?: string): Promise<{ owners: Map<string, string[]>; apps: AppSummary[]; unknown?: string }> {
+/**
+ * The Applications (by `<namespace>/<name>`) that manage each of `namespaces` here, from the Applications and the
+ * live Namespaces' tracking ids.
+ */
+export async function argoManaged(
+  kubectl: Kubectl,
+  namespaces: readonly string[],
+  server?: string,
+): Promise<{ owners: Map<string, string[]>; apps: AppSummary[]; unknown?: string }> {
   const owners = new Map<string, string[]>();
   const add = (ns: string, app: string) => owners.set(ns, [...new Set([...(owners.get(ns) ?? []), app])]);
   const listed = await listApplications(kubectl);
@@ -99,7 +113,12 @@ export async function argoManaged(kubectl: Kubectl, namespaces: readonly string[
  * deploy's prune would delete what Argo applied. `force` (--force-with-argo) proceeds with a warning; a dry run
  * only says what a real deploy would do.
  */
-export async function refuseArgoManaged(kubectl: Kubectl, namespaces: readonly string[], server: string, o: { force: boolean; dryRun: boolean; log: (line: string) => void }): Promise<void> {
+export async function refuseArgoManaged(
+  kubectl: Kubectl,
+  namespaces: readonly string[],
+  server: string,
+  o: { force: boolean; dryRun: boolean; log: (line: string) => void },
+): Promise<void> {
   const { owners, unknown } = await argoManaged(kubectl, namespaces, server);
   if (unknown) o.log(`deploy: cannot tell whether Argo CD manages ${namespaces.join(', ')}: ${unknown}`);
   if (!owners.size) return;
@@ -109,7 +128,9 @@ export async function refuseArgoManaged(kubectl: Kubectl, namespaces: readonly s
     o.log(`deploy: --force-with-argo: deploying although Argo CD manages it (${list}); ${why}`);
     return;
   }
-  const message = `Argo CD manages what this deploy would change: ${list}. ${why}: commit the change to the GitOps repository instead, or pass --force-with-argo`;
+  const message =
+    `Argo CD manages what this deploy would change: ${list}. ${why}: ` +
+    'commit the change to the GitOps repository instead, or pass --force-with-argo';
   if (o.dryRun) {
     o.log(`dry run: a real deploy would refuse: ${message}`);
     return;
@@ -125,7 +146,10 @@ export async function trackingMethod(kubectl: Kubectl, namespace: string): Promi
 }
 
 /** What an Application keeps although Git no longer has it: listed as requiresPruning, with its sync options. */
-export async function keptResources(kubectl: Kubectl, app: AppSummary): Promise<{ resource: AppResource; options: string; data: string }[]> {
+export async function keptResources(
+  kubectl: Kubectl,
+  app: AppSummary,
+): Promise<{ resource: AppResource; options: string; data: string }[]> {
   const out: { resource: AppResource; options: string; data: string }[] = [];
   for (const r of app.resources.filter((x) => x.requiresPruning)) {
     const live = await getLive(kubectl, r);
@@ -153,7 +177,8 @@ async function dataHeld(kubectl: Kubectl, r: AppResource, live: Obj): Promise<st
     const node = pv.spec?.nodeAffinity?.required?.nodeSelectorTerms?.[0]?.matchExpressions?.[0]?.values?.[0];
     const where = pv.spec?.hostPath ? `hostPath ${pv.spec.hostPath.path}${node ? ` on ${node}` : ''}` : 'its storage';
     const retained = pv.spec?.persistentVolumeReclaimPolicy === 'Retain';
-    return `volume ${pvName}: ${where}, reclaim ${pv.spec?.persistentVolumeReclaimPolicy}${retained ? ' (the files stay on the node)' : ' (THE DATA IS DELETED)'}`;
+    const fate = retained ? ' (the files stay on the node)' : ' (THE DATA IS DELETED)';
+    return `volume ${pvName}: ${where}, reclaim ${pv.spec?.persistentVolumeReclaimPolicy}${fate}`;
   };
   if (r.kind === 'PersistentVolumeClaim') return volume(live.spec?.volumeName);
   if (r.kind === 'PersistentVolume') return (await volume(r.name)).replace(/^volume \S+: /, '');
@@ -177,17 +202,24 @@ export async function configuredApplication(cfg: LoadedConfig, kubectl: Kubectl)
 
 const SHORT: Record<string, string> = { PersistentVolumeClaim: 'pvc', PersistentVolume: 'pv', Namespace: 'namespace' };
 /** How an object is named on the retire command line: pvc/<ns>/<name>, pv/<name>, namespace/<name>, <kind>/[<ns>/]<name>. */
-export const retireName = (r: Pick<AppResource, 'kind' | 'namespace' | 'name'>) => [SHORT[r.kind] ?? r.kind.toLowerCase(), r.namespace, r.name].filter(Boolean).join('/');
+export const retireName = (r: Pick<AppResource, 'kind' | 'namespace' | 'name'>) =>
+  [SHORT[r.kind] ?? r.kind.toLowerCase(), r.namespace, r.name].filter(Boolean).join('/');
 
 /** Deletion order: what lives in a namespace, then the Namespaces (their claims go with them), then the volumes. */
-const RETIRE_ORDER = (kind: string) => (kind === 'PersistentVolume' ? 3 : kind === 'Namespace' ? 2 : kind === 'PersistentVolumeClaim' ? 1 : 0);
+const RETIRE_ORDER = (kind: string) =>
+  kind === 'PersistentVolume' ? 3 : kind === 'Namespace' ? 2 : kind === 'PersistentVolumeClaim' ? 1 : 0;
 
 /**
  * `argocd retire`: deletes, on purpose, what the Application keeps because Git dropped it but its sync options
  * (Prune=false) forbid Argo CD to prune it: a claim, a volume, a removed instance's Namespace. Without names it only
  * lists them. Then asks Argo CD to refresh and waits for the Application to report Synced.
  */
-export async function retire(cfg: LoadedConfig, kubectl: Kubectl, names: readonly string[], o: { yes: boolean; waitSeconds: number; log: (line: string) => void }): Promise<number> {
+export async function retire(
+  cfg: LoadedConfig,
+  kubectl: Kubectl,
+  names: readonly string[],
+  o: { yes: boolean; waitSeconds: number; log: (line: string) => void },
+): Promise<number> {
   if (!cfg.root.argocd.enabled) throw new UserError('argocd.enabled is false in the config: there is no Application to retire objects of');
   await kubectl.connect();
   const app = await configuredApplication(cfg, kubectl);
@@ -196,28 +228,52 @@ export async function retire(cfg: LoadedConfig, kubectl: Kubectl, names: readonl
   const kept = await keptResources(kubectl, app);
   if (!names.length) {
     if (!kept.length) o.log(`argocd: Application ${id} keeps nothing that Git dropped (sync ${app.sync}, health ${app.health})`);
-    for (const k of kept) o.log(`argocd: ${id} keeps ${resourceName(k.resource)} (${k.options || 'no sync options'}): ${k.data}; retire it with bin/roomler argocd retire ${retireName(k.resource)}`);
+    for (const k of kept)
+      o.log(
+        `argocd: ${id} keeps ${resourceName(k.resource)} (${k.options || 'no sync options'}): ${k.data}; ` +
+          `retire it with bin/roomler argocd retire ${retireName(k.resource)}`,
+      );
     return 0;
   }
   const chosen = names.includes('all') ? kept : names.map((n) => kept.find((k) => retireName(k.resource) === n) ?? n);
   const unknown = chosen.filter((c): c is string => typeof c === 'string');
   if (unknown.length) {
     const have = kept.map((k) => retireName(k.resource)).join(', ') || 'nothing';
-    throw new UserError(`${unknown.join(', ')}: not kept by Application ${id} (it keeps: ${have}); only what Git dropped and Argo CD lists as requiring a prune can be retired; nothing was deleted`, 2);
+    throw new UserError(
+      `${unknown.join(', ')}: not kept by Application ${id} (it keeps: ${have}); ` +
+        'only what Git dropped and Argo CD lists as requiring a prune can be retired; nothing was deleted',
+      2,
+    );
   }
   const retiring = (chosen as typeof kept).sort((a, b) => RETIRE_ORDER(a.resource.kind) - RETIRE_ORDER(b.resource.kind));
   if (!retiring.length) {
     o.log(`argocd: Application ${id} keeps nothing that Git dropped`);
     return 0;
   }
-  const namespaces = [...new Set(retiring.map((k) => (k.resource.kind === 'Namespace' ? k.resource.name : k.resource.namespace)).filter((x): x is string => !!x))];
-  await kubectl.confirmChange('argocd retire', namespaces, o.yes, retiring.map((k) => `delete:          ${resourceName(k.resource)}: ${k.data}`));
+  const namespaces = [
+    ...new Set(
+      retiring.map((k) => (k.resource.kind === 'Namespace' ? k.resource.name : k.resource.namespace)).filter((x): x is string => !!x),
+    ),
+  ];
+  await kubectl.confirmChange(
+    'argocd retire',
+    namespaces,
+    o.yes,
+    retiring.map((k) => `delete:          ${resourceName(k.resource)}: ${k.data}`),
+  );
   for (const k of retiring) {
     o.log(`argocd: deleting ${resourceName(k.resource)}`);
-    await kubectl.must(`deleting ${resourceName(k.resource)}`, ['delete', resourceArg(k.resource), k.resource.name, ...nsArgs(k.resource), '--wait=true', '--timeout=300s'], { timeoutMs: 330_000 });
+    await kubectl.must(
+      `deleting ${resourceName(k.resource)}`,
+      ['delete', resourceArg(k.resource), k.resource.name, ...nsArgs(k.resource), '--wait=true', '--timeout=300s'],
+      { timeoutMs: 330_000 },
+    );
   }
   // Argo CD notices deletions by itself; a refresh makes it compare at once.
-  await kubectl.run(['annotate', 'applications.argoproj.io', app.name, '-n', app.namespace, '--overwrite', 'argocd.argoproj.io/refresh=normal'], { timeoutMs: 30_000 });
+  await kubectl.run(
+    ['annotate', 'applications.argoproj.io', app.name, '-n', app.namespace, '--overwrite', 'argocd.argoproj.io/refresh=normal'],
+    { timeoutMs: 30_000 },
+  );
   const deadline = Date.now() + o.waitSeconds * 1000;
   for (;;) {
     const now = await configuredApplication(cfg, kubectl);
@@ -227,7 +283,10 @@ export async function retire(cfg: LoadedConfig, kubectl: Kubectl, names: readonl
       return 0;
     }
     if (Date.now() > deadline) {
-      o.log(`argocd: Application ${id} is ${now?.sync ?? 'gone'} after ${o.waitSeconds} s${left.length ? `; it still keeps ${left.map(resourceName).join(', ')}` : ''}`);
+      o.log(
+        `argocd: Application ${id} is ${now?.sync ?? 'gone'} after ${o.waitSeconds} s` +
+          (left.length ? `; it still keeps ${left.map(resourceName).join(', ')}` : ''),
+      );
       return 0;
     }
     await new Promise((r) => setTimeout(r, 1000));

@@ -1,4 +1,13 @@
-import { constants, createCipheriv, createHash, createPrivateKey, publicEncrypt, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import {
+  constants,
+  createCipheriv,
+  createHash,
+  createPrivateKey,
+  publicEncrypt,
+  randomBytes,
+  X509Certificate,
+  type KeyObject,
+} from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -24,7 +33,13 @@ export interface SecretManifest {
 }
 
 /** The labels of the coturn namespace's Secrets (its `app.kubernetes.io/instance` is coturn, never an Application's name). */
-const coturnSecretLabels = { 'app.kubernetes.io/name': 'coturn', 'app.kubernetes.io/instance': 'coturn', 'app.kubernetes.io/component': 'secret', 'app.kubernetes.io/part-of': 'roomler', 'app.kubernetes.io/managed-by': 'cdk8s' };
+const coturnSecretLabels = {
+  'app.kubernetes.io/name': 'coturn',
+  'app.kubernetes.io/instance': 'coturn',
+  'app.kubernetes.io/component': 'secret',
+  'app.kubernetes.io/part-of': 'roomler',
+  'app.kubernetes.io/managed-by': 'cdk8s',
+};
 
 /** The operator's `.env` names (FIELD-NOTES), from the environment first, then `.env`. */
 export function secretSource(projectDir: string): (name: string) => string | undefined {
@@ -62,7 +77,12 @@ export function buildSecrets(config: LoadedConfig, value: (name: string) => stri
     const pass = need('MONGO_ROOT_PASSWORD');
     const turnSecret = need('COTURN_AUTH_SECRET');
     // Made outside Git: Argo CD must never adopt or prune them (OUTSIDE_GIT_ANNOTATIONS).
-    const meta = (name: string, app: string) => ({ name, namespace: i.namespace, labels: recommendedLabels(i, app, 'secret'), annotations: { ...OUTSIDE_GIT_ANNOTATIONS } });
+    const meta = (name: string, app: string) => ({
+      name,
+      namespace: i.namespace,
+      labels: recommendedLabels(i, app, 'secret'),
+      annotations: { ...OUTSIDE_GIT_ANNOTATIONS },
+    });
     out.push({
       apiVersion: 'v1',
       kind: 'Secret',
@@ -165,7 +185,8 @@ export async function applySecrets(config: LoadedConfig, projectDir: string, con
 }
 
 /** The namespaces `secrets seal` writes for: every instance's, and coturn's when it is enabled. */
-const sealedNamespaces = (config: LoadedConfig) => new Set([...config.instances.map((i) => i.namespace), ...(config.root.coturn.enabled ? [config.root.coturn.namespace] : [])]);
+const sealedNamespaces = (config: LoadedConfig) =>
+  new Set([...config.instances.map((i) => i.namespace), ...(config.root.coturn.enabled ? [config.root.coturn.namespace] : [])]);
 
 /** Files in sealed/ that hold only SealedSecrets of namespaces the config no longer renders (a removed instance). */
 export function staleSealedFiles(config: LoadedConfig, projectDir: string): { file: string; secrets: string[] }[] {
@@ -234,7 +255,13 @@ export function sealingCertificate(certFile: string, now = new Date()): { pem: s
  * `secrets seal`: SealedSecrets in sealed/, reusing committed ciphertext for unchanged values (no Git churn).
  * Files of namespaces no instance renders any more are refused (nothing written) until `prune` says to delete them.
  */
-export function sealSecrets(config: LoadedConfig, projectDir: string, certFile: string, log: (line: string) => void, prune = false): number {
+export function sealSecrets(
+  config: LoadedConfig,
+  projectDir: string,
+  certFile: string,
+  log: (line: string) => void,
+  prune = false,
+): number {
   const secrets = buildSecrets(config, secretSource(projectDir));
   // Everything that can fail is checked before anything is written (sealed/ included).
   const { pem: cert, warning } = sealingCertificate(certFile);
@@ -254,8 +281,9 @@ export function sealSecrets(config: LoadedConfig, projectDir: string, certFile: 
   const shown = (f: string) => relative(projectDir, f);
   if (stale.length && !prune) {
     throw new UserError(
-      `sealed/ holds SealedSecrets for namespaces no configured instance renders: ${stale.map((x) => `${shown(x.file)} (${x.secrets.join(', ')})`).join(', ')}; ` +
-        'nothing was written. synth leaves them out of dist/; if those instances are gone for good, run again with --prune to delete the files ' +
+      'sealed/ holds SealedSecrets for namespaces no configured instance renders: ' +
+        `${stale.map((x) => `${shown(x.file)} (${x.secrets.join(', ')})`).join(', ')}; nothing was written. ` +
+        'synth leaves them out of dist/; if those instances are gone for good, run again with --prune to delete the files ' +
         '(Git keeps their history)',
     );
   }
@@ -292,7 +320,9 @@ export function sealSecrets(config: LoadedConfig, projectDir: string, certFile: 
     log(`secrets: sealed ${namespace}/${name} -> ${file}`);
   }
   writeFileSync(cacheFile, JSON.stringify(cache, null, 2) + '\n', { mode: 0o600 });
-  log(`secrets: ${written} file(s) written, ${secrets.length - written} unchanged${stale.length ? `, ${stale.length} removed` : ''}; run bin/roomler synth to include them in dist/`);
+  const removed = stale.length ? `, ${stale.length} removed` : '';
+  const counts = `${written} file(s) written, ${secrets.length - written} unchanged${removed}`;
+  log(`secrets: ${counts}; run bin/roomler synth to include them in dist/`);
   return 0;
 }
 
@@ -312,12 +342,23 @@ function readPem<T>(option: string, file: string, parse: (pem: string) => T, wha
  * `secrets tls`: coturn's TLS certificate Secret (coturn.tlsSecretName, type kubernetes.io/tls) from PEM files,
  * piped to kubectl. Like every Secret made outside Git it carries OUTSIDE_GIT_ANNOTATIONS, so Argo CD never prunes it.
  */
-export async function applyTlsSecret(config: LoadedConfig, certFile: string, keyFile: string, context: string | undefined, yes: boolean, log: (line: string) => void): Promise<number> {
+export async function applyTlsSecret(
+  config: LoadedConfig,
+  certFile: string,
+  keyFile: string,
+  context: string | undefined,
+  yes: boolean,
+  log: (line: string) => void,
+): Promise<number> {
   const c = config.root.coturn;
   if (!c.enabled) throw new UserError('coturn.enabled is false: no TLS Secret is needed; nothing was applied');
   const cert = readPem('cert', certFile, (pem) => new X509Certificate(pem), 'a PEM certificate');
   const key = readPem<KeyObject>('key', keyFile, (pem) => createPrivateKey(pem), 'a PEM private key');
-  if (!cert.value.checkPrivateKey(key.value)) throw new UserError(`--key ${resolve(keyFile)} is not the private key of the certificate in --cert ${resolve(certFile)} (${cert.value.subject.replace(/\n/g, ', ')}); nothing was applied`, 2);
+  const subject = cert.value.subject.replace(/\n/g, ', ');
+  if (!cert.value.checkPrivateKey(key.value)) {
+    const which = `the certificate in --cert ${resolve(certFile)} (${subject})`;
+    throw new UserError(`--key ${resolve(keyFile)} is not the private key of ${which}; nothing was applied`, 2);
+  }
   const days = Math.floor((Date.parse(cert.value.validTo) - Date.now()) / 86_400_000);
   if (days < 0) throw new UserError(`--cert ${resolve(certFile)} expired on ${cert.value.validTo}; nothing was applied`, 2);
   const secret = {
@@ -328,7 +369,8 @@ export async function applyTlsSecret(config: LoadedConfig, certFile: string, key
     data: { 'tls.crt': Buffer.from(cert.pem).toString('base64'), 'tls.key': Buffer.from(key.pem).toString('base64') },
   };
   const kubectl = new Kubectl(context ?? config.root.context);
-  await kubectl.confirmChange('secrets tls', [c.namespace], yes, [`Secret:          ${c.namespace}/${c.tlsSecretName} (kubernetes.io/tls, ${cert.value.subject.replace(/\n/g, ', ')}, valid ${days} more days)`]);
+  const change = `Secret:          ${c.namespace}/${c.tlsSecretName} (kubernetes.io/tls, ${subject}, valid ${days} more days)`;
+  await kubectl.confirmChange('secrets tls', [c.namespace], yes, [change]);
   const namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: c.namespace } };
   const r = await kubectl.run(['apply', '-f', '-'], { input: [stringify(namespace), stringify(secret)].join('---\n'), timeoutMs: 120_000 });
   if (r.exitCode !== 0) throw new UserError(`kubectl apply failed (exit ${r.exitCode ?? r.signal}): ${r.stderr.trim().split('\n').pop()}`);

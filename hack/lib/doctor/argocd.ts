@@ -1,5 +1,14 @@
 import type { LoadedConfig } from '../../../lib/config';
-import { appName, argoManaged, configuredApplication, keptResources, resourceName, retireName, trackingMethod, type AppSummary } from '../cluster/argocd';
+import {
+  appName,
+  argoManaged,
+  configuredApplication,
+  keptResources,
+  resourceName,
+  retireName,
+  trackingMethod,
+  type AppSummary,
+} from '../cluster/argocd';
 import { ClusterUnavailable, type Kubectl } from '../cluster/kubectl';
 import type { Line } from './checks';
 
@@ -8,15 +17,24 @@ const line = (status: Line['status'], check: string, detail: string): Line => ({
 /** One Application's state: Synced and Healthy is ok; what it keeps, a running or failed operation say why not. */
 async function applicationLine(kubectl: Kubectl, app: AppSummary): Promise<Line[]> {
   const check = `argocd ${appName(app)}`;
-  const state = `sync ${app.sync}, health ${app.health}${app.revision ? `, revision ${app.revision.slice(0, 12)}` : ''}${app.repo ? ` of ${app.repo}` : ''}`;
+  const revision = app.revision ? `, revision ${app.revision.slice(0, 12)}` : '';
+  const state = `sync ${app.sync}, health ${app.health}${revision}${app.repo ? ` of ${app.repo}` : ''}`;
   const op = app.operation;
   const out: Line[] = [];
-  if (op && ['Failed', 'Error'].includes(op.phase)) out.push(line('fail', check, `${state}; its last sync ${op.phase.toLowerCase()}: ${op.message ?? ''}`));
+  if (op && ['Failed', 'Error'].includes(op.phase))
+    out.push(line('fail', check, `${state}; its last sync ${op.phase.toLowerCase()}: ${op.message ?? ''}`));
   else if (['Degraded', 'Missing'].includes(app.health)) out.push(line('fail', check, state));
   else if (app.sync === 'Synced' && app.health === 'Healthy') out.push(line('ok', check, state));
   else out.push(line('warn', check, `${state}${op?.phase === 'Running' && op.message ? `; sync running: ${op.message}` : ''}`));
   for (const k of await keptResources(kubectl, app)) {
-    out.push(line('warn', `${check} keeps`, `${resourceName(k.resource)}: dropped from Git but kept (${k.options || 'no sync options'}) with ${k.data}; the Application stays OutOfSync until bin/roomler argocd retire ${retireName(k.resource)}`));
+    out.push(
+      line(
+        'warn',
+        `${check} keeps`,
+        `${resourceName(k.resource)}: dropped from Git but kept (${k.options || 'no sync options'}) with ${k.data}; ` +
+          `the Application stays OutOfSync until bin/roomler argocd retire ${retireName(k.resource)}`,
+      ),
+    );
   }
   return out;
 }
@@ -34,15 +52,26 @@ export async function argocdChecks(cfg: LoadedConfig, kubectl: Kubectl): Promise
     if (e instanceof ClusterUnavailable) return [line('skipped', 'argocd', e.message)];
     throw e;
   }
-  const namespaces = [...new Set([...cfg.instances.map((i) => i.namespace), ...(cfg.root.coturn.enabled ? [cfg.root.coturn.namespace] : [])])];
+  const namespaces = [
+    ...new Set([...cfg.instances.map((i) => i.namespace), ...(cfg.root.coturn.enabled ? [cfg.root.coturn.namespace] : [])]),
+  ];
   const { owners, apps, unknown } = await argoManaged(kubectl, namespaces, server);
   const a = cfg.root.argocd;
   const out: Line[] = [];
   if (unknown) out.push(line('skipped', 'argocd', `cannot read the Applications: ${unknown}`));
-  const relevant = apps.filter((x) => [...owners.values()].flat().includes(appName(x)) || (a.enabled && x.namespace === a.namespace && x.name === a.name));
+  const relevant = apps.filter(
+    (x) => [...owners.values()].flat().includes(appName(x)) || (a.enabled && x.namespace === a.namespace && x.name === a.name),
+  );
   if (a.enabled && !unknown && !relevant.some((x) => x.namespace === a.namespace && x.name === a.name)) {
     const exists = await configuredApplication(cfg, kubectl).catch(() => undefined);
-    if (!exists) out.push(line('warn', `argocd ${a.namespace}/${a.name}`, 'the Application of this config is not in the cluster: apply it once with kubectl apply -f dist/argocd.k8s.yaml'));
+    if (!exists)
+      out.push(
+        line(
+          'warn',
+          `argocd ${a.namespace}/${a.name}`,
+          'the Application of this config is not in the cluster: apply it once with kubectl apply -f dist/argocd.k8s.yaml',
+        ),
+      );
   }
   for (const app of relevant) out.push(...(await applicationLine(kubectl, app)));
   if (!a.enabled && !relevant.length) {
@@ -53,13 +82,16 @@ export async function argocdChecks(cfg: LoadedConfig, kubectl: Kubectl): Promise
     const t = await trackingMethod(kubectl, ns);
     const check = `argocd tracking ${ns}`;
     if ('unknown' in t) out.push(line('skipped', check, `cannot read ConfigMap ${ns}/argocd-cm: ${t.unknown}`));
-    else if (t.method === 'annotation' || t.method === 'annotation+label') out.push(line('ok', check, `application.resourceTrackingMethod: ${t.method}: Argo CD adopts only what it applied itself`));
+    else if (t.method === 'annotation' || t.method === 'annotation+label')
+      out.push(line('ok', check, `application.resourceTrackingMethod: ${t.method}: Argo CD adopts only what it applied itself`));
     else {
       out.push(
         line(
           'warn',
           check,
-          `application.resourceTrackingMethod is ${t.method ?? 'not set (label in Argo CD 2.x)'}: any object whose app.kubernetes.io/instance label equals an Application's name is adopted and pruned; set it to annotation in argocd-cm (the default from Argo CD 3.0)`,
+          `application.resourceTrackingMethod is ${t.method ?? 'not set (label in Argo CD 2.x)'}: any object whose ` +
+            "app.kubernetes.io/instance label equals an Application's name is adopted and pruned; " +
+            'set it to annotation in argocd-cm (the default from Argo CD 3.0)',
         ),
       );
     }

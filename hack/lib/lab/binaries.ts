@@ -12,7 +12,8 @@ export async function toolchainPiece(piece: string, progress: NodeJS.WritableStr
   const build = start('bash', [script]);
   build.child.stderr!.pipe(progress, { end: false });
   const r = await build.done;
-  if (r.exitCode !== 0) throw new UserError(`building ${piece} failed (bash ${script}, exit ${r.exitCode ?? r.signal}); see its output above`);
+  if (r.exitCode !== 0)
+    throw new UserError(`building ${piece} failed (bash ${script}, exit ${r.exitCode ?? r.signal}); see its output above`);
   return r.stdout.trim().split('\n').pop()!;
 }
 

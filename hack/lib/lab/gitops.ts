@@ -60,7 +60,8 @@ export interface GitopsState {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const tail = (file: string, lines = 12) => (existsSync(file) ? readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') : '(no log)');
+const tail = (file: string, lines = 12) =>
+  existsSync(file) ? readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') : '(no log)';
 
 /** The objects an Argo CD install brings, for one installation. */
 function argoObjects(i: ArgoInstallation): object[] {
@@ -74,8 +75,19 @@ function argoObjects(i: ArgoInstallation): object[] {
       // `label` is Argo CD 2.x's behaviour without the key: left unset, as in a default install.
       data: i.trackingMethod === 'annotation' ? { 'application.resourceTrackingMethod': 'annotation' } : {},
     },
-    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'argocd-rbac-cm', namespace: i.namespace, labels: part('argocd-rbac-cm') }, data: {} },
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'argocd-secret', namespace: i.namespace, labels: part('argocd-secret') }, type: 'Opaque', stringData: { 'server.secretkey': randomBytes(24).toString('base64') } },
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'argocd-rbac-cm', namespace: i.namespace, labels: part('argocd-rbac-cm') },
+      data: {},
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'argocd-secret', namespace: i.namespace, labels: part('argocd-secret') },
+      type: 'Opaque',
+      stringData: { 'server.secretkey': randomBytes(24).toString('base64') },
+    },
     {
       apiVersion: 'argoproj.io/v1alpha1',
       kind: 'AppProject',
@@ -125,7 +137,10 @@ async function httpReady(url: string, what: string, alive: () => boolean, log: s
   }
 }
 
-/** Starts redis, the git daemon, Argo CD (per installation: its objects and an application controller) and the Sealed Secrets controller. */
+/**
+ * Starts redis, the git daemon, Argo CD (per installation: its objects and an application controller) and the Sealed
+ * Secrets controller.
+ */
 export async function startGitops(o: GitopsOptions): Promise<GitopsState> {
   const log = o.log ?? (() => undefined);
   const t0 = Date.now();
@@ -135,24 +150,36 @@ export async function startGitops(o: GitopsOptions): Promise<GitopsState> {
   for (const d of [dir, logs, join(dir, 'tmp'), join(dir, 'home')]) mkdirSync(d, { recursive: true });
   const argocd = join(o.argocdDir, 'bin', 'argocd');
   const controller = join(o.sealedSecretsDir, 'bin', 'sealed-secrets-controller');
-  for (const b of [argocd, controller]) if (!existsSync(b)) throw new UserError(`${b} is missing: build it with bash hack/toolchain/${b === argocd ? 'argocd' : 'sealed-secrets'}.sh`);
+  for (const b of [argocd, controller])
+    if (!existsSync(b))
+      throw new UserError(`${b} is missing: build it with bash hack/toolchain/${b === argocd ? 'argocd' : 'sealed-secrets'}.sh`);
   const kubectl = async (args: string[], input?: string) => {
     const r = await run(o.kubectl, ['--kubeconfig', o.lab.kubeconfig, ...args], { input, timeoutMs: 60_000 });
     if (r.exitCode !== 0) throw new UserError(`kubectl ${args.join(' ')} failed: ${r.stderr.trim()}`);
     return r.stdout;
   };
-  const [redisPort, gitPort, repoPort, repoMetrics, sealedPort, sealedMetrics, ...controllerPorts] = await freePorts(6 + installations.length);
+  const [redisPort, gitPort, repoPort, repoMetrics, sealedPort, sealedMetrics, ...controllerPorts] = await freePorts(
+    6 + installations.length,
+  );
   const repoURL = `git://127.0.0.1:${gitPort}/${basename(o.repo)}`;
   const pids: Record<string, number> = {};
   const state = (): GitopsState => ({ pids, repoURL, certFile: join(dir, 'sealed-secrets.pem'), installations });
   try {
     // CRDs first: the Application CRD is too large for a client-side apply's last-applied annotation.
-    const crds = [join(o.argocdDir, 'crds', 'application-crd.yaml'), join(o.argocdDir, 'crds', 'appproject-crd.yaml'), join(o.sealedSecretsDir, 'crds', 'bitnami.com_sealedsecrets.yaml')];
+    const crds = [
+      join(o.argocdDir, 'crds', 'application-crd.yaml'),
+      join(o.argocdDir, 'crds', 'appproject-crd.yaml'),
+      join(o.sealedSecretsDir, 'crds', 'bitnami.com_sealedsecrets.yaml'),
+    ];
     await kubectl(['apply', '--server-side', '--force-conflicts', ...crds.flatMap((f) => ['-f', f])]);
     // A CRD created a moment ago is not yet served: `kubectl wait --for condition=established` errors then, so poll.
     for (const crd of ['applications.argoproj.io', 'appprojects.argoproj.io', 'sealedsecrets.bitnami.com']) {
       for (let n = 0; ; n++) {
-        const r = await run(o.kubectl, ['--kubeconfig', o.lab.kubeconfig, 'get', 'crd', crd, '-o', 'jsonpath={.status.conditions[?(@.type=="Established")].status}'], { timeoutMs: 30_000 });
+        const r = await run(
+          o.kubectl,
+          ['--kubeconfig', o.lab.kubeconfig, 'get', 'crd', crd, '-o', 'jsonpath={.status.conditions[?(@.type=="Established")].status}'],
+          { timeoutMs: 30_000 },
+        );
         if (r.stdout.trim() === 'True') break;
         if (n > 100) throw new UserError(`CRD ${crd} did not become established: ${r.stderr.trim()}`);
         await sleep(100);
@@ -161,9 +188,17 @@ export async function startGitops(o: GitopsOptions): Promise<GitopsState> {
     const objects = [...installations.flatMap(argoObjects), ...SEALED_SECRETS_OBJECTS];
     await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
 
-    const redis = daemon('redis-server', ['--bind', '127.0.0.1', '--port', String(redisPort), '--save', '', '--appendonly', 'no', '--dir', dir], { logFile: join(logs, 'redis.log') });
+    const redis = daemon(
+      'redis-server',
+      ['--bind', '127.0.0.1', '--port', String(redisPort), '--save', '', '--appendonly', 'no', '--dir', dir],
+      { logFile: join(logs, 'redis.log') },
+    );
     pids.redis = redis.pid!;
-    const git = daemon('git', ['daemon', '--reuseaddr', '--export-all', `--base-path=${dirname(o.repo)}`, '--listen=127.0.0.1', `--port=${gitPort}`, o.repo], { logFile: join(logs, 'git-daemon.log') });
+    const git = daemon(
+      'git',
+      ['daemon', '--reuseaddr', '--export-all', `--base-path=${dirname(o.repo)}`, '--listen=127.0.0.1', `--port=${gitPort}`, o.repo],
+      { logFile: join(logs, 'git-daemon.log') },
+    );
     pids['git-daemon'] = git.pid!;
 
     // The repo-server clones into TMPDIR, keeps git's settings in HOME and serves git's credential helper on a
@@ -176,21 +211,61 @@ export async function startGitops(o: GitopsOptions): Promise<GitopsState> {
       ARGOCD_ASK_PASS_SOCK: join(dir, 'askpass.sock'),
       ARGOCD_FAKE_IN_CLUSTER: 'true',
     };
-    const repoServer = daemon(argocd, ['--port', String(repoPort), '--address', '127.0.0.1', '--metrics-port', String(repoMetrics), '--metrics-address', '127.0.0.1', '--redis', `127.0.0.1:${redisPort}`, '--disable-tls', '--loglevel', 'warn'], {
-      logFile: join(logs, 'argocd-repo-server.log'),
-      env: { ...env, ARGOCD_BINARY_NAME: 'argocd-repo-server' },
-    });
+    const repoServer = daemon(
+      argocd,
+      [
+        '--port',
+        String(repoPort),
+        '--address',
+        '127.0.0.1',
+        '--metrics-port',
+        String(repoMetrics),
+        '--metrics-address',
+        '127.0.0.1',
+        '--redis',
+        `127.0.0.1:${redisPort}`,
+        '--disable-tls',
+        '--loglevel',
+        'warn',
+      ],
+      {
+        logFile: join(logs, 'argocd-repo-server.log'),
+        env: { ...env, ARGOCD_BINARY_NAME: 'argocd-repo-server' },
+      },
+    );
     pids['argocd-repo-server'] = repoServer.pid!;
-    await httpReady(`http://127.0.0.1:${repoMetrics}/healthz`, 'argocd-repo-server', () => repoServer.exitCode === null, join(logs, 'argocd-repo-server.log'), 60_000);
+    await httpReady(
+      `http://127.0.0.1:${repoMetrics}/healthz`,
+      'argocd-repo-server',
+      () => repoServer.exitCode === null,
+      join(logs, 'argocd-repo-server.log'),
+      60_000,
+    );
 
     const controllers = installations.map((i, n) => {
       const name = `argocd-application-controller-${i.namespace}`;
       const c = daemon(
         argocd,
-        ['--kubeconfig', o.lab.kubeconfig, '--namespace', i.namespace, '--repo-server', `127.0.0.1:${repoPort}`, '--repo-server-plaintext', '--redis', `127.0.0.1:${redisPort}`, '--metrics-port', String(controllerPorts[n])],
+        [
+          '--kubeconfig',
+          o.lab.kubeconfig,
+          '--namespace',
+          i.namespace,
+          '--repo-server',
+          `127.0.0.1:${repoPort}`,
+          '--repo-server-plaintext',
+          '--redis',
+          `127.0.0.1:${redisPort}`,
+          '--metrics-port',
+          String(controllerPorts[n]),
+        ],
         {
           logFile: join(logs, `${name}.log`),
-          env: { ...env, ARGOCD_BINARY_NAME: 'argocd-application-controller', ...(o.syncWaveDelaySeconds !== undefined ? { ARGOCD_SYNC_WAVE_DELAY: String(o.syncWaveDelaySeconds) } : {}) },
+          env: {
+            ...env,
+            ARGOCD_BINARY_NAME: 'argocd-application-controller',
+            ...(o.syncWaveDelaySeconds !== undefined ? { ARGOCD_SYNC_WAVE_DELAY: String(o.syncWaveDelaySeconds) } : {}),
+          },
         },
       );
       pids[name] = c.pid!;
@@ -205,20 +280,53 @@ export async function startGitops(o: GitopsOptions): Promise<GitopsState> {
     writeFileSync(join(sa, 'ca.crt'), readFileSync(join(o.lab.dir, 'pki', 'apiserver.crt')));
     writeFileSync(join(sa, 'namespace'), 'kube-system');
     const api = new URL(o.lab.server);
-    const mountSa = 'run=$(readlink -f /var/run) && mount -t tmpfs -o size=1m,mode=0755 tmpfs "$run" && mkdir -p "$run/secrets/kubernetes.io" && cp -r "$0" "$run/secrets/kubernetes.io/serviceaccount" && exec "$@"';
+    const mountSa = [
+      'run=$(readlink -f /var/run)',
+      'mount -t tmpfs -o size=1m,mode=0755 tmpfs "$run"',
+      'mkdir -p "$run/secrets/kubernetes.io"',
+      'cp -r "$0" "$run/secrets/kubernetes.io/serviceaccount"',
+      'exec "$@"',
+    ].join(' && ');
     // As root a mount namespace is enough; otherwise a user namespace maps us to root inside it.
     const unshare = [...(process.getuid?.() === 0 ? [] : ['--user', '--map-root-user']), '--mount', '--propagation', 'private'];
-    const sealed = daemon('unshare', [...unshare, '--', 'sh', '-c', mountSa, sa, controller, '--listen-addr', `127.0.0.1:${sealedPort}`, '--listen-metrics-addr', `127.0.0.1:${sealedMetrics}`, '--key-renew-period', '0'], {
-      logFile: join(logs, 'sealed-secrets-controller.log'),
-      env: { KUBERNETES_SERVICE_HOST: api.hostname, KUBERNETES_SERVICE_PORT: api.port },
-    });
+    const sealed = daemon(
+      'unshare',
+      [
+        ...unshare,
+        '--',
+        'sh',
+        '-c',
+        mountSa,
+        sa,
+        controller,
+        '--listen-addr',
+        `127.0.0.1:${sealedPort}`,
+        '--listen-metrics-addr',
+        `127.0.0.1:${sealedMetrics}`,
+        '--key-renew-period',
+        '0',
+      ],
+      {
+        logFile: join(logs, 'sealed-secrets-controller.log'),
+        env: { KUBERNETES_SERVICE_HOST: api.hostname, KUBERNETES_SERVICE_PORT: api.port },
+      },
+    );
     pids['sealed-secrets-controller'] = sealed.pid!;
 
-    for (const { name, c, port } of controllers) await httpReady(`http://127.0.0.1:${port}/healthz`, name, () => c.exitCode === null, join(logs, `${name}.log`), 60_000);
-    log(`gitops: Argo CD ${ARGOCD_VERSION} (repo-server, ${installations.map((i) => `application controller for ${i.namespace} with ${i.trackingMethod} tracking`).join(', ')}) after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    const cert = await httpReady(`http://127.0.0.1:${sealedPort}/v1/cert.pem`, 'sealed-secrets-controller', () => sealed.exitCode === null, join(logs, 'sealed-secrets-controller.log'), 60_000);
+    for (const { name, c, port } of controllers)
+      await httpReady(`http://127.0.0.1:${port}/healthz`, name, () => c.exitCode === null, join(logs, `${name}.log`), 60_000);
+    const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    const what = installations.map((i) => `application controller for ${i.namespace} with ${i.trackingMethod} tracking`).join(', ');
+    log(`gitops: Argo CD ${ARGOCD_VERSION} (repo-server, ${what}) after ${elapsed()}`);
+    const cert = await httpReady(
+      `http://127.0.0.1:${sealedPort}/v1/cert.pem`,
+      'sealed-secrets-controller',
+      () => sealed.exitCode === null,
+      join(logs, 'sealed-secrets-controller.log'),
+      60_000,
+    );
     writeFileSync(state().certFile, cert);
-    log(`gitops: Sealed Secrets controller ${SEALED_SECRETS_VERSION} ready (certificate ${state().certFile}) after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    log(`gitops: Sealed Secrets controller ${SEALED_SECRETS_VERSION} ready (certificate ${state().certFile}) after ${elapsed()}`);
     return state();
   } catch (e) {
     await stopGitops(state());
@@ -235,16 +343,25 @@ export async function stopGitops(s: Pick<GitopsState, 'pids'>): Promise<void> {
  * `lab up --gitops`: the config's Application as committed in the repository (its argocd.path at
  * argocd.targetRevision), applied with its repoURL pointed at the lab's git daemon. Returns what it did, in words.
  */
-export async function applyLocalApplication(cfg: LoadedConfig, o: { lab: Pick<LabState, 'kubeconfig'>; kubectl: string; repo: string; repoURL: string }): Promise<string> {
+export async function applyLocalApplication(
+  cfg: LoadedConfig,
+  o: { lab: Pick<LabState, 'kubeconfig'>; kubectl: string; repo: string; repoURL: string },
+): Promise<string> {
   const a = cfg.root.argocd;
   if (!a.enabled) return 'lab: argocd.enabled is false in the config: no Application applied; apply one whose repoURL is ' + o.repoURL;
   const file = `${a.path.replace(/\/+$/, '')}/argocd.k8s.yaml`;
   const shown = await run('git', ['-C', o.repo, 'show', `${a.targetRevision}:${file}`], { timeoutMs: 10_000 });
-  if (shown.exitCode !== 0) return `lab: ${file} is not committed at ${a.targetRevision} in ${o.repo}: no Application applied (bin/roomler synth, commit, then kubectl apply it with repoURL ${o.repoURL})`;
+  if (shown.exitCode !== 0) {
+    return (
+      `lab: ${file} is not committed at ${a.targetRevision} in ${o.repo}: no Application applied ` +
+      `(bin/roomler synth, commit, then kubectl apply it with repoURL ${o.repoURL})`
+    );
+  }
   const app = parse(shown.stdout, { version: '1.1' });
   const committed = app.spec.source.repoURL;
   app.spec.source.repoURL = o.repoURL;
   const r = await run(o.kubectl, ['--kubeconfig', o.lab.kubeconfig, 'apply', '-f', '-'], { input: JSON.stringify(app), timeoutMs: 60_000 });
   if (r.exitCode !== 0) throw new UserError(`applying Application ${a.namespace}/${a.name} failed: ${r.stderr.trim()}`);
-  return `lab: Application ${a.namespace}/${a.name} applied: syncs ${file.replace(/\/argocd\.k8s\.yaml$/, '/')} at ${a.targetRevision} from ${o.repoURL} (the committed one names ${committed})`;
+  const synced = `${file.replace(/\/argocd\.k8s\.yaml$/, '/')} at ${a.targetRevision} from ${o.repoURL}`;
+  return `lab: Application ${a.namespace}/${a.name} applied: syncs ${synced} (the committed one names ${committed})`;
 }
