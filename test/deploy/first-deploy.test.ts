@@ -57,5 +57,11 @@ describe('bin/roomler deploy: a first deploy', () => {
     // A second deploy of the same dist/ converges without changes and succeeds again.
     const again = deploy(cluster, dir, '--yes');
     expect(again.status, again.stderr).toBe(0);
+    // The history is made outside Git: no Argo CD Application may adopt or prune it (docs/gitops.md).
+    const outsideGit = { 'argocd.argoproj.io/compare-options': 'IgnoreExtraneous', 'argocd.argoproj.io/sync-options': 'Prune=false' };
+    expect((await cluster.json(['get', 'namespace', 'roomler-deploy'])).metadata.annotations).toMatchObject(outsideGit);
+    const records = (await cluster.json(['get', 'secrets', '-n', 'roomler-deploy', '-l', 'roomler.dev/release=deploy'])).items as Obj[];
+    expect(records.length).toBe(2);
+    for (const x of records) expect(x.metadata.annotations).toMatchObject(outsideGit);
   });
 });

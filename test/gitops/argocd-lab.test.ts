@@ -430,6 +430,8 @@ describe('the GitOps path with the real Argo CD and Sealed Secrets controller', 
     );
     expect((await cluster.kubectl(['get', 'namespace', 'roomler-deploy'])).exitCode).not.toBe(0);
 
+    // --force-with-argo goes ahead, saying why it should not (a server-side dry run here: nothing changes).
+    const forced = binAsync(repo, 'deploy', '--dry-run=server', '--force-with-argo').catch((e: Error) => e.message);
     const lines = await argocdChecks(loadConfig({ cwd: repo, env: {} }), new Kubectl());
     const byCheck = Object.fromEntries(lines.map((l) => [l.check, l]));
     expect(byCheck['argocd argocd/roomler-gitops']).toMatchObject({ status: 'warn' });
@@ -460,6 +462,11 @@ describe('the GitOps path with the real Argo CD and Sealed Secrets controller', 
       status: 'warn',
       detail: expect.stringMatching(/not set \(label in Argo CD 2\.x\).*set it to annotation/),
     });
+    const forcedOut = await forced;
+    expect(forcedOut).toMatch(
+      /deploy: --force-with-argo: deploying although Argo CD manages it \(namespace coturn by Application argocd\/roomler-gitops/,
+    );
+    expect(forcedOut).toContain('server-side dry run passed for every wave; nothing was changed');
   }, 60_000);
 
   it('argocd retire deletes what the Application keeps, on purpose: Synced again; the next (self-heal) sync succeeds', async () => {
