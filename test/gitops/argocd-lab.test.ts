@@ -466,7 +466,7 @@ describe('the GitOps path with the real Argo CD and Sealed Secrets controller', 
     expect(forcedOut).toMatch(
       /deploy: --force-with-argo: deploying although Argo CD manages it \(namespace coturn by Application argocd\/roomler-gitops/,
     );
-    expect(forcedOut).toContain('server-side dry run passed for every wave; nothing was changed');
+    expect(forcedOut, forcedOut).toContain('server-side dry run passed for every wave; nothing was changed');
   }, 60_000);
 
   it('argocd retire deletes what the Application keeps, on purpose: Synced again; the next (self-heal) sync succeeds', async () => {

@@ -203,6 +203,8 @@ async function release(cfg: LoadedConfig, kubectl: Kubectl, objects: Obj[], o: O
   // Reads first (cluster reachable, Secrets present, history), so a refusal never follows a confirmation.
   const target = await kubectl.connect();
   await refuseArgoManaged(kubectl, namespaces, target.server, { force: o.forceWithArgo ?? false, dryRun: o.dryRun, log: o.log });
+  // Taking over from Argo CD: own the fields its server-side apply owns (they conflict otherwise: spec.storageClassName).
+  const takeOver = o.forceWithArgo ? ['--force-conflicts'] : [];
   const missing: string[] = [];
   for (const s of requiredSecrets(objects)) {
     const r = await kubectl.run(['get', 'secret', s.name, '-n', s.namespace, '-o', 'name'], { timeoutMs: 30_000 });
@@ -263,7 +265,7 @@ async function release(cfg: LoadedConfig, kubectl: Kubectl, objects: Obj[], o: O
         // namespace that does not exist: those are checked against the server's schema instead (client dry run).
         const server = objs.filter((x) => !x.metadata?.namespace || existing.has(x.metadata.namespace));
         const client = objs.filter((x) => !server.includes(x));
-        if (server.length) await kubectl.must(`server-side dry run of wave ${wave}`, ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--dry-run=server', '-f', '-'], { input: manifestsText(server), timeoutMs: 120_000 });
+        if (server.length) await kubectl.must(`server-side dry run of wave ${wave}`, ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, ...takeOver, '--dry-run=server', '-f', '-'], { input: manifestsText(server), timeoutMs: 120_000 });
         if (client.length) {
           await kubectl.must(`schema check of wave ${wave}`, ['apply', '--dry-run=client', '--validate=strict', '-f', '-'], { input: manifestsText(client), timeoutMs: 120_000 });
           log(`  ${client.length} object(s) in namespaces that do not exist yet (${[...new Set(client.map((x) => x.metadata.namespace))].join(', ')}): checked against the server's schema only; the API server checks them when deploy creates the namespace`);
@@ -277,7 +279,7 @@ async function release(cfg: LoadedConfig, kubectl: Kubectl, objects: Obj[], o: O
           log(`PersistentVolume ${v.name}: cleared the deleted claim's uid, so ${v.claim} binds to the retained data`);
         }
       }
-      const r = await kubectl.run(['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '-o', 'json', '-f', '-'], { input: manifestsText(objs), timeoutMs: 120_000 });
+      const r = await kubectl.run(['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, ...takeOver, '-o', 'json', '-f', '-'], { input: manifestsText(objs), timeoutMs: 120_000 });
       if (r.exitCode !== 0) throw new UserError(`kubectl apply of wave ${wave} failed; waves before it are applied, nothing after it:\n${r.stderr.trim()}`);
       const out = JSON.parse(r.stdout);
       for (const x of out.kind === 'List' ? out.items : [out]) {
