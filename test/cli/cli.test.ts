@@ -60,7 +60,7 @@ describe('bin/roomler: help, strict flags, no side effects before the arguments 
     const help = await run(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^usage: bin\/roomler <command> \[options\]/);
-    for (const c of ['synth', 'validate', 'deploy', 'diff', 'doctor', 'secrets', 'migrate', 'backup', 'cutover', 'lab']) expect(help.stdout).toMatch(new RegExp(`^  ${c} +\\S`, 'm'));
+    for (const c of ['synth', 'validate', 'deploy', 'diff', 'doctor', 'secrets', 'argocd', 'migrate', 'backup', 'cutover', 'lab']) expect(help.stdout).toMatch(new RegExp(`^  ${c} +\\S`, 'm'));
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
     for (const v of [['--version'], ['-V'], ['deploy', '--version']]) expect((await run(v)).stdout).toBe(`${pkg.name} ${pkg.version}\n`);
     const none = await run([]);
@@ -73,7 +73,7 @@ describe('bin/roomler: help, strict flags, no side effects before the arguments 
 
   it('every command: --help and -h on stdout with exit 0, each option with its default and an example; a bad flag exits 2 and calls nothing', async () => {
     const leaves = await leafCommands();
-    for (const known of ['synth', 'validate', 'deploy apply', 'diff', 'doctor', 'secrets apply', 'secrets seal', 'migrate mongo', 'migrate uploads', 'backup run', 'backup verify', 'backup install', 'cutover plan', 'cutover apply', 'cutover status', 'cutover drain', 'cutover rollback', 'lab up', 'lab down', 'lab env']) {
+    for (const known of ['synth', 'validate', 'deploy apply', 'diff', 'doctor', 'secrets apply', 'secrets seal', 'secrets tls', 'argocd retire', 'migrate mongo', 'migrate uploads', 'backup run', 'backup verify', 'backup install', 'cutover plan', 'cutover apply', 'cutover status', 'cutover drain', 'cutover rollback', 'lab up', 'lab down', 'lab env']) {
       expect(leaves.map((l) => l.join(' '))).toContain(known);
     }
     for (const path of leaves) {
