@@ -1,8 +1,10 @@
 'use strict';
 // The V8 startup snapshot bin/roomler starts from. `node --build-snapshot` runs the CLI bundle (lib/bundle-run.cjs)
-// once, initialises the modules of the commands in PRELOAD (cdk8s, cdk8s-plus-28, constructs, yaml, zod, the config,
-// charts and validation) and writes the heap to a blob; `node --snapshot-blob` maps that heap back instead of parsing
-// and running the bundle again. Measured side by side in `npm run bench` (BENCHMARKS.md).
+// once, loads every command's modules (cdk8s, cdk8s-plus-28, constructs, yaml, zod, the config, charts, validation,
+// the host-side commands), synthesizes the default config once in memory, and writes the heap to a blob; a start
+// with `node --snapshot-blob` maps that heap back instead of parsing and running the bundle again. Node clears
+// compiled code from a snapshot, so functions still compile on first use; what the snapshot saves is loading and
+// initialising ~2 MB of modules, and what the first synth builds and keeps (schema definitions, zod's parsers).
 //
 // The blob lives beside the bundle and follows it: it is built for one bundle (whose name is the signature of every
 // source) and one node binary, by the first command that starts without a usable snapshot (lib/roomler-cli.cjs), and
@@ -13,8 +15,9 @@
 //
 // What a snapshot cannot hold: Node supports only some built-in modules inside one (not child_process, http,
 // readline, module, vm, ...). The bundle gets those as stand-ins that load the real module at first use, which is
-// always after the snapshot has been restored; a module that uses one while it is initialised cannot be preloaded,
-// and the build says which. Anything the bundle would load from node_modules at run time fails the build as well.
+// always after the snapshot has been restored; a module that uses one while it is initialised cannot be preloaded
+// (ws reads node:http as it loads: it is required where it is used), and the build says which. Anything the bundle
+// would load from node_modules at run time fails the build as well.
 const { spawnSync } = require('node:child_process');
 const { createHash } = require('node:crypto');
 const fs = require('node:fs');
@@ -26,12 +29,12 @@ const ENTRY = join(bundleRun.root, 'hack', 'lib', 'cli', 'main.ts');
 /** The snapshot bin/roomler reads: `blob`, `node` (a link to the binary that built it), `flags`, `key`. */
 const DIR = join(bundleRun.cacheDir, 'cli-snapshot');
 /**
- * V8 flags of both the build and every start (V8 refuses a snapshot made with other flags), measured in
- * `npm run bench` as CPU time: a command runs for a fraction of a second, so hot functions reach the optimizing
- * compiler later (a budget 4.4 times the default: without it Turbofan compiled on a second thread for code that was
- * about to finish), and the young generation starts large enough for a whole synth, without a scavenge.
+ * V8 flags of both the build and every start (V8 refuses a snapshot made with other flags). A command runs for a
+ * fraction of a second: hot functions reach the optimizing compiler later (a budget 4.4 times the default; with the
+ * default, Turbofan compiled on a second thread for code about to finish: ~25 % of a synth's CPU time, measured),
+ * and the young generation starts large enough for a whole synth, without a scavenge.
  */
-const FLAGS = (process.env.ROOMLER_SNAPSHOT_FLAGS ?? '--min-semi-space-size=16 --max-semi-space-size=32 --no-minor-gc-task --interrupt-budget=300000').split(' ').filter(Boolean);
+const FLAGS = ['--min-semi-space-size=16', '--max-semi-space-size=32', '--no-minor-gc-task', '--interrupt-budget=300000'];
 /** Built-in modules Node supports inside a user-land snapshot (lib/internal/main/mksnapshot.js). */
 const SUPPORTED = [
   '_stream_duplex', '_stream_passthrough', '_stream_readable', '_stream_transform', '_stream_wrap', '_stream_writable',
