@@ -15,7 +15,10 @@ export default defineConfig({
       // The fast tier shares each worker's loaded modules between its files (nothing there keeps global state): half
       // the time of loading cdk8s and the config for every file.
       { extends: true, test: { name: 'fast', include: [...FAST], isolate: false, sequence: { groupOrder: 0 } } },
-      { extends: true, test: { name: 'full', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...FAST], sequence: { groupOrder: 1 } } },
+      {
+        extends: true,
+        test: { name: 'full', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...FAST], sequence: { groupOrder: 1 } },
+      },
     ],
   },
 });

@@ -32,7 +32,9 @@ function sources(rel, out) {
  * which the startup snapshot holds loaded). The startup snapshot checks it at every start (~1 ms).
  */
 function bundleFor(entry) {
-  const files = ['main.ts', 'package.json', 'package-lock.json', 'tsconfig.json'].filter((f) => existsSync(join(root, f))).map((f) => `${f}:${statSync(join(root, f)).mtimeMs}`);
+  const files = ['main.ts', 'package.json', 'package-lock.json', 'tsconfig.json']
+    .filter((f) => existsSync(join(root, f)))
+    .map((f) => `${f}:${statSync(join(root, f)).mtimeMs}`);
   const dirs = ['lib', 'hack', 'imports', 'bench', 'schemas'].filter((d) => existsSync(join(root, d))).flatMap((d) => sources(d, []));
   const signature = createHash('sha256').update([entry, process.version, ...files, ...dirs].join('\n')).digest('hex').slice(0, 16);
   return join(cacheDir, `${relative(root, entry).replace(/[\/.]/g, '_')}-${signature}.cjs`);

@@ -3,7 +3,9 @@
 // command did before the snapshot existed. Reached when there is no snapshot for this node binary yet, when a source
 // changed since it was built, or with ROOMLER_SNAPSHOT=0. Builds the snapshot for the next start first (~1 s, once
 // per source change; lib/startup-snapshot.cjs) unless that is turned off or failed before.
-const { ENTRY, ensure } = require('./startup-snapshot.cjs');
+const { ENTRY, ensure, restoreEnvironment } = require('./startup-snapshot.cjs');
+
+restoreEnvironment();
 
 require('./bundle-run.cjs')
   .load(ENTRY)

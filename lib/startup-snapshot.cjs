@@ -60,6 +60,13 @@ const tail = (text) =>
     .map((l) => (l.length > 200 ? `${l.slice(0, 200)}…` : l))
     .join('\n');
 
+/** Puts back what bin/roomler took out of the environment for node's own start (NODE_EXTRA_CA_CERTS). */
+function restoreEnvironment() {
+  if (process.env.ROOMLER_NODE_EXTRA_CA_CERTS === undefined) return;
+  process.env.NODE_EXTRA_CA_CERTS = process.env.ROOMLER_NODE_EXTRA_CA_CERTS;
+  delete process.env.ROOMLER_NODE_EXTRA_CA_CERTS;
+}
+
 /** What a snapshot is built for: the bundle (so every source), the node binary and the flags. */
 function keyFor(bundle) {
   const node = fs.realpathSync(process.execPath);
@@ -117,13 +124,20 @@ function build(bundle, key) {
     fs.writeFileSync(script, builderScript(bundle));
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
     fs.mkdirSync(join(tmp, 'empty'));
-    const made = spawnSync(process.execPath, [...FLAGS, '--snapshot-blob', join(tmp, 'blob'), '--build-snapshot', script], { cwd: bundleRun.root, env, encoding: 'utf8', timeout: 120_000 });
+    const blob = ['--snapshot-blob', join(tmp, 'blob')];
+    const options = { cwd: bundleRun.root, env, encoding: 'utf8' };
+    const node = (args, timeout) => spawnSync(process.execPath, [...FLAGS, ...blob, ...args], { ...options, timeout });
+    const made = node(['--build-snapshot', script], 120_000);
     // Node warns (and carries on) when the script loads a built-in it does not support in snapshots: a failure here.
-    if (made.status !== 0 || made.stderr.trim()) throw new Error(`node --build-snapshot ${made.error ? made.error.message : `exited ${made.status}`}:\n${tail(made.stderr)}`);
+    if (made.status !== 0 || made.stderr.trim()) {
+      throw new Error(`node --build-snapshot ${made.error ? made.error.message : `exited ${made.status}`}:\n${tail(made.stderr)}`);
+    }
     // The blob must load and run a command before any start relies on it.
     const expected = `${JSON.parse(fs.readFileSync(join(bundleRun.root, 'package.json'), 'utf8')).name} `;
-    const check = spawnSync(process.execPath, [...FLAGS, '--snapshot-blob', join(tmp, 'blob'), join(bundleRun.root, 'bin', 'roomler'), '--version'], { cwd: bundleRun.root, env, encoding: 'utf8', timeout: 60_000 });
-    if (check.status !== 0 || !check.stdout.startsWith(expected)) throw new Error(`the new snapshot does not start: exit ${check.status}:\n${tail(check.stderr)}`);
+    const check = node([join(bundleRun.root, 'bin', 'roomler'), '--version'], 60_000);
+    if (check.status !== 0 || !check.stdout.startsWith(expected)) {
+      throw new Error(`the new snapshot does not start: exit ${check.status}:\n${tail(check.stderr)}`);
+    }
     fs.rmSync(script);
     fs.rmSync(join(tmp, 'empty'), { recursive: true });
     fs.symlinkSync(fs.realpathSync(process.execPath), join(tmp, 'node'));
@@ -142,7 +156,8 @@ function build(bundle, key) {
 function publish(tmp) {
   for (const name of fs.readdirSync(dirname(DIR))) {
     const old = join(dirname(DIR), name);
-    if (name.startsWith(`${basename(DIR)}.old.`) && Date.now() - fs.statSync(old).mtimeMs > 60_000) fs.rmSync(old, { recursive: true, force: true });
+    if (!name.startsWith(`${basename(DIR)}.old.`) || Date.now() - fs.statSync(old).mtimeMs < 60_000) continue;
+    fs.rmSync(old, { recursive: true, force: true });
   }
   if (fs.existsSync(DIR)) {
     const old = `${DIR}.old.${process.pid}.${Date.now()}`;
@@ -167,74 +182,114 @@ function deferredShapes(code) {
 }
 
 /**
- * The script `node --build-snapshot` runs: the CLI bundle in a CommonJS wrapper, the preload, and the main function
- * of every start, which checks the sources' signature with lib/bundle-run.cjs as it is on disk now. The bundle's code is
- * whitespace-minified: the heap holds its source for lazy compilation, and a smaller heap restores faster.
+ * The script `node --build-snapshot` runs: `inSnapshot` below, given bundle-run.cjs and the CLI bundle as CommonJS
+ * module functions. The bundle's code is whitespace-minified: the heap holds its source for lazy compilation, and a
+ * smaller heap restores faster.
  */
 function builderScript(bundle) {
   const { transformSync } = require('esbuild');
   const code = transformSync(fs.readFileSync(bundle, 'utf8'), { minifyWhitespace: true, legalComments: 'none', charset: 'ascii' }).code;
-  const wrap = (source, file, name) =>
-    `const ${name} = { exports: {} };\n(function (exports, require, module, __filename, __dirname) {\n${source}\n})(${name}.exports, bundleRequire, ${name}, ${JSON.stringify(file)}, ${JSON.stringify(dirname(file))});\n`;
+  const runner = join(__dirname, 'bundle-run.cjs');
+  const settings = {
+    entry: ENTRY,
+    bundle,
+    runner,
+    fallback: join(__dirname, 'roomler-cli.cjs'),
+    emptyDir: join(`${DIR}.${process.pid}.tmp`, 'empty'),
+    supported: SUPPORTED,
+    functions: deferredShapes(code),
+  };
+  const moduleFunction = (source) => `function (exports, require, module, __filename, __dirname) {\n${source}\n}`;
   return [
     `'use strict';`,
-    `// Generated by lib/startup-snapshot.cjs for node --build-snapshot; not kept after the build.`,
-    `const ROOT = ${JSON.stringify(bundleRun.root)};`,
-    `const ENTRY = ${JSON.stringify(ENTRY)};`,
-    `const BUNDLE = ${JSON.stringify(bundle)};`,
-    `const EMPTY_DIR = ${JSON.stringify(join(`${DIR}.${process.pid}.tmp`, 'empty'))};`,
-    `const SUPPORTED = new Set(${JSON.stringify(SUPPORTED)});`,
-    `const FUNCTIONS = ${JSON.stringify(deferredShapes(code))};`,
-    `const builderRequire = require;`,
-    `let runtimeRequire;`,
-    `const unresolved = [];`,
-    // A stand-in for a built-in the snapshot cannot hold: every access goes to the real module, loaded at first use
-    // after the snapshot is restored. While it is built, only a function can be taken from it (cdk8s keeps
-    // child_process.spawnSync at load), as a stand-in that calls the real function; anything else fails the build.
-    `function deferred(id, functions) {`,
-    `  let real;`,
-    `  const late = new Map();`,
-    `  const load = () => {`,
-    `    if (!runtimeRequire) throw new Error(\`\${id} is used while the snapshot is built: the module that does so cannot be preloaded\`);`,
-    `    return (real ??= runtimeRequire(id));`,
-    `  };`,
-    `  const lateBound = (k) => {`,
-    `    if (!late.has(k)) late.set(k, function (...args) { return new.target ? Reflect.construct(load()[k], args, new.target) : Reflect.apply(load()[k], this, args); });`,
-    `    return late.get(k);`,
-    `  };`,
-    `  return new Proxy({}, {`,
-    `    get: (_, k) => (!runtimeRequire && functions.includes(k) ? lateBound(k) : load()[k]),`,
-    `    set: (_, k, v) => ((load()[k] = v), true),`,
-    `    has: (_, k) => k in load(),`,
-    `    ownKeys: () => Reflect.ownKeys(load()),`,
-    `    getOwnPropertyDescriptor: (_, k) => { const d = Reflect.getOwnPropertyDescriptor(load(), k); return d && { ...d, configurable: true }; },`,
-    `    getPrototypeOf: () => Object.getPrototypeOf(load()),`,
-    `  });`,
-    `}`,
-    `const stand = new Map();`,
-    `function bundleRequire(id) {`,
-    `  if (runtimeRequire) return runtimeRequire(id);`,
-    `  const name = id.startsWith('node:') ? id.slice(5) : id;`,
-    `  if (SUPPORTED.has(name)) return builderRequire(id);`,
-    `  if (FUNCTIONS[name]) { if (!stand.has(name)) stand.set(name, deferred(id, FUNCTIONS[name])); return stand.get(name); }`,
-    `  unresolved.push(id);`,
-    `  throw Object.assign(new Error(\`Cannot find module '\${id}' while the snapshot is built\`), { code: 'MODULE_NOT_FOUND' });`,
-    `}`,
-    wrap(code, bundle, 'cli'),
-    `cli.exports.prepareSnapshot(EMPTY_DIR);`,
-    `if (unresolved.length) throw new Error(\`the preloaded modules require \${unresolved.join(', ')} from node_modules, which a snapshot cannot hold\`);`,
-    `require('node:v8').startupSnapshot.setDeserializeMainFunction(() => {`,
-    `  runtimeRequire = builderRequire('node:module').createRequire(BUNDLE);`,
-    `  if (process.env.ROOMLER_SNAPSHOT !== '0' && runtimeRequire(ROOT + '/lib/bundle-run.cjs').bundleFor(ENTRY) === BUNDLE) return cli.exports.main();`,
-    `  if (process.env.ROOMLER_SNAPSHOT === 'require') {`,
-    `    process.stderr.write('bin/roomler: ROOMLER_SNAPSHOT=require: a source changed since the startup snapshot was built\\n');`,
-    `    return void (process.exitCode = 1);`,
-    `  }`,
-    // A source changed since this snapshot was built: the start without it, which also builds the next one.
-    `  runtimeRequire(ROOT + '/lib/roomler-cli.cjs');`,
-    `});`,
+    `// Generated by lib/startup-snapshot.cjs for node --build-snapshot; removed after the build.`,
+    `(${inSnapshot})(require, ${JSON.stringify(settings)}, ${restoreEnvironment},`,
+    `${moduleFunction(fs.readFileSync(runner, 'utf8').replace(/^#!.*/, ''))},`,
+    `${moduleFunction(code)});`,
     '',
   ].join('\n');
 }
 
-module.exports = { DIR, ENTRY, FLAGS, ensure, keyFor };
+/**
+ * Runs inside `node --build-snapshot` (serialized into its script, so it uses only its arguments): loads
+ * bundle-run.cjs (the signature check of every start: as it is now, which the signature covers too) and the CLI
+ * bundle, prepares the CLI (every command loaded, the default config synthesized once) and sets the main function
+ * of every start from the snapshot.
+ */
+function inSnapshot(builderRequire, settings, restore, runnerModule, cliModule) {
+  const { dirname } = builderRequire('node:path');
+  const supported = new Set(settings.supported);
+  const unresolved = [];
+  const standIns = new Map();
+  let runtimeRequire;
+
+  // A stand-in for a built-in the snapshot cannot hold: every access goes to the real module, loaded at first use
+  // after the snapshot is restored. While it is built, only a function can be taken from it (cdk8s keeps
+  // child_process.spawnSync at load), as a stand-in that calls the real function; anything else fails the build.
+  function deferred(id, functions) {
+    let real;
+    const late = new Map();
+    const load = () => {
+      if (!runtimeRequire) throw new Error(`${id} is used while the snapshot is built: the module that does so cannot be preloaded`);
+      return (real ??= runtimeRequire(id));
+    };
+    const lateBound = (k) => {
+      if (!late.has(k)) {
+        late.set(k, function (...args) {
+          return new.target ? Reflect.construct(load()[k], args, new.target) : Reflect.apply(load()[k], this, args);
+        });
+      }
+      return late.get(k);
+    };
+    return new Proxy({}, {
+      get: (_, k) => (!runtimeRequire && functions.includes(k) ? lateBound(k) : load()[k]),
+      set: (_, k, v) => ((load()[k] = v), true),
+      has: (_, k) => k in load(),
+      ownKeys: () => Reflect.ownKeys(load()),
+      getOwnPropertyDescriptor: (_, k) => {
+        const d = Reflect.getOwnPropertyDescriptor(load(), k);
+        return d && { ...d, configurable: true };
+      },
+      getPrototypeOf: () => Object.getPrototypeOf(load()),
+    });
+  }
+
+  function bundleRequire(id) {
+    if (runtimeRequire) return runtimeRequire(id);
+    const name = id.startsWith('node:') ? id.slice(5) : id;
+    if (supported.has(name)) return builderRequire(id);
+    if (settings.functions[name]) {
+      if (!standIns.has(name)) standIns.set(name, deferred(id, settings.functions[name]));
+      return standIns.get(name);
+    }
+    unresolved.push(id);
+    throw Object.assign(new Error(`Cannot find module '${id}' while the snapshot is built`), { code: 'MODULE_NOT_FOUND' });
+  }
+
+  const load = (moduleFunction, file) => {
+    const m = { exports: {} };
+    moduleFunction.call(m.exports, m.exports, bundleRequire, m, file, dirname(file));
+    return m.exports;
+  };
+  const runner = load(runnerModule, settings.runner);
+  const cli = load(cliModule, settings.bundle);
+  cli.prepareSnapshot(settings.emptyDir);
+  if (unresolved.length) {
+    throw new Error(`the preloaded modules require ${unresolved.join(', ')} from node_modules, which a snapshot cannot hold`);
+  }
+
+  builderRequire('node:v8').startupSnapshot.setDeserializeMainFunction(() => {
+    runtimeRequire = builderRequire('node:module').createRequire(settings.bundle);
+    restore();
+    if (process.env.ROOMLER_SNAPSHOT !== '0' && runner.bundleFor(settings.entry) === settings.bundle) return cli.main();
+    if (process.env.ROOMLER_SNAPSHOT === 'require') {
+      process.stderr.write('bin/roomler: ROOMLER_SNAPSHOT=require: a source changed since the startup snapshot was built\n');
+      process.exitCode = 1;
+      return undefined;
+    }
+    // A source changed since this snapshot was built: the start without it, which also builds the next one.
+    return runtimeRequire(settings.fallback);
+  });
+}
+
+module.exports = { DIR, ENTRY, FLAGS, ensure, keyFor, restoreEnvironment };

@@ -9,7 +9,10 @@ const ROOT = join(__dirname, '..', '..');
 const TEST = join(ROOT, 'test');
 
 const testFiles = (dir: string): string[] =>
-  readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? testFiles(join(dir, n)) : n.endsWith('.test.ts') ? [relative(ROOT, join(dir, n))] : []));
+  readdirSync(dir).flatMap((n) => {
+    if (statSync(join(dir, n)).isDirectory()) return testFiles(join(dir, n));
+    return n.endsWith('.test.ts') ? [relative(ROOT, join(dir, n))] : [];
+  });
 
 /** The local modules a file imports, and theirs, as paths from the root. */
 function imports(file: string, seen = new Set<string>()): Set<string> {
@@ -24,7 +27,14 @@ function imports(file: string, seen = new Set<string>()): Set<string> {
 }
 
 /** Test helpers that start daemons, the lab cluster or bin/roomler, or reach the network. */
-const IMPURE = /^test\/(support\/(cluster|cli|git-project|mongo|kubectl-spy|argv-watch)|rsync\/(sshd|world)|cutover\/support\/|janus\/)|^hack\/lib\/(lab|process)\//;
+const IMPURE = new RegExp(
+  [
+    '^test/support/(cluster|cli|git-project|mongo|kubectl-spy|argv-watch)',
+    '^test/rsync/(sshd|world)',
+    '^test/(cutover/support|janus|migration/support)/',
+    '^hack/lib/(lab|process)/',
+  ].join('|'),
+);
 
 describe('test tiers', () => {
   it('every fast file exists, and every test file is in one tier', () => {
