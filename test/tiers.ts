@@ -11,10 +11,12 @@ export const FAST: readonly string[] = [
   'test/config/instances.test.ts',
   'test/config/schema-and-example.test.ts',
   'test/coturn/chart.test.ts',
+  'test/cutover/nginx-tokenizer.test.ts',
   'test/gitops/gitops.test.ts',
   'test/gitops/object-diff.test.ts',
   'test/hack/tiers.test.ts',
   'test/secrets/credentials.test.ts',
+  'test/validate/cron.test.ts',
   'test/validate/rules.test.ts',
   'test/validate/schema.test.ts',
 ];

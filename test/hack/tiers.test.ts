@@ -31,7 +31,8 @@ const IMPURE = new RegExp(
   [
     '^test/support/(cluster|cli|git-project|mongo|kubectl-spy|argv-watch)',
     '^test/rsync/(sshd|world)',
-    '^test/(cutover/support|janus|migration/support)/',
+    '^test/cutover/support/(lab|hooks|backends|load)',
+    '^test/(janus|migration/support)/',
     '^hack/lib/(lab|process)/',
   ].join('|'),
 );
