@@ -1,4 +1,4 @@
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, Socket } from 'node:net';
 import type WebSocket from 'ws';
@@ -50,7 +50,7 @@ const tlsOptions = (t: RequestTarget) => (t.tls ? { servername: isIP(t.host) ? u
 export const httpGet = async (t: RequestTarget): Promise<number> => (await httpResponse(t)).status;
 
 /** One GET on a fresh connection; resolves with the status and the response headers (names in lower case). */
-export function httpResponse(t: RequestTarget): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
+export function httpResponse(t: RequestTarget): Promise<{ status: number; headers: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = (t.tls ? httpsRequest : httpRequest)(
       { host: t.address.host, port: t.address.port, path: t.path, method: 'GET', agent: false, timeout: t.timeoutMs, signal: t.signal, headers: { Host: t.host, 'User-Agent': USER_AGENT, Connection: 'close' }, ...tlsOptions(t) },
