@@ -27,6 +27,7 @@ export interface Row {
   readonly target?: string;
 }
 const rows: Row[] = [];
+const failed: string[] = [];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const s = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
 
@@ -98,7 +99,15 @@ async function main(skipTests: boolean) {
 
   // 4. Start-up against the peer, and figures from the host-side tools' own benchmarks.
   rows.unshift(...(await startup.bench(kustomize)));
-  for (const area of [rsync, mongo, cutover]) rows.push(...(await area.bench()));
+  // An area that fails is a row saying so, and the run exits 1: the table stays whole.
+  for (const [name, area] of [['rsync', rsync], ['migrate mongo', mongo], ['cutover', cutover]] as const) {
+    try {
+      rows.push(...(await area.bench()));
+    } catch (e) {
+      failed.push(name);
+      rows.push({ name: `${name} benchmarks`, value: `FAILED: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}` });
+    }
+  }
 
   // 5. The whole test suite.
   if (!skipTests) {
@@ -145,6 +154,12 @@ runStandalone(
       'synth against ts-node and tsx, 1-50 instances, validation, rsync, migrate mongo and cutover on the test lab, and the test suite.',
     options: { 'skip-tests': { type: 'boolean', description: 'leave out the test-suite wall time (the longest part)' } },
     examples: ['npm run bench', 'npm run bench -- --skip-tests'],
-    run: ({ values }) => main(values['skip-tests']).then(() => 0).finally(() => tmp && rmSync(tmp, { recursive: true, force: true })),
+    run: ({ values }) =>
+      main(values['skip-tests'])
+        .then(() => {
+          if (failed.length) process.stderr.write(`bench: ${failed.join(', ')} failed (see the table)\n`);
+          return failed.length ? 1 : 0;
+        })
+        .finally(() => tmp && rmSync(tmp, { recursive: true, force: true })),
   }),
 );

@@ -136,4 +136,3 @@ export function main(argv = process.argv.slice(2)): void {
     process.exitCode = code;
   });
 }
-
