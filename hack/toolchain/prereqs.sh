@@ -15,7 +15,7 @@ tools=(
   setfacl:acl getfacl:acl crontab:cron turnserver:coturn turnutils_uclient:coturn dnsmasq:dnsmasq-base
   nginx:nginx-light janus:janus etcd:etcd-server git:git curl:curl python3:python3 redis-server:redis-server
 )
-GO_MIN=1.22        # the lab's scratch module declares go 1.22; a piece may need more (go-min:VERSION)
+GO_MIN=1.22.7      # kustomize v5.7.1 declares go 1.22.7 (the lab's scratch module: go 1.22); a piece may need more (go-min:VERSION)
 NODE_MIN=20.19     # package.json engines
 
 missing_tools=() packages=()
@@ -51,7 +51,7 @@ fi
 
 # What the pieces not yet in the cache need to be built.
 needs=()
-for piece in lab mongo-tools ferretdb kube-score checkov crossplane robfig-cron argocd sealed-secrets; do
+for piece in lab mongo-tools ferretdb kube-score checkov crossplane robfig-cron kustomize argocd sealed-secrets; do
   if out=$(bash "./$piece.sh" --needs 2>&1); then
     [ -z "$out" ] || needs+=($out)
   else
@@ -67,9 +67,9 @@ done
 if need go; then
   go_version=$(go env GOVERSION 2>/dev/null || true)
   if [ -z "$go_version" ]; then
-    problems+=("Go $GO_MIN or newer, to build the lab control plane, FerretDB, kube-score, the cron parser, Argo CD and the Sealed Secrets controller: not found -> https://go.dev/dl")
+    problems+=("Go $GO_MIN or newer, to build the lab control plane, FerretDB, kube-score, the cron parser, kustomize, Argo CD and the Sealed Secrets controller: not found -> https://go.dev/dl")
   elif ! version_at_least "${go_version#go}" "$GO_MIN"; then
-    problems+=("Go $GO_MIN or newer, to build the lab control plane, FerretDB, kube-score, the cron parser, Argo CD and the Sealed Secrets controller: found $go_version -> https://go.dev/dl")
+    problems+=("Go $GO_MIN or newer, to build the lab control plane, FerretDB, kube-score, the cron parser, kustomize, Argo CD and the Sealed Secrets controller: found $go_version -> https://go.dev/dl")
   fi
 fi
 if need python-venv && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
