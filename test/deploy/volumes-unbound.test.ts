@@ -21,6 +21,6 @@ describe('bin/roomler deploy: a data volume that cannot bind', () => {
     expect(r.status, r.stdout).toBe(1);
     expect(r.stderr).toMatch(/roomler\/statefulset\/mongodb did not become ready/);
     expect(r.stderr).toMatch(/mongodb-0 Pending, not scheduled: its PersistentVolumeClaim is not bound/);
-    expect(r.stderr).toMatch(/PVC mongodb-data is Pending: volume "roomler-mongodb-data" already bound to a different claim\./);
+    expect(r.stderr).toMatch(/PVC mongodb-data is Pending: PersistentVolume roomler-mongodb-data is bound to another claim, elsewhere\/mongodb-data .*\(volume controller: volume "roomler-mongodb-data" already bound to a different claim\.\)/);
   });
 });
