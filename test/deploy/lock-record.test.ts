@@ -17,48 +17,43 @@ const LEAN = `${BASE}backups: { enabled: false }\n`;
 /** MongoDB's template with a Pod that becomes Ready only after `after`: a deploy that waits in wave 1. */
 const slowMongo = (after: string) => annotate('StatefulSet', 'mongodb', LAB_ANNOTATIONS.readyAfter, after);
 
-const history = (cluster: TestCluster) => roomler(['deploy', 'history'], { env: cluster.env });
-/** Revision -> outcome, from `deploy history`. */
-const outcomes = (cluster: TestCluster) => {
-  const h = history(cluster);
+/** `deploy history`: revision -> outcome, and the lock's line when it is held. */
+function history(cluster: TestCluster): { outcomes: Record<number, string>; lock?: string } {
+  const h = roomler(['deploy', 'history'], { env: cluster.env });
   expect(h.status, h.stderr).toBe(0);
-  return Object.fromEntries([...h.stdout.matchAll(/^(\d+) +\S+ +(.+?) {2,}[0-9a-f]{12} /gm)].map((m) => [Number(m[1]), m[2]]));
-};
-const lockLine = (cluster: TestCluster) => /^locked: .*$/m.exec(history(cluster).stdout)?.[0];
+  return { outcomes: Object.fromEntries([...h.stdout.matchAll(/^(\d+) +\S+ +(.+?) {2,}[0-9a-f]{12} /gm)].map((m) => [Number(m[1]), m[2]])), lock: /^locked: .*$/m.exec(h.stdout)?.[0] };
+}
 
 describe('bin/roomler deploy: one run at a time, one honest record', () => {
   const cluster = useCluster();
   const lean = project(LEAN);
 
   it('two deploys at once: the second exits 75 naming the holder, a third waits (--wait-lock), plans again, and no revision collides', async () => {
-    await createSecrets(cluster, lean);
-    expect(deploy(cluster, lean, '--yes').status).toBe(0);
-
+    await createSecrets(cluster, lean, { tls: false });
     // A: the full config (backup CronJobs, the ConfigMap they mount), slow in wave 1 so it holds the lock a while.
     const full = project(BASE, slowMongo('6s'));
     const a = startDeploy(cluster, full, '--yes', '--timeout', '60');
-    await a.waitFor(/revision 2: recorded as pending/);
+    await a.waitFor(/revision 1: recorded as pending/);
     const b = deploy(cluster, lean, '--yes');
     expect(b.status, b.stderr).toBe(75);
     expect(b.stderr).toMatch(
-      new RegExp(`^deploy: the cluster is locked by \\S+@\\S+ \\(pid ${a.pid}\\), deploy of revision 2 since \\S+Z, last renewed \\d+ s ago \\(Lease roomler-deploy/roomler-deploy-lock\\); nothing was changed\\. Wait for it with --wait-lock SECONDS`, 'm'),
+      new RegExp(`^deploy: the cluster is locked by \\S+@\\S+ \\(pid ${a.pid}\\), deploy of revision 1 since \\S+Z, last renewed \\d+ s ago \\(Lease roomler-deploy/roomler-deploy-lock\\); nothing was changed\\. Wait for it with --wait-lock SECONDS`, 'm'),
     );
-    expect(b.stdout).not.toMatch(/wave/);
+    expect(b.stdout).not.toMatch(/wave -?\d+: applying/);
 
     const c = startDeploy(cluster, lean, '--yes', '--wait-lock', '120');
-    await c.waitFor(/lock: waiting up to 1\d\d s for the deploy lock held by \S+ \(pid \d+\), deploy of revision 2/);
+    await c.waitFor(/lock: waiting up to 1\d\d s for the deploy lock held by \S+ \(pid \d+\), deploy of revision 1/);
     expect((await a.done).code, a.stderr()).toBe(0);
     expect((await c.done).code, c.stderr()).toBe(0);
-    expect(a.stdout()).toMatch(/recorded revision 2: succeeded/);
-    // C confirmed a plan made from revision 1; it plans again from A's revision 2, so it prunes A's CronJobs with
+    expect(a.stdout()).toMatch(/recorded revision 1: succeeded/);
+    // C confirmed a plan made before A recorded anything; it plans again from A's revision 1, so it prunes A's CronJobs with
     // the ConfigMap they mount, never one without the other.
-    expect(c.stdout()).toMatch(/lock: another run recorded revision 2 while this one waited: planned again from it/);
+    expect(c.stdout()).toMatch(/lock: another run recorded revision 1 while this one waited: planned again from it/);
     expect(c.stdout()).toMatch(/prune: deleting CronJob\/roomler\/mongodb-backup\n[\s\S]*prune: deleting ConfigMap\/roomler\/mongodb-backup-scripts/);
-    expect(c.stdout()).toMatch(/recorded revision 3: succeeded/);
+    expect(c.stdout()).toMatch(/recorded revision 2: succeeded/);
     expect(await exists(cluster, 'configmap', 'mongodb-backup-scripts', '-n', 'roomler')).toBe(false);
     expect(await exists(cluster, 'cronjob', 'mongodb-backup', '-n', 'roomler')).toBe(false);
-    expect(outcomes(cluster)).toEqual({ 1: 'succeeded', 2: 'succeeded', 3: 'succeeded' });
-    expect(lockLine(cluster)).toBeUndefined();
+    expect(history(cluster)).toEqual({ outcomes: { 1: 'succeeded', 2: 'succeeded' }, lock: undefined });
   });
 
   it('Ctrl-C in a wave: exit 130, said and recorded once as interrupted, the lock given back', async () => {
@@ -68,9 +63,8 @@ describe('bin/roomler deploy: one run at a time, one honest record', () => {
     process.kill(d.pid, 'SIGINT');
     const end = await d.done;
     expect(end.code, d.stderr()).toBe(130);
-    expect(d.stderr()).toMatch(/^deploy: deploy interrupted by SIGINT during wave 1 \(waiting for roomler\/statefulset\/mongodb\): recorded revision 4 as interrupted; \d+ object\(s\) were applied before it stopped, nothing was pruned$/m);
-    expect(outcomes(cluster)[4]).toBe('interrupted by SIGINT during wave 1 (waiting for roomler/statefulset/mongodb)');
-    expect(lockLine(cluster)).toBeUndefined();
+    expect(d.stderr()).toMatch(/^deploy: deploy interrupted by SIGINT during wave 1 \(waiting for roomler\/statefulset\/mongodb\): recorded revision 3 as interrupted; \d+ object\(s\) were applied before it stopped, nothing was pruned$/m);
+    expect(history(cluster)).toMatchObject({ outcomes: { 3: 'interrupted by SIGINT during wave 1 (waiting for roomler/statefulset/mongodb)' }, lock: undefined });
   });
 
   it('`deploy --yes | head`: the closed pipe interrupts it (exit 141), never a silent exit 0', async () => {
@@ -79,15 +73,16 @@ describe('bin/roomler deploy: one run at a time, one honest record', () => {
     e.closeStdout();
     const end = await e.done;
     expect(end.code, e.stderr()).toBe(141);
-    expect(e.stderr()).toMatch(/^deploy: deploy interrupted by SIGPIPE \(the reader of its output went away\)/m);
+    expect(e.stderr()).toMatch(/^deploy: deploy interrupted by SIGPIPE \(the reader of its output went away\) /m);
     // Either before it changed anything, or recorded as interrupted: never a run without a word about it.
     const recorded = /recorded revision (\d+) as interrupted/.exec(e.stderr());
-    if (recorded) expect(outcomes(cluster)[Number(recorded[1])]).toMatch(/^interrupted by SIGPIPE/);
+    const after = history(cluster);
+    if (recorded) expect(after.outcomes[Number(recorded[1])]).toMatch(/^interrupted by SIGPIPE \(the reader of its output went away\) (before|during) wave/);
     else expect(e.stderr()).toMatch(/before it changed anything: nothing was applied or recorded/);
-    expect(lockLine(cluster)).toBeUndefined();
+    expect(after.lock).toBeUndefined();
   });
 
-  it('the API server killed mid-wave: it says no record could be written and what history shows; --force-unlock takes over', async () => {
+  it('the API server killed mid-wave: it says no record could be written and what history shows; --force-unlock takes the lock over', async () => {
     const slow = project(LEAN, slowMongo('20s'));
     const f = startDeploy(cluster, slow, '--yes', '--timeout', '120');
     await f.waitFor(/waiting for roomler\/statefulset\/mongodb/);
@@ -103,14 +98,15 @@ describe('bin/roomler deploy: one run at a time, one honest record', () => {
     expect(f.stderr()).not.toMatch(/recorded revision \d+ as failed/);
 
     await restartApiServer(cluster.state, labBin());
-    expect(outcomes(cluster)[revision]).toBe('in progress');
-    const locked = deploy(cluster, lean, '--yes');
-    expect(locked.status).toBe(75);
-    const g = deploy(cluster, lean, '--yes', '--force-unlock', '--timeout', '120');
-    expect(g.status, g.stderr).toBe(0);
-    expect(g.stdout).toMatch(new RegExp(`lock: --force-unlock: took the deploy lock from \\S+ \\(pid ${f.pid}\\), deploy of revision ${revision} since`));
-    const after = outcomes(cluster);
-    expect(after[revision]).toBe('unfinished: no outcome was recorded (the run lost the API server or was killed)');
-    expect(after[revision + 1]).toBe('succeeded');
+    expect(history(cluster)).toMatchObject({ outcomes: { [revision]: 'in progress' }, lock: expect.stringMatching(new RegExp(`^locked: \\S+ \\(pid ${f.pid}\\), deploy of revision ${revision} since`)) });
+    // secrets apply takes the same lock: refused while the dead run's lock lasts, then taken over with --force-unlock.
+    const secrets = (...args: string[]) => roomler(['secrets', 'apply', '--yes', ...args], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: lean } });
+    const locked = secrets();
+    expect(locked.status, locked.stderr).toBe(75);
+    expect(locked.stderr).toMatch(new RegExp(`^secrets: the cluster is locked by \\S+ \\(pid ${f.pid}\\), deploy of revision ${revision} since`, 'm'));
+    const forced = secrets('--force-unlock');
+    expect(forced.status, forced.stderr).toBe(0);
+    expect(forced.stdout).toMatch(new RegExp(`lock: --force-unlock: took the deploy lock from \\S+ \\(pid ${f.pid}\\), deploy of revision ${revision} since`));
+    expect(history(cluster)).toMatchObject({ outcomes: { [revision]: 'unfinished: no outcome was recorded (the run lost the API server or was killed)' }, lock: undefined });
   });
 });

@@ -75,10 +75,11 @@ export function startDeploy(cluster: TestCluster, dir: string, ...args: string[]
   };
 }
 
-/** The Secrets deploy needs, created the way the README says: secrets apply, and a TLS Secret by kubectl. */
-export async function createSecrets(cluster: TestCluster, dir: string) {
+/** The Secrets deploy needs, created the way the README says: secrets apply, and (coturn's) TLS Secret by kubectl. */
+export async function createSecrets(cluster: TestCluster, dir: string, o: { tls?: boolean } = {}) {
   const s = roomler(['secrets', 'apply', '--yes'], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: dir } });
   expect(s.status, s.stderr).toBe(0);
+  if (o.tls === false) return;
   const pem = emptyDir();
   expect(spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(pem, 'k'), '-out', join(pem, 'c'), '-subj', '/CN=turn.roomler.live', '-days', '2'], { stdio: 'ignore' }).status).toBe(0);
   const made = await cluster.kubectl(['-n', 'coturn', 'create', 'secret', 'tls', 'coturn-tls', `--cert=${join(pem, 'c')}`, `--key=${join(pem, 'k')}`, '--dry-run=client', '-o', 'yaml']);

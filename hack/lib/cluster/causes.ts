@@ -74,11 +74,11 @@ export async function missingRights(kubectl: Kubectl, rights: readonly Right[]):
     kind: 'SelfSubjectAccessReview',
     spec: { resourceAttributes: { verb: r.verb, group: r.group, resource: r.resource, ...(r.namespace ? { namespace: r.namespace } : {}) } },
   }));
-  const res = await kubectl.run(['create', '-f', '-', '-o', 'json'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: reviews }), timeoutMs: 60_000 });
-  if (res.exitCode !== 0) return []; // the review API itself unavailable: the real requests will say what is refused
-  const out = JSON.parse(res.stdout);
-  const items: Obj[] = out.kind === 'List' ? out.items : [out];
-  return unique.filter((_, i) => items[i]?.status?.allowed !== true);
+  // kubectl create prints each created object on its own: one answer per line, in order.
+  const res = await kubectl.run(['create', '-f', '-', '-o', 'jsonpath={.status.allowed}{"\\n"}'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: reviews }), timeoutMs: 60_000 });
+  const answers = res.stdout.split('\n').filter(Boolean);
+  if (res.exitCode !== 0 || answers.length !== unique.length) return []; // no review API: the real requests will say what is refused
+  return unique.filter((_, i) => answers[i] !== 'true');
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -277,15 +277,17 @@ async function lastEvent(kubectl: Kubectl, namespace: string, name: string): Pro
 // ---------------------------------------------------------------------------------------------------------------
 // Server-side apply conflicts: the object, the fields, the other manager, and what to do.
 
-/** `Apply failed with 2 conflicts: conflicts with "kubectl-edit" using apps/v1: - .spec.replicas …` -> managers and fields. */
-export function conflictsOf(stderr: string): { manager: string; fields: string[] }[] {
-  const out: { manager: string; fields: string[] }[] = [];
+/**
+ * kubectl's server-side apply conflict (`Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale"
+ * using apps/v1: .spec.replicas`, or one field per `- .path` line) -> each other manager and its fields.
+ */
+export function conflictsOf(stderr: string): { manager: string; subresource?: string; fields: string[] }[] {
   const text = stderr.replace(/\nPlease review the fields above[\s\S]*$/, '');
-  for (const m of text.matchAll(/conflicts? with "([^"]+)"(?: using [^:\n]+)?:?\s*((?:\n?\s*-\s*\S+|\s*\.\S+)+)/g)) {
-    const fields = [...m[2].matchAll(/(\.[^\s,]+)/g)].map((f) => f[1]);
-    out.push({ manager: m[1], fields });
-  }
-  return out;
+  return [...text.matchAll(/conflicts? with "([^"]+)"(?: with subresource "([^"]+)")?(?: using [^\s:]+)?:([\s\S]*?)(?=conflicts? with "|$)/g)].map((m) => ({
+    manager: m[1],
+    ...(m[2] ? { subresource: m[2] } : {}),
+    fields: [...m[3].matchAll(/(?:^|[\s-])(\.[^\s,]+)/g)].map((f) => f[1]),
+  }));
 }
 
 /** What the operator can do about a conflict on this object. */

@@ -25,7 +25,7 @@ import {
   type RevisionMeta,
   type StoredRevision,
 } from './releases';
-import { hasReadyPod, waitForRollout } from './rollout';
+import { waitForRollout } from './rollout';
 
 type Obj = Record<string, any>;
 type Log = (line: string) => void;
@@ -228,8 +228,10 @@ async function planPrune(kubectl: Kubectl, previous: readonly Managed[], desired
       plan.live.set(objectKey(m), live);
     }
   }
-  // Reverse wave order: CronJobs and the app first, claims, volumes and namespaces last.
-  plan.remove.sort((a, b) => (b.wave ?? 0) - (a.wave ?? 0));
+  // Reverse apply order: CronJobs and the app first, namespaces last; within a wave a claim before its volume (the
+  // volume's protection finalizer holds it while a claim is bound to it). The inventory is in apply order.
+  const last: Record<string, number> = { PersistentVolumeClaim: 1, PersistentVolume: 2, Namespace: 3 };
+  plan.remove.reverse().sort((a, b) => (b.wave ?? 0) - (a.wave ?? 0) || (last[a.kind] ?? 0) - (last[b.kind] ?? 0));
   return plan;
 }
 
@@ -239,13 +241,12 @@ async function planPrune(kubectl: Kubectl, previous: readonly Managed[], desired
  * a different claim"): MongoDB would never start although its data is right there.
  */
 async function releasedVolumes(kubectl: Kubectl, objects: readonly Obj[]): Promise<{ name: string; claim: string }[]> {
-  const out: { name: string; claim: string }[] = [];
-  for (const pv of objects.filter((x) => x.kind === 'PersistentVolume' && x.spec?.claimRef)) {
-    const live = await liveObject(kubectl, { apiVersion: 'v1', kind: 'PersistentVolume', name: pv.metadata.name });
-    const ref = live?.spec?.claimRef ?? {};
-    if (live?.status?.phase === 'Released' && ref.uid && ref.namespace === pv.spec.claimRef.namespace && ref.name === pv.spec.claimRef.name) out.push({ name: pv.metadata.name, claim: `${ref.namespace}/${ref.name}` });
-  }
-  return out;
+  const volumes = objects.filter((x) => x.kind === 'PersistentVolume' && x.spec?.claimRef);
+  const live = await Promise.all(volumes.map((pv) => liveObject(kubectl, { apiVersion: 'v1', kind: 'PersistentVolume', name: pv.metadata.name })));
+  return volumes.flatMap((pv, i) => {
+    const ref = live[i]?.spec?.claimRef ?? {};
+    return live[i]?.status?.phase === 'Released' && ref.uid && ref.namespace === pv.spec.claimRef.namespace && ref.name === pv.spec.claimRef.name ? [{ name: pv.metadata.name, claim: `${ref.namespace}/${ref.name}` }] : [];
+  });
 }
 
 /** The latest revision that recorded what it left managed (a run that never finished recorded nothing). */
@@ -299,11 +300,13 @@ async function planRelease(cfg: LoadedConfig, kubectl: Kubectl, req: ReleaseRequ
   await requireRights(kubectl, target, neededRights(req.objects, historyNs, req.dryRun), req.kind === 'rollback' ? 'deploy rollback' : 'deploy');
 
   const missingSecrets: string[] = [];
-  for (const s of requiredSecrets([...req.objects])) {
-    const r = await kubectl.run(['get', 'secret', s.name, '-n', s.namespace, '-o', 'name'], { timeoutMs: 30_000 });
+  const secrets = requiredSecrets([...req.objects]);
+  const found = await Promise.all(secrets.map((x) => kubectl.run(['get', 'secret', x.name, '-n', x.namespace, '-o', 'name'], { timeoutMs: 30_000 })));
+  for (const [i, r] of found.entries()) {
+    const id = `${secrets[i].namespace}/${secrets[i].name}`;
     if (r.exitCode === 0) continue;
-    if (!notFound(r.stderr)) throw new UserError(`cannot tell whether Secret ${s.namespace}/${s.name} exists: ${explainKubectlError(r.stderr)}`);
-    missingSecrets.push(`${s.namespace}/${s.name}`);
+    if (!notFound(r.stderr)) throw new UserError(`cannot tell whether Secret ${id} exists: ${explainKubectlError(r.stderr)}`);
+    missingSecrets.push(id);
   }
   if (missingSecrets.length && !req.dryRun) {
     const tls = cfg.root.coturn.enabled ? `${cfg.root.coturn.namespace}/${cfg.root.coturn.tlsSecretName}` : undefined;
@@ -391,16 +394,17 @@ async function release(cfg: LoadedConfig, kubectl: Kubectl, req: ReleaseRequest)
   try {
     let plan = await planRelease(cfg, kubectl, req);
     if (req.dryRun) return await dryRun(kubectl, plan, req.log);
-    await kubectl.confirmChange(action, plan.namespaces, req.yes, plan.lines);
+    await kubectl.confirmChange(action, plan.namespaces, req.yes, plan.lines, plan.target);
     guard.check();
-    await ensureHistoryNamespace(kubectl, historyNs);
+    // A recorded history means the namespace exists; the first run creates it.
+    if (!plan.history.length) await ensureHistoryNamespace(kubectl, historyNs);
     lock = await ClusterLock.acquire(kubectl, historyNs, { operation: action, waitSeconds: req.waitLockSeconds, forceUnlock: req.forceUnlock, log: req.log, guard });
     // What was confirmed was read before the lock: if another run recorded a revision since, plan again from it.
     const now = await listRevisions(kubectl, historyNs);
     if (now.map((r) => `${r.meta.revision}:${r.resourceVersion}`).join() !== plan.history.map((r) => `${r.meta.revision}:${r.resourceVersion}`).join()) {
       req.log(`lock: another run recorded revision ${now.at(-1)?.meta.revision} while this one waited: planned again from it`);
       plan = await planRelease(cfg, kubectl, req);
-      await kubectl.confirmChange(action, plan.namespaces, req.yes, plan.lines);
+      await kubectl.confirmChange(action, plan.namespaces, req.yes, plan.lines, plan.target);
       guard.check();
     }
     return await runRelease(cfg, kubectl, req, plan, lock, guard);
@@ -474,7 +478,7 @@ async function runRelease(cfg: LoadedConfig, kubectl: Kubectl, req: ReleaseReque
   guard.holdForRestore();
   const interrupted = failure instanceof Interrupted ? failure : undefined;
   const status = failure === undefined ? 'succeeded' : interrupted ? 'interrupted' : 'failed';
-  const cause = failure === undefined ? '' : interrupted ? `interrupted by ${interrupted.signal} ${step}` : (failure as Error).message.split('\n')[0];
+  const cause = failure === undefined ? '' : interrupted ? `${interrupted.message} ${step}` : (failure as Error).message.split('\n')[0];
   const outcome = status === 'succeeded' ? 'succeeded' : status === 'interrupted' ? cause : `failed: ${cause}`;
   const kept = new Map(plan.previous.map((m) => [objectKey(m), m] as const));
   const inventory =
@@ -486,7 +490,7 @@ async function runRelease(cfg: LoadedConfig, kubectl: Kubectl, req: ReleaseReque
   let recorded = true;
   let noRecord = '';
   try {
-    await finishRevision(kubectl, historyNs, { meta, inventory, objects }, resourceVersion!, cfg.root.deploy.historyLimit);
+    await finishRevision(kubectl, historyNs, { meta, inventory, objects }, resourceVersion!, cfg.root.deploy.historyLimit, plan.history);
   } catch (e) {
     recorded = false;
     noRecord = `no record of this outcome could be written (${(e as Error).message}): \`bin/roomler deploy history\` will list revision ${revision} as in progress until its lock expires at ${lock.expiresAt.toISOString()}, then as unfinished (started ${base.startedAt} by ${base.by}), not as ${status}`;
@@ -499,7 +503,8 @@ async function runRelease(cfg: LoadedConfig, kubectl: Kubectl, req: ReleaseReque
     await summary(kubectl, plan, objects, req.log);
     return 0;
   }
-  const where = status === 'interrupted' ? `; ${applied.size} object(s) were applied before it stopped, ${pruned.length ? `${pruned.length} pruned` : 'nothing was pruned'}` : '; nothing was pruned';
+  const prunedWords = pruned.length ? `${pruned.length} object(s) pruned before it stopped` : 'nothing was pruned';
+  const where = status === 'interrupted' ? `; ${applied.size} object(s) were applied before it stopped, ${prunedWords}` : `; ${prunedWords}`;
   const said = recorded ? `recorded revision ${revision} as ${status}${where}` : `${status}${where}; ${noRecord}`;
   log(said);
   const message = interrupted ? `${req.kind} ${cause}: ${said}` : `${(failure as Error).message}\n  ${said}`;
@@ -547,17 +552,18 @@ async function applyWave(
     }
   }
   for (const r of plan.recreate.filter((x) => objs.includes(x.object))) log(`recreate: ${keyOf(r.object)}, pruned since that revision${r.object.kind === 'PersistentVolume' ? `: ${r.data}` : ''}`);
-  // Which workloads serve now: one that served and has no ready Pod after a failed rollout is an outage.
   const workloads = objs.filter((y) => ROLLOUT_KINDS.has(y.kind));
-  const serving = new Set<string>();
-  for (const x of workloads) if (await hasReadyPod(kubectl, x)) serving.add(keyOf(x));
   const appliedAt = new Date();
   const args = ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, ...(req.forceConflicts ? ['--force-conflicts'] : []), '-o', 'json', '-f', '-'];
   const r = await kubectl.run(args, { input: manifestsText(objs), timeoutMs: 120_000 });
   if (r.exitCode !== 0) throw new UserError(`kubectl apply of wave ${wave} failed; waves before it are applied, nothing after it:\n${await explainApplyFailure(kubectl, objs, r.stderr)}`);
   const out = JSON.parse(r.stdout);
+  // Which workloads served before: apply answers with the status the controllers last wrote, from before this
+  // change took effect. One that served and has no ready Pod after a failed rollout is an outage.
+  const serving = new Set<string>();
   for (const x of out.kind === 'List' ? out.items : [out]) {
     applied.set(keyOf(x), { apiVersion: x.apiVersion, kind: x.kind, namespace: x.metadata.namespace, name: x.metadata.name, uid: x.metadata.uid, wave });
+    if (ROLLOUT_KINDS.has(x.kind) && (x.status?.readyReplicas ?? x.status?.numberReady ?? 0) > 0) serving.add(keyOf(x));
   }
   for (const x of workloads) {
     const id = `${x.metadata.namespace}/${x.kind.toLowerCase()}/${x.metadata.name}`;
@@ -584,8 +590,9 @@ async function explainApplyFailure(kubectl: Kubectl, objs: readonly Obj[], stder
       continue;
     }
     const fields = conflicts.flatMap((c) => c.fields);
-    lines.push(`  ${keyOf(o)}: ${fields.length} field(s) set to other values by ${conflicts.map((c) => `field manager "${c.manager}"`).join(' and ')}: ${fields.join(', ')}`);
-    lines.push(`    what to do: ${conflictAdvice(o, conflicts.map((c) => c.manager))}`);
+    const managers = conflicts.map((c) => `field manager "${c.manager}"${c.subresource ? ` (through the ${c.subresource} subresource)` : ''}`);
+    lines.push(`  ${keyOf(o)}: ${fields.length} field(s) set to other values by ${[...new Set(managers)].join(' and ')}: ${fields.join(', ')}`);
+    lines.push(`    what to do: ${conflictAdvice(o, [...new Set(conflicts.map((c) => c.manager))])}`);
   }
   return lines.length ? lines.join('\n') : `  ${explainKubectlError(stderr)}`;
 }

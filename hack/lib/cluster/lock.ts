@@ -118,8 +118,7 @@ export class ClusterLock {
   /** Takes the lock or throws a UserError with exit 75 naming the holder; the history namespace must exist. */
   static async acquire(kubectl: Kubectl, namespace: string, o: AcquireOptions): Promise<ClusterLock> {
     const me = ClusterLock.identity();
-    const now = microTime();
-    const desired = (previous?: Obj): Obj => ({
+    const desired = (previous?: Obj, now = microTime()): Obj => ({
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
       metadata: {
@@ -135,13 +134,14 @@ export class ClusterLock {
     let waitingFor: string | undefined;
     for (;;) {
       o.guard?.check();
-      const created = await kubectl.run(['create', '-f', '-', '-o', 'json'], { input: JSON.stringify(desired()), timeoutMs: 30_000 });
-      if (created.exitCode === 0) return new ClusterLock(kubectl, namespace, JSON.parse(created.stdout));
-      if (!/AlreadyExists|already exists/.test(created.stderr)) throw new UserError(`taking the deploy lock (Lease ${namespace}/${LOCK_NAME}) failed: ${explainKubectlError(created.stderr)}`);
+      // The Lease usually exists (given back by the last run): read it, then create it only when it does not.
       const got = await kubectl.run(['get', 'lease', LOCK_NAME, '-n', namespace, '-o', 'json'], { timeoutMs: 30_000 });
       if (got.exitCode !== 0) {
-        if (/NotFound|not found/.test(got.stderr)) continue; // released and deleted in between: create again
-        throw new UserError(`reading the deploy lock (Lease ${namespace}/${LOCK_NAME}) failed: ${explainKubectlError(got.stderr)}`);
+        if (!/NotFound|not found/.test(got.stderr) || /forbidden/i.test(got.stderr)) throw new UserError(`reading the deploy lock (Lease ${namespace}/${LOCK_NAME}) failed: ${explainKubectlError(got.stderr)}`);
+        const created = await kubectl.run(['create', '-f', '-', '-o', 'json'], { input: JSON.stringify(desired()), timeoutMs: 30_000 });
+        if (created.exitCode === 0) return new ClusterLock(kubectl, namespace, JSON.parse(created.stdout));
+        if (/AlreadyExists|already exists/.test(created.stderr)) continue; // another run created it first: look again
+        throw new UserError(`taking the deploy lock (Lease ${namespace}/${LOCK_NAME}) failed: ${explainKubectlError(created.stderr)}`);
       }
       const current = JSON.parse(got.stdout);
       const held = holderOf(current);

@@ -69,9 +69,11 @@ export const digestOf = (objects: readonly Obj[]) => createHash('sha256').update
 
 /** The git commit of the project and whether dist/ differs from it (no git: says so). */
 export async function gitState(projectDir: string): Promise<RevisionMeta['git']> {
-  const head = await run('git', ['-C', projectDir, 'rev-parse', 'HEAD'], { timeoutMs: 10_000 });
+  const [head, dirty] = await Promise.all([
+    run('git', ['-C', projectDir, 'rev-parse', 'HEAD'], { timeoutMs: 10_000 }),
+    run('git', ['-C', projectDir, 'status', '--porcelain', '--', 'dist', 'roomler.yaml'], { timeoutMs: 10_000 }),
+  ]);
   if (head.exitCode !== 0) return { note: 'not a git checkout' };
-  const dirty = await run('git', ['-C', projectDir, 'status', '--porcelain', '--', 'dist', 'roomler.yaml'], { timeoutMs: 10_000 });
   return { commit: head.stdout.trim(), dirty: dirty.stdout.trim() !== '' };
 }
 
@@ -140,11 +142,12 @@ export async function createRevision(kubectl: Kubectl, namespace: string, rev: R
  * created with, so it can never overwrite another run's record. Then deletes the oldest finished revisions beyond
  * `limit`. Throws a UserError when the outcome could not be written.
  */
-export async function finishRevision(kubectl: Kubectl, namespace: string, rev: Revision, resourceVersion: string, limit: number): Promise<void> {
+export async function finishRevision(kubectl: Kubectl, namespace: string, rev: Revision, resourceVersion: string, limit: number, earlier: readonly Revision[]): Promise<void> {
   const r = await kubectl.run(['replace', '-f', '-'], { input: JSON.stringify(revisionSecret(namespace, rev, resourceVersion)), timeoutMs: 30_000 });
   if (r.exitCode !== 0) throw new UserError(explainKubectlError(r.stderr) || `kubectl exit ${r.exitCode ?? r.signal}`);
-  const all = await listRevisions(kubectl, namespace).catch(() => []);
-  const finished = all.filter((x) => statusOf(x.meta) !== 'pending' || x.meta.revision === rev.meta.revision);
+  // The oldest finished ones go; a pending one may be another run's, still running.
+  const all = [...earlier.filter((x) => x.meta.revision !== rev.meta.revision), rev];
+  const finished = all.filter((x) => statusOf(x.meta) !== 'pending');
   for (const old of finished.slice(0, Math.max(0, all.length - limit))) {
     await kubectl.run(['delete', 'secret', secretName(old.meta.revision), '-n', namespace, '--ignore-not-found'], { timeoutMs: 60_000 });
   }
