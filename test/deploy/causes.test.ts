@@ -42,7 +42,7 @@ describe('bin/roomler deploy: causes, not symptoms', () => {
     expect(await claimProblem(kubectl, 'claims', 'wants-ghost')).toBe('PVC wants-ghost is Pending: its PersistentVolume ghost does not exist (deleted?); bin/roomler deploy re-creates it when dist/ has it, with the same hostPath (Retain kept the files)');
     expect(await claimProblem(kubectl, 'claims', 'wants-small')).toBe('PVC wants-small is Pending: PersistentVolume small offers 1Gi, the claim requests 5Gi');
     expect(await claimProblem(kubectl, 'claims', 'wants-taken')).toMatch(/^PVC wants-taken is Pending: PersistentVolume taken is bound to another claim, elsewhere\/owner/);
-  });
+  }, 120_000);
 
   it('a user without some rights is told the rights it lacks (verb, resource, namespace), never that Secrets are missing', async () => {
     await createSecrets(cluster, full);
@@ -73,7 +73,7 @@ describe('bin/roomler deploy: causes, not symptoms', () => {
     expect(h.status).toBe(1);
     expect(h.stderr).toMatch(/reading the release history in namespace roomler-deploy failed: user "operator" lacks the right to list secrets in namespace roomler-deploy: a missing RBAC right, not a missing object/);
     expect(history(cluster)).toMatch(/^no revisions in namespace roomler-deploy/);
-  });
+  }, 120_000);
 
   it('a claim that cannot bind: the Pod waits, and deploy says why from the claim and its volume', async () => {
     // The data volume pre-bound to another namespace's claim (a hand edit; synth never writes it).
@@ -88,7 +88,7 @@ describe('bin/roomler deploy: causes, not symptoms', () => {
     expect(r.stderr).toMatch(/recorded revision 1 as failed; nothing was pruned/);
     // The next deploy of what synth makes points the volume at its own claim again.
     expect(deploy(cluster, full, '--yes', '--timeout', '30').status).toBe(0);
-  });
+  }, 120_000);
 
   it('a host-port clash names the foreign Pod, its node and ports; a Recreate workload left without a Pod is an outage', async () => {
     // Another team's hostNetwork Pod on Janus's node already serves on 8089, the port Janus's HTTP API moves to.
@@ -112,7 +112,7 @@ describe('bin/roomler deploy: causes, not symptoms', () => {
     expect(await exists(cluster, 'cronjob', 'mongodb-backup', '-n', 'roomler')).toBe(true);
     // Gone before the next deploy: Janus comes back on its own once the port is free.
     await cluster.kubectl(['delete', 'pod', 'squatter', '-n', 'other', '--wait=true', '--timeout=30s']);
-  });
+  }, 120_000);
 
   it('a failing init container is named with its exit code and restarts; --atomic rolls back to the last successful revision', async () => {
     const initFails = project('', (o) => {
@@ -134,7 +134,7 @@ describe('bin/roomler deploy: causes, not symptoms', () => {
     expect(history(cluster)).toMatch(/^5 +\S+ +succeeded .* rollback to revision 2 \(--atomic, after revision 4 failed\)$/m);
     const app = await cluster.json(['get', 'deployment', 'roomler', '-n', 'roomler']);
     expect(app.spec.template.spec.initContainers).toBeUndefined();
-  });
+  }, 120_000);
 
   it('an apply conflict names the object, the field and its other manager, and what to do; --force-conflicts takes it over', async () => {
     const scaled = await cluster.kubectl(['-n', 'roomler', 'scale', 'deployment', 'redis', '--replicas=2']);
@@ -146,7 +146,7 @@ describe('bin/roomler deploy: causes, not symptoms', () => {
     const forced = deploy(cluster, full, '--yes', '--timeout', '30', '--force-conflicts');
     expect(forced.status, forced.stderr).toBe(0);
     expect((await cluster.json(['get', 'deployment', 'redis', '-n', 'roomler'])).spec.replicas).toBe(1);
-  });
+  }, 120_000);
 
   it('a rollback re-creates the claim and volume pruned since that revision, and says so', async () => {
     const lean = project('backups: { enabled: false }\n');
@@ -161,7 +161,7 @@ describe('bin/roomler deploy: causes, not symptoms', () => {
     expect(r.stdout).toMatch(/^ {2}keep as is: +\d+ existing volume\(s\) and claim\(s\): a rollback never changes data objects$/m);
     await eventually(async () => ((await cluster.json(['get', 'pvc', 'mongodb-backup', '-n', 'roomler'])).status?.phase === 'Bound' ? true : undefined), 20_000, 'the re-created claim to bind');
     expect(history(cluster)).toMatch(/^9 +\S+ +succeeded .* rollback to revision 7$/m);
-  });
+  }, 120_000);
 });
 
 describe('rollback target and error wording (no cluster)', () => {

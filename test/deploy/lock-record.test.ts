@@ -54,7 +54,7 @@ describe('bin/roomler deploy: one run at a time, one honest record', () => {
     expect(await exists(cluster, 'configmap', 'mongodb-backup-scripts', '-n', 'roomler')).toBe(false);
     expect(await exists(cluster, 'cronjob', 'mongodb-backup', '-n', 'roomler')).toBe(false);
     expect(history(cluster)).toEqual({ outcomes: { 1: 'succeeded', 2: 'succeeded' }, lock: undefined });
-  });
+  }, 120_000);
 
   it('Ctrl-C in a wave: exit 130, said and recorded once as interrupted, the lock given back', async () => {
     const slow = project(LEAN, slowMongo('30s'));
@@ -65,7 +65,7 @@ describe('bin/roomler deploy: one run at a time, one honest record', () => {
     expect(end.code, d.stderr()).toBe(130);
     expect(d.stderr()).toMatch(/^deploy: deploy interrupted by SIGINT during wave 1 \(waiting for roomler\/statefulset\/mongodb\): recorded revision 3 as interrupted; \d+ object\(s\) were applied before it stopped, nothing was pruned$/m);
     expect(history(cluster)).toMatchObject({ outcomes: { 3: 'interrupted by SIGINT during wave 1 (waiting for roomler/statefulset/mongodb)' }, lock: undefined });
-  });
+  }, 120_000);
 
   it('`deploy --yes | head`: the closed pipe interrupts it (exit 141), never a silent exit 0', async () => {
     const e = startDeploy(cluster, lean, '--yes', '--timeout', '120');
@@ -80,7 +80,7 @@ describe('bin/roomler deploy: one run at a time, one honest record', () => {
     if (recorded) expect(after.outcomes[Number(recorded[1])]).toMatch(/^interrupted by SIGPIPE \(the reader of its output went away\) (before|during) wave/);
     else expect(e.stderr()).toMatch(/before it changed anything: nothing was applied or recorded/);
     expect(after.lock).toBeUndefined();
-  });
+  }, 120_000);
 
   it('the API server killed mid-wave: it says no record could be written and what history shows; --force-unlock takes the lock over', async () => {
     const slow = project(LEAN, slowMongo('20s'));
@@ -108,5 +108,5 @@ describe('bin/roomler deploy: one run at a time, one honest record', () => {
     expect(forced.status, forced.stderr).toBe(0);
     expect(forced.stdout).toMatch(new RegExp(`lock: --force-unlock: took the deploy lock from \\S+ \\(pid ${f.pid}\\), deploy of revision ${revision} since`));
     expect(history(cluster)).toMatchObject({ outcomes: { [revision]: 'unfinished: no outcome was recorded (the run lost the API server or was killed)' }, lock: undefined });
-  });
+  }, 120_000);
 });

@@ -475,7 +475,7 @@ async function runRelease(cfg: LoadedConfig, kubectl: Kubectl, req: ReleaseReque
   }
 
   // The outcome, written once. Signals wait until it is written.
-  guard.holdForRestore();
+  guard.holdForRestore('writing the record of this run');
   const interrupted = failure instanceof Interrupted ? failure : undefined;
   const status = failure === undefined ? 'succeeded' : interrupted ? 'interrupted' : 'failed';
   const cause = failure === undefined ? '' : interrupted ? `${interrupted.message} ${step}` : (failure as Error).message.split('\n')[0];

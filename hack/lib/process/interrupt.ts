@@ -1,5 +1,3 @@
-import { killAll } from './run';
-
 // Interruptions of a command that changes something: SIGINT (Ctrl-C), SIGTERM (a supervisor, npm going away) and
 // SIGPIPE (the reader of `command | head` went away; Node ignores the signal itself, so it shows as EPIPE on stdout).
 // Each becomes an `Interrupted` error at the command's next await or checkpoint, so the command can finish what must
@@ -56,12 +54,14 @@ export function markStdoutGone(): void {
 /**
  * Turns SIGINT/SIGTERM (and EPIPE on stdout, as SIGPIPE) into an `Interrupted` error at the next await, aborting
  * requests in flight. Once `holdForRestore` was called (restoring files, writing a record), further signals are
- * reported and otherwise ignored: that step must finish.
+ * reported and otherwise ignored: that step must finish. A child process in flight (a kubectl apply) is not killed:
+ * the command decides at its next checkpoint.
  */
 export class Guard {
   private readonly controller = new AbortController();
   private received: InterruptSignal | undefined;
-  private restoring = false;
+  /** What must finish before a signal counts again (restoring the original files, writing the record). */
+  private restoring: string | undefined;
   private readonly interrupted: Promise<never>;
   private readonly handler = (signal: NodeJS.Signals) => this.interrupt(signal as InterruptSignal);
 
@@ -76,11 +76,9 @@ export class Guard {
   interrupt(signal: InterruptSignal): void {
     if (signal === 'SIGPIPE') markStdoutGone();
     if (this.restoring) {
-      if (signal !== 'SIGPIPE') this.log(`${signal} received: still finishing (restoring, recording); please wait`);
+      if (signal !== 'SIGPIPE') this.log(`${signal} received: still ${this.restoring}; please wait`);
       return;
     }
-    // A second signal also stops the children still running (a kubectl apply the first one let finish).
-    if (this.received && signal !== 'SIGPIPE') killAll('SIGTERM');
     this.received ??= signal;
     this.controller.abort();
   }
@@ -102,13 +100,13 @@ export class Guard {
     if (this.received) throw new Interrupted(this.received);
   }
 
-  holdForRestore(): void {
-    this.restoring = true;
+  holdForRestore(what = 'restoring the original files'): void {
+    this.restoring = what;
   }
 
   /** After the step that had to finish: signals interrupt again. */
   endHold(): void {
-    this.restoring = false;
+    this.restoring = undefined;
   }
 
   dispose(): void {
