@@ -1,5 +1,6 @@
 import { command, config, group, projectDir } from '../lib/cli';
 import { printPlan, printStatus, runDay } from '../lib/runbook/commands';
+import { ensureDistCurrent } from '../lib/gitops/fresh';
 
 const out = (line: string) => void process.stdout.write(`${line}\n`);
 import { YES_OPTION } from '../lib/cli/confirm';
@@ -26,7 +27,10 @@ export default group({
         yes: YES_OPTION,
       },
       examples: ['bin/roomler migrate run', 'bin/roomler migrate run --yes --context production', 'bin/roomler migrate run --from switch'],
-      run: ({ values }) => runDay(config(), { projectDir: projectDir(), context: values.context, yes: values.yes, from: values.from, log: out }),
+      run: ({ values }) => {
+        ensureDistCurrent({ projectDir: projectDir(), log: out });
+        return runDay(config(), { projectDir: projectDir(), context: values.context, yes: values.yes, from: values.from, log: out });
+      },
     }),
     status: command({
       summary: 'where the migration run stands: each step, its outcome and duration',
