@@ -1,18 +1,20 @@
 import { command, config, group, projectDir } from '../lib/cli';
+import { goBack } from '../lib/runbook/back';
 import { printPlan, printStatus, runDay } from '../lib/runbook/commands';
 import { ensureDistCurrent } from '../lib/gitops/fresh';
 
 const out = (line: string) => void process.stdout.write(`${line}\n`);
 import { YES_OPTION } from '../lib/cli/confirm';
-import { CONTEXT_OPTION, Kubectl } from '../lib/cluster/kubectl';
+import { CONTEXT_OPTION, contextFor, Kubectl } from '../lib/cluster/kubectl';
+import { UserError } from '../lib/cli/errors';
 import { migrateUploads } from '../lib/backups/uploads';
-import { migrateMongo } from '../lib/mongo/migrate';
+import { migrateMongo, mongoInstance, syncMongo } from '../lib/mongo/migrate';
 
 const INSTANCE = { type: 'string', value: 'NAME', description: 'which instance of the config', defaultText: 'the first' } as const;
 
 // `bin/roomler migrate <mongo|uploads>`: one-time moves off the old Docker host.
 export default group({
-  description: 'The migration day as one command: `migrate plan` shows it, `migrate run` runs it (resumable), `migrate status` says where it stands (docs/migration.md). `migrate mongo` and `migrate uploads` are two of its steps, on their own.',
+  description: 'The migration day as one command: `migrate plan` shows it, `migrate run` runs it (resumable), `migrate status` says where it stands, `migrate back` goes back after the switch (docs/migration.md). `migrate mongo` and `migrate uploads` are two of its steps, on their own.',
   subcommands: {
     plan: command({
       summary: 'print the whole migration day for this config: every step, what it runs and changes, its checks and gates',
@@ -23,26 +25,51 @@ export default group({
       summary: 'run the migration day step by step, asking before each change; resumes where a run stopped',
       options: {
         from: { type: 'string', value: 'STEP', description: 'start at this step, re-running it and the ones after it even if done', defaultText: 'the first step not done' },
+        to: { type: 'string', value: 'STEP', description: 'stop after this step (e.g. to switch in one maintenance hour and drain in another)', defaultText: 'the last step' },
         context: CONTEXT_OPTION,
         yes: YES_OPTION,
       },
       examples: ['bin/roomler migrate run', 'bin/roomler migrate run --yes --context production', 'bin/roomler migrate run --from switch'],
       run: ({ values }) => {
         ensureDistCurrent({ projectDir: projectDir(), log: out });
-        return runDay(config(), { projectDir: projectDir(), context: values.context, yes: values.yes, from: values.from, log: out });
+        return runDay(config(), { projectDir: projectDir(), context: values.context, yes: values.yes, from: values.from, to: values.to, log: out });
       },
+    }),
+    back: command({
+      summary: 'go back after the switch: nginx to its original files, the old containers serving; new writes copied back or refused',
+      description:
+        'Measures what the new MongoDB took since the switch. With any difference it refuses unless --reverse-copy (copy it back to the old MongoDB while the app answers 503 with Retry-After) or --discard-new-writes (lose it). Then restores the files nginx had before the switch and reloads; migrate run resumes at the switch afterwards.',
+      options: {
+        'reverse-copy': { type: 'boolean', description: 'copy what the new MongoDB took since the switch back to the old one first' },
+        'discard-new-writes': { type: 'boolean', description: 'go back even though the new MongoDB took writes, losing them' },
+        context: CONTEXT_OPTION,
+        yes: YES_OPTION,
+      },
+      examples: ['bin/roomler migrate back', 'bin/roomler migrate back --reverse-copy --yes'],
+      run: ({ values }) => goBack(config(), { context: values.context, yes: values.yes, reverseCopy: values['reverse-copy'], discardNewWrites: values['discard-new-writes'], log: out }),
     }),
     status: command({
       summary: 'where the migration run stands: each step, its outcome and duration',
       examples: ['bin/roomler migrate status'],
-      run: async () => printStatus(config(), out),
+      run: () => printStatus(config(), out),
     }),
     mongo: command({
       summary: "stream the Docker MongoDB into the cluster's mongodb-0 (mongodump | mongorestore) and verify",
       description: 'Passwords travel on stdin only. Refuses a non-empty target unless --force.',
-      options: { force: { type: 'boolean', description: 'replace a target database that already holds documents' }, instance: INSTANCE, context: CONTEXT_OPTION, yes: YES_OPTION },
-      examples: ['bin/roomler migrate mongo --context production'],
-      run: ({ values }) => migrateMongo({ force: values.force, instance: values.instance, kubectl: new Kubectl(values.context), yes: values.yes }),
+      options: {
+        force: { type: 'boolean', description: 'replace a target database that already holds documents' },
+        sync: { type: 'boolean', description: 'copy only what differs (every document digested on both sides), then prove both equal' },
+        instance: INSTANCE,
+        context: CONTEXT_OPTION,
+        yes: YES_OPTION,
+      },
+      examples: ['bin/roomler migrate mongo --context production', 'bin/roomler migrate mongo --sync'],
+      run: ({ values }) => {
+        if (values.sync && values.force) throw new UserError('--sync and --force exclude each other: --sync keeps what is equal, --force replaces everything', 2);
+        const cfg = config();
+        const kubectl = new Kubectl(contextFor(cfg, mongoInstance(cfg, values.instance), values.context));
+        return values.sync ? syncMongo({ instance: values.instance, kubectl, yes: values.yes }) : migrateMongo({ force: values.force, instance: values.instance, kubectl, yes: values.yes });
+      },
     }),
     uploads: command({
       summary: "rsync the Docker uploads directory to the data node over ssh (resumable) and verify",
@@ -56,5 +83,5 @@ export default group({
       run: ({ values }) => migrateUploads({ dryRun: values['dry-run'], checksumSample: values['checksum-sample'], instance: values.instance, yes: values.yes }),
     }),
   },
-  examples: ['bin/roomler migrate plan', 'bin/roomler migrate run', 'bin/roomler migrate status'],
+  examples: ['bin/roomler migrate plan', 'bin/roomler migrate run', 'bin/roomler migrate status', 'bin/roomler migrate back --reverse-copy'],
 });

@@ -1,7 +1,17 @@
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+import { exists, FileProblem, readUtf8 } from '../../lib/config/files';
 import { formatFindings, validateReport } from '../../lib/validate';
 import { command, config, projectDir, UserError } from '../lib/cli';
+
+/** A directory to list (through symlinks); a dangling link or a file is not one, and is read (and refused) as a file. */
+const isDirectory = (p: string) => {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+};
 
 // `bin/roomler validate [paths…] [--format json]`: the checks synth runs, on any YAML files or directories.
 export default command({
@@ -12,10 +22,15 @@ export default command({
   run: async ({ values, positionals }) => {
     const targets = (positionals.length ? positionals : [join(projectDir(), 'dist')]).map((p) => resolve(p));
     const files = new Map<string, string>();
-    for (const t of targets) {
-      if (!existsSync(t)) throw new UserError(`${t} does not exist`, 2);
-      const list = statSync(t).isDirectory() ? readdirSync(t).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(t, f)) : [t];
-      for (const f of list) files.set(relative(process.cwd(), f) || f, readFileSync(f, 'utf8'));
+    try {
+      for (const t of targets) {
+        if (!exists(t)) throw new UserError(`${t} does not exist`, 2);
+        const list = isDirectory(t) ? readdirSync(t).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(t, f)) : [t];
+        for (const f of list) files.set(relative(process.cwd(), f) || f, readUtf8(f));
+      }
+    } catch (e) {
+      if (e instanceof FileProblem) throw new UserError(e.message, 2);
+      throw e;
     }
     if (files.size === 0) throw new UserError(`no YAML files in ${targets.join(', ')}`, 2);
     const report = validateReport(files, config());

@@ -17,7 +17,7 @@ check() {
     expect_output lab "Kubernetes $K8S_VERSION" "$b/kube-controller-manager" --version &&
     expect_output lab "Kubernetes $K8S_VERSION" "$b/kube-scheduler" --version &&
     expect_output lab "Client Version: $K8S_VERSION" "$b/kubectl" version --client &&
-    expect_output lab "$KWOK_VERSION" "$b/kwok" --version
+    expect_output lab "${KWOK_VERSION#v}" "$b/kwok" --version
 }
 cache_lock lab
 if cache_ok "$dir" check; then echo "$dir/bin"; exit 0; fi
@@ -65,7 +65,8 @@ for cmd in kube-apiserver kubectl kube-scheduler kube-controller-manager; do
   go build -tags providerless -trimpath -ldflags "$ldflags" -o "$tmp/bin/$cmd" "k8s.io/kubernetes/cmd/$cmd"
 done
 step "building kwok $KWOK_VERSION (~3 min)"
-GOBIN="$tmp/bin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+# kwok's release builds stamp its version with -X (a plain go install reports the source's default).
+GOBIN="$tmp/bin" go install -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 check "$tmp"
 publish "$tmp" "$dir"
 step "done: $dir/bin"

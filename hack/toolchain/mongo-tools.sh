@@ -53,18 +53,14 @@ case $src in
 esac
 
 step "unpacking mongodump and mongorestore $MONGO_TOOLS_VERSION"
-listing=$(tar -tzf "$archive") || { echo "mongo-tools: $archive is not a gzipped tar archive" >&2; exit 1; }
-members=()
+mkdir "$tmp/unpacked"
+tar -xzf "$archive" -C "$tmp/unpacked" || { echo "mongo-tools: $archive is not a gzipped tar archive" >&2; exit 1; }
 for t in mongodump mongorestore; do
-  m=$(printf '%s\n' "$listing" | sed -n -E "\#^(\./)?([^/]+/)?(bin/)?$t\$#p")
-  [ -n "$m" ] && [ "${m//[^$'\n']/}" = '' ] || { echo "mongo-tools: $archive does not hold exactly one $t (at its top level or under <dir>/bin/)" >&2; exit 1; }
-  members+=("$m")
+  found=$(cd "$tmp/unpacked" && find . -maxdepth 3 -type f -name "$t" \( -path "./$t" -o -path "./*/bin/$t" -o -path "./bin/$t" \))
+  [ -n "$found" ] && [ "${found//[^$'\n']/}" = '' ] || { echo "mongo-tools: $archive does not hold exactly one $t (at its top level or under <dir>/bin/)" >&2; exit 1; }
+  mv "$tmp/unpacked/$found" "$tmp/bin/$t"
 done
-tar -xzf "$archive" -C "$tmp" "${members[@]}"
-for i in 0 1; do
-  [ "${members[$i]}" = "bin/${members[$i]##*/}" ] || mv "$tmp/${members[$i]}" "$tmp/bin/"
-done
-find "$tmp" -mindepth 1 -maxdepth 1 ! -name bin -exec rm -rf {} +
+rm -rf "$tmp/unpacked" "$tmp/archive.tgz"
 check "$tmp"
 publish "$tmp" "$dir"
 step "done: $dir/bin"

@@ -51,7 +51,7 @@ fi
 
 # What the pieces not yet in the cache need to be built.
 needs=()
-for piece in lab mongo-tools ferretdb kube-score checkov; do
+for piece in lab mongo-tools ferretdb kube-score checkov crossplane robfig-cron; do
   if out=$(bash "./$piece.sh" --needs 2>&1); then
     [ -z "$out" ] || needs+=($out)
   else
@@ -64,13 +64,13 @@ max_mib() { local n=0 v; for v in "${needs[@]}"; do [[ $v == "$1":* ]] && (( ${v
 if need go; then
   go_version=$(go env GOVERSION 2>/dev/null || true)
   if [ -z "$go_version" ]; then
-    problems+=("Go $GO_MIN or newer, to build the lab control plane, FerretDB and kube-score: not found -> https://go.dev/dl")
+    problems+=("Go $GO_MIN or newer, to build the lab control plane, FerretDB, kube-score and the cron parser: not found -> https://go.dev/dl")
   elif ! version_at_least "${go_version#go}" "$GO_MIN"; then
-    problems+=("Go $GO_MIN or newer, to build the lab control plane, FerretDB and kube-score: found $go_version -> https://go.dev/dl")
+    problems+=("Go $GO_MIN or newer, to build the lab control plane, FerretDB, kube-score and the cron parser: found $go_version -> https://go.dev/dl")
   fi
 fi
 if need python-venv && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-  problems+=("Python's venv module, to install Checkov -> apt-get install -y python3-venv")
+  problems+=("Python's venv module, to install Checkov and crossplane -> apt-get install -y python3-venv")
 fi
 if need mongo-tools-source; then
   src=${MONGO_TOOLS_SRC:-$(cd ../.. && pwd)/../shared/tools/mongo-tools}

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { dnsLabel, dnsSubdomain, image, port, resources } from './primitives';
+import { domainName, int32, ipv4, ipv4Cidr, portRange } from './values';
 
 // The coturn namespace (issue 8): one TURN server per WebRTC node, sharing one auth secret.
 
-const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'must be an IPv4 address');
-const cidr = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}\/([0-9]|[12]\d|3[0-2])$/, 'must be an IPv4 CIDR such as 10.244.0.0/16');
+const cidr = ipv4Cidr;
 
 const worker = z
   .object({
@@ -16,7 +16,7 @@ const worker = z
     /** The node's own address: denied as a peer, and the private side of external-ip. */
     nodeIp: ipv4.optional(),
     /** The worker's own public name, if clients may address it directly. */
-    host: dnsSubdomain('worker host').optional(),
+    host: domainName.optional(),
   })
   .strict();
 
@@ -25,9 +25,9 @@ export const coturnSchema = z
     enabled: z.boolean().default(true),
     namespace: dnsLabel('coturn.namespace').default('coturn'),
     image: image.default('coturn/coturn:4.6.2'),
-    realm: dnsSubdomain('coturn.realm').default('roomler.live'),
+    realm: domainName.default('roomler.live'),
     /** Public name of the TURN service (DNS to the workers); TURN_URL must point here or at a worker. */
-    host: dnsSubdomain('coturn.host').default('turn.roomler.live'),
+    host: domainName.default('turn.roomler.live'),
     workers: z
       .array(worker)
       .min(1)
@@ -40,18 +40,15 @@ export const coturnSchema = z
       .strict()
       .prefault({}),
     /** UDP relay range (min-port / max-port). */
-    relayRange: z
-      .string()
-      .regex(/^\d{1,5}-\d{1,5}$/, 'must be a port range such as 49152-50175')
-      .default('49152-50175'),
+    relayRange: portRange(1024).default('49152-50175'),
     podCidr: cidr.default('10.244.0.0/16'),
     serviceCidr: cidr.default('10.96.0.0/12'),
     /** Extra ranges peers may not be reached at (the defaults already deny loopback, link-local, RFC 1918, CGNAT, the pod and service CIDRs and the node IPs). */
     deniedPeers: z.array(cidr).default([]),
     /** Exceptions that must stay reachable through the relay, e.g. the Janus node. */
     allowedPeers: z.array(ipv4).default([]),
-    userQuota: z.number().int().min(1).default(12),
-    totalQuota: z.number().int().min(1).default(1200),
+    userQuota: int32(1).default(12),
+    totalQuota: int32(1).default(1200),
     authSecretName: dnsSubdomain('authSecretName').default('coturn-auth'),
     tlsSecretName: dnsSubdomain('tlsSecretName').default('coturn-tls'),
     // Logs go to stdout (the kubelet counts them as ephemeral storage); the runtime config sits in an emptyDir.

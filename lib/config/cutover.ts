@@ -1,26 +1,49 @@
 import { z } from 'zod';
 import { absolutePath } from './primitives';
+import {
+  argument,
+  containerHostPort,
+  containerName,
+  dnsLabel,
+  hostOrIp,
+  hostPort,
+  httpToken,
+  oneLine,
+  relativePath,
+  requestPath,
+  stringKind,
+  timerDuration,
+} from './values';
 
 // The host nginx cutover (issue 4): which proxy targets move from the old Docker backends to which NodePort,
 // how nginx is driven, and how every step is checked.
 
-const hostPort = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:443 or [::1]:443');
+/** Where a route goes: a synthesized Service and port name, the Janus admin API on its node, or nginx itself. */
+const routeTarget = stringKind(
+  {
+    kind: 'routeTarget',
+    rule: '<service>/<port name> (roomler/http, janus-nodeport/http, janus-host/admin-http…), retired, or retired/<4xx>',
+  },
+  (v) => {
+    const rule = 'must be <service>/<port name>, e.g. roomler/http, or retired[/<4xx>]';
+    if (v.length > 127 || !/^([a-z0-9-]+\/[a-z0-9-]+|retired)$/.test(v)) return rule;
+    return v.startsWith('retired/') && !/^retired\/4\d\d$/.test(v) ? `${rule}: a retired route answers a 4xx status` : undefined;
+  },
+);
 
 /** One request through nginx after the reload (and before the change, as a baseline). */
 const verify = z
   .object({
     /** Request path (and query) sent to nginx. */
-    path: z.string().regex(/^\//, 'must start with /'),
+    path: requestPath,
     /** Expected status. @default 101 for a WebSocket, otherwise any status below 500 (nginx reached the backend) */
     status: z.number().int().min(100).max(599).optional(),
     /** Host header and TLS SNI. @default the server_name of the server block that proxies to the route */
-    host: z.string().min(1).optional(),
+    host: hostOrIp.optional(),
     /** Complete a WebSocket upgrade handshake instead of a GET. @default true for the Janus WebSocket ports */
     websocket: z.boolean().optional(),
     /** Sec-WebSocket-Protocol offered. @default janus-protocol / janus-admin-protocol on the Janus ports */
-    protocol: z.string().min(1).optional(),
+    protocol: httpToken.optional(),
     /** Where nginx listens, host:port. @default the `listen` of that server block (a wildcard becomes loopback) */
     address: hostPort.optional(),
     /** Speak TLS to nginx. @default whether that `listen` has `ssl` */
@@ -31,18 +54,19 @@ const verify = z
 const route = z
   .object({
     /** The old upstream exactly as nginx names it, host:port. */
-    from: z.string().regex(/^[A-Za-z0-9._-]+:\d{1,5}$/, 'must be host:port, e.g. r00mler2:3000'),
+    from: containerHostPort(false),
     /**
      * The synthesized NodePort Service and port name it moves to (roomler/http, janus-nodeport/http|websocket), or
      * janus-host/admin-http|admin-websocket: the Janus admin API on its node (janus.admin.bindAddress, or nodeAddress
-     * when it binds 0.0.0.0), which no Service exposes.
+     * when it binds 0.0.0.0), which no Service exposes; while janus.admin.enabled is false those locations are retired
+     * instead. `retired` or `retired/<4xx>`: the locations answer that status (403 by default) from nginx itself.
      */
-    to: z.string().regex(/^[a-z0-9-]+\/[a-z0-9-]+$/, 'must be <service>/<port name>, e.g. roomler/http'),
+    to: routeTarget,
     /** Matches expected per file (name relative to confDir); anything else aborts before a byte changes. */
-    expect: z.record(z.string(), z.number().int().min(0)).optional(),
+    expect: z.record(relativePath, z.number().int().min(0)).optional(),
     /** An HTTP path the new target must answer directly (preflight), beside the TCP connect. @default none */
     health: z
-      .object({ path: z.string().regex(/^\//, 'must start with /'), status: z.number().int().min(100).max(599).default(200) })
+      .object({ path: requestPath, status: z.number().int().min(100).max(599).default(200) })
       .strict()
       .optional(),
     /** Requests through nginx that prove the route works. @default one per location that proxies to the route */
@@ -59,9 +83,9 @@ const route = z
 const kept = z
   .object({
     /** host:port, or a host alone for every port of it. */
-    target: z.string().regex(/^[A-Za-z0-9._-]+(:\d{1,5})?$/, 'must be host or host:port, e.g. legacy-static:8081'),
+    target: containerHostPort(true),
     /** Why it stays (shown in plan, status and drain). */
-    reason: z.string().trim().min(1, 'say why this target stays on the old host'),
+    reason: oneLine(),
   })
   .strict();
 
@@ -74,28 +98,28 @@ export const cutoverSchema = z
          * Prefix for commands that must run where nginx runs (reading its pid file, /proc, name lookups), e.g.
          * [docker, exec, nginx]. @default [] (nginx runs on this host)
          */
-        exec: z.array(z.string().min(1)).default([]),
+        exec: z.array(argument).default([]),
         /** The nginx binary and global options, run after `exec`, e.g. [nginx] or [nginx, -c, /etc/nginx/nginx.conf]. */
-        command: z.array(z.string().min(1)).min(1).default(['nginx']),
+        command: z.array(argument).min(1).default(['nginx']),
         /** nginx's pid file as seen where nginx runs; its master's children are the workers a reload replaces. */
         pidFile: absolutePath.default('/run/nginx.pid'),
         /** How long a reload may take to start new workers before it counts as not taken effect. */
-        reloadTimeoutMs: z.number().int().min(100).default(5000),
+        reloadTimeoutMs: timerDuration('ms', 100).default(5000),
       })
       .strict()
       .prefault({}),
     /** Backup sets (one per apply/rollback); must be outside every directory nginx includes from. */
     backupDir: absolutePath.default('/var/backups/roomler-nginx-cutover'),
     /** Instance whose NodePorts and node address are the new targets. @default the first */
-    instance: z.string().optional(),
+    instance: dnsLabel('cutover.instance').optional(),
     /** Preflight TCP connect / health request timeout, and each verification request's timeout. */
-    connectTimeoutMs: z.number().int().min(100).default(3000),
-    requestTimeoutMs: z.number().int().min(100).default(10000),
+    connectTimeoutMs: timerDuration('ms', 100).default(3000),
+    requestTimeoutMs: timerDuration('ms', 100).default(10000),
     drain: z
       .object({
         /** `drain` gives up (exit 3) after this long. */
-        timeoutMinutes: z.number().min(0).default(120),
-        intervalSeconds: z.number().min(0.05).default(2),
+        timeoutMinutes: timerDuration('min', 0, false).default(120),
+        intervalSeconds: timerDuration('s', 0.05, false).default(2),
       })
       .strict()
       .prefault({}),
@@ -107,7 +131,8 @@ export const cutoverSchema = z
         { from: 'janus_r:8088', to: 'janus-nodeport/http', baseline: true },
         { from: 'janus_r:8188', to: 'janus-nodeport/websocket', baseline: true },
         // The admin API has no NodePort: these follow it to Janus's node (janus.admin), and plan warns that
-        // nginx keeps the locations public.
+        // nginx keeps the locations public. While the admin API is off (the default), they are retired: nginx
+        // answers 403 there itself.
         { from: 'janus_r:7088', to: 'janus-host/admin-http', baseline: true },
         { from: 'janus_r:7188', to: 'janus-host/admin-websocket', baseline: true },
         // janus.roomler.live's `location /` proxies here, but the Janus image serves nothing on 8080 (nginx answers
@@ -122,7 +147,7 @@ export const cutoverSchema = z
      * More hosts of the old stack besides the routes' hosts (other container names): every proxy target on them
      * must be routed or kept, and drain watches them too.
      */
-    oldHosts: z.array(z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a host name or address')).default([]),
+    oldHosts: z.array(containerName).default([]),
   })
   .strict()
   .prefault({});

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { dnsLabel, dnsSubdomain } from './primitives';
+import { gitRepoUrl, gitRevision, relativePath, url } from './values';
 
 // The Argo CD Application that syncs dist/ (issue 7).
 export const argocdSchema = z
@@ -8,12 +9,12 @@ export const argocdSchema = z
     name: dnsSubdomain('argocd.name').default('roomler'),
     /** Namespace Argo CD runs in. */
     namespace: dnsLabel('argocd.namespace').default('argocd'),
-    project: z.string().min(1).default('default'),
+    project: dnsSubdomain('argocd.project').default('default'),
     /** Git repository holding the committed dist/. Required when enabled. */
-    repoURL: z.string().optional(),
-    targetRevision: z.string().min(1).default('main'),
-    path: z.string().min(1).default('dist'),
-    server: z.string().url().default('https://kubernetes.default.svc'),
+    repoURL: gitRepoUrl.optional(),
+    targetRevision: gitRevision.default('main'),
+    path: relativePath.default('dist'),
+    server: url(['https', 'http']).default('https://kubernetes.default.svc'),
     automated: z.object({ prune: z.boolean().default(true), selfHeal: z.boolean().default(true) }).strict().prefault({}),
   })
   .strict()

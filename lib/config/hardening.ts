@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { oneLine } from './values';
 
 // Per-instance hardening (issue 7): each default can be switched off, but only with a reason.
 export const securitySchema = z
@@ -6,7 +7,7 @@ export const securitySchema = z
     /** Default-deny NetworkPolicies with the allows the stack needs. Needs a CNI that enforces them. */
     networkPolicies: z.boolean().default(true),
     /** Why networkPolicies is off; required then, and written into the non-isolated-pod exemptions. */
-    networkPoliciesOffReason: z.string().min(10, 'must say why (at least 10 characters)').optional(),
+    networkPoliciesOffReason: oneLine(10).optional(),
   })
   .strict()
   .refine((s) => s.networkPolicies || s.networkPoliciesOffReason !== undefined, {

@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import { absolutePath, port } from './primitives';
+import { containerName, crontabSchedule, hostOrIp, int32, mailto, posixUser, timerDuration } from './values';
 
 // Host-side settings for migrations (issues 5, 6) and off-node backups (issue 6).
 
 /** The data node as reached over ssh (rsync migrations and off-node backups). */
 export const sshSchema = z
   .object({
-    user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'must be a POSIX user name').default('root'),
-    host: z.string().min(1).default('k8s-worker1'),
+    user: posixUser.default('root'),
+    host: hostOrIp.default('k8s-worker1'),
     port: port.default(22),
     /** Private key file; when unset ssh uses its own defaults (agent, ~/.ssh). */
     keyPath: absolutePath.optional(),
@@ -15,7 +16,7 @@ export const sshSchema = z
     knownHostsFile: absolutePath.optional(),
     /** `yes` refuses unknown host keys; `accept-new` records a first-seen key (never a changed one). */
     strictHostKeyChecking: z.enum(['yes', 'accept-new']).default('yes'),
-    connectTimeoutSeconds: z.number().int().min(1).default(10),
+    connectTimeoutSeconds: timerDuration('s', 1).default(10),
   })
   .strict()
   .prefault({});
@@ -25,7 +26,7 @@ export const migrateSchema = z
   .object({
     mongo: z
       .object({
-        container: z.string().min(1).default('mongo'),
+        container: containerName.default('mongo'),
         /** The port mongod listens on inside that container (its tools and shell connect to 127.0.0.1:<port> there). */
         port: port.default(27017),
       })
@@ -48,24 +49,21 @@ export const backupSchema = z
   .object({
     basePath: absolutePath.default('/var/backups/roomler'),
     /** Snapshots kept per set, newest by the stamp in the name; `latest` is never deleted. */
-    keep: z.number().int().min(1).default(7),
+    keep: int32(1).default(7),
     /** verify fails when the newest snapshot is older than this, by its stamp. */
-    maxAgeHours: z.number().int().min(1).default(25),
+    maxAgeHours: int32(1).default(25),
     /** rsync --bwlimit in KiB/s, to spare the node's uplink; unset = unlimited. */
-    bwlimitKiBps: z.number().int().min(1).optional(),
+    bwlimitKiBps: int32(1).optional(),
     /** Give up (and kill rsync and ssh) after this long. */
-    timeoutMinutes: z.number().int().min(1).default(240),
+    timeoutMinutes: timerDuration('min', 1).default(240),
     /** crontab schedules of `npm run backup -- run` and `-- verify` (written by `backup -- install`). */
-    schedule: z.string().regex(/^(\S+\s+){4}\S+$/, 'must be a cron schedule such as "30 3 * * *"').default('30 3 * * *'),
-    verifySchedule: z.string().regex(/^(\S+\s+){4}\S+$/, 'must be a cron schedule such as "30 4 * * *"').default('30 4 * * *'),
+    schedule: crontabSchedule.default('30 3 * * *'),
+    verifySchedule: crontabSchedule.default('30 4 * * *'),
     /**
      * Who gets cron's mail of a failed run or verify (the installed schedule prints only failures): addresses or
      * local users, comma-separated; "" sends no mail. Unset: cron's own default (the crontab's owner).
      */
-    mailto: z
-      .string()
-      .regex(/^$|^[\w.+-]+(@[\w.-]+)?(,[\w.+-]+(@[\w.-]+)?)*$/, 'must be e-mail addresses or user names separated by commas (no spaces), or "" for no mail')
-      .optional(),
+    mailto: mailto.optional(),
   })
   .strict()
   .prefault({});

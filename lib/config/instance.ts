@@ -13,6 +13,24 @@ import {
   resources,
   url,
 } from './primitives';
+import {
+  argument,
+  domainName,
+  emailList,
+  hostOrIp,
+  int32,
+  ipv4,
+  ipv4Prefix,
+  kubeContext,
+  mongoDatabase,
+  oneLine,
+  portRange,
+  requestPath,
+  token,
+  turnUrl,
+  turnUser,
+  vapidSubject,
+} from './values';
 
 /** coturn compares REST-API timestamps as 32-bit values (FIELD-NOTES: 9999999999 is rejected). */
 export const TURN_EXPIRY_MAX = 2147483647;
@@ -21,8 +39,8 @@ export const TURN_EXPIRY_MAX = 2147483647;
 const shutdown = (d: { preStopSeconds: number; gracePeriodSeconds: number }) =>
   z
     .object({
-      preStopSeconds: z.number().int().min(0, 'must not be negative').default(d.preStopSeconds),
-      gracePeriodSeconds: z.number().int().min(1, 'must be at least 1').default(d.gracePeriodSeconds),
+      preStopSeconds: int32(0).default(d.preStopSeconds),
+      gracePeriodSeconds: int32(1).default(d.gracePeriodSeconds),
     })
     .strict()
     .refine((s) => s.gracePeriodSeconds > s.preStopSeconds, 'gracePeriodSeconds must exceed preStopSeconds, or the pod is killed during preStop')
@@ -33,7 +51,7 @@ const mongodb = z
     // An exact patch, never a moving major tag (issue 19). Within 7.0 a patch can go up or down without touching the
     // data files' featureCompatibilityVersion; set the patch the old deployment runs (`npm run doctor` prints it).
     image: image.default('mongo:7.0.16'),
-    database: z.string().regex(/^[^/\\. "$*<>:|?]{1,63}$/, 'must be a valid MongoDB database name').default('roomlerdb'),
+    database: mongoDatabase.default('roomlerdb'),
     port: port.default(27017),
     storage: quantity.default('5Gi'),
     /** Directory on the data node. @default /data/<namespace>/mongodb */
@@ -80,8 +98,6 @@ const janusNodePorts = z
   .strict()
   .prefault({});
 
-const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'must be an IPv4 address');
-
 /**
  * The Janus admin/monitor API (ports.adminHttp / ports.adminWebsocket) can list and tear down every session.
  * Off by default: synth renders Janus's transport configs with admin_http and admin_ws false. Enabled, it binds
@@ -94,26 +110,18 @@ const janusAdmin = z
     /** Address on the node the admin API binds (admin_ip / admin_ws_ip). 127.0.0.1: only the node itself. */
     bindAddress: ipv4.default('127.0.0.1'),
     /** Source addresses Janus accepts admin requests from (admin_acl: prefixes such as "10.0.0.5" or "10.0."). */
-    allowFrom: z.array(z.string().regex(/^[0-9.]+$/, 'must be an IPv4 address or prefix such as 10.0.')).min(1).default(['127.0.0.1']),
+    allowFrom: z.array(ipv4Prefix).min(1).default(['127.0.0.1']),
     /** Secret holding the admin_secret (key `admin-secret`); `npm run secrets` makes it from JANUS_ADMIN_SECRET. */
     secretName: dnsSubdomain('secretName').default('janus-admin'),
   })
   .strict()
   .prefault({});
 
-const portRange = z
-  .string()
-  .regex(/^\d{1,5}-\d{1,5}$/, 'must be a port range such as 10000-10200')
-  .refine((r) => {
-    const [a, b] = r.split('-').map(Number);
-    return a >= 1 && b <= 65535 && a <= b;
-  }, 'must be an ascending range within 1-65535');
-
 const janus = z
   .object({
     image: image.default('gjovanov/janus-slim:latest'),
     /** Why a `:latest` image is acceptable; becomes the latest-tag exemption annotation (valid only with imagePullPolicy Always). */
-    latestTagReason: z.string().min(1).optional().default('gjovanov/janus-slim publishes no version tags; pulled with imagePullPolicy Always, so every start runs the newest push'),
+    latestTagReason: oneLine().optional().default('gjovanov/janus-slim publishes no version tags; pulled with imagePullPolicy Always, so every start runs the newest push'),
     /** Where the image keeps Janus's .jcfg files (janus-slim: --prefix=/opt/janus, make configs). */
     configDir: absolutePath.default('/opt/janus/etc/janus'),
     admin: janusAdmin,
@@ -123,7 +131,7 @@ const janus = z
     ports: janusPorts,
     nodePorts: janusNodePorts,
     /** UDP range Janus binds for RTP on the host network (janus.jcfg rtp_port_range). */
-    rtpPortRange: portRange.default('10000-10200'),
+    rtpPortRange: portRange().default('10000-10200'),
     // janus-slim writes its logs inside the image (writable root filesystem): bounded, so a runaway log evicts
     // the pod instead of filling the node's disk.
     resources: resources({ requests: { cpu: '250m', memory: '256Mi', ephemeralStorage: '256Mi' }, limits: { cpu: '1', memory: '512Mi', ephemeralStorage: '2Gi' } }),
@@ -141,32 +149,23 @@ const appEnv = z
     API_URL: url(['https', 'http']).optional(),
     API_URL_SERVER: url(['https', 'http']).optional(),
     JANUS_URL: url(['wss', 'ws', 'https', 'http']).optional(),
-    TURN_URL: url(['turn', 'turns']).optional(),
+    TURN_URL: turnUrl.optional(),
     WS_SCALEOUT_ENABLED: z.enum(['true', 'false']).default('true'),
-    WS_SCALEOUT_HOST: dnsSubdomain('WS_SCALEOUT_HOST').optional(),
-    FACEBOOK_ID: z.string().default(''),
-    GOOGLE_ID: z.string().default(''),
-    GITHUB_ID: z.string().default(''),
-    LINKEDIN_ID: z.string().default(''),
-    MICROSOFT_ID: z.string().default(''),
-    GIPHY_API_KEY: z.string().default(''),
-    GOOGLE_ANALYTICS_ID: z.string().default(''),
+    WS_SCALEOUT_HOST: hostOrIp.optional(),
+    FACEBOOK_ID: token.default(''),
+    GOOGLE_ID: token.default(''),
+    GITHUB_ID: token.default(''),
+    LINKEDIN_ID: token.default(''),
+    MICROSOFT_ID: token.default(''),
+    GIPHY_API_KEY: token.default(''),
+    GOOGLE_ANALYTICS_ID: token.default(''),
     NUXT_TELEMETRY_DISABLED: z.enum(['0', '1']).default('1'),
-    SUPER_ADMIN_EMAILS: z
-      .string()
-      .refine((s) => {
-        try {
-          const v = JSON.parse(s);
-          return Array.isArray(v) && v.every((e) => typeof e === 'string' && /^[^@\s]+@[^@\s]+$/.test(e));
-        } catch {
-          return false;
-        }
-      }, 'must be a JSON array of e-mail addresses, e.g. ["admin@roomler.live"]')
-      .default('[]'),
-    WEB_PUSH_CONTACT: z.string().default(''),
-    WEB_PUSH_PUBLISH_KEY: z.string().default(''),
+    SUPER_ADMIN_EMAILS: emailList.default('[]'),
+    WEB_PUSH_CONTACT: vapidSubject.default(''),
+    WEB_PUSH_PUBLISH_KEY: token.default(''),
     NODE_ENV: z.enum(['production', 'development', 'test']).default('production'),
-    HOST: z.string().default('0.0.0.0'),
+    /** Address the app binds inside its container. */
+    HOST: hostOrIp.default('0.0.0.0'),
   })
   .strict()
   .prefault({});
@@ -175,14 +174,14 @@ const app = z
   .object({
     image: image.default('gjovanov/roomler:latest'),
     /** Why a `:latest` image is acceptable; becomes the latest-tag exemption annotation (valid only with imagePullPolicy Always). */
-    latestTagReason: z.string().min(1).optional().default('gjovanov/roomler publishes no version tags; pulled with imagePullPolicy Always, so every start runs the newest push'),
+    latestTagReason: oneLine().optional().default('gjovanov/roomler publishes no version tags; pulled with imagePullPolicy Always, so every start runs the newest push'),
     shutdown: shutdown({ preStopSeconds: 10, gracePeriodSeconds: 60 }),
     replicas: z.number().int().min(0).max(50).default(1),
-    command: z.array(z.string().min(1)).min(1).default(['npx', 'pm2-runtime', 'start', '/roomler/pm2.config.js']),
+    command: z.array(argument).min(1).default(['npx', 'pm2-runtime', 'start', '/roomler/pm2.config.js']),
     workingDir: absolutePath.default('/roomler/packages/ui'),
     port: port.default(3000),
     /** Readiness asks the API itself (fastify's GET /api/ping); liveness only connects, so a slow moment never restarts PM2. */
-    readinessPath: z.string().regex(/^\//, 'must start with /').default('/api/ping'),
+    readinessPath: requestPath.default('/api/ping'),
     nodePort: nodePort.default(30030),
     configMapName: dnsSubdomain('configMapName').default('roomler-config'),
     secretName: dnsSubdomain('secretName').default('roomler-secret'),
@@ -216,9 +215,9 @@ const turn = z
       .max(TURN_EXPIRY_MAX, `must be at most ${TURN_EXPIRY_MAX} (2038-01-19): coturn compares REST-API timestamps as 32-bit values and rejects later expiries such as 9999999999`)
       .refine((e) => e > Date.now() / 1000, 'must be in the future: an expired TURN credential is rejected by coturn')
       .default(2145830400),
-    user: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be letters, digits, ".", "_" or "-"').default('roomler'),
+    user: turnUser.default('roomler'),
     /** Public TURN host name, used for TURN_URL when that is not set. */
-    host: dnsSubdomain('turn.host').default('turn.roomler.live'),
+    host: domainName.default('turn.roomler.live'),
     port: port.default(3478),
   })
   .strict()
@@ -241,14 +240,14 @@ export const instanceSchema = z
     /** Node that holds the hostPath data (MongoDB, uploads, backups). */
     dataNode: dnsLabel('node name').default('k8s-worker1'),
     /** Address the host nginx uses to reach this instance's NodePorts. */
-    nodeAddress: z.string().min(1).default('k8s-worker1'),
+    nodeAddress: hostOrIp.default('k8s-worker1'),
     /**
      * kubeconfig context `deploy` sends this instance to (staging and production on different clusters from one
      * config). `deploy --context` overrides it for every instance. @default kubectl's current context
      */
-    context: z.string().min(1).optional(),
+    context: kubeContext.optional(),
     domains: z
-      .object({ app: dnsSubdomain('domain').default('roomler.live'), janus: dnsSubdomain('domain').default('janus.roomler.live') })
+      .object({ app: domainName.default('roomler.live'), janus: domainName.default('janus.roomler.live') })
       .strict()
       .prefault({}),
     mongodb,
@@ -297,3 +296,9 @@ export function resolveInstance(p: ParsedInstance): InstanceConfig {
 
 /** TURN_USERNAME as coturn's use-auth-secret expects it. */
 export const turnUsername = (i: Pick<InstanceConfig, 'turn'>) => `${i.turn.expiry}:${i.turn.user}`;
+
+/** The data of ConfigMap `app.configMapName`: the app's environment (envFrom), keys sorted. */
+export function appConfigData(i: InstanceConfig): Record<string, string> {
+  const data: Record<string, string> = { ...i.app.env, TURN_USERNAME: turnUsername(i), PORT: String(i.app.port) };
+  return Object.fromEntries(Object.entries(data).sort(([x], [y]) => (x < y ? -1 : 1)));
+}

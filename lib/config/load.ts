@@ -1,14 +1,15 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
 import type { z } from 'zod';
 import { ENV_ALSO, ENV_PATHS } from './env';
+import { exists, FileProblem, readUtf8 } from './files';
 import { instanceSchema, resolveInstance, type InstanceConfig } from './instance';
 import { INSTANCE_KEYS, rootSchema, type RootConfig } from './schema';
 import { coturnIssues } from './coturn-checks';
 import { crossInstanceIssues } from './cross-instance';
 import { pullPolicyIssues } from './images';
+import { sizeIssues } from './limits';
 
 type Path = readonly (string | number)[];
 type Plain = Record<string, unknown>;
@@ -37,12 +38,18 @@ export class ConfigError extends Error {
   }
 }
 
+/** `app.env.URL`, `cutover.routes[0].expect["site.conf"]`: a key that is not a plain name is quoted, on one line. */
 const showPath = (p: Path) =>
-  p.reduce<string>((s, k) => (typeof k === 'number' ? `${s}[${k}]` : s ? `${s}.${k}` : k), '') || '(root)';
+  p.reduce<string>(
+    (s, k) => (typeof k === 'number' ? `${s}[${k}]` : !/^[A-Za-z0-9_$-]+$/.test(k) ? `${s}[${JSON.stringify(k)}]` : s ? `${s}.${k}` : k),
+    '',
+  ) || '(root)';
 
 /** Where each overridden value came from, so an error can name the file (and line) or the variable. */
 class Provenance {
   private readonly env = new Map<string, string>();
+  /** Every path a variable sets: one bad value of K8S_WORKER1_IP is one problem naming nodeAddress and ssh.host. */
+  private readonly targets = new Map<string, string[]>();
   constructor(
     private readonly file?: string,
     private readonly doc?: { contents: unknown },
@@ -51,13 +58,17 @@ class Provenance {
   ) {}
 
   setFromEnv(path: Path, variable: string, fromDotenv: boolean) {
-    this.env.set(showPath(path), fromDotenv ? `${this.envFile}: ${variable}` : `environment variable ${variable}`);
+    const origin = fromDotenv ? `${this.envFile}: ${variable}` : `environment variable ${variable}`;
+    this.env.set(showPath(path), origin);
+    this.targets.set(origin, [...(this.targets.get(origin) ?? []), showPath(path)]);
   }
 
   describe(path: Path): string {
     for (let n = path.length; n > 0; n--) {
       const origin = this.env.get(showPath(path.slice(0, n)));
-      if (origin) return `${origin} (${showPath(path)})`;
+      if (!origin) continue;
+      const all = this.targets.get(origin) ?? [];
+      return `${origin} (${n === path.length && all.includes(showPath(path)) ? all.join(', ') : showPath(path)})`;
     }
     if (this.file && this.doc) {
       const node = nodeAt(this.doc.contents, path);
@@ -115,28 +126,48 @@ function envValue(raw: string, path: Path): unknown {
   return numeric && /^\d+$/.test(raw) ? Number(raw) : raw;
 }
 
+/** One problem per value: a value that breaks several rules is reported by the first (one located line each). */
 function issuesToProblems(issues: readonly z.core.$ZodIssue[], prefix: Path, where: (p: Path) => string): string[] {
-  return issues.map((i) => {
+  const seen = new Set<string>();
+  const firstAt = (i: z.core.$ZodIssue) => !seen.has(showPath(i.path as Path)) && !!seen.add(showPath(i.path as Path));
+  const first = issues.filter((i) => i.code === 'unrecognized_keys' || firstAt(i));
+  // A rule across fields (gracePeriodSeconds > preStopSeconds) says nothing new while one of the fields is itself wrong.
+  const within = (inner: Path, outer: Path) => inner.length > outer.length && outer.every((k, n) => inner[n] === k);
+  const own = first.filter((i) => i.code !== 'custom' || !first.some((j) => j !== i && within(j.path as Path, i.path as Path)));
+  return own.map((i) => {
     let path: Path = [...prefix, ...(i.path as (string | number)[])];
     let message = i.message;
     if (i.code === 'unrecognized_keys') {
-      return i.keys.map((k) => `${where([...path, k])}: unknown key "${k}"`).join('\n  - ');
+      return i.keys.map((k) => `${where([...path, k])}: unknown key ${JSON.stringify(k)}`).join('\n  - ');
     }
+    if (i.code === 'invalid_key') message = `key ${JSON.stringify(path[path.length - 1])}: ${i.issues[0]?.message ?? message}`;
     if (i.code === 'invalid_type') message = `expected ${i.expected}${message.includes('received') ? `, ${message.split(', ').pop()}` : ''}`;
     return `${where(path)}: ${message}`;
   });
 }
 
-/** A config or .env file's text; a directory or an unreadable file is a ConfigError naming it, never a stack trace. */
+/** A config or .env file's text: a regular, readable, UTF-8 file, else a ConfigError naming it (never "absent"). */
 function readText(file: string, what: string): string {
   try {
-    return readFileSync(file, 'utf8');
+    return readUtf8(file);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'EISDIR' ? 'is a directory, not a file' : code === 'EACCES' ? 'is not readable (permission denied)' : `cannot be read (${(e as Error).message})`;
-    throw new ConfigError([`${what}: ${file} ${why}`]);
+    if (e instanceof FileProblem) throw new ConfigError([`${what}: ${e.message}`]);
+    throw e;
   }
 }
+
+/** Whether the operator's file is there in any form; a dangling or looping symlink counts (and fails on reading). */
+function present(file: string, what: string): boolean {
+  try {
+    return exists(file);
+  } catch (e) {
+    if (e instanceof FileProblem) throw new ConfigError([`${what}: ${e.message}`]);
+    throw e;
+  }
+}
+
+/** Aliases a config may expand to: real configs use a handful; a "billion laughs" file expands to millions. */
+export const MAX_ALIAS_COUNT = 100;
 
 /** Reads defaults < config file < `.env` < environment, validates everything, and resolves the instances. */
 export function loadConfig(options: LoadOptions = {}): LoadedConfig {
@@ -148,20 +179,29 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   let raw: Plain = {};
   let doc: ReturnType<typeof parseDocument> | undefined;
   const lines = new LineCounter();
-  const fileUsed = existsSync(file) ? file : undefined;
+  const what = explicit ? 'ROOMLER_CONFIG' : 'config file';
+  const fileUsed = present(file, what) ? file : undefined;
   if (explicit && !fileUsed) throw new ConfigError([`ROOMLER_CONFIG: config file ${file} does not exist`]);
   if (fileUsed) {
-    doc = parseDocument(readText(fileUsed, explicit ? 'ROOMLER_CONFIG' : 'config file'), { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+    doc = parseDocument(readText(fileUsed, what), { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
     if (doc.errors.length) {
       throw new ConfigError(doc.errors.map((e) => `${fileUsed}:${e.linePos?.[0].line ?? '?'}:${e.linePos?.[0].col ?? '?'}: YAML ${e.message.split('\n')[0]}`));
     }
-    const contents = doc.toJS() ?? {};
+    let contents: unknown;
+    try {
+      // The conversion after parsing resolves aliases: an unknown anchor or an alias bomb fails here, not above.
+      contents = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {};
+    } catch (e) {
+      const message = (e as Error).message.split('\n')[0];
+      const hint = /alias count/i.test(message) ? ` (at most ${MAX_ALIAS_COUNT} alias expansions; this file expands more, as a "billion laughs" file does)` : '';
+      throw new ConfigError([`${fileUsed}: YAML ${message}${hint}`]);
+    }
     if (!isPlain(contents)) throw new ConfigError([`${fileUsed}: the config file must be a YAML mapping`]);
     raw = contents;
   }
 
   const envFile = resolve(cwd, '.env');
-  const envFileUsed = existsSync(envFile) ? envFile : undefined;
+  const envFileUsed = present(envFile, '.env') ? envFile : undefined;
   const dotenv = envFileUsed ? parseDotenv(readText(envFileUsed, '.env')) : {};
   const provenance = new Provenance(fileUsed, doc, lines, envFileUsed);
 
@@ -204,6 +244,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     };
     problems.push(...crossInstanceIssues(instances, fileOf));
     problems.push(...pullPolicyIssues(instances, fileOf));
+    problems.push(...sizeIssues(instances, fileOf));
     problems.push(...coturnIssues(rootResult.data!.coturn, instances, fileOf, (p) => provenance.describe(p.split('.'))));
   }
   if (problems.length) throw new ConfigError([...new Set(problems)]);

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { absolutePath, dnsSubdomain, image, quantity, resources } from './primitives';
+import { cronJobSchedule, int32, timeZone } from './values';
 
 // Per-instance MongoDB backup CronJobs (issue 5).
 
-const CRON = /^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$/;
-const schedule = (d: string) => z.string().regex(CRON, 'must be a cron schedule such as "0 3 * * *"').default(d);
+const schedule = (d: string) => cronJobSchedule.default(d);
 
 export const mongoBackupSchema = z
   .object({
@@ -12,15 +12,15 @@ export const mongoBackupSchema = z
     /** Image with mongodump, mongosh, gzip, sha256sum and flock; defaults to the MongoDB image. */
     image: image.optional(),
     /** IANA time zone of the schedules (CronJob spec.timeZone). */
-    timeZone: z.string().min(1).default('Etc/UTC'),
+    timeZone: timeZone.default('Etc/UTC'),
     schedule: schedule('0 3 * * *'),
     verifySchedule: schedule('0 4 * * *'),
     /** Archives kept after a successful run (newest by the stamp in the name). */
-    keep: z.number().int().min(1).default(7),
+    keep: int32(1).default(7),
     /** verify fails when fewer archives exist. */
-    minArchives: z.number().int().min(1).default(1),
+    minArchives: int32(1).default(1),
     /** verify fails when the newest archive is older than this, by the stamp in its name. */
-    maxAgeHours: z.number().int().min(1).default(25),
+    maxAgeHours: int32(1).default(25),
     /** verify fails for a smaller newest archive (bytes); an empty database dumps to a few KiB. */
     minBytes: z.number().int().min(1).default(4096),
     volume: z
@@ -37,10 +37,10 @@ export const mongoBackupSchema = z
       .object({ enabled: z.boolean().default(false), schedule: schedule('0 5 * * 0') })
       .strict()
       .prefault({}),
-    startingDeadlineSeconds: z.number().int().min(10).default(3600),
-    activeDeadlineSeconds: z.number().int().min(60).default(3600),
-    backoffLimit: z.number().int().min(0).default(1),
-    historyLimit: z.number().int().min(1).default(3),
+    startingDeadlineSeconds: int32(10).default(3600),
+    activeDeadlineSeconds: int32(60).default(3600),
+    backoffLimit: int32(0).default(1),
+    historyLimit: int32(1).default(3),
     // The restore test unpacks a whole archive into a scratch mongod under /tmp (an emptyDir).
     resources: resources({ requests: { cpu: '100m', memory: '256Mi', ephemeralStorage: '256Mi' }, limits: { cpu: '1', memory: '1Gi', ephemeralStorage: '4Gi' } }),
   })

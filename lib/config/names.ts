@@ -38,3 +38,9 @@ export const MONGODB_CREDENTIALS = {
   username: 'MONGO_INITDB_ROOT_USERNAME',
   password: 'MONGO_INITDB_ROOT_PASSWORD',
 } as const;
+
+/** The OAuth providers the app knows: `<P>_ID` in its ConfigMap, `<P>_SECRET` in its Secret. */
+export const OAUTH_PROVIDERS = ['FACEBOOK', 'GOOGLE', 'GITHUB', 'LINKEDIN', 'MICROSOFT'] as const;
+
+/** The keys of the app's Secret (`app.secretName`), all read by its pods through envFrom. */
+export const APP_SECRET_KEYS = ['DB_CONN', 'SENDGRID_API_KEY', ...OAUTH_PROVIDERS.map((p) => `${p}_SECRET`), 'TURN_PASSWORD', 'WEB_PUSH_PRIVATE_KEY'] as const;

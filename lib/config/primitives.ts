@@ -1,52 +1,17 @@
 import { z } from 'zod';
 
-// Kubernetes validation rules, as the API server applies them (apimachinery/pkg/util/validation).
-export const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-export const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-export const QUANTITY = /^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$/;
+import { absolutePath, DNS1123_LABEL, DNS1123_SUBDOMAIN, dnsLabel, dnsSubdomain, image, int32, QUANTITY, quantity, url } from './values';
 
-export const dnsLabel = (what: string) =>
-  z
-    .string()
-    .max(63, `${what} must be at most 63 characters`)
-    .regex(DNS1123_LABEL, `${what} must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending alphanumeric)`);
+// Kubernetes validation rules, as the API server applies them (apimachinery/pkg/util/validation). The kinds of
+// string values live in values.ts; these names stay for the modules that import them from here.
+export { absolutePath, DNS1123_LABEL, DNS1123_SUBDOMAIN, dnsLabel, dnsSubdomain, image, QUANTITY, quantity, url };
 
-export const dnsSubdomain = (what: string) =>
-  z
-    .string()
-    .max(253, `${what} must be at most 253 characters`)
-    .regex(DNS1123_SUBDOMAIN, `${what} must be a DNS-1123 subdomain`);
-
-export const quantity = z
-  .string()
-  .regex(QUANTITY, 'must be a Kubernetes quantity such as 250m, 1, 512Mi or 5Gi')
-  .refine((q) => !Number.isNaN(parseFloat(q)) && parseFloat(q) > 0, 'must be a positive quantity');
-
-export const port = z.number().int().min(1).max(65535);
+export const port = z.number().int().min(1, 'must be a port within 1-65535').max(65535, 'must be a port within 1-65535');
 export const nodePort = z
   .number()
   .int()
   .min(30000, 'NodePort must be within 30000-32767 (the default service-node-port-range)')
   .max(32767, 'NodePort must be within 30000-32767 (the default service-node-port-range)');
-
-export const absolutePath = z
-  .string()
-  .regex(/^\/.*/, 'must be an absolute path')
-  .refine((p) => p.replace(/\/+$/, '') !== '', 'must not be /');
-
-export const url = (schemes: string[]) =>
-  z.string().refine((v) => {
-    try {
-      const u = new URL(v);
-      return schemes.includes(u.protocol.replace(/:$/, '')) && (u.hostname !== '' || u.protocol.startsWith('turn'));
-    } catch {
-      return false;
-    }
-  }, `must be a valid URL with scheme ${schemes.join(' or ')}`);
-
-export const image = z
-  .string()
-  .regex(/^[a-z0-9]+([._\/:@-][a-zA-Z0-9_.-]+)*$/, 'must be a container image reference such as mongo:7');
 
 interface ResourceAmounts {
   cpu: string;
@@ -61,8 +26,8 @@ export const resources = (def: { requests: ResourceAmounts; limits: ResourceAmou
   return z.object({ requests: amounts(def.requests), limits: amounts(def.limits) }).strict().prefault({});
 };
 
-const seconds = (d: number) => z.number().int().min(0, 'must not be negative').default(d);
-const atLeastOne = (d: number) => z.number().int().min(1, 'must be at least 1').default(d);
+const seconds = (d: number) => int32(0).default(d);
+const atLeastOne = (d: number) => int32(1).default(d);
 
 export interface ProbeTimingDefaults {
   initialDelaySeconds?: number;

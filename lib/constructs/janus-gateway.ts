@@ -5,7 +5,7 @@ import { NAMES } from '../config';
 import { HOST_UDP_PORTS_ANNOTATION } from '../validate/cross-object';
 import { ROOT_UID, containerDefaults, exec, httpGet, nodePin, podDefaults, probe, resourceRequirements, restrictedSecurityContext, scratch, tcp } from './container';
 import { JANUS_ADMIN_SECRET_KEY, JANUS_ADMIN_SECRET_SCRIPT, janusHttpTransport, janusWebsocketsTransport } from './janus-conf';
-import { exemptions, latestTagReason, namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
+import { CONFIG_HASH_ANNOTATION, exemptions, latestTagReason, namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
 
 export type JanusGatewayProps = InstanceScope;
 
@@ -23,8 +23,8 @@ export const JANUS_ADMIN_PORTS = [
 
 export const JANUS_PORTS = [...JANUS_API_PORTS, ...JANUS_ADMIN_PORTS] as const;
 
-/** Pod-template annotation: the rendered configs' hash, so a config change replaces the pod (subPath mounts never update). */
-export const CONFIG_HASH_ANNOTATION = 'roomler.io/config-sha256';
+/** Janus mounts its configs with subPath, which never update in a running pod: the hash replaces the pod instead. */
+export { CONFIG_HASH_ANNOTATION } from './metadata';
 
 /**
  * The Janus WebRTC gateway on the host network: ICE candidates must carry the node's own addresses and the

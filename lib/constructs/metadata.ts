@@ -46,3 +46,10 @@ export const exemptions = (reasons: Record<string, string | undefined>): Record<
 
 /** The latest-tag exemption for an image that is `:latest` (the reason from config), none for a pinned one. */
 export const latestTagReason = (image: string, reason: string) => (imagePinning(image) === 'latest' ? reason : undefined);
+
+/**
+ * Pod-template annotation: a hash of the configuration a workload reads at start (its ConfigMap data, the names of
+ * the Secret keys it reads), so a change of either replaces its pods. Secret values are never in dist/: a rotated
+ * value is rolled out by `bin/roomler secrets apply` (docs/security.md).
+ */
+export const CONFIG_HASH_ANNOTATION = 'roomler.io/config-sha256';

@@ -1,8 +1,13 @@
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { NAMES, turnUsername } from '../config';
+import { createHash } from 'node:crypto';
+import { APP_SECRET_KEYS, appConfigData, NAMES } from '../config';
 import { ROOT_UID, containerDefaults, exec, httpGet, podDefaults, probe, resourceRequirements, restrictedSecurityContext, tcp } from './container';
-import { exemptions, instanceExemptions, latestTagReason, namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
+import { CONFIG_HASH_ANNOTATION, exemptions, instanceExemptions, latestTagReason, namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
+
+/** What the app's pods read at start, hashed: the ConfigMap's data and which Secret (and keys) they read. */
+const configHash = (configMap: string, data: Record<string, string>, secret: string) =>
+  createHash('sha256').update(JSON.stringify({ configMap, data: Object.entries(data).sort(), secret, keys: APP_SECRET_KEYS })).digest('hex');
 
 export interface RoomlerAppProps extends InstanceScope {
   /** Claim holding user uploads. */
@@ -22,14 +27,10 @@ export class RoomlerApp extends Construct {
     const labels = recommendedLabels(i, NAMES.app, 'app');
     const selector = selectorLabels(i, NAMES.app);
 
-    const data: Record<string, string> = {
-      ...a.env,
-      TURN_USERNAME: turnUsername(i),
-      PORT: String(a.port),
-    };
+    const data = appConfigData(i);
     this.configMap = new k8s.KubeConfigMap(this, 'config', {
       metadata: namespaced(i, a.configMapName, labels),
-      data: Object.fromEntries(Object.entries(data).sort(([x], [y]) => (x < y ? -1 : 1))),
+      data,
     });
 
     this.deployment = new k8s.KubeDeployment(this, 'deployment', {
@@ -53,7 +54,8 @@ export class RoomlerApp extends Construct {
         strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(0) } },
         selector: { matchLabels: selector },
         template: {
-          metadata: { labels },
+          // envFrom is read once, at start: a changed ConfigMap (or a Secret with other keys) must replace the pods.
+          metadata: { labels, annotations: { [CONFIG_HASH_ANNOTATION]: configHash(this.configMap.metadata.name!, data, a.secretName) } },
           spec: {
             ...podDefaults(),
             terminationGracePeriodSeconds: a.shutdown.gracePeriodSeconds,

@@ -1,3 +1,5 @@
+import { cronJobScheduleProblem } from '../config/cron';
+import { dataSizeProblem } from '../config/limits';
 import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../config/primitives';
 import type { Finding, ParsedObject } from './index';
 import { containersOf, finding, podSpecOf } from './objects';
@@ -30,44 +32,8 @@ function ianaProblem(name: string): string | undefined {
   return undefined;
 }
 
-const CRON_FIELDS: [string, number, number][] = [
-  ['minute', 0, 59],
-  ['hour', 0, 23],
-  ['day of month', 1, 31],
-  ['month', 1, 12],
-  ['day of week', 0, 7],
-];
-const CRON_MACROS = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly']);
-const MONTHS = 'jan feb mar apr may jun jul aug sep oct nov dec'.split(' ');
-const DAYS = 'sun mon tue wed thu fri sat'.split(' ');
-
-/** The cron syntax Kubernetes accepts (robfig/cron standard parser); undefined when valid. */
-export function cronProblem(schedule: string): string | undefined {
-  const s = schedule.trim().replace(/^(CRON_)?TZ=\S+\s+/, '');
-  if (CRON_MACROS.has(s)) return undefined;
-  const fields = s.split(/\s+/);
-  if (fields.length !== 5) return `must have 5 fields (minute hour day-of-month month day-of-week), got ${fields.length}`;
-  for (const [n, field] of fields.entries()) {
-    const [what, min, max] = CRON_FIELDS[n];
-    const names = n === 3 ? MONTHS : n === 4 ? DAYS : [];
-    const value = (v: string) => {
-      const named = names.indexOf(v.toLowerCase());
-      if (named >= 0) return named + (n === 3 ? 1 : 0);
-      return /^\d+$/.test(v) ? Number(v) : NaN;
-    };
-    for (const part of field.split(',')) {
-      const m = /^(\*|\?|([^-/]+)(-([^/]+))?)(\/(\d+))?$/.exec(part);
-      if (!m) return `${what} "${part}" is not a valid cron expression`;
-      if (m[6] !== undefined && Number(m[6]) === 0) return `${what} step must be positive`;
-      if (m[1] === '*' || m[1] === '?') continue;
-      const lo = value(m[2]);
-      const hi = m[4] !== undefined ? value(m[4]) : lo;
-      if ([lo, hi].some((v) => Number.isNaN(v) || v < min || v > max)) return `${what} "${part}" is outside ${min}-${max}`;
-      if (lo > hi) return `${what} range "${part}" is descending`;
-    }
-  }
-  return undefined;
-}
+/** The cron syntax Kubernetes accepts (robfig/cron v3 ParseStandard, no TZ on create); undefined when valid. */
+export const cronProblem = cronJobScheduleProblem;
 
 function duplicates(names: unknown[]): string[] {
   const seen = new Set<unknown>();
@@ -159,6 +125,25 @@ export function apiServerRules({ file, object: o }: ParsedObject): Finding[] {
       if (p.port < 1 || p.port > 65535) add(`spec.ports[${n}].port`, `port ${p.port} is outside 1-65535`);
       if (p.nodePort !== undefined && o.spec?.type !== 'NodePort' && o.spec?.type !== 'LoadBalancer') add(`spec.ports[${n}].nodePort`, 'nodePort is only allowed on NodePort or LoadBalancer Services');
     });
+  }
+
+  if (o.kind === 'ConfigMap' || o.kind === 'Secret') {
+    // data and binaryData (ConfigMap) or data and stringData (Secret): keys as IsConfigMapKey, bytes as the API server counts them.
+    const utf8 = (v: unknown) => Buffer.byteLength(String(v), 'utf8');
+    const decoded = (v: unknown) => Buffer.from(String(v), 'base64').length;
+    const fields: [string, (v: unknown) => number][] =
+      o.kind === 'ConfigMap' ? [['data', utf8], ['binaryData', decoded]] : [['data', decoded], ['stringData', utf8]];
+    const all: Record<string, number> = {};
+    for (const [field, value] of fields) {
+      for (const [k, v] of Object.entries((o[field] ?? {}) as Record<string, unknown>)) {
+        if (k.length > 253 || !/^[-._a-zA-Z0-9]+$/.test(k) || k === '.' || k === '..' || k.startsWith('..')) {
+          add(`${field}["${k}"]`, `key "${k}" must be at most 253 characters of letters, digits, "-", "_" and ".", not "." and not starting with ".."`);
+        }
+        all[`${field}["${k}"]`] = value(v);
+      }
+    }
+    const size = dataSizeProblem(`${o.kind} ${o.metadata?.namespace ?? ''}/${name}`, all);
+    if (size) add(size.key, size.message);
   }
 
   if (o.kind === 'CronJob' && typeof o.spec?.schedule === 'string') {

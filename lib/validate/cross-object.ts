@@ -1,3 +1,4 @@
+import { quantityValue } from '../config/values';
 import type { Finding, ParsedObject } from './index';
 import { containersOf, finding, pinnedNode, podSpecOf, templatePath, type Obj } from './objects';
 
@@ -142,13 +143,8 @@ export function crossObjectRules(objects: readonly ParsedObject[], external: Ext
   return out;
 }
 
-function quantityBytes(q: string | number | undefined): number {
-  if (q === undefined) return NaN;
-  const m = /^([0-9.]+)([KMGTPE]i?|[kmu]?)?$/.exec(String(q));
-  if (!m) return NaN;
-  const units: Record<string, number> = { '': 1, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50 };
-  return parseFloat(m[1]) * (units[m[2] ?? ''] ?? NaN);
-}
+/** A storage quantity in bytes, by the API server's grammar (exponents and every suffix included). */
+const quantityBytes = quantityValue;
 
 function bindsTo(pv: Obj, claim: Obj): boolean {
   return whyNot(pv, claim) === undefined;

@@ -159,7 +159,7 @@ describe('bin/roomler: the cluster a command changes', () => {
     }
     const missing = await run(['deploy', '--context=production', '--yes'], env, kubectl());
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/kubectl context "production" does not exist in the kubeconfig \(contexts: roomler-lab\)/);
+    expect(missing.stderr).toMatch(/: context "production" \(--context or the instance's context:\) does not exist \(contexts there: roomler-lab\)/);
     expect(missing.calls.filter((c) => !/^(--context production )?config /.test(c))).toEqual([]); // it only read the kubeconfig
   });
 

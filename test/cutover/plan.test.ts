@@ -65,18 +65,22 @@ describe('npm run cutover -- plan / status (token-level rewrite, checked by real
     const r = cli('plan');
     expect(r.status, r.stderr).toBe(0);
     // Paths as nginx includes them (relative to its config directory).
-    expect(r.stdout).toContain('--- a/conf.d/roomler.live.conf\n+++ b/conf.d/roomler.live.conf\n@@ -9 +9 @@\n-    set $legacy "r00mler2:3000";   # a string, not a proxy target\n+    set $legacy "127.0.0.1:30030";   # a string, not a proxy target\n@@ -14 +14 @@\n-        proxy_pass http://r00mler2:3000;\n+        proxy_pass http://127.0.0.1:30030;\n');
+    expect(r.stdout).toContain('--- a/conf.d/roomler.live.conf\n+++ b/conf.d/roomler.live.conf\n@@ -14 +14 @@\n-        proxy_pass http://r00mler2:3000;\n+        proxy_pass http://127.0.0.1:30030;\n');
     expect(r.stdout).toContain('-    location /admin { proxy_pass "http://r00mler2:3000/admin"; }\n+    location /admin { proxy_pass "http://127.0.0.1:30030/admin"; }');
     expect(r.stdout).toContain('-    server janus_r:8188 max_fails=3;\n+    server 127.0.0.1:30818 max_fails=3;');
-    // The admin API has no NodePort: its routes follow it to Janus's node (janus.admin.bindAddress, 127.0.0.1 by default).
-    expect(r.stdout).toContain('+location /janus_admin_http { proxy_pass http://127.0.0.1:7088/admin; }');
+    // The admin API is off (the default), so its locations are retired: nginx answers 403 itself; only the directive
+    // changes, and its `;` stays where it was.
+    expect(r.stdout).toContain('-location /janus_admin_http { proxy_pass http://janus_r:7088/admin; }\n+location /janus_admin_http { return 403; }');
+    expect(r.stdout).toMatch(/^note: janus\.roomler\.live\/janus_admin_http: retired \(the Janus admin API is off \(janus\.admin\.enabled: false\)\): nginx answers 403 there itself; each `proxy_pass` to janus_r:7088 becomes `return 403;`, and rollback restores it$/m);
     // janus.roomler.live's `/` (janus_r:8080, nothing serves it in the Janus image) goes to the HTTP API NodePort.
     expect(r.stdout).toContain('-location / { proxy_pass http://janus_r:8080; }\n+location / { proxy_pass http://127.0.0.1:30808; }');
-    expect(r.stdout).toMatch(/cutover plan: 8 proxy target\(s\) in 3 file\(s\)/);
-    // The comment mentions r00mler2:3000 but is not a backend address; the `set` value is one, and moves too.
+    expect(r.stdout).toMatch(/cutover plan: 7 proxy target\(s\) in 3 file\(s\)/);
+    // The comment mentions r00mler2:3000 but is not a backend address; nor is the `set` value, as no proxy_pass
+    // uses $legacy: it is reported and stays.
     expect(r.stdout).not.toMatch(/^-# roomler\.live/m);
-    expect(r.stdout).toMatch(/^backend addresses on the old hosts \(r00mler2, janus_r\): 8 routed, 0 kept, 0 unaccounted$/m);
-    expect(r.stdout).toMatch(/^ {2}routed {7}conf\.d\/roomler\.live\.conf:9 set r00mler2:3000 -> roomler\/http \(127\.0\.0\.1:30030\)$/m);
+    expect(r.stdout).not.toMatch(/^-.*set \$legacy/m);
+    expect(r.stdout).toMatch(/^note: conf\.d\/roomler\.live\.conf:9: `set` gives \$legacy the old backend r00mler2:3000, but no proxy_pass or grpc_pass uses \$legacy: not a backend, left unchanged$/m);
+    expect(r.stdout).toMatch(/^backend addresses on the old hosts \(r00mler2, janus_r\): 7 routed, 0 kept, 0 unaccounted$/m);
     expect(r.stdout).toMatch(/^ {2}routed {7}snippets\/janus-admin\.conf:3 proxy_pass janus_r:8080 -> janus-nodeport\/http \(127\.0\.0\.1:30808\)$/m);
     expect(treeBytes(nginx)).toEqual(before);
   });
@@ -100,7 +104,10 @@ describe('npm run cutover -- plan / status (token-level rewrite, checked by real
       for (const m of section.matchAll(/@@ -(\d+) \+\d+ @@\n-(.*)\n\+(.*)\n/g)) {
         const [old, next] = [m[2], m[3]];
         expect(lines[Number(m[1]) - 1]).toBe(old);
-        const swapped = old.replace(/(r00mler2:3000|janus_r:\d+)/, (hp) => ({ 'r00mler2:3000': '127.0.0.1:30030', 'janus_r:8088': '127.0.0.1:30808', 'janus_r:8080': '127.0.0.1:30808', 'janus_r:8188': '127.0.0.1:30818', 'janus_r:7088': '127.0.0.1:7088', 'janus_r:7188': '127.0.0.1:7188' })[hp]!);
+        // The admin API is off by default: its two locations answer 403 from nginx itself (the directive is replaced).
+        const swapped = /janus_r:7[01]88/.test(old)
+          ? old.replace(/proxy_pass [^;]*;/, 'return 403;')
+          : old.replace(/(r00mler2:3000|janus_r:\d+)/, (hp) => ({ 'r00mler2:3000': '127.0.0.1:30030', 'janus_r:8088': '127.0.0.1:30808', 'janus_r:8080': '127.0.0.1:30808', 'janus_r:8188': '127.0.0.1:30818' })[hp]!);
         expect(next).toBe(swapped);
         lines[Number(m[1]) - 1] = next;
       }
@@ -110,7 +117,7 @@ describe('npm run cutover -- plan / status (token-level rewrite, checked by real
     expect(t.status, t.stderr).toBe(0);
     expect(t.stderr).toMatch(/syntax is ok/);
     const status = cli('status');
-    expect(status.stdout).toMatch(/^new {4}r00mler2:3000 -> roomler\/http \(127\.0\.0\.1:30030\): 0 old, 3 new$/m);
+    expect(status.stdout).toMatch(/^new {4}r00mler2:3000 -> roomler\/http \(127\.0\.0\.1:30030\): 0 old, 2 new$/m);
     expect(cli('plan').stdout).toMatch(/already cut over; nothing would change/);
   });
 
@@ -124,7 +131,7 @@ describe('npm run cutover -- plan / status (token-level rewrite, checked by real
     const { cli } = setup('  routes:\n    - { from: "r00mler2:3000", to: roomler/http, expect: { roomler.live.conf: 1 } }\n');
     const r = cli('plan');
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/route r00mler2:3000 -> roomler\/http: expected 1 match\(es\) in roomler\.live\.conf, found 3/);
+    expect(r.stderr).toMatch(/route r00mler2:3000 -> roomler\/http: expected 1 match\(es\) in roomler\.live\.conf, found 2/);
   });
 
   it('every backend address on an old host must be routed or kept: plan names the others with file:line and the config that fixes it', () => {
@@ -132,7 +139,7 @@ describe('npm run cutover -- plan / status (token-level rewrite, checked by real
     writeFileSync(join(confDir, 'stats.conf'), 'map $arg_v $stats_backend {\n    default "http://janus_r:7777";\n}\nserver { listen 127.0.0.1:18082; location /stats { proxy_pass $stats_backend; } }\n');
     const r = cli('plan');
     expect(r.status).toBe(1);
-    expect(r.stdout).toMatch(/^backend addresses on the old hosts \(r00mler2, janus_r\): 5 routed, 1 kept, 3 unaccounted$/m);
+    expect(r.stdout).toMatch(/^backend addresses on the old hosts \(r00mler2, janus_r\): 4 routed, 1 kept, 3 unaccounted$/m);
     expect(r.stdout).toMatch(/^ {2}kept {9}snippets\/janus-admin\.conf:2 proxy_pass janus_r:7088: the admin UI stays on the old host this week$/m);
     expect(r.stderr).toMatch(/3 backend address\(es\) on the old hosts are neither routed nor kept; once those containers stop, nginx -t fails/);
     expect(r.stderr).toMatch(/^ {4}conf\.d\/stats\.conf:2: map janus_r:7777$/m);
@@ -147,6 +154,36 @@ describe('npm run cutover -- plan / status (token-level rewrite, checked by real
     expect(cli('status').stdout).toMatch(/^old hosts in conf\.d\/stats\.conf: 0 routed, 0 kept, 1 unaccounted: apply refuses until each is routed or kept \(see plan\)$/m);
   });
 
+  it('a # inside a word is not a comment (nginx starts one only where a word could start): the proxy_pass after it moves', () => {
+    const { confDir, cli } = setup();
+    writeFileSync(join(confDir, 'hash.conf'), 'server {\n  listen 127.0.0.1:18083;\n  location /app {\n    add_header X-Hash-Route /#/home;\n    proxy_pass http://r00mler2:3000;\n  }\n}\n');
+    const r = cli('plan');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('--- a/conf.d/hash.conf\n+++ b/conf.d/hash.conf\n@@ -5 +5 @@\n-    proxy_pass http://r00mler2:3000;\n+    proxy_pass http://127.0.0.1:30030;\n');
+    expect(r.stdout).toMatch(/^ {2}routed {7}conf\.d\/hash\.conf:5 proxy_pass r00mler2:3000 -> roomler\/http/m);
+  });
+
+  it('a config nginx cannot read stops plan with the file and line nginx names, never a hang', () => {
+    const { confDir, cli } = setup();
+    writeFileSync(join(confDir, 'broken.conf'), 'server {\n  location / {\n    return 200 ${unclosed;\n    proxy_pass "http://r00mler2:3000;\n  }\n}\n');
+    const r = cli('plan');
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([`cutover: ${join(confDir, 'broken.conf')}:7: unexpected end of file, expecting ";" or "}" (nginx -t would refuse this file too)`]);
+  });
+
+  it('a set or map value is a backend exactly when a proxy_pass uses its variable: then it is rewritten, accounted and verified', () => {
+    const { confDir, cli } = setup();
+    const text = ROOMLER.replace('location /admin { proxy_pass "http://r00mler2:3000/admin"; }', 'location /legacy { set $hop $legacy; proxy_pass http://$hop/legacy; }');
+    writeFileSync(join(confDir, 'roomler.live.conf'), text);
+    const r = cli('plan');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('@@ -9 +9 @@\n-    set $legacy "r00mler2:3000";   # a string, not a proxy target\n+    set $legacy "127.0.0.1:30030";   # a string, not a proxy target\n');
+    expect(r.stdout).toMatch(/^ {2}routed {7}conf\.d\/roomler\.live\.conf:9 set r00mler2:3000 -> roomler\/http \(127\.0\.0\.1:30030\)$/m);
+    expect(r.stdout).not.toMatch(/^note: .*\$legacy/m);
+    // Through two variables to the location that sends requests there: it gets a check of its own.
+    expect(r.stdout).toMatch(/verify: GET http:\/\/roomler\.live\/legacy via 127\.0\.0\.1:18080 expects < 500 \[conf\.d\/roomler\.live\.conf:16 location \/legacy\]/);
+  });
+
   it('plan lists the checks apply will run, one request per location by default', () => {
     const r = setup().cli('plan');
     expect(r.status, r.stderr).toBe(0);
@@ -157,23 +194,25 @@ describe('npm run cutover -- plan / status (token-level rewrite, checked by real
       '  verify: GET http://roomler.live/admin via 127.0.0.1:18080 expects < 500 [conf.d/roomler.live.conf:16 location /admin]',
       '  verify: GET http://janus.roomler.live/janus_http via 127.0.0.1:18081 expects < 500 [conf.d/janus.roomler.live.conf:8 location /janus_http]',
       '  verify: WebSocket ws://janus.roomler.live/janus_ws via 127.0.0.1:18081 (janus-protocol) expects 101 [conf.d/janus.roomler.live.conf:7 location /janus_ws]',
-      '  verify: GET http://janus.roomler.live/janus_admin_http via 127.0.0.1:18081 expects < 500 [snippets/janus-admin.conf:2 location /janus_admin_http]',
-      '  verify: WebSocket ws://janus.roomler.live/janus_admin via 127.0.0.1:18081 (janus-admin-protocol) expects 101 [snippets/janus-admin.conf:1 location /janus_admin]',
+      '  verify: GET http://janus.roomler.live/janus_admin_http via 127.0.0.1:18081 expects 403 [snippets/janus-admin.conf:2 location /janus_admin_http] (retired: nginx answers itself)',
+      '  verify: GET http://janus.roomler.live/janus_admin via 127.0.0.1:18081 expects 403 [snippets/janus-admin.conf:1 location /janus_admin] (retired: nginx answers itself)',
       '  verify: GET http://janus.roomler.live/ via 127.0.0.1:18081 expects < 500 [snippets/janus-admin.conf:3 location /] (after the change only: baseline: false)',
     ]);
   });
 
-  it('warns that the admin locations stay public in nginx, whether the admin API is off or enabled', () => {
+  it('retires the admin locations while the admin API is off; warns that they stay public once it is enabled', () => {
     const off = setup().cli('plan');
     expect(off.status, off.stderr).toBe(0);
-    const warnings = off.stdout.split('\n').filter((l) => l.startsWith('warning: '));
-    expect(warnings).toEqual([
-      expect.stringMatching(/^warning: janus\.roomler\.live\/janus_admin_http stays public in nginx: route janus_r:7088 -> janus-host\/admin-http proxies to the Janus admin API at 127\.0\.0\.1:7088, which is off \(janus\.admin\.enabled: false\).*Protect these locations \(allow\/deny, auth_basic\) or remove them and the route/),
-      expect.stringMatching(/^warning: janus\.roomler\.live\/janus_admin stays public in nginx: route janus_r:7188 -> janus-host\/admin-websocket .* at 127\.0\.0\.1:7188/),
+    expect(off.stdout.split('\n').filter((l) => l.startsWith('warning: '))).toEqual([]);
+    expect(off.stdout.split('\n').filter((l) => /^note: .*: retired /.test(l))).toEqual([
+      expect.stringMatching(/^note: janus\.roomler\.live\/janus_admin_http: retired .*nginx answers 403 there itself/),
+      expect.stringMatching(/^note: janus\.roomler\.live\/janus_admin: retired .*each `proxy_pass` to janus_r:7188 becomes `return 403;`/),
     ]);
+    // Nothing to connect to for a retired route; after the change each location is asked with a plain GET for 403.
+    expect(off.stdout).not.toMatch(/preflight: TCP connect to 127\.0\.0\.1:71?88/);
     const on = setup('janus:\n  admin: { enabled: true, bindAddress: 10.0.0.11, allowFrom: [10.0.0.5] }\n').cli('plan');
     expect(on.stdout).toContain('+location /janus_admin_http { proxy_pass http://10.0.0.11:7088/admin; }');
-    expect(on.stdout).toMatch(/^warning: janus\.roomler\.live\/janus_admin_http stays public in nginx: .* at 10\.0\.0\.11:7088, guarded only by Janus's admin_secret and admin_acl \(10\.0\.0\.5\), which admits nginx/m);
+    expect(on.stdout).toMatch(/^warning: janus\.roomler\.live\/janus_admin_http stays public in nginx: .* at 10\.0\.0\.11:7088, guarded only by Janus's admin_secret and admin_acl \(10\.0\.0\.5\), which admits nginx.*allow 127\.0\.0\.1; allow <admin address>; deny all;.*route them to `retired`/m);
   });
 
   it('a regex location cannot be requested by default: plan says to give the route a verify list, and uses it once given', () => {

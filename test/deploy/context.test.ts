@@ -32,7 +32,7 @@ describe('bin/roomler deploy --context', () => {
     expect(current.stderr).toMatch(/the API server https:\/\/127\.0\.0\.1:\d+ \(context broken\) refused the credentials of user "nobody" \(401 Unauthorized\)/);
     const missing = roomler(['deploy', '--context=production', '--yes'], { env });
     expect(missing.status).toBe(1);
-    expect(missing.stderr).toMatch(/kubectl context "production" does not exist in the kubeconfig \(contexts: broken, staging\)/);
+    expect(missing.stderr).toMatch(/: context "production" \(--context or the instance's context:\) does not exist \(contexts there: broken, staging\)/);
     expect(await exists(cluster, 'namespace', 'roomler')).toBe(false);
 
     const secrets = roomler(['secrets', 'apply', '--context=staging', '--yes'], { env });

@@ -182,7 +182,9 @@ export function parse<O extends Options>(path: string, c: Command<O>, argv: read
     let v = parsed.values[name];
     if (v === undefined && o.required) throw new UsageError(`${path}: --${name} is required`, help);
     if (v === undefined) v = o.multiple ? [] : (o.default ?? (o.type === 'boolean' ? false : undefined));
-    else if (o.type === 'number') {
+    else if (o.type !== 'boolean' && (o.multiple ? (v as string[]) : [v as string]).some((x) => x === '')) {
+      throw new UsageError(`${path}: --${name} needs a value, got an empty one`, help);
+    } else if (o.type === 'number') {
       const n = Number(v);
       if (!/^\d+(\.\d+)?$/.test(String(v)) || !Number.isFinite(n)) throw new UsageError(`${path}: --${name} must be a number, got "${v}"`, help);
       v = n;

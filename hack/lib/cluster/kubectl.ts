@@ -30,6 +30,10 @@ export class ClusterUnavailable extends UserError {
   }
 }
 
+/** The kubeconfig file(s) kubectl reads: $KUBECONFIG (a list), else ~/.kube/config. */
+export const kubeconfigFiles = (env: NodeJS.ProcessEnv = process.env): string =>
+  env.KUBECONFIG ? env.KUBECONFIG.split(':').filter(Boolean).join(', ') : `${env.HOME ?? '~'}/.kube/config`;
+
 const lastLine = (s: string) => s.trim().split('\n').filter(Boolean).pop() ?? '';
 
 export class Kubectl {
@@ -60,9 +64,13 @@ export class Kubectl {
     if (r.spawnError === 'ENOENT') throw new ClusterUnavailable('no-kubectl', 'kubectl is not installed (not found on PATH); install kubectl v1.28 to use a cluster');
     if (r.exitCode !== 0) {
       const err = lastLine(r.stderr);
-      if (/current-context (is not set|must exist)/.test(err)) throw new ClusterUnavailable('no-context', 'no kubectl context is set (kubectl config current-context is empty): pass --context NAME or run kubectl config use-context NAME');
-      if (/context .* does not exist|no context exists with the name|cannot locate context/.test(err)) throw new ClusterUnavailable('unknown-context', `kubectl context "${this.context}" does not exist in the kubeconfig${await this.known()}`);
-      throw new ClusterUnavailable('no-context', `cannot read the kubeconfig: ${err}`);
+      if (/current-context (is not set|must exist)/.test(err)) throw new ClusterUnavailable('no-context', `no kubectl context is set in ${kubeconfigFiles()} (current-context is empty): pass --context NAME or run kubectl config use-context NAME`);
+      if (/context .* does not exist|no context exists with the name|cannot locate context/.test(err)) {
+        const named = this.context ?? (/context "([^"]+)"/.exec(err) ?? /(?:locate context|with the name:?)\s+"?([^"\s]+)/.exec(err))?.[1];
+        const asked = this.context ? `context "${this.context}" (--context or the instance's context:)` : `current-context "${named ?? '?'}"`;
+        throw new ClusterUnavailable('unknown-context', `${kubeconfigFiles()}: ${asked} does not exist${await this.known()}`);
+      }
+      throw new ClusterUnavailable('no-context', `cannot read the kubeconfig ${kubeconfigFiles()}: ${err}`);
     }
     const view = JSON.parse(r.stdout);
     const context = view['current-context'] || this.context;
@@ -73,7 +81,7 @@ export class Kubectl {
   private async known(): Promise<string> {
     const r = await run('kubectl', ['config', 'get-contexts', '-o', 'name'], { timeoutMs: 15_000 });
     const names = r.exitCode === 0 ? r.stdout.trim().split('\n').filter(Boolean) : [];
-    return names.length ? ` (contexts: ${names.join(', ')})` : ' (it has no contexts)';
+    return names.length ? ` (contexts there: ${names.join(', ')})` : ' (it has no contexts)';
   }
 
   /**
@@ -103,11 +111,17 @@ export class Kubectl {
 }
 
 /**
+ * The kubectl context for work on one instance: `--context` when given, else the instance's `context:` (or the
+ * config's top-level one), else undefined (kubectl's current context). The one rule every command follows.
+ */
+export const contextFor = (cfg: LoadedConfig, instance?: { readonly context?: string }, override?: string): string | undefined => override ?? instance?.context ?? cfg.root.context;
+
+/**
  * Which cluster each object goes to: `--context` for everything when given, otherwise the context of the instance
  * the object belongs to (`context:` in the config; its label app.kubernetes.io/instance), else kubectl's current.
  */
 export function clusterTargets<T extends { metadata?: { labels?: Record<string, string> } }>(cfg: LoadedConfig, objects: readonly T[], override?: string): { context?: string; objects: T[] }[] {
-  const contextOf = (o: T) => override ?? cfg.instances.find((i) => i.name === o.metadata?.labels?.['app.kubernetes.io/instance'])?.context ?? cfg.root.context;
+  const contextOf = (o: T) => contextFor(cfg, cfg.instances.find((i) => i.name === o.metadata?.labels?.['app.kubernetes.io/instance']), override);
   const groups = new Map<string | undefined, T[]>();
   for (const o of objects) groups.set(contextOf(o), [...(groups.get(contextOf(o)) ?? []), o]);
   return [...groups].map(([context, objs]) => ({ context, objects: objs }));

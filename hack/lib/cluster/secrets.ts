@@ -5,10 +5,12 @@ import { isDeepStrictEqual } from 'node:util';
 import { parse as parseDotenv } from 'dotenv';
 import { parse, stringify } from 'yaml';
 import { SealedSecret } from '../../../imports/bitnami.com';
-import { turnUsername, type InstanceConfig, type LoadedConfig } from '../../../lib/config';
+import { OAUTH_PROVIDERS, turnUsername, type InstanceConfig, type LoadedConfig } from '../../../lib/config';
 import { JANUS_ADMIN_SECRET_KEY } from '../../../lib/constructs/janus-conf';
 import { recommendedLabels } from '../../../lib/constructs/metadata';
 import { turnPassword } from '../../../lib/turn';
+import { exists, FileProblem, readBytes, readUtf8 } from '../../../lib/config/files';
+import { SECRET_KEY_SOURCES, secretSizeProblems, secretValueProblems } from '../../../lib/config/secret-values';
 import { UserError } from '../cli/errors';
 import { explainKubectlError } from './causes';
 import { clusterTargets, Kubectl } from './kubectl';
@@ -26,11 +28,18 @@ export interface SecretManifest {
 /** The operator's `.env` names (FIELD-NOTES), from the environment first, then `.env`. */
 export function secretSource(projectDir: string): (name: string) => string | undefined {
   const file = join(projectDir, '.env');
-  const dotenv = existsSync(file) ? parseDotenv(readFileSync(file)) : {};
+  let dotenv: Record<string, string> = {};
+  try {
+    // A .env that exists in any form is read or refused (a dangling symlink is no "no .env"); UTF-8 only, so a
+    // secret value never silently gains U+FFFD.
+    if (exists(file)) dotenv = parseDotenv(readUtf8(file));
+  } catch (e) {
+    if (e instanceof FileProblem) throw new UserError(`.env: ${e.message}`);
+    throw e;
+  }
   return (name) => process.env[name] || dotenv[name] || undefined;
 }
 
-const OAUTH = ['FACEBOOK', 'GOOGLE', 'GITHUB', 'LINKEDIN', 'MICROSOFT'] as const;
 
 /**
  * Secrets `roomler-secret` and `mongodb-secret` for every instance (and `janus-admin` where janus.admin is enabled:
@@ -59,7 +68,7 @@ export function buildSecrets(config: LoadedConfig, value: (name: string) => stri
       type: 'Opaque',
       stringData: { MONGO_INITDB_ROOT_USERNAME: user, MONGO_INITDB_ROOT_PASSWORD: pass },
     });
-    const oauth = Object.fromEntries(OAUTH.map((p) => [`${p}_SECRET`, i.app.env[`${p}_ID`] ? need(`${p}_SECRET`) : optional(`${p}_SECRET`)]));
+    const oauth = Object.fromEntries(OAUTH_PROVIDERS.map((p) => [`${p}_SECRET`, i.app.env[`${p}_ID`] ? need(`${p}_SECRET`) : optional(`${p}_SECRET`)]));
     out.push({
       apiVersion: 'v1',
       kind: 'Secret',
@@ -90,6 +99,11 @@ export function buildSecrets(config: LoadedConfig, value: (name: string) => stri
     });
   }
   if (missing.size) throw new UserError(`missing required values (set them in .env or the environment): ${[...missing].join(', ')}; nothing was applied`);
+  const envFrom = new Set(config.instances.map((i) => `${i.namespace}/${i.app.secretName}`));
+  const invalid = [...secretValueProblems(value), ...secretSizeProblems(out, envFrom, (key) => SECRET_KEY_SOURCES[key] ?? key)];
+  if (invalid.length) {
+    throw new UserError(`invalid secret values:\n${invalid.map((p) => `  - ${p}`).join('\n')}\nnothing was applied or sealed`);
+  }
   return out;
 }
 
@@ -158,14 +172,68 @@ export async function applySecrets(config: LoadedConfig, projectDir: string, con
 }
 
 /** `secrets seal`: SealedSecrets in sealed/, reusing committed ciphertext for unchanged values (no Git churn). */
+/** A certificate expiring sooner than this is sealed with a warning: rotate the controller's key first. */
+export const CERT_WARN_DAYS = 30;
+
+/**
+ * The sealed-secrets controller's certificate as kubeseal needs it: PEM, an X.509 certificate (not a key), an RSA
+ * public key (the controller encrypts with RSA-OAEP), within its validity. A certificate expiring within
+ * CERT_WARN_DAYS days is accepted with a warning. UserError (exit 2: a bad --cert) naming the file otherwise.
+ */
+export function sealingCertificate(certFile: string, now = new Date()): { pem: string; warning?: string } {
+  const path = resolve(certFile);
+  const refuse = (why: string): never => {
+    throw new UserError(`--cert ${path} ${why}`, 2);
+  };
+  if (certFile === '') refuse('is empty: give the file kubeseal --fetch-cert wrote');
+  let bytes: Buffer;
+  try {
+    if (!exists(path)) refuse('does not exist');
+    bytes = readBytes(path);
+  } catch (e) {
+    if (e instanceof FileProblem) refuse(e.reason);
+    throw e;
+  }
+  if (bytes!.length === 0) refuse('is empty: expected a PEM certificate (-----BEGIN CERTIFICATE-----)');
+  const text = bytes!.toString('latin1');
+  if (bytes![0] === 0x30 && !text.includes('-----BEGIN')) refuse('looks like DER (binary): convert it with `openssl x509 -inform der -in FILE -out cert.pem`');
+  if (/-----BEGIN (RSA |EC |ENCRYPTED |)PRIVATE KEY-----/.test(text)) refuse("is a private key, not a certificate: give the controller's public certificate (kubeseal --fetch-cert)");
+  if (/-----BEGIN PUBLIC KEY-----/.test(text) && !text.includes('-----BEGIN CERTIFICATE-----')) refuse('is a bare public key, not a certificate (kubeseal --fetch-cert gives the certificate)');
+  const begin = text.indexOf('-----BEGIN CERTIFICATE-----');
+  if (begin < 0) refuse('is not a PEM certificate (no -----BEGIN CERTIFICATE----- line)');
+  if (!text.includes('-----END CERTIFICATE-----', begin)) refuse('is a truncated PEM certificate (no -----END CERTIFICATE----- line)');
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(text.slice(begin));
+  } catch (e) {
+    refuse(`is not a valid X.509 certificate (${(e as Error).message})`);
+  }
+  const type = x509!.publicKey.asymmetricKeyType;
+  if (type !== 'rsa') refuse(`has a ${type?.toUpperCase() ?? 'unknown'} key: the sealed-secrets controller uses RSA (RSA-OAEP), so this is not its certificate`);
+  const [from, to] = [new Date(x509!.validFrom), new Date(x509!.validTo)];
+  if (now < from) refuse(`is not valid before ${from.toISOString()}`);
+  if (now > to) refuse(`expired on ${to.toISOString()}: fetch the controller's current certificate (kubeseal --fetch-cert)`);
+  const days = (to.getTime() - now.getTime()) / 86_400_000;
+  const warning = days < CERT_WARN_DAYS ? `--cert ${path} expires on ${to.toISOString()} (in ${Math.floor(days)} day(s)): the controller will renew its key; fetch the new certificate and re-seal` : undefined;
+  return { pem: text.slice(begin), warning };
+}
+
 export function sealSecrets(config: LoadedConfig, projectDir: string, certFile: string, log: (line: string) => void): number {
   const secrets = buildSecrets(config, secretSource(projectDir));
-  const certPath = resolve(certFile);
-  if (!existsSync(certPath)) throw new UserError(`--cert ${certPath} does not exist`, 2);
-  const cert = readFileSync(certPath, 'utf8');
+  // Everything that can fail is checked before anything is written (sealed/ included).
+  const { pem: cert, warning } = sealingCertificate(certFile);
+  if (warning) log(`secrets: warning: ${warning}`);
   const outDir = join(projectDir, 'sealed');
   const cacheFile = join(projectDir, '.sealed-cache.json');
-  const cache: Record<string, string> = existsSync(cacheFile) ? JSON.parse(readFileSync(cacheFile, 'utf8')) : {};
+  let cache: Record<string, string> = {};
+  if (existsSync(cacheFile)) {
+    try {
+      cache = JSON.parse(readUtf8(cacheFile));
+    } catch (e) {
+      // A damaged cache only costs re-encryption (new ciphertext for unchanged values); say so and go on.
+      log(`secrets: warning: ${cacheFile} is unusable (${(e as Error).message}); every value is sealed anew`);
+    }
+  }
   mkdirSync(outDir, { recursive: true });
   let written = 0;
   for (const s of secrets) {

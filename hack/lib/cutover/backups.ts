@@ -27,7 +27,8 @@ export interface ManifestFile {
 
 export interface Manifest {
   readonly stamp: string;
-  readonly kind: 'apply' | 'rollback';
+  /** apply or rollback (cutover), switch (the migration day's maintenance answer, then the cutover). */
+  readonly kind: 'apply' | 'rollback' | 'switch';
   readonly created: string;
   readonly routes: readonly { readonly from: string; readonly to: string; readonly target: string }[];
   readonly files: readonly ManifestFile[];

@@ -49,7 +49,10 @@ export function printPlan(cfg: LoadedConfig, log: Log): number {
   for (const r of p.targets) log(`  preflight: TCP connect to ${r.target} (${r.to})${r.health ? ` and GET ${r.health.path} expects ${r.health.status}` : ''}`);
   log(`  preflight: every verification request below passes on the current config`);
   log(`  backup to ${c.backupDir}/<stamp>, rewrite atomically, nginx -t, reload, wait for new workers (up to ${c.nginx.reloadTimeoutMs} ms)`);
-  for (const check of p.checks) log(`  verify: ${describeCheck(check)}${judged([check]).length ? '' : ' (after the change only: baseline: false)'}`);
+  for (const check of p.checks) {
+    if (check.route.retired) log(`  verify: ${describeCheck({ ...check, websocket: false, protocol: undefined, status: check.route.retired })} (retired: nginx answers itself)`);
+    else log(`  verify: ${describeCheck(check)}${judged([check]).length ? '' : ' (after the change only: baseline: false)'}`);
+  }
   if (p.problems.length) throw new UserError(`apply would abort before writing anything:\n  ${p.problems.join('\n  ')}`);
   return 0;
 }
@@ -58,7 +61,7 @@ export function printPlan(cfg: LoadedConfig, log: Log): number {
  * Checks that need no change made: all problems at once, so one run shows everything to fix. Then `baseline`:
  * the verification requests must pass on the current config, or a failure later could not be blamed on the change.
  */
-async function preflight(o: {
+export async function preflight(o: {
   cfg: LoadedConfig;
   tree: NginxTree;
   files: readonly string[];
@@ -275,7 +278,7 @@ export async function drain(cfg: LoadedConfig, options: { timeoutMs?: number; in
   // 3. Proof that nginx still loads once they are gone.
   const gone = hosts.filter((h) => !h.kept).map((h) => h.host);
   const others = [...new Set(p.tree.all.flatMap((d) => {
-    const b = backendValue(d);
+    const b = backendValue(d, p.tree.proxied);
     const parsed = b && parseBackend(unquote(b.token));
     return parsed && !isIP(parsed.host.replace(/^\[|\]$/g, '')) && !gone.includes(parsed.host) && !keptHosts.has(parsed.host) ? [parsed.host] : [];
   }))];

@@ -3,44 +3,247 @@
 // sibling directives and drops comments, another breaks `!=` and quoted braces), so the cutover rewrites the
 // argument tokens it must change in place and leaves every other byte alone.
 
+/** One token of an nginx config, with nginx's value of it and where it stands in the text. */
 export interface Token {
   readonly type: 'word' | 'string' | 'comment' | 'open' | 'close' | 'semicolon';
-  /** The token's text as written, quotes included. */
+  /** The token's text as written, quotes and backslashes included. */
   readonly text: string;
+  /**
+   * What nginx makes of it: quotes removed; backslash-quote, -apostrophe, -backslash, -t, -r and -n unescaped (the last
+   * three to TAB, CR and LF), any other backslash kept.
+   * A comment's value is its text.
+   */
+  readonly value: string;
   readonly start: number;
   readonly end: number;
+  /** The line the token starts on (nginx counts LF only). */
+  readonly line: number;
 }
 
+/** A config that nginx refuses to read, with nginx's own message and the line it names. */
+export class NginxSyntaxError extends Error {
+  constructor(
+    readonly reason: string,
+    readonly line: number,
+    /** The tokens read before the error (nginx has acted on the directives they complete). */
+    readonly tokens: readonly Token[] = [],
+  ) {
+    super(`line ${line}: ${reason}`);
+    this.name = 'NginxSyntaxError';
+  }
+}
+
+/** nginx reads a config in buffers of this many bytes; a token that fills one is "too long" (NGX_CONF_BUFFER). */
+export const NGX_CONF_BUFFER = 4096;
+
+const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a;
+
+/**
+ * nginx's value of a word or a quoted string's inside (ngx_conf_read_token's copy loop), and for each character of
+ * it the offset of the raw character it came from.
+ */
+export function unescape(raw: string, offset = 0): { value: string; at: number[] } {
+  let value = '';
+  const at: number[] = [];
+  for (let i = 0; i < raw.length; ) {
+    if (raw[i] === '\\') {
+      const next = raw[i + 1];
+      if (next === '"' || next === "'" || next === '\\') {
+        value += next;
+        at.push(offset + i);
+        i += 2;
+        continue;
+      }
+      const control = next === 't' ? '\t' : next === 'r' ? '\r' : next === 'n' ? '\n' : undefined;
+      if (control) {
+        value += control;
+        at.push(offset + i);
+        i += 2;
+        continue;
+      }
+    }
+    value += raw[i];
+    at.push(offset + i);
+    i++;
+  }
+  return { value, at };
+}
+
+/**
+ * The tokens of a config text (one byte per character: read it as latin1), as nginx's ngx_conf_read_token reads
+ * them: words end at a space, tab, CR, LF, `;` or `{` (not at `}`: `a}` is one word); `#` starts a comment only
+ * where a word could start; a backslash takes the next character into the word; `$` lets a following `{` stay in
+ * the word (`${var}`); a quoted string must be followed by a space, `;`, `{` or `)`; a token of 4096 bytes or more
+ * that does not end the file is too long. Anything nginx refuses throws NginxSyntaxError with nginx's message and
+ * line. One pass, no backtracking: every input ends.
+ */
 export function tokenize(text: string): Token[] {
   const tokens: Token[] = [];
-  let i = 0;
-  while (i < text.length) {
-    const c = text[i];
-    if (/\s/.test(c)) {
-      i++;
-    } else if (c === '#') {
-      const end = text.indexOf('\n', i);
-      const stop = end === -1 ? text.length : end;
-      tokens.push({ type: 'comment', text: text.slice(i, stop), start: i, end: stop });
-      i = stop;
-    } else if (c === '"' || c === "'") {
-      let j = i + 1;
-      while (j < text.length && text[j] !== c) j += text[j] === '\\' ? 2 : 1;
-      if (j >= text.length) throw new Error(`unterminated ${c} string at offset ${i}`);
-      tokens.push({ type: 'string', text: text.slice(i, j + 1), start: i, end: j + 1 });
-      i = j + 1;
-    } else if (c === '{' || c === '}' || c === ';') {
-      tokens.push({ type: c === '{' ? 'open' : c === '}' ? 'close' : 'semicolon', text: c, start: i, end: i + 1 });
-      i++;
+  const n = text.length;
+  let line = 1;
+  // ngx_conf_read_token's state, reset at the start of every directive (after `;`, `{` and `}`).
+  let start = 0;
+  let startLine = 1;
+  let lastSpace = true;
+  let needSpace = false;
+  let sharpComment = false;
+  let variable = false;
+  let quoted = false;
+  let sQuoted = false;
+  let dQuoted = false;
+  let args = 0;
+  let bufferEnd = 0;
+  // The token being read (for offsets and comments; nginx itself keeps only `start`).
+  let tokenStart = 0;
+  let commentStart = -1;
+  const fail = (reason: string, at = line): never => {
+    throw new NginxSyntaxError(reason, at, tokens);
+  };
+  const reset = (pos: number) => {
+    start = pos;
+    startLine = line;
+    lastSpace = true;
+    needSpace = sharpComment = variable = quoted = sQuoted = dQuoted = false;
+    args = 0;
+  };
+  const push = (type: Token['type'], from: number, to: number, value?: string) => {
+    const raw = text.slice(from, to);
+    tokens.push({ type, text: raw, value: value ?? raw, start: from, end: to, line: type === 'word' || type === 'string' ? startLine : line });
+  };
+  const endComment = (to: number) => {
+    if (commentStart < 0) return;
+    const raw = text.slice(commentStart, to);
+    tokens.push({ type: 'comment', text: raw, value: raw, start: commentStart, end: to, line: commentLine });
+    commentStart = -1;
+  };
+  let commentLine = 1;
+  for (let pos = 0; ; ) {
+    if (pos >= bufferEnd) {
+      if (pos >= n) {
+        endComment(n);
+        if (args > 0 || !lastSpace) fail('unexpected end of file, expecting ";" or "}"');
+        return tokens;
+      }
+      if (pos - start === NGX_CONF_BUFFER) {
+        const quote = dQuoted ? '"' : sQuoted ? "'" : undefined;
+        fail(quote ? `too long parameter, probably missing terminating "${quote}" character` : `too long parameter "${text.slice(start, start + 10)}..." started`, startLine);
+      }
+      bufferEnd = Math.min(start + NGX_CONF_BUFFER, n);
+    }
+    const ch = text.charCodeAt(pos++);
+    const c = text[pos - 1];
+    if (ch === 0x0a) {
+      line++;
+      if (sharpComment) {
+        sharpComment = false;
+        endComment(pos - 1);
+      }
+    }
+    if (sharpComment) continue;
+    if (quoted) {
+      quoted = false;
+      continue;
+    }
+    if (needSpace) {
+      if (isSpace(ch)) {
+        lastSpace = true;
+        needSpace = false;
+        continue;
+      }
+      if (c === ';') {
+        push('semicolon', pos - 1, pos);
+        reset(pos);
+        continue;
+      }
+      if (c === '{') {
+        push('open', pos - 1, pos);
+        reset(pos);
+        continue;
+      }
+      if (c === ')') {
+        lastSpace = true;
+        needSpace = false;
+      } else fail(`unexpected "${c}"`);
+    }
+    if (lastSpace) {
+      start = pos - 1;
+      startLine = line;
+      if (isSpace(ch)) continue;
+      tokenStart = pos - 1;
+      switch (c) {
+        case ';':
+        case '{':
+          if (args === 0) fail(`unexpected "${c}"`);
+          push(c === '{' ? 'open' : 'semicolon', pos - 1, pos);
+          reset(pos);
+          continue;
+        case '}':
+          if (args !== 0) fail('unexpected "}"');
+          push('close', pos - 1, pos);
+          reset(pos);
+          continue;
+        case '#':
+          sharpComment = true;
+          commentStart = pos - 1;
+          commentLine = line;
+          continue;
+        case '\\':
+          quoted = true;
+          lastSpace = false;
+          continue;
+        case '"':
+          start++;
+          dQuoted = true;
+          lastSpace = false;
+          continue;
+        case "'":
+          start++;
+          sQuoted = true;
+          lastSpace = false;
+          continue;
+        case '$':
+          variable = true;
+          lastSpace = false;
+          continue;
+        default:
+          lastSpace = false;
+      }
     } else {
-      let j = i;
-      // A word runs to whitespace or a delimiter; `${var}` keeps its braces inside the word.
-      while (j < text.length && !/[\s;{}#"']/.test(text[j])) j += text[j] === '\\' ? 2 : text[j] === '$' && text[j + 1] === '{' ? text.indexOf('}', j) - j + 1 : 1;
-      tokens.push({ type: 'word', text: text.slice(i, j), start: i, end: j });
-      i = j;
+      if (c === '{' && variable) continue;
+      variable = false;
+      if (c === '\\') {
+        quoted = true;
+        continue;
+      }
+      if (c === '$') {
+        variable = true;
+        continue;
+      }
+      let found = false;
+      if (dQuoted) {
+        if (c === '"') {
+          dQuoted = false;
+          needSpace = found = true;
+        }
+      } else if (sQuoted) {
+        if (c === "'") {
+          sQuoted = false;
+          needSpace = found = true;
+        }
+      } else if (isSpace(ch) || c === ';' || c === '{') {
+        lastSpace = found = true;
+      }
+      if (found) {
+        args++;
+        if (needSpace) push('string', tokenStart, pos, unescape(text.slice(start, pos - 1), start).value);
+        else push('word', tokenStart, pos - 1, unescape(text.slice(start, pos - 1), start).value);
+        if (c === ';' || c === '{') {
+          push(c === '{' ? 'open' : 'semicolon', pos - 1, pos);
+          reset(pos);
+        }
+      }
     }
   }
-  return tokens;
 }
 
 /** An enclosing block: `server`, `location = /x`, `upstream name`, `if (...)`, … */
@@ -60,44 +263,77 @@ export interface Directive {
   readonly blocks: readonly Block[];
   readonly file: string;
   readonly line: number;
+  /** Byte offsets of the directive's name and just past its closing `;` (or of its last token, before a block). */
+  readonly start: number;
+  readonly end: number;
 }
 
-/** The directives of a config, each with its argument tokens and enclosing blocks (`outer`: the includer's). */
+/**
+ * The directives of a config, each with its argument tokens and enclosing blocks (`outer`: the includer's). As in
+ * nginx, a file's blocks must close within it: a `}` with no open block, or a file that ends inside one, throws
+ * NginxSyntaxError.
+ */
 export function directives(text: string, file = '', outer: readonly Block[] = []): Directive[] {
   const out: Directive[] = [];
   const stack: Block[] = [...outer];
+  // One copy of the stack per change, shared by the directives in between: linear in the file's size.
+  let snapshot: readonly Block[] = [...stack];
   let current: Token[] = [];
-  let line = 1;
-  let pos = 0;
-  const lineOf = (offset: number) => {
-    for (; pos < offset; pos++) if (text.charCodeAt(pos) === 10) line++;
-    return line;
-  };
-  const emit = () => {
-    if (current.length) out.push({ name: current[0].text, args: current.slice(1), blocks: [...stack], file, line: lineOf(current[0].start) });
+  const emit = (end: number) => {
+    if (current.length) out.push({ name: current[0].value, args: current.slice(1), blocks: snapshot, file, line: current[0].line, start: current[0].start, end });
   };
   for (const t of tokenize(text)) {
     if (t.type === 'comment') continue;
     if (t.type === 'semicolon') {
-      emit();
+      emit(t.end);
       current = [];
     } else if (t.type === 'open') {
-      emit();
-      stack.push({ name: current[0]?.text ?? '', args: current.slice(1).map(unquote), file, start: current[0]?.start ?? t.start });
+      emit(current.length ? current[current.length - 1].end : t.start);
+      if (!current.length) throw new NginxSyntaxError('unexpected "{"', t.line);
+      if (stack.length - outer.length >= MAX_NESTING) throw new NginxSyntaxError(`blocks nested more than ${MAX_NESTING} deep: not a config this tool reads`, t.line);
+      stack.push({ name: current[0].value, args: current.slice(1).map(unquote), file, start: current[0].start });
+      snapshot = [...stack];
       current = [];
     } else if (t.type === 'close') {
-      if (stack.length > outer.length) stack.pop();
+      if (stack.length === outer.length) throw new NginxSyntaxError('unexpected "}"', t.line);
+      stack.pop();
+      snapshot = [...stack];
       current = [];
     } else current.push(t);
   }
+  if (stack.length > outer.length) throw new NginxSyntaxError('unexpected end of file, expecting "}"', lineCount(text));
   return out;
 }
+
+/** Deeper than any real nginx config nests (http > server > location > location > if); bounds the work per file. */
+export const MAX_NESTING = 100;
+
+/** The line nginx is on at the end of a text: one more than its LFs. */
+const lineCount = (text: string) => {
+  let n = 1;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
+  return n;
+};
 
 /** The innermost enclosing block called `name`. */
 export const enclosing = (d: Directive, name: string): Block | undefined => [...d.blocks].reverse().find((b) => b.name === name);
 
-/** The unquoted value of an argument token. */
-export const unquote = (t: Token) => (t.type === 'string' ? t.text.slice(1, -1) : t.text);
+/** nginx's value of an argument token: unquoted and unescaped. */
+export const unquote = (t: Token) => t.value;
+
+/**
+ * Where `value[from, to)` of a token stands in the text, when those characters are written there as they are (no
+ * quote or escape among them); undefined otherwise.
+ */
+export function rawSpan(t: Token, from: number, to: number): { start: number; end: number } | undefined {
+  if (t.type !== 'word' && t.type !== 'string') return undefined;
+  const inner = t.type === 'string' ? 1 : 0;
+  const { value, at } = unescape(t.text.slice(inner, t.text.length - inner), t.start + inner);
+  if (to > value.length || from >= to) return undefined;
+  const start = at[from];
+  const end = at[to - 1] + 1;
+  return end - start === to - from ? { start, end } : undefined;
+}
 
 /** Where `host:port` stands inside a proxy target (`http://host:port/uri`, or `host:port` in an upstream). */
 export function hostPortAt(value: string, hostPort: string): number | undefined {
@@ -115,23 +351,58 @@ export interface Replacement {
   readonly line: number;
 }
 
-/** `proxy_pass`, or a `server` line of an `upstream` block: the directives whose first argument is a backend. */
-export const isProxyTarget = (d: Directive) => (d.name === 'proxy_pass' || (d.name === 'server' && d.blocks[d.blocks.length - 1]?.name === 'upstream')) && d.args.length > 0;
+/** The directives whose first argument is where nginx sends a request: a URL or `host:port`, or variables. */
+export const PASS_DIRECTIVES: ReadonlySet<string> = new Set(['proxy_pass', 'grpc_pass']);
 
-/** What kind of place a backend address can stand in: a proxy target, or a value nginx may proxy through. */
-export type BackendKind = 'proxy_pass' | 'upstream' | 'set' | 'map';
+/** `proxy_pass`, `grpc_pass`, or a `server` line of an `upstream` block: the directives whose first argument is a backend. */
+export const isProxyTarget = (d: Directive) => (PASS_DIRECTIVES.has(d.name) || (d.name === 'server' && d.blocks[d.blocks.length - 1]?.name === 'upstream')) && d.args.length > 0;
+
+/** What kind of place a backend address can stand in: a proxy target, or a variable a proxy target uses. */
+export type BackendKind = 'proxy_pass' | 'grpc_pass' | 'upstream' | 'set' | 'map';
+
+/** The variables a value refers to (`$name`, `${name}`). */
+export const variablesIn = (value: string): string[] => [...value.matchAll(/\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))/g)].map((m) => m[1] ?? m[2]);
 
 /**
- * The token of a directive that may hold a backend address, and where it stands: `proxy_pass X`, an upstream's
- * `server X`, `set $var X` and a `map` entry's value (both may feed a `proxy_pass $var`).
+ * A value a variable gets: `set $var X`, or a `map … $var { key X; }` entry. The variable's name without `$`.
  */
-export function backendValue(d: Directive): { token: Token; kind: BackendKind } | undefined {
-  if (d.name === 'proxy_pass' && d.args.length) return { token: d.args[0], kind: 'proxy_pass' };
+export function variableValue(d: Directive): { variable: string; token: Token; kind: 'set' | 'map' } | undefined {
+  const block = d.blocks[d.blocks.length - 1];
+  if (d.name === 'set' && d.args.length === 2 && d.args[0].value.startsWith('$')) return { variable: d.args[0].value.slice(1), token: d.args[1], kind: 'set' };
+  if (block?.name === 'map' && block.args.length === 2 && d.args.length === 1 && !['hostnames', 'volatile', 'include'].includes(d.name)) {
+    return { variable: block.args[1].replace(/^\$/, ''), token: d.args[0], kind: 'map' };
+  }
+  return undefined;
+}
+
+/**
+ * The variables nginx may send a request to: those a proxy_pass or grpc_pass uses, and, through `set` and `map`,
+ * the variables their values are made of. Variables are global by name in nginx, so this is across the whole tree.
+ */
+export function proxiedVariables(all: readonly Directive[]): Set<string> {
+  const used = new Set(all.filter((d) => PASS_DIRECTIVES.has(d.name) && d.args.length).flatMap((d) => variablesIn(d.args[0].value)));
+  const values = all.flatMap((d) => variableValue(d) ?? []);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const v of values) {
+      if (!used.has(v.variable)) continue;
+      for (const x of variablesIn(v.token.value)) if (!used.has(x)) grew = !!used.add(x);
+    }
+  }
+  return used;
+}
+
+/**
+ * The token of a directive that holds a backend address, and where it stands: `proxy_pass X`, `grpc_pass X`, an
+ * upstream's `server X`, and a `set`/`map` value of a variable in `proxied` (one that a proxy_pass or grpc_pass
+ * uses). A `set`/`map` value no proxy target uses is not a backend: nginx never connects to it.
+ */
+export function backendValue(d: Directive, proxied: ReadonlySet<string>): { token: Token; kind: BackendKind; variable?: string } | undefined {
+  if (PASS_DIRECTIVES.has(d.name) && d.args.length) return { token: d.args[0], kind: d.name as 'proxy_pass' | 'grpc_pass' };
   const block = d.blocks[d.blocks.length - 1]?.name;
   if (d.name === 'server' && block === 'upstream' && d.args.length) return { token: d.args[0], kind: 'upstream' };
-  if (d.name === 'set' && d.args.length === 2) return { token: d.args[1], kind: 'set' };
-  if (block === 'map' && d.args.length === 1 && !['hostnames', 'volatile', 'include'].includes(d.name)) return { token: d.args[0], kind: 'map' };
-  return undefined;
+  const v = variableValue(d);
+  return v && proxied.has(v.variable) ? v : undefined;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { CutoverConfig } from '../../../lib/config/cutover';
@@ -117,6 +117,30 @@ export class NginxControl {
       return { ok: r.exitCode === 0, output };
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * `nginx -t` on the config as it will be once `texts` (real path -> bytes) are written, before writing anything:
+   * each text goes to a dotfile beside its file (no include glob matches it; the directory is the one nginx sees,
+   * bind-mounted into a container), and in a private mount namespace where nginx runs each is bind-mounted over its
+   * file. The live files and the running nginx are never touched. `skipped` says why it could not run there.
+   */
+  async testWith(texts: ReadonlyMap<string, string>): Promise<{ ok: boolean; output: string } | { skipped: string }> {
+    const staged: [string, string][] = [];
+    try {
+      for (const [real, text] of texts) {
+        const tmp = join(dirname(real), `.${basename(real)}.roomler-test.${process.pid}`);
+        writeFileSync(tmp, Buffer.from(text, 'latin1'), { mode: 0o600 });
+        staged.push([tmp, real]);
+      }
+      const script = 'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 111; shift 2; done; shift; exec "$@"';
+      const r = await this.run(['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', ...staged.flat(), '--', ...this.c.command, '-t'], 60_000);
+      const output = `${r.stderr}${r.stdout}`.trim();
+      if (r.exitCode === 111 || r.spawnError || /^unshare: /m.test(output)) return { skipped: (output.split('\n').pop() || r.spawnError) ?? 'unshare failed' };
+      return { ok: r.exitCode === 0, output };
+    } finally {
+      for (const [tmp] of staged) rmSync(tmp, { force: true });
     }
   }
 

@@ -6,19 +6,63 @@ import { JANUS_ADMIN_PORTS, JANUS_API_PORTS } from '../../../lib/constructs/janu
 import { UserError } from '../cli';
 import { BYTES } from './backups';
 import { joinHostPort, splitHostPort } from './probes';
-import { applyReplacements, backendValue, directives, enclosing, hostPortAt, isProxyTarget, parseBackend, unquote, type BackendKind, type Block, type Directive, type Replacement } from './nginx-config';
+import {
+  applyReplacements,
+  backendValue,
+  directives,
+  enclosing,
+  hostPortAt,
+  isProxyTarget,
+  NginxSyntaxError,
+  PASS_DIRECTIVES,
+  parseBackend,
+  proxiedVariables,
+  rawSpan,
+  unquote,
+  variablesIn,
+  variableValue,
+  type BackendKind,
+  type Block,
+  type Directive,
+  type Replacement,
+} from './nginx-config';
 
 export interface ResolvedRoute extends CutoverRoute {
-  /** The new host:port, from the same config the manifests are synthesized from. */
+  /** The new host:port, from the same config the manifests are synthesized from; for a retired route, `return N`. */
   readonly target: string;
+  /** A retired route: its locations answer this status from nginx itself (no backend). */
+  readonly retired?: number;
+  /** Why it is retired, for plan. */
+  readonly retiredWhy?: string;
   readonly index: number;
 }
+
+/** `to` of a route whose locations nginx answers itself: `retired` (403) or `retired/<status>`. */
+export const RETIRED = 'retired';
 
 /** `to` of a route to a port Janus binds on its node's host network (the admin API, which has no NodePort). */
 export const JANUS_HOST = 'janus-host';
 
 /** Where the Janus admin API listens as the host nginx sees it: its bind address, or the node for a wildcard. */
 const janusAdminHost = (i: InstanceConfig) => (i.janus.admin.bindAddress === '0.0.0.0' ? i.nodeAddress : i.janus.admin.bindAddress);
+
+/**
+ * Where a route goes: host:port of a synthesized NodePort Service port or of a Janus host port, from the same config
+ * the manifests come from; or retired (nginx answers itself): `to: retired[/status]`, and the admin API's routes while
+ * `janus.admin.enabled` is false (nothing listens there, and a public admin location is better closed than proxied).
+ */
+export function resolveRoute(to: string, i: InstanceConfig): { target: string; retired?: number; retiredWhy?: string } {
+  const [service, portName] = to.split('/');
+  if (service === RETIRED) {
+    const status = portName === undefined ? 403 : Number(portName);
+    if (!Number.isInteger(status) || status < 400 || status > 499) throw new UserError(`cutover.routes: ${to}: a retired route answers a 4xx status, e.g. retired/403 or retired/404`);
+    return { target: `return ${status}`, retired: status, retiredWhy: 'retired in the config' };
+  }
+  if (service === JANUS_HOST && !i.janus.admin.enabled && JANUS_ADMIN_PORTS.some((p) => p.name === portName)) {
+    return { target: 'return 403', retired: 403, retiredWhy: 'the Janus admin API is off (janus.admin.enabled: false)' };
+  }
+  return { target: resolveTarget(to, i) };
+}
 
 /** host:port of a synthesized NodePort Service port, or of a Janus host port, from the same config the manifests come from. */
 export function resolveTarget(to: string, i: InstanceConfig): string {
@@ -29,7 +73,7 @@ export function resolveTarget(to: string, i: InstanceConfig): string {
   const admin = JANUS_ADMIN_PORTS.find((p) => p.name === portName)?.key;
   if (service === JANUS_HOST && admin) return joinHostPort(janusAdminHost(i), i.janus.ports[admin]);
   throw new UserError(
-    `cutover.routes: ${to} names no target (use roomler/http, ${NAMES.janusNodePort}/${JANUS_API_PORTS.map((p) => p.name).join('|')} or ${JANUS_HOST}/${JANUS_ADMIN_PORTS.map((p) => p.name).join('|')})`,
+    `cutover.routes: ${to} names no target (use roomler/http, ${NAMES.janusNodePort}/${JANUS_API_PORTS.map((p) => p.name).join('|')}, ${JANUS_HOST}/${JANUS_ADMIN_PORTS.map((p) => p.name).join('|')} or ${RETIRED}[/4xx])`,
   );
 }
 
@@ -45,7 +89,7 @@ function cutoverInstance(cfg: LoadedConfig): InstanceConfig {
 
 export const resolveRoutes = (cfg: LoadedConfig): ResolvedRoute[] => {
   const instance = cutoverInstance(cfg);
-  return cfg.root.cutover.routes.map((r, index) => ({ ...r, index, target: resolveTarget(r.to, instance) }));
+  return cfg.root.cutover.routes.map((r, index) => ({ ...r, index, ...resolveRoute(r.to, instance) }));
 };
 
 export interface ConfigFile {
@@ -66,6 +110,8 @@ export interface NginxTree {
   readonly all: readonly Directive[];
   /** Directories that include globs read from: backups must stay out of them. */
   readonly includeDirs: readonly string[];
+  /** Variables (without `$`) a proxy_pass or grpc_pass sends requests to: their `set`/`map` values are backends. */
+  readonly proxied: ReadonlySet<string>;
 }
 
 /**
@@ -87,19 +133,29 @@ function glob(pattern: string): string[] {
  */
 export function readTree(confDir: string, texts: ReadonlyMap<string, string> = new Map()): NginxTree {
   if (!existsSync(confDir)) throw new UserError(`cutover.nginx.confDir (NGINX_CONF_DIR) ${confDir} does not exist`);
+  if (!statSync(confDir).isDirectory()) throw new UserError(`cutover.nginx.confDir (NGINX_CONF_DIR) ${confDir} is not a directory (nginx includes ${confDir}/*.conf)`);
   const files = new Map<string, ConfigFile>();
   const all: Directive[] = [];
   const includeDirs = new Set<string>([confDir]);
   const visit = (path: string, outer: readonly Block[], chain: readonly string[]) => {
-    if (!statSync(path).isFile()) return;
-    const real = realpathSync(path);
-    if (chain.includes(real)) return;
-    const text = texts.get(real) ?? files.get(real)?.text ?? readFileSync(path, BYTES);
+    let real: string;
+    let text: string;
+    try {
+      if (!statSync(path).isFile()) return;
+      real = realpathSync(path);
+      if (chain.includes(real)) return;
+      text = texts.get(real) ?? files.get(real)?.text ?? readFileSync(path, BYTES);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'is a dangling symlink' : code === 'ELOOP' ? 'is a symlink loop' : code === 'EACCES' ? 'is not readable (permission denied)' : (e as Error).message;
+      throw new UserError(`${path}: ${why} (nginx includes it)`);
+    }
     let ds: Directive[];
     try {
       ds = directives(text, path, outer);
     } catch (e) {
-      throw new UserError(`${path}: ${(e as Error).message}`);
+      if (e instanceof NginxSyntaxError) throw new UserError(`${path}:${e.line}: ${e.reason} (nginx -t would refuse this file too)`);
+      throw e;
     }
     if (!files.has(real)) files.set(real, { path, real, text, directives: ds });
     for (const d of ds) {
@@ -112,26 +168,49 @@ export function readTree(confDir: string, texts: ReadonlyMap<string, string> = n
     }
   };
   for (const f of glob(join(confDir, '*.conf'))) visit(f, [], []);
-  return { confDir, files: [...files.values()], all, includeDirs: [...includeDirs] };
+  return { confDir, files: [...files.values()], all, includeDirs: [...includeDirs], proxied: proxiedVariables(all) };
 }
 
-/** Where `hostPort` is a backend (a proxy target, or a `set`/`map` value) in one file's directives. */
-export function targetsIn(file: ConfigFile, hostPort: string, to = hostPort): Replacement[] {
+/**
+ * The `proxy_pass` directives of a retired route in one file, each replaced whole by `return N;` (no comment: one
+ * would swallow whatever follows on the line, a `}` included); the rest of the file is unchanged. An upstream
+ * `server` line cannot answer by itself: `stuck` lists them.
+ */
+export function retiredIn(tree: Pick<NginxTree, 'proxied'>, file: ConfigFile, r: ResolvedRoute): { replacements: Replacement[]; stuck: Directive[] } {
+  const replacements: Replacement[] = [];
+  const stuck: Directive[] = [];
+  for (const d of file.directives) {
+    const backend = backendValue(d, tree.proxied);
+    if (!backend || (!PASS_DIRECTIVES.has(backend.kind) && backend.kind !== 'upstream') || hostPortAt(unquote(backend.token), r.from) === undefined) continue;
+    if (backend.kind === 'upstream') stuck.push(d);
+    else replacements.push({ start: d.start, end: d.end, text: `return ${r.retired};`, line: d.line });
+  }
+  return { replacements, stuck };
+}
+
+/**
+ * Where `hostPort` is a backend in one file's directives: a proxy target, or the `set`/`map` value of a variable a
+ * proxy target uses. A match whose characters are escaped in the file (nginx's value differs from the bytes) is
+ * left alone: the bytes that would change are not `hostPort` as written.
+ */
+export function targetsIn(tree: Pick<NginxTree, 'proxied'>, file: ConfigFile, hostPort: string, to = hostPort): Replacement[] {
   const out: Replacement[] = [];
   for (const d of file.directives) {
-    const backend = backendValue(d);
+    const backend = backendValue(d, tree.proxied);
     if (!backend) continue;
     const arg = backend.token;
     const at = hostPortAt(unquote(arg), hostPort);
-    if (at === undefined) continue;
-    const start = arg.start + (arg.type === 'string' ? 1 : 0) + at;
-    out.push({ start, end: start + hostPort.length, text: to, line: file.text.slice(0, start).split('\n').length });
+    const span = at === undefined ? undefined : rawSpan(arg, at, at + hostPort.length);
+    if (!span || file.text.slice(span.start, span.end) !== hostPort) continue;
+    out.push({ start: span.start, end: span.end, text: to, line: file.text.slice(0, span.start).split('\n').length });
   }
   return out;
 }
 
 /** How many proxy targets in the whole tree point at `hostPort`. */
-const countIn = (tree: NginxTree, hostPort: string) => tree.files.reduce((n, f) => n + targetsIn(f, hostPort).length, 0);
+const countIn = (tree: NginxTree, hostPort: string) => tree.files.reduce((n, f) => n + targetsIn(tree, f, hostPort).length, 0);
+/** How many places point at a route's new side (none for a retired route: its locations answer by themselves). */
+const countNew = (tree: NginxTree, r: ResolvedRoute) => (r.retired ? 0 : countIn(tree, r.target));
 
 /** One request through nginx that proves a route works. */
 export interface Check {
@@ -143,6 +222,8 @@ export interface Check {
   readonly tls: boolean;
   /** Expected status; undefined means any status below 500 (nginx reached a backend). */
   readonly status?: number;
+  /** Response headers that must be present (the maintenance answer's Retry-After). */
+  readonly headers?: readonly string[];
   readonly protocol?: string;
   /** Where the check comes from: a location in a file, or the route's `verify`. */
   readonly source: string;
@@ -152,7 +233,7 @@ export interface Check {
 
 export const describeCheck = (c: Check) =>
   `${c.websocket ? 'WebSocket' : 'GET'} ${c.websocket ? (c.tls ? 'wss' : 'ws') : c.tls ? 'https' : 'http'}://${c.host}${c.path} via ${joinHostPort(c.address.host, c.address.port)}` +
-  `${c.protocol ? ` (${c.protocol})` : ''} expects ${c.status ?? (c.websocket ? 101 : '< 500')} [${c.source}]`;
+  `${c.protocol ? ` (${c.protocol})` : ''} expects ${c.status ?? (c.websocket ? 101 : '< 500')}${c.headers?.length ? ` with ${c.headers.join(', ')}` : ''} [${c.source}]`;
 
 const WEBSOCKET_PROTOCOLS: Record<string, string> = { [`${NAMES.janusNodePort}/websocket`]: 'janus-protocol', [`${JANUS_HOST}/admin-websocket`]: 'janus-admin-protocol' };
 
@@ -203,11 +284,25 @@ export function checksFor(tree: NginxTree, routes: readonly ResolvedRoute[]): { 
   }
   const derived = new Map<ResolvedRoute, Check[]>(routes.map((r) => [r, []]));
   const servers = new Map<ResolvedRoute, Pick<Check, 'address' | 'tls' | 'host'>>();
+  // The values each variable can take (set, map), for a proxy_pass that goes through one.
+  const valuesOf = new Map<string, string[]>();
+  for (const d of tree.all) {
+    const v = variableValue(d);
+    if (v) valuesOf.set(v.variable, [...(valuesOf.get(v.variable) ?? []), unquote(v.token)]);
+  }
+  const expand = (value: string, depth = 0): string[] =>
+    depth > 4
+      ? [value]
+      : [
+          value,
+          ...variablesIn(value).flatMap((name) =>
+            (valuesOf.get(name) ?? []).flatMap((x) => expand(value.replace(new RegExp(`\\$(\\{${name}\\}|${name}(?![A-Za-z0-9_]))`), () => x), depth + 1)),
+          ),
+        ].slice(0, 256);
   for (const d of tree.all.filter((x) => x.name === 'proxy_pass' && x.args.length)) {
-    const value = unquote(d.args[0]);
-    const upstreamName = value.replace(/^[a-z]+:\/\//i, '').split(/[/?]/)[0];
+    const candidates = expand(unquote(d.args[0]));
     const pointing = new Map(routes.flatMap((r) => {
-      const now = side(value, r) ?? upstreams.get(upstreamName)?.get(r);
+      const now = candidates.map((value) => side(value, r) ?? upstreams.get(value.replace(/^[a-z]+:\/\//i, '').split(/[/?]/)[0])?.get(r)).find((x) => x);
       return now ? [[r, now] as const] : [];
     }));
     const hit = [...pointing.keys()];
@@ -245,7 +340,7 @@ export function checksFor(tree: NginxTree, routes: readonly ResolvedRoute[]): { 
           return;
         }
         const websocket = v.websocket ?? r.to in WEBSOCKET_PROTOCOLS;
-        const current = tree.files.some((f) => targetsIn(f, r.from).length) ? r.from : r.target;
+        const current = tree.files.some((f) => targetsIn(tree, f, r.from).length) ? r.from : r.target;
         checks.push({ route: r, websocket, protocol: v.protocol ?? (websocket ? WEBSOCKET_PROTOCOLS[r.to] : undefined), host, path: v.path, address, tls: v.tls ?? base?.tls ?? false, status: v.status, source: `cutover.routes[${r.index}].verify[${n}]`, current });
       });
     } else {
@@ -254,7 +349,7 @@ export function checksFor(tree: NginxTree, routes: readonly ResolvedRoute[]): { 
         if (!seen.has(key)) checks.push(c);
         seen.add(key);
       }
-      const present = tree.files.some((f) => targetsIn(f, r.from).length || targetsIn(f, r.target).length);
+      const present = tree.files.some((f) => targetsIn(tree, f, r.from).length || targetsIn(tree, f, r.target).length);
       if (present && !found.length && !problems.some((p) => p.startsWith(`route ${r.from} `))) problems.push(`route ${r.from} -> ${r.to}: no location proxies to it, so nothing would verify it; give the route a verify list`);
     }
   }
@@ -291,9 +386,9 @@ export function inventory(tree: NginxTree, routes: readonly ResolvedRoute[], cfg
   const seen = new Set<string>();
   for (const f of tree.files) {
     for (const d of f.directives) {
-      const backend = backendValue(d);
+      const backend = backendValue(d, tree.proxied);
       const parsed = backend && parseBackend(unquote(backend.token));
-      if (!backend || !parsed || !hosts.has(parsed.host) || (backend.kind === 'proxy_pass' && upstreamNames.has(parsed.host))) continue;
+      if (!backend || !parsed || !hosts.has(parsed.host) || (PASS_DIRECTIVES.has(backend.kind) && upstreamNames.has(parsed.host))) continue;
       const hostPort = joinHostPort(parsed.host, parsed.port);
       const file = displayPath(tree.confDir, f.path);
       const key = `${f.real}:${backend.token.start}`;
@@ -305,6 +400,24 @@ export function inventory(tree: NginxTree, routes: readonly ResolvedRoute[], cfg
     }
   }
   return out;
+}
+
+/**
+ * `set` and `map` values that name an address on an old host while no proxy_pass or grpc_pass uses their variable:
+ * nginx never connects to them, so they are reported and left as they are.
+ */
+export function unproxiedValues(tree: NginxTree, cfg: LoadedConfig): string[] {
+  const hosts = new Set(oldHostsOf(cfg));
+  return tree.files.flatMap((f) =>
+    f.directives.flatMap((d) => {
+      const v = variableValue(d);
+      const parsed = v && !tree.proxied.has(v.variable) ? parseBackend(unquote(v.token)) : undefined;
+      if (!v || !parsed || !hosts.has(parsed.host)) return [];
+      return [
+        `${displayPath(tree.confDir, f.path)}:${d.line}: \`${v.kind}\` gives $${v.variable} the old backend ${joinHostPort(parsed.host, parsed.port)}, but no proxy_pass or grpc_pass uses $${v.variable}: not a backend, left unchanged`,
+      ];
+    }),
+  );
 }
 
 /** What would account for unaccounted targets: the routes list with one entry more each, or a kept entry. */
@@ -352,6 +465,10 @@ export interface Plan {
   readonly alreadyDone: boolean;
 }
 
+/** After the change, a retired route's locations answer its status from nginx itself: a GET each, no upgrade. */
+const retiredChecks = (before: readonly Check[]): Check[] =>
+  before.filter((c) => c.route.retired).map((c) => ({ ...c, websocket: false, protocol: undefined, status: c.route.retired, current: c.route.target }));
+
 /** Checks that can judge: a route with `baseline: false` (already broken on its old backend) only once moved. */
 export const judged = (checks: readonly Check[]): Check[] => checks.filter((c) => c.route.baseline || c.current !== c.route.from);
 
@@ -364,23 +481,31 @@ export function unaccountedProblem(cfg: LoadedConfig, targets: readonly OldTarge
     .join('\n')}\n  ${accountFor(cfg, open).split('\n').join('\n  ')}`;
 }
 
-export function plan(cfg: LoadedConfig): Plan {
+/** `texts`: file contents by real path to plan from instead of the files' (a pending switch's originals). */
+export function plan(cfg: LoadedConfig, texts?: ReadonlyMap<string, string>): Plan {
   const routes = resolveRoutes(cfg);
-  const tree = readTree(cfg.root.cutover.nginx.confDir);
+  const tree = readTree(cfg.root.cutover.nginx.confDir, texts);
   const problems: string[] = [];
   const notes: string[] = [];
   const name = (f: ConfigFile) => displayPath(tree.confDir, f.path);
   const changes = tree.files
     .map((file) => {
-      const replacements = routes.flatMap((r) => targetsIn(file, r.from, r.target).map((x) => ({ ...x, from: r.from, to: r.target })));
+      const replacements = routes.flatMap((r) => {
+        if (!r.retired) return targetsIn(tree, file, r.from, r.target).map((x) => ({ ...x, from: r.from, to: r.target }));
+        const { replacements: retire, stuck } = retiredIn(tree, file, r);
+        for (const d of stuck) {
+          problems.push(`route ${r.from} -> ${r.to} (retired: ${r.retiredWhy}): ${name(file)}:${d.line} names it in upstream ${d.blocks[d.blocks.length - 1].args[0]}, and an upstream server cannot answer by itself; replace the proxy_pass directives that use that upstream with \`return ${r.retired};\` by hand, or route it`);
+        }
+        return retire.map((x) => ({ ...x, from: r.from, to: r.target }));
+      });
       return { file, after: applyReplacements(file.text, replacements), replacements };
     })
     .filter((c) => c.replacements.length);
   let pending = 0;
   let done = 0;
   for (const r of routes) {
-    const found = tree.files.map((f) => ({ name: name(f), old: relative(tree.confDir, f.path), n: targetsIn(f, r.from).length }));
-    const [old, next] = [found.reduce((a, b) => a + b.n, 0), countIn(tree, r.target)];
+    const found = tree.files.map((f) => ({ name: name(f), old: relative(tree.confDir, f.path), n: targetsIn(tree, f, r.from).length }));
+    const [old, next] = [found.reduce((a, b) => a + b.n, 0), countNew(tree, r)];
     pending += old;
     done += next;
     for (const [file, n] of Object.entries(r.expect ?? {})) {
@@ -393,18 +518,33 @@ export function plan(cfg: LoadedConfig): Plan {
     // The old upstream elsewhere (an add_header, a return, a comment-like string): never rewritten. Say so.
     for (const f of tree.files)
       for (const d of f.directives) {
-        const value = backendValue(d)?.token;
+        const value = backendValue(d, tree.proxied)?.token ?? variableValue(d)?.token;
         if ([d.name, ...d.args.filter((a) => a !== value).map(unquote)].some((t) => t.includes(r.from)))
           notes.push(`${name(f)}:${d.line}: ${r.from} appears in \`${d.name}\` but is not a backend address; left unchanged (if nginx proxies through it, change it by hand)`);
       }
+  }
+  notes.push(...unproxiedValues(tree, cfg));
+  // A confDir that names none of the routes is the wrong directory (or nginx's config is elsewhere), not a cutover
+  // with nothing to do: say so instead of moving nothing.
+  const wrongDir = !tree.files.length || (pending === 0 && done === 0 && !routes.some((r) => r.retired && tree.files.some((f) => retiredIn(tree, f, r).replacements.length)));
+  // One problem instead of a note per route.
+  if (wrongDir) for (let n = notes.length - 1; n >= 0; n--) if (notes[n].endsWith('; it moves nothing')) notes.splice(n, 1);
+  if (!tree.files.length) problems.push(`cutover.nginx.confDir (NGINX_CONF_DIR) ${tree.confDir} holds no *.conf file: nginx includes its sites from another directory (e.g. /etc/nginx/conf.d or sites-enabled)`);
+  else if (wrongDir) {
+    problems.push(`nothing under cutover.nginx.confDir (NGINX_CONF_DIR) ${tree.confDir} names any route's old backend (${routes.map((r) => r.from).join(', ')}) or new target: is it the directory nginx includes the production sites from? It holds ${tree.files.map((f) => name(f)).join(', ')}`);
   }
   const targets0 = inventory(tree, routes, cfg);
   const unaccounted = unaccountedProblem(cfg, targets0);
   if (unaccounted) problems.push(unaccounted);
   const { checks, problems: checkProblems } = checksFor(tree, routes);
-  const checksAfter = checksFor(readTree(tree.confDir, new Map(changes.map((c) => [c.file.real, c.after]))), routes).checks;
-  const targets = [...new Map(routes.map((r) => [r.target, r])).values()];
-  const warnings = adminWarnings(cutoverInstance(cfg), routes, checks);
+  const checksAfter = [...checksFor(readTree(tree.confDir, new Map(changes.map((c) => [c.file.real, c.after]))), routes).checks, ...retiredChecks(checks)];
+  const targets = [...new Map(routes.filter((r) => !r.retired).map((r) => [r.target, r])).values()];
+  const instance = cutoverInstance(cfg);
+  const warnings = adminWarnings(instance, routes, checks);
+  for (const r of routes.filter((x) => x.retired)) {
+    const where = [...new Set(checks.filter((c) => c.route === r).map((c) => `${c.host}${c.path}`))];
+    if (where.length) notes.push(`${where.join(', ')}: retired (${r.retiredWhy}): nginx answers ${r.retired} there itself; each \`proxy_pass\` to ${r.from} becomes \`return ${r.retired};\`, and rollback restores it`);
+  }
   return { tree, routes, targets, changes, problems: [...problems, ...checkProblems], inventory: targets0, notes: [...new Set(notes)], warnings, checks, checksAfter, alreadyDone: pending === 0 && done > 0 };
 }
 
@@ -414,13 +554,13 @@ export function plan(cfg: LoadedConfig): Plan {
  */
 function adminWarnings(i: InstanceConfig, routes: readonly ResolvedRoute[], checks: readonly Check[]): string[] {
   const a = i.janus.admin;
-  return routes.filter(isAdminRoute).flatMap((r) => {
+  return routes.filter((r) => isAdminRoute(r) && !r.retired).flatMap((r) => {
     const where = [...new Set(checks.filter((c) => c.route === r).map((c) => `${c.host}${c.path}`))];
     if (!where.length) return [];
     const state = a.enabled
       ? `guarded only by Janus's admin_secret and admin_acl (${a.allowFrom.join(', ')}), which admits nginx and so everyone behind it`
       : "which is off (janus.admin.enabled: false): nginx answers 502 there, and apply's preflight cannot connect to it";
-    return [`${where.join(', ')} ${where.length > 1 ? 'stay' : 'stays'} public in nginx: route ${r.from} -> ${r.to} proxies to the Janus admin API at ${r.target}, ${state}. Protect these locations (allow/deny, auth_basic) or remove them and the route from cutover.routes`];
+    return [`${where.join(', ')} ${where.length > 1 ? 'stay' : 'stays'} public in nginx: route ${r.from} -> ${r.to} proxies to the Janus admin API at ${r.target}, ${state}. Restrict them in nginx to the addresses that need them and to this host, whose verification requests must still pass (\`allow 127.0.0.1; allow <admin address>; deny all;\`, or the Docker bridge's gateway instead of 127.0.0.1 when nginx runs in a container), or close them: route them to \`retired\` (nginx answers 403)`];
   });
 }
 
@@ -438,7 +578,7 @@ export type RouteState = 'old' | 'new' | 'MIXED' | 'absent';
 export function routeStatus(cfg: LoadedConfig): { route: ResolvedRoute; state: RouteState; line: string }[] {
   const tree = readTree(cfg.root.cutover.nginx.confDir);
   return resolveRoutes(cfg).map((route) => {
-    const [old, next] = [countIn(tree, route.from), countIn(tree, route.target)];
+    const [old, next] = [countIn(tree, route.from), countNew(tree, route)];
     const state: RouteState = old && next ? 'MIXED' : next ? 'new' : old ? 'old' : 'absent';
     return { route, state, line: `${route.from} -> ${route.to} (${route.target}): ${old} old, ${next} new` };
   });

@@ -47,13 +47,16 @@ export interface RequestTarget {
 const tlsOptions = (t: RequestTarget) => (t.tls ? { servername: isIP(t.host) ? undefined : t.host, rejectUnauthorized: false } : {});
 
 /** One GET on a fresh connection; resolves with the status, rejects with a short reason. */
-export function httpGet(t: RequestTarget): Promise<number> {
+export const httpGet = async (t: RequestTarget): Promise<number> => (await httpResponse(t)).status;
+
+/** One GET on a fresh connection; resolves with the status and the response headers (names in lower case). */
+export function httpResponse(t: RequestTarget): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = (t.tls ? https : http).request(
       { host: t.address.host, port: t.address.port, path: t.path, method: 'GET', agent: false, timeout: t.timeoutMs, signal: t.signal, headers: { Host: t.host, 'User-Agent': USER_AGENT, Connection: 'close' }, ...tlsOptions(t) },
       (res) => {
         res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
         res.on('error', (e) => reject(e));
       },
     );

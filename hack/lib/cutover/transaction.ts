@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { UserError } from '../cli';
-import { atomicWrite, BYTES, createSet, original, sha256, updateSet, type BackupSet } from './backups';
+import { atomicWrite, BYTES, createSet, original, sha256, updateSet, type BackupSet, type Manifest } from './backups';
 import type { NginxControl } from './nginx';
 import { judged, type Check, type ResolvedRoute } from './plan';
 import { runChecks } from './verify';
@@ -8,9 +8,10 @@ import { Guard, Interrupted } from '../process/interrupt';
 
 export { Guard, Interrupted };
 
-// One change of nginx's files that either takes effect, verified, or is undone: back up, rewrite atomically,
-// nginx -t, reload, confirm new workers, verify through nginx. Any failure or signal after the first byte
-// changed restores the originals byte-identical, reloads if nginx had been told, and confirms again.
+// Changes of nginx's files that either take effect, verified, or are undone: back up, rewrite atomically, nginx -t,
+// reload, confirm new workers, verify through nginx. A transaction may pass through several stages (the switch:
+// the maintenance answer, then the cutover) before it commits; any failure or signal after the first byte changed
+// restores the originals byte-identical, reloads if nginx had been told, and confirms again.
 
 class StepFailed extends Error {
   constructor(
@@ -29,121 +30,192 @@ export interface Change {
 }
 
 export interface TransactionOptions {
-  readonly kind: 'apply' | 'rollback';
+  readonly kind: Manifest['kind'];
   readonly backupDir: string;
   readonly routes: readonly ResolvedRoute[];
-  readonly changes: readonly Change[];
   readonly nginx: NginxControl;
-  /** Requests through nginx as the files will be once the change is live, and as they are before it. */
-  readonly checksAfter: readonly Check[];
-  readonly checksBefore: readonly Check[];
   readonly timeoutMs: number;
   readonly guard: Guard;
   readonly log: (line: string) => void;
 }
 
-export async function transact(o: TransactionOptions): Promise<BackupSet> {
-  const { guard, nginx, log } = o;
-  let set = await createSet(
-    o.backupDir,
-    o.kind,
-    o.routes.map((r) => ({ from: r.from, to: r.to, target: r.target })),
-    o.changes.map((c) => ({ path: c.path, real: c.real, text: c.before })),
-  );
-  log(`backup: ${set.dir}: ${o.changes.length} file(s), sha256 in manifest.json and SHA256SUMS`);
-  const written: Change[] = [];
-  let reloadSent = false;
-  let reloadTaken = false;
-  let step = 'rewrite';
-  try {
-    for (const c of o.changes) {
+const notTaken = (nginx: NginxControl) =>
+  `nginx -s reload exited 0 but no new worker took over within ${nginx.reloadTimeoutMs} ms: nginx did not take the new configuration (its error log says why, e.g. a listen address already in use)`;
+
+export class NginxTransaction {
+  /** What each file holds now as far as this transaction knows: its original, or what a stage wrote. */
+  private readonly expected = new Map<string, string>();
+  private reloadSent = false;
+  private reloadTaken = false;
+  private step = 'rewrite';
+
+  private constructor(
+    private readonly o: TransactionOptions,
+    private set: BackupSet,
+  ) {}
+
+  /** Backs up `files` (their current bytes are the originals) into a new set. */
+  static async begin(o: TransactionOptions, files: readonly { path: string; real: string; text: string }[]): Promise<NginxTransaction> {
+    const set = await createSet(o.backupDir, o.kind, o.routes.map((r) => ({ from: r.from, to: r.to, target: r.target })), files);
+    o.log(`backup: ${set.dir}: ${files.length} file(s), sha256 in manifest.json and SHA256SUMS`);
+    const t = new NginxTransaction(o, set);
+    for (const f of files) t.expected.set(f.real, f.text);
+    return t;
+  }
+
+  /**
+   * Takes over a set a killed run left pending: its files are the originals, and whatever the files hold now (an
+   * earlier stage's text) is what the next stage replaces. nginx may or may not have loaded it: the next stage
+   * reloads either way.
+   */
+  static adopt(o: TransactionOptions, set: BackupSet): NginxTransaction {
+    const t = new NginxTransaction(o, set);
+    for (const f of set.manifest.files) t.expected.set(f.real, readFileSync(f.real, BYTES));
+    t.reloadSent = true;
+    o.log(`backup: continuing with ${set.dir} (left pending by an interrupted run)`);
+    return t;
+  }
+
+  get backupSet(): BackupSet {
+    return this.set;
+  }
+
+  /** Names what runs next, for a failure's report (the switch's own steps between its stages). */
+  at(step: string): void {
+    this.step = step;
+  }
+
+  /** The original bytes of every file in the set, by real path. */
+  originals(): Map<string, string> {
+    return new Map(this.set.manifest.files.map((f) => [f.real, original(this.set, f)]));
+  }
+
+  /** Writes `texts` (by real path; the files of the set only), tests, reloads, confirms and runs `checks`. */
+  async stage(texts: ReadonlyMap<string, string>, checks: readonly Check[]): Promise<string[]> {
+    const { guard, nginx, log } = this.o;
+    this.step = 'rewrite';
+    let n = 0;
+    for (const f of this.set.manifest.files) {
+      const text = texts.get(f.real);
+      if (text === undefined || text === this.expected.get(f.real)) continue;
       guard.check();
-      if (readFileSync(c.real, BYTES) !== c.before) throw new StepFailed(step, `${c.path} changed on disk after it was read: someone else is editing nginx's config`);
-      atomicWrite(c.real, c.after, set.manifest.files.find((f) => f.real === c.real)!);
-      written.push(c);
+      if (readFileSync(f.real, BYTES) !== this.expected.get(f.real)) throw new StepFailed(this.step, `${f.path} changed on disk after it was read: someone else is editing nginx's config`);
+      atomicWrite(f.real, text, f);
+      this.expected.set(f.real, text);
+      n += 1;
     }
-    log(`rewrite: ${written.length} file(s) written atomically`);
-    step = 'nginx -t';
+    log(`rewrite: ${n} file(s) written atomically`);
+    this.step = 'nginx -t';
     const t = await guard.race(nginx.test());
-    if (!t.ok) throw new StepFailed(step, t.output);
+    if (!t.ok) throw new StepFailed(this.step, t.output);
     log('nginx -t: ok');
-    step = 'reload';
+    this.step = 'reload';
     const before = await guard.race(nginx.workers());
-    reloadSent = true;
+    this.reloadSent = true;
     const r = await guard.race(nginx.reload());
-    if (!r.ok) throw new StepFailed(step, `nginx -s reload failed: ${r.output}`);
+    if (!r.ok) throw new StepFailed(this.step, `nginx -s reload failed: ${r.output}`);
     const taken = await guard.race(nginx.awaitReload(before));
-    if (!taken) throw new StepFailed(step, notTaken(o));
-    reloadTaken = true;
+    if (!taken) throw new StepFailed(this.step, notTaken(nginx));
+    this.reloadTaken = true;
     log(`reload: new workers ${taken.fresh.join(', ')} replace ${before.join(', ')}${taken.retiring.length ? ` (${taken.retiring.join(', ')} no longer accept; they finish their open connections)` : ''}`);
-    step = 'verify';
-    const after = judged(o.checksAfter);
-    const v = await guard.race(runChecks(after, { nginx, timeoutMs: o.timeoutMs, signal: guard.signal }));
-    if (v.failed.length) throw new StepFailed(step, `${v.failed.length} of ${after.length} request(s) through nginx failed:\n    ${v.failed.join('\n    ')}`);
+    this.step = 'verify';
+    const after = judged(checks);
+    const v = await guard.race(runChecks(after, { nginx, timeoutMs: this.o.timeoutMs, signal: guard.signal }));
+    if (v.failed.length) throw new StepFailed(this.step, `${v.failed.length} of ${after.length} request(s) through nginx failed:\n    ${v.failed.join('\n    ')}`);
     log(`verify: ${v.passed.length} request(s) through nginx:\n  ${v.passed.join('\n  ')}`);
-    set = updateSet(set, { outcome: 'applied', files: set.manifest.files.map((f) => ({ ...f, sha256After: sha256(o.changes.find((c) => c.real === f.real)!.after) })) });
-    return set;
-  } catch (e) {
-    guard.holdForRestore();
+    return v.passed;
+  }
+
+  /** Marks the set applied, with the sha256 of what the files hold now (rollback refuses to discard later edits). */
+  commit(): BackupSet {
+    this.set = updateSet(this.set, { outcome: 'applied', files: this.set.manifest.files.map((f) => ({ ...f, sha256After: sha256(this.expected.get(f.real)!) })) });
+    return this.set;
+  }
+
+  /**
+   * After a failure or signal: puts the originals back (byte-identical, checked), reloads if nginx had been told,
+   * confirms `checksBefore`, records the outcome, and throws the UserError that reports all of it. `before` runs
+   * first (the switch starts the old app again, so that the restored config can be confirmed against it).
+   */
+  async fail(e: unknown, checksBefore: readonly Check[], before?: () => Promise<string[]>): Promise<never> {
+    const { log } = this.o;
+    this.o.guard.holdForRestore();
     const interrupted = e instanceof Interrupted ? e : undefined;
+    const step = e instanceof StepFailed ? e.step : this.step;
     const why = interrupted ? `interrupted by ${interrupted.signal} during ${step}` : `failed at ${step}: ${(e as Error).message}`;
-    log(`${o.kind} ${interrupted ? why : `failed at ${step}`}: restoring the original files from ${set.dir}`);
-    const report = await restore(o, set, written, reloadSent, reloadTaken);
+    log(`${this.o.kind} ${interrupted ? why : `failed at ${step}`}: restoring the original files from ${this.set.dir}`);
+    const lines = before ? await before().catch((x: Error) => [`${x.message}`]) : [];
+    const report = await this.restore(checksBefore);
+    report.lines.unshift(...lines);
     try {
-      updateSet(set, { outcome: `${interrupted ? 'interrupted' : 'failed'} at ${step}; ${report.ok ? 'restored' : 'RESTORE INCOMPLETE'}` });
+      updateSet(this.set, { outcome: `${interrupted ? 'interrupted' : 'failed'} at ${step}; ${report.ok ? 'restored' : 'RESTORE INCOMPLETE'}` });
     } catch (m) {
-      report.lines.push(`could not record the outcome in ${set.dir}/manifest.json: ${(m as Error).message}`);
+      report.lines.push(`could not record the outcome in ${this.set.dir}/manifest.json: ${(m as Error).message}`);
     }
     const code = interrupted ? interrupted.exitCode : 1;
-    throw new UserError(`${o.kind} ${why}\n${report.lines.map((l) => `  ${l}`).join('\n')}`, code);
+    throw new UserError(`${this.o.kind} ${why}\n${report.lines.map((l) => `  ${l}`).join('\n')}`, code);
+  }
+
+  /** Puts back every file written, byte-identical, and brings nginx back onto the previous backends. */
+  private async restore(checksBefore: readonly Check[]): Promise<{ ok: boolean; lines: string[] }> {
+    const { nginx, timeoutMs, kind } = this.o;
+    const lines: string[] = [];
+    let ok = true;
+    let restored = 0;
+    for (const f of [...this.set.manifest.files].reverse()) {
+      const orig = original(this.set, f);
+      if (this.expected.get(f.real) === orig) continue;
+      try {
+        atomicWrite(f.real, orig, f);
+        if (sha256(readFileSync(f.real, BYTES)) !== f.sha256) throw new Error('its sha256 differs after writing');
+        restored += 1;
+      } catch (e) {
+        ok = false;
+        lines.push(`RESTORE FAILED for ${f.path}: ${(e as Error).message}; its original is ${this.set.dir}/files${f.real}`);
+      }
+    }
+    if (!restored && ok) lines.push('nothing had been written: the files are unchanged');
+    else if (ok) lines.push(`restored ${restored} file(s) from ${this.set.dir}, byte-identical (sha256 checked)`);
+    try {
+      const t = await nginx.test();
+      if (!t.ok) {
+        lines.push(`nginx -t on the restored files fails, so nginx was not reloaded: ${t.output}`);
+        return { ok: false, lines };
+      }
+      if (this.reloadSent) {
+        const before = await nginx.workers();
+        // A reload command that died (a signal, a busy docker exec) is worth one more try; a rejected config is not.
+        let r = await nginx.reload();
+        if (!r.ok) r = await nginx.reload();
+        const taken = r.ok ? await nginx.awaitReload(before) : undefined;
+        const why = r.ok ? 'no new workers took over' : r.output;
+        if (taken) lines.push(`reloaded: new workers ${taken.fresh.join(', ')}`);
+        else if (!this.reloadTaken) lines.push(`the restoring reload did not take effect either (${why}): nginx still runs the configuration it had before this ${kind}`);
+        else {
+          ok = false;
+          lines.push(`NGINX STILL RUNS THE CHANGED CONFIGURATION: the restoring reload did not take effect (${why}) although the files are restored; fix that and run nginx -s reload`);
+        }
+      } else lines.push(`nginx was never reloaded: it kept serving the previous configuration throughout`);
+      const v = await runChecks(judged(checksBefore), { nginx, timeoutMs });
+      if (v.failed.length) ok = false;
+      lines.push(v.failed.length ? `confirm FAILED: ${v.failed.join('; ')}` : `confirmed: ${v.passed.length} request(s) through nginx reach the previous backends`);
+    } catch (e) {
+      ok = false;
+      lines.push(`confirming the restore failed: ${(e as Error).message}`);
+    }
+    return { ok, lines };
   }
 }
 
-const notTaken = (o: TransactionOptions) =>
-  `nginx -s reload exited 0 but no new worker took over within ${o.nginx.reloadTimeoutMs} ms: nginx did not take the new configuration (its error log says why, e.g. a listen address already in use)`;
-
-/** Puts back every file written, byte-identical, and brings nginx back onto the previous backends. */
-async function restore(o: TransactionOptions, set: BackupSet, written: readonly Change[], reloadSent: boolean, reloadTaken: boolean): Promise<{ ok: boolean; lines: string[] }> {
-  const lines: string[] = [];
-  let ok = true;
-  for (const c of [...written].reverse()) {
-    const f = set.manifest.files.find((x) => x.real === c.real)!;
-    try {
-      atomicWrite(c.real, original(set, f), f);
-      if (sha256(readFileSync(c.real, BYTES)) !== f.sha256) throw new Error('its sha256 differs after writing');
-    } catch (e) {
-      ok = false;
-      lines.push(`RESTORE FAILED for ${c.path}: ${(e as Error).message}; its original is ${set.dir}/files${f.real}`);
-    }
-  }
-  if (!written.length) lines.push('nothing had been written: the files are unchanged');
-  else if (ok) lines.push(`restored ${written.length} file(s) from ${set.dir}, byte-identical (sha256 checked)`);
+/** One change: back up, one stage, commit; undone on any failure or signal. */
+export async function transact(
+  o: TransactionOptions & { readonly changes: readonly Change[]; readonly checksAfter: readonly Check[]; readonly checksBefore: readonly Check[] },
+): Promise<BackupSet> {
+  const tx = await NginxTransaction.begin(o, o.changes.map((c) => ({ path: c.path, real: c.real, text: c.before })));
   try {
-    const t = await o.nginx.test();
-    if (!t.ok) {
-      lines.push(`nginx -t on the restored files fails, so nginx was not reloaded: ${t.output}`);
-      return { ok: false, lines };
-    }
-    if (reloadSent) {
-      const before = await o.nginx.workers();
-      // A reload command that died (a signal, a busy docker exec) is worth one more try; a rejected config is not.
-      let r = await o.nginx.reload();
-      if (!r.ok) r = await o.nginx.reload();
-      const taken = r.ok ? await o.nginx.awaitReload(before) : undefined;
-      const why = r.ok ? 'no new workers took over' : r.output;
-      if (taken) lines.push(`reloaded: new workers ${taken.fresh.join(', ')}`);
-      else if (!reloadTaken) lines.push(`the restoring reload did not take effect either (${why}): nginx still runs the configuration it had before this ${o.kind}`);
-      else {
-        ok = false;
-        lines.push(`NGINX STILL RUNS THE CHANGED CONFIGURATION: the restoring reload did not take effect (${why}) although the files are restored; fix that and run nginx -s reload`);
-      }
-    } else lines.push(`nginx was never reloaded: it kept serving the previous configuration throughout`);
-    const v = await runChecks(judged(o.checksBefore), { nginx: o.nginx, timeoutMs: o.timeoutMs });
-    if (v.failed.length) ok = false;
-    lines.push(v.failed.length ? `confirm FAILED: ${v.failed.join('; ')}` : `confirmed: ${v.passed.length} request(s) through nginx reach the previous backends`);
+    await tx.stage(new Map(o.changes.map((c) => [c.real, c.after])), o.checksAfter);
+    return tx.commit();
   } catch (e) {
-    ok = false;
-    lines.push(`confirming the restore failed: ${(e as Error).message}`);
+    return tx.fail(e, o.checksBefore);
   }
-  return { ok, lines };
 }

@@ -1,6 +1,6 @@
 import { describeCheck, type Check } from './plan';
 import type { NginxControl } from './nginx';
-import { httpGet, joinHostPort, splitHostPort, websocketOpen } from './probes';
+import { httpResponse, joinHostPort, splitHostPort, websocketOpen } from './probes';
 
 export interface CheckOptions {
   readonly nginx: NginxControl;
@@ -13,47 +13,47 @@ export interface CheckOptions {
  * connection is open, nginx must hold a new established connection to the backend its files name (`current`).
  */
 export async function runChecks(checks: readonly Check[], o: CheckOptions): Promise<{ passed: string[]; failed: string[] }> {
-  const passed: string[] = [];
-  const failed: string[] = [];
-  for (const c of checks) {
-    const what = describeCheck(c);
-    const target = { ...c, timeoutMs: o.timeoutMs, signal: o.signal };
-    try {
-      if (!c.websocket) {
-        const status = await httpGet(target);
-        const ok = c.status === undefined ? status < 500 : status === c.status;
-        (ok ? passed : failed).push(`${what}: got ${status}`);
-        continue;
-      }
-      const established = async () => new Set((await o.nginx.connections()).filter((x) => x.state === 'ESTABLISHED').map((x) => `${x.local}>${x.remote}`));
-      const before = await established();
-      const { status, ws } = await websocketOpen(target);
-      if (!ws) {
-        (status === c.status ? passed : failed).push(`${what}: got ${status}`);
-        continue;
-      }
-      if (c.status !== undefined && c.status !== 101) {
-        ws.terminate();
-        failed.push(`${what}: got 101`);
-        continue;
-      }
-      try {
-        const { host, port } = splitHostPort(c.current);
-        const wanted = (await o.nginx.resolve(host)).map((a) => joinHostPort(a, port));
-        let reached = false;
-        for (let n = 0; n < 20 && !reached; n++) {
-          reached = [...(await established())].some((k) => !before.has(k) && wanted.includes(k.split('>')[1]));
-          if (!reached) await new Promise((r) => setTimeout(r, 25));
-        }
-        if (reached) passed.push(`${what}: upgraded; nginx holds a new connection to ${c.current}`);
-        else failed.push(`${what}: upgraded, but nginx opened no connection to ${c.current}: the request went to another backend`);
-      } finally {
-        ws.terminate();
-      }
-    } catch (e) {
-      if (o.signal?.aborted) throw e;
-      failed.push(`${what}: ${(e as Error).message}`);
+  // Plain requests run at once (inside the switch's window every second counts); WebSocket checks one after another,
+  // each judging nginx's new connection against the table it read just before.
+  const results = new Map<Check, { passed?: string; failed?: string }>();
+  await Promise.all(checks.filter((c) => !c.websocket).map(async (c) => results.set(c, await runOne(c, o))));
+  for (const c of checks.filter((x) => x.websocket)) results.set(c, await runOne(c, o));
+  const ordered = checks.map((c) => results.get(c)!);
+  return { passed: ordered.flatMap((r) => (r.passed ? [r.passed] : [])), failed: ordered.flatMap((r) => (r.failed ? [r.failed] : [])) };
+}
+
+/** One check: `ok` and the line that says what it saw. */
+async function runOne(c: Check, o: CheckOptions): Promise<{ passed?: string; failed?: string }> {
+  const what = describeCheck(c);
+  const target = { ...c, timeoutMs: o.timeoutMs, signal: o.signal };
+  const pass = (line: string) => ({ passed: `${what}: ${line}` });
+  const fail = (line: string) => ({ failed: `${what}: ${line}` });
+  try {
+    if (!c.websocket) {
+      const { status, headers } = await httpResponse(target);
+      const ok = c.status === undefined ? status < 500 : status === c.status;
+      const missing = (c.headers ?? []).filter((h) => headers[h.toLowerCase()] === undefined);
+      if (ok && !missing.length) return pass(`got ${status}${c.headers?.length ? ` with ${c.headers.map((h) => `${h}: ${headers[h.toLowerCase()]}`).join(', ')}` : ''}`);
+      return fail(`got ${status}${missing.length ? ` without ${missing.join(', ')}` : ''}`);
     }
+    const established = async () => new Set((await o.nginx.connections()).filter((x) => x.state === 'ESTABLISHED').map((x) => `${x.local}>${x.remote}`));
+    const before = await established();
+    const { status, ws } = await websocketOpen(target);
+    if (!ws) return status === c.status ? pass(`got ${status}`) : fail(`got ${status}`);
+    try {
+      if (c.status !== undefined && c.status !== 101) return fail('got 101');
+      const { host, port } = splitHostPort(c.current);
+      const wanted = (await o.nginx.resolve(host)).map((a) => joinHostPort(a, port));
+      for (let n = 0; n < 20; n++) {
+        if ([...(await established())].some((k) => !before.has(k) && wanted.includes(k.split('>')[1]))) return pass(`upgraded; nginx holds a new connection to ${c.current}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      return fail(`upgraded, but nginx opened no connection to ${c.current}: the request went to another backend`);
+    } finally {
+      ws.terminate();
+    }
+  } catch (e) {
+    if (o.signal?.aborted) throw e;
+    return fail((e as Error).message);
   }
-  return { passed, failed };
 }

@@ -2,10 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { parse as parseDotenv } from 'dotenv';
-import { NAMES } from '../../../lib/config';
+import { NAMES, type InstanceConfig, type LoadedConfig } from '../../../lib/config';
 import { config, PROJECT_ROOT, projectDir, UserError } from '../cli';
 import type { Kubectl } from '../cluster/kubectl';
 import { onInterrupt, run, start, type RunResult } from '../process/run';
+import { containerSide, podSide, type MongoSide } from './sides';
+import { inventoryLines, syncOnce } from './sync';
 import { dumpedCounts, failure, parseInventory, type Inventory } from './tools';
 
 export interface MigrateMongoOptions {
@@ -70,17 +72,55 @@ const signed = (n: number) => (n > 0 ? `+${n}` : String(n));
  * environment or `.env`) goes to mongodump and the old shell on stdin; the new one never leaves the pod (its scripts
  * read the credential files named by $SECRET_DIR, MONGODB_CREDENTIALS).
  */
-export async function migrateMongo(o: MigrateMongoOptions): Promise<number> {
-  const { force, kubectl } = o;
-  const cfg = config();
-  const instance = o.instance ? cfg.instances.find((i) => i.name === o.instance) : cfg.instances[0];
-  if (!instance) throw new UserError(`no instance named ${o.instance} in the config (instances: ${cfg.instances.map((i) => i.name).join(', ')})`, 2);
+/** The instance a MongoDB command works on, by name or the first. */
+export function mongoInstance(cfg: LoadedConfig, name?: string): InstanceConfig {
+  const instance = name ? cfg.instances.find((i) => i.name === name) : cfg.instances[0];
+  if (!instance) throw new UserError(`no instance named ${name} in the config (instances: ${cfg.instances.map((i) => i.name).join(', ')})`, 2);
+  return instance;
+}
+
+/** The old MongoDB's root credentials: MONGO_ROOT_USERNAME / MONGO_ROOT_PASSWORD from the environment or `.env`. */
+export function oldCredentials(): { user: string; password: string } {
   const dir = projectDir();
   const dotenv = existsSync(join(dir, '.env')) ? parseDotenv(readFileSync(join(dir, '.env'))) : {};
   const secret = (name: string) => process.env[name] || dotenv[name];
   const missing = ['MONGO_ROOT_USERNAME', 'MONGO_ROOT_PASSWORD'].filter((n) => !secret(n));
   if (missing.length) throw new UserError(`missing ${missing.join(', ')} (the old MongoDB's root credentials) in the environment or ${join(dir, '.env')}`);
-  const [user, password] = [secret('MONGO_ROOT_USERNAME')!, secret('MONGO_ROOT_PASSWORD')!];
+  return { user: secret('MONGO_ROOT_USERNAME')!, password: secret('MONGO_ROOT_PASSWORD')! };
+}
+
+/** The two MongoDBs of the migration: the old one in its container (source) and mongodb-0 (target). */
+export function migrationSides(cfg: LoadedConfig, kubectl: Kubectl, instanceName?: string): { source: MongoSide; target: MongoSide } {
+  const instance = mongoInstance(cfg, instanceName);
+  const { user, password } = oldCredentials();
+  const { container, port } = cfg.root.migrate.mongo;
+  return {
+    source: containerSide({ container, port, database: instance.mongodb.database, user, password }),
+    target: podSide({ kubectl, namespace: instance.namespace, pod: `${NAMES.mongodb}-0`, port: instance.mongodb.port, database: instance.mongodb.database }),
+  };
+}
+
+/**
+ * `bin/roomler migrate mongo --sync`: the incremental sync (sync.ts) from the old MongoDB into mongodb-0: copies only
+ * the documents that differ, then proves the two equal and prints both inventories.
+ */
+export async function syncMongo(o: { instance?: string; kubectl: Kubectl; yes: boolean }): Promise<number> {
+  const cfg = config();
+  const { source, target } = migrationSides(cfg, o.kubectl, o.instance);
+  const instance = mongoInstance(cfg, o.instance);
+  await o.kubectl.confirmChange('migrate mongo --sync', [instance.namespace], o.yes, [`database:        ${target.database} in ${target.label} (made equal to ${source.label}: only what differs is copied)`]);
+  const log = (s: string) => void process.stderr.write(`migrate mongo: ${s}\n`);
+  const report = await syncOnce(source, target, log);
+  for (const l of inventoryLines(report, source.label, target.label)) process.stdout.write(`${l}\n`);
+  process.stdout.write(`migrate mongo: OK ${report.collections.length} collections, ${report.documents} documents: ${target.label} equals ${source.label} (counts, indexes, fingerprints); ${report.changed} change(s) copied in ${(report.timings.total / 1000).toFixed(1)} s\n`);
+  return 0;
+}
+
+export async function migrateMongo(o: MigrateMongoOptions): Promise<number> {
+  const { force, kubectl } = o;
+  const cfg = config();
+  const instance = mongoInstance(cfg, o.instance);
+  const { user, password } = oldCredentials();
   const secrets = [password];
 
   const { container, port: sourcePort } = cfg.root.migrate.mongo;

@@ -1,16 +1,16 @@
 import type { LoadedConfig } from '../../../lib/config';
 import { confirm } from '../cli/confirm';
 import { UserError } from '../cli/errors';
-import { Kubectl } from '../cluster/kubectl';
+import { contextFor, Kubectl } from '../cluster/kubectl';
 import { acquireLock } from '../process/lock';
 import { readState, stateFile, writeState, type RunState, type StepRecord } from './state';
-import { CANNOT_CHECK, STEPS, type Step } from './steps';
+import { seconds } from './steps/common';
+import { CANNOT_CHECK, interruptedSwitch, STEPS, type Step } from './steps';
 import { dirname, join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 
 type Log = (line: string) => void;
 
-const seconds = (ms?: number) => (ms === undefined ? '' : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`);
 
 /** `migrate plan`: the whole day for the current config, changing nothing. */
 export function printPlan(cfg: LoadedConfig, log: Log): number {
@@ -35,10 +35,12 @@ export function printPlan(cfg: LoadedConfig, log: Log): number {
   return 0;
 }
 
-/** `migrate status`: where a run stands. */
-export function printStatus(cfg: LoadedConfig, log: Log): number {
+/** `migrate status`: where a run stands; first of all, a switch a killed run left half-done. */
+export async function printStatus(cfg: LoadedConfig, log: Log): Promise<number> {
   const file = stateFile(cfg);
   const state = readState(file);
+  const interrupted = await interruptedSwitch(cfg, state);
+  if (interrupted) log(interrupted);
   if (!state) {
     log(`no migration run yet (${file} does not exist): bin/roomler migrate plan shows the day, migrate run starts it`);
     return 0;
@@ -58,35 +60,59 @@ export function printStatus(cfg: LoadedConfig, log: Log): number {
  * Each step's outcome and duration go to the state file as it ends; a failure stops the run, and the next run
  * resumes at that step.
  */
-export async function runDay(cfg: LoadedConfig, o: { projectDir: string; context?: string; yes: boolean; from?: string; log: Log }): Promise<number> {
+export async function runDay(cfg: LoadedConfig, o: { projectDir: string; context?: string; yes: boolean; from?: string; to?: string; log: Log }): Promise<number> {
   const file = stateFile(cfg);
-  if (o.from && !STEPS.some((s) => s.id === o.from)) throw new UserError(`--from ${o.from} is no step (steps: ${STEPS.map((s) => s.id).join(', ')})`, 2);
+  for (const [flag, id] of [['--from', o.from], ['--to', o.to]] as const) {
+    if (id && !STEPS.some((s) => s.id === id)) throw new UserError(`${flag} ${id} is no step (steps: ${STEPS.map((s) => s.id).join(', ')})`, 2);
+  }
+  const last = o.to ? STEPS.findIndex((s) => s.id === o.to) : STEPS.length - 1;
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const release = await acquireLock(join(dirname(file), '.lock'), 'another migrate run');
   try {
     let state: RunState = readState(file) ?? { startedAt: new Date().toISOString(), steps: {} };
-    const start = o.from ? STEPS.findIndex((s) => s.id === o.from) : STEPS.findIndex((s) => state.steps[s.id]?.status !== 'done');
+    // A switch a kill -9 left inside its write-free window comes first: the site has been waiting since.
+    const interrupted = await interruptedSwitch(cfg, state);
+    if (interrupted) o.log(interrupted);
+    // Inside an interrupted switch's window the switch comes first, whatever else is pending: the site is waiting.
+    const start = interrupted ? STEPS.findIndex((s) => s.id === 'switch') : o.from ? STEPS.findIndex((s) => s.id === o.from) : STEPS.findIndex((s) => state.steps[s.id]?.status !== 'done');
     if (start === -1) {
       o.log('migrate run: every step is done (bin/roomler migrate status; --from STEP re-runs one)');
       return report(state, o.log);
     }
-    for (const s of STEPS.slice(0, start)) o.log(`step ${s.id}: done ${state.steps[s.id]?.finishedAt ?? ''} (not repeated; --from ${s.id} re-runs it)`);
-    const kubectl = new Kubectl(o.context ?? cfg.root.context);
+    for (const s of STEPS.slice(0, start)) {
+      const r = state.steps[s.id];
+      const why = interrupted ? 'the interrupted switch comes first' : `--from ${o.from}`;
+      o.log(r?.status === 'done' ? `step ${s.id}: done ${r.finishedAt ?? ''} (not repeated; --from ${s.id} re-runs it)` : `step ${s.id}: ${r?.status ?? 'not run'} (skipped: ${why})`);
+    }
+    const kubectl = new Kubectl(contextFor(cfg, cfg.instances[0], o.context));
     for (const [n, step] of STEPS.entries()) {
       if (n < start) continue;
+      if (n > last) {
+        o.log('');
+        o.log(`migrate run: stopped after step ${o.to} (--to); bin/roomler migrate run continues at ${step.id}`);
+        return 0;
+      }
       o.log('');
       o.log(`== step ${n + 1}/${STEPS.length} ${step.id}: ${step.title}`);
       const changes = step.changes?.(cfg, state);
-      if (changes) await confirm(`step ${step.id} will change`, changes, o.yes);
+      if (changes && !step.confirmsItself) await confirm(`step ${step.id} will change`, changes, o.yes);
       const t0 = Date.now();
+      const before = state;
+      let noted: Partial<Pick<StepRecord, 'window' | 'figures'>> = {};
       const record = (r: Omit<StepRecord, 'startedAt' | 'finishedAt' | 'durationMs'>) => {
-        state = { ...state, steps: { ...state.steps, [step.id]: { ...r, startedAt: new Date(t0).toISOString(), finishedAt: new Date().toISOString(), durationMs: Date.now() - t0 } } };
+        state = { ...state, steps: { ...state.steps, [step.id]: { ...noted, ...r, startedAt: new Date(t0).toISOString(), finishedAt: new Date().toISOString(), durationMs: Date.now() - t0 } } };
         writeState(file, state);
       };
+      // A resumed switch keeps the window its killed run opened.
+      if (step.id === 'switch' && before.steps.switch?.window) noted = { window: before.steps.switch.window };
       record({ status: 'running', outcome: 'running' });
+      const note = (patch: Partial<Pick<StepRecord, 'window' | 'figures'>>) => {
+        noted = { ...noted, ...patch };
+        record({ status: 'running', outcome: 'running' });
+      };
       try {
-        const result = await step.run({ cfg, projectDir: o.projectDir, kubectl, yes: o.yes, log: o.log });
-        record({ status: 'done', outcome: result.outcome, verified: result.verified, manual: result.manual, figures: result.figures });
+        const result = await step.run({ cfg, projectDir: o.projectDir, kubectl, yes: o.yes, log: o.log, state: before, note });
+        record({ status: 'done', outcome: result.outcome, verified: result.verified, manual: result.manual, figures: { ...noted.figures, ...result.figures } });
         o.log(`step ${step.id}: done in ${seconds(Date.now() - t0)}: ${result.outcome}`);
       } catch (e) {
         const why = (e as Error).message;
@@ -111,7 +137,8 @@ function report(state: RunState, log: Log): number {
     log(`  ${s.id.padEnd(14)} ${(r?.status ?? 'pending').padEnd(8)} ${seconds(r?.durationMs).padEnd(10)} ${r?.outcome ?? ''}`.trimEnd());
   }
   const window = state.steps.switch?.figures?.writeFreeWindowMs;
-  if (window !== undefined) log(`  write-free window: ${seconds(window)} (old app stopped until nginx served the new one)`);
+  const announced = state.steps.switch?.figures?.announcedWindowMs;
+  if (window !== undefined) log(`  write-free window: ${seconds(window)} (the app answered 503 with Retry-After until nginx served the new one${announced ? `; announced about ${seconds(announced)}` : ''})`);
   const manual = STEPS.flatMap((s: Step) => state.steps[s.id]?.manual ?? []);
   log(manual.length || STEPS.every((s) => state.steps[s.id]?.status === 'done') ? 'by hand:' : '');
   for (const m of [...new Set(manual)]) log(`  - ${m}`);

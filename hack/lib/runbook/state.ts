@@ -17,6 +17,15 @@ export interface StepRecord {
   readonly manual?: readonly string[];
   /** Measurements worth keeping, e.g. the write-free window. */
   readonly figures?: Record<string, number>;
+  /** The switch's write-free window as it happened, recorded the moment each thing happens (a kill -9 keeps it). */
+  readonly window?: {
+    /** When the app's locations started answering 503 (maintenance), ISO. */
+    readonly openedAt?: string;
+    /** When `docker stop` of the old app began, ISO. */
+    readonly appStoppedAt?: string;
+    /** What the switch announced before it began, ms. */
+    readonly announcedMs?: number;
+  };
 }
 
 export interface RunState {

@@ -155,6 +155,11 @@ export interface LabOptions {
   readonly projectExtra?: string;
   /** More keys inside `app:` (flow style), e.g. `uploads: { hostPath: /x }`. */
   readonly appExtra?: string;
+  /**
+   * The Janus admin API enabled (its routes move to Janus's node) or, as by default in a real config, off: its
+   * locations are retired and nginx answers 403 there itself. @default true
+   */
+  readonly adminEnabled?: boolean;
 }
 
 export interface CliResult {
@@ -289,7 +294,7 @@ location /janus_admin_http { proxy_pass http://${this.old('admin-http')}/admin; 
       join(this.project, 'roomler.yaml'),
       `nodeAddress: 127.0.0.1
 app: { nodePort: ${port('app')}${o.appExtra ? `, ${o.appExtra}` : ''} }
-janus: { nodePorts: { http: ${port('janus-http')}, websocket: ${port('janus-ws')} }, ports: { adminHttp: ${port('admin-http')}, adminWebsocket: ${port('admin-ws')} }, admin: { enabled: true } }
+janus: { nodePorts: { http: ${port('janus-http')}, websocket: ${port('janus-ws')} }, ports: { adminHttp: ${port('admin-http')}, adminWebsocket: ${port('admin-ws')} }, admin: { enabled: ${o.adminEnabled ?? true} } }
 # The backends' ephemeral ports could fall into coturn's relay range on the same node: no coturn in the lab.
 coturn: { enabled: false }
 cutover:
@@ -403,7 +408,10 @@ ${routes}${o.cutoverExtra ?? ''}${o.projectExtra ?? ''}`,
   async serving(): Promise<string[]> {
     const out: string[] = [];
     for (const l of LOCATIONS) {
-      if (!l.ws) out.push(`${l.site}${l.path} ${(await this.get(l.site, l.path)).backend}`);
+      const get = await this.get(l.site, l.path);
+      // A location nginx answers itself (retired, or the maintenance answer) names no backend: its status stands.
+      if (get.status === 403 || get.status === 503) out.push(`${l.site}${l.path} ${get.status}`);
+      else if (!l.ws) out.push(`${l.site}${l.path} ${get.backend}`);
       else {
         const e = await this.ws(l.path);
         out.push(`${l.site}${l.path} ${(await e.say('who')).split(':').slice(0, 2).join(':')}`);
@@ -413,9 +421,15 @@ ${routes}${o.cutoverExtra ?? ''}${o.projectExtra ?? ''}`,
     return out;
   }
 
-  /** What `serving()` returns when every location reaches `side`'s backends. */
-  static all(side: 'old' | 'new'): string[] {
-    return LOCATIONS.map((l) => `${l.site}${l.path} ${side}:${side === 'new' ? ROUTES.find((r) => r.key === l.route)!.backend : l.route}`);
+  /**
+   * What `serving()` returns when every location reaches `side`'s backends; with `retired`, the new side's admin
+   * locations answer 403 from nginx itself (the admin API off).
+   */
+  static all(side: 'old' | 'new', o: { retired?: boolean } = {}): string[] {
+    return LOCATIONS.map((l) => {
+      if (side === 'new' && o.retired && (l.route === 'admin-http' || l.route === 'admin-ws')) return `${l.site}${l.path} 403`;
+      return `${l.site}${l.path} ${side}:${side === 'new' ? ROUTES.find((r) => r.key === l.route)!.backend : l.route}`;
+    });
   }
 }
 

@@ -1,0 +1,192 @@
+import { PassThrough } from 'node:stream';
+import { UserError } from '../cli';
+import { failure, type Inventory } from './tools';
+import { fingerprintOf, idSupported, type CollectionDigest, type DatabaseDigest, type DigestWhere, type MongoSide, type Selection } from './sides';
+
+// The incremental sync: makes `target` hold exactly the documents of `source` by copying only what differs, then
+// proves the two equal. There is no oplog on a standalone MongoDB 4.0, and counts miss updates, so both sides are read
+// whole and every document digested (lib/scripts/mongodb-digest.js: the MD5 of its raw BSON, keyed by its raw _id;
+// the pod's digests are computed inside the pod, so only digests cross kubectl exec). Per collection:
+//   - inserted (only in the source) and updated (digest differs): copied with mongodump --queryFile {_id: {$in}} |
+//     mongorestore, the updated ones deleted from the target first (mongorestore inserts, it never replaces);
+//   - deleted (only in the target): deleted;
+//   - a collection the target lacks, whose index definitions differ, or whose _ids cannot be named in a query: copied
+//     whole (mongorestore --drop).
+// Then the copied documents are digested again on the target, and each collection's count, index definitions and
+// fingerprint (the sum of its document digests) must equal the source's. Run while the source still takes writes,
+// it brings the target up to the moment each collection was read (the pre-sync before the write freeze); run with
+// the source frozen, it makes them equal (the final sync inside the write-free window).
+
+/** Ids per query: a $in of 2,000 ObjectIds is ~70 KB of JSON, far below any limit, and a few index lookups. */
+const BATCH = 2000;
+
+export interface CollectionReport {
+  readonly name: string;
+  readonly source: { count: number; fingerprint: string };
+  readonly target: { count: number; fingerprint: string };
+  /** Before the sync. */
+  readonly before: { count: number; fingerprint: string };
+  readonly inserted: number;
+  readonly updated: number;
+  readonly deleted: number;
+  /** Copied whole, and why. */
+  readonly whole?: string;
+}
+
+export interface SyncReport {
+  readonly collections: readonly CollectionReport[];
+  /** Documents copied or deleted. */
+  readonly changed: number;
+  readonly documents: number;
+  /** The size of the source's archive: what one full read moves. */
+  readonly bytes: number;
+  /** Milliseconds of each phase: reading both sides, copying, verifying. */
+  readonly timings: { readonly digest: number; readonly copy: number; readonly verify: number; readonly total: number };
+  readonly sourceInventory: Inventory;
+  readonly targetInventory: Inventory;
+}
+
+interface Plan {
+  readonly name: string;
+  readonly upsert: string[];
+  readonly updated: number;
+  readonly remove: string[];
+  readonly whole?: string;
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+const settled = <T>(r: PromiseSettledResult<T>): T => {
+  if (r.status === 'rejected') throw r.reason;
+  return r.value;
+};
+
+/** What differs per collection, from both sides' digests and inventories. */
+export function diff(source: DatabaseDigest, target: DatabaseDigest, sourceInv: Inventory, targetInv: Inventory): Plan[] {
+  const names = [...new Set([...Object.keys(source), ...Object.keys(target), ...Object.keys(sourceInv.collections)])].sort();
+  return names.map((name) => {
+    const s = source[name]?.ids ?? new Map<string, string>();
+    const t = target[name]?.ids ?? new Map<string, string>();
+    const inSource = name in sourceInv.collections || name in source;
+    if (!inSource) return { name, upsert: [], updated: 0, remove: [...t.keys()], whole: undefined };
+    let whole: string | undefined;
+    if (!(name in targetInv.collections)) whole = 'the target lacks the collection';
+    else if (!same(sourceInv.indexes[name], targetInv.indexes[name])) whole = 'its index definitions differ';
+    const upsert: string[] = [];
+    let updated = 0;
+    for (const [id, d] of s) {
+      const there = t.get(id);
+      if (there === d) continue;
+      if (there !== undefined) updated += 1;
+      upsert.push(id);
+    }
+    const remove = [...t.keys()].filter((id) => !s.has(id));
+    if (!whole && [...upsert, ...remove].some((id) => !idSupported(id))) whole = 'an _id of a type a query cannot name';
+    return { name, upsert, updated, remove, whole };
+  });
+}
+
+/** Streams source.dump into target.restore; rejects naming the side that failed on its own. */
+async function copy(source: MongoSide, target: MongoSide, collection: string, ids: readonly string[] | 'all', drop: boolean): Promise<void> {
+  const dump = source.dump(collection, ids);
+  const load = target.restore(collection, drop);
+  const pipe = new PassThrough();
+  dump.child.stdout!.pipe(pipe).pipe(load.child.stdin!);
+  let dumpEnded = false;
+  dump.child.stdout!.on('end', () => (dumpEnded = true));
+  void load.done.then(() => {
+    if (!dumpEnded) dump.stop();
+  });
+  void dump.done.then((r) => {
+    if (r.exitCode !== 0) load.stop();
+  });
+  const [d, l] = await Promise.all([dump.done, load.done]);
+  const what = ids === 'all' ? `${collection} (whole)` : `${ids.length} document(s) of ${collection}`;
+  if (d.exitCode !== 0) throw new UserError(`copying ${what}: mongodump in ${source.label} failed ${failure(d, source.secrets)}`);
+  if (l.exitCode !== 0) throw new UserError(`copying ${what}: mongorestore in ${target.label} failed ${failure(l, target.secrets)}`);
+}
+
+const batches = <T>(list: readonly T[]) => Array.from({ length: Math.ceil(list.length / BATCH) }, (_, n) => list.slice(n * BATCH, (n + 1) * BATCH));
+
+/**
+ * One pass: read both sides (at once), copy what differs, verify. `log` gets one line per phase. Throws a UserError
+ * naming the collection when the target does not match afterwards, unless `live`: a source that still takes writes
+ * changes while it is read, and what differs after such a pass is the next one's to copy.
+ */
+export async function syncOnce(source: MongoSide, target: MongoSide, log: (line: string) => void, o: { live?: boolean; where?: DigestWhere } = {}): Promise<SyncReport> {
+  const t0 = Date.now();
+  const [sourceR, targetR] = await Promise.allSettled([source.snapshot(o.where), target.snapshot(o.where)]);
+  const [{ digest: sourceDigest, inventory: sourceInv, bytes }, { digest: targetDigest, inventory: targetBefore }] = [settled(sourceR), settled(targetR)];
+  const digestMs = Date.now() - t0;
+  const documents = Object.values(sourceDigest).reduce((n, c) => n + c.count, 0);
+  const plans = diff(sourceDigest, targetDigest, sourceInv, targetBefore);
+  const touched = plans.filter((p) => p.whole || p.upsert.length || p.remove.length);
+  const changed = plans.reduce((n, p) => n + (p.whole ? (sourceDigest[p.name]?.count ?? 0) : p.upsert.length + p.remove.length), 0);
+  log(`read ${source.label} and ${target.label} in ${(digestMs / 1000).toFixed(1)} s: ${documents} documents; ${changed} to copy or delete in ${touched.length} collection(s)`);
+
+  // Copy: the stale documents go first (updated ones included: mongorestore inserts, it never replaces), all in one
+  // exec; then each collection's documents stream from one side to the other.
+  const t1 = Date.now();
+  for (const p of touched.filter((x) => x.whole)) log(`${p.name}: copied whole (${p.whole})`);
+  const stale = touched
+    .filter((p) => !p.whole)
+    .flatMap((p) => batches([...p.remove, ...p.upsert.filter((id) => targetDigest[p.name]?.ids.has(id))]).map((ids) => ({ collection: p.name, ids })));
+  if (stale.length) await target.remove(stale);
+  for (const p of touched) {
+    if (p.whole) await copy(source, target, p.name, 'all', true);
+    else for (const ids of batches(p.upsert)) await copy(source, target, p.name, ids, false);
+  }
+  const copyMs = Date.now() - t1;
+
+  // Verify: every collection's documents as measured on the target now. Those this pass did not touch stand as the
+  // first read measured them (nothing else writes to the target); the touched ones are read again, all at once.
+  const t2 = Date.now();
+  const selections: Selection[] = touched.flatMap((p): Selection[] => (p.whole ? [{ collection: p.name, ids: 'all' }] : batches(p.upsert).map((ids) => ({ collection: p.name, ids }))));
+  const reread = selections.length ? await target.digestOf(selections) : ({} as DatabaseDigest);
+  // Index definitions: what the first read measured, and for a collection copied whole, what its re-read shows.
+  const targetInv = { collections: targetBefore.collections, indexes: { ...targetBefore.indexes, ...Object.fromEntries(touched.filter((p) => p.whole).map((p) => [p.name, reread[p.name]?.indexes ?? []])) } };
+  const after = new Map<string, CollectionDigest>();
+  for (const p of plans) {
+    if (p.whole) {
+      after.set(p.name, reread[p.name] ?? { count: 0, fingerprint: fingerprintOf([]), ids: new Map() });
+      continue;
+    }
+    const ids = new Map(targetDigest[p.name]?.ids ?? []);
+    for (const id of [...p.remove, ...p.upsert]) ids.delete(id);
+    for (const [id, d] of reread[p.name]?.ids ?? []) ids.set(id, d);
+    after.set(p.name, { count: ids.size, fingerprint: fingerprintOf(ids.values()), ids });
+  }
+  const verifyMs = Date.now() - t2;
+
+  const reports: CollectionReport[] = [];
+  const problems: string[] = [];
+  for (const p of plans.filter((x) => x.name in sourceInv.collections || x.name in sourceDigest)) {
+    const s = sourceDigest[p.name] ?? { count: 0, fingerprint: fingerprintOf([]), ids: new Map() };
+    const t = after.get(p.name) ?? { count: 0, fingerprint: fingerprintOf([]), ids: new Map() };
+    const before = targetDigest[p.name] ?? { count: 0, fingerprint: fingerprintOf([]) };
+    if (s.count !== t.count || s.fingerprint !== t.fingerprint) problems.push(`${p.name}: source ${s.count} documents (fingerprint ${s.fingerprint}), target ${t.count} (${t.fingerprint})`);
+    if (!same(sourceInv.indexes[p.name], targetInv.indexes[p.name])) problems.push(`${p.name}: indexes differ: source ${JSON.stringify(sourceInv.indexes[p.name])}, target ${JSON.stringify(targetInv.indexes[p.name])}`);
+    reports.push({ name: p.name, source: { count: s.count, fingerprint: s.fingerprint }, target: { count: t.count, fingerprint: t.fingerprint }, before: { count: before.count, fingerprint: before.fingerprint }, inserted: p.whole ? s.count : p.upsert.length - p.updated, updated: p.whole ? 0 : p.updated, deleted: p.whole ? 0 : p.remove.length, whole: p.whole });
+  }
+  for (const p of plans.filter((x) => !(x.name in sourceInv.collections) && !(x.name in sourceDigest))) {
+    if ((after.get(p.name)?.count ?? 0) > 0) problems.push(`${p.name}: the source has no such collection, the target still holds ${after.get(p.name)!.count} document(s)`);
+  }
+  const total = Date.now() - t0;
+  if (problems.length && !o.live) throw new UserError(`${target.label} does not match ${source.label} after the sync:\n  ${problems.join('\n  ')}`);
+  if (problems.length) {
+    // The source kept taking writes while it was read and copied: what differs now is the next pass's to copy.
+    log(`copied ${changed} document change(s) in ${(copyMs / 1000).toFixed(1)} s; the source changed meanwhile (${problems.length} collection(s) differ, the next pass copies them)`);
+  } else log(`copied ${changed} document change(s) in ${(copyMs / 1000).toFixed(1)} s, verified in ${(verifyMs / 1000).toFixed(1)} s: every collection's count, indexes and fingerprint match`);
+  return { collections: reports, changed, documents, bytes, timings: { digest: digestMs, copy: copyMs, verify: verifyMs, total }, sourceInventory: sourceInv, targetInventory: targetInv };
+}
+
+/** The inventories side by side, one line per collection, as the switch's log and the report show them. */
+export function inventoryLines(r: SyncReport, source: string, target: string): string[] {
+  return [
+    `${'collection'.padEnd(24)} ${source.padEnd(28)} ${target.padEnd(28)} change`,
+    ...r.collections.map((c) => {
+      const side = (x: { count: number; fingerprint: string }) => `${x.count} ${x.fingerprint}`.padEnd(28);
+      const change = c.whole ? `copied whole: ${c.whole}` : `+${c.inserted} ~${c.updated} -${c.deleted}`;
+      return `${c.name.padEnd(24)} ${side(c.source)} ${side(c.target)} ${change}`;
+    }),
+  ];
+}

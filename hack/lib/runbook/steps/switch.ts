@@ -1,0 +1,172 @@
+import { readFileSync } from 'node:fs';
+import type { LoadedConfig } from '../../../../lib/config';
+import { UserError } from '../../cli/errors';
+import { confirm } from '../../cli/confirm';
+import { BYTES, listSets, original, type BackupSet } from '../../cutover/backups';
+import { pendingSwitch, proveSwitch, runSwitch, type SwitchProof } from '../../cutover/switch';
+import { plan as cutoverPlan } from '../../cutover/plan';
+import { Guard } from '../../cutover/transaction';
+import { migrationSides } from '../../mongo/migrate';
+import { DIGEST_HERE_BELOW_BYTES, type DigestWhere } from '../../mongo/sides';
+import { inventoryLines, syncOnce, type SyncReport } from '../../mongo/sync';
+import type { RunState } from '../state';
+import { docker, dockerStart, dockerStop, lastLine, oldContainers, seconds, type RunContext, type Step, type StepResult } from './common';
+
+// The switch: the only step with a write-free window. Everything that can fail after the old app stops is proven
+// while it still serves (nginx: the plan, the files, nginx -t of the current, the maintenance and the cutover trees,
+// the new targets, every route's request; MongoDB: two sync passes, the second measuring what the final one will
+// cost). Only then does it ask, naming the window it measured. In the window: the app's locations answer 503 with
+// Retry-After, the old app stops, the final sync copies what changed and proves both databases equal, nginx moves to
+// the NodePorts. Any failure restores nginx byte-identical and starts the old app again.
+
+/** Browsers and clients are told to come back after this many seconds (the page also reloads itself). */
+const RETRY_AFTER_S = 5;
+/** What `docker stop` of the old app is given in the estimate (it stops a Node app that gets no requests any more). */
+const STOP_ALLOWANCE_MS = 1000;
+
+const app = (cfg: LoadedConfig) => oldContainers(cfg).app;
+const domain = (cfg: LoadedConfig) => cfg.instances[0].domains.app;
+const ago = (iso: string) => seconds(Date.now() - Date.parse(iso));
+
+/** What nginx serves the app with now, judged by the files (a killed switch may have left any of its stages). */
+function nginxState(cfg: LoadedConfig, set: BackupSet): string {
+  const originals = new Map(set.manifest.files.map((f) => [f.real, original(set, f)]));
+  const now = new Map(set.manifest.files.map((f) => [f.real, readFileSync(f.real, BYTES)]));
+  if ([...now].every(([real, text]) => originals.get(real) === text)) return `the old backends (nginx's files are the originals)`;
+  if ([...now.values()].some((t) => t.includes('add_header Retry-After'))) return `503 with Retry-After (the maintenance answer)`;
+  return cutoverPlan(cfg).alreadyDone ? 'the new backends (cut over, not yet verified)' : 'a mix of old and new targets';
+}
+
+/**
+ * What a killed switch left, for `migrate run` and `migrate status` to say before anything else: since when the old
+ * app has been stopped and what the site answers. Undefined when no switch is half-done.
+ */
+export async function interruptedSwitch(cfg: LoadedConfig, state: RunState | undefined): Promise<string | undefined> {
+  const set = pendingSwitch(cfg);
+  const w = state?.steps.switch?.window;
+  if (!set || !w?.openedAt) return undefined;
+  const names = app(cfg);
+  const running = await Promise.all(names.map(async (n) => (await docker(['inspect', '--format', '{{.State.Running}}', n])).stdout.trim() === 'true'));
+  const stopped = names.filter((_, i) => !running[i]);
+  const appLine = stopped.length
+    ? `the old app ${stopped.join(', ')} has been stopped since ${w.appStoppedAt ?? w.openedAt} (${ago(w.appStoppedAt ?? w.openedAt)} ago), so nothing takes writes`
+    : `the old app ${names.join(', ')} still runs`;
+  return `THE SWITCH WAS INTERRUPTED: its write-free window opened at ${w.openedAt} (${ago(w.openedAt)} ago); ${appLine}; ${domain(cfg)} answers ${nginxState(cfg, set)}. bin/roomler migrate run resumes the switch at once, without asking.`;
+}
+
+/** The window to announce, from what was just measured: the final sync's pass, one nginx stage, stopping the app. */
+const estimateMs = (pass: SyncReport, proof: SwitchProof) => pass.timings.total + proof.stageMs + STOP_ALLOWANCE_MS;
+
+async function theWindow(ctx: RunContext, proof: SwitchProof, guard: Guard, announcedMs: number, resume?: BackupSet, where: DigestWhere = 'side'): Promise<StepResult> {
+  const { cfg, kubectl, log } = ctx;
+  const names = app(cfg);
+  const { source, target } = migrationSides(cfg, kubectl);
+  let final: SyncReport | undefined;
+  let opened = 0;
+  /** The window a killed run opened: it stays the window's start, and the app's stop stays when it was. */
+  const earlier = resume ? ctx.state.steps.switch?.window : undefined;
+  const windowMs = await runSwitch(
+    cfg,
+    proof,
+    {
+      frozen: async (tx) => {
+        tx.at(`docker stop ${names.join(' ')}`);
+        ctx.note({ window: { openedAt: new Date(opened).toISOString(), appStoppedAt: (resume && earlier?.appStoppedAt) || new Date().toISOString(), announcedMs } });
+        await dockerStop(names, log);
+        tx.at('the final sync');
+        final = await syncOnce(source, target, (l) => log(`final sync: ${l}`), { where });
+        for (const l of inventoryLines(final, source.label, target.label)) log(`  ${l}`);
+        tx.at('cutover');
+      },
+      thaw: async () => dockerStart(names),
+    },
+    {
+      guard,
+      log,
+      resume,
+      onOpen: (at) => {
+        opened = resume && earlier?.openedAt ? Date.parse(earlier.openedAt) : at.getTime();
+        ctx.note({ window: { ...(resume ? earlier : {}), openedAt: new Date(opened).toISOString(), announcedMs } });
+        log(`write-free window opens at ${at.toISOString()}: ${domain(cfg)} answers 503 with Retry-After ${RETRY_AFTER_S}`);
+      },
+    },
+  );
+  log(`write-free window closes at ${new Date().toISOString()} (${seconds(windowMs)}; announced about ${seconds(announcedMs)})`);
+  return {
+    outcome: `switched; write-free window ${seconds(windowMs)} (announced about ${seconds(announcedMs)})`,
+    verified: [`final sync: ${final!.documents} documents in ${final!.collections.length} collections equal on both sides (counts, indexes, fingerprints); ${final!.changed} change(s) copied in the window`, 'every route verified through nginx'],
+    manual: [],
+    figures: { writeFreeWindowMs: windowMs, announcedWindowMs: announcedMs, finalSyncMs: final!.timings.total, changedInWindow: final!.changed },
+  };
+}
+
+async function resumeSwitch(ctx: RunContext, set: BackupSet, guard: Guard): Promise<StepResult> {
+  const { cfg, log } = ctx;
+  const why = await interruptedSwitch(cfg, ctx.state);
+  if (why) log(why);
+  const originals = new Map(set.manifest.files.map((f) => [f.real, original(set, f)]));
+  const proof = await proveSwitch(cfg, { retryAfter: RETRY_AFTER_S, stopped: app(cfg), originals, guard });
+  for (const l of proof.unproven) log(`  not proven: ${l}`);
+  return theWindow(ctx, proof, guard, ctx.state.steps.switch?.window?.announcedMs ?? 0, set);
+}
+
+export const switchStep: Step = {
+  id: 'switch',
+  title: 'Switch: prove everything first; then 503 with Retry-After, stop the old app, final sync, cut nginx over',
+  confirmsItself: true,
+  changes: (cfg) => [
+    `nginx under ${cfg.root.cutover.nginx.confDir}: the app's locations answer 503 with Retry-After during the window, then every route moves to the NodePorts`,
+    `docker stop ${app(cfg).join(' ')} (the old app: nothing writes to the old database any more)`,
+    `the database in ${cfg.instances[0].namespace}/mongodb-0 (made equal to the old one: only what changed is copied)`,
+    `${domain(cfg)} answers 503 with Retry-After for the write-free window; its length is measured before anything stops, and announced`,
+  ],
+  touches: (cfg) => ['cutover plan, preflight and nginx -t of every stage (private mount namespace)', 'migrate mongo --sync (twice before, once inside the window)', `docker stop ${app(cfg).join(' ')}`, 'nginx -s reload (twice)'],
+  checks: [
+    'before anything stops: the cutover plan, the files, nginx -t of the current, maintenance and cutover trees, every new target, every route, two sync passes',
+    "in the window: the app's locations answer 503 with Retry-After; the final sync proves both databases equal (counts, indexes, fingerprints)",
+    'after: every route verified through nginx',
+  ],
+  gate: 'nginx serves the new stack; the write-free window is reported next to the one announced',
+  rollback: 'a refused switch has stopped and changed nothing; a failure inside the window starts the old app again and restores nginx byte-identical; afterwards: bin/roomler migrate back',
+  run: async (ctx) => {
+    const { cfg, kubectl, log } = ctx;
+    const guard = new Guard(log);
+    try {
+      const pending = pendingSwitch(cfg);
+      if (pending && ctx.state.steps.switch?.window?.openedAt) return await resumeSwitch(ctx, pending, guard);
+      const last = listSets(cfg.root.cutover.backupDir).pop();
+      if (last?.manifest.kind === 'switch' && last.manifest.outcome === 'applied' && cutoverPlan(cfg).alreadyDone) {
+        // Killed after the switch completed and before its record was written.
+        return { outcome: `switched (completed by an earlier run: backup set ${last.manifest.stamp})`, verified: ['nginx serves the new stack'], manual: [] };
+      }
+      log('proving everything that can fail once the old app stops (nothing is changed or stopped yet):');
+      const proof = await proveSwitch(cfg, { retryAfter: RETRY_AFTER_S, guard });
+      for (const l of proof.proven) log(`  ok ${l}`);
+      for (const l of proof.unproven) log(`  not proven: ${l}`);
+      const { source, target } = migrationSides(cfg, kubectl);
+      const first = await syncOnce(source, target, (l) => log(`  pre-sync 1 (what changed since the bulk copy): ${l}`), { live: true });
+      // A small database is digested on this side (its archive crosses kubectl exec faster than mongosh starts in the
+      // pod): the second pre-sync reads as the final one will.
+      const where = first.bytes < DIGEST_HERE_BELOW_BYTES ? 'here' : 'side';
+      const second = await syncOnce(source, target, (l) => log(`  pre-sync 2 (what the final sync will do): ${l}`), { live: true, where });
+      const announced = estimateMs(second, proof);
+      log(`  ok the final copy works both ways it can fail (reading, copying, verifying); pre-sync 1 copied ${first.changed}, pre-sync 2 ${second.changed} change(s)`);
+      await confirm(
+        'step switch will now',
+        [
+          `answer 503 with Retry-After on ${domain(cfg)}'s app locations (nginx under ${cfg.root.cutover.nginx.confDir})`,
+          `stop the old app ${app(cfg).join(', ')} (docker stop): the point of no return for writes. Going back costs every write the new app takes after the switch, unless copied back (bin/roomler migrate back --reverse-copy)`,
+          `copy what changed to ${target.label} and prove both databases equal, then move every route to the NodePorts`,
+          `${domain(cfg)} answers 503 with Retry-After for about ${seconds(announced)} (measured now: final sync ~${seconds(second.timings.total)}, nginx reload and checks ~${seconds(proof.stageMs)}, stopping the app ~${seconds(STOP_ALLOWANCE_MS)})`,
+        ],
+        ctx.yes,
+      );
+      return await theWindow(ctx, proof, guard, announced, undefined, where);
+    } catch (e) {
+      if (e instanceof UserError) throw e;
+      throw new UserError(`${(e as Error).message}: ${lastLine((e as Error).stack ?? '')}`);
+    } finally {
+      guard.dispose();
+    }
+  },
+};
