@@ -158,7 +158,7 @@ describe('bin/roomler deploy: causes, not symptoms', () => {
     expect(r.stdout).toMatch(/rollback: to revision 7 /);
     expect(r.stdout).toMatch(/^ {2}recreate: +PersistentVolume\/roomler-mongodb-backup \(pruned since that revision\): hostPath \/data\/roomler\/backup on k8s-worker1, reclaim Retain \(the files stay on the node\)$/m);
     expect(r.stdout).toMatch(/^ {2}recreate: +PersistentVolumeClaim\/roomler\/mongodb-backup \(pruned since that revision\): hostPath \/data\/roomler\/backup/m);
-    expect(r.stdout).toMatch(/^ {2}keep as is: +\d+ existing volume\(s\) and claim\(s\): a rollback never changes data objects$/m);
+    expect(r.stdout).toMatch(/^ {2}keep as is: +\d+ existing volume\(s\) and claim\(s\): a rollback never changes them$/m);
     await eventually(async () => ((await cluster.json(['get', 'pvc', 'mongodb-backup', '-n', 'roomler'])).status?.phase === 'Bound' ? true : undefined), 20_000, 'the re-created claim to bind');
     expect(history(cluster)).toMatch(/^9 +\S+ +succeeded .* rollback to revision 7$/m);
   }, 120_000);

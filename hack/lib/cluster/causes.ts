@@ -18,7 +18,8 @@ export interface Refusal {
   readonly namespace?: string;
 }
 
-const FORBIDDEN = /User "([^"]+)" cannot (\w+) resource "([^"]+)"(?: in API group "([^"]*)")?(?: in the namespace "([^"]+)"| at the cluster scope)?/;
+const FORBIDDEN =
+  /User "([^"]+)" cannot (\w+) resource "([^"]+)"(?: in API group "([^"]*)")?(?: in the namespace "([^"]+)"| at the cluster scope)?/;
 
 export function refusalOf(stderr: string): Refusal | undefined {
   const m = FORBIDDEN.exec(stderr);
@@ -27,10 +28,12 @@ export function refusalOf(stderr: string): Refusal | undefined {
 }
 
 export const describeRefusal = (r: Refusal) =>
-  `user "${r.user}" lacks the right to ${r.verb} ${r.resource}${r.namespace ? ` in namespace ${r.namespace}` : ' (cluster-wide)'}: a missing RBAC right, not a missing object (kubectl auth can-i ${r.verb} ${r.resource}${r.namespace ? ` -n ${r.namespace}` : ''})`;
+  `user "${r.user}" lacks the right to ${r.verb} ${r.resource}${r.namespace ? ` in namespace ${r.namespace}` : ' (cluster-wide)'}: ` +
+  `a missing RBAC right, not a missing object (kubectl auth can-i ${r.verb} ${r.resource}${r.namespace ? ` -n ${r.namespace}` : ''})`;
 
 /** Whether kubectl's error says the API server did not answer at all (down, unreachable), as opposed to a refusal. */
-export const unreachable = (stderr: string) => /connection refused|was refused|no route to host|i\/o timeout|connection reset|Unable to connect to the server/.test(stderr);
+export const unreachable = (stderr: string) =>
+  /connection refused|was refused|no route to host|i\/o timeout|connection reset|Unable to connect to the server/.test(stderr);
 
 /** kubectl's error in the operator's words: an RBAC refusal as the missing right, an outage as such, else its last line. */
 export function explainKubectlError(stderr: string): string {
@@ -60,7 +63,8 @@ export function resourceOf(apiVersion: string, kind: string): { group: string; r
   return { group, resource: plural };
 }
 
-export const describeRight = (r: Right) => `${r.verb} ${r.resource}${r.group ? `.${r.group}` : ''}${r.namespace ? ` in namespace ${r.namespace}` : ' (cluster-wide)'}`;
+export const describeRight = (r: Right) =>
+  `${r.verb} ${r.resource}${r.group ? `.${r.group}` : ''}${r.namespace ? ` in namespace ${r.namespace}` : ' (cluster-wide)'}`;
 
 /**
  * The rights this user lacks, asked of the API server itself (one SelfSubjectAccessReview per right, in one kubectl
@@ -72,10 +76,15 @@ export async function missingRights(kubectl: Kubectl, rights: readonly Right[]):
   const reviews = unique.map((r) => ({
     apiVersion: 'authorization.k8s.io/v1',
     kind: 'SelfSubjectAccessReview',
-    spec: { resourceAttributes: { verb: r.verb, group: r.group, resource: r.resource, ...(r.namespace ? { namespace: r.namespace } : {}) } },
+    spec: {
+      resourceAttributes: { verb: r.verb, group: r.group, resource: r.resource, ...(r.namespace ? { namespace: r.namespace } : {}) },
+    },
   }));
   // kubectl create prints each created object on its own: one answer per line, in order.
-  const res = await kubectl.run(['create', '-f', '-', '-o', 'jsonpath={.status.allowed}{"\\n"}'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: reviews }), timeoutMs: 60_000 });
+  const res = await kubectl.run(['create', '-f', '-', '-o', 'jsonpath={.status.allowed}{"\\n"}'], {
+    input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: reviews }),
+    timeoutMs: 60_000,
+  });
   const answers = res.stdout.split('\n').filter(Boolean);
   if (res.exitCode !== 0 || answers.length !== unique.length) return []; // no review API: the real requests will say what is refused
   return unique.filter((_, i) => answers[i] !== 'true');
@@ -90,13 +99,19 @@ export function nodeProblem(node: Obj | undefined, heartbeat?: Obj): string | un
   const ready = (node.status?.conditions ?? []).find((c: Obj) => c.type === 'Ready');
   const name = node.metadata.name;
   if (ready && ready.status !== 'True') {
-    return `node ${name} is ${ready.status === 'Unknown' ? 'unreachable (Ready=Unknown)' : 'NotReady'} since ${ready.lastTransitionTime}${ready.message ? ` (${ready.message})` : ''}: what its Pods report is stale`;
+    const state = ready.status === 'Unknown' ? 'unreachable (Ready=Unknown)' : 'NotReady';
+    const why = ready.message ? ` (${ready.message})` : '';
+    return `node ${name} is ${state} since ${ready.lastTransitionTime}${why}: what its Pods report is stale`;
   }
-  if ((node.spec?.taints ?? []).some((t: Obj) => t.key === 'node.kubernetes.io/unreachable')) return `node ${name} is tainted unreachable: what its Pods report is stale`;
+  if ((node.spec?.taints ?? []).some((t: Obj) => t.key === 'node.kubernetes.io/unreachable')) {
+    return `node ${name} is tainted unreachable: what its Pods report is stale`;
+  }
   const renewed = heartbeat?.spec?.renewTime;
   const grace = 40;
   if (renewed && Date.now() - Date.parse(renewed) > grace * 1000) {
-    return `node ${name}'s kubelet has not renewed its heartbeat (Lease kube-node-lease/${name}) for ${Math.round((Date.now() - Date.parse(renewed)) / 1000)} s: what its Pods report is stale`;
+    const seconds = Math.round((Date.now() - Date.parse(renewed)) / 1000);
+    const lease = `Lease kube-node-lease/${name}`;
+    return `node ${name}'s kubelet has not renewed its heartbeat (${lease}) for ${seconds} s: what its Pods report is stale`;
   }
   return undefined;
 }
@@ -130,11 +145,17 @@ function initProblem(p: Obj): string | undefined {
     const done = c.state?.terminated?.exitCode === 0;
     if (done) continue;
     const last = c.state?.terminated ?? c.lastState?.terminated;
-    const facts = [last ? `exit ${last.exitCode}${last.reason && last.reason !== 'Error' ? ` (${last.reason})` : ''}` : '', restartsOf(c)].filter(Boolean).join(', ');
+    const exit = last ? `exit ${last.exitCode}${last.reason && last.reason !== 'Error' ? ` (${last.reason})` : ''}` : '';
+    const facts = [exit, restartsOf(c)].filter(Boolean).join(', ');
+    const logs = `kubectl -n ${p.metadata.namespace} logs ${p.metadata.name} -c ${c.name}`;
+    const blocks = "the app's containers cannot start until it succeeds";
     const waiting = c.state?.waiting;
-    if (waiting && waiting.reason !== 'PodInitializing') return `init container ${c.name} failed${facts ? `: ${facts}` : ''}, now ${waiting.reason}${waiting.message ? ` (${waiting.message})` : ''}; the app's containers cannot start until it succeeds (kubectl -n ${p.metadata.namespace} logs ${p.metadata.name} -c ${c.name} --previous)`;
-    if (c.state?.terminated) return `init container ${c.name} failed: ${facts}; the app's containers cannot start until it succeeds (kubectl -n ${p.metadata.namespace} logs ${p.metadata.name} -c ${c.name})`;
-    if (c.state?.running) return `init container ${c.name} is still running${c.restartCount ? ` (${facts})` : ''}; the app's containers start after it`;
+    if (waiting && waiting.reason !== 'PodInitializing') {
+      const now = `${waiting.reason}${waiting.message ? ` (${waiting.message})` : ''}`;
+      return `init container ${c.name} failed${facts ? `: ${facts}` : ''}, now ${now}; ${blocks} (${logs} --previous)`;
+    }
+    if (c.state?.terminated) return `init container ${c.name} failed: ${facts}; ${blocks} (${logs})`;
+    if (c.state?.running) return `init container ${c.name} is still running${c.restartCount ? ` (${facts})` : ''}; the containers wait`;
   }
   return undefined;
 }
@@ -148,7 +169,9 @@ export function describePod(p: Obj, nodes: ReadonlyMap<string, string> = new Map
   const node = p.spec?.nodeName ? ` on ${p.spec.nodeName}` : '';
   const conditions: Obj[] = p.status?.conditions ?? [];
   const scheduled = conditions.find((c) => c.type === 'PodScheduled');
-  if (p.status?.phase === 'Pending' && scheduled?.status === 'False') return `${name} Pending, not scheduled: ${explainScheduling(scheduled.message ?? scheduled.reason ?? '')}`;
+  if (p.status?.phase === 'Pending' && scheduled?.status === 'False') {
+    return `${name} Pending, not scheduled: ${explainScheduling(scheduled.message ?? scheduled.reason ?? '')}`;
+  }
   const phase = `${name} ${p.status?.phase ?? 'Unknown'}${node}`;
   const nodeIssue = p.spec?.nodeName ? nodes.get(p.spec.nodeName) : undefined;
   const init = initProblem(p);
@@ -157,27 +180,44 @@ export function describePod(p: Obj, nodes: ReadonlyMap<string, string> = new Map
   const statuses: Obj[] = p.status?.containerStatuses ?? [];
   const problems = statuses.flatMap((c) => {
     const waiting = c.state?.waiting;
-    if (waiting) return [`container ${c.name} ${waiting.reason}${c.restartCount ? ` (${restartsOf(c)}` + (c.lastState?.terminated ? `, last exit ${c.lastState.terminated.exitCode}` : '') + ')' : ''}${waiting.message ? `: ${waiting.message}` : ''}`];
-    if (c.state?.terminated) return [`container ${c.name} terminated (exit ${c.state.terminated.exitCode}${c.state.terminated.reason ? `, ${c.state.terminated.reason}` : ''})`];
+    if (waiting) {
+      const lastExit = c.lastState?.terminated ? `, last exit ${c.lastState.terminated.exitCode}` : '';
+      const restarts = c.restartCount ? ` (${restartsOf(c)}${lastExit})` : '';
+      return [`container ${c.name} ${waiting.reason}${restarts}${waiting.message ? `: ${waiting.message}` : ''}`];
+    }
+    const ended = c.state?.terminated;
+    if (ended) return [`container ${c.name} terminated (exit ${ended.exitCode}${ended.reason ? `, ${ended.reason}` : ''})`];
     if (!c.ready) return [`container ${c.name} running but not Ready (its readiness probe fails)`];
     return [];
   });
   if (nodeIssue) problems.push(nodeIssue);
   if (ready?.status === 'True' && !problems.length) return `${phase}, Ready`;
-  if (!problems.length) problems.push(ready ? `not Ready${ready.reason ? ` (${ready.reason}${ready.message ? `: ${ready.message}` : ''})` : ''}` : 'no Ready condition yet');
+  if (!problems.length && !ready) problems.push('no Ready condition yet');
+  else if (!problems.length) {
+    const why = [ready!.reason, ready!.message].filter(Boolean).join(': ');
+    problems.push(`not Ready${why ? ` (${why})` : ''}`);
+  }
   return `${phase}: ${problems.join('; ')}`;
 }
 
 /** Whether a Pod counts as ready: its Ready condition, on a node that still reports. */
 export const podReady = (p: Obj, nodes: ReadonlyMap<string, string> = new Map()) =>
-  (p.status?.conditions ?? []).some((c: Obj) => c.type === 'Ready' && c.status === 'True') && !(p.spec?.nodeName && nodes.has(p.spec.nodeName));
+  (p.status?.conditions ?? []).some((c: Obj) => c.type === 'Ready' && c.status === 'True') &&
+  !(p.spec?.nodeName && nodes.has(p.spec.nodeName));
 
 /** The scheduler's message, with the cause spelled out where the stack is known to hit it. */
 export function explainScheduling(message: string): string {
   const hints: [RegExp, string][] = [
-    [/didn't have free ports for the requested pod ports/, 'HOST PORT CLASH: the node already runs a Pod that uses the same host ports (hostNetwork pods claim every container port on their node)'],
+    [
+      /didn't have free ports for the requested pod ports/,
+      'HOST PORT CLASH: the node already runs a Pod that uses the same host ports ' +
+        '(hostNetwork pods claim every container port on their node)',
+    ],
     [/unbound immediate PersistentVolumeClaims/, 'its PersistentVolumeClaim is not bound'],
-    [/didn't match Pod's node affinity\/selector|node affinity/, 'no node matches its node selector or affinity: is the pinned node in the cluster and labelled kubernetes.io/hostname?'],
+    [
+      /didn't match Pod's node affinity\/selector|node affinity/,
+      'no node matches its node selector or affinity: is the pinned node in the cluster and labelled kubernetes.io/hostname?',
+    ],
     [/volume node affinity conflict/, 'its PersistentVolume is pinned to another node than the Pod'],
     [/untolerated taint/, 'the nodes are tainted (not ready, or cordoned)'],
     [/Insufficient (cpu|memory|ephemeral-storage)/, 'no node has enough free CPU, memory or ephemeral storage for its requests'],
@@ -205,7 +245,8 @@ function pinnedNodes(p: Obj): string[] | undefined {
   const byLabel = p.spec?.nodeSelector?.['kubernetes.io/hostname'];
   if (byLabel) return [byLabel];
   const terms: Obj[] = p.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
-  const values = terms.flatMap((t) => (t.matchExpressions ?? []).filter((e: Obj) => e.key === 'kubernetes.io/hostname' && e.operator === 'In').flatMap((e: Obj) => e.values));
+  const byHostname = (e: Obj) => e.key === 'kubernetes.io/hostname' && e.operator === 'In';
+  const values = terms.flatMap((t) => (t.matchExpressions ?? []).filter(byHostname).flatMap((e: Obj) => e.values));
   return values.length ? values : undefined;
 }
 
@@ -217,14 +258,23 @@ export async function hostPortClash(kubectl: Kubectl, p: Obj): Promise<string> {
   if (r.exitCode !== 0) return `; the Pod holding the ports cannot be named: ${explainKubectlError(r.stderr)}`;
   const nodes = pinnedNodes(p);
   const holders = (JSON.parse(r.stdout).items as Obj[]).filter(
-    (o) => o.metadata.uid !== p.metadata.uid && o.spec?.nodeName && (!nodes || nodes.includes(o.spec.nodeName)) && !['Succeeded', 'Failed'].includes(o.status?.phase) && hostPortsOf(o).some((x) => wanted.has(x)),
+    (o) =>
+      o.metadata.uid !== p.metadata.uid &&
+      o.spec?.nodeName &&
+      (!nodes || nodes.includes(o.spec.nodeName)) &&
+      !['Succeeded', 'Failed'].includes(o.status?.phase) &&
+      hostPortsOf(o).some((x) => wanted.has(x)),
   );
   if (!holders.length) return '; no running Pod holds those ports now (the clash may have just cleared)';
   return holders
     .map((o) => {
       const owner = o.metadata.ownerReferences?.[0];
       const ports = hostPortsOf(o).filter((x) => wanted.has(x));
-      return `; Pod ${o.metadata.namespace}/${o.metadata.name} on ${o.spec.nodeName} holds ${ports.join(', ')}${o.spec.hostNetwork ? ' (hostNetwork)' : ''}${owner ? `, owned by ${owner.kind} ${o.metadata.namespace}/${owner.name}` : ''}: stop or move that Pod, or give this one other ports or another node`;
+      const id = `${o.metadata.namespace}/${o.metadata.name}`;
+      const by = owner ? `, owned by ${owner.kind} ${o.metadata.namespace}/${owner.name}` : '';
+      const how = `${o.spec.hostNetwork ? ' (hostNetwork)' : ''}${by}`;
+      const fix = 'stop or move that Pod, or give this one other ports or another node';
+      return `; Pod ${id} on ${o.spec.nodeName} holds ${ports.join(', ')}${how}: ${fix}`;
     })
     .join('');
 }
@@ -235,40 +285,68 @@ export async function hostPortClash(kubectl: Kubectl, p: Obj): Promise<string> {
 const quantity = (q: string | undefined): number => {
   const m = /^(\d+(?:\.\d+)?)([KMGTPE]i?)?$/.exec(q ?? '');
   if (!m) return NaN;
-  const units: Record<string, number> = { K: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
+  const units: Record<string, number> = { K: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 };
+  for (const [i, u] of ['Ki', 'Mi', 'Gi', 'Ti', 'Pi', 'Ei'].entries()) units[u] = 2 ** (10 * (i + 1));
   return Number(m[1]) * (m[2] ? units[m[2]] : 1);
 };
 
 /** Why the claim `namespace/name` is not Bound, from the claim and the volume it names ('' when it is Bound). */
 export async function claimProblem(kubectl: Kubectl, namespace: string, name: string): Promise<string> {
   const c = await kubectl.run(['get', 'pvc', name, '-n', namespace, '-o', 'json'], { timeoutMs: 15_000 });
-  if (c.exitCode !== 0) return /NotFound|not found/.test(c.stderr) ? `PersistentVolumeClaim ${namespace}/${name} does not exist` : `PersistentVolumeClaim ${namespace}/${name}: ${explainKubectlError(c.stderr)}`;
+  const id = `PersistentVolumeClaim ${namespace}/${name}`;
+  if (c.exitCode !== 0) return /NotFound|not found/.test(c.stderr) ? `${id} does not exist` : `${id}: ${explainKubectlError(c.stderr)}`;
   const claim = JSON.parse(c.stdout);
   const phase = claim.status?.phase ?? 'Pending';
   if (phase === 'Bound') return '';
   const what = `PVC ${name} is ${phase}`;
   const volume = claim.spec?.volumeName;
-  if (phase === 'Lost') return `${what}: its PersistentVolume ${volume} was deleted while bound; re-create the volume (bin/roomler deploy applies it from dist/; with Retain the files are still on the node)`;
-  if (!volume) return `${what}: no PersistentVolume matches it (class "${claim.spec?.storageClassName ?? ''}", ${claim.spec?.resources?.requests?.storage}, ${(claim.spec?.accessModes ?? []).join(',')})${await lastEvent(kubectl, namespace, name)}`;
-  const v = await kubectl.run(['get', 'pv', volume, '-o', 'json'], { timeoutMs: 15_000 });
-  if (v.exitCode !== 0) {
-    if (/NotFound|not found/.test(v.stderr)) return `${what}: its PersistentVolume ${volume} does not exist (deleted?); bin/roomler deploy re-creates it when dist/ has it, with the same hostPath (Retain kept the files)`;
-    return `${what}: its PersistentVolume ${volume} cannot be read: ${explainKubectlError(v.stderr)}`;
+  const wants = {
+    size: claim.spec?.resources?.requests?.storage,
+    modes: (claim.spec?.accessModes ?? []) as string[],
+    cls: claim.spec?.storageClassName ?? '',
+  };
+  if (phase === 'Lost') {
+    const fix = 're-create the volume (bin/roomler deploy applies it from dist/; with Retain the files are still on the node)';
+    return `${what}: its PersistentVolume ${volume} was deleted while bound; ${fix}`;
   }
+  if (!volume) {
+    const matching = `class "${wants.cls}", ${wants.size}, ${wants.modes.join(',')}`;
+    return `${what}: no PersistentVolume matches it (${matching})${await lastEvent(kubectl, namespace, name)}`;
+  }
+  const v = await kubectl.run(['get', 'pv', volume, '-o', 'json'], { timeoutMs: 15_000 });
+  if (v.exitCode !== 0 && /NotFound|not found/.test(v.stderr)) {
+    const fix = 'bin/roomler deploy re-creates it when dist/ has it, with the same hostPath (Retain kept the files)';
+    return `${what}: its PersistentVolume ${volume} does not exist (deleted?); ${fix}`;
+  }
+  if (v.exitCode !== 0) return `${what}: its PersistentVolume ${volume} cannot be read: ${explainKubectlError(v.stderr)}`;
   const pv = JSON.parse(v.stdout);
+  const offers = {
+    size: pv.spec?.capacity?.storage,
+    modes: (pv.spec?.accessModes ?? []) as string[],
+    cls: pv.spec?.storageClassName ?? '',
+  };
   const ref = pv.spec?.claimRef;
-  if (pv.metadata.deletionTimestamp) return `${what}: its PersistentVolume ${volume} is being deleted (since ${pv.metadata.deletionTimestamp})`;
-  if (ref && (ref.namespace !== namespace || ref.name !== name)) return `${what}: PersistentVolume ${volume} is bound to another claim, ${ref.namespace}/${ref.name}${pv.status?.phase ? ` (volume ${pv.status.phase})` : ''}${await lastEvent(kubectl, namespace, name)}`;
-  if (ref?.uid && ref.uid !== claim.metadata.uid) return `${what}: PersistentVolume ${volume} still names a deleted claim of the same name (uid ${ref.uid}, volume ${pv.status?.phase}); bin/roomler deploy re-binds such a Released volume`;
-  if (quantity(pv.spec?.capacity?.storage) < quantity(claim.spec?.resources?.requests?.storage)) return `${what}: PersistentVolume ${volume} offers ${pv.spec.capacity.storage}, the claim requests ${claim.spec.resources.requests.storage}`;
-  const modes: string[] = claim.spec?.accessModes ?? [];
-  if (!modes.every((m) => (pv.spec?.accessModes ?? []).includes(m))) return `${what}: PersistentVolume ${volume} offers access modes ${(pv.spec?.accessModes ?? []).join(',')}, the claim asks for ${modes.join(',')}`;
-  if ((pv.spec?.storageClassName ?? '') !== (claim.spec?.storageClassName ?? '')) return `${what}: PersistentVolume ${volume} has storageClassName "${pv.spec?.storageClassName ?? ''}", the claim "${claim.spec?.storageClassName ?? ''}"`;
+  const pvIs = `PersistentVolume ${volume}`;
+  if (pv.metadata.deletionTimestamp) return `${what}: its ${pvIs} is being deleted (since ${pv.metadata.deletionTimestamp})`;
+  if (ref && (ref.namespace !== namespace || ref.name !== name)) {
+    const state = pv.status?.phase ? ` (volume ${pv.status.phase})` : '';
+    return `${what}: ${pvIs} is bound to another claim, ${ref.namespace}/${ref.name}${state}${await lastEvent(kubectl, namespace, name)}`;
+  }
+  if (ref?.uid && ref.uid !== claim.metadata.uid) {
+    const state = `uid ${ref.uid}, volume ${pv.status?.phase}`;
+    return `${what}: ${pvIs} still names a deleted claim of the same name (${state}); bin/roomler deploy re-binds such a Released volume`;
+  }
+  if (quantity(offers.size) < quantity(wants.size)) return `${what}: ${pvIs} offers ${offers.size}, the claim requests ${wants.size}`;
+  if (!wants.modes.every((m) => offers.modes.includes(m))) {
+    return `${what}: ${pvIs} offers access modes ${offers.modes.join(',')}, the claim asks for ${wants.modes.join(',')}`;
+  }
+  if (offers.cls !== wants.cls) return `${what}: ${pvIs} has storageClassName "${offers.cls}", the claim "${wants.cls}"`;
   return `${what}${await lastEvent(kubectl, namespace, name)}`;
 }
 
 async function lastEvent(kubectl: Kubectl, namespace: string, name: string): Promise<string> {
-  const ev = await kubectl.run(['get', 'events', '-n', namespace, '--field-selector', `involvedObject.kind=PersistentVolumeClaim,involvedObject.name=${name}`, '-o', 'json'], { timeoutMs: 15_000 });
+  const selector = `involvedObject.kind=PersistentVolumeClaim,involvedObject.name=${name}`;
+  const ev = await kubectl.run(['get', 'events', '-n', namespace, '--field-selector', selector, '-o', 'json'], { timeoutMs: 15_000 });
   const events: Obj[] = ev.exitCode === 0 ? JSON.parse(ev.stdout).items : [];
   const last = events.sort((a, b) => String(a.lastTimestamp ?? a.eventTime).localeCompare(String(b.lastTimestamp ?? b.eventTime))).pop();
   return last ? ` (volume controller: ${last.message})` : '';
@@ -283,7 +361,8 @@ async function lastEvent(kubectl: Kubectl, namespace: string, name: string): Pro
  */
 export function conflictsOf(stderr: string): { manager: string; subresource?: string; fields: string[] }[] {
   const text = stderr.replace(/\nPlease review the fields above[\s\S]*$/, '');
-  return [...text.matchAll(/conflicts? with "([^"]+)"(?: with subresource "([^"]+)")?(?: using [^\s:]+)?:([\s\S]*?)(?=conflicts? with "|$)/g)].map((m) => ({
+  const each = /conflicts? with "([^"]+)"(?: with subresource "([^"]+)")?(?: using [^\s:]+)?:([\s\S]*?)(?=conflicts? with "|$)/g;
+  return [...text.matchAll(each)].map((m) => ({
     manager: m[1],
     ...(m[2] ? { subresource: m[2] } : {}),
     fields: [...m[3].matchAll(/(?:^|[\s-])(\.[^\s,]+)/g)].map((f) => f[1]),
@@ -294,7 +373,14 @@ export function conflictsOf(stderr: string): { manager: string; subresource?: st
 export function conflictAdvice(o: Obj, managers: readonly string[]): string {
   const who = managers.map((m) => `"${m}"`).join(', ');
   if (o.kind === 'PersistentVolume') {
-    return `the volume exists with other values, set by ${who}: if it belongs to another installation, give this instance other volume names and paths (its name:, storage paths); if it is this stack's volume changed by hand, make roomler.yaml match it. A volume's source and capacity cannot be taken over in place`;
+    return (
+      `the volume exists with other values, set by ${who}: if it belongs to another installation, give this instance other volume names ` +
+      "and paths (its name:, storage paths); if it is this stack's volume changed by hand, make roomler.yaml match it. " +
+      "A volume's source and capacity cannot be taken over in place"
+    );
   }
-  return `if ${who} changed it on purpose, put that change into roomler.yaml (and synth) so deploy applies it; to overwrite it with dist/'s values, re-run deploy with --force-conflicts`;
+  return (
+    `if ${who} changed it on purpose, put that change into roomler.yaml (and synth) so deploy applies it; ` +
+    "to overwrite it with dist/'s values, re-run deploy with --force-conflicts"
+  );
 }

@@ -133,7 +133,8 @@ export async function deploy(cfg: LoadedConfig, o: DeployOptions): Promise<numbe
   const targets = clusterTargets(cfg, readDist(o.dist), o.context);
   for (const t of targets) {
     if (targets.length > 1) o.log(`deploy: ${t.objects.length} object(s) for context ${t.context ?? "(kubectl's current)"}`);
-    await release(cfg, new Kubectl(t.context), { ...o, kind: 'deploy', objects: t.objects, source: `dist/ (${o.dist})${o.sourceNote ? ` ${o.sourceNote}` : ''}` });
+    const source = `dist/ (${o.dist})${o.sourceNote ? ` ${o.sourceNote}` : ''}`;
+    await release(cfg, new Kubectl(t.context), { ...o, kind: 'deploy', objects: t.objects, source });
   }
   return 0;
 }
@@ -149,7 +150,10 @@ export function rollbackTarget(history: readonly StoredRevision[], revision: num
   }
   const current = history.at(-1);
   const target = current && history.filter((r) => r.meta.ok && r.meta.revision < current.meta.revision).at(-1);
-  if (!target) throw new UserError(`no successful revision before the current one (${current ? current.meta.revision : 'none'}) to roll back to (have: ${have})`);
+  if (!target) {
+    const now = current ? current.meta.revision : 'none';
+    throw new UserError(`no successful revision before the current one (${now}) to roll back to (have: ${have})`);
+  }
   return target;
 }
 
@@ -159,8 +163,10 @@ export async function rollback(cfg: LoadedConfig, o: RollbackOptions): Promise<n
   await kubectl.connect();
   const history = await listRevisions(kubectl, cfg.root.deploy.historyNamespace);
   const target = rollbackTarget(history, o.revision, cfg.root.deploy.historyNamespace);
-  o.log(`rollback: to revision ${target.meta.revision} (${target.meta.finishedAt}, ${describeGit(target.meta.git)}, ${target.objects.length} objects; existing volumes and claims stay as they are)`);
-  return release(cfg, kubectl, { ...o, kind: 'rollback', objects: target.objects, source: `rollback to revision ${target.meta.revision}`, dryRun: false, pruneData: [] });
+  const what = `${target.meta.finishedAt}, ${describeGit(target.meta.git)}, ${target.objects.length} objects`;
+  o.log(`rollback: to revision ${target.meta.revision} (${what}; existing volumes and claims stay as they are)`);
+  const source = `rollback to revision ${target.meta.revision}`;
+  return release(cfg, kubectl, { ...o, kind: 'rollback', objects: target.objects, source, dryRun: false, pruneData: [] });
 }
 
 export const describeGit = (g: Revision['meta']['git']) => (g.commit ? `${g.commit.slice(0, 12)}${g.dirty ? ' (dirty)' : ''}` : (g.note ?? 'no git'));
@@ -183,6 +189,9 @@ const resourceArg = (m: Pick<Managed, 'apiVersion' | 'kind'>) => {
 const inNamespace = (m: Pick<Managed, 'namespace'>) => (m.namespace ? ['-n', m.namespace] : []);
 const shortKind: Record<string, string> = { PersistentVolumeClaim: 'pvc', PersistentVolume: 'pv', Namespace: 'namespace' };
 const pruneDataName = (m: Managed) => [shortKind[m.kind], m.namespace, m.name].filter(Boolean).join('/');
+
+/** How to let pruning delete a data object. */
+const dropWith = (k: { managed: Managed }) => `delete it with --prune-data ${pruneDataName(k.managed)}`;
 
 /** Whether --prune-data names this object: pvc/<ns>/<name>, pv/<name>, namespace/<name>, or "all". */
 const pruneDataNames = (list: readonly string[], m: Managed) => list.includes('all') || list.includes(pruneDataName(m));
@@ -242,15 +251,19 @@ async function planPrune(kubectl: Kubectl, previous: readonly Managed[], desired
  */
 async function releasedVolumes(kubectl: Kubectl, objects: readonly Obj[]): Promise<{ name: string; claim: string }[]> {
   const volumes = objects.filter((x) => x.kind === 'PersistentVolume' && x.spec?.claimRef);
-  const live = await Promise.all(volumes.map((pv) => liveObject(kubectl, { apiVersion: 'v1', kind: 'PersistentVolume', name: pv.metadata.name })));
+  const pvOf = (pv: Obj) => liveObject(kubectl, { apiVersion: 'v1', kind: 'PersistentVolume', name: pv.metadata.name });
+  const live = await Promise.all(volumes.map(pvOf));
   return volumes.flatMap((pv, i) => {
     const ref = live[i]?.spec?.claimRef ?? {};
-    return live[i]?.status?.phase === 'Released' && ref.uid && ref.namespace === pv.spec.claimRef.namespace && ref.name === pv.spec.claimRef.name ? [{ name: pv.metadata.name, claim: `${ref.namespace}/${ref.name}` }] : [];
+    const sameClaim = ref.namespace === pv.spec.claimRef.namespace && ref.name === pv.spec.claimRef.name;
+    const released = live[i]?.status?.phase === 'Released' && ref.uid && sameClaim;
+    return released ? [{ name: pv.metadata.name, claim: `${ref.namespace}/${ref.name}` }] : [];
   });
 }
 
 /** The latest revision that recorded what it left managed (a run that never finished recorded nothing). */
-const previousInventory = (history: readonly StoredRevision[]) => [...history].reverse().find((r) => statusOf(r.meta) !== 'pending')?.inventory ?? [];
+const previousInventory = (history: readonly StoredRevision[]) =>
+  [...history].reverse().find((r) => statusOf(r.meta) !== 'pending')?.inventory ?? [];
 
 /** Everything a release will do, read from the cluster before anything changes: what the operator confirms. */
 interface ReleasePlan {
@@ -280,8 +293,10 @@ function neededRights(objects: readonly Obj[], historyNs: string, dryRun: boolea
   }
   for (const s of requiredSecrets([...objects])) rights.push({ verb: 'get', group: '', resource: 'secrets', namespace: s.namespace });
   if (!dryRun) {
-    for (const verb of ['list', 'get', 'create', 'update', 'delete']) rights.push({ verb, group: '', resource: 'secrets', namespace: historyNs });
-    for (const verb of ['get', 'create', 'update']) rights.push({ verb, group: 'coordination.k8s.io', resource: 'leases', namespace: historyNs });
+    const history = { group: '', resource: 'secrets', namespace: historyNs };
+    const lock = { group: 'coordination.k8s.io', resource: 'leases', namespace: historyNs };
+    for (const verb of ['list', 'get', 'create', 'update', 'delete']) rights.push({ verb, ...history });
+    for (const verb of ['get', 'create', 'update']) rights.push({ verb, ...lock });
   }
   return rights;
 }
@@ -290,18 +305,26 @@ async function requireRights(kubectl: Kubectl, target: ClusterTarget, rights: re
   const missing = await missingRights(kubectl, rights);
   if (!missing.length) return;
   throw new UserError(
-    `user "${target.user}" (context ${target.context}) lacks the rights ${what} needs; nothing was changed. Missing (RBAC), not missing objects:\n${missing.map((r) => `  - ${describeRight(r)}`).join('\n')}\n  ask a cluster admin for a Role/ClusterRole with these verbs (kubectl auth can-i --list shows what you have)`,
+    [
+      `user "${target.user}" (context ${target.context}) lacks the rights ${what} needs; nothing was changed. ` +
+        'Missing (RBAC), not missing objects:',
+      ...missing.map((r) => `  - ${describeRight(r)}`),
+      '  ask a cluster admin for a Role/ClusterRole with these verbs (kubectl auth can-i --list shows what you have)',
+    ].join('\n'),
   );
 }
 
 async function planRelease(cfg: LoadedConfig, kubectl: Kubectl, req: ReleaseRequest): Promise<ReleasePlan> {
   const historyNs = cfg.root.deploy.historyNamespace;
   const target = await kubectl.connect();
-  await requireRights(kubectl, target, neededRights(req.objects, historyNs, req.dryRun), req.kind === 'rollback' ? 'deploy rollback' : 'deploy');
+  const action = req.kind === 'rollback' ? 'deploy rollback' : 'deploy';
+  await requireRights(kubectl, target, neededRights(req.objects, historyNs, req.dryRun), action);
 
   const missingSecrets: string[] = [];
   const secrets = requiredSecrets([...req.objects]);
-  const found = await Promise.all(secrets.map((x) => kubectl.run(['get', 'secret', x.name, '-n', x.namespace, '-o', 'name'], { timeoutMs: 30_000 })));
+  const get = (x: { name: string; namespace: string }) =>
+    kubectl.run(['get', 'secret', x.name, '-n', x.namespace, '-o', 'name'], { timeoutMs: 30_000 });
+  const found = await Promise.all(secrets.map(get));
   for (const [i, r] of found.entries()) {
     const id = `${secrets[i].namespace}/${secrets[i].name}`;
     if (r.exitCode === 0) continue;
@@ -323,10 +346,13 @@ async function planRelease(cfg: LoadedConfig, kubectl: Kubectl, req: ReleaseRequ
     objects = [];
     for (const o of req.objects) {
       if (!VOLUME_KINDS.has(o.kind)) objects.push(o);
-      else if (await liveObject(kubectl, { apiVersion: o.apiVersion, kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name })) untouched.push(o);
-      else {
-        const pv = o.kind === 'PersistentVolume' ? o : req.objects.find((x) => x.kind === 'PersistentVolume' && x.metadata.name === o.spec?.volumeName);
-        recreate.push({ object: o, data: pv ? (await volumeWords(kubectl, pv.metadata.name, pv)).replace(/^volume \S+: /, '') : 'a new empty volume' });
+      else if (await liveObject(kubectl, { ...(o as Managed), namespace: o.metadata.namespace, name: o.metadata.name })) {
+        untouched.push(o);
+      } else {
+        const itsVolume = (x: Obj) => x.kind === 'PersistentVolume' && x.metadata.name === o.spec?.volumeName;
+        const pv = o.kind === 'PersistentVolume' ? o : req.objects.find(itsVolume);
+        const data = pv ? (await volumeWords(kubectl, pv.metadata.name, pv)).replace(/^volume \S+: /, '') : 'a new empty volume';
+        recreate.push({ object: o, data });
         objects.push(o);
       }
     }
@@ -343,18 +369,23 @@ async function planRelease(cfg: LoadedConfig, kubectl: Kubectl, req: ReleaseRequ
   const waves = byWave(objects);
   const namespaces = [...new Set(objects.map((x) => (x.kind === 'Namespace' ? x.metadata.name : x.metadata?.namespace)).filter(Boolean))].sort();
   const from = req.kind === 'rollback' ? 'that revision' : 'dist/';
+  const atomic = req.atomic ? ' (--atomic: a failure rolls back to the last successful revision)' : '';
   const lines = [
     `objects:         ${objects.length} from ${req.source}, in ${waves.length} waves`,
     ...rebind.map((v) => `re-bind:         PersistentVolume ${v.name} (Released: its claim was deleted, the data is retained) to the new claim ${v.claim}`),
-    ...recreate.map((r) => `recreate:        ${keyOf(r.object)} (pruned since that revision)${r.object.kind === 'PersistentVolume' || r.object.spec?.volumeName ? `: ${r.data}` : ''}`),
-    ...(untouched.length ? [`keep as is:      ${untouched.length} existing volume(s) and claim(s): a rollback never changes data objects`] : []),
+    ...recreate.map((r) => `recreate:        ${keyOf(r.object)} (pruned since that revision)${storageOf(r)}`),
+    ...(untouched.length ? [`keep as is:      ${untouched.length} existing volume(s) and claim(s): a rollback never changes them`] : []),
     ...prune.remove.map((m) => `delete:          ${objectKey(m)} (deployed before, no longer in ${from})`),
-    ...prune.keep.map((k) => `keep:            ${objectKey(k.managed)}, no longer deployed but it holds data: ${k.data}; delete it with --prune-data ${pruneDataName(k.managed)}`),
+    ...prune.keep.map((k) => `keep:            ${objectKey(k.managed)}, no longer deployed but it holds data: ${k.data}; ${dropWith(k)}`),
     ...prune.notOurs.map((m) => `leave alone:     ${objectKey(m)} (re-created by someone else since deploy made it)`),
-    `history:         revision ${(Math.max(0, ...history.map((h) => h.meta.revision)) + 1)} in namespace ${historyNs}${req.atomic ? ' (--atomic: a failure rolls back to the last successful revision)' : ''}`,
+    `history:         revision ${Math.max(0, ...history.map((h) => h.meta.revision)) + 1} in namespace ${historyNs}${atomic}`,
   ];
   return { target, waves, namespaces, history, previous, prune, rebind, recreate, untouched, missingSecrets, lines };
 }
+
+/** The storage a re-created volume or claim points at, for the confirmation and the log. */
+const storageOf = (r: ReleasePlan['recreate'][number]) =>
+  r.object.kind === 'PersistentVolume' || r.object.spec?.volumeName ? `: ${r.data}` : '';
 
 /** `--dry-run=server`: every wave through the API server's validation; nothing changes, nothing is recorded. */
 async function dryRun(kubectl: Kubectl, plan: ReleasePlan, log: Log): Promise<number> {
@@ -398,10 +429,12 @@ async function release(cfg: LoadedConfig, kubectl: Kubectl, req: ReleaseRequest)
     guard.check();
     // A recorded history means the namespace exists; the first run creates it.
     if (!plan.history.length) await ensureHistoryNamespace(kubectl, historyNs);
-    lock = await ClusterLock.acquire(kubectl, historyNs, { operation: action, waitSeconds: req.waitLockSeconds, forceUnlock: req.forceUnlock, log: req.log, guard });
+    const how = { operation: action, waitSeconds: req.waitLockSeconds, forceUnlock: req.forceUnlock, log: req.log, guard };
+    lock = await ClusterLock.acquire(kubectl, historyNs, how);
     // What was confirmed was read before the lock: if another run recorded a revision since, plan again from it.
     const now = await listRevisions(kubectl, historyNs);
-    if (now.map((r) => `${r.meta.revision}:${r.resourceVersion}`).join() !== plan.history.map((r) => `${r.meta.revision}:${r.resourceVersion}`).join()) {
+    const versions = (h: readonly StoredRevision[]) => h.map((r) => `${r.meta.revision}:${r.resourceVersion}`).join();
+    if (versions(now) !== versions(plan.history)) {
       req.log(`lock: another run recorded revision ${now.at(-1)?.meta.revision} while this one waited: planned again from it`);
       plan = await planRelease(cfg, kubectl, req);
       await kubectl.confirmChange(action, plan.namespaces, req.yes, plan.lines, plan.target);
@@ -409,7 +442,8 @@ async function release(cfg: LoadedConfig, kubectl: Kubectl, req: ReleaseRequest)
     }
     return await runRelease(cfg, kubectl, req, plan, lock, guard);
   } catch (e) {
-    outcome = e instanceof Interrupted ? new UserError(`${action} ${e.message} before it changed anything: nothing was applied or recorded`, e.exitCode) : e;
+    const early = e instanceof Interrupted ? `${action} ${e.message} before it changed anything: nothing was applied or recorded` : '';
+    outcome = e instanceof Interrupted ? new UserError(early, e.exitCode) : e;
     throw outcome;
   } finally {
     const note = lock ? await lock.release() : undefined;
@@ -420,7 +454,14 @@ async function release(cfg: LoadedConfig, kubectl: Kubectl, req: ReleaseRequest)
 }
 
 /** The part of a release that changes the cluster, under the lock, ending in exactly one recorded outcome. */
-async function runRelease(cfg: LoadedConfig, kubectl: Kubectl, req: ReleaseRequest, plan: ReleasePlan, lock: ClusterLock, guard: Guard): Promise<number> {
+async function runRelease(
+  cfg: LoadedConfig,
+  kubectl: Kubectl,
+  req: ReleaseRequest,
+  plan: ReleasePlan,
+  lock: ClusterLock,
+  guard: Guard,
+): Promise<number> {
   const historyNs = cfg.root.deploy.historyNamespace;
   const timeout = req.timeoutSeconds ?? cfg.root.deploy.rolloutTimeoutSeconds;
   const started = Date.now();
@@ -444,7 +485,10 @@ async function runRelease(cfg: LoadedConfig, kubectl: Kubectl, req: ReleaseReque
   let revision = Math.max(0, ...plan.history.map((h) => h.meta.revision)) + 1;
   let resourceVersion: string | undefined;
   for (let tries = 0; resourceVersion === undefined; tries++, revision++) {
-    if (tries === 5) throw new UserError(`revisions ${revision - 5}-${revision - 1} were all taken by other runs while this one tried to record; nothing was applied`);
+    if (tries === 5) {
+      const taken = `revisions ${revision - 5}-${revision - 1}`;
+      throw new UserError(`${taken} were all taken by other runs while this one tried to record; nothing was applied`);
+    }
     resourceVersion = await createRevision(kubectl, historyNs, { meta: { ...base, revision }, inventory: plan.previous, objects });
     if (resourceVersion !== undefined) break;
   }
@@ -483,17 +527,22 @@ async function runRelease(cfg: LoadedConfig, kubectl: Kubectl, req: ReleaseReque
   const kept = new Map(plan.previous.map((m) => [objectKey(m), m] as const));
   const inventory =
     status === 'succeeded'
-      ? [...applied.values(), ...plan.prune.keep.map((k) => k.managed), ...plan.untouched.flatMap((o) => (kept.has(keyOf(o)) ? [kept.get(keyOf(o))!] : []))]
+      ? [...applied.values(), ...plan.prune.keep.map((k) => k.managed), ...plan.untouched.flatMap((o) => kept.get(keyOf(o)) ?? [])]
       : // Nothing was pruned (or only part): everything deploy ever made stays managed.
-        [...new Map([...plan.previous.map((m) => [objectKey(m), m] as const), ...applied]).values()].filter((m) => !pruned.includes(objectKey(m)));
-  const meta: RevisionMeta = { ...base, revision, status, outcome, ok: status === 'succeeded', finishedAt: new Date().toISOString(), pruned };
+        [...new Map([...kept, ...applied]).values()].filter((m) => !pruned.includes(objectKey(m)));
+  const finishedAt = new Date().toISOString();
+  const meta: RevisionMeta = { ...base, revision, status, outcome, ok: status === 'succeeded', finishedAt, pruned };
   let recorded = true;
   let noRecord = '';
   try {
     await finishRevision(kubectl, historyNs, { meta, inventory, objects }, resourceVersion!, cfg.root.deploy.historyLimit, plan.history);
   } catch (e) {
     recorded = false;
-    noRecord = `no record of this outcome could be written (${(e as Error).message}): \`bin/roomler deploy history\` will list revision ${revision} as in progress until its lock expires at ${lock.expiresAt.toISOString()}, then as unfinished (started ${base.startedAt} by ${base.by}), not as ${status}`;
+    noRecord =
+      `no record of this outcome could be written (${(e as Error).message}): ` +
+      `\`bin/roomler deploy history\` will list revision ${revision} as in progress until its lock expires ` +
+      `at ${lock.expiresAt.toISOString()}, ` +
+      `then as unfinished (started ${base.startedAt} by ${base.by}), not as ${status}`;
   }
   guard.endHold();
 
@@ -504,21 +553,31 @@ async function runRelease(cfg: LoadedConfig, kubectl: Kubectl, req: ReleaseReque
     return 0;
   }
   const prunedWords = pruned.length ? `${pruned.length} object(s) pruned before it stopped` : 'nothing was pruned';
-  const where = status === 'interrupted' ? `; ${applied.size} object(s) were applied before it stopped, ${prunedWords}` : `; ${prunedWords}`;
+  const where = `; ${status === 'interrupted' ? `${applied.size} object(s) were applied before it stopped, ` : ''}${prunedWords}`;
   const said = recorded ? `recorded revision ${revision} as ${status}${where}` : `${status}${where}; ${noRecord}`;
   log(said);
   const message = interrupted ? `${req.kind} ${cause}: ${said}` : `${(failure as Error).message}\n  ${said}`;
   const atomic = status === 'failed' && req.atomic && recorded ? await atomicRollback(cfg, kubectl, req, revision, lock, guard, log) : '';
-  throw new UserError(message + atomic, interrupted ? interrupted.exitCode : failure instanceof UserError ? Math.max(1, failure.exitCode) : 1);
+  const code = interrupted ? interrupted.exitCode : failure instanceof UserError ? Math.max(1, failure.exitCode) : 1;
+  throw new UserError(message + atomic, code);
 }
 
 /** `--atomic`: after a recorded failure, a rollback to the last successful revision, under the same lock. */
-async function atomicRollback(cfg: LoadedConfig, kubectl: Kubectl, req: ReleaseRequest, failed: number, lock: ClusterLock, guard: Guard, log: Log): Promise<string> {
+async function atomicRollback(
+  cfg: LoadedConfig,
+  kubectl: Kubectl,
+  req: ReleaseRequest,
+  failed: number,
+  lock: ClusterLock,
+  guard: Guard,
+  log: Log,
+): Promise<string> {
   const history = await listRevisions(kubectl, cfg.root.deploy.historyNamespace);
   const target = history.filter((r) => r.meta.ok && r.meta.revision < failed).at(-1);
-  if (!target) return `\n  --atomic: no successful revision before ${failed} to roll back to; the cluster stays as revision ${failed} left it`;
+  if (!target) return `\n  --atomic: no successful revision before ${failed} to roll back to; the cluster stays as ${failed} left it`;
   log(`--atomic: revision ${failed} failed; rolling back to revision ${target.meta.revision}`);
-  const rb: ReleaseRequest = { ...req, kind: 'rollback', objects: target.objects, source: `rollback to revision ${target.meta.revision} (--atomic, after revision ${failed} failed)`, pruneData: [], atomic: false };
+  const source = `rollback to revision ${target.meta.revision} (--atomic, after revision ${failed} failed)`;
+  const rb: ReleaseRequest = { ...req, kind: 'rollback', objects: target.objects, source, pruneData: [], atomic: false };
   try {
     const plan = await planRelease(cfg, kubectl, rb);
     for (const l of plan.lines) req.log(`  ${l}`);
@@ -551,18 +610,25 @@ async function applyWave(
       log(`PersistentVolume ${v.name}: cleared the deleted claim's uid, so ${v.claim} binds to the retained data`);
     }
   }
-  for (const r of plan.recreate.filter((x) => objs.includes(x.object))) log(`recreate: ${keyOf(r.object)}, pruned since that revision${r.object.kind === 'PersistentVolume' ? `: ${r.data}` : ''}`);
+  for (const r of plan.recreate.filter((x) => objs.includes(x.object))) {
+    log(`recreate: ${keyOf(r.object)}, pruned since that revision${storageOf(r)}`);
+  }
   const workloads = objs.filter((y) => ROLLOUT_KINDS.has(y.kind));
   const appliedAt = new Date();
-  const args = ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, ...(req.forceConflicts ? ['--force-conflicts'] : []), '-o', 'json', '-f', '-'];
+  const force = req.forceConflicts ? ['--force-conflicts'] : [];
+  const args = ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, ...force, '-o', 'json', '-f', '-'];
   const r = await kubectl.run(args, { input: manifestsText(objs), timeoutMs: 120_000 });
-  if (r.exitCode !== 0) throw new UserError(`kubectl apply of wave ${wave} failed; waves before it are applied, nothing after it:\n${await explainApplyFailure(kubectl, objs, r.stderr)}`);
+  if (r.exitCode !== 0) {
+    const why = await explainApplyFailure(kubectl, objs, r.stderr);
+    throw new UserError(`kubectl apply of wave ${wave} failed; waves before it are applied, nothing after it:\n${why}`);
+  }
   const out = JSON.parse(r.stdout);
   // Which workloads served before: apply answers with the status the controllers last wrote, from before this
   // change took effect. One that served and has no ready Pod after a failed rollout is an outage.
   const serving = new Set<string>();
   for (const x of out.kind === 'List' ? out.items : [out]) {
-    applied.set(keyOf(x), { apiVersion: x.apiVersion, kind: x.kind, namespace: x.metadata.namespace, name: x.metadata.name, uid: x.metadata.uid, wave });
+    const { namespace, name, uid } = x.metadata;
+    applied.set(keyOf(x), { apiVersion: x.apiVersion, kind: x.kind, namespace, name, uid, wave });
     if (ROLLOUT_KINDS.has(x.kind) && (x.status?.readyReplicas ?? x.status?.numberReady ?? 0) > 0) serving.add(keyOf(x));
   }
   for (const x of workloads) {
@@ -582,7 +648,8 @@ async function explainApplyFailure(kubectl: Kubectl, objs: readonly Obj[], stder
   if (!/conflict/i.test(stderr)) return stderr.trim().split('\n').map((l) => `  ${explainKubectlError(l)}`).join('\n');
   const lines: string[] = [];
   for (const o of objs) {
-    const r = await kubectl.run(['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--dry-run=server', '-f', '-'], { input: manifestsText([o]), timeoutMs: 60_000 });
+    const dry = ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--dry-run=server', '-f', '-'];
+    const r = await kubectl.run(dry, { input: manifestsText([o]), timeoutMs: 60_000 });
     if (r.exitCode === 0) continue;
     const conflicts = conflictsOf(r.stderr);
     if (!conflicts.length) {
@@ -590,8 +657,10 @@ async function explainApplyFailure(kubectl: Kubectl, objs: readonly Obj[], stder
       continue;
     }
     const fields = conflicts.flatMap((c) => c.fields);
-    const managers = conflicts.map((c) => `field manager "${c.manager}"${c.subresource ? ` (through the ${c.subresource} subresource)` : ''}`);
-    lines.push(`  ${keyOf(o)}: ${fields.length} field(s) set to other values by ${[...new Set(managers)].join(' and ')}: ${fields.join(', ')}`);
+    const through = (c: { subresource?: string }) => (c.subresource ? ` (through the ${c.subresource} subresource)` : '');
+    const managers = conflicts.map((c) => `field manager "${c.manager}"${through(c)}`);
+    const by = [...new Set(managers)].join(' and ');
+    lines.push(`  ${keyOf(o)}: ${fields.length} field(s) set to other values by ${by}: ${fields.join(', ')}`);
     lines.push(`    what to do: ${conflictAdvice(o, [...new Set(conflicts.map((c) => c.manager))])}`);
   }
   return lines.length ? lines.join('\n') : `  ${explainKubectlError(stderr)}`;

@@ -51,7 +51,8 @@ export function holderOf(lease: Obj): LockHolder | undefined {
 
 /** "alice@ops1 (pid 4242), deploy of revision 7 since 2026-…Z, last renewed 3 s ago" */
 export const describeHolder = (h: LockHolder) =>
-  `${h.holder}, ${h.operation}${h.revision ? ` of revision ${h.revision}` : ''} since ${h.since ?? '(unknown)'}, last renewed ${ago(h.renewed)}`;
+  `${h.holder}, ${h.operation}${h.revision ? ` of revision ${h.revision}` : ''} since ${h.since ?? '(unknown)'}, ` +
+  `last renewed ${ago(h.renewed)}`;
 
 /** The lock as the cluster holds it now (undefined: free, or no Lease). */
 export async function readLock(kubectl: Kubectl, namespace: string): Promise<LockHolder | undefined> {
@@ -65,8 +66,16 @@ export async function readLock(kubectl: Kubectl, namespace: string): Promise<Loc
 
 /** The options of every command that takes the lock. */
 export const LOCK_OPTIONS = {
-  'wait-lock': { type: 'number', value: 'SECONDS', description: 'when another deploy, rollback or secrets apply holds the cluster lock, wait this long for it', defaultText: 'exit 75 at once, naming the holder' },
-  'force-unlock': { type: 'boolean', description: 'take the cluster lock from the run holding it (only when that run is gone; a live one stops at its next step)' },
+  'wait-lock': {
+    type: 'number',
+    value: 'SECONDS',
+    description: 'when another deploy, rollback or secrets apply holds the cluster lock, wait this long for it',
+    defaultText: 'exit 75 at once, naming the holder',
+  },
+  'force-unlock': {
+    type: 'boolean',
+    description: 'take the cluster lock from the run holding it (only when that run is gone; a live one stops at its next step)',
+  },
 } as const;
 
 /** How a command waits for, or takes, the cluster-side lock (its --wait-lock and --force-unlock). */
@@ -128,8 +137,15 @@ export class ClusterLock {
         annotations: { [OPERATION]: o.operation },
         ...(previous ? { resourceVersion: previous.metadata.resourceVersion } : {}),
       },
-      spec: { holderIdentity: me, acquireTime: now, renewTime: now, leaseDurationSeconds: LEASE_SECONDS, leaseTransitions: (previous?.spec?.leaseTransitions ?? 0) + (previous ? 1 : 0) },
+      spec: {
+        holderIdentity: me,
+        acquireTime: now,
+        renewTime: now,
+        leaseDurationSeconds: LEASE_SECONDS,
+        leaseTransitions: (previous?.spec?.leaseTransitions ?? 0) + (previous ? 1 : 0),
+      },
     });
+    const lease = `Lease ${namespace}/${LOCK_NAME}`;
     const deadline = Date.now() + (o.waitSeconds ?? 0) * 1000;
     let waitingFor: string | undefined;
     for (;;) {
@@ -137,33 +153,41 @@ export class ClusterLock {
       // The Lease usually exists (given back by the last run): read it, then create it only when it does not.
       const got = await kubectl.run(['get', 'lease', LOCK_NAME, '-n', namespace, '-o', 'json'], { timeoutMs: 30_000 });
       if (got.exitCode !== 0) {
-        if (!/NotFound|not found/.test(got.stderr) || /forbidden/i.test(got.stderr)) throw new UserError(`reading the deploy lock (Lease ${namespace}/${LOCK_NAME}) failed: ${explainKubectlError(got.stderr)}`);
+        if (!/NotFound|not found/.test(got.stderr) || /forbidden/i.test(got.stderr)) {
+          throw new UserError(`reading the deploy lock (${lease}) failed: ${explainKubectlError(got.stderr)}`);
+        }
         const created = await kubectl.run(['create', '-f', '-', '-o', 'json'], { input: JSON.stringify(desired()), timeoutMs: 30_000 });
         if (created.exitCode === 0) return new ClusterLock(kubectl, namespace, JSON.parse(created.stdout));
         if (/AlreadyExists|already exists/.test(created.stderr)) continue; // another run created it first: look again
-        throw new UserError(`taking the deploy lock (Lease ${namespace}/${LOCK_NAME}) failed: ${explainKubectlError(created.stderr)}`);
+        throw new UserError(`taking the deploy lock (${lease}) failed: ${explainKubectlError(created.stderr)}`);
       }
       const current = JSON.parse(got.stdout);
       const held = holderOf(current);
       if (!held || held.expired || o.forceUnlock) {
-        const replaced = await kubectl.run(['replace', '-f', '-', '-o', 'json'], { input: JSON.stringify(desired(current)), timeoutMs: 30_000 });
+        const replaced = await kubectl.run(['replace', '-f', '-', '-o', 'json'], {
+          input: JSON.stringify(desired(current)),
+          timeoutMs: 30_000,
+        });
         if (replaced.exitCode === 0) {
-          if (held && held.expired) o.log(`lock: took over the deploy lock from ${describeHolder(held)}: it expired (not renewed for ${LEASE_SECONDS} s; that run is gone)`);
+          if (held?.expired) o.log(`lock: took over the expired lock of ${describeHolder(held)} (not renewed for ${LEASE_SECONDS} s)`);
           else if (held) o.log(`lock: --force-unlock: took the deploy lock from ${describeHolder(held)}; that run stops at its next step`);
           return new ClusterLock(kubectl, namespace, JSON.parse(replaced.stdout));
         }
         if (/Conflict|the object has been modified/.test(replaced.stderr)) continue; // someone else was faster: look again
-        throw new UserError(`taking the deploy lock (Lease ${namespace}/${LOCK_NAME}) failed: ${explainKubectlError(replaced.stderr)}`);
+        throw new UserError(`taking the deploy lock (${lease}) failed: ${explainKubectlError(replaced.stderr)}`);
       }
       if (Date.now() >= deadline) {
         const wait = o.waitSeconds ? `waited ${o.waitSeconds} s (--wait-lock); ` : '';
         throw new UserError(
-          `the cluster is locked by ${describeHolder(held)} (Lease ${namespace}/${LOCK_NAME}); ${wait}nothing was changed. ` +
-            `Wait for it with --wait-lock SECONDS; if that run is gone, its lock expires ${LEASE_SECONDS} s after its last renewal, or take it now with --force-unlock`,
+          `the cluster is locked by ${describeHolder(held)} (${lease}); ${wait}nothing was changed. ` +
+            `Wait for it with --wait-lock SECONDS; if that run is gone, its lock expires ${LEASE_SECONDS} s after its last renewal, ` +
+            'or take it now with --force-unlock',
           LOCK_TAKEN,
         );
       }
-      if (waitingFor !== held.holder) o.log(`lock: waiting up to ${Math.round((deadline - Date.now()) / 1000)} s for the deploy lock held by ${describeHolder(held)}`);
+      if (waitingFor !== held.holder) {
+        o.log(`lock: waiting up to ${Math.round((deadline - Date.now()) / 1000)} s for the deploy lock held by ${describeHolder(held)}`);
+      }
       waitingFor = held.holder;
       await (o.guard ? o.guard.race(sleep(2000)) : sleep(2000));
     }
@@ -180,7 +204,8 @@ export class ClusterLock {
   /** Throws when another run took the lock (or it could not be renewed until it expired): this run must stop. */
   assertHeld(): void {
     if (!this.lostReason && Date.now() - this.lastRenewal > LEASE_SECONDS * 1000) {
-      this.lostReason = `the deploy lock could not be renewed for ${LEASE_SECONDS} s (the API server did not answer): another run may hold it now`;
+      this.lostReason = `the deploy lock could not be renewed for ${LEASE_SECONDS} s (the API server did not answer): ` +
+        'another run may hold it now';
     }
     if (this.lostReason) throw new UserError(`stopped: ${this.lostReason}`);
   }
@@ -205,7 +230,11 @@ export class ClusterLock {
     this.renewing ??= (async () => {
       try {
         for (let attempt = 0; attempt < 3 && !this.lostReason; attempt++) {
-          const lease = { ...this.lease, metadata: { ...this.lease.metadata, resourceVersion: this.resourceVersion }, spec: { ...this.lease.spec, renewTime: microTime() } };
+          const lease = {
+            ...this.lease,
+            metadata: { ...this.lease.metadata, resourceVersion: this.resourceVersion },
+            spec: { ...this.lease.spec, renewTime: microTime() },
+          };
           const r = await this.kubectl.run(['replace', '-f', '-', '-o', 'json'], { input: JSON.stringify(lease), timeoutMs: 20_000 });
           if (r.exitCode === 0) {
             this.lease = JSON.parse(r.stdout);
@@ -238,9 +267,16 @@ export class ClusterLock {
     clearInterval(this.timer);
     await this.renewing;
     if (this.lostReason) return undefined;
-    const free = { ...this.lease, metadata: { ...this.lease.metadata, resourceVersion: this.resourceVersion, annotations: {} }, spec: { leaseDurationSeconds: LEASE_SECONDS, leaseTransitions: this.lease.spec.leaseTransitions } };
+    const free = {
+      ...this.lease,
+      metadata: { ...this.lease.metadata, resourceVersion: this.resourceVersion, annotations: {} },
+      spec: { leaseDurationSeconds: LEASE_SECONDS, leaseTransitions: this.lease.spec.leaseTransitions },
+    };
     const r = await this.kubectl.run(['replace', '-f', '-'], { input: JSON.stringify(free), timeoutMs: 20_000 });
     if (r.exitCode === 0 || /Conflict|the object has been modified|NotFound|not found/.test(r.stderr)) return undefined;
-    return `the deploy lock (Lease ${this.namespace}/${LOCK_NAME}) could not be released (${explainKubectlError(r.stderr)}): it expires by itself at ${this.expiresAt.toISOString()} (${LEASE_SECONDS} s after its last renewal), or take it with --force-unlock`;
+    return (
+      `the deploy lock (Lease ${this.namespace}/${LOCK_NAME}) could not be released (${explainKubectlError(r.stderr)}): ` +
+      `it expires by itself at ${this.expiresAt.toISOString()} (${LEASE_SECONDS} s after its last renewal), or take it with --force-unlock`
+    );
   }
 }

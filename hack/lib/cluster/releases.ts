@@ -131,7 +131,8 @@ function revisionSecret(namespace: string, rev: Revision, resourceVersion?: stri
  * or undefined when that number is taken. On stdin, as every manifest.
  */
 export async function createRevision(kubectl: Kubectl, namespace: string, rev: Revision): Promise<string | undefined> {
-  const r = await kubectl.run(['create', '-f', '-', '-o', 'jsonpath={.metadata.resourceVersion}'], { input: JSON.stringify(revisionSecret(namespace, rev)), timeoutMs: 60_000 });
+  const input = JSON.stringify(revisionSecret(namespace, rev));
+  const r = await kubectl.run(['create', '-f', '-', '-o', 'jsonpath={.metadata.resourceVersion}'], { input, timeoutMs: 60_000 });
   if (r.exitCode === 0) return r.stdout.trim();
   if (/AlreadyExists|already exists/.test(r.stderr)) return undefined;
   throw new UserError(`recording revision ${rev.meta.revision} failed: ${explainKubectlError(r.stderr)}`);
@@ -142,7 +143,14 @@ export async function createRevision(kubectl: Kubectl, namespace: string, rev: R
  * created with, so it can never overwrite another run's record. Then deletes the oldest finished revisions beyond
  * `limit`. Throws a UserError when the outcome could not be written.
  */
-export async function finishRevision(kubectl: Kubectl, namespace: string, rev: Revision, resourceVersion: string, limit: number, earlier: readonly Revision[]): Promise<void> {
+export async function finishRevision(
+  kubectl: Kubectl,
+  namespace: string,
+  rev: Revision,
+  resourceVersion: string,
+  limit: number,
+  earlier: readonly Revision[],
+): Promise<void> {
   const r = await kubectl.run(['replace', '-f', '-'], { input: JSON.stringify(revisionSecret(namespace, rev, resourceVersion)), timeoutMs: 30_000 });
   if (r.exitCode !== 0) throw new UserError(explainKubectlError(r.stderr) || `kubectl exit ${r.exitCode ?? r.signal}`);
   // The oldest finished ones go; a pending one may be another run's, still running.
@@ -157,5 +165,7 @@ export async function finishRevision(kubectl: Kubectl, namespace: string, rev: R
 export async function ensureHistoryNamespace(kubectl: Kubectl, namespace: string): Promise<void> {
   const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { 'app.kubernetes.io/managed-by': 'roomler-deploy' } } };
   const r = await kubectl.run(['apply', '--server-side', '--field-manager=roomler-deploy', '-f', '-'], { input: JSON.stringify(ns), timeoutMs: 60_000 });
-  if (r.exitCode !== 0) throw new UserError(`creating namespace ${namespace} (deploy's history and lock) failed: ${explainKubectlError(r.stderr)}`);
+  if (r.exitCode !== 0) {
+    throw new UserError(`creating namespace ${namespace} (deploy's history and lock) failed: ${explainKubectlError(r.stderr)}`);
+  }
 }

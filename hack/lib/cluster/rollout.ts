@@ -86,7 +86,8 @@ export async function waitForRollout(kubectl: Kubectl, o: Obj, w: RolloutWait): 
   const pods = await podReport(kubectl, o);
   const listing = /cannot list its Pods: (.*)\)$/.exec(pods[0] ?? '');
   if (apiGone || (listing && unreachable(listing[1]))) {
-    throw new UserError(`lost the API server while waiting for ${ns}/${what}: ${apiGone ?? explainKubectlError(listing![1])}; later waves were not applied`);
+    const why = apiGone ?? explainKubectlError(listing![1]);
+    throw new UserError(`lost the API server while waiting for ${ns}/${what}: ${why}; later waves were not applied`);
   }
   const outage = w.servingUntil && !(await hasReadyPod(kubectl, o)) ? outageLine(o, w.servingUntil) : '';
   throw new UserError(
@@ -95,6 +96,8 @@ export async function waitForRollout(kubectl: Kubectl, o: Obj, w: RolloutWait): 
 }
 
 function outageLine(o: Obj, since: Date): string {
-  const how = o.spec?.strategy?.type === 'Recreate' ? 'its Recreate strategy stopped the old Pod before the new one was ready' : 'the old Pod was replaced before the new one was ready';
-  return `  OUTAGE: ${o.metadata.namespace}/${o.metadata.name} has no ready Pod since ${since.toISOString()} (${how}): whatever it serves is down now. bin/roomler deploy rollback brings the previous revision back\n`;
+  const how =
+    o.spec?.strategy?.type === 'Recreate' ? 'its Recreate strategy stopped the old Pod before the new one was ready' : 'the old Pod was replaced before the new one was ready';
+  const id = `${o.metadata.namespace}/${o.metadata.name}`;
+  return `  OUTAGE: ${id} has no ready Pod since ${since.toISOString()} (${how}): whatever it serves is down now. bin/roomler deploy rollback brings the previous revision back\n`;
 }

@@ -6,7 +6,7 @@ import { MONGODB_CREDENTIALS, TURN_EXPIRY_MAX, turnUsername, type InstanceConfig
 import { coturnIssues } from '../../../lib/config/coturn-checks';
 import { turnserverConf } from '../../../lib/constructs/turnserver-conf';
 import { turnPassword } from '../../../lib/turn';
-import { ClusterUnavailable, type Kubectl } from '../cluster/kubectl';
+import { ClusterUnavailable, clusterTargets, Kubectl } from '../cluster/kubectl';
 import { describePod, explainKubectlError, nodeProblems, podReady } from '../cluster/causes';
 import { synthesizeManifests, type Manifest } from '../../../lib/synth';
 import { run } from '../process/run';
@@ -122,7 +122,7 @@ const tcpOpen = (host: string, port: number) =>
   });
 
 /** Pods, NodePorts from this host, and MongoDB's version after the migration, when the cluster answers. */
-export async function clusterChecks(cfg: LoadedConfig, kubectl: Kubectl): Promise<Line[]> {
+export async function clusterChecks(cfg: LoadedConfig, kubectl: Kubectl, override?: string): Promise<Line[]> {
   try {
     await kubectl.connect();
   } catch (e) {
@@ -130,9 +130,13 @@ export async function clusterChecks(cfg: LoadedConfig, kubectl: Kubectl): Promis
     throw e;
   }
   const out: Line[] = [];
-  // Every workload of every namespace the config deploys (the instances' and coturn's), as synth makes them.
+  // Every workload of every namespace the config deploys (the instances' and coturn's), as synth makes them, each in
+  // the cluster deploy sends it to (`override`: --context for everything).
   const workloads = [...synthesizeManifests(cfg).values()].flat().filter((o) => ['Deployment', 'StatefulSet', 'DaemonSet'].includes(o.kind));
-  for (const ns of [...new Set(workloads.map((w) => w.metadata.namespace!))]) out.push(...(await workloadChecks(kubectl, ns, workloads.filter((w) => w.metadata.namespace === ns))));
+  for (const target of clusterTargets(cfg, workloads, override)) {
+    const k = (target.context ?? kubectl.context) === kubectl.context ? kubectl : new Kubectl(target.context);
+    for (const ns of [...new Set(target.objects.map((w) => w.metadata.namespace!))]) out.push(...(await workloadChecks(k, ns, target.objects.filter((w) => w.metadata.namespace === ns))));
+  }
   for (const i of cfg.instances) {
     out.push(...(await cronJobChecks(i, kubectl)));
     for (const [name, port] of [['roomler', i.app.nodePort], ...Object.entries(i.janus.nodePorts).map(([k, v]) => [`janus ${k}`, v])] as [string, number][]) {

@@ -36,7 +36,8 @@ export function ensureDistCurrent(o: DistCheckOptions): void {
   const capture = { write: (s: string) => (stderr += s) };
   if (o.synth) {
     let stdout = '';
-    const code = runSynth({ projectDir: o.projectDir, outdir: dist, env, stdout: { write: (s: string) => (stdout += s) }, stderr: capture });
+    const out = { write: (s: string) => (stdout += s) };
+    const code = runSynth({ projectDir: o.projectDir, outdir: dist, env, stdout: out, stderr: capture });
     if (code !== 0) throw new UserError(`--synth: synth failed, nothing else was done:\n${stderr.trimEnd()}`);
     for (const line of stdout.trimEnd().split('\n')) o.log?.(line);
     return;
@@ -47,19 +48,23 @@ export function ensureDistCurrent(o: DistCheckOptions): void {
     const code = runSynth({ projectDir: o.projectDir, outdir, env, stdout: { write: () => true }, stderr: capture });
     if (code !== 0) {
       const first = stderr.trim().split('\n').find((l) => !/left unchanged$/.test(l)) ?? '';
-      throw new UserError(`cannot tell whether ${shown(dist)} is current: the current code and config do not synthesize (${first.trim()}); fix that and run bin/roomler synth`);
+      throw new UserError(
+        `cannot tell whether ${shown(dist)} is current: the current code and config do not synthesize (${first.trim()}); ` +
+          'fix that and run bin/roomler synth',
+      );
     }
     const want = manifestFiles(outdir);
     const have = manifestFiles(dist);
     const hint = 'run bin/roomler synth (and review the change) or pass --synth';
     if (!existsSync(dist)) throw new UserError(`${shown(dist)} does not exist: ${hint}`);
     for (const f of want) {
-      if (!have.includes(f)) throw new UserError(`${shown(join(dist, f))} is missing: the current code, config and .env synthesize it; ${hint}`);
+      if (!have.includes(f)) throw new UserError(`${shown(join(dist, f))} is missing: the current code, config and .env make it; ${hint}`);
       if (!readFileSync(join(dist, f)).equals(readFileSync(join(outdir, f)))) {
         throw new UserError(`${shown(join(dist, f))} is not what the current code, config and .env synthesize: ${hint}`);
       }
     }
-    for (const f of have.filter((x) => !want.includes(x))) throw new UserError(`${shown(join(dist, f))} is not synthesized by the current code and config any more: ${hint}`);
+    const stale = have.find((x) => !want.includes(x));
+    if (stale) throw new UserError(`${shown(join(dist, stale))} is not synthesized by the current code and config any more: ${hint}`);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

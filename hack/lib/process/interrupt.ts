@@ -66,7 +66,9 @@ export class Guard {
   private readonly handler = (signal: NodeJS.Signals) => this.interrupt(signal as InterruptSignal);
 
   constructor(private readonly log: (line: string) => void) {
-    this.interrupted = new Promise<never>((_, reject) => this.controller.signal.addEventListener('abort', () => reject(new Interrupted(this.received!))));
+    this.interrupted = new Promise<never>((_, reject) =>
+      this.controller.signal.addEventListener('abort', () => reject(new Interrupted(this.received!))),
+    );
     this.interrupted.catch(() => undefined);
     process.on('SIGINT', this.handler);
     process.on('SIGTERM', this.handler);
