@@ -388,13 +388,14 @@ const storageOf = (r: ReleasePlan['recreate'][number]) =>
   r.object.kind === 'PersistentVolume' || r.object.spec?.volumeName ? `: ${r.data}` : '';
 
 /** `--dry-run=server`: every wave through the API server's validation; nothing changes, nothing is recorded. */
-async function dryRun(kubectl: Kubectl, plan: ReleasePlan, log: Log): Promise<number> {
+async function dryRun(kubectl: Kubectl, plan: ReleasePlan, log: Log, guard: Guard): Promise<number> {
   if (plan.missingSecrets.length) log(`dry run: a real deploy would refuse now: missing Secrets ${plan.missingSecrets.join(', ')} (bin/roomler secrets apply creates them)`);
   for (const v of plan.rebind) log(`dry run: a real deploy would re-bind the Released PersistentVolume ${v.name} (data retained) to ${v.claim}`);
   for (const m of plan.prune.remove) log(`dry run: a real deploy would delete ${objectKey(m)} after applying`);
   for (const k of plan.prune.keep) log(`dry run: ${objectKey(k.managed)} is no longer deployed but holds data (${k.data}): kept`);
   const existing = await existingNamespaces(kubectl);
   for (const [wave, objs] of plan.waves) {
+    guard.check();
     log(`wave ${wave}: applying ${objs.map((x) => `${x.kind}/${x.metadata.name}`).join(', ')}`);
     // A server-side dry run cannot create the namespaces it would create, and the API server refuses objects in a
     // namespace that does not exist: those are checked against the server's schema instead (client dry run).
@@ -424,7 +425,8 @@ async function release(cfg: LoadedConfig, kubectl: Kubectl, req: ReleaseRequest)
   let outcome: unknown;
   try {
     let plan = await planRelease(cfg, kubectl, req);
-    if (req.dryRun) return await dryRun(kubectl, plan, req.log);
+    guard.check();
+    if (req.dryRun) return await dryRun(kubectl, plan, req.log, guard);
     await kubectl.confirmChange(action, plan.namespaces, req.yes, plan.lines, plan.target);
     guard.check();
     // A recorded history means the namespace exists; the first run creates it.
