@@ -8,27 +8,34 @@
 'use strict';
 const { createHash } = require('node:crypto');
 const { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } = require('node:fs');
-const Module = require('node:module');
 const { dirname, join, relative, resolve } = require('node:path');
-const vm = require('node:vm');
 
 const root = resolve(__dirname, '..');
 
-function sources(dir, out) {
-  for (const name of readdirSync(dir)) {
+/** `path:size:mtime` of every source file under `rel` (relative to the root); directories are not stat'ed. */
+function sources(rel, out) {
+  for (const entry of readdirSync(join(root, rel), { withFileTypes: true })) {
+    const name = entry.name;
     if (name === 'node_modules' || name.startsWith('.')) continue;
-    const p = join(dir, name);
-    const s = statSync(p);
-    if (s.isDirectory()) sources(p, out);
-    else if (/\.(ts|js|json|sh)$/.test(name)) out.push(`${relative(root, p)}:${s.size}:${s.mtimeMs}`);
+    const p = `${rel}/${name}`;
+    if (entry.isDirectory()) sources(p, out);
+    else if (/\.(ts|js|cjs|json|sh)$/.test(name)) {
+      const s = statSync(join(root, p));
+      out.push(`${p}:${s.size}:${s.mtimeMs}`);
+    }
   }
   return out;
 }
 
-/** The bundle file for `entry`, named by a signature of every source it may include. */
+/**
+ * The bundle file for `entry`, named by a signature of every source it may include (and of the vendored schemas,
+ * which the startup snapshot holds loaded). The startup snapshot checks it at every start (~1 ms).
+ */
 function bundleFor(entry) {
-  const files = ['main.ts', 'package.json', 'package-lock.json', 'tsconfig.json'].filter((f) => existsSync(join(root, f))).map((f) => `${f}:${statSync(join(root, f)).mtimeMs}`);
-  const dirs = ['lib', 'hack', 'imports', 'bench'].filter((d) => existsSync(join(root, d))).flatMap((d) => sources(join(root, d), []));
+  const files = ['main.ts', 'package.json', 'package-lock.json', 'tsconfig.json']
+    .filter((f) => existsSync(join(root, f)))
+    .map((f) => `${f}:${statSync(join(root, f)).mtimeMs}`);
+  const dirs = ['lib', 'hack', 'imports', 'bench', 'schemas'].filter((d) => existsSync(join(root, d))).flatMap((d) => sources(d, []));
   const signature = createHash('sha256').update([entry, process.version, ...files, ...dirs].join('\n')).digest('hex').slice(0, 16);
   return join(cacheDir, `${relative(root, entry).replace(/[\/.]/g, '_')}-${signature}.cjs`);
 }
@@ -68,6 +75,8 @@ async function build(entry, bundle) {
  * command compiled while running; V8 rejects a cache from another V8 or for other source, and it is rewritten.
  */
 function requireCached(bundle) {
+  const Module = require('node:module');
+  const vm = require('node:vm');
   const cacheFile = `${bundle}.v8cache`;
   let cachedData;
   try {
@@ -108,7 +117,7 @@ async function load(entry) {
   return requireCached(bundle);
 }
 
-module.exports = { load };
+module.exports = { bundleFor, cacheDir, load, root };
 
 if (require.main === module) {
   const entry = resolve(process.argv[2] ?? 'main.ts');

@@ -57,3 +57,15 @@ export function runSynth(options: RunSynthOptions): number {
   (cliOutdir && !options.stdout ? stderr : stdout).write(`synth: wrote ${[...files.keys()].map((f) => join(shown, f)).join(', ')}\n`);
   return 0;
 }
+
+/**
+ * Synthesizes and validates the default config in memory: nothing is read but the code's own files and the schemas,
+ * nothing is written. The startup snapshot runs it while it is built, so it holds what every synth builds first and
+ * keeps (the schema definitions, zod's compiled parsers, yaml's tag tables); none of that depends on the config.
+ */
+export function warmUp(emptyDir: string): void {
+  const config = loadConfig({ cwd: emptyDir, env: {} });
+  const manifests = synthesizeManifests(config, { sealedDir: join(emptyDir, 'sealed') });
+  validateObjects([...manifests].flatMap(([file, ms]) => ms.map((object, index) => ({ file, index, object }))), config);
+  render(manifests);
+}

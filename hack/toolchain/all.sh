@@ -7,6 +7,6 @@ cd "$(dirname "$0")"
 [ -d ../../../shared ] || [ -n "${MONGO_TOOLS_SRC:-}" ] ||
   echo "toolchain: ../shared is not beside the checkout; the MongoDB tools come from MONGO_TOOLS_SRC when they are not cached yet (README: Fresh machine)" >&2
 bash ./prereqs.sh
-for piece in lab mongo-tools ferretdb kube-score checkov crossplane robfig-cron; do
+for piece in lab mongo-tools ferretdb kube-score checkov crossplane robfig-cron kustomize; do
   bash "./$piece.sh" >/dev/null
 done

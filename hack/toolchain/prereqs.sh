@@ -15,7 +15,7 @@ tools=(
   setfacl:acl getfacl:acl crontab:cron turnserver:coturn turnutils_uclient:coturn dnsmasq:dnsmasq-base
   nginx:nginx-light janus:janus etcd:etcd-server git:git curl:curl python3:python3
 )
-GO_MIN=1.22        # the lab's scratch module declares go 1.22
+GO_MIN=1.22.7      # kustomize v5.7.1 declares go 1.22.7 (the lab's scratch module: go 1.22)
 NODE_MIN=20.19     # package.json engines
 
 missing_tools=() packages=()
@@ -51,7 +51,7 @@ fi
 
 # What the pieces not yet in the cache need to be built.
 needs=()
-for piece in lab mongo-tools ferretdb kube-score checkov crossplane robfig-cron; do
+for piece in lab mongo-tools ferretdb kube-score checkov crossplane robfig-cron kustomize; do
   if out=$(bash "./$piece.sh" --needs 2>&1); then
     [ -z "$out" ] || needs+=($out)
   else
@@ -64,9 +64,9 @@ max_mib() { local n=0 v; for v in "${needs[@]}"; do [[ $v == "$1":* ]] && (( ${v
 if need go; then
   go_version=$(go env GOVERSION 2>/dev/null || true)
   if [ -z "$go_version" ]; then
-    problems+=("Go $GO_MIN or newer, to build the lab control plane, FerretDB, kube-score and the cron parser: not found -> https://go.dev/dl")
+    problems+=("Go $GO_MIN or newer, to build the lab control plane, FerretDB, kube-score, the cron parser and kustomize: not found -> https://go.dev/dl")
   elif ! version_at_least "${go_version#go}" "$GO_MIN"; then
-    problems+=("Go $GO_MIN or newer, to build the lab control plane, FerretDB, kube-score and the cron parser: found $go_version -> https://go.dev/dl")
+    problems+=("Go $GO_MIN or newer, to build the lab control plane, FerretDB, kube-score, the cron parser and kustomize: found $go_version -> https://go.dev/dl")
   fi
 fi
 if need python-venv && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then

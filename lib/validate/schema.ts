@@ -27,6 +27,13 @@ export interface SchemaFinding {
 const SCHEMA_DIR = join(__dirname, '..', '..', 'schemas');
 
 /**
+ * The schemas without their documentation: a string `description` explains a field and is never checked (a field
+ * NAMED description is an object, its schema, and stays). Four fifths of the definitions' text, which the startup
+ * snapshot would otherwise hold and restore at every start.
+ */
+const readSchemas = (file: string) => JSON.parse(readFileSync(file, 'utf8'), (key, value) => (key === 'description' && typeof value === 'string' ? undefined : value));
+
+/**
  * Strict structural validation against the vendored Kubernetes 1.28 definitions and CRD schemas, as
  * `kubeconform -strict` does it: unknown fields, wrong types, missing required fields, unknown kinds.
  */
@@ -35,13 +42,13 @@ export class SchemaValidator {
   private readonly byGvk = new Map<string, Schema>();
 
   constructor(schemaDir = SCHEMA_DIR) {
-    this.definitions = JSON.parse(readFileSync(join(schemaDir, 'kubernetes', 'v1.28.0', '_definitions.json'), 'utf8')).definitions;
+    this.definitions = readSchemas(join(schemaDir, 'kubernetes', 'v1.28.0', '_definitions.json')).definitions;
     for (const def of Object.values(this.definitions)) {
       for (const gvk of def['x-kubernetes-group-version-kind'] ?? []) {
         this.byGvk.set(`${gvk.group ? `${gvk.group}/` : ''}${gvk.version}/${gvk.kind}`, def);
       }
     }
-    const crds: Record<string, Schema> = JSON.parse(readFileSync(join(schemaDir, 'crds.json'), 'utf8'));
+    const crds: Record<string, Schema> = readSchemas(join(schemaDir, 'crds.json'));
     for (const [gvk, schema] of Object.entries(crds)) {
       // CRD schemas leave metadata open; the API server checks it as ObjectMeta.
       const properties = { ...(schema.properties ?? {}), metadata: { $ref: '#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta' } };

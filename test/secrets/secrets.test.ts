@@ -1,17 +1,17 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { constants, createDecipheriv, privateDecrypt } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOMLER } from '../support/cli';
 import { parse, stringify } from 'yaml';
 import { turnPassword } from '../../lib/turn';
-import { buildSecrets, sealValue } from '../../hack/lib/cluster/secrets';
+import { buildSecrets } from '../../hack/lib/cluster/secrets';
 import { loadConfig } from '../../lib/config';
 import { watchArgv } from '../support/argv-watch';
 import { labBin, useCluster, type TestCluster } from '../support/cluster';
 import { kubectlSpy } from '../support/kubectl-spy';
 import { cleanupDirs, emptyDir, projectWith, synthIn } from '../support/synth';
+import { keyPair, unseal } from './support';
 
 afterAll(cleanupDirs);
 const ROOT = join(__dirname, '..', '..');
@@ -24,24 +24,6 @@ const ENV = [
   `GOOGLE_SECRET=${SENTINEL}-google`,
   `WEB_PUSH_PRIVATE_KEY=${SENTINEL}-push`,
 ].join('\n');
-
-function keyPair(dir: string) {
-  const key = join(dir, 'key.pem');
-  const cert = join(dir, 'cert.pem');
-  expect(spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=sealed-secret', '-days', '2'], { stdio: 'ignore' }).status).toBe(0);
-  return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8'), certFile: cert };
-}
-
-/** Decrypts a kubeseal-format value with the controller's private key. */
-function unseal(privateKey: string, label: string, sealed: string): string {
-  const raw = Buffer.from(sealed, 'base64');
-  const n = raw.readUInt16BE(0);
-  const sessionKey = privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from(label) }, raw.subarray(2, 2 + n));
-  const body = raw.subarray(2 + n);
-  const decipher = createDecipheriv('aes-256-gcm', sessionKey, Buffer.alloc(12));
-  decipher.setAuthTag(body.subarray(body.length - 16));
-  return Buffer.concat([decipher.update(body.subarray(0, body.length - 16)), decipher.final()]).toString('utf8');
-}
 
 /** `bin/roomler secrets …` against the lab cluster, scanning every process's argv for the sentinel while it runs. */
 function secrets(cluster: TestCluster | undefined, project: string, args: string[]) {
@@ -68,29 +50,6 @@ async function liveSecret(cluster: TestCluster, namespace: string, name: string)
   const s = await cluster.json(['get', 'secret', name, '-n', namespace]);
   return Object.fromEntries(Object.entries<string>(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
 }
-
-describe('TURN password', () => {
-  it.each(['s3cret', 'a much longer shared secret with spaces', 'ünïcødé-ß', "q'uo\"te$"])('equals openssl dgst -sha1 -hmac | base64 for %s', (secret) => {
-    const username = '2145830400:roomler';
-    const r = spawnSync('bash', ['-c', 'printf %s "$U" | openssl dgst -sha1 -hmac "$S" -binary | base64'], { env: { ...process.env, U: username, S: secret }, encoding: 'utf8' });
-    expect(turnPassword(secret, username)).toBe(r.stdout.trim());
-  });
-});
-
-describe('sealing (kubeseal format)', () => {
-  const { key, cert } = keyPair(emptyDir());
-
-  it('decrypts back with the private key of an openssl key pair', () => {
-    const sealed = sealValue(cert, 'roomler', 'roomler-secret', `${SENTINEL} ✓`);
-    expect(unseal(key, 'roomler/roomler-secret', sealed)).toBe(`${SENTINEL} ✓`);
-  });
-
-  it('fails with the wrong namespace or name (strict scope)', () => {
-    const sealed = sealValue(cert, 'roomler', 'roomler-secret', 'x');
-    expect(() => unseal(key, 'staging/roomler-secret', sealed)).toThrow();
-    expect(() => unseal(key, 'roomler/mongodb-secret', sealed)).toThrow();
-  });
-});
 
 describe('bin/roomler secrets apply (real API server)', () => {
   const cluster = useCluster();

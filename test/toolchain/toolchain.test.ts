@@ -185,7 +185,7 @@ describe('prerequisites, all at once, before any build', () => {
     for (const [tool, pkg] of [['rsync', 'rsync'], ['janus', 'janus'], ['etcd', 'etcd-server'], ['turnserver', 'coturn'], ['crontab', 'cron'], ['git', 'git']]) {
       expect(tools).toMatch(new RegExp(`\\b${tool}\\b.*-> apt-get install -y --no-install-recommends .*\\b${pkg}\\b`));
     }
-    expect(lines.some((l) => /Go 1\.22 or newer, to build .*: not found -> https:\/\/go\.dev\/dl/.test(l))).toBe(true);
+    expect(lines.some((l) => /Go 1\.22\.7 or newer, to build .*: not found -> https:\/\/go\.dev\/dl/.test(l))).toBe(true);
     expect(lines.some((l) => l.includes(`${join(cache, 'no-such-mirror')} holds no mongo-tools-100.18.0-linux-amd64.tar.gz`) && l.includes('MONGO_TOOLS_SHA256'))).toBe(true);
     expect(readdirSync(cache)).toEqual([]);
   });
@@ -194,7 +194,7 @@ describe('prerequisites, all at once, before any build', () => {
     const r = spawnSync('bash', [join(TOOLCHAIN, 'prereqs.sh')], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    for (const s of ['lab.sh', 'ferretdb.sh', 'kube-score.sh', 'checkov.sh', 'mongo-tools.sh']) {
+    for (const s of ['lab.sh', 'ferretdb.sh', 'kube-score.sh', 'checkov.sh', 'mongo-tools.sh', 'kustomize.sh']) {
       expect(spawnSync('bash', [join(TOOLCHAIN, s), '--needs'], { encoding: 'utf8' }).stdout).toBe('');
     }
   });

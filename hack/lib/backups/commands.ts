@@ -83,7 +83,7 @@ export function scheduleBlock(cfg: LoadedConfig, o: { entry: string; projectDir:
   const pinned: [string, string][] = [['ROOMLER_PROJECT_DIR', resolve(o.projectDir)]];
   if (cfg.file) pinned.push(['ROOMLER_CONFIG', resolve(cfg.file)]);
   for (const name of Object.keys(ENV_PATHS)) if (o.env[name]) pinned.push([name, o.env[name]!]);
-  // node first (bin/roomler is `#!/usr/bin/env node`), then the installing shell's PATH without npm's additions.
+  // node first (bin/roomler runs the node on PATH), then the installing shell's PATH without npm's additions.
   const path = [dirname(o.nodeBin), ...(o.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)].filter((p, n, all) => p && !p.includes('node_modules/.bin') && all.indexOf(p) === n);
   pinned.push(['PATH', path.join(delimiter)]);
   for (const [name, value] of pinned) {

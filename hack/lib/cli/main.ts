@@ -24,6 +24,16 @@ const COMMANDS: Record<string, { readonly summary: string; readonly load: () => 
   cutover: { summary: 'move the host nginx from the Docker backends to the NodePorts', load: () => require('../../commands/cutover').default },
 };
 
+/**
+ * Called while the startup snapshot is built (lib/startup-snapshot.cjs): loads every command's modules, then
+ * synthesizes the default config once in memory (`emptyDir` holds no config), so a start from the snapshot finds
+ * the modules initialised and what every synth builds first already built.
+ */
+export function prepareSnapshot(emptyDir: string): void {
+  for (const command of Object.values(COMMANDS)) command.load();
+  (require('../../../lib/run-synth') as typeof import('../../../lib/run-synth')).warmUp(emptyDir);
+}
+
 export const version = (): string => {
   const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8'));
   return `${pkg.name} ${pkg.version}`;

@@ -1,7 +1,7 @@
-import http from 'node:http';
-import https from 'node:https';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { isIP, Socket } from 'node:net';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 
 // The network side of the cutover: is a target up, does a request through nginx succeed, and which backends
 // does nginx hold connections to (the kernel's TCP table, as `ss` reads it).
@@ -50,9 +50,9 @@ const tlsOptions = (t: RequestTarget) => (t.tls ? { servername: isIP(t.host) ? u
 export const httpGet = async (t: RequestTarget): Promise<number> => (await httpResponse(t)).status;
 
 /** One GET on a fresh connection; resolves with the status and the response headers (names in lower case). */
-export function httpResponse(t: RequestTarget): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
+export function httpResponse(t: RequestTarget): Promise<{ status: number; headers: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
-    const req = (t.tls ? https : http).request(
+    const req = (t.tls ? httpsRequest : httpRequest)(
       { host: t.address.host, port: t.address.port, path: t.path, method: 'GET', agent: false, timeout: t.timeoutMs, signal: t.signal, headers: { Host: t.host, 'User-Agent': USER_AGENT, Connection: 'close' }, ...tlsOptions(t) },
       (res) => {
         res.resume();
@@ -70,7 +70,9 @@ export function httpResponse(t: RequestTarget): Promise<{ status: number; header
 export function websocketOpen(t: RequestTarget & { readonly protocol?: string }): Promise<{ status: number; ws?: WebSocket }> {
   return new Promise((resolve, reject) => {
     const url = `${t.tls ? 'wss' : 'ws'}://${joinHostPort(t.address.host, t.address.port)}${t.path}`;
-    const ws = new WebSocket(url, t.protocol ? [t.protocol] : [], { headers: { Host: t.host, 'User-Agent': USER_AGENT }, handshakeTimeout: t.timeoutMs, ...tlsOptions(t) });
+    // Loaded here, not with this module: ws reads node:http as it loads, which a startup snapshot cannot hold.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const ws: WebSocket = new (require('ws') as typeof import('ws'))(url, t.protocol ? [t.protocol] : [], { headers: { Host: t.host, 'User-Agent': USER_AGENT }, handshakeTimeout: t.timeoutMs, ...tlsOptions(t) });
     const abort = () => ws.terminate();
     t.signal?.addEventListener('abort', abort, { once: true });
     ws.once('open', () => resolve({ status: 101, ws }));

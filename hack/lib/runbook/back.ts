@@ -132,7 +132,7 @@ export async function goBack(cfg: LoadedConfig, o: BackOptions): Promise<number>
     if (state) {
       const at = STEPS.findIndex((s) => s.id === 'switch');
       const steps = Object.fromEntries(Object.entries(state.steps).filter(([id]) => STEPS.findIndex((s) => s.id === id) < at));
-      writeState(file, { ...state, steps: { ...steps, switch: { status: 'failed', startedAt: new Date(t0).toISOString(), finishedAt: new Date().toISOString(), outcome: `gone back at ${new Date().toISOString()}: ${o.reverseCopy && lost ? `copied back ${summary}` : lost ? `discarded ${summary}` : 'nothing to copy back'}` } } });
+      writeState(file, { ...state, steps: { ...steps, switch: { status: 'failed', startedAt: new Date(t0).toISOString(), finishedAt: new Date().toISOString(), durationMs: Date.now() - t0, outcome: `gone back at ${new Date().toISOString()}: ${o.reverseCopy && lost ? `copied back ${summary}` : lost ? `discarded ${summary}` : 'nothing to copy back'}` } } });
     }
     if (!cutoverPlan(cfg).alreadyDone) log('migrate back: done: the old stack serves again; bin/roomler migrate run resumes at the switch');
     return 0;
