@@ -12,7 +12,7 @@ export default command({
   run: async ({ values }) => {
     const cfg = config();
     const secret = secretSource(projectDir());
-    const lines: Line[] = [...(await dnsChecks(cfg)), ...(await turnChecks(cfg, secret)), ...probeChecks(cfg), ...(await clusterChecks(cfg, new Kubectl(contextFor(cfg, cfg.instances[0], values.context)))), ...(await nodeChecks(cfg, join(projectDir(), 'dist'))), ...(await hostChecks(cfg))];
+    const lines: Line[] = [...(await dnsChecks(cfg)), ...(await turnChecks(cfg, secret)), ...probeChecks(cfg), ...(await clusterChecks(cfg, new Kubectl(contextFor(cfg, cfg.instances[0], values.context)), values.context)), ...(await nodeChecks(cfg, join(projectDir(), 'dist'))), ...(await hostChecks(cfg))];
     const width = Math.max(...lines.map((l) => l.check.length));
     for (const l of lines) process.stdout.write(`${l.status.padEnd(7)} ${l.check.padEnd(width)}  ${l.detail}\n`);
     const count = (s: Line['status']) => lines.filter((l) => l.status === s).length;

@@ -1,6 +1,7 @@
 import { command, config, group, projectDir } from '../lib/cli';
 import { goBack } from '../lib/runbook/back';
 import { printPlan, printStatus, runDay } from '../lib/runbook/commands';
+import { ensureDistCurrent } from '../lib/gitops/fresh';
 
 const out = (line: string) => void process.stdout.write(`${line}\n`);
 import { YES_OPTION } from '../lib/cli/confirm';
@@ -29,7 +30,10 @@ export default group({
         yes: YES_OPTION,
       },
       examples: ['bin/roomler migrate run', 'bin/roomler migrate run --yes --context production', 'bin/roomler migrate run --from switch'],
-      run: ({ values }) => runDay(config(), { projectDir: projectDir(), context: values.context, yes: values.yes, from: values.from, to: values.to, log: out }),
+      run: ({ values }) => {
+        ensureDistCurrent({ projectDir: projectDir(), log: out });
+        return runDay(config(), { projectDir: projectDir(), context: values.context, yes: values.yes, from: values.from, to: values.to, log: out });
+      },
     }),
     back: command({
       summary: 'go back after the switch: nginx to its original files, the old containers serving; new writes copied back or refused',

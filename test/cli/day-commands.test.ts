@@ -1,9 +1,9 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { roomler } from '../support/cli';
 import { kubectlSpy } from '../support/kubectl-spy';
-import { cleanupDirs, emptyDir, projectWith } from '../support/synth';
+import { cleanupDirs, emptyDir, projectWith, synthIn } from '../support/synth';
 
 afterAll(cleanupDirs);
 
@@ -64,7 +64,8 @@ describe('the migration day from the command line', () => {
   it('a missing uploads source is one prerequisite problem among the others, not a crash', () => {
     const spy = kubectlSpy();
     const project = projectWith({ 'roomler.yaml': `migrate:\n  uploads: { source: /nonexistent/uploads }\ncutover:\n  nginx: { confDir: /nonexistent/nginx }\nbackup: { basePath: "${emptyDir()}" }\n` });
-    mkdirSync(join(project, 'dist'), { recursive: true });
+    // migrate run first refuses a dist/ that is not what synth makes: this one is.
+    expect(synthIn(project, {}).code).toBe(0);
     const r = roomler(['migrate', 'run', '--to', 'prerequisites', '--yes'], { env: { PATH: `${spy.dir}:${process.env.PATH}`, ROOMLER_PROJECT_DIR: project } });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/prerequisites not met:\n(\s+- .*\n)*\s+- migrate\.uploads\.source \(DOCKER_UPLOADS_PATH\) \/nonexistent\/uploads does not exist: the uploads cannot be copied/);

@@ -3,11 +3,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readDist } from '../../hack/lib/cluster/deploy';
 import { keyOf } from '../../hack/lib/cluster/releases';
-import { LAB_ANNOTATIONS } from '../../hack/lib/lab/stages';
 import { roomler } from '../support/cli';
-import { useCluster, type TestCluster } from '../support/cluster';
+import { eventually, useCluster, type TestCluster } from '../support/cluster';
 import { cleanupDirs, emptyDir } from '../support/synth';
-import { annotate, createSecrets, deploy, exists, project } from './support';
+import { createSecrets, deploy, exists, project } from './support';
 
 afterAll(cleanupDirs);
 
@@ -84,31 +83,20 @@ describe('bin/roomler deploy: prune, history, rollback', () => {
     const rows = h.stdout.trim().split('\n');
     expect(rows[0]).toMatch(/^REVISION +FINISHED +OUTCOME +DIGEST +GIT +BY +SOURCE$/);
     expect(rows.slice(1).map((l) => l.split(/\s+/)[0])).toEqual(['1', '2', '3', '4']);
-    expect(rows[1]).toMatch(/^1 +\d{4}-\d\d-\d\dT\S+ +deployed +[0-9a-f]{12} +not a git checkout +\S+@\S+ +dist\//);
+    expect(rows[1]).toMatch(/^1 +\d{4}-\d\d-\d\dT\S+ +succeeded +[0-9a-f]{12} +not a git checkout +\S+@\S+ +dist\//);
   });
 
-  it('rollback re-applies a recorded revision and waits for it; the volumes stay as they are', async () => {
+  it('rollback re-applies a recorded revision and waits for it; existing volumes stay as they are, a pruned claim comes back', async () => {
     const r = roomler(['deploy', 'rollback', '1', '--yes'], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: full } });
     expect(r.status, r.stderr + r.stdout).toBe(0);
-    expect(r.stdout).toMatch(/rollback: to revision 1 \(.*; volumes and claims stay as they are\)/);
+    expect(r.stdout).toMatch(/rollback: to revision 1 \(.*; existing volumes and claims stay as they are\)/);
     expect(r.stdout).toMatch(/waiting for roomler\/statefulset\/mongodb .*\n.*roomler\/statefulset\/mongodb ready/);
     expect(await exists(cluster, 'cronjob', 'mongodb-backup', '-n', 'roomler')).toBe(true);
-    // The claim --prune-data deleted is not brought back: data volumes are never rolled back.
-    expect(await exists(cluster, 'pvc', 'mongodb-backup', '-n', 'roomler')).toBe(false);
-    expect(history(cluster).stdout).toMatch(/^5 +\S+ +deployed \(rollback to revision 1\) .* rollback to revision 1$/m);
-  });
-
-  it('a deploy that fails half-way records a failed revision and prunes nothing', async () => {
-    const failing = project('backups: { enabled: false }\n', annotate('Deployment', 'janus', LAB_ANNOTATIONS.neverReady, 'true'));
-    const r = deploy(cluster, failing, '--yes', '--timeout', '3');
-    expect(r.status).toBe(1);
-    expect(r.stdout).toMatch(/recorded revision 6 as failed; nothing was pruned/);
-    expect(await exists(cluster, 'cronjob', 'mongodb-backup', '-n', 'roomler')).toBe(true);
-    expect(history(cluster).stdout).toMatch(/^6 +\S+ +failed: roomler\/deployment\/janus did not become ready/m);
-    // A rollback's default is the last good revision before the current one.
-    const nothing = roomler(['deploy', 'rollback', '99', '--yes'], { env: cluster.env });
-    expect(nothing.status).toBe(1);
-    expect(nothing.stderr).toMatch(/no revision 99 in namespace roomler-deploy \(have: 1 \(deployed\), 2 \(deployed\)/);
+    // The claim --prune-data deleted comes back, re-bound to the volume that kept its files.
+    expect(r.stdout).toMatch(/^ {2}re-bind: +PersistentVolume roomler-mongodb-backup \(Released: its claim was deleted, the data is retained\) to the new claim roomler\/mongodb-backup$/m);
+    expect(r.stdout).toMatch(/^ {2}recreate: +PersistentVolumeClaim\/roomler\/mongodb-backup \(pruned since that revision\): hostPath \/data\/roomler\/backup on k8s-worker1/m);
+    await eventually(async () => ((await cluster.json(['get', 'pvc', 'mongodb-backup', '-n', 'roomler'])).status?.phase === 'Bound' ? true : undefined), 20_000, 'the re-created claim to bind to the kept volume');
+    expect(history(cluster).stdout).toMatch(/^5 +\S+ +succeeded .* rollback to revision 1$/m);
   });
 });
 

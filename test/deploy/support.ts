@@ -3,7 +3,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
-import { roomler } from '../support/cli';
+import { roomler, spawnRoomler } from '../support/cli';
 import type { TestCluster } from '../support/cluster';
 import { emptyDir, projectWith, synthIn, type Obj } from '../support/synth';
 
@@ -13,12 +13,16 @@ import { emptyDir, projectWith, synthIn, type Obj } from '../support/synth';
 
 export const ENV = 'MONGO_ROOT_USERNAME=root\nMONGO_ROOT_PASSWORD=lab-mongo-password\nCOTURN_AUTH_SECRET=lab-turn-secret\n';
 
+/** Projects whose dist/ a test edited: deploy refuses those unless told --dist-as-is, which `deploy` below adds. */
+const edited = new Set<string>();
+
 /** A project: config, .env and a fresh dist/, optionally edited object by object (what synth would never write). */
 export function project(config = '', edit?: (o: Obj) => Obj | Obj[]): string {
   const dir = projectWith({ 'roomler.yaml': config, '.env': ENV });
   const s = synthIn(dir, {});
   expect(s.code, s.stderr).toBe(0);
   if (edit) {
+    edited.add(dir);
     for (const f of readdirSync(s.outdir)) {
       const objs = parseAllDocuments(readFileSync(join(s.outdir, f), 'utf8'), { version: '1.1' }).flatMap((d) => edit(d.toJS()));
       writeFileSync(join(s.outdir, f), objs.map((o) => stringify(o, { version: '1.1' })).join('---\n'));
@@ -27,12 +31,55 @@ export function project(config = '', edit?: (o: Obj) => Obj | Obj[]): string {
   return dir;
 }
 
-export const deploy = (cluster: TestCluster, dir: string, ...args: string[]) => roomler(['deploy', ...args], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: dir } });
+/** `deploy` args as a test means them: a hand-edited dist/ is deployed as it is (a lab rehearsal). */
+const deployArgs = (dir: string, args: readonly string[]) => ['deploy', ...args, ...(edited.has(dir) && !args.includes('--dist-as-is') && !['diff', 'history', 'rollback'].includes(args[0]) ? ['--dist-as-is'] : [])];
 
-/** The Secrets deploy needs, created the way the README says: secrets apply, and a TLS Secret by kubectl. */
-export async function createSecrets(cluster: TestCluster, dir: string) {
+export const deploy = (cluster: TestCluster, dir: string, ...args: string[]) => roomler(deployArgs(dir, args), { env: { ...cluster.env, ROOMLER_PROJECT_DIR: dir } });
+
+/** A command running in the background, its output collected as it comes. */
+export interface Running {
+  readonly pid: number;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves once stdout or stderr matches `re` (rejects when the command ends first or after `ms`). */
+  waitFor(re: RegExp, ms?: number): Promise<void>;
+  readonly done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Closes our end of its stdout: its next line meets a closed pipe, as `… | head` does. */
+  closeStdout(): void;
+}
+
+export function startDeploy(cluster: TestCluster, dir: string, ...args: string[]): Running {
+  const child = spawnRoomler(deployArgs(dir, args), { env: { ...cluster.env, ROOMLER_PROJECT_DIR: dir } });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stdout!.on('error', () => undefined);
+  child.stderr!.on('data', (d) => (err += d));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('close', (code, signal) => res({ code, signal })));
+  let ended = false;
+  void done.then(() => (ended = true));
+  return {
+    pid: child.pid!,
+    stdout: () => out,
+    stderr: () => err,
+    done,
+    closeStdout: () => child.stdout!.destroy(),
+    waitFor: async (re, ms = 60_000) => {
+      const deadline = Date.now() + ms;
+      while (!re.test(out) && !re.test(err)) {
+        if (ended) throw new Error(`deploy ended before ${re}:\n${out}\n${err}`);
+        if (Date.now() > deadline) throw new Error(`no ${re} within ${ms} ms:\n${out}\n${err}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+  };
+}
+
+/** The Secrets deploy needs, created the way the README says: secrets apply, and (coturn's) TLS Secret by kubectl. */
+export async function createSecrets(cluster: TestCluster, dir: string, o: { tls?: boolean } = {}) {
   const s = roomler(['secrets', 'apply', '--yes'], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: dir } });
   expect(s.status, s.stderr).toBe(0);
+  if (o.tls === false) return;
   const pem = emptyDir();
   expect(spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(pem, 'k'), '-out', join(pem, 'c'), '-subj', '/CN=turn.roomler.live', '-days', '2'], { stdio: 'ignore' }).status).toBe(0);
   const made = await cluster.kubectl(['-n', 'coturn', 'create', 'secret', 'tls', 'coturn-tls', `--cert=${join(pem, 'c')}`, `--key=${join(pem, 'k')}`, '--dry-run=client', '-o', 'yaml']);

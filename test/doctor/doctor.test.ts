@@ -140,9 +140,10 @@ describe('bin/roomler doctor: the cluster checks against a real API server', () 
     expect(refused.out).toMatch(/^skipped\s+cluster\s+the API server https:\/\/127\.0\.0\.1:\d+ \(context roomler-lab\) refused the credentials of user "roomler-lab-admin" \(401 Unauthorized\)/m);
   });
 
+  let config = '';
   it('reads what the cluster holds: pods on their nodes, NodePorts from this host, the backup CronJobs\' last runs', async () => {
     const [app, ...janus] = await Promise.all([freeNodePort(), freeNodePort(), freeNodePort()]);
-    const config = `${base}nodeAddress: 127.0.0.1\napp: { nodePort: ${app} }\njanus: { nodePorts: { http: ${janus[0]}, websocket: ${janus[1]} } }\n`;
+    config = `${base}nodeAddress: 127.0.0.1\napp: { nodePort: ${app} }\njanus: { nodePorts: { http: ${janus[0]}, websocket: ${janus[1]} } }\n`;
     const project = projectWith({ 'roomler.yaml': config });
     const s = synthIn(project, {});
     expect(s.code, s.stderr).toBe(0);
@@ -172,10 +173,24 @@ describe('bin/roomler doctor: the cluster checks against a real API server', () 
       expect(r.out).toMatch(/^ok\s+cronjob roomler\/mongodb-backup\s+last success \S+ \(0 h ago\)$/m);
       expect(r.out).toMatch(/^fail\s+cronjob roomler\/mongodb-backup-verify\s+job verify-manual failed at \S+ .*never succeeded: kubectl -n roomler logs job\/verify-manual$/m);
       expect(r.out).not.toMatch(/backup-manual-/); // a Job's Pod is not a workload Pod
+      // Every workload of every namespace the config deploys: coturn's too.
+      expect(r.out).toMatch(/^ok\s+pod coturn\/coturn-worker1-\S+\s+ready on k8s-worker1, 0 restart\(s\)$/m);
+      expect(r.out).toMatch(/^ok\s+pod coturn\/coturn-worker2-\S+\s+ready on k8s-worker2, 0 restart\(s\)$/m);
       expect(r.code).toBe(1);
     } finally {
       listener?.close();
     }
+  });
+  it('a node that stopped reporting: its Pods count as not ready whatever they last said, and doctor says why', async () => {
+    // kwok stops playing this node's kubelet; its last status turns Unknown, as the node controller writes it.
+    expect((await cluster.kubectl(['annotate', 'node', 'k8s-worker2', 'kwok.x-k8s.io/node=gone', '--overwrite'])).exitCode).toBe(0);
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const unknown = { type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastHeartbeatTime: now, lastTransitionTime: now };
+    const p = await cluster.kubectl(['patch', 'node', 'k8s-worker2', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { conditions: [unknown] } })]);
+    expect(p.exitCode, p.stderr).toBe(0);
+    const r = doctor(config, '', undefined, cluster.env);
+    expect(r.out).toMatch(/^fail\s+pod coturn\/coturn-worker2-\S+\s+coturn-worker2-\S+ Running on k8s-worker2: node k8s-worker2 is unreachable \(Ready=Unknown\) since \S+ \(Kubelet stopped posting node status\.\): what its Pods report is stale$/m);
+    expect(r.out).toMatch(/^ok\s+pod coturn\/coturn-worker1-\S+\s+ready on k8s-worker1/m);
   });
 });
 

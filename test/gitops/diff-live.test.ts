@@ -64,7 +64,11 @@ describe('bin/roomler diff --live', () => {
     // A hand edit synth would never write: the app's NodePort taken by Janus's. (A dry run does not check the NodePort
     // range, only what the allocator holds.)
     writeFileSync(file, readFileSync(file, 'utf8').replace('nodePort: 30030', 'nodePort: 30808'));
-    const r = live();
+    // Refused as it is: it is not what synth makes.
+    const stale = live();
+    expect(stale.status).toBe(1);
+    expect(stale.stderr).toBe(`diff: ${file} is not what the current code, config and .env synthesize: run bin/roomler synth (and review the change) or pass --synth\n`);
+    const r = roomler(['diff', '--live', '--context', 'roomler-lab', '--dist-as-is'], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: project } });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^diff: kubectl diff failed \(exit 2\): .*spec\.ports\[0\]\.nodePort: Invalid value: 30808: provided port is already allocated/s);
     expect(r.stdout).toBe('');

@@ -45,6 +45,11 @@ describe('bin/roomler diff against a git base', () => {
     const committed = p.roomler(['diff']);
     expect(committed.stdout).toBe(uncommitted.stdout);
 
+    // --exit-code gates CI: 1 when there are changes, the same report.
+    const gate = p.roomler(['diff', '--exit-code']);
+    expect(gate.code, gate.stderr).toBe(1);
+    expect(gate.stdout).toBe(uncommitted.stdout);
+
     const md = p.roomler(['diff', '--format', 'markdown']);
     expect(md.code, md.stderr).toBe(0);
     expect(md.stdout).toMatch(/^### Manifests: 1 changed, 0 added, 0 removed, 0 renamed\n/);
@@ -85,6 +90,7 @@ describe('bin/roomler diff against a git base', () => {
     const fresh = p.roomler(['diff']);
     expect(fresh.code, fresh.stderr).toBe(0);
     expect(fresh.stdout).toBe(`diff: main (merge base ${short('main')}) → the working tree\ndiff: no changes\n`);
+    expect(p.roomler(['diff', '--exit-code']).code).toBe(0);
     const chart = 'lib/charts/roomler-chart.ts';
     p.commit('a comment and the README', { [chart]: `// a comment only\n${readFileSync(join(p.dir, chart), 'utf8')}`, 'README.md': '# changed\n' });
     const r = p.roomler(['diff', '--format', 'markdown']);
@@ -153,6 +159,9 @@ describe('bin/roomler diff against a git base', () => {
     expect(broken.code).toBe(1);
     expect(broken.stderr).toMatch(/synth of the base HEAD \([0-9a-f]{7}\) failed \(exit 1\):\n[\s\S]*redis\.port/);
     expect(broken.stdout).toBe('');
+    // With --exit-code a diff that cannot be made is 2, never 1 ("changes"), as kubectl diff.
+    expect(p.roomler(['diff', '--base', 'HEAD', '--exit-code']).code).toBe(2);
+    expect(p.roomler(['diff', '--synth']).stderr).toMatch(/--synth applies only with --live/);
     expect(p.roomler(['diff', '--context', 'production']).stderr).toMatch(/--context applies only with --live/);
     const both = p.roomler(['diff', '--live', '--base', 'main']);
     expect(both.code).toBe(2);

@@ -4,6 +4,7 @@ import { ConfigError } from '../../../lib/config/load';
 import { dispatch, group, PROGRAM, UsageError, type Command, type Group } from './args';
 import { UserError } from './errors';
 import { watchNpmParent } from './signals';
+import { stdoutClosed } from '../process/interrupt';
 
 // The entry point of every command: `bin/roomler <command> …` (and the npm scripts, which call it). Commands are
 // loaded lazily, so `--help`, a typo or a bad flag costs only what that one command imports, and nothing runs
@@ -119,11 +120,17 @@ export function runStandalone(name: string, program: string, spec: Command<any> 
   );
 }
 
+/**
+ * A reader that went away (`… | head`): a read-only command ends quietly with its status so far; a command that is
+ * changing something (it holds an interrupt Guard) is interrupted as by SIGPIPE, finishes its record and exits 141.
+ */
 function guardStreams(): void {
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-      throw e;
+      if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+      if (stream === process.stdout && stdoutClosed()) return;
+      if (stream === process.stderr) return;
+      process.exit(process.exitCode ?? 0);
     });
   }
 }

@@ -99,9 +99,12 @@ export class Kubectl {
     throw new ClusterUnavailable('unreachable', `cannot reach ${where}: ${lastLine(err).replace(/^error: /, '') || `kubectl exit ${r.exitCode ?? r.signal}`}`);
   }
 
-  /** Says which cluster and namespaces a change goes to, then asks (or needs --yes); returns the target. */
-  async confirmChange(action: string, namespaces: readonly string[], yes: boolean, extra: readonly string[] = []): Promise<ClusterTarget> {
-    const t = await this.connect();
+  /**
+   * Says which cluster and namespaces a change goes to, then asks (or needs --yes); returns the target. `known`: the
+   * target a caller already connected to (no second round trip).
+   */
+  async confirmChange(action: string, namespaces: readonly string[], yes: boolean, extra: readonly string[] = [], known?: ClusterTarget): Promise<ClusterTarget> {
+    const t = known ?? (await this.connect());
     await confirm(`${action} will change`, [`kubectl context: ${t.context}`, `API server:      ${t.server}`, `namespaces:      ${namespaces.join(', ') || '(none)'}`, ...extra], yes);
     return t;
   }

@@ -4,6 +4,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { parseAllDocuments, stringify } from 'yaml';
 import { UserError } from '../cli/errors';
 import { run } from '../process/run';
+import { explainKubectlError } from './causes';
 import type { Kubectl } from './kubectl';
 
 type Obj = Record<string, any>;
@@ -27,21 +28,31 @@ export interface Managed {
   readonly wave?: number;
 }
 
+/** How a run ended: exactly one of these is written per deploy or rollback, once; `pending` while it runs. */
+export type RevisionStatus = 'pending' | 'succeeded' | 'failed' | 'interrupted';
+
 export interface RevisionMeta {
   readonly revision: number;
+  /** deploy (dist/) or rollback (a recorded revision's manifests). */
+  readonly kind?: 'deploy' | 'rollback';
+  readonly status?: RevisionStatus;
   /** sha256 of the applied manifests, in apply order. */
   readonly digest: string;
   readonly git: { readonly commit?: string; readonly dirty?: boolean; readonly note?: string };
   readonly by: string;
   readonly startedAt: string;
+  /** When the outcome was written; empty while pending. */
   readonly finishedAt: string;
-  /** deployed, failed (…), or rolled back (a rollback that succeeded). */
+  /** In words: succeeded, failed: <cause>, interrupted by SIGINT during wave 3, pending. */
   readonly outcome: string;
   readonly ok: boolean;
   /** dist/, or "rollback to revision N". */
   readonly source: string;
   readonly pruned: readonly string[];
 }
+
+/** A revision's status, also for records written before statuses existed (outcome "deployed" / "failed: …"). */
+export const statusOf = (m: RevisionMeta): RevisionStatus => m.status ?? (m.ok ? 'succeeded' : 'failed');
 
 export interface Revision {
   readonly meta: RevisionMeta;
@@ -58,20 +69,27 @@ export const digestOf = (objects: readonly Obj[]) => createHash('sha256').update
 
 /** The git commit of the project and whether dist/ differs from it (no git: says so). */
 export async function gitState(projectDir: string): Promise<RevisionMeta['git']> {
-  const head = await run('git', ['-C', projectDir, 'rev-parse', 'HEAD'], { timeoutMs: 10_000 });
+  const [head, dirty] = await Promise.all([
+    run('git', ['-C', projectDir, 'rev-parse', 'HEAD'], { timeoutMs: 10_000 }),
+    run('git', ['-C', projectDir, 'status', '--porcelain', '--', 'dist', 'roomler.yaml'], { timeoutMs: 10_000 }),
+  ]);
   if (head.exitCode !== 0) return { note: 'not a git checkout' };
-  const dirty = await run('git', ['-C', projectDir, 'status', '--porcelain', '--', 'dist', 'roomler.yaml'], { timeoutMs: 10_000 });
   return { commit: head.stdout.trim(), dirty: dirty.stdout.trim() !== '' };
 }
 
 export const whoami = () => `${(() => { try { return userInfo().username; } catch { return process.env.USER ?? 'unknown'; } })()}@${hostname()}`;
 
+/** A revision as the cluster holds it, with the Secret's resourceVersion (the outcome is written conditioned on it). */
+export interface StoredRevision extends Revision {
+  readonly resourceVersion: string;
+}
+
 /** All revisions recorded in the cluster, oldest first. */
-export async function listRevisions(kubectl: Kubectl, namespace: string): Promise<Revision[]> {
+export async function listRevisions(kubectl: Kubectl, namespace: string): Promise<StoredRevision[]> {
   const r = await kubectl.run(['get', 'secrets', '-n', namespace, '-l', `${RELEASE_LABEL}=deploy`, '-o', 'json'], { timeoutMs: 60_000 });
   if (r.exitCode !== 0) {
-    if (/NotFound|not found/.test(r.stderr)) return [];
-    throw new UserError(`reading the release history in namespace ${namespace} failed: ${r.stderr.trim().split('\n').pop()}`);
+    if (/NotFound|not found/.test(r.stderr) && !/forbidden/i.test(r.stderr)) return [];
+    throw new UserError(`reading the release history in namespace ${namespace} failed: ${explainKubectlError(r.stderr)}`);
   }
   return (JSON.parse(r.stdout).items as Obj[])
     .map((s) => {
@@ -80,6 +98,7 @@ export async function listRevisions(kubectl: Kubectl, namespace: string): Promis
         meta: JSON.parse(field('meta.json').toString('utf8')) as RevisionMeta,
         inventory: JSON.parse(field('inventory.json').toString('utf8') || '[]') as Managed[],
         objects: parseAllDocuments(gunzipSync(field('manifests.yaml.gz')).toString('utf8'), { version: '1.1' }).map((d) => d.toJS() as Obj),
+        resourceVersion: s.metadata.resourceVersion as string,
       };
     })
     .sort((a, b) => a.meta.revision - b.meta.revision);
@@ -87,9 +106,8 @@ export async function listRevisions(kubectl: Kubectl, namespace: string): Promis
 
 const secretName = (revision: number) => `roomler-deploy.v${revision}`;
 
-/** Writes a revision, then deletes the oldest ones beyond `limit`. */
-export async function recordRevision(kubectl: Kubectl, namespace: string, rev: Revision, limit: number, existing: readonly Revision[]): Promise<void> {
-  const secret = {
+function revisionSecret(namespace: string, rev: Revision, resourceVersion?: string): Obj {
+  return {
     apiVersion: 'v1',
     kind: 'Secret',
     type: 'roomler.dev/deploy-revision',
@@ -97,6 +115,7 @@ export async function recordRevision(kubectl: Kubectl, namespace: string, rev: R
       name: secretName(rev.meta.revision),
       namespace,
       labels: { [RELEASE_LABEL]: 'deploy', [REVISION_LABEL]: String(rev.meta.revision), 'app.kubernetes.io/managed-by': 'roomler-deploy' },
+      ...(resourceVersion ? { resourceVersion } : {}),
     },
     data: {
       'meta.json': Buffer.from(JSON.stringify(rev.meta, null, 2)).toString('base64'),
@@ -104,16 +123,49 @@ export async function recordRevision(kubectl: Kubectl, namespace: string, rev: R
       'manifests.yaml.gz': gzipSync(manifestsText(rev.objects)).toString('base64'),
     },
   };
-  // On stdin, as every manifest: the record holds no secret values (dist/ has none), but the habit stays.
-  await kubectl.must(`recording revision ${rev.meta.revision}`, ['apply', '--server-side', '--field-manager=roomler-deploy', '-f', '-'], { input: JSON.stringify(secret), timeoutMs: 60_000 });
-  const all = [...existing.map((r) => r.meta.revision), rev.meta.revision].sort((a, b) => a - b);
-  for (const old of all.slice(0, Math.max(0, all.length - limit))) {
-    await kubectl.run(['delete', 'secret', secretName(old), '-n', namespace, '--ignore-not-found'], { timeoutMs: 60_000 });
+}
+
+/**
+ * Creates the pending record of a run, create-only: a revision number is taken by exactly one run (a second create
+ * of the same name is refused by the API server), so numbers never collide. Returns the record's resourceVersion,
+ * or undefined when that number is taken. On stdin, as every manifest.
+ */
+export async function createRevision(kubectl: Kubectl, namespace: string, rev: Revision): Promise<string | undefined> {
+  const input = JSON.stringify(revisionSecret(namespace, rev));
+  const r = await kubectl.run(['create', '-f', '-', '-o', 'jsonpath={.metadata.resourceVersion}'], { input, timeoutMs: 60_000 });
+  if (r.exitCode === 0) return r.stdout.trim();
+  if (/AlreadyExists|already exists/.test(r.stderr)) return undefined;
+  throw new UserError(`recording revision ${rev.meta.revision} failed: ${explainKubectlError(r.stderr)}`);
+}
+
+/**
+ * Writes a run's outcome into its pending record, once: a replace conditioned on the resourceVersion the record was
+ * created with, so it can never overwrite another run's record. Then deletes the oldest finished revisions beyond
+ * `limit`. Throws a UserError when the outcome could not be written.
+ */
+export async function finishRevision(
+  kubectl: Kubectl,
+  namespace: string,
+  rev: Revision,
+  resourceVersion: string,
+  limit: number,
+  earlier: readonly Revision[],
+): Promise<void> {
+  const r = await kubectl.run(['replace', '-f', '-'], { input: JSON.stringify(revisionSecret(namespace, rev, resourceVersion)), timeoutMs: 30_000 });
+  if (r.exitCode !== 0) throw new UserError(explainKubectlError(r.stderr) || `kubectl exit ${r.exitCode ?? r.signal}`);
+  // The oldest finished ones go; a pending one may be another run's, still running.
+  const all = [...earlier.filter((x) => x.meta.revision !== rev.meta.revision), rev];
+  const finished = all.filter((x) => statusOf(x.meta) !== 'pending');
+  for (const old of finished.slice(0, Math.max(0, all.length - limit))) {
+    await kubectl.run(['delete', 'secret', secretName(old.meta.revision), '-n', namespace, '--ignore-not-found'], { timeoutMs: 60_000 });
   }
 }
 
 /** Makes sure the history namespace exists (it is never pruned). */
 export async function ensureHistoryNamespace(kubectl: Kubectl, namespace: string): Promise<void> {
   const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { 'app.kubernetes.io/managed-by': 'roomler-deploy' } } };
-  await kubectl.must(`creating namespace ${namespace}`, ['apply', '--server-side', '--field-manager=roomler-deploy', '-f', '-'], { input: JSON.stringify(ns), timeoutMs: 60_000 });
+  const r = await kubectl.run(['apply', '--server-side', '--field-manager=roomler-deploy', '-f', '-'], { input: JSON.stringify(ns), timeoutMs: 60_000 });
+  if (r.exitCode !== 0) {
+    throw new UserError(`creating namespace ${namespace} (deploy's history and lock) failed: ${explainKubectlError(r.stderr)}`);
+  }
 }

@@ -1,92 +1,103 @@
 import { UserError } from '../cli/errors';
+import type { Guard } from '../process/interrupt';
 import { start } from '../process/run';
+import { claimProblem, describePod, explainKubectlError, unreachable, hostPortClash, nodeProblems, podReady } from './causes';
 import type { Kubectl } from './kubectl';
 
 type Obj = Record<string, any>;
 
-/** What one Pod reports, in the operator's words: phase, node, and why it is not ready. */
-export function describePod(p: Obj): string {
-  const name = p.metadata.name;
-  const node = p.spec?.nodeName ? ` on ${p.spec.nodeName}` : '';
-  const scheduled = (p.status?.conditions ?? []).find((c: Obj) => c.type === 'PodScheduled');
-  if (p.status?.phase === 'Pending' && scheduled?.status === 'False') return `${name} Pending, not scheduled: ${explainScheduling(scheduled.message ?? scheduled.reason ?? '')}`;
-  const statuses: Obj[] = p.status?.containerStatuses ?? [];
-  const problems = statuses.flatMap((c) => {
-    const waiting = c.state?.waiting;
-    if (waiting) return [`container ${c.name} ${waiting.reason}${c.restartCount ? ` (${c.restartCount} restarts` + (c.lastState?.terminated ? `, last exit ${c.lastState.terminated.exitCode}` : '') + ')' : ''}${waiting.message ? `: ${waiting.message}` : ''}`];
-    if (c.state?.terminated) return [`container ${c.name} terminated (exit ${c.state.terminated.exitCode}${c.state.terminated.reason ? `, ${c.state.terminated.reason}` : ''})`];
-    if (!c.ready) return [`container ${c.name} running but not Ready (its readiness probe fails)`];
-    return [];
-  });
-  if (!statuses.length) return `${name} ${p.status?.phase ?? 'Unknown'}${node}`;
-  return `${name} ${p.status?.phase ?? 'Unknown'}${node}${problems.length ? `: ${problems.join('; ')}` : ', Ready'}`;
-}
-
-/** The scheduler's message, with the cause spelled out where the stack is known to hit it. */
-export function explainScheduling(message: string): string {
-  const hints: [RegExp, string][] = [
-    [/didn't have free ports for the requested pod ports/, 'HOST PORT CLASH: the node already runs a Pod that uses the same host ports (hostNetwork pods claim every container port on their node); stop the other Pod or move one of them'],
-    [/unbound immediate PersistentVolumeClaims/, 'its PersistentVolumeClaim is not bound: check the PersistentVolume (size, access mode, storageClassName, node affinity)'],
-    [/didn't match Pod's node affinity\/selector|node affinity/, 'no node matches its node selector or affinity: is the pinned node in the cluster and labelled kubernetes.io/hostname?'],
-    [/volume node affinity conflict/, 'its PersistentVolume is pinned to another node than the Pod'],
-    [/untolerated taint/, 'the nodes are tainted (not ready, or cordoned)'],
-    [/Insufficient (cpu|memory)/, 'no node has enough free CPU or memory for its requests'],
-  ];
-  const hint = hints.find(([re]) => re.test(message));
-  return hint ? `${hint[1]} (scheduler: ${message.trim()})` : message.trim();
-}
+export { describePod, explainScheduling } from './causes';
 
 const selectorOf = (o: Obj): string =>
   Object.entries<string>(o.spec?.selector?.matchLabels ?? {})
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
 
-/** The current Pods of a workload, described. */
-export async function podReport(kubectl: Kubectl, o: Obj): Promise<string[]> {
+/** A workload's current Pods (not those being deleted), and what is wrong with the nodes they run on. */
+export async function workloadPods(kubectl: Kubectl, o: Obj): Promise<{ pods: Obj[]; nodes: Map<string, string>; error?: string }> {
   const r = await kubectl.run(['get', 'pods', '-n', o.metadata.namespace, '-l', selectorOf(o), '-o', 'json'], { timeoutMs: 30_000 });
-  if (r.exitCode !== 0) return [`(cannot list its Pods: ${r.stderr.trim().split('\n').pop()})`];
-  const items: Obj[] = JSON.parse(r.stdout).items.filter((p: Obj) => !p.metadata.deletionTimestamp);
-  if (!items.length) return ['no Pods yet (the controller has not created any: see kubectl describe)'];
-  return Promise.all(items.map(async (p) => describePod(p) + (await claimReport(kubectl, p))));
+  if (r.exitCode !== 0) return { pods: [], nodes: new Map(), error: r.stderr.trim().split('\n').pop() };
+  const pods: Obj[] = JSON.parse(r.stdout).items.filter((p: Obj) => !p.metadata.deletionTimestamp);
+  return { pods, nodes: await nodeProblems(kubectl, pods.map((p) => p.spec?.nodeName)) };
 }
 
-/** For a Pod waiting on its PersistentVolumeClaims: each unbound claim and what the volume controller said of it. */
-async function claimReport(kubectl: Kubectl, p: Obj): Promise<string> {
+/** The current Pods of a workload, described, each with the cause of what keeps it from being ready. */
+export async function podReport(kubectl: Kubectl, o: Obj): Promise<string[]> {
+  const { pods, nodes, error } = await workloadPods(kubectl, o);
+  if (error) return [`(cannot list its Pods: ${error})`];
+  if (!pods.length) return ['no Pods yet (the controller has not created any: see kubectl describe)'];
+  return Promise.all(pods.map(async (p) => describePod(p, nodes) + (await causeOf(kubectl, p))));
+}
+
+/** For a Pod the scheduler cannot place: the foreign Pod on its host ports, or why its claims do not bind. */
+async function causeOf(kubectl: Kubectl, p: Obj): Promise<string> {
   const scheduled = (p.status?.conditions ?? []).find((c: Obj) => c.type === 'PodScheduled');
-  if (!/unbound immediate PersistentVolumeClaims/.test(scheduled?.message ?? '')) return '';
-  const ns = p.metadata.namespace;
+  const message: string = scheduled?.status === 'False' ? (scheduled.message ?? '') : '';
+  if (/didn't have free ports/.test(message)) return hostPortClash(kubectl, p);
+  if (!/unbound immediate PersistentVolumeClaims|PersistentVolumeClaim .* not found/.test(message)) return '';
   const claims: string[] = (p.spec?.volumes ?? []).map((v: Obj) => v.persistentVolumeClaim?.claimName).filter(Boolean);
-  const lines = await Promise.all(
-    claims.map(async (name) => {
-      const c = await kubectl.run(['get', 'pvc', name, '-n', ns, '-o', 'jsonpath={.status.phase}'], { timeoutMs: 15_000 });
-      if (c.stdout === 'Bound') return '';
-      const ev = await kubectl.run(['get', 'events', '-n', ns, '--field-selector', `involvedObject.kind=PersistentVolumeClaim,involvedObject.name=${name}`, '-o', 'json'], { timeoutMs: 15_000 });
-      const events: Obj[] = ev.exitCode === 0 ? JSON.parse(ev.stdout).items : [];
-      const last = events.sort((a, b) => String(a.lastTimestamp ?? a.eventTime).localeCompare(String(b.lastTimestamp ?? b.eventTime))).pop();
-      return `; PVC ${name} is ${c.stdout || 'missing'}${last ? `: ${last.message}` : ''}`;
-    }),
-  );
-  return lines.join('');
+  const problems = await Promise.all(claims.map((name) => claimProblem(kubectl, p.metadata.namespace, name)));
+  return problems.filter(Boolean).map((x) => `; ${x}`).join('');
+}
+
+/** Whether a workload has at least one ready Pod now (its Ready condition, on a node that still reports). */
+export async function hasReadyPod(kubectl: Kubectl, o: Obj): Promise<boolean> {
+  const { pods, nodes } = await workloadPods(kubectl, o);
+  return pods.some((p) => podReady(p, nodes));
+}
+
+export interface RolloutWait {
+  readonly timeoutSeconds: number;
+  readonly log: (line: string) => void;
+  /** An interruption stops the wait at once. */
+  readonly guard?: Guard;
+  /** When the workload had a ready Pod before this deploy changed it: an outage is reported from then. */
+  readonly servingUntil?: Date;
 }
 
 /**
  * Waits for a Deployment/StatefulSet/DaemonSet the way kubectl judges it (`kubectl rollout status`), printing
- * what its Pods report while it waits; on timeout, fails naming the workload and each Pod's state.
+ * what its Pods report while it waits; on timeout, fails naming the workload, each Pod's state and its cause, and an
+ * outage when the workload served before this deploy and has no ready Pod now (a Recreate strategy, or a single
+ * StatefulSet replica, stops the old Pod first).
  */
-export async function waitForRollout(kubectl: Kubectl, o: Obj, timeoutSeconds: number, log: (line: string) => void): Promise<void> {
+export async function waitForRollout(kubectl: Kubectl, o: Obj, w: RolloutWait): Promise<void> {
   const ns = o.metadata.namespace;
   const what = `${o.kind.toLowerCase()}/${o.metadata.name}`;
-  const wait = start('kubectl', kubectl.argv(['rollout', 'status', what, '-n', ns, `--timeout=${timeoutSeconds}s`]), { timeoutMs: (timeoutSeconds + 30) * 1000 });
+  const wait = start('kubectl', kubectl.argv(['rollout', 'status', what, '-n', ns, `--timeout=${w.timeoutSeconds}s`]), { timeoutMs: (w.timeoutSeconds + 30) * 1000 });
   let last = '';
+  let apiGone: string | undefined;
   const progress = setInterval(async () => {
     const now = (await podReport(kubectl, o)).join('; ');
-    if (now !== last) log(`  ${ns}/${what}: ${now}`);
+    // kubectl rollout status retries a broken watch until its timeout: an API server that stopped answering ends it.
+    const lost = /cannot list its Pods: (.*)\)$/.exec(now);
+    if (lost && unreachable(lost[1])) {
+      apiGone = explainKubectlError(lost[1]);
+      wait.stop();
+    }
+    if (now !== last) w.log(`  ${ns}/${what}: ${now}`);
     last = now;
   }, 5000);
-  const r = await wait.done.finally(() => clearInterval(progress));
+  const r = await (w.guard ? w.guard.race(wait.done) : wait.done).finally(() => {
+    clearInterval(progress);
+    wait.stop();
+  });
   if (r.exitCode === 0) return;
   const pods = await podReport(kubectl, o);
+  const listing = /cannot list its Pods: (.*)\)$/.exec(pods[0] ?? '');
+  if (apiGone || (listing && unreachable(listing[1]))) {
+    const why = apiGone ?? explainKubectlError(listing![1]);
+    throw new UserError(`lost the API server while waiting for ${ns}/${what}: ${why}; later waves were not applied`);
+  }
+  const outage = w.servingUntil && !(await hasReadyPod(kubectl, o)) ? outageLine(o, w.servingUntil) : '';
   throw new UserError(
-    `${ns}/${what} did not become ready within ${timeoutSeconds} s (--timeout, default deploy.rolloutTimeoutSeconds); later waves were not applied.\n  its Pods: ${pods.join('\n            ')}\n  kubectl: ${(r.stderr.trim() || r.stdout.trim()).split('\n').pop()}\n  inspect: kubectl -n ${ns} describe ${what}`,
+    `${ns}/${what} did not become ready within ${w.timeoutSeconds} s (--timeout, default deploy.rolloutTimeoutSeconds); later waves were not applied.\n${outage}  its Pods: ${pods.join('\n            ')}\n  kubectl: ${(r.stderr.trim() || r.stdout.trim()).split('\n').pop()}\n  inspect: kubectl -n ${ns} describe ${what}`,
   );
+}
+
+function outageLine(o: Obj, since: Date): string {
+  const how =
+    o.spec?.strategy?.type === 'Recreate' ? 'its Recreate strategy stopped the old Pod before the new one was ready' : 'the old Pod was replaced before the new one was ready';
+  const id = `${o.metadata.namespace}/${o.metadata.name}`;
+  return `  OUTAGE: ${id} has no ready Pod since ${since.toISOString()} (${how}): whatever it serves is down now. bin/roomler deploy rollback brings the previous revision back\n`;
 }

@@ -12,7 +12,10 @@ import { turnPassword } from '../../../lib/turn';
 import { exists, FileProblem, readBytes, readUtf8 } from '../../../lib/config/files';
 import { SECRET_KEY_SOURCES, secretSizeProblems, secretValueProblems } from '../../../lib/config/secret-values';
 import { UserError } from '../cli/errors';
+import { explainKubectlError } from './causes';
 import { clusterTargets, Kubectl } from './kubectl';
+import { ClusterLock, type LockOptions } from './lock';
+import { ensureHistoryNamespace } from './releases';
 
 export interface SecretManifest {
   readonly apiVersion: 'v1';
@@ -143,18 +146,27 @@ export function printRedacted(config: LoadedConfig, projectDir: string, log: (li
 }
 
 /** `secrets apply`: namespaces and Secrets on kubectl's stdin, after saying where and asking. */
-export async function applySecrets(config: LoadedConfig, projectDir: string, context: string | undefined, yes: boolean, log: (line: string) => void): Promise<number> {
+export async function applySecrets(config: LoadedConfig, projectDir: string, context: string | undefined, yes: boolean, log: (line: string) => void, lock: LockOptions = {}): Promise<number> {
   const all = buildSecrets(config, secretSource(projectDir));
+  const historyNs = config.root.deploy.historyNamespace;
   // Each instance's Secrets go where deploy sends the instance (its context:, or --context for everything).
   for (const { context: target, objects: secrets } of clusterTargets(config, all, context)) {
     const kubectl = new Kubectl(target);
     // Secrets live in namespaces that may not exist before the first deploy: create those first.
     const names = [...new Set(secrets.map((x) => x.metadata.namespace))];
-    await kubectl.confirmChange('secrets apply', names, yes, [`Secrets:         ${secrets.map((s) => `${s.metadata.namespace}/${s.metadata.name}`).join(', ')}`]);
-    const namespaces = names.map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } }));
-    const r = await kubectl.run(['apply', '-f', '-'], { input: [...namespaces.map((n) => stringify(n)), manifests(secrets)].join('---\n'), timeoutMs: 120_000 });
-    if (r.exitCode !== 0) throw new UserError(`kubectl apply failed (exit ${r.exitCode ?? r.signal}): ${r.stderr.trim().split('\n').pop()}`);
-    log(r.stdout.replace(/\n$/, ''));
+    await kubectl.confirmChange('secrets apply', names, yes, [`Secrets:         ${secrets.map((s) => `${s.metadata.namespace}/${s.metadata.name}`).join(', ')}`, `lock:            the deploy lock in namespace ${historyNs} while it applies`]);
+    // Under the same cluster lock as deploy and rollback: a deploy never reads Secrets half-applied by another run.
+    await ensureHistoryNamespace(kubectl, historyNs);
+    const held = await ClusterLock.acquire(kubectl, historyNs, { operation: 'secrets apply', waitSeconds: lock.waitLockSeconds, forceUnlock: lock.forceUnlock, log });
+    try {
+      const namespaces = names.map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } }));
+      const r = await kubectl.run(['apply', '-f', '-'], { input: [...namespaces.map((n) => stringify(n)), manifests(secrets)].join('---\n'), timeoutMs: 120_000 });
+      if (r.exitCode !== 0) throw new UserError(`kubectl apply failed (exit ${r.exitCode ?? r.signal}): ${explainKubectlError(r.stderr)}`);
+      log(r.stdout.replace(/\n$/, ''));
+    } finally {
+      const note = await held.release();
+      if (note) log(note);
+    }
   }
   return 0;
 }

@@ -124,7 +124,7 @@ async function locked(cfg: LoadedConfig, what: string, log: Log, fn: (guard: Gua
       release();
     }
   } catch (e) {
-    if (e instanceof Interrupted) throw new UserError(`${what} interrupted by ${e.signal} before any change: nothing was written`, e.signal === 'SIGINT' ? 130 : 143);
+    if (e instanceof Interrupted) throw new UserError(`${what} interrupted by ${e.signal} before any change: nothing was written`, e.exitCode);
     throw e;
   } finally {
     guard.dispose();

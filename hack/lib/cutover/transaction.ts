@@ -4,17 +4,14 @@ import { atomicWrite, BYTES, createSet, original, sha256, updateSet, type Backup
 import type { NginxControl } from './nginx';
 import { judged, type Check, type ResolvedRoute } from './plan';
 import { runChecks } from './verify';
+import { Guard, Interrupted } from '../process/interrupt';
+
+export { Guard, Interrupted };
 
 // Changes of nginx's files that either take effect, verified, or are undone: back up, rewrite atomically, nginx -t,
 // reload, confirm new workers, verify through nginx. A transaction may pass through several stages (the switch:
 // the maintenance answer, then the cutover) before it commits; any failure or signal after the first byte changed
 // restores the originals byte-identical, reloads if nginx had been told, and confirms again.
-
-export class Interrupted extends Error {
-  constructor(readonly signal: NodeJS.Signals) {
-    super(`interrupted by ${signal}`);
-  }
-}
 
 class StepFailed extends Error {
   constructor(
@@ -22,51 +19,6 @@ class StepFailed extends Error {
     message: string,
   ) {
     super(message);
-  }
-}
-
-/**
- * Turns SIGINT/SIGTERM into an `Interrupted` error at the next await, aborting requests in flight. Once a
- * restore has begun, further signals are reported and otherwise ignored: the restore must finish.
- */
-export class Guard {
-  private readonly controller = new AbortController();
-  private received: NodeJS.Signals | undefined;
-  private restoring = false;
-  private readonly interrupted: Promise<never>;
-
-  constructor(private readonly log: (line: string) => void) {
-    this.interrupted = new Promise<never>((_, reject) => this.controller.signal.addEventListener('abort', () => reject(new Interrupted(this.received!))));
-    this.interrupted.catch(() => undefined);
-    process.on('SIGINT', this.handler);
-    process.on('SIGTERM', this.handler);
-  }
-
-  private readonly handler = (signal: NodeJS.Signals) => {
-    if (this.restoring) return this.log(`${signal} received: still restoring the original files; please wait`);
-    this.received ??= signal;
-    this.controller.abort();
-  };
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  race<T>(p: Promise<T>): Promise<T> {
-    return Promise.race([p, this.interrupted]);
-  }
-
-  check(): void {
-    if (this.received) throw new Interrupted(this.received);
-  }
-
-  holdForRestore(): void {
-    this.restoring = true;
-  }
-
-  dispose(): void {
-    process.off('SIGINT', this.handler);
-    process.off('SIGTERM', this.handler);
   }
 }
 
@@ -200,7 +152,7 @@ export class NginxTransaction {
     } catch (m) {
       report.lines.push(`could not record the outcome in ${this.set.dir}/manifest.json: ${(m as Error).message}`);
     }
-    const code = interrupted ? (interrupted.signal === 'SIGINT' ? 130 : 143) : 1;
+    const code = interrupted ? interrupted.exitCode : 1;
     throw new UserError(`${this.o.kind} ${why}\n${report.lines.map((l) => `  ${l}`).join('\n')}`, code);
   }
 

@@ -6,8 +6,9 @@ import { MONGODB_CREDENTIALS, TURN_EXPIRY_MAX, turnUsername, type InstanceConfig
 import { coturnIssues } from '../../../lib/config/coturn-checks';
 import { turnserverConf } from '../../../lib/constructs/turnserver-conf';
 import { turnPassword } from '../../../lib/turn';
-import { ClusterUnavailable, type Kubectl } from '../cluster/kubectl';
-import { describePod } from '../cluster/rollout';
+import { ClusterUnavailable, clusterTargets, Kubectl } from '../cluster/kubectl';
+import { describePod, explainKubectlError, nodeProblems, podReady } from '../cluster/causes';
+import { synthesizeManifests, type Manifest } from '../../../lib/synth';
 import { run } from '../process/run';
 import { NginxControl } from '../cutover/nginx';
 import { inventory, readTree, resolveRoutes, routeStatus } from '../cutover/plan';
@@ -121,7 +122,7 @@ const tcpOpen = (host: string, port: number) =>
   });
 
 /** Pods, NodePorts from this host, and MongoDB's version after the migration, when the cluster answers. */
-export async function clusterChecks(cfg: LoadedConfig, kubectl: Kubectl): Promise<Line[]> {
+export async function clusterChecks(cfg: LoadedConfig, kubectl: Kubectl, override?: string): Promise<Line[]> {
   try {
     await kubectl.connect();
   } catch (e) {
@@ -129,15 +130,14 @@ export async function clusterChecks(cfg: LoadedConfig, kubectl: Kubectl): Promis
     throw e;
   }
   const out: Line[] = [];
+  // Every workload of every namespace the config deploys (the instances' and coturn's), as synth makes them, each in
+  // the cluster deploy sends it to (`override`: --context for everything).
+  const workloads = [...synthesizeManifests(cfg).values()].flat().filter((o) => ['Deployment', 'StatefulSet', 'DaemonSet'].includes(o.kind));
+  for (const target of clusterTargets(cfg, workloads, override)) {
+    const k = (target.context ?? kubectl.context) === kubectl.context ? kubectl : new Kubectl(target.context);
+    for (const ns of [...new Set(target.objects.map((w) => w.metadata.namespace!))]) out.push(...(await workloadChecks(k, ns, target.objects.filter((w) => w.metadata.namespace === ns))));
+  }
   for (const i of cfg.instances) {
-    const pods = await kubectl.run(['get', 'pods', '-n', i.namespace, '-o', 'json'], { timeoutMs: 15_000 });
-    for (const p of pods.exitCode === 0 ? JSON.parse(pods.stdout).items : []) {
-      const cs: { ready: boolean; restartCount: number }[] = p.status?.containerStatuses ?? [];
-      const restarts = cs.reduce((n, c) => n + c.restartCount, 0);
-      const ready = cs.length > 0 && cs.every((c) => c.ready);
-      if (p.status?.phase === 'Succeeded' || p.metadata.ownerReferences?.some((o: { kind: string }) => o.kind === 'Job')) continue;
-      out.push(line(!ready ? 'fail' : restarts > 5 ? 'warn' : 'ok', `pod ${i.namespace}/${p.metadata.name}`, ready ? `ready on ${p.spec.nodeName}, ${restarts} restart(s)` : describePod(p)));
-    }
     out.push(...(await cronJobChecks(i, kubectl)));
     for (const [name, port] of [['roomler', i.app.nodePort], ...Object.entries(i.janus.nodePorts).map(([k, v]) => [`janus ${k}`, v])] as [string, number][]) {
       out.push((await tcpOpen(i.nodeAddress, port)) ? line('ok', `nodeport ${name}`, `${i.nodeAddress}:${port} answers`) : line('fail', `nodeport ${name}`, `${i.nodeAddress}:${port} does not answer from this host`));
@@ -152,6 +152,33 @@ export async function clusterChecks(cfg: LoadedConfig, kubectl: Kubectl): Promis
     const [version, fcv] = mongo.stdout.trim().split(/\s+/);
     if (mongo.exitCode !== 0) out.push(line('fail', `mongodb ${i.name}`, `cannot query mongodb-0: ${mongo.stderr.trim().split('\n').pop()}`));
     else out.push(version?.split('.')[0] === fcv?.split('.')[0] ? line('ok', `mongodb ${i.name}`, `server ${version}, featureCompatibilityVersion ${fcv}`) : line('warn', `mongodb ${i.name}`, `server ${version} but featureCompatibilityVersion ${fcv}: finish the upgrade with setFeatureCompatibilityVersion`));
+  }
+  return out;
+}
+
+/**
+ * One namespace's workloads: each must exist and have Pods, and each Pod is judged by its own Ready condition on a
+ * node that still reports (a node that stopped heartbeating makes every "Running, Ready" stale), with the cause.
+ */
+async function workloadChecks(kubectl: Kubectl, namespace: string, workloads: readonly Manifest[]): Promise<Line[]> {
+  const r = await kubectl.run(['get', 'pods,deployments,statefulsets,daemonsets', '-n', namespace, '-o', 'json'], { timeoutMs: 15_000 });
+  if (r.exitCode !== 0) return [line('fail', `namespace ${namespace}`, `cannot read its workloads: ${explainKubectlError(r.stderr)}`)];
+  const items: any[] = JSON.parse(r.stdout).items;
+  const pods = items.filter((x) => x.kind === 'Pod' && !x.metadata.deletionTimestamp && x.status?.phase !== 'Succeeded' && !x.metadata.ownerReferences?.some((o: { kind: string }) => o.kind === 'Job'));
+  const nodes = await nodeProblems(kubectl, pods.map((p) => p.spec?.nodeName));
+  const out: Line[] = [];
+  for (const w of workloads) {
+    const check = `workload ${namespace}/${w.kind.toLowerCase()}/${w.metadata.name}`;
+    const live = items.find((x) => x.kind === w.kind && x.metadata.name === w.metadata.name);
+    const selector = Object.entries<string>(w.spec?.selector?.matchLabels ?? {});
+    const mine = pods.filter((p) => selector.every(([k, v]) => p.metadata.labels?.[k] === v));
+    if (!live) out.push(line('fail', check, 'missing from the cluster: run bin/roomler deploy'));
+    else if (!mine.length) out.push(line('fail', check, `has no Pods (desired ${live.spec?.replicas ?? 1}): kubectl -n ${namespace} describe ${w.kind.toLowerCase()}/${w.metadata.name}`));
+    for (const p of mine) {
+      const restarts = (p.status?.containerStatuses ?? []).reduce((n: number, c: { restartCount: number }) => n + c.restartCount, 0);
+      const ready = podReady(p, nodes);
+      out.push(line(!ready ? 'fail' : restarts > 5 ? 'warn' : 'ok', `pod ${namespace}/${p.metadata.name}`, ready ? `ready on ${p.spec.nodeName}, ${restarts} restart(s)` : describePod(p, nodes)));
+    }
   }
   return out;
 }

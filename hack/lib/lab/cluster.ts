@@ -36,6 +36,11 @@ export interface LabState {
 
 /** The admin token of the lab's static token file; a test's "refused credentials" uses any other value. */
 const ADMIN_TOKEN = 'roomler-lab-admin';
+/**
+ * A second user of the static token file, in no group but system:authenticated: RBAC grants it nothing until a test
+ * (or an operator rehearsing) binds a Role to "operator", to rehearse a deploy with partial rights.
+ */
+export const LAB_OPERATOR = { user: 'operator', token: 'roomler-lab-operator' } as const;
 export const LAB_CONTEXT = 'roomler-lab';
 /** What each lab node offers the scheduler. */
 export const LAB_NODE_CAPACITY = { cpu: '8', memory: '32Gi', 'ephemeral-storage': '100Gi', pods: '110' } as const;
@@ -43,7 +48,7 @@ export const LAB_NODE_CAPACITY = { cpu: '8', memory: '32Gi', 'ephemeral-storage'
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A kubeconfig for the lab's API server with `token` (the admin's by default). */
-export function kubeconfigText(server: string, caFile: string, token = ADMIN_TOKEN, context = LAB_CONTEXT): string {
+export function kubeconfigText(server: string, caFile: string, token = ADMIN_TOKEN, context = LAB_CONTEXT, user = `${context}-admin`): string {
   return [
     'apiVersion: v1',
     'kind: Config',
@@ -57,9 +62,9 @@ export function kubeconfigText(server: string, caFile: string, token = ADMIN_TOK
     `- name: ${context}`,
     '  context:',
     `    cluster: ${context}`,
-    `    user: ${context}-admin`,
+    `    user: ${user}`,
     'users:',
-    `- name: ${context}-admin`,
+    `- name: ${user}`,
     '  user:',
     `    token: ${token}`,
     '',
@@ -95,7 +100,7 @@ export async function startLab(o: LabOptions): Promise<LabState> {
       const k = await run('openssl', ['genrsa', '-out', sa, '2048'], { timeoutMs: 30_000 });
       if (k.exitCode !== 0) throw new UserError(`openssl genrsa failed: ${k.stderr.trim()}`);
     }
-    writeFileSync(join(dir, 'tokens.csv'), `${ADMIN_TOKEN},admin,admin,"system:masters"\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'tokens.csv'), `${ADMIN_TOKEN},admin,admin,"system:masters"\n${LAB_OPERATOR.token},${LAB_OPERATOR.user},${LAB_OPERATOR.user}\n`, { mode: 0o600 });
 
     const etcd = daemon('etcd', [
       '--name', 'lab', '--data-dir', join(dir, 'etcd'),
@@ -106,7 +111,7 @@ export async function startLab(o: LabOptions): Promise<LabState> {
     pids.etcd = etcd.pid!;
     save();
 
-    const api = daemon(bin('kube-apiserver'), [
+    const apiArgs = [
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
       '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
       `--cert-dir=${pki}`, `--token-auth-file=${join(dir, 'tokens.csv')}`, '--authorization-mode=RBAC',
@@ -114,7 +119,9 @@ export async function startLab(o: LabOptions): Promise<LabState> {
       '--service-cluster-ip-range=10.96.0.0/16', '--allow-privileged=true', '--enable-priority-and-fairness=false', '--profiling=false',
       // The kubelet-facing admission plugins have no kubelet to talk to; everything the API server checks on objects stays on.
       '--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,DefaultStorageClass,PersistentVolumeClaimResize,ResourceQuota,LimitRanger,PodSecurity,Priority',
-    ], { logFile: join(logs, 'kube-apiserver.log') });
+    ];
+    writeFileSync(join(dir, 'kube-apiserver.args.json'), JSON.stringify([bin('kube-apiserver'), ...apiArgs]));
+    const api = daemon(bin('kube-apiserver'), apiArgs, { logFile: join(logs, 'kube-apiserver.log') });
     pids['kube-apiserver'] = api.pid!;
     save();
 
@@ -197,6 +204,29 @@ export async function stopLab(s: Pick<LabState, 'pids' | 'dir'>, removeDir = fal
   // Throw-away state: no graceful shutdown needed (the API server alone would take seconds to drain).
   await Promise.all(Object.values(s.pids).map((pid) => stopGroup(pid, 500)));
   if (removeDir) rmSync(s.dir, { recursive: true, force: true });
+}
+
+/**
+ * Starts the lab's kube-apiserver again with its original arguments (same port, certificates, etcd): after a test
+ * killed it to rehearse an API server lost in the middle of a deploy. Resolves when it answers /readyz.
+ */
+export async function restartApiServer(s: LabState, binDir: string): Promise<void> {
+  const [file, ...args] = JSON.parse(readFileSync(join(s.dir, 'kube-apiserver.args.json'), 'utf8')) as string[];
+  const api = daemon(file, args, { logFile: join(s.dir, 'logs', 'kube-apiserver.log') });
+  s.pids['kube-apiserver'] = api.pid!;
+  writeFileSync(join(s.dir, 'lab.json'), JSON.stringify(s, null, 2) + '\n');
+  for (let n = 0; ; n++) {
+    const r = await run(join(binDir, 'kubectl'), ['--kubeconfig', s.kubeconfig, 'get', '--raw', '/readyz', '--request-timeout=2s'], { timeoutMs: 10_000 });
+    if (r.exitCode === 0) return;
+    if (api.exitCode !== null || n > 300) throw new UserError(`kube-apiserver did not come back:\n${tail(join(s.dir, 'logs', 'kube-apiserver.log'))}`);
+    await sleep(100);
+  }
+}
+
+/** A kubeconfig for this lab as the static user `operator` (RBAC grants it only what a test binds to it). */
+export function operatorKubeconfig(s: LabState, file: string): string {
+  writeFileSync(file, kubeconfigText(s.server, join(s.dir, 'pki', 'apiserver.crt'), LAB_OPERATOR.token, LAB_CONTEXT, LAB_OPERATOR.user), { mode: 0o600 });
+  return file;
 }
 
 export function readLabState(dir: string): LabState | undefined {

@@ -5,12 +5,14 @@
 //   lab.roomler.dev/never-ready: "true"  Running, containers started, never Ready (a failing readiness probe)
 //   lab.roomler.dev/crash-loop: "true"   waiting in CrashLoopBackOff with restarts (a container that keeps exiting)
 //   lab.roomler.dev/fail: "true"         a Job's Pod exits 1 instead of completing (a failed backup run)
+//   lab.roomler.dev/init-fail: "true"    its init containers keep exiting 1 (Init:CrashLoopBackOff); nothing starts
 
 export const LAB_ANNOTATIONS = {
   readyAfter: 'lab.roomler.dev/ready-after',
   neverReady: 'lab.roomler.dev/never-ready',
   crashLoop: 'lab.roomler.dev/crash-loop',
   fail: 'lab.roomler.dev/fail',
+  initFail: 'lab.roomler.dev/init-fail',
 } as const;
 
 const annotation = (key: string) => `'.metadata.annotations["${key}"]'`;
@@ -71,6 +73,54 @@ const crashing = `        restartCount: 5
             reason: CrashLoopBackOff
             message: back-off 2m40s restarting failed container`;
 
+const initFailing = `
+      {{ $now := Now }}
+      conditions:
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "False"
+        type: Initialized
+        reason: ContainersNotInitialized
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "False"
+        type: Ready
+        reason: ContainersNotReady
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "False"
+        type: ContainersReady
+        reason: ContainersNotReady
+      initContainerStatuses:
+      {{ range .spec.initContainers }}
+      - image: {{ .image | Quote }}
+        name: {{ .name | Quote }}
+        ready: false
+        restartCount: 4
+        lastState:
+          terminated:
+            exitCode: 1
+            reason: Error
+            startedAt: {{ $now | Quote }}
+            finishedAt: {{ $now | Quote }}
+        state:
+          waiting:
+            reason: CrashLoopBackOff
+            message: back-off 1m20s restarting failed container
+      {{ end }}
+      containerStatuses:
+      {{ range .spec.containers }}
+      - image: {{ .image | Quote }}
+        name: {{ .name | Quote }}
+        ready: false
+        restartCount: 0
+        started: false
+        state:
+          waiting:
+            reason: PodInitializing
+      {{ end }}
+      hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
+      podIP: {{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) | Quote }}
+      phase: Pending
+      startTime: {{ $now | Quote }}`;
+
 const stage = (name: string, selector: string[], next: string, delayFrom?: string) => `apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata:
@@ -94,7 +144,8 @@ const withIt = (key: string) => `key: ${annotation(key)}\n      operator: Exists
 export function labStages(): string {
   const A = LAB_ANNOTATIONS;
   return [
-    stage('pod-ready', [...fresh, without(A.neverReady), without(A.crashLoop)], `    statusTemplate: |${running(true, started)}`, annotation(A.readyAfter)),
+    stage('pod-ready', [...fresh, without(A.neverReady), without(A.crashLoop), without(A.initFail)], `    statusTemplate: |${running(true, started)}`, annotation(A.readyAfter)),
+    stage('pod-init-fail', [...fresh, withIt(A.initFail)], `    statusTemplate: |${initFailing}`),
     stage('pod-never-ready', [...fresh, withIt(A.neverReady)], `    statusTemplate: |${running(false, started)}`),
     stage('pod-crash-loop', [...fresh, withIt(A.crashLoop)], `    statusTemplate: |${running(false, crashing)}`),
     // Job Pods (the backup CronJobs) complete once running, as kwok's defaults do, or fail where annotated.

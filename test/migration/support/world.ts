@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ROOMLER, ROOT } from '../../support/cli';
 import { ferretdbBin, mongoPath, seedRoomler, startServer, type Server } from '../../support/mongo';
-import { emptyDir } from '../../support/synth';
+import { emptyDir, synthIn } from '../../support/synth';
 import { freePort } from '../../rsync/sshd';
 import { crontabSpool } from '../../rsync/world';
 import { freeNodePort, Lab, LOCATIONS, OLD_HOSTS, ROUTES, startBackends, type Backends } from '../../cutover/support/lab';
@@ -129,6 +129,9 @@ export class World {
         '',
       ].join('\n'),
     });
+    // The operator's dist/, as synth makes it: migrate run refuses one that is not.
+    const s = synthIn(this.lab.project, {});
+    if (s.code !== 0) throw new Error(`synth of the world's project failed:\n${s.stderr}`);
   }
 
   get oldUri(): string {
