@@ -96,7 +96,13 @@ export async function bench(): Promise<{ name: string; value: string; target?: s
     const changes = Math.round(documents / 100);
     for (let round = 0; round <= ROUNDS; round++) {
       await withDb(source, async (d) => {
-        const picked = await d.collection('messages').aggregate([{ $sample: { size: Math.round((changes * 2) / 3) } }]).toArray();
+        // FerretDB has no $sample: every id, then a random pick here.
+        const ids = (await d.collection('messages').find({}, { projection: { _id: 1 } }).toArray()).map((x) => x._id);
+        for (let i = ids.length - 1; i > 0; i--) {
+          const j = Math.floor(Math.random() * (i + 1));
+          [ids[i], ids[j]] = [ids[j], ids[i]];
+        }
+        const picked = await d.collection('messages').find({ _id: { $in: ids.slice(0, Math.round((changes * 2) / 3)) } }).toArray();
         const [update, remove] = [picked.slice(0, changes / 3), picked.slice(changes / 3)];
         for (const m of update) await d.collection('messages').updateOne({ _id: m._id }, { $set: { content: `edited ${round} ${m.content}` } });
         await d.collection('messages').deleteMany({ _id: { $in: remove.map((m) => m._id) } });

@@ -135,7 +135,7 @@ describe('bin/roomler doctor: the cluster checks against a real API server', () 
     const noContext = join(emptyDir(), 'config');
     writeFileSync(noContext, readFileSync(cluster.state.kubeconfig, 'utf8').replace(/^current-context: .*$/m, ''));
     const unset = doctor(base, '', undefined, { ...lab, KUBECONFIG: noContext });
-    expect(unset.out).toMatch(/^skipped\s+cluster\s+no kubectl context is set \(kubectl config current-context is empty\): pass --context NAME or run kubectl config use-context NAME$/m);
+    expect(unset.out).toMatch(/^skipped\s+cluster\s+no kubectl context is set (in \S+ )?\((kubectl config )?current-context is empty\): pass --context NAME or run kubectl config use-context NAME$/m);
     const refused = doctor(base, '', undefined, { ...lab, KUBECONFIG: badCredentialsKubeconfig(cluster.state, join(emptyDir(), 'bad')) });
     expect(refused.out).toMatch(/^skipped\s+cluster\s+the API server https:\/\/127\.0\.0\.1:\d+ \(context roomler-lab\) refused the credentials of user "roomler-lab-admin" \(401 Unauthorized\)/m);
   });
