@@ -141,7 +141,7 @@ export interface SwitchHooks {
 /**
  * The switch itself: back up (or take over a pending set), the maintenance stage, `frozen`, the cutover stage,
  * commit. A failure anywhere restores the originals after `thaw`. Returns the milliseconds from the maintenance
- * answer going live to the cutover verified: the window browsers were told to retry in.
+ * answer going live to nginx serving the new app: the window browsers were told to retry in.
  */
 export async function runSwitch(cfg: LoadedConfig, proof: SwitchProof, hooks: SwitchHooks, o: { guard: Guard; log: (line: string) => void; resume?: BackupSet; onOpen?: (at: Date) => void }): Promise<number> {
   const c = cfg.root.cutover;
@@ -152,21 +152,27 @@ export async function runSwitch(cfg: LoadedConfig, proof: SwitchProof, hooks: Sw
   const tx = o.resume ? NginxTransaction.adopt(options, o.resume) : await NginxTransaction.begin(options, files.map((f) => ({ path: f.path, real: f.real, text: f.text })));
   const since = (t: number) => `${((Date.now() - t) / 1000).toFixed(1)} s`;
   try {
-    // The window opens as the maintenance answer is written: from then on the app's requests are answered 503.
-    const opened = Date.now();
-    o.onOpen?.(new Date(opened));
+    // The window is what browsers see: from the moment new workers answer the app's locations 503 to the moment new
+    // workers send them to the new app (each stage's checks come after its reload).
+    let opened = 0;
+    let closed = 0;
     tx.at('maintenance');
-    await tx.stage(proof.maintenance, maintenanceChecks(p));
-    o.log(`the app answers 503 with Retry-After (after ${since(opened)})`);
+    await tx.stage(proof.maintenance, maintenanceChecks(p), {
+      onReloaded: (at) => {
+        opened = at;
+        o.onOpen?.(new Date(at));
+      },
+    });
+    o.log(`the app answers 503 with Retry-After (checked ${since(opened)} after the reload)`);
     const frozen = Date.now();
     await hooks.frozen(tx);
     o.log(`stopped and copied in ${since(frozen)}`);
     const cut = Date.now();
     tx.at('cutover');
-    await tx.stage(proof.final, p.checksAfter);
-    o.log(`cut over and verified in ${since(cut)}`);
+    await tx.stage(proof.final, p.checksAfter, { onReloaded: (at) => (closed = at) });
+    o.log(`cut over in ${((closed - cut) / 1000).toFixed(1)} s, verified ${since(closed)} after the reload`);
     tx.commit();
-    return Date.now() - opened;
+    return closed - opened;
   } catch (e) {
     return tx.fail(e, judged(p.checks), hooks.thaw);
   }

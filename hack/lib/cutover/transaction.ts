@@ -90,8 +90,11 @@ export class NginxTransaction {
     return new Map(this.set.manifest.files.map((f) => [f.real, original(this.set, f)]));
   }
 
-  /** Writes `texts` (by real path; the files of the set only), tests, reloads, confirms and runs `checks`. */
-  async stage(texts: ReadonlyMap<string, string>, checks: readonly Check[]): Promise<string[]> {
+  /**
+   * Writes `texts` (by real path; the files of the set only), tests, reloads, confirms and runs `checks`.
+   * `onReloaded` is told the moment new workers serve the new files (before the checks).
+   */
+  async stage(texts: ReadonlyMap<string, string>, checks: readonly Check[], o: { onReloaded?: (at: number) => void } = {}): Promise<string[]> {
     const { guard, nginx, log } = this.o;
     this.step = 'rewrite';
     let n = 0;
@@ -117,6 +120,7 @@ export class NginxTransaction {
     const taken = await guard.race(nginx.awaitReload(before));
     if (!taken) throw new StepFailed(this.step, notTaken(nginx));
     this.reloadTaken = true;
+    o.onReloaded?.(Date.now());
     log(`reload: new workers ${taken.fresh.join(', ')} replace ${before.join(', ')}${taken.retiring.length ? ` (${taken.retiring.join(', ')} no longer accept; they finish their open connections)` : ''}`);
     this.step = 'verify';
     const after = judged(checks);

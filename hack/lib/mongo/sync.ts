@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { UserError } from '../cli';
 import { failure, type Inventory } from './tools';
-import { fingerprintOf, idSupported, type CollectionDigest, type DatabaseDigest, type DigestWhere, type MongoSide, type Selection } from './sides';
+import { fingerprintOf, idSupported, type CollectionDigest, type DatabaseDigest, type DigestWhere, type MongoSide, type Selection, type Snapshot } from './sides';
 
 // The incremental sync: makes `target` hold exactly the documents of `source` by copying only what differs, then
 // proves the two equal. There is no oplog on a standalone MongoDB 4.0, and counts miss updates, so both sides are read
@@ -112,9 +112,16 @@ const batches = <T>(list: readonly T[]) => Array.from({ length: Math.ceil(list.l
  * naming the collection when the target does not match afterwards, unless `live`: a source that still takes writes
  * changes while it is read, and what differs after such a pass is the next one's to copy.
  */
-export async function syncOnce(source: MongoSide, target: MongoSide, log: (line: string) => void, o: { live?: boolean; where?: DigestWhere } = {}): Promise<SyncReport> {
+export async function syncOnce(
+  source: MongoSide,
+  target: MongoSide,
+  log: (line: string) => void,
+  o: { live?: boolean; where?: DigestWhere; targetSnapshot?: Promise<Snapshot> } = {},
+): Promise<SyncReport> {
   const t0 = Date.now();
-  const [sourceR, targetR] = await Promise.allSettled([source.snapshot(o.where), target.snapshot(o.where)]);
+  // The target's read may have started already (the switch reads it while the old app stops: nothing but this sync
+  // writes to the target, so its state cannot change meanwhile).
+  const [sourceR, targetR] = await Promise.allSettled([source.snapshot(o.where), o.targetSnapshot ?? target.snapshot(o.where)]);
   const [{ digest: sourceDigest, inventory: sourceInv, bytes }, { digest: targetDigest, inventory: targetBefore }] = [settled(sourceR), settled(targetR)];
   const digestMs = Date.now() - t0;
   const documents = Object.values(sourceDigest).reduce((n, c) => n + c.count, 0);

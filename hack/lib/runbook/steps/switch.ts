@@ -62,19 +62,24 @@ async function theWindow(ctx: RunContext, proof: SwitchProof, guard: Guard, anno
   const names = app(cfg);
   const { source, target } = migrationSides(cfg, kubectl);
   let final: SyncReport | undefined;
+  /** When the window opened (for a resumed switch: when the killed run opened it), and when this run's answer went live. */
   let opened = 0;
+  let live = 0;
   /** The window a killed run opened: it stays the window's start, and the app's stop stays when it was. */
   const earlier = resume ? ctx.state.steps.switch?.window : undefined;
-  const windowMs = await runSwitch(
+  const thisRunMs = await runSwitch(
     cfg,
     proof,
     {
       frozen: async (tx) => {
         tx.at(`docker stop ${names.join(' ')}`);
         ctx.note({ window: { openedAt: new Date(opened).toISOString(), appStoppedAt: (resume && earlier?.appStoppedAt) || new Date().toISOString(), announcedMs } });
+        // The target is read while the old app stops (only the sync writes to it); the source once it has stopped.
+        const targetSnapshot = target.snapshot(where);
+        targetSnapshot.catch(() => undefined);
         await dockerStop(names, log);
         tx.at('the final sync');
-        final = await syncOnce(source, target, (l) => log(`final sync: ${l}`), { where });
+        final = await syncOnce(source, target, (l) => log(`final sync: ${l}`), { where, targetSnapshot });
         for (const l of inventoryLines(final, source.label, target.label)) log(`  ${l}`);
         tx.at('cutover');
       },
@@ -85,13 +90,16 @@ async function theWindow(ctx: RunContext, proof: SwitchProof, guard: Guard, anno
       log,
       resume,
       onOpen: (at) => {
-        opened = resume && earlier?.openedAt ? Date.parse(earlier.openedAt) : at.getTime();
+        live = at.getTime();
+        opened = resume && earlier?.openedAt ? Date.parse(earlier.openedAt) : live;
         ctx.note({ window: { ...(resume ? earlier : {}), openedAt: new Date(opened).toISOString(), announcedMs } });
         log(`write-free window opens at ${at.toISOString()}: ${domain(cfg)} answers 503 with Retry-After ${RETRY_AFTER_S}`);
       },
     },
   );
-  log(`write-free window closes at ${new Date().toISOString()} (${seconds(windowMs)}; announced about ${seconds(announcedMs)})`);
+  // The new app serves from live + thisRunMs; a resumed switch's window began with the killed run.
+  const windowMs = live + thisRunMs - opened;
+  log(`write-free window closes at ${new Date(opened + windowMs).toISOString()} (${seconds(windowMs)}; announced about ${seconds(announcedMs)})`);
   return {
     outcome: `switched; write-free window ${seconds(windowMs)} (announced about ${seconds(announcedMs)})`,
     verified: [`final sync: ${final!.documents} documents in ${final!.collections.length} collections equal on both sides (counts, indexes, fingerprints); ${final!.changed} change(s) copied in the window`, 'every route verified through nginx'],
