@@ -152,13 +152,14 @@ export async function runSwitch(cfg: LoadedConfig, proof: SwitchProof, hooks: Sw
   const tx = o.resume ? NginxTransaction.adopt(options, o.resume) : await NginxTransaction.begin(options, files.map((f) => ({ path: f.path, real: f.real, text: f.text })));
   const since = (t: number) => `${((Date.now() - t) / 1000).toFixed(1)} s`;
   try {
-    // The window is what browsers see: from the moment new workers answer the app's locations 503 to the moment new
-    // workers send them to the new app (each stage's checks come after its reload).
+    // The window is what browsers see: from the moment nginx is told to load the maintenance answer (its new workers
+    // may answer 503 from then on) to the moment only new workers accept, sending the app's requests to the new app
+    // (each stage's checks come after its reload).
     let opened = 0;
     let closed = 0;
     tx.at('maintenance');
     await tx.stage(proof.maintenance, maintenanceChecks(p), {
-      onReloaded: (at) => {
+      onReloading: (at) => {
         opened = at;
         o.onOpen?.(new Date(at));
       },

@@ -92,9 +92,10 @@ export class NginxTransaction {
 
   /**
    * Writes `texts` (by real path; the files of the set only), tests, reloads, confirms and runs `checks`.
-   * `onReloaded` is told the moment new workers serve the new files (before the checks).
+   * `onReloading` is told the moment nginx is told to reload (new workers may answer from then on), `onReloaded` the
+   * moment the old workers no longer accept (before the checks).
    */
-  async stage(texts: ReadonlyMap<string, string>, checks: readonly Check[], o: { onReloaded?: (at: number) => void } = {}): Promise<string[]> {
+  async stage(texts: ReadonlyMap<string, string>, checks: readonly Check[], o: { onReloading?: (at: number) => void; onReloaded?: (at: number) => void } = {}): Promise<string[]> {
     const { guard, nginx, log } = this.o;
     this.step = 'rewrite';
     let n = 0;
@@ -115,6 +116,7 @@ export class NginxTransaction {
     this.step = 'reload';
     const before = await guard.race(nginx.workers());
     this.reloadSent = true;
+    o.onReloading?.(Date.now());
     const r = await guard.race(nginx.reload());
     if (!r.ok) throw new StepFailed(this.step, `nginx -s reload failed: ${r.output}`);
     const taken = await guard.race(nginx.awaitReload(before));
