@@ -1,4 +1,5 @@
 import { configDefaults, defineConfig } from 'vitest/config';
+
 import { FAST } from './test/tiers';
 
 export default defineConfig({

@@ -40,9 +40,15 @@ export async function bench(): Promise<{ name: string; value: string; target?: s
     if (during.code !== 0) throw new Error(`apply under load failed:\n${during.stderr}`);
     const ms = (x: number) => `${Math.round(x)} ms`;
     return [
-      { name: 'cutover apply, start to verified (5 routes, 7 verification requests) / rollback', value: `${ms(median(apply))} / ${ms(median(rollback))}` },
+      {
+        name: 'cutover apply, start to verified (5 routes, 7 verification requests) / rollback',
+        value: `${ms(median(apply))} / ${ms(median(rollback))}`,
+      },
       { name: 'cutover apply wall time, including Node start', value: ms(median(wall)) },
-      { name: 'bare nginx -s reload until new workers took over / ratio apply to it', value: `${ms(median(reload))} / ${(median(apply) / median(reload)).toFixed(1)}` },
+      {
+        name: 'bare nginx -s reload until new workers took over / ratio apply to it',
+        value: `${ms(median(reload))} / ${(median(apply) / median(reload)).toFixed(1)}`,
+      },
       {
         name: 'requests failed during apply under load: connection-per-request / keep-alive resets',
         value: `${stats.failed} of ${stats.requests} / ${stats.keepAlive.resets} of ${stats.keepAlive.requests}`,

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { ARCHIVE_FLAGS } from '../hack/lib/backups/rsync';
 import { startSshd } from '../test/rsync/sshd';
 
@@ -67,7 +68,9 @@ export async function bench(): Promise<{ name: string; value: string; target?: s
           configure({ nodeUploads: target, base: join(tmp, 'unused') });
           return time(ROOMLER, ['migrate', 'uploads', '--yes']);
         },
-        pm: () => time('rsync', ['-aHAX', '--numeric-ids', '-e', ssh, `${source}/`, node(plainTarget)]) + time('rsync', ['-aHAX', '--numeric-ids', '--checksum', '--dry-run', '-e', ssh, `${source}/`, node(plainTarget)], { sync: false }),
+        pm: () =>
+          time('rsync', ['-aHAX', '--numeric-ids', '-e', ssh, `${source}/`, node(plainTarget)]) +
+          time('rsync', ['-aHAX', '--numeric-ids', '--checksum', '--dry-run', '-e', ssh, `${source}/`, node(plainTarget)], { sync: false }),
         tb: () => {
           configure({ nodeUploads, base });
           return time(ROOMLER, ['backup', 'run']);
@@ -95,7 +98,14 @@ export async function bench(): Promise<{ name: string; value: string; target?: s
     configure({ nodeUploads, base });
     await new Promise((r) => setTimeout(r, 1100));
     time(ROOMLER, ['backup', 'run']);
-    const du = (...p: string[]) => Number(spawnSync('du', ['-sk', '-c', ...p], { encoding: 'utf8' }).stdout.trim().split('\n').pop()!.split('\t')[0]);
+    const du = (...p: string[]) =>
+      Number(
+        spawnSync('du', ['-sk', '-c', ...p], { encoding: 'utf8' })
+          .stdout.trim()
+          .split('\n')
+          .pop()!
+          .split('\t')[0],
+      );
     const snaps = readdirSync(join(base, 'uploads'))
       .filter((n) => /^\d{8}T\d{6}Z$/.test(n))
       .sort()
@@ -103,10 +113,19 @@ export async function bench(): Promise<{ name: string; value: string; target?: s
     const extra = (du(...snaps) - du(snaps[0])) / du(snaps[0]);
     // The ratio is the median of each round's own ratio: a round's two sides ran back to back, under the same
     // load from whatever else this shared machine was doing, which a ratio of overall medians would mix up.
-    const ratio = (a: number[], b: number[]) => `${secs(median(a))} vs ${secs(median(b))}, median ratio of ${a.length} rounds ${median(a.map((x, n) => x / b[n])).toFixed(3)}`;
+    const ratio = (a: number[], b: number[]) =>
+      `${secs(median(a))} vs ${secs(median(b))}, median ratio of ${a.length} rounds ${median(a.map((x, n) => x / b[n])).toFixed(3)}`;
     return [
-      { name: 'migrate uploads incl. verification vs plain rsync -aHAX --numeric-ids + rsync --checksum --dry-run, 200 MB / 2,000 files over ssh', value: ratio(migrate.tool, migrate.plain), target: '<= 1.3' },
-      { name: `backup run vs plain rsync with the same flags (${[...ARCHIVE_FLAGS, '--delete'].join(' ')}), 200 MB / 2,000 files over ssh`, value: ratio(backup.tool, backup.plain), target: '<= 1.1' },
+      {
+        name: 'migrate uploads incl. verification vs plain rsync -aHAX --numeric-ids + rsync --checksum --dry-run, 200 MB / 2,000 files over ssh',
+        value: ratio(migrate.tool, migrate.plain),
+        target: '<= 1.3',
+      },
+      {
+        name: `backup run vs plain rsync with the same flags (${[...ARCHIVE_FLAGS, '--delete'].join(' ')}), 200 MB / 2,000 files over ssh`,
+        value: ratio(backup.tool, backup.plain),
+        target: '<= 1.1',
+      },
       { name: 'extra disk of an unchanged second snapshot', value: `${(extra * 100).toFixed(3)} % of the tree`, target: '< 1 %' },
     ];
   } finally {

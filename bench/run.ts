@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+
 import { command } from '../hack/lib/cli/args';
 import { runStandalone } from '../hack/lib/cli/main';
 import * as cutover from './cutover';
@@ -88,19 +89,40 @@ async function main(skipTests: boolean) {
 
   // 2. Scaling with the number of instances.
   for (const count of [1, 10, 50]) {
-    const r = measure('node', ['--require', './bench/rss.cjs', 'lib/bundle-run.cjs', 'main.ts'], { ...out(`n${count}`), ROOMLER_CONFIG: instancesConfig(count) }, 3);
-    rows.push({ name: `synth, ${count} instance(s): time / peak RSS`, value: `${s(r.ms)} / ${Math.round((r.rssKb ?? 0) / 1024)} MB`, target: count === 50 ? '<= 3 s, <= 400 MB' : undefined });
+    const r = measure(
+      'node',
+      ['--require', './bench/rss.cjs', 'lib/bundle-run.cjs', 'main.ts'],
+      { ...out(`n${count}`), ROOMLER_CONFIG: instancesConfig(count) },
+      3,
+    );
+    rows.push({
+      name: `synth, ${count} instance(s): time / peak RSS`,
+      value: `${s(r.ms)} / ${Math.round((r.rssKb ?? 0) / 1024)} MB`,
+      target: count === 50 ? '<= 3 s, <= 400 MB' : undefined,
+    });
   }
 
   // 3. Validation cost on the default output.
-  const v = spawnSync('node', ['--require', 'tsx/cjs', 'bench/validation-cost.ts'], { cwd: ROOT, env: { ...process.env, BENCH_EMPTY_DIR: emptyProject }, encoding: 'utf8' });
+  const v = spawnSync('node', ['--require', 'tsx/cjs', 'bench/validation-cost.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, BENCH_EMPTY_DIR: emptyProject },
+    encoding: 'utf8',
+  });
   const cost = JSON.parse(v.stdout);
-  rows.push({ name: 'validation of the default output: first call (loads schemas) / warm median', value: `${cost.cold.toFixed(1)} ms / ${cost.warm.toFixed(1)} ms`, target: '< 200 ms added' });
+  rows.push({
+    name: 'validation of the default output: first call (loads schemas) / warm median',
+    value: `${cost.cold.toFixed(1)} ms / ${cost.warm.toFixed(1)} ms`,
+    target: '< 200 ms added',
+  });
 
   // 4. Start-up against the peer, and figures from the host-side tools' own benchmarks.
   rows.unshift(...(await startup.bench(kustomize)));
   // An area that fails is a row saying so, and the run exits 1: the table stays whole.
-  for (const [name, area] of [['rsync', rsync], ['migrate mongo', mongo], ['cutover', cutover]] as const) {
+  for (const [name, area] of [
+    ['rsync', rsync],
+    ['migrate mongo', mongo],
+    ['cutover', cutover],
+  ] as const) {
     try {
       rows.push(...(await area.bench()));
     } catch (e) {
@@ -117,7 +139,11 @@ async function main(skipTests: boolean) {
     rows.push({ name: `npm run test:fast wall time (${f.status === 0 ? 'passed' : 'FAILED'})`, value: s(fastMs), target: '< 30 s' });
     const t = performance.now();
     const r = spawnSync('npm', ['test'], { cwd: ROOT, encoding: 'utf8', stdio: 'ignore' });
-    rows.push({ name: `npm test wall time (${r.status === 0 ? 'passed' : 'FAILED'})`, value: s(performance.now() - t), target: '< 360 s (builds excluded)' });
+    rows.push({
+      name: `npm test wall time (${r.status === 0 ? 'passed' : 'FAILED'})`,
+      value: s(performance.now() - t),
+      target: '< 360 s (builds excluded)',
+    });
   }
 
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node.js ${process.version}`;
@@ -133,8 +159,8 @@ async function main(skipTests: boolean) {
     `\`npm run bench\` on ${started.toISOString().slice(0, 10)}, ${machine}; load average ${loadBefore.toFixed(1)} at the start`,
     `and ${loadavg()[0].toFixed(1)} at the end (other work on the machine).`,
     'Each figure is the median of several runs after a warm-up; ratios are measured side by side in the same run. The peer is',
-    '`kustomize build` of a plain base with the original deployment\'s objects (bench/fixtures/peer-base), which it reads and',
-    'prints; `bin/roomler synth` builds the default config\'s objects, validates them (schemas, API-server rules, policy) and',
+    "`kustomize build` of a plain base with the original deployment's objects (bench/fixtures/peer-base), which it reads and",
+    "prints; `bin/roomler synth` builds the default config's objects, validates them (schemas, API-server rules, policy) and",
     'writes them. CPU time is user + system time of the command and every process it starts.',
     '',
     table,

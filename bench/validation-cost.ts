@@ -4,7 +4,9 @@ import { validateObjects } from '../lib/validate';
 
 // Child of `npm run bench`: validation cost on the default output, cold (first call, loads the schemas)
 // and warm (median of later calls), printed as JSON.
-const objects = [...synthesizeManifests(loadConfig({ cwd: process.env.BENCH_EMPTY_DIR!, env: {} }))].flatMap(([file, ms]) => ms.map((object, index) => ({ file, index, object })));
+const objects = [...synthesizeManifests(loadConfig({ cwd: process.env.BENCH_EMPTY_DIR!, env: {} }))].flatMap(([file, ms]) =>
+  ms.map((object, index) => ({ file, index, object })),
+);
 // The cost synth pays: validating the objects in memory (npm run validate on files also parses YAML).
 let t = performance.now();
 const findings = validateObjects(objects).findings;

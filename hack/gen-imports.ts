@@ -1,6 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { publish } from '../lib/synth';
 import { run } from './lib/process/run';
 
@@ -20,7 +21,11 @@ export async function generateImports(): Promise<Map<string, string>> {
       timeoutMs: 120_000,
     });
     if (r.exitCode !== 0) throw new Error(`cdk8s import failed (exit ${r.exitCode ?? r.signal}): ${r.stderr.trim() || r.stdout.trim()}`);
-    return new Map(readdirSync(out).sort().map((f) => [f, readFileSync(join(out, f), 'utf8')]));
+    return new Map(
+      readdirSync(out)
+        .sort()
+        .map((f) => [f, readFileSync(join(out, f), 'utf8')]),
+    );
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

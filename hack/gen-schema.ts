@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { configJsonSchema } from '../lib/config';
 
 // `npm run schema`: regenerates roomler.schema.json (editor completion) from the zod schema that validates.

@@ -1,5 +1,6 @@
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { parseAllDocuments } from 'yaml';
 
 // `node --require tsx/cjs hack/kubeconform-schemas.ts <manifest dir> <out dir>`: writes strict standalone JSON
@@ -14,12 +15,15 @@ function strict(s: unknown): unknown {
   if (Array.isArray(s)) return s.map(strict);
   if (!s || typeof s !== 'object') return s;
   const out: Schema = Object.fromEntries(Object.entries(s).map(([k, v]) => [k, k === 'enum' || k === 'required' ? v : strict(v)]));
-  if (out.properties && out.additionalProperties === undefined && !out['x-kubernetes-preserve-unknown-fields']) out.additionalProperties = false;
+  if (out.properties && out.additionalProperties === undefined && !out['x-kubernetes-preserve-unknown-fields'])
+    out.additionalProperties = false;
   return out;
 }
 
 const [manifestDir, outDir] = process.argv.slice(2);
-const definitions: Record<string, Schema> = JSON.parse(readFileSync(join(SCHEMAS, 'kubernetes', 'v1.28.0', '_definitions.json'), 'utf8')).definitions;
+const definitions: Record<string, Schema> = JSON.parse(
+  readFileSync(join(SCHEMAS, 'kubernetes', 'v1.28.0', '_definitions.json'), 'utf8'),
+).definitions;
 const crds: Record<string, Schema> = JSON.parse(readFileSync(join(SCHEMAS, 'crds.json'), 'utf8'));
 const strictDefinitions = strict(definitions);
 mkdirSync(outDir, { recursive: true });
@@ -42,7 +46,11 @@ for (const gvk of wanted) {
     writeFileSync(file, JSON.stringify(strict(crd)));
     continue;
   }
-  const name = Object.keys(definitions).find((k) => (definitions[k]['x-kubernetes-group-version-kind'] ?? []).some((g: Schema) => g.group === group && g.version === version && g.kind === kind));
+  const name = Object.keys(definitions).find((k) =>
+    (definitions[k]['x-kubernetes-group-version-kind'] ?? []).some(
+      (g: Schema) => g.group === group && g.version === version && g.kind === kind,
+    ),
+  );
   if (!name) continue; // kubeconform reports the missing schema itself
   writeFileSync(file, JSON.stringify({ $ref: `#/definitions/${name}`, definitions: strictDefinitions }));
 }

@@ -1,5 +1,6 @@
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { parseAllDocuments } from 'yaml';
 
 // `npm run vendor-schemas`: turns the vendored CRD YAML files into schemas/crds.json, keyed by
@@ -9,12 +10,17 @@ export const SCHEMAS = join(__dirname, '..', 'schemas');
 export function crdSchemasText(): string {
   const out: Record<string, unknown> = {};
   const dir = join(SCHEMAS, 'crds');
-  for (const file of readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()) {
     for (const doc of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
       const crd = doc.toJS();
       if (crd?.kind !== 'CustomResourceDefinition') continue;
       for (const v of crd.spec.versions ?? []) {
-        out[`${crd.spec.group}/${v.name}/${crd.spec.names.kind}`] = v.schema?.openAPIV3Schema ?? { type: 'object', 'x-kubernetes-preserve-unknown-fields': true };
+        out[`${crd.spec.group}/${v.name}/${crd.spec.names.kind}`] = v.schema?.openAPIV3Schema ?? {
+          type: 'object',
+          'x-kubernetes-preserve-unknown-fields': true,
+        };
       }
     }
   }

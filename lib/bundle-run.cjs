@@ -36,7 +36,10 @@ function bundleFor(entry) {
     .filter((f) => existsSync(join(root, f)))
     .map((f) => `${f}:${statSync(join(root, f)).mtimeMs}`);
   const dirs = ['lib', 'hack', 'imports', 'bench', 'schemas'].filter((d) => existsSync(join(root, d))).flatMap((d) => sources(d, []));
-  const signature = createHash('sha256').update([entry, process.version, ...files, ...dirs].join('\n')).digest('hex').slice(0, 16);
+  const signature = createHash('sha256')
+    .update([entry, process.version, ...files, ...dirs].join('\n'))
+    .digest('hex')
+    .slice(0, 16);
   return join(cacheDir, `${relative(root, entry).replace(/[\/.]/g, '_')}-${signature}.cjs`);
 }
 const cacheDir = join(root, 'node_modules', '.cache', 'roomler-bundle');

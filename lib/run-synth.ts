@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+
 import { ConfigError, loadConfig } from './config';
 import { publish, render, synthesizeManifests } from './synth';
 import { formatFindings, validateObjects } from './validate';
@@ -67,6 +68,9 @@ export function runSynth(options: RunSynthOptions): number {
 export function warmUp(emptyDir: string): void {
   const config = loadConfig({ cwd: emptyDir, env: {} });
   const manifests = synthesizeManifests(config, { sealedDir: join(emptyDir, 'sealed') });
-  validateObjects([...manifests].flatMap(([file, ms]) => ms.map((object, index) => ({ file, index, object }))), config);
+  validateObjects(
+    [...manifests].flatMap(([file, ms]) => ms.map((object, index) => ({ file, index, object }))),
+    config,
+  );
   render(manifests);
 }

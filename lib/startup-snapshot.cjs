@@ -37,10 +37,42 @@ const DIR = join(bundleRun.cacheDir, 'cli-snapshot');
 const FLAGS = ['--min-semi-space-size=16', '--max-semi-space-size=32', '--no-minor-gc-task', '--interrupt-budget=300000'];
 /** Built-in modules Node supports inside a user-land snapshot (lib/internal/main/mksnapshot.js). */
 const SUPPORTED = [
-  '_stream_duplex', '_stream_passthrough', '_stream_readable', '_stream_transform', '_stream_wrap', '_stream_writable',
-  'assert', 'assert/strict', 'buffer', 'console', 'constants', 'crypto', 'diagnostics_channel', 'dns', 'events', 'fs',
-  'fs/promises', 'net', 'os', 'path', 'path/posix', 'path/win32', 'process', 'punycode', 'querystring', 'stream',
-  'stream/promises', 'string_decoder', 'sys', 'timers', 'timers/promises', 'url', 'util', 'util/types', 'v8', 'zlib',
+  '_stream_duplex',
+  '_stream_passthrough',
+  '_stream_readable',
+  '_stream_transform',
+  '_stream_wrap',
+  '_stream_writable',
+  'assert',
+  'assert/strict',
+  'buffer',
+  'console',
+  'constants',
+  'crypto',
+  'diagnostics_channel',
+  'dns',
+  'events',
+  'fs',
+  'fs/promises',
+  'net',
+  'os',
+  'path',
+  'path/posix',
+  'path/win32',
+  'process',
+  'punycode',
+  'querystring',
+  'stream',
+  'stream/promises',
+  'string_decoder',
+  'sys',
+  'timers',
+  'timers/promises',
+  'url',
+  'util',
+  'util/types',
+  'v8',
+  'zlib',
 ];
 
 const readOr = (file, fallback) => {
@@ -241,17 +273,20 @@ function inSnapshot(builderRequire, settings, restore, runnerModule, cliModule) 
       }
       return late.get(k);
     };
-    return new Proxy({}, {
-      get: (_, k) => (!runtimeRequire && functions.includes(k) ? lateBound(k) : load()[k]),
-      set: (_, k, v) => ((load()[k] = v), true),
-      has: (_, k) => k in load(),
-      ownKeys: () => Reflect.ownKeys(load()),
-      getOwnPropertyDescriptor: (_, k) => {
-        const d = Reflect.getOwnPropertyDescriptor(load(), k);
-        return d && { ...d, configurable: true };
+    return new Proxy(
+      {},
+      {
+        get: (_, k) => (!runtimeRequire && functions.includes(k) ? lateBound(k) : load()[k]),
+        set: (_, k, v) => ((load()[k] = v), true),
+        has: (_, k) => k in load(),
+        ownKeys: () => Reflect.ownKeys(load()),
+        getOwnPropertyDescriptor: (_, k) => {
+          const d = Reflect.getOwnPropertyDescriptor(load(), k);
+          return d && { ...d, configurable: true };
+        },
+        getPrototypeOf: () => Object.getPrototypeOf(load()),
       },
-      getPrototypeOf: () => Object.getPrototypeOf(load()),
-    });
+    );
   }
 
   function bundleRequire(id) {

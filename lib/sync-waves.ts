@@ -43,7 +43,11 @@ export function withSyncWave(m: Manifest): Manifest {
   if (m.kind === 'Application') return m;
   const labels = m.metadata.labels ?? {};
   const workload = !['ConfigMap', 'Service', 'NetworkPolicy'].includes(m.kind);
-  const wave = WAVE_BY_KIND[m.kind] ?? WAVE_BY_NAME[labels['app.kubernetes.io/name'] ?? ''] ?? (workload ? WAVE_BY_COMPONENT[labels['app.kubernetes.io/component'] ?? ''] : undefined) ?? 0;
+  const wave =
+    WAVE_BY_KIND[m.kind] ??
+    WAVE_BY_NAME[labels['app.kubernetes.io/name'] ?? ''] ??
+    (workload ? WAVE_BY_COMPONENT[labels['app.kubernetes.io/component'] ?? ''] : undefined) ??
+    0;
   const annotations: Record<string, string> = { ...(m.metadata.annotations ?? {}), [SYNC_WAVE]: String(wave) };
   if (PROTECTED.has(m.kind)) annotations[SYNC_OPTIONS] = DATA_SYNC_OPTIONS;
   return { ...m, metadata: { ...m.metadata, annotations } };

@@ -1,11 +1,13 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+
 import { App, type Chart } from 'cdk8s';
 import { parseAllDocuments, stringify } from 'yaml';
-import type { LoadedConfig } from './config';
+
 import { ArgoCdChart } from './charts/argocd-chart';
 import { CoturnChart } from './charts/coturn-chart';
 import { RoomlerChart } from './charts/roomler-chart';
+import type { LoadedConfig } from './config';
 import { withSyncWave } from './sync-waves';
 
 /** Apply order inside one file: what others depend on comes first. */
@@ -66,7 +68,12 @@ export function synthesizeManifests(config: LoadedConfig, options: SynthesizeOpt
   for (const chart of buildApp(config).charts) out.set(`${chart.node.id}.k8s.yaml`, chartManifests(chart).map(withSyncWave));
   // A SealedSecret for a namespace nothing renders any more (an instance removed from the config) would fail every
   // sync once its Namespace is gone ("namespaces not found"): only those of rendered namespaces go into dist/.
-  const rendered = new Set([...out.values()].flat().filter((m) => m.kind === 'Namespace').map((m) => m.metadata.name));
+  const rendered = new Set(
+    [...out.values()]
+      .flat()
+      .filter((m) => m.kind === 'Namespace')
+      .map((m) => m.metadata.name),
+  );
   const sealed = sealedManifests(options.sealedDir).filter(({ file, manifest }) => {
     const ns = manifest.metadata.namespace ?? '';
     if (rendered.has(ns)) return true;
@@ -77,7 +84,11 @@ export function synthesizeManifests(config: LoadedConfig, options: SynthesizeOpt
     );
     return false;
   });
-  if (sealed.length) out.set('sealed-secrets.k8s.yaml', sealed.map((s) => withSyncWave(s.manifest)));
+  if (sealed.length)
+    out.set(
+      'sealed-secrets.k8s.yaml',
+      sealed.map((s) => withSyncWave(s.manifest)),
+    );
   return out;
 }
 
@@ -86,7 +97,12 @@ export function synthesizeManifests(config: LoadedConfig, options: SynthesizeOpt
  * (go-yaml): a bare `no` in a command would otherwise reach the API server as the boolean false.
  */
 export const render = (manifests: ReadonlyMap<string, Manifest[]>): Map<string, string> =>
-  new Map([...manifests].map(([name, ms]) => [name, ms.map((m) => stringify(m, { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false })).join('---\n')]));
+  new Map(
+    [...manifests].map(([name, ms]) => [
+      name,
+      ms.map((m) => stringify(m, { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false })).join('---\n'),
+    ]),
+  );
 
 export const synthesize = (config: LoadedConfig, options: SynthesizeOptions = {}): Map<string, string> =>
   render(synthesizeManifests(config, options));

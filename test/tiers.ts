@@ -20,4 +20,3 @@ export const FAST: readonly string[] = [
   'test/validate/rules.test.ts',
   'test/validate/schema.test.ts',
 ];
-

@@ -30,12 +30,25 @@ export default group({
         interval: { type: 'number', value: 'SECONDS', description: 'time between counts', defaultText: 'cutover.drain.intervalSeconds' },
       },
       examples: ['bin/roomler cutover drain --timeout 3600'],
-      run: ({ values }) => drain(config(), { timeoutMs: values.timeout === undefined ? undefined : values.timeout * 1000, intervalMs: values.interval === undefined ? undefined : values.interval * 1000 }, log),
+      run: ({ values }) =>
+        drain(
+          config(),
+          {
+            timeoutMs: values.timeout === undefined ? undefined : values.timeout * 1000,
+            intervalMs: values.interval === undefined ? undefined : values.interval * 1000,
+          },
+          log,
+        ),
     }),
     rollback: command({
       summary: 'restore a backup set (default: the last applied cutover), test, reload, verify',
       options: {
-        to: { type: 'string', value: 'STAMP', description: 'the backup set to restore (see status)', defaultText: 'the last applied cutover' },
+        to: {
+          type: 'string',
+          value: 'STAMP',
+          description: 'the backup set to restore (see status)',
+          defaultText: 'the last applied cutover',
+        },
         force: { type: 'boolean', description: 'also discard edits made to the files after the cutover' },
         yes: YES_OPTION,
       },

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+
 import { command, config, group, PROJECT_ROOT, projectDir, UserError } from '../lib/cli';
 import { YES_OPTION } from '../lib/cli/confirm';
 import { deploy, history, rollback } from '../lib/cluster/deploy';
@@ -9,12 +10,22 @@ import { ensureDistCurrent } from '../lib/gitops/fresh';
 import { say } from '../lib/process/interrupt';
 
 const note = (line: string) => void process.stderr.write(`${line}\n`);
-const TIMEOUT = { type: 'number', value: 'SECONDS', description: 'how long each workload may take to become ready', defaultText: 'deploy.rolloutTimeoutSeconds (600)' } as const;
+const TIMEOUT = {
+  type: 'number',
+  value: 'SECONDS',
+  description: 'how long each workload may take to become ready',
+  defaultText: 'deploy.rolloutTimeoutSeconds (600)',
+} as const;
 const FORCE_WITH_ARGO = {
   type: 'boolean',
-  description: 'deploy even into namespaces an Argo CD Application manages, taking over its fields (Argo reverts them unless its automated sync is off)',
+  description:
+    'deploy even into namespaces an Argo CD Application manages, taking over its fields (Argo reverts them unless its automated sync is off)',
 } as const;
-const CONTEXT = { ...CONTEXT_OPTION, description: "kubeconfig context for every kubectl call (overrides the instances' context)", defaultText: "each instance's context:, else kubectl's current" } as const;
+const CONTEXT = {
+  ...CONTEXT_OPTION,
+  description: "kubeconfig context for every kubectl call (overrides the instances' context)",
+  defaultText: "each instance's context:, else kubectl's current",
+} as const;
 // `bin/roomler deploy`: server-side apply of dist/ wave by wave, waiting for each wave's workloads, pruning what
 // dist/ dropped, recording a revision; `history` and `rollback` work on those revisions.
 export default group({
@@ -28,20 +39,44 @@ export default group({
         'Refuses when dist/ is not what the current code, config and .env synthesize (--synth synthesizes first), when the user lacks a right it needs, while an Argo CD Application manages a namespace it would change (unless --force-with-argo), and while a Secret the pods reference is missing. Prints the context, API server and namespaces it will change, the objects it will delete, then asks (or needs --yes). PersistentVolumes, claims and namespaces are never deleted unless --prune-data names them; objects deploy did not create are never touched.',
       options: {
         context: CONTEXT,
-        'dry-run': { type: 'string', choices: ['server'], value: 'server', description: 'let the API server validate every wave; change nothing', defaultText: 'off: apply for real' },
+        'dry-run': {
+          type: 'string',
+          choices: ['server'],
+          value: 'server',
+          description: 'let the API server validate every wave; change nothing',
+          defaultText: 'off: apply for real',
+        },
         timeout: TIMEOUT,
-        'prune-data': { type: 'string', multiple: true, value: 'KIND/[NS/]NAME', description: 'also delete this data object dist/ dropped: pvc/<ns>/<name>, pv/<name>, namespace/<name>, or all (repeatable)', defaultText: 'none: data is kept' },
-        atomic: { type: 'boolean', description: 'if the deploy fails, roll back to the last successful revision by itself (the exit status stays 1)' },
-        'force-conflicts': { type: 'boolean', description: 'take over fields another field manager set to other values (server-side apply --force-conflicts)' },
+        'prune-data': {
+          type: 'string',
+          multiple: true,
+          value: 'KIND/[NS/]NAME',
+          description: 'also delete this data object dist/ dropped: pvc/<ns>/<name>, pv/<name>, namespace/<name>, or all (repeatable)',
+          defaultText: 'none: data is kept',
+        },
+        atomic: {
+          type: 'boolean',
+          description: 'if the deploy fails, roll back to the last successful revision by itself (the exit status stays 1)',
+        },
+        'force-conflicts': {
+          type: 'boolean',
+          description: 'take over fields another field manager set to other values (server-side apply --force-conflicts)',
+        },
         'force-with-argo': FORCE_WITH_ARGO,
         ...LOCK_OPTIONS,
         synth: SYNTH_OPTION,
         'dist-as-is': DIST_AS_IS_OPTION,
         yes: YES_OPTION,
       },
-      examples: ['bin/roomler deploy --context production', 'bin/roomler deploy --synth --dry-run=server', 'bin/roomler deploy --yes --atomic --wait-lock 600', 'bin/roomler deploy --prune-data pvc/roomler/mongodb-backup'],
+      examples: [
+        'bin/roomler deploy --context production',
+        'bin/roomler deploy --synth --dry-run=server',
+        'bin/roomler deploy --yes --atomic --wait-lock 600',
+        'bin/roomler deploy --prune-data pvc/roomler/mongodb-backup',
+      ],
       run: ({ values }) => {
-        if (values.synth && values['dist-as-is']) throw new UserError('--synth writes dist/ from the config, --dist-as-is deploys dist/ unchecked: give one of them', 2);
+        if (values.synth && values['dist-as-is'])
+          throw new UserError('--synth writes dist/ from the config, --dist-as-is deploys dist/ unchecked: give one of them', 2);
         if (!values['dist-as-is']) ensureDistCurrent({ projectDir: projectDir(), synth: values.synth, log: say });
         return deploy(config(), {
           dist: join(projectDir(), 'dist'),
@@ -63,13 +98,28 @@ export default group({
     }),
     diff: command({
       summary: 'what the next deploy would change in the cluster, object by object (= diff --live); secrets redacted',
-      options: { context: CONTEXT_OPTION, format: { type: 'string', choices: ['text', 'markdown'], default: 'text', description: 'output format' }, 'exit-code': EXIT_CODE_OPTION, synth: SYNTH_OPTION, 'dist-as-is': DIST_AS_IS_OPTION },
+      options: {
+        context: CONTEXT_OPTION,
+        format: { type: 'string', choices: ['text', 'markdown'], default: 'text', description: 'output format' },
+        'exit-code': EXIT_CODE_OPTION,
+        synth: SYNTH_OPTION,
+        'dist-as-is': DIST_AS_IS_OPTION,
+      },
       examples: ['bin/roomler deploy diff --context production', 'bin/roomler deploy diff --exit-code'],
       run: ({ values }) =>
         withDiffExitCodes(values['exit-code'], async () => {
           if (values.synth && values['dist-as-is']) throw new UserError('give one of --synth and --dist-as-is', 2);
           if (!values['dist-as-is']) ensureDistCurrent({ projectDir: projectDir(), synth: values.synth, log: note });
-          return runDiff({ live: true, context: values.context, format: values.format as 'text' | 'markdown', exitCode: values['exit-code'], codeRoot: PROJECT_ROOT, configDir: projectDir(), write: (s) => void process.stdout.write(s), note });
+          return runDiff({
+            live: true,
+            context: values.context,
+            format: values.format as 'text' | 'markdown',
+            exitCode: values['exit-code'],
+            codeRoot: PROJECT_ROOT,
+            configDir: projectDir(),
+            write: (s) => void process.stdout.write(s),
+            note,
+          });
         }),
     }),
     history: command({
@@ -87,8 +137,19 @@ export default group({
       examples: ['bin/roomler deploy rollback', 'bin/roomler deploy rollback 7 --context production'],
       run: ({ values, positionals }) => {
         const revision = positionals[0] === undefined ? undefined : Number(positionals[0]);
-        if (revision !== undefined && !(Number.isInteger(revision) && revision > 0)) throw new UserError(`deploy rollback: REVISION must be a revision number, got "${positionals[0]}"`, 2);
-        return rollback(config(), { projectDir: projectDir(), yes: values.yes, context: values.context, timeoutSeconds: values.timeout, revision, waitLockSeconds: values['wait-lock'], forceUnlock: values['force-unlock'], forceWithArgo: values['force-with-argo'], log: say });
+        if (revision !== undefined && !(Number.isInteger(revision) && revision > 0))
+          throw new UserError(`deploy rollback: REVISION must be a revision number, got "${positionals[0]}"`, 2);
+        return rollback(config(), {
+          projectDir: projectDir(),
+          yes: values.yes,
+          context: values.context,
+          timeoutSeconds: values.timeout,
+          revision,
+          waitLockSeconds: values['wait-lock'],
+          forceUnlock: values['force-unlock'],
+          forceWithArgo: values['force-with-argo'],
+          log: say,
+        });
       },
     }),
   },

@@ -1,8 +1,9 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+
 import { command, config, group, projectDir, UserError } from '../lib/cli';
 import { argocdDir, labBinDir, sealedSecretsDir } from '../lib/lab/binaries';
-import { LAB_CONTEXT, readLabState, startLab, stopLab, type LabState } from '../lib/lab/cluster';
+import { LAB_CONTEXT, type LabState, readLabState, startLab, stopLab } from '../lib/lab/cluster';
 import { applyLocalApplication, ARGOCD_VERSION, SEALED_SECRETS_VERSION, startGitops } from '../lib/lab/gitops';
 import { configuredNodes } from '../lib/lab/nodes';
 import { run } from '../lib/process/run';
@@ -14,7 +15,11 @@ const DIR = {
   description: "the lab's working directory (kubeconfig, logs, etcd data)",
   defaultText: '$ROOMLER_CACHE/lab-run, i.e. ~/.cache/roomler-k8s/lab-run',
 } as const;
-const defaultDir = () => join(process.env.ROOMLER_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? '/tmp', '.cache'), 'roomler-k8s'), 'lab-run');
+const defaultDir = () =>
+  join(
+    process.env.ROOMLER_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? '/tmp', '.cache'), 'roomler-k8s'),
+    'lab-run',
+  );
 const alive = (pid: number) => {
   try {
     process.kill(-pid, 0);
@@ -49,7 +54,8 @@ export default group({
       run: async ({ values }) => {
         const dir = values.dir ?? defaultDir();
         const running = readLabState(dir);
-        if (running && Object.values(running.pids).some(alive)) throw new UserError(`a lab is already running in ${dir} (${running.server}); bin/roomler lab down first`);
+        if (running && Object.values(running.pids).some(alive))
+          throw new UserError(`a lab is already running in ${dir} (${running.server}); bin/roomler lab down first`);
         if (values.repo !== undefined && !values.gitops) throw new UserError('--repo is for --gitops', 2);
         const cfg = config();
         const repo = resolve(values.repo ?? projectDir());

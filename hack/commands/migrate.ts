@@ -1,20 +1,21 @@
 import { command, config, group, projectDir } from '../lib/cli';
+import { ensureDistCurrent } from '../lib/gitops/fresh';
 import { goBack } from '../lib/runbook/back';
 import { printPlan, printStatus, runDay } from '../lib/runbook/commands';
-import { ensureDistCurrent } from '../lib/gitops/fresh';
 
 const out = (line: string) => void process.stdout.write(`${line}\n`);
-import { YES_OPTION } from '../lib/cli/confirm';
-import { CONTEXT_OPTION, contextFor, Kubectl } from '../lib/cluster/kubectl';
-import { UserError } from '../lib/cli/errors';
 import { migrateUploads } from '../lib/backups/uploads';
+import { YES_OPTION } from '../lib/cli/confirm';
+import { UserError } from '../lib/cli/errors';
+import { CONTEXT_OPTION, contextFor, Kubectl } from '../lib/cluster/kubectl';
 import { migrateMongo, mongoInstance, syncMongo } from '../lib/mongo/migrate';
 
 const INSTANCE = { type: 'string', value: 'NAME', description: 'which instance of the config', defaultText: 'the first' } as const;
 
 // `bin/roomler migrate <mongo|uploads>`: one-time moves off the old Docker host.
 export default group({
-  description: 'The migration day as one command: `migrate plan` shows it, `migrate run` runs it (resumable), `migrate status` says where it stands, `migrate back` goes back after the switch (docs/migration.md). `migrate mongo` and `migrate uploads` are two of its steps, on their own.',
+  description:
+    'The migration day as one command: `migrate plan` shows it, `migrate run` runs it (resumable), `migrate status` says where it stands, `migrate back` goes back after the switch (docs/migration.md). `migrate mongo` and `migrate uploads` are two of its steps, on their own.',
   subcommands: {
     plan: command({
       summary: 'print the whole migration day for this config: every step, what it runs and changes, its checks and gates',
@@ -24,15 +25,32 @@ export default group({
     run: command({
       summary: 'run the migration day step by step, asking before each change; resumes where a run stopped',
       options: {
-        from: { type: 'string', value: 'STEP', description: 'start at this step, re-running it and the ones after it even if done', defaultText: 'the first step not done' },
-        to: { type: 'string', value: 'STEP', description: 'stop after this step (e.g. to switch in one maintenance hour and drain in another)', defaultText: 'the last step' },
+        from: {
+          type: 'string',
+          value: 'STEP',
+          description: 'start at this step, re-running it and the ones after it even if done',
+          defaultText: 'the first step not done',
+        },
+        to: {
+          type: 'string',
+          value: 'STEP',
+          description: 'stop after this step (e.g. to switch in one maintenance hour and drain in another)',
+          defaultText: 'the last step',
+        },
         context: CONTEXT_OPTION,
         yes: YES_OPTION,
       },
       examples: ['bin/roomler migrate run', 'bin/roomler migrate run --yes --context production', 'bin/roomler migrate run --from switch'],
       run: ({ values }) => {
         ensureDistCurrent({ projectDir: projectDir(), log: out });
-        return runDay(config(), { projectDir: projectDir(), context: values.context, yes: values.yes, from: values.from, to: values.to, log: out });
+        return runDay(config(), {
+          projectDir: projectDir(),
+          context: values.context,
+          yes: values.yes,
+          from: values.from,
+          to: values.to,
+          log: out,
+        });
       },
     }),
     back: command({
@@ -46,7 +64,14 @@ export default group({
         yes: YES_OPTION,
       },
       examples: ['bin/roomler migrate back', 'bin/roomler migrate back --reverse-copy --yes'],
-      run: ({ values }) => goBack(config(), { context: values.context, yes: values.yes, reverseCopy: values['reverse-copy'], discardNewWrites: values['discard-new-writes'], log: out }),
+      run: ({ values }) =>
+        goBack(config(), {
+          context: values.context,
+          yes: values.yes,
+          reverseCopy: values['reverse-copy'],
+          discardNewWrites: values['discard-new-writes'],
+          log: out,
+        }),
     }),
     status: command({
       summary: 'where the migration run stands: each step, its outcome and duration',
@@ -65,23 +90,42 @@ export default group({
       },
       examples: ['bin/roomler migrate mongo --context production', 'bin/roomler migrate mongo --sync'],
       run: ({ values }) => {
-        if (values.sync && values.force) throw new UserError('--sync and --force exclude each other: --sync keeps what is equal, --force replaces everything', 2);
+        if (values.sync && values.force)
+          throw new UserError('--sync and --force exclude each other: --sync keeps what is equal, --force replaces everything', 2);
         const cfg = config();
         const kubectl = new Kubectl(contextFor(cfg, mongoInstance(cfg, values.instance), values.context));
-        return values.sync ? syncMongo({ instance: values.instance, kubectl, yes: values.yes }) : migrateMongo({ force: values.force, instance: values.instance, kubectl, yes: values.yes });
+        return values.sync
+          ? syncMongo({ instance: values.instance, kubectl, yes: values.yes })
+          : migrateMongo({ force: values.force, instance: values.instance, kubectl, yes: values.yes });
       },
     }),
     uploads: command({
-      summary: "rsync the Docker uploads directory to the data node over ssh (resumable) and verify",
+      summary: 'rsync the Docker uploads directory to the data node over ssh (resumable) and verify',
       options: {
         'dry-run': { type: 'boolean', description: 'list what would change; copy nothing' },
-        'checksum-sample': { type: 'number', value: 'N', description: 'verify checksums of N files spread over the tree (0 = every file)', defaultText: 'migrate.uploads.checksumSample' },
+        'checksum-sample': {
+          type: 'number',
+          value: 'N',
+          description: 'verify checksums of N files spread over the tree (0 = every file)',
+          defaultText: 'migrate.uploads.checksumSample',
+        },
         instance: INSTANCE,
         yes: YES_OPTION,
       },
       examples: ['bin/roomler migrate uploads --dry-run', 'bin/roomler migrate uploads --checksum-sample 100'],
-      run: ({ values }) => migrateUploads({ dryRun: values['dry-run'], checksumSample: values['checksum-sample'], instance: values.instance, yes: values.yes }),
+      run: ({ values }) =>
+        migrateUploads({
+          dryRun: values['dry-run'],
+          checksumSample: values['checksum-sample'],
+          instance: values.instance,
+          yes: values.yes,
+        }),
     }),
   },
-  examples: ['bin/roomler migrate plan', 'bin/roomler migrate run', 'bin/roomler migrate status', 'bin/roomler migrate back --reverse-copy'],
+  examples: [
+    'bin/roomler migrate plan',
+    'bin/roomler migrate run',
+    'bin/roomler migrate status',
+    'bin/roomler migrate back --reverse-copy',
+  ],
 });

@@ -1,5 +1,6 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+
 import { exists, FileProblem, readUtf8 } from '../../lib/config/files';
 import { formatFindings, validateReport } from '../../lib/validate';
 import { command, config, projectDir, UserError } from '../lib/cli';
@@ -25,7 +26,12 @@ export default command({
     try {
       for (const t of targets) {
         if (!exists(t)) throw new UserError(`${t} does not exist`, 2);
-        const list = isDirectory(t) ? readdirSync(t).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(t, f)) : [t];
+        const list = isDirectory(t)
+          ? readdirSync(t)
+              .filter((f) => /\.ya?ml$/.test(f))
+              .sort()
+              .map((f) => join(t, f))
+          : [t];
         for (const f of list) files.set(relative(process.cwd(), f) || f, readUtf8(f));
       }
     } catch (e) {
@@ -41,7 +47,9 @@ export default command({
     } else {
       if (report.findings.length) process.stdout.write(formatFindings(report.findings) + '\n');
       for (const e of report.exemptions) process.stdout.write(`EXEMPT [${e.check}] ${e.object}: ${e.reason}\n`);
-      process.stdout.write(`validate: ${report.objects} objects in ${files.size} file(s): ${errors} error(s), ${warnings} warning(s), ${report.exemptions.length} exemption(s)\n`);
+      process.stdout.write(
+        `validate: ${report.objects} objects in ${files.size} file(s): ${errors} error(s), ${warnings} warning(s), ${report.exemptions.length} exemption(s)\n`,
+      );
     }
     return errors ? 1 : 0;
   },

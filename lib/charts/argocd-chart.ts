@@ -1,5 +1,6 @@
 import { Chart } from 'cdk8s';
 import type { Construct } from 'constructs';
+
 import { Application } from '../../imports/argoproj.io';
 import type { RootConfig } from '../config';
 
@@ -19,11 +20,20 @@ export class ArgoCdChart extends Chart {
     super(scope, 'argocd', { disableResourceNameHashes: true });
     const a = props.argocd;
     new Application(this, 'application', {
-      metadata: { name: a.name, namespace: a.namespace, labels: { 'app.kubernetes.io/part-of': 'roomler', 'app.kubernetes.io/managed-by': 'cdk8s' } },
+      metadata: {
+        name: a.name,
+        namespace: a.namespace,
+        labels: { 'app.kubernetes.io/part-of': 'roomler', 'app.kubernetes.io/managed-by': 'cdk8s' },
+      },
       spec: {
         project: a.project,
         // The Application itself is applied once by hand (kubectl apply -f dist/argocd.k8s.yaml), not by its own sync.
-        source: { repoUrl: a.repoURL!, targetRevision: a.targetRevision, path: a.path, directory: { recurse: false, exclude: 'argocd.k8s.yaml' } },
+        source: {
+          repoUrl: a.repoURL!,
+          targetRevision: a.targetRevision,
+          path: a.path,
+          directory: { recurse: false, exclude: 'argocd.k8s.yaml' },
+        },
         destination: { server: a.server },
         syncPolicy: {
           automated: { prune: a.automated.prune, selfHeal: a.automated.selfHeal },

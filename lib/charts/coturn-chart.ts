@@ -1,6 +1,7 @@
 import { Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import type { Construct } from 'constructs';
+
 import type { CoturnConfig } from '../config/coturn';
 import { CoturnWorker } from '../constructs/coturn-worker';
 

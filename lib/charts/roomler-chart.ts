@@ -1,4 +1,5 @@
 import type { Construct } from 'constructs';
+
 import { NAMES, persistentVolumeNames } from '../config';
 import { JanusGateway } from '../constructs/janus-gateway';
 import { MongoDbBackupCronJobs } from '../constructs/mongodb-backup-cronjobs';

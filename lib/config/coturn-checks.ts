@@ -8,11 +8,17 @@ const range = (x: { from: number; to: number }) => (x.from === x.to ? `${x.from}
  * What ties coturn to the instances: no host port of a TURN server may collide with Janus's on the same node,
  * and every instance's TURN_URL must name a configured coturn endpoint and port.
  */
-export function coturnIssues(c: CoturnConfig, instances: readonly InstanceConfig[], locate: Locate, where: (path: string) => string): string[] {
+export function coturnIssues(
+  c: CoturnConfig,
+  instances: readonly InstanceConfig[],
+  locate: Locate,
+  where: (path: string) => string,
+): string[] {
   if (!c.enabled) return [];
   const problems: string[] = [];
   const [min, max] = c.relayRange.split('-').map(Number);
-  if (!(min >= 1024 && max <= 65535 && min <= max)) problems.push(`${where('coturn.relayRange')}: must be an ascending range within 1024-65535`);
+  if (!(min >= 1024 && max <= 65535 && min <= max))
+    problems.push(`${where('coturn.relayRange')}: must be an ascending range within 1024-65535`);
   const turnPorts = [
     { protocol: 'TCP', from: c.ports.listening, to: c.ports.listening, what: 'coturn.ports.listening' },
     { protocol: 'UDP', from: c.ports.listening, to: c.ports.listening, what: 'coturn.ports.listening' },

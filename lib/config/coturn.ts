@@ -1,4 +1,5 @@
 import { z } from 'zod';
+
 import { dnsLabel, dnsSubdomain, image, port, resources } from './primitives';
 import { domainName, int32, ipv4, ipv4Cidr, portRange } from './values';
 
@@ -52,7 +53,10 @@ export const coturnSchema = z
     authSecretName: dnsSubdomain('authSecretName').default('coturn-auth'),
     tlsSecretName: dnsSubdomain('tlsSecretName').default('coturn-tls'),
     // Logs go to stdout (the kubelet counts them as ephemeral storage); the runtime config sits in an emptyDir.
-    resources: resources({ requests: { cpu: '500m', memory: '256Mi', ephemeralStorage: '64Mi' }, limits: { cpu: '2', memory: '1Gi', ephemeralStorage: '512Mi' } }),
+    resources: resources({
+      requests: { cpu: '500m', memory: '256Mi', ephemeralStorage: '64Mi' },
+      limits: { cpu: '2', memory: '1Gi', ephemeralStorage: '512Mi' },
+    }),
   })
   .strict()
   .prefault({});

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+
 import { absolutePath } from './primitives';
 import {
   argument,

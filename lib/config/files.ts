@@ -91,6 +91,10 @@ export function invalidUtf8(bytes: Uint8Array): { offset: number; line: number; 
 export function readUtf8(path: string): string {
   const bytes = readBytes(path);
   const bad = invalidUtf8(bytes);
-  if (bad) throw new FileProblem(path, `is not valid UTF-8: byte ${bad.offset} (line ${bad.line}, column ${bad.column}) is 0x${bytes[bad.offset].toString(16).padStart(2, '0')}`);
+  if (bad)
+    throw new FileProblem(
+      path,
+      `is not valid UTF-8: byte ${bad.offset} (line ${bad.line}, column ${bad.column}) is 0x${bytes[bad.offset].toString(16).padStart(2, '0')}`,
+    );
   return bytes.toString('utf8');
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+
 import type { CoturnConfig } from './coturn';
 import type { Locate } from './cross-instance';
 import type { InstanceConfig } from './instance';
@@ -21,7 +22,10 @@ export const argocdSchema = z
     targetRevision: gitRevision.default('main'),
     path: relativePath.default('dist'),
     server: url(['https', 'http']).default('https://kubernetes.default.svc'),
-    automated: z.object({ prune: z.boolean().default(true), selfHeal: z.boolean().default(true) }).strict().prefault({}),
+    automated: z
+      .object({ prune: z.boolean().default(true), selfHeal: z.boolean().default(true) })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .refine((a) => !a.enabled || (a.repoURL !== undefined && /^(https?|ssh|git):\/\/|^git@/.test(a.repoURL)), {

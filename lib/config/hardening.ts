@@ -1,4 +1,5 @@
 import { z } from 'zod';
+
 import { oneLine } from './values';
 
 // Per-instance hardening (issue 7): each default can be switched off, but only with a reason.

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+
 import { absolutePath, port } from './primitives';
 import { containerName, crontabSchedule, hostOrIp, int32, mailto, posixUser, timerDuration } from './values';
 

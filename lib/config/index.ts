@@ -1,5 +1,5 @@
 export * from './instance';
 export * from './load';
 export * from './names';
-export { rootSchema, configJsonSchema, type RootConfig } from './schema';
 export type { ProbeTiming, Resources } from './primitives';
+export { configJsonSchema, type RootConfig, rootSchema } from './schema';

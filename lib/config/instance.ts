@@ -1,18 +1,8 @@
 import { z } from 'zod';
+
 import { securitySchema } from './hardening';
 import { mongoBackupSchema } from './mongo-backup';
-import {
-  absolutePath,
-  dnsLabel,
-  dnsSubdomain,
-  image,
-  nodePort,
-  port,
-  probeTiming,
-  quantity,
-  resources,
-  url,
-} from './primitives';
+import { absolutePath, dnsLabel, dnsSubdomain, image, nodePort, port, probeTiming, quantity, resources, url } from './primitives';
 import {
   argument,
   domainName,
@@ -43,7 +33,10 @@ const shutdown = (d: { preStopSeconds: number; gracePeriodSeconds: number }) =>
       gracePeriodSeconds: int32(1).default(d.gracePeriodSeconds),
     })
     .strict()
-    .refine((s) => s.gracePeriodSeconds > s.preStopSeconds, 'gracePeriodSeconds must exceed preStopSeconds, or the pod is killed during preStop')
+    .refine(
+      (s) => s.gracePeriodSeconds > s.preStopSeconds,
+      'gracePeriodSeconds must exceed preStopSeconds, or the pod is killed during preStop',
+    )
     .prefault({});
 
 const mongodb = z
@@ -58,7 +51,10 @@ const mongodb = z
     hostPath: absolutePath.optional(),
     secretName: dnsSubdomain('secretName').default('mongodb-secret'),
     // Data is on the PVC; only /tmp, /data/configdb and the logs are local.
-    resources: resources({ requests: { cpu: '250m', memory: '512Mi', ephemeralStorage: '128Mi' }, limits: { cpu: '500m', memory: '1Gi', ephemeralStorage: '1Gi' } }),
+    resources: resources({
+      requests: { cpu: '250m', memory: '512Mi', ephemeralStorage: '128Mi' },
+      limits: { cpu: '500m', memory: '1Gi', ephemeralStorage: '1Gi' },
+    }),
     // A first boot initialises the data files and a crash recovery replays the WiredTiger journal:
     // 10 s + 60 x 10 s gives ten minutes before liveness may act.
     startupProbe: probeTiming({ initialDelaySeconds: 10, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 60 }),
@@ -72,7 +68,10 @@ const redis = z
   .object({
     image: image.default('redis:7.4.2-alpine'),
     port: port.default(6379),
-    resources: resources({ requests: { cpu: '50m', memory: '64Mi', ephemeralStorage: '64Mi' }, limits: { cpu: '100m', memory: '128Mi', ephemeralStorage: '256Mi' } }),
+    resources: resources({
+      requests: { cpu: '50m', memory: '64Mi', ephemeralStorage: '64Mi' },
+      limits: { cpu: '100m', memory: '128Mi', ephemeralStorage: '256Mi' },
+    }),
     readinessProbe: probeTiming({ initialDelaySeconds: 2, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 }),
     livenessProbe: probeTiming({ initialDelaySeconds: 10, periodSeconds: 20, timeoutSeconds: 2, failureThreshold: 5 }),
   })
@@ -121,7 +120,9 @@ const janus = z
   .object({
     image: image.default('gjovanov/janus-slim:latest'),
     /** Why a `:latest` image is acceptable; becomes the latest-tag exemption annotation (valid only with imagePullPolicy Always). */
-    latestTagReason: oneLine().optional().default('gjovanov/janus-slim publishes no version tags; pulled with imagePullPolicy Always, so every start runs the newest push'),
+    latestTagReason: oneLine()
+      .optional()
+      .default('gjovanov/janus-slim publishes no version tags; pulled with imagePullPolicy Always, so every start runs the newest push'),
     /** Where the image keeps Janus's .jcfg files (janus-slim: --prefix=/opt/janus, make configs). */
     configDir: absolutePath.default('/opt/janus/etc/janus'),
     admin: janusAdmin,
@@ -134,7 +135,10 @@ const janus = z
     rtpPortRange: portRange().default('10000-10200'),
     // janus-slim writes its logs inside the image (writable root filesystem): bounded, so a runaway log evicts
     // the pod instead of filling the node's disk.
-    resources: resources({ requests: { cpu: '250m', memory: '256Mi', ephemeralStorage: '256Mi' }, limits: { cpu: '1', memory: '512Mi', ephemeralStorage: '2Gi' } }),
+    resources: resources({
+      requests: { cpu: '250m', memory: '256Mi', ephemeralStorage: '256Mi' },
+      limits: { cpu: '1', memory: '512Mi', ephemeralStorage: '2Gi' },
+    }),
     readinessProbe: probeTiming({ initialDelaySeconds: 5, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 }),
     // Liveness is a TCP connect on the HTTP port: cheaper than the info request readiness makes.
     livenessProbe: probeTiming({ initialDelaySeconds: 15, periodSeconds: 20, timeoutSeconds: 3, failureThreshold: 5 }),
@@ -174,7 +178,9 @@ const app = z
   .object({
     image: image.default('gjovanov/roomler:latest'),
     /** Why a `:latest` image is acceptable; becomes the latest-tag exemption annotation (valid only with imagePullPolicy Always). */
-    latestTagReason: oneLine().optional().default('gjovanov/roomler publishes no version tags; pulled with imagePullPolicy Always, so every start runs the newest push'),
+    latestTagReason: oneLine()
+      .optional()
+      .default('gjovanov/roomler publishes no version tags; pulled with imagePullPolicy Always, so every start runs the newest push'),
     shutdown: shutdown({ preStopSeconds: 10, gracePeriodSeconds: 60 }),
     replicas: z.number().int().min(0).max(50).default(1),
     command: z.array(argument).min(1).default(['npx', 'pm2-runtime', 'start', '/roomler/pm2.config.js']),
@@ -196,7 +202,10 @@ const app = z
       .prefault({}),
     // 1Gi was OOM-killed with 12 PM2 workers (FIELD-NOTES).
     // PM2 logs and the Nuxt cache are written inside the image (writable root filesystem); uploads are on the PVC.
-    resources: resources({ requests: { cpu: '250m', memory: '512Mi', ephemeralStorage: '512Mi' }, limits: { cpu: '1', memory: '4Gi', ephemeralStorage: '4Gi' } }),
+    resources: resources({
+      requests: { cpu: '250m', memory: '512Mi', ephemeralStorage: '512Mi' },
+      limits: { cpu: '1', memory: '4Gi', ephemeralStorage: '4Gi' },
+    }),
     // PM2 spawns a worker per CPU; each connects to Mongo and Redis and builds the SSR renderer: 10 s + 30 x 5 s.
     startupProbe: probeTiming({ initialDelaySeconds: 10, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 30 }),
     readinessProbe: probeTiming({ periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 5 }),
@@ -212,7 +221,10 @@ const turn = z
     expiry: z
       .number()
       .int()
-      .max(TURN_EXPIRY_MAX, `must be at most ${TURN_EXPIRY_MAX} (2038-01-19): coturn compares REST-API timestamps as 32-bit values and rejects later expiries such as 9999999999`)
+      .max(
+        TURN_EXPIRY_MAX,
+        `must be at most ${TURN_EXPIRY_MAX} (2038-01-19): coturn compares REST-API timestamps as 32-bit values and rejects later expiries such as 9999999999`,
+      )
       .refine((e) => e > Date.now() / 1000, 'must be in the future: an expired TURN credential is rejected by coturn')
       .default(2145830400),
     user: turnUser.default('roomler'),

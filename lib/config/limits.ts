@@ -25,7 +25,7 @@ export function envStringProblem(key: string, value: string): string | undefined
   const size = bytes(key) + 1 + bytes(value) + 1;
   return size > MAX_ENV_STRING_BYTES
     ? `the environment variable ${key} would be ${showBytes(size)}; Linux refuses one over 131072 bytes (MAX_ARG_STRLEN, 128 KiB), so ` +
-      `the container could never start`
+        `the container could never start`
     : undefined;
 }
 
@@ -41,7 +41,8 @@ export function dataSizeProblem(what: string, valueBytes: Readonly<Record<string
   const largest = sizes.reduce((a, b) => (b.size > a.size ? b : a));
   return {
     key: largest.key,
-    message: `${what} would hold ${showBytes(total)} of data, more than the 1048576 bytes (1 MiB) the API server accepts per ConfigMap ` +
+    message:
+      `${what} would hold ${showBytes(total)} of data, more than the 1048576 bytes (1 MiB) the API server accepts per ConfigMap ` +
       `or Secret; ${largest.key} alone is ${showBytes(largest.size)}`,
   };
 }

@@ -1,16 +1,18 @@
 import { isAbsolute, resolve } from 'node:path';
+
 import { parse as parseDotenv } from 'dotenv';
-import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
+import { isMap, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import type { z } from 'zod';
+
+import { coturnIssues } from './coturn-checks';
+import { crossInstanceIssues } from './cross-instance';
 import { ENV_ALSO, ENV_PATHS } from './env';
 import { exists, FileProblem, readUtf8 } from './files';
-import { instanceSchema, resolveInstance, type InstanceConfig } from './instance';
-import { INSTANCE_KEYS, rootSchema, type RootConfig } from './schema';
-import { coturnIssues } from './coturn-checks';
 import { gitopsIssues } from './gitops';
-import { crossInstanceIssues } from './cross-instance';
 import { pullPolicyIssues } from './images';
+import { type InstanceConfig, instanceSchema, resolveInstance } from './instance';
 import { sizeIssues } from './limits';
+import { INSTANCE_KEYS, type RootConfig, rootSchema } from './schema';
 
 type Path = readonly (string | number)[];
 type Plain = Record<string, unknown>;
@@ -136,13 +138,14 @@ function issuesToProblems(issues: readonly z.core.$ZodIssue[], prefix: Path, whe
   const within = (inner: Path, outer: Path) => inner.length > outer.length && outer.every((k, n) => inner[n] === k);
   const own = first.filter((i) => i.code !== 'custom' || !first.some((j) => j !== i && within(j.path as Path, i.path as Path)));
   return own.map((i) => {
-    let path: Path = [...prefix, ...(i.path as (string | number)[])];
+    const path: Path = [...prefix, ...(i.path as (string | number)[])];
     let message = i.message;
     if (i.code === 'unrecognized_keys') {
       return i.keys.map((k) => `${where([...path, k])}: unknown key ${JSON.stringify(k)}`).join('\n  - ');
     }
     if (i.code === 'invalid_key') message = `key ${JSON.stringify(path[path.length - 1])}: ${i.issues[0]?.message ?? message}`;
-    if (i.code === 'invalid_type') message = `expected ${i.expected}${message.includes('received') ? `, ${message.split(', ').pop()}` : ''}`;
+    if (i.code === 'invalid_type')
+      message = `expected ${i.expected}${message.includes('received') ? `, ${message.split(', ').pop()}` : ''}`;
     return `${where(path)}: ${message}`;
   });
 }
@@ -186,7 +189,9 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   if (fileUsed) {
     doc = parseDocument(readText(fileUsed, what), { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
     if (doc.errors.length) {
-      throw new ConfigError(doc.errors.map((e) => `${fileUsed}:${e.linePos?.[0].line ?? '?'}:${e.linePos?.[0].col ?? '?'}: YAML ${e.message.split('\n')[0]}`));
+      throw new ConfigError(
+        doc.errors.map((e) => `${fileUsed}:${e.linePos?.[0].line ?? '?'}:${e.linePos?.[0].col ?? '?'}: YAML ${e.message.split('\n')[0]}`),
+      );
     }
     let contents: unknown;
     try {
@@ -194,7 +199,9 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
       contents = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {};
     } catch (e) {
       const message = (e as Error).message.split('\n')[0];
-      const hint = /alias count/i.test(message) ? ` (at most ${MAX_ALIAS_COUNT} alias expansions; this file expands more, as a "billion laughs" file does)` : '';
+      const hint = /alias count/i.test(message)
+        ? ` (at most ${MAX_ALIAS_COUNT} alias expansions; this file expands more, as a "billion laughs" file does)`
+        : '';
       throw new ConfigError([`${fileUsed}: YAML ${message}${hint}`]);
     }
     if (!isPlain(contents)) throw new ConfigError([`${fileUsed}: the config file must be a YAML mapping`]);

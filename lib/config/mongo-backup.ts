@@ -1,4 +1,5 @@
 import { z } from 'zod';
+
 import { absolutePath, dnsSubdomain, image, quantity, resources } from './primitives';
 import { cronJobSchedule, int32, timeZone } from './values';
 
@@ -42,7 +43,10 @@ export const mongoBackupSchema = z
     backoffLimit: int32(0).default(1),
     historyLimit: int32(1).default(3),
     // The restore test unpacks a whole archive into a scratch mongod under /tmp (an emptyDir).
-    resources: resources({ requests: { cpu: '100m', memory: '256Mi', ephemeralStorage: '256Mi' }, limits: { cpu: '1', memory: '1Gi', ephemeralStorage: '4Gi' } }),
+    resources: resources({
+      requests: { cpu: '100m', memory: '256Mi', ephemeralStorage: '256Mi' },
+      limits: { cpu: '1', memory: '1Gi', ephemeralStorage: '4Gi' },
+    }),
   })
   .strict()
   .prefault({});

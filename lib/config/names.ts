@@ -43,4 +43,10 @@ export const MONGODB_CREDENTIALS = {
 export const OAUTH_PROVIDERS = ['FACEBOOK', 'GOOGLE', 'GITHUB', 'LINKEDIN', 'MICROSOFT'] as const;
 
 /** The keys of the app's Secret (`app.secretName`), all read by its pods through envFrom. */
-export const APP_SECRET_KEYS = ['DB_CONN', 'SENDGRID_API_KEY', ...OAUTH_PROVIDERS.map((p) => `${p}_SECRET`), 'TURN_PASSWORD', 'WEB_PUSH_PRIVATE_KEY'] as const;
+export const APP_SECRET_KEYS = [
+  'DB_CONN',
+  'SENDGRID_API_KEY',
+  ...OAUTH_PROVIDERS.map((p) => `${p}_SECRET`),
+  'TURN_PASSWORD',
+  'WEB_PUSH_PRIVATE_KEY',
+] as const;

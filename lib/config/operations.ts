@@ -1,4 +1,5 @@
 import { z } from 'zod';
+
 import { dnsLabel, ipv4, resolverAddress, timerDuration } from './values';
 
 // `npm run deploy` and `npm run doctor` (issue 9).

@@ -22,8 +22,14 @@ interface ResourceAmounts {
 
 export const resources = (def: { requests: ResourceAmounts; limits: ResourceAmounts }) => {
   const amounts = (d: ResourceAmounts) =>
-    z.object({ cpu: quantity.default(d.cpu), memory: quantity.default(d.memory), ephemeralStorage: quantity.default(d.ephemeralStorage) }).strict().prefault({});
-  return z.object({ requests: amounts(def.requests), limits: amounts(def.limits) }).strict().prefault({});
+    z
+      .object({ cpu: quantity.default(d.cpu), memory: quantity.default(d.memory), ephemeralStorage: quantity.default(d.ephemeralStorage) })
+      .strict()
+      .prefault({});
+  return z
+    .object({ requests: amounts(def.requests), limits: amounts(def.limits) })
+    .strict()
+    .prefault({});
 };
 
 const seconds = (d: number) => int32(0).default(d);

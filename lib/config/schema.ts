@@ -1,11 +1,12 @@
 import { z } from 'zod';
+
 import { coturnSchema } from './coturn';
 import { cutoverSchema } from './cutover';
 import { argocdSchema } from './gitops';
-import { deploySchema, doctorSchema } from './operations';
 import { backupSchema, migrateSchema, sshSchema } from './host';
-import { validationSchema } from './validation';
 import { instanceSchema } from './instance';
+import { deploySchema, doctorSchema } from './operations';
+import { validationSchema } from './validation';
 
 /**
  * The whole config file. Its top level holds the instance defaults (every field of `instanceSchema`) plus

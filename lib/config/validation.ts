@@ -1,4 +1,5 @@
 import { z } from 'zod';
+
 import { dnsLabel } from './primitives';
 
 // Validation settings (issue 3).

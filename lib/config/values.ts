@@ -1,5 +1,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
+
 import { z } from 'zod';
+
 import { cronJobScheduleProblem } from './cron';
 
 // Every kind of string a config value can be, checked for what the value becomes: a host name in an nginx
@@ -144,7 +146,8 @@ export const dnsLabel = (what: string) =>
   stringKind(
     {
       kind: 'dnsLabel',
-      rule: 'a DNS-1123 label: lowercase letters, digits and "-", starting and ending alphanumeric, at most 63 characters (so also a ' +
+      rule:
+        'a DNS-1123 label: lowercase letters, digits and "-", starting and ending alphanumeric, at most 63 characters (so also a ' +
         'valid label value)',
     },
     dnsLabelProblem(what),
@@ -292,7 +295,8 @@ export const url = (schemes: string[]) => {
   return stringKind(
     {
       kind: 'url',
-      rule: `an absolute URL with scheme ${schemes.join(', ')} and a host name or IP address, of the characters RFC 3986 allows (no ` +
+      rule:
+        `an absolute URL with scheme ${schemes.join(', ')} and a host name or IP address, of the characters RFC 3986 allows (no ` +
         `spaces, line breaks, quotes, backslashes or non-ASCII), no user:password@`,
       schemes,
     },
@@ -453,7 +457,8 @@ export function quantityValue(q: string | number | undefined): number {
 export const quantity = stringKind(
   {
     kind: 'quantity',
-    rule: 'a positive Kubernetes quantity: a number with an optional suffix Ki Mi Gi Ti Pi Ei, m k M G T P E or an exponent (250m, 1, ' +
+    rule:
+      'a positive Kubernetes quantity: a number with an optional suffix Ki Mi Gi Ti Pi Ei, m k M G T P E or an exponent (250m, 1, ' +
       '512Mi, 5Gi)',
   },
   (v) => {

@@ -1,6 +1,7 @@
 import { k8s } from 'cdk8s-plus-28';
+
 import type { ProbeTiming, Resources } from '../config';
-import { pullPolicyFor, type PullPolicy } from '../config/images';
+import { type PullPolicy, pullPolicyFor } from '../config/images';
 
 /**
  * What every container of the stack sets explicitly instead of inheriting a surprise default: its image with the
@@ -49,7 +50,11 @@ export const nodePin = (node: string) => ({ 'kubernetes.io/hostname': node });
  * is always explicit: a non-zero uid with runAsNonRoot, or 0, which the run-as-non-root exemption requires, so
  * an image's own USER (coturn's `nobody`) can never silently differ from what the exemption claims.
  */
-export const restrictedSecurityContext = (opts: { readOnlyRootFilesystem: boolean; runAsUser: number; add?: string[] }): k8s.SecurityContext => ({
+export const restrictedSecurityContext = (opts: {
+  readOnlyRootFilesystem: boolean;
+  runAsUser: number;
+  add?: string[];
+}): k8s.SecurityContext => ({
   allowPrivilegeEscalation: false,
   capabilities: { drop: ['ALL'], ...(opts.add?.length ? { add: opts.add } : {}) },
   readOnlyRootFilesystem: opts.readOnlyRootFilesystem,

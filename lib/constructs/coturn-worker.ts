@@ -1,8 +1,19 @@
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+
 import type { CoturnConfig } from '../config/coturn';
 import { HOST_UDP_PORTS_ANNOTATION } from '../validate/cross-object';
-import { ROOT_UID, containerDefaults, exec, nodePin, probe, resourceRequirements, restrictedSecurityContext, scratch, tcp } from './container';
+import {
+  containerDefaults,
+  exec,
+  nodePin,
+  probe,
+  resourceRequirements,
+  restrictedSecurityContext,
+  ROOT_UID,
+  scratch,
+  tcp,
+} from './container';
 import { exemptions } from './metadata';
 import { turnserverConf } from './turnserver-conf';
 
@@ -71,7 +82,11 @@ export class CoturnWorker extends Construct {
     // fsGroup. Either way the user is stated, never inherited from the image.
     const privileged = ports.filter((p) => p.containerPort < 1024);
     const uid = privileged.length ? ROOT_UID : NOBODY_UID;
-    const main = restrictedSecurityContext({ readOnlyRootFilesystem: true, runAsUser: uid, add: privileged.length ? ['NET_BIND_SERVICE'] : [] });
+    const main = restrictedSecurityContext({
+      readOnlyRootFilesystem: true,
+      runAsUser: uid,
+      add: privileged.length ? ['NET_BIND_SERVICE'] : [],
+    });
     // The init step only copies files: no capability at all.
     const init = restrictedSecurityContext({ readOnlyRootFilesystem: true, runAsUser: uid });
     const privilegedPorts = [...new Set(privileged.map((p) => p.containerPort))].join(', ');
@@ -87,8 +102,12 @@ export class CoturnWorker extends Construct {
           'run-as-non-root': privileged.length
             ? `coturn binds port ${privilegedPorts} on the host network: NET_BIND_SERVICE needs uid 0 (runAsUser: 0) when privilege escalation is off`
             : undefined,
-          'privileged-ports': privileged.length ? `TURN over TLS on ${privilegedPorts} reaches clients behind firewalls that allow only HTTPS ports` : undefined,
-          'added-capabilities': privileged.length ? `NET_BIND_SERVICE, only in the coturn container, to bind ${privilegedPorts}` : undefined,
+          'privileged-ports': privileged.length
+            ? `TURN over TLS on ${privilegedPorts} reaches clients behind firewalls that allow only HTTPS ports`
+            : undefined,
+          'added-capabilities': privileged.length
+            ? `NET_BIND_SERVICE, only in the coturn container, to bind ${privilegedPorts}`
+            : undefined,
         }),
       },
       spec: {
@@ -107,9 +126,20 @@ export class CoturnWorker extends Construct {
               {
                 name: 'config',
                 ...containerDefaults(c.image),
-                command: ['sh', '-c', COTURN_SECRET_SCRIPT, 'coturn-config', '/etc/coturn-template/turnserver.conf', `/secrets/${COTURN_SECRET_KEY}`, '/etc/coturn/turnserver.conf'],
+                command: [
+                  'sh',
+                  '-c',
+                  COTURN_SECRET_SCRIPT,
+                  'coturn-config',
+                  '/etc/coturn-template/turnserver.conf',
+                  `/secrets/${COTURN_SECRET_KEY}`,
+                  '/etc/coturn/turnserver.conf',
+                ],
                 securityContext: init,
-                resources: resourceRequirements({ requests: { cpu: '10m', memory: '16Mi', ephemeralStorage: '1Mi' }, limits: { cpu: '100m', memory: '64Mi', ephemeralStorage: '16Mi' } }),
+                resources: resourceRequirements({
+                  requests: { cpu: '10m', memory: '16Mi', ephemeralStorage: '1Mi' },
+                  limits: { cpu: '100m', memory: '64Mi', ephemeralStorage: '16Mi' },
+                }),
                 volumeMounts: [
                   { name: 'template', mountPath: '/etc/coturn-template', readOnly: true },
                   { name: 'auth', mountPath: '/secrets', readOnly: true },
@@ -126,8 +156,18 @@ export class CoturnWorker extends Construct {
                 securityContext: main,
                 resources: resourceRequirements(c.resources),
                 // A STUN binding request on the listening port: what clients do first.
-                readinessProbe: probe(exec('turnutils_stunclient', '-p', String(c.ports.listening), '127.0.0.1'), { initialDelaySeconds: 2, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 }),
-                livenessProbe: probe(tcp('turn-tcp'), { initialDelaySeconds: 10, periodSeconds: 20, timeoutSeconds: 3, failureThreshold: 5 }),
+                readinessProbe: probe(exec('turnutils_stunclient', '-p', String(c.ports.listening), '127.0.0.1'), {
+                  initialDelaySeconds: 2,
+                  periodSeconds: 10,
+                  timeoutSeconds: 3,
+                  failureThreshold: 3,
+                }),
+                livenessProbe: probe(tcp('turn-tcp'), {
+                  initialDelaySeconds: 10,
+                  periodSeconds: 20,
+                  timeoutSeconds: 3,
+                  failureThreshold: 5,
+                }),
                 volumeMounts: [runtime.mount, { name: 'tls', mountPath: '/etc/coturn/tls', readOnly: true }, scratch('tmp', '/tmp').mount],
               },
             ],

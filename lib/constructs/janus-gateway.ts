@@ -1,11 +1,33 @@
 import { createHash } from 'node:crypto';
+
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+
 import { NAMES } from '../config';
 import { HOST_UDP_PORTS_ANNOTATION } from '../validate/cross-object';
-import { ROOT_UID, containerDefaults, exec, httpGet, nodePin, podDefaults, probe, resourceRequirements, restrictedSecurityContext, scratch, tcp } from './container';
+import {
+  containerDefaults,
+  exec,
+  httpGet,
+  nodePin,
+  podDefaults,
+  probe,
+  resourceRequirements,
+  restrictedSecurityContext,
+  ROOT_UID,
+  scratch,
+  tcp,
+} from './container';
 import { JANUS_ADMIN_SECRET_KEY, JANUS_ADMIN_SECRET_SCRIPT, janusHttpTransport, janusWebsocketsTransport } from './janus-conf';
-import { CONFIG_HASH_ANNOTATION, exemptions, latestTagReason, namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
+import {
+  CONFIG_HASH_ANNOTATION,
+  exemptions,
+  type InstanceScope,
+  latestTagReason,
+  namespaced,
+  recommendedLabels,
+  selectorLabels,
+} from './metadata';
 
 export type JanusGatewayProps = InstanceScope;
 
@@ -58,7 +80,9 @@ export class JanusGateway extends Construct {
     const configMounts = Object.keys(files).map((f) => ({ name: 'config', mountPath: `${j.configDir}/${f}`, subPath: f, readOnly: true }));
     // janus.jcfg with the admin secret, written by the init container into an emptyDir.
     const runtime = scratch('runtime', '/run/janus-config');
-    const hash = createHash('sha256').update(JSON.stringify({ files, admin: j.admin })).digest('hex');
+    const hash = createHash('sha256')
+      .update(JSON.stringify({ files, admin: j.admin }))
+      .digest('hex');
     const securityContext = restrictedSecurityContext({ readOnlyRootFilesystem: false, runAsUser: ROOT_UID });
 
     this.deployment = new k8s.KubeDeployment(this, 'deployment', {
@@ -94,7 +118,15 @@ export class JanusGateway extends Construct {
                     {
                       name: 'admin-secret',
                       ...containerDefaults(j.image, i.imagePullPolicy),
-                      command: ['sh', '-c', JANUS_ADMIN_SECRET_SCRIPT, 'janus-config', `${j.configDir}/janus.jcfg`, `/secrets/${JANUS_ADMIN_SECRET_KEY}`, `${runtime.mount.mountPath}/janus.jcfg`],
+                      command: [
+                        'sh',
+                        '-c',
+                        JANUS_ADMIN_SECRET_SCRIPT,
+                        'janus-config',
+                        `${j.configDir}/janus.jcfg`,
+                        `/secrets/${JANUS_ADMIN_SECRET_KEY}`,
+                        `${runtime.mount.mountPath}/janus.jcfg`,
+                      ],
                       securityContext,
                       resources: resourceRequirements({
                         requests: { cpu: '10m', memory: '16Mi', ephemeralStorage: '1Mi' },
@@ -121,7 +153,12 @@ export class JanusGateway extends Construct {
                 resources: resourceRequirements(j.resources),
                 readinessProbe: probe(httpGet('/janus/info', 'http'), j.readinessProbe),
                 livenessProbe: probe(tcp('http'), j.livenessProbe),
-                volumeMounts: [...configMounts, ...(admin ? [{ name: runtime.volume.name, mountPath: `${j.configDir}/janus.jcfg`, subPath: 'janus.jcfg', readOnly: true }] : [])],
+                volumeMounts: [
+                  ...configMounts,
+                  ...(admin
+                    ? [{ name: runtime.volume.name, mountPath: `${j.configDir}/janus.jcfg`, subPath: 'janus.jcfg', readOnly: true }]
+                    : []),
+                ],
               },
             ],
             volumes: [
@@ -139,7 +176,14 @@ export class JanusGateway extends Construct {
     });
 
     this.nodePortService = new k8s.KubeService(this, 'nodeport', {
-      metadata: namespaced(i, NAMES.janusNodePort, labels, exemptions({ 'exposed-services': 'the host nginx proxies the Janus API of janus.roomler.live to these NodePorts (never the admin API)' })),
+      metadata: namespaced(
+        i,
+        NAMES.janusNodePort,
+        labels,
+        exemptions({
+          'exposed-services': 'the host nginx proxies the Janus API of janus.roomler.live to these NodePorts (never the admin API)',
+        }),
+      ),
       spec: {
         type: 'NodePort',
         // Traffic from the host nginx must reach the Janus on the pinned node, not hop to another one.

@@ -1,4 +1,5 @@
 import type { k8s } from 'cdk8s-plus-28';
+
 import type { InstanceConfig } from '../config';
 import { imagePinning } from '../config/images';
 

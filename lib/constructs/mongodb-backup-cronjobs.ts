@@ -1,17 +1,26 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { MONGODB_CREDENTIALS, NAMES, backupVolumeName } from '../config';
+
+import { backupVolumeName, MONGODB_CREDENTIALS, NAMES } from '../config';
 import { containerDefaults, nodePin, podDefaults, resourceRequirements, restrictedSecurityContext, scratch } from './container';
-import { instanceExemptions, namespaced, recommendedLabels, type InstanceScope } from './metadata';
-import { MONGODB_UID, mongoCredentials } from './mongodb-statefulset';
+import { instanceExemptions, type InstanceScope, namespaced, recommendedLabels } from './metadata';
+import { mongoCredentials, MONGODB_UID } from './mongodb-statefulset';
 import { StaticHostPathVolume } from './static-host-path-volume';
 
 export type MongoDbBackupCronJobsProps = InstanceScope;
 
 /** The scripts the jobs run: real files in the repo, mounted from a ConfigMap. */
-export const BACKUP_SCRIPTS = ['mongodb-backup.sh', 'mongodb-backup-verify.sh', 'mongodb-restore-test.sh', 'mongodb-steps.sh', 'mongodb-inventory.js', 'mongodb-manifest.js'] as const;
+export const BACKUP_SCRIPTS = [
+  'mongodb-backup.sh',
+  'mongodb-backup-verify.sh',
+  'mongodb-restore-test.sh',
+  'mongodb-steps.sh',
+  'mongodb-inventory.js',
+  'mongodb-manifest.js',
+] as const;
 export const SCRIPTS_DIR = join(__dirname, '..', 'scripts');
 
 /**
@@ -54,7 +63,13 @@ export class MongoDbBackupCronJobs extends Construct {
       DATABASE: i.mongodb.database,
       SCRIPTS_DIR: '/scripts',
     };
-    const cronJob = (name: string, schedule: string, script: string, env: Record<string, string>, opts: { secret?: boolean; writable?: boolean } = {}) =>
+    const cronJob = (
+      name: string,
+      schedule: string,
+      script: string,
+      env: Record<string, string>,
+      opts: { secret?: boolean; writable?: boolean } = {},
+    ) =>
       new k8s.KubeCronJob(this, name, {
         metadata: namespaced(i, name, labels, instanceExemptions(i)),
         spec: {
@@ -104,12 +119,19 @@ export class MongoDbBackupCronJobs extends Construct {
         },
       });
 
-    cronJob('mongodb-backup', b.schedule, 'mongodb-backup.sh', { MONGO_HOST: `${NAMES.mongodb}:${i.mongodb.port}`, [MONGODB_CREDENTIALS.dirEnv]: MONGODB_CREDENTIALS.dir, KEEP: String(b.keep) }, { secret: true, writable: true });
+    cronJob(
+      'mongodb-backup',
+      b.schedule,
+      'mongodb-backup.sh',
+      { MONGO_HOST: `${NAMES.mongodb}:${i.mongodb.port}`, [MONGODB_CREDENTIALS.dirEnv]: MONGODB_CREDENTIALS.dir, KEEP: String(b.keep) },
+      { secret: true, writable: true },
+    );
     cronJob('mongodb-backup-verify', b.verifySchedule, 'mongodb-backup-verify.sh', {
       MAX_AGE_HOURS: String(b.maxAgeHours),
       MIN_BYTES: String(b.minBytes),
       MIN_ARCHIVES: String(b.minArchives),
     });
-    if (b.restoreTest.enabled) cronJob('mongodb-restore-test', b.restoreTest.schedule, 'mongodb-restore-test.sh', { SCRATCH_DIR: '/tmp/restore' });
+    if (b.restoreTest.enabled)
+      cronJob('mongodb-restore-test', b.restoreTest.schedule, 'mongodb-restore-test.sh', { SCRATCH_DIR: '/tmp/restore' });
   }
 }

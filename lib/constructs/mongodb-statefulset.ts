@@ -1,8 +1,19 @@
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+
 import { MONGODB_CREDENTIALS, NAMES } from '../config';
-import { containerDefaults, exec, nodePin, podDefaults, probe, resourceRequirements, restrictedSecurityContext, scratch, tcp } from './container';
-import { instanceExemptions, namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
+import {
+  containerDefaults,
+  exec,
+  nodePin,
+  podDefaults,
+  probe,
+  resourceRequirements,
+  restrictedSecurityContext,
+  scratch,
+  tcp,
+} from './container';
+import { instanceExemptions, type InstanceScope, namespaced, recommendedLabels, selectorLabels } from './metadata';
 
 export interface MongoDbStatefulSetProps extends InstanceScope {
   /** Claim holding /data/db (a static PVC bound to the data node's hostPath PV). */
@@ -82,7 +93,12 @@ export class MongoDbStatefulSet extends Construct {
                 volumeMounts: [{ name: 'data', mountPath: '/data/db' }, tmp.mount, configdb.mount, credentials.mount],
               },
             ],
-            volumes: [{ name: 'data', persistentVolumeClaim: { claimName: props.claimName } }, tmp.volume, configdb.volume, credentials.volume],
+            volumes: [
+              { name: 'data', persistentVolumeClaim: { claimName: props.claimName } },
+              tmp.volume,
+              configdb.volume,
+              credentials.volume,
+            ],
           },
         },
       },

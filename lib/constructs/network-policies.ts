@@ -1,11 +1,15 @@
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+
 import { NAMES } from '../config';
-import { namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
+import { type InstanceScope, namespaced, recommendedLabels, selectorLabels } from './metadata';
 
 export type RoomlerNetworkPoliciesProps = InstanceScope;
 
-const port = (p: number | string, protocol = 'TCP') => ({ port: typeof p === 'number' ? k8s.IntOrString.fromNumber(p) : k8s.IntOrString.fromString(p), protocol });
+const port = (p: number | string, protocol = 'TCP') => ({
+  port: typeof p === 'number' ? k8s.IntOrString.fromNumber(p) : k8s.IntOrString.fromString(p),
+  protocol,
+});
 
 /**
  * Default-deny for the namespace, then only the flows the stack uses. Janus runs on the host network and
@@ -27,14 +31,23 @@ export class RoomlerNetworkPolicies extends Construct {
       ...pods(NAMES.mongodb),
       policyTypes: ['Ingress'],
       // The app, and any job of this instance labelled as a MongoDB client (the backup CronJobs).
-      ingress: [{ from: [pods(NAMES.app), { podSelector: { matchLabels: { 'roomler.io/mongodb-client': 'true' } } }], ports: [port(i.mongodb.port)] }],
+      ingress: [
+        {
+          from: [pods(NAMES.app), { podSelector: { matchLabels: { 'roomler.io/mongodb-client': 'true' } } }],
+          ports: [port(i.mongodb.port)],
+        },
+      ],
     });
     policy('mongodb-clients', {
       podSelector: { matchLabels: { 'roomler.io/mongodb-client': 'true' } },
       policyTypes: ['Egress'],
       egress: [{ to: [pods(NAMES.mongodb)], ports: [port(i.mongodb.port)] }],
     });
-    policy('redis', { ...pods(NAMES.redis), policyTypes: ['Ingress'], ingress: [{ from: [pods(NAMES.app)], ports: [port(i.redis.port)] }] });
+    policy('redis', {
+      ...pods(NAMES.redis),
+      policyTypes: ['Ingress'],
+      ingress: [{ from: [pods(NAMES.app)], ports: [port(i.redis.port)] }],
+    });
     policy('roomler', {
       ...pods(NAMES.app),
       policyTypes: ['Ingress', 'Egress'],

@@ -1,8 +1,9 @@
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+
 import { NAMES } from '../config';
 import { containerDefaults, exec, podDefaults, probe, resourceRequirements, restrictedSecurityContext, scratch, tcp } from './container';
-import { instanceExemptions, namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
+import { instanceExemptions, type InstanceScope, namespaced, recommendedLabels, selectorLabels } from './metadata';
 
 export type RedisDeploymentProps = InstanceScope;
 

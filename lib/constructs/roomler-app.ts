@@ -1,13 +1,36 @@
+import { createHash } from 'node:crypto';
+
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { createHash } from 'node:crypto';
+
 import { APP_SECRET_KEYS, appConfigData, NAMES } from '../config';
-import { ROOT_UID, containerDefaults, exec, httpGet, podDefaults, probe, resourceRequirements, restrictedSecurityContext, tcp } from './container';
-import { CONFIG_HASH_ANNOTATION, exemptions, instanceExemptions, latestTagReason, namespaced, recommendedLabels, selectorLabels, type InstanceScope } from './metadata';
+import {
+  containerDefaults,
+  exec,
+  httpGet,
+  podDefaults,
+  probe,
+  resourceRequirements,
+  restrictedSecurityContext,
+  ROOT_UID,
+  tcp,
+} from './container';
+import {
+  CONFIG_HASH_ANNOTATION,
+  exemptions,
+  instanceExemptions,
+  type InstanceScope,
+  latestTagReason,
+  namespaced,
+  recommendedLabels,
+  selectorLabels,
+} from './metadata';
 
 /** What the app's pods read at start, hashed: the ConfigMap's data and which Secret (and keys) they read. */
 const configHash = (configMap: string, data: Record<string, string>, secret: string) =>
-  createHash('sha256').update(JSON.stringify({ configMap, data: Object.entries(data).sort(), secret, keys: APP_SECRET_KEYS })).digest('hex');
+  createHash('sha256')
+    .update(JSON.stringify({ configMap, data: Object.entries(data).sort(), secret, keys: APP_SECRET_KEYS }))
+    .digest('hex');
 
 export interface RoomlerAppProps extends InstanceScope {
   /** Claim holding user uploads. */
@@ -34,24 +57,22 @@ export class RoomlerApp extends Construct {
     });
 
     this.deployment = new k8s.KubeDeployment(this, 'deployment', {
-      metadata: namespaced(
-        i,
-        NAMES.app,
-        labels,
-        {
-          ...instanceExemptions(i),
-          ...exemptions({
-            'run-as-non-root': 'gjovanov/roomler runs as root (runAsUser: 0) and the migrated uploads are owned by root',
-            'no-read-only-root-fs': 'PM2 writes ~/.pm2 and Nuxt writes its cache inside the image; ephemeral-storage is limited',
-            'latest-tag': latestTagReason(a.image, a.latestTagReason),
-            'read-secret-from-env-var': `the app reads DB_CONN, TURN_PASSWORD and the OAuth secrets from process.env (envFrom ${a.secretName}); it has no _FILE variants`,
-          }),
-        },
-      ),
+      metadata: namespaced(i, NAMES.app, labels, {
+        ...instanceExemptions(i),
+        ...exemptions({
+          'run-as-non-root': 'gjovanov/roomler runs as root (runAsUser: 0) and the migrated uploads are owned by root',
+          'no-read-only-root-fs': 'PM2 writes ~/.pm2 and Nuxt writes its cache inside the image; ephemeral-storage is limited',
+          'latest-tag': latestTagReason(a.image, a.latestTagReason),
+          'read-secret-from-env-var': `the app reads DB_CONN, TURN_PASSWORD and the OAuth secrets from process.env (envFrom ${a.secretName}); it has no _FILE variants`,
+        }),
+      }),
       spec: {
         replicas: a.replicas,
         // Surge first: the old pod keeps serving until the new one is ready.
-        strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(0) } },
+        strategy: {
+          type: 'RollingUpdate',
+          rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(0) },
+        },
         selector: { matchLabels: selector },
         template: {
           // envFrom is read once, at start: a changed ConfigMap (or a Secret with other keys) must replace the pods.
@@ -85,7 +106,12 @@ export class RoomlerApp extends Construct {
     });
 
     this.service = new k8s.KubeService(this, 'service', {
-      metadata: namespaced(i, NAMES.app, labels, exemptions({ 'exposed-services': 'the host nginx proxies roomler.live to this NodePort' })),
+      metadata: namespaced(
+        i,
+        NAMES.app,
+        labels,
+        exemptions({ 'exposed-services': 'the host nginx proxies roomler.live to this NodePort' }),
+      ),
       spec: {
         type: 'NodePort',
         selector,

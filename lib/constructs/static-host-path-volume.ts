@@ -1,7 +1,8 @@
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+
 import { nodePin } from './container';
-import { namespaced, recommendedLabels, type InstanceScope } from './metadata';
+import { type InstanceScope, namespaced, recommendedLabels } from './metadata';
 
 export interface StaticHostPathVolumeProps extends InstanceScope {
   /** PersistentVolume name (cluster-scoped, so unique across instances). */

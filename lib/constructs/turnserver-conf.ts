@@ -16,7 +16,13 @@ export const ALWAYS_DENIED = [
   '224.0.0.0/4', // multicast
   '240.0.0.0/4', // reserved
 ] as const;
-const DENIED_V6 = ['::1', '::ffff:0.0.0.0-::ffff:255.255.255.255', '64:ff9b::-64:ff9b::ffff:ffff', 'fc00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'fe80::-febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff'];
+const DENIED_V6 = [
+  '::1',
+  '::ffff:0.0.0.0-::ffff:255.255.255.255',
+  '64:ff9b::-64:ff9b::ffff:ffff',
+  'fc00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+  'fe80::-febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+];
 
 const toInt = (ip: string) => ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
 const toIp = (n: number) => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');

@@ -19,7 +19,8 @@ export function qualifiedKeyProblem(key: string): string | undefined {
   const parts = key.split('/');
   if (parts.length > 2) return 'has more than one "/"';
   const [prefix, name] = parts.length === 2 ? parts : [undefined, parts[0]];
-  if (prefix !== undefined && (prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix))) return `prefix "${prefix}" must be a DNS-1123 subdomain`;
+  if (prefix !== undefined && (prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix)))
+    return `prefix "${prefix}" must be a DNS-1123 subdomain`;
   if (name.length > 63) return 'name part must be at most 63 characters';
   if (!QUALIFIED_NAME.test(name)) return 'name part must be alphanumeric, "-", "_" or ".", starting and ending alphanumeric';
   return undefined;
@@ -47,9 +48,11 @@ export function apiServerRules({ file, object: o }: ParsedObject): Finding[] {
 
   if (typeof name === 'string') {
     if (o.kind === 'Service') {
-      if (name.length > 63 || !DNS1035_LABEL.test(name)) add('metadata.name', `Service name "${name}" must be a DNS-1035 label (start with a letter, at most 63 characters)`);
+      if (name.length > 63 || !DNS1035_LABEL.test(name))
+        add('metadata.name', `Service name "${name}" must be a DNS-1035 label (start with a letter, at most 63 characters)`);
     } else if (LABEL_NAMED.has(o.kind)) {
-      if (name.length > 63 || !DNS1123_LABEL.test(name)) add('metadata.name', `${o.kind} name "${name}" must be a DNS-1123 label (at most 63 characters)`);
+      if (name.length > 63 || !DNS1123_LABEL.test(name))
+        add('metadata.name', `${o.kind} name "${name}" must be a DNS-1123 label (at most 63 characters)`);
     } else if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
       add('metadata.name', `name "${name}" must be a DNS-1123 subdomain (at most 253 characters)`);
     }
@@ -57,13 +60,18 @@ export function apiServerRules({ file, object: o }: ParsedObject): Finding[] {
     add('metadata.name', 'metadata.name is required');
   }
   const ns: unknown = o.metadata?.namespace;
-  if (typeof ns === 'string' && (ns.length > 63 || !DNS1123_LABEL.test(ns))) add('metadata.namespace', `namespace "${ns}" must be a DNS-1123 label`);
+  if (typeof ns === 'string' && (ns.length > 63 || !DNS1123_LABEL.test(ns)))
+    add('metadata.namespace', `namespace "${ns}" must be a DNS-1123 label`);
 
   const checkLabels = (labels: Record<string, unknown> | undefined, path: string) => {
     for (const [k, v] of Object.entries(labels ?? {})) {
       const p = qualifiedKeyProblem(k);
       if (p) add(`${path}["${k}"]`, `label key ${p}`);
-      if (typeof v !== 'string' || v.length > 63 || !LABEL_VALUE.test(v)) add(`${path}["${k}"]`, `label value "${v}" must be at most 63 characters, alphanumeric, "-", "_" or ".", starting and ending alphanumeric`);
+      if (typeof v !== 'string' || v.length > 63 || !LABEL_VALUE.test(v))
+        add(
+          `${path}["${k}"]`,
+          `label value "${v}" must be at most 63 characters, alphanumeric, "-", "_" or ".", starting and ending alphanumeric`,
+        );
     }
   };
   const checkAnnotations = (annotations: Record<string, unknown> | undefined, path: string) => {
@@ -87,7 +95,12 @@ export function apiServerRules({ file, object: o }: ParsedObject): Finding[] {
     if (['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet'].includes(o.kind)) {
       if (!selector || Object.keys(selector).length === 0) add('spec.selector', 'a workload needs a non-empty selector');
       for (const [k, v] of Object.entries(selector ?? {})) {
-        if (pod.metadata?.labels?.[k] !== v) add(`spec.selector.matchLabels["${k}"]`, `selector ${k}=${v} does not match the pod template labels`, `set ${tpl}.metadata.labels["${k}"] to "${v}"`);
+        if (pod.metadata?.labels?.[k] !== v)
+          add(
+            `spec.selector.matchLabels["${k}"]`,
+            `selector ${k}=${v} does not match the pod template labels`,
+            `set ${tpl}.metadata.labels["${k}"] to "${v}"`,
+          );
       }
     }
     const spec = pod.spec ?? {};
@@ -96,7 +109,8 @@ export function apiServerRules({ file, object: o }: ParsedObject): Finding[] {
     for (const { c, path } of containersOf(spec)) {
       const cp = `${tpl}.spec.${path}`;
       for (const d of duplicates((c.env ?? []).map((e: any) => e.name))) add(`${cp}.env`, `duplicate env name "${d}"`);
-      for (const d of duplicates((c.ports ?? []).filter((p: any) => p.name).map((p: any) => p.name))) add(`${cp}.ports`, `duplicate port name "${d}"`);
+      for (const d of duplicates((c.ports ?? []).filter((p: any) => p.name).map((p: any) => p.name)))
+        add(`${cp}.ports`, `duplicate port name "${d}"`);
       (c.ports ?? []).forEach((p: any, n: number) => {
         if (p.name !== undefined) {
           const problem = ianaProblem(String(p.name));
@@ -118,12 +132,17 @@ export function apiServerRules({ file, object: o }: ParsedObject): Finding[] {
 
   if (o.kind === 'Service') {
     const ports: any[] = o.spec?.ports ?? [];
-    if (ports.length > 1) ports.forEach((p, n) => p.name === undefined && add(`spec.ports[${n}].name`, 'every port needs a name when a Service has more than one'));
+    if (ports.length > 1)
+      ports.forEach(
+        (p, n) => p.name === undefined && add(`spec.ports[${n}].name`, 'every port needs a name when a Service has more than one'),
+      );
     for (const d of duplicates(ports.filter((p) => p.name).map((p) => p.name))) add('spec.ports', `duplicate port name "${d}"`);
     ports.forEach((p, n) => {
-      if (p.name !== undefined && (String(p.name).length > 63 || !DNS1123_LABEL.test(String(p.name)))) add(`spec.ports[${n}].name`, `port name "${p.name}" must be a DNS-1123 label`);
+      if (p.name !== undefined && (String(p.name).length > 63 || !DNS1123_LABEL.test(String(p.name))))
+        add(`spec.ports[${n}].name`, `port name "${p.name}" must be a DNS-1123 label`);
       if (p.port < 1 || p.port > 65535) add(`spec.ports[${n}].port`, `port ${p.port} is outside 1-65535`);
-      if (p.nodePort !== undefined && o.spec?.type !== 'NodePort' && o.spec?.type !== 'LoadBalancer') add(`spec.ports[${n}].nodePort`, 'nodePort is only allowed on NodePort or LoadBalancer Services');
+      if (p.nodePort !== undefined && o.spec?.type !== 'NodePort' && o.spec?.type !== 'LoadBalancer')
+        add(`spec.ports[${n}].nodePort`, 'nodePort is only allowed on NodePort or LoadBalancer Services');
     });
   }
 
@@ -132,12 +151,23 @@ export function apiServerRules({ file, object: o }: ParsedObject): Finding[] {
     const utf8 = (v: unknown) => Buffer.byteLength(String(v), 'utf8');
     const decoded = (v: unknown) => Buffer.from(String(v), 'base64').length;
     const fields: [string, (v: unknown) => number][] =
-      o.kind === 'ConfigMap' ? [['data', utf8], ['binaryData', decoded]] : [['data', decoded], ['stringData', utf8]];
+      o.kind === 'ConfigMap'
+        ? [
+            ['data', utf8],
+            ['binaryData', decoded],
+          ]
+        : [
+            ['data', decoded],
+            ['stringData', utf8],
+          ];
     const all: Record<string, number> = {};
     for (const [field, value] of fields) {
       for (const [k, v] of Object.entries((o[field] ?? {}) as Record<string, unknown>)) {
         if (k.length > 253 || !/^[-._a-zA-Z0-9]+$/.test(k) || k === '.' || k === '..' || k.startsWith('..')) {
-          add(`${field}["${k}"]`, `key "${k}" must be at most 253 characters of letters, digits, "-", "_" and ".", not "." and not starting with ".."`);
+          add(
+            `${field}["${k}"]`,
+            `key "${k}" must be at most 253 characters of letters, digits, "-", "_" and ".", not "." and not starting with ".."`,
+          );
         }
         all[`${field}["${k}"]`] = value(v);
       }

@@ -1,6 +1,6 @@
 import { quantityValue } from '../config/values';
 import type { Finding, ParsedObject } from './index';
-import { containersOf, finding, pinnedNode, podSpecOf, templatePath, type Obj } from './objects';
+import { containersOf, finding, type Obj, pinnedNode, podSpecOf, templatePath } from './objects';
 
 /** Objects created outside the synthesized output (by `npm run secrets`, or by hand). */
 export interface ExternalRefs {
@@ -24,8 +24,10 @@ const ranges = (spec: string) =>
 /** What no single-object check can see: references between objects of the whole output. */
 export function crossObjectRules(objects: readonly ParsedObject[], external: ExternalRefs): Finding[] {
   const out: Finding[] = [];
-  const err = (p: ParsedObject, path: string, message: string, fix?: string) => out.push(finding('error', 'cross-object', p.object, p.file, path, message, fix));
-  const inNs = (kind: string, ns: string | undefined) => objects.filter((p) => p.object.kind === kind && p.object.metadata?.namespace === ns);
+  const err = (p: ParsedObject, path: string, message: string, fix?: string) =>
+    out.push(finding('error', 'cross-object', p.object, p.file, path, message, fix));
+  const inNs = (kind: string, ns: string | undefined) =>
+    objects.filter((p) => p.object.kind === kind && p.object.metadata?.namespace === ns);
   const has = (kind: string, ns: string | undefined, name: string) => inNs(kind, ns).some((p) => p.object.metadata?.name === name);
   const workloads = objects.filter((p) => podSpecOf(p.object));
 
@@ -39,41 +41,80 @@ export function crossObjectRules(objects: readonly ParsedObject[], external: Ext
     (spec.volumes ?? []).forEach((v: Obj, n: number) => {
       const claim = v.persistentVolumeClaim?.claimName;
       if (claim && !has('PersistentVolumeClaim', ns, claim) && !external.persistentVolumeClaims.includes(claim)) {
-        err(p, `${tp}.volumes[${n}].persistentVolumeClaim.claimName`, `PersistentVolumeClaim "${claim}" is neither in the output nor declared external`, 'add it, or list it in validation.external.persistentVolumeClaims');
+        err(
+          p,
+          `${tp}.volumes[${n}].persistentVolumeClaim.claimName`,
+          `PersistentVolumeClaim "${claim}" is neither in the output nor declared external`,
+          'add it, or list it in validation.external.persistentVolumeClaims',
+        );
       }
       const cm = v.configMap?.name;
-      if (cm && !has('ConfigMap', ns, cm) && !external.configMaps.includes(cm)) err(p, `${tp}.volumes[${n}].configMap.name`, `ConfigMap "${cm}" is neither in the output nor declared external`);
+      if (cm && !has('ConfigMap', ns, cm) && !external.configMaps.includes(cm))
+        err(p, `${tp}.volumes[${n}].configMap.name`, `ConfigMap "${cm}" is neither in the output nor declared external`);
       const secret = v.secret?.secretName;
-      if (secret && !has('Secret', ns, secret) && !has('SealedSecret', ns, secret) && !external.secrets.includes(secret)) err(p, `${tp}.volumes[${n}].secret.secretName`, `Secret "${secret}" is neither in the output nor declared external`);
+      if (secret && !has('Secret', ns, secret) && !has('SealedSecret', ns, secret) && !external.secrets.includes(secret))
+        err(p, `${tp}.volumes[${n}].secret.secretName`, `Secret "${secret}" is neither in the output nor declared external`);
       for (const [m, src] of (v.projected?.sources ?? []).entries()) {
-        if (src.secret?.name && !has('Secret', ns, src.secret.name) && !has('SealedSecret', ns, src.secret.name) && !external.secrets.includes(src.secret.name)) {
-          err(p, `${tp}.volumes[${n}].projected.sources[${m}].secret.name`, `Secret "${src.secret.name}" is neither in the output nor declared external`);
+        if (
+          src.secret?.name &&
+          !has('Secret', ns, src.secret.name) &&
+          !has('SealedSecret', ns, src.secret.name) &&
+          !external.secrets.includes(src.secret.name)
+        ) {
+          err(
+            p,
+            `${tp}.volumes[${n}].projected.sources[${m}].secret.name`,
+            `Secret "${src.secret.name}" is neither in the output nor declared external`,
+          );
         }
       }
     });
     for (const { c, path } of containersOf(spec)) {
       const cp = `${tp}.${path}`;
       (c.volumeMounts ?? []).forEach((m: Obj, n: number) => {
-        if (!volumes.has(m.name)) err(p, `${cp}.volumeMounts[${n}].name`, `mount "${m.name}" names no volume of the pod`, `add a volume "${m.name}" to ${tp}.volumes`);
+        if (!volumes.has(m.name))
+          err(
+            p,
+            `${cp}.volumeMounts[${n}].name`,
+            `mount "${m.name}" names no volume of the pod`,
+            `add a volume "${m.name}" to ${tp}.volumes`,
+          );
       });
       const secretOk = (name: string) => has('Secret', ns, name) || has('SealedSecret', ns, name) || external.secrets.includes(name);
       (c.envFrom ?? []).forEach((e: Obj, n: number) => {
         if (e.configMapRef?.name && !has('ConfigMap', ns, e.configMapRef.name) && !external.configMaps.includes(e.configMapRef.name)) {
-          err(p, `${cp}.envFrom[${n}].configMapRef.name`, `ConfigMap "${e.configMapRef.name}" is neither in the output nor declared external`);
+          err(
+            p,
+            `${cp}.envFrom[${n}].configMapRef.name`,
+            `ConfigMap "${e.configMapRef.name}" is neither in the output nor declared external`,
+          );
         }
-        if (e.secretRef?.name && !secretOk(e.secretRef.name)) err(p, `${cp}.envFrom[${n}].secretRef.name`, `Secret "${e.secretRef.name}" is neither in the output nor declared external`, 'list it in validation.external.secrets');
+        if (e.secretRef?.name && !secretOk(e.secretRef.name))
+          err(
+            p,
+            `${cp}.envFrom[${n}].secretRef.name`,
+            `Secret "${e.secretRef.name}" is neither in the output nor declared external`,
+            'list it in validation.external.secrets',
+          );
       });
       (c.env ?? []).forEach((e: Obj, n: number) => {
         const s = e.valueFrom?.secretKeyRef?.name;
-        if (s && !secretOk(s)) err(p, `${cp}.env[${n}].valueFrom.secretKeyRef.name`, `Secret "${s}" is neither in the output nor declared external`);
+        if (s && !secretOk(s))
+          err(p, `${cp}.env[${n}].valueFrom.secretKeyRef.name`, `Secret "${s}" is neither in the output nor declared external`);
         const cm = e.valueFrom?.configMapKeyRef?.name;
-        if (cm && !has('ConfigMap', ns, cm) && !external.configMaps.includes(cm)) err(p, `${cp}.env[${n}].valueFrom.configMapKeyRef.name`, `ConfigMap "${cm}" is neither in the output nor declared external`);
+        if (cm && !has('ConfigMap', ns, cm) && !external.configMaps.includes(cm))
+          err(p, `${cp}.env[${n}].valueFrom.configMapKeyRef.name`, `ConfigMap "${cm}" is neither in the output nor declared external`);
       });
       const declared = new Set((c.ports ?? []).flatMap((pt: Obj) => [pt.name, pt.containerPort]));
       for (const probe of ['readinessProbe', 'livenessProbe', 'startupProbe']) {
         const port = c[probe]?.tcpSocket?.port ?? c[probe]?.httpGet?.port ?? c[probe]?.grpc?.port;
         if (port !== undefined && !declared.has(port)) {
-          err(p, `${cp}.${probe}`, `${probe} targets port ${JSON.stringify(port)}, which the container does not declare`, 'declare it in ports, or probe a declared port');
+          err(
+            p,
+            `${cp}.${probe}`,
+            `${probe} targets port ${JSON.stringify(port)}, which the container does not declare`,
+            'declare it in ports, or probe a declared port',
+          );
         }
       }
     }
@@ -88,22 +129,38 @@ export function crossObjectRules(objects: readonly ParsedObject[], external: Ext
     const s = p.object;
     const selector = s.spec?.selector;
     if (selector && Object.keys(selector).length) {
-      const selected = workloads.filter((w) => w.object.metadata?.namespace === s.metadata?.namespace && matches(selector, podSpecOf(w.object)?.metadata?.labels));
+      const selected = workloads.filter(
+        (w) => w.object.metadata?.namespace === s.metadata?.namespace && matches(selector, podSpecOf(w.object)?.metadata?.labels),
+      );
       if (selected.length === 0) {
-        err(p, 'spec.selector', `selector ${JSON.stringify(selector)} matches no workload in namespace ${s.metadata?.namespace}`, 'fix the selector or the pod template labels');
+        err(
+          p,
+          'spec.selector',
+          `selector ${JSON.stringify(selector)} matches no workload in namespace ${s.metadata?.namespace}`,
+          'fix the selector or the pod template labels',
+        );
       } else {
         (s.spec.ports ?? []).forEach((port: Obj, n: number) => {
           const target = port.targetPort ?? port.port;
           const declared = selected.some((w) =>
-            containersOf(podSpecOf(w.object)!.spec).some(({ c }) => (c.ports ?? []).some((cp: Obj) => (typeof target === 'number' ? cp.containerPort === target : cp.name === target))),
+            containersOf(podSpecOf(w.object)!.spec).some(({ c }) =>
+              (c.ports ?? []).some((cp: Obj) => (typeof target === 'number' ? cp.containerPort === target : cp.name === target)),
+            ),
           );
-          if (!declared) err(p, `spec.ports[${n}].targetPort`, `targetPort ${JSON.stringify(target)} is not declared by the selected pods`, 'declare the port in the container, or target a declared one');
+          if (!declared)
+            err(
+              p,
+              `spec.ports[${n}].targetPort`,
+              `targetPort ${JSON.stringify(target)} is not declared by the selected pods`,
+              'declare the port in the container, or target a declared one',
+            );
         });
       }
     }
     (s.spec?.ports ?? []).forEach((port: Obj, n: number) => {
       if (port.nodePort === undefined) return;
-      if (port.nodePort < 30000 || port.nodePort > 32767) err(p, `spec.ports[${n}].nodePort`, `NodePort ${port.nodePort} is outside 30000-32767`);
+      if (port.nodePort < 30000 || port.nodePort > 32767)
+        err(p, `spec.ports[${n}].nodePort`, `NodePort ${port.nodePort} is outside 30000-32767`);
       const first = nodePorts.get(port.nodePort);
       if (first) err(p, `spec.ports[${n}].nodePort`, `NodePort ${port.nodePort} is already used by ${first}`);
       else nodePorts.set(port.nodePort, `Service/${s.metadata?.namespace}/${s.metadata?.name}`);
@@ -117,7 +174,17 @@ export function crossObjectRules(objects: readonly ParsedObject[], external: Ext
     if (claim.spec?.storageClassName !== '') continue; // dynamically provisioned
     const candidates = pvs.filter((pv) => bindsTo(pv.object, claim));
     if (candidates.length !== 1) {
-      err(p, 'spec', candidates.length === 0 ? `static claim binds to no PersistentVolume (${whyNoBind(pvs.map((x) => x.object), claim)})` : `static claim could bind to ${candidates.length} PersistentVolumes: ${candidates.map((c) => c.object.metadata.name).join(', ')}`, 'pre-bind it: spec.volumeName on the claim and spec.claimRef on the volume');
+      err(
+        p,
+        'spec',
+        candidates.length === 0
+          ? `static claim binds to no PersistentVolume (${whyNoBind(
+              pvs.map((x) => x.object),
+              claim,
+            )})`
+          : `static claim could bind to ${candidates.length} PersistentVolumes: ${candidates.map((c) => c.object.metadata.name).join(', ')}`,
+        'pre-bind it: spec.volumeName on the claim and spec.claimRef on the volume',
+      );
     }
   }
 
@@ -127,7 +194,13 @@ export function crossObjectRules(objects: readonly ParsedObject[], external: Ext
     const tpl = podSpecOf(p.object)!;
     if (!tpl.spec?.hostNetwork) continue;
     const node = pinnedNode(tpl.spec);
-    const mine = containersOf(tpl.spec).flatMap(({ c }) => (c.ports ?? []).map((pt: Obj) => ({ protocol: pt.protocol ?? 'TCP', from: pt.hostPort ?? pt.containerPort, to: pt.hostPort ?? pt.containerPort })));
+    const mine = containersOf(tpl.spec).flatMap(({ c }) =>
+      (c.ports ?? []).map((pt: Obj) => ({
+        protocol: pt.protocol ?? 'TCP',
+        from: pt.hostPort ?? pt.containerPort,
+        to: pt.hostPort ?? pt.containerPort,
+      })),
+    );
     const extra = tpl.metadata?.annotations?.[HOST_UDP_PORTS_ANNOTATION];
     if (extra) mine.push(...ranges(extra).map((r) => ({ protocol: 'UDP', ...r })));
     for (const m of mine) {
@@ -135,10 +208,16 @@ export function crossObjectRules(objects: readonly ParsedObject[], external: Ext
         if (b.p === p || b.protocol !== m.protocol || m.from > b.to || b.from > m.to) continue;
         if (node && b.node && node !== b.node) continue;
         const r = (x: { from: number; to: number }) => (x.from === x.to ? `${x.from}` : `${x.from}-${x.to}`);
-        err(p, `${templatePath(p.object)}.spec`, `host port ${m.protocol} ${r(m)} collides with ${m.protocol} ${r(b)} of ${b.what} on node ${node ?? b.node ?? '(any)'}`, 'pin the pods to different nodes or move the ports');
+        err(
+          p,
+          `${templatePath(p.object)}.spec`,
+          `host port ${m.protocol} ${r(m)} collides with ${m.protocol} ${r(b)} of ${b.what} on node ${node ?? b.node ?? '(any)'}`,
+          'pin the pods to different nodes or move the ports',
+        );
       }
     }
-    for (const m of mine) bound.push({ p, node, ...m, what: `${p.object.kind}/${p.object.metadata?.namespace}/${p.object.metadata?.name}` });
+    for (const m of mine)
+      bound.push({ p, node, ...m, what: `${p.object.kind}/${p.object.metadata?.namespace}/${p.object.metadata?.name}` });
   }
   return out;
 }
@@ -154,10 +233,12 @@ function whyNot(pv: Obj, claim: Obj): string | undefined {
   const s = pv.spec ?? {};
   const c = claim.spec ?? {};
   if (c.volumeName && c.volumeName !== pv.metadata?.name) return `volumeName ${c.volumeName} names another volume`;
-  if (s.claimRef && (s.claimRef.name !== claim.metadata?.name || s.claimRef.namespace !== claim.metadata?.namespace)) return 'its claimRef names another claim';
+  if (s.claimRef && (s.claimRef.name !== claim.metadata?.name || s.claimRef.namespace !== claim.metadata?.namespace))
+    return 'its claimRef names another claim';
   if ((s.storageClassName ?? '') !== (c.storageClassName ?? '')) return `storage class "${s.storageClassName ?? ''}" differs`;
   if (!(c.accessModes ?? []).every((m: string) => (s.accessModes ?? []).includes(m))) return 'access modes differ';
-  if (!(quantityBytes(s.capacity?.storage) >= quantityBytes(c.resources?.requests?.storage))) return `capacity ${s.capacity?.storage} is less than the request ${c.resources?.requests?.storage}`;
+  if (!(quantityBytes(s.capacity?.storage) >= quantityBytes(c.resources?.requests?.storage)))
+    return `capacity ${s.capacity?.storage} is less than the request ${c.resources?.requests?.storage}`;
   if (c.selector?.matchLabels && !matches(c.selector.matchLabels, pv.metadata?.labels)) return 'its labels do not match the claim selector';
   if ((s.volumeMode ?? 'Filesystem') !== (c.volumeMode ?? 'Filesystem')) return 'volume modes differ';
   return undefined;

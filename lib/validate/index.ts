@@ -1,9 +1,10 @@
 import { parseAllDocuments } from 'yaml';
+
 import type { LoadedConfig } from '../config';
 import { apiServerRules } from './api-rules';
 import { crossObjectRules, type ExternalRefs } from './cross-object';
 import { finding, objectId } from './objects';
-import { policyRules, type Exemption } from './policy';
+import { type Exemption, policyRules } from './policy';
 import { SchemaValidator } from './schema';
 
 export { objectId };
@@ -47,13 +48,27 @@ export function parseFiles(files: ReadonlyMap<string, string>): { objects: Parse
     // YAML 1.1, as kubectl reads it: `no`, `on` and `yes` are booleans there.
     parseAllDocuments(text, { version: '1.1' }).forEach((doc, index) => {
       if ('errors' in doc && doc.errors.length) {
-        findings.push({ severity: 'error', rule: 'yaml', object: `document ${index}`, file, path: '', message: doc.errors[0].message.split('\n')[0] });
+        findings.push({
+          severity: 'error',
+          rule: 'yaml',
+          object: `document ${index}`,
+          file,
+          path: '',
+          message: doc.errors[0].message.split('\n')[0],
+        });
         return;
       }
       const object = doc.toJS();
       if (object === null || object === undefined) return;
       if (typeof object !== 'object' || Array.isArray(object)) {
-        findings.push({ severity: 'error', rule: 'yaml', object: `document ${index}`, file, path: '', message: 'a manifest must be a mapping' });
+        findings.push({
+          severity: 'error',
+          rule: 'yaml',
+          object: `document ${index}`,
+          file,
+          path: '',
+          message: 'a manifest must be a mapping',
+        });
         return;
       }
       objects.push({ file, index, object });
@@ -68,7 +83,11 @@ export function parseFiles(files: ReadonlyMap<string, string>): { objects: Parse
  */
 export function externalRefs(config?: LoadedConfig): ExternalRefs {
   const declared = config?.root.validation.external;
-  const fromInstances = (config?.instances ?? []).flatMap((i) => [i.app.secretName, i.mongodb.secretName, ...(i.janus.admin.enabled ? [i.janus.admin.secretName] : [])]);
+  const fromInstances = (config?.instances ?? []).flatMap((i) => [
+    i.app.secretName,
+    i.mongodb.secretName,
+    ...(i.janus.admin.enabled ? [i.janus.admin.secretName] : []),
+  ]);
   const coturn = config?.root.coturn;
   const fromCoturn = coturn ? (coturn.enabled ? [coturn.authSecretName, coturn.tlsSecretName] : []) : ['coturn-auth', 'coturn-tls'];
   const defaults = config ? [] : ['roomler-secret', 'mongodb-secret'];
@@ -104,10 +123,14 @@ export function validateObjects(objects: readonly ParsedObject[], config?: Loade
   return { findings, exemptions: policy.exemptions, objects: objects.length };
 }
 
-export const validateFiles = (files: ReadonlyMap<string, string>, config?: LoadedConfig): Finding[] => validateReport(files, config).findings;
+export const validateFiles = (files: ReadonlyMap<string, string>, config?: LoadedConfig): Finding[] =>
+  validateReport(files, config).findings;
 
 export function formatFindings(findings: readonly Finding[]): string {
   return findings
-    .map((f) => `${f.severity.toUpperCase()} [${f.rule}] ${f.object} ${f.path || '(object)'}: ${f.message}${f.fix ? `\n    fix: ${f.fix}` : ''}\n    in ${f.file}`)
+    .map(
+      (f) =>
+        `${f.severity.toUpperCase()} [${f.rule}] ${f.object} ${f.path || '(object)'}: ${f.message}${f.fix ? `\n    fix: ${f.fix}` : ''}\n    in ${f.file}`,
+    )
     .join('\n');
 }

@@ -21,7 +21,15 @@ export function containersOf(spec: Obj): { c: Obj; path: string }[] {
   return ['initContainers', 'containers'].flatMap((k) => (spec?.[k] ?? []).map((c: Obj, n: number) => ({ c, path: `${k}[${n}]` })));
 }
 
-export function finding(severity: Finding['severity'], rule: string, o: Obj, file: string, path: string, message: string, fix?: string): Finding {
+export function finding(
+  severity: Finding['severity'],
+  rule: string,
+  o: Obj,
+  file: string,
+  path: string,
+  message: string,
+  fix?: string,
+): Finding {
   return { severity, rule, object: objectId(o), file, path, message, ...(fix ? { fix } : {}) };
 }
 
@@ -30,6 +38,8 @@ export function pinnedNode(spec: Obj): string | undefined {
   const bySelector = spec?.nodeSelector?.['kubernetes.io/hostname'];
   if (bySelector) return bySelector;
   const terms = spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
-  const values = terms.flatMap((t: Obj) => (t.matchExpressions ?? []).filter((e: Obj) => e.key === 'kubernetes.io/hostname' && e.operator === 'In').flatMap((e: Obj) => e.values));
+  const values = terms.flatMap((t: Obj) =>
+    (t.matchExpressions ?? []).filter((e: Obj) => e.key === 'kubernetes.io/hostname' && e.operator === 'In').flatMap((e: Obj) => e.values),
+  );
   return values.length === 1 ? values[0] : undefined;
 }

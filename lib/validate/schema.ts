@@ -31,7 +31,8 @@ const SCHEMA_DIR = join(__dirname, '..', '..', 'schemas');
  * NAMED description is an object, its schema, and stays). Four fifths of the definitions' text, which the startup
  * snapshot would otherwise hold and restore at every start.
  */
-const readSchemas = (file: string) => JSON.parse(readFileSync(file, 'utf8'), (key, value) => (key === 'description' && typeof value === 'string' ? undefined : value));
+const readSchemas = (file: string) =>
+  JSON.parse(readFileSync(file, 'utf8'), (key, value) => (key === 'description' && typeof value === 'string' ? undefined : value));
 
 /**
  * Strict structural validation against the vendored Kubernetes 1.28 definitions and CRD schemas, as
@@ -51,7 +52,10 @@ export class SchemaValidator {
     const crds: Record<string, Schema> = readSchemas(join(schemaDir, 'crds.json'));
     for (const [gvk, schema] of Object.entries(crds)) {
       // CRD schemas leave metadata open; the API server checks it as ObjectMeta.
-      const properties = { ...(schema.properties ?? {}), metadata: { $ref: '#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta' } };
+      const properties = {
+        ...(schema.properties ?? {}),
+        metadata: { $ref: '#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta' },
+      };
       this.byGvk.set(gvk, { ...schema, properties });
     }
   }
@@ -71,7 +75,10 @@ export class SchemaValidator {
       return [{ path: typeof apiVersion !== 'string' ? 'apiVersion' : 'kind', message: 'apiVersion and kind are required strings' }];
     }
     const schema = this.byGvk.get(`${apiVersion}/${kind}`);
-    if (!schema) return [{ path: 'kind', message: `unknown apiVersion/kind ${apiVersion}/${kind} (no schema in Kubernetes 1.28 or the vendored CRDs)` }];
+    if (!schema)
+      return [
+        { path: 'kind', message: `unknown apiVersion/kind ${apiVersion}/${kind} (no schema in Kubernetes 1.28 or the vendored CRDs)` },
+      ];
     this.check(schema, object, '', findings);
     return findings;
   }
@@ -87,7 +94,8 @@ export class SchemaValidator {
     const at = (p: string) => (path ? `${path}${p.startsWith('[') ? '' : '.'}${p}` : p);
     if (value === null) return; // null means "unset" to the API server
     if (schema['x-kubernetes-int-or-string']) {
-      if (typeof value !== 'string' && !Number.isInteger(value)) out.push({ path, message: `expected integer or string, got ${typeName(value)}` });
+      if (typeof value !== 'string' && !Number.isInteger(value))
+        out.push({ path, message: `expected integer or string, got ${typeName(value)}` });
       return;
     }
     const alternatives = schema.oneOf ?? schema.anyOf;
@@ -97,7 +105,8 @@ export class SchemaValidator {
         this.check(alt, value, path, sub);
         return sub.length === 0;
       });
-      if (!ok) out.push({ path, message: `expected ${alternatives.map((a) => this.resolve(a).type).join(' or ')}, got ${typeName(value)}` });
+      if (!ok)
+        out.push({ path, message: `expected ${alternatives.map((a) => this.resolve(a).type).join(' or ')}, got ${typeName(value)}` });
       return;
     }
     if (schema.enum && !schema.enum.includes(value)) {
@@ -126,7 +135,8 @@ export class SchemaValidator {
       case 'object':
       case undefined: {
         if (!schema.properties && !schema.additionalProperties) return; // free-form (e.g. RawExtension)
-        if (typeof value !== 'object' || Array.isArray(value)) return void out.push({ path, message: `expected object, got ${typeName(value)}` });
+        if (typeof value !== 'object' || Array.isArray(value))
+          return void out.push({ path, message: `expected object, got ${typeName(value)}` });
         const obj = value as Record<string, unknown>;
         for (const req of schema.required ?? []) {
           if (obj[req] === undefined) out.push({ path: at(req), message: `required field "${req}" is missing` });

@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
+
 import { imagePinning } from '../../lib/config/images';
 import { SchemaValidator } from '../../lib/validate/schema';
-import { allObjects, cleanupDirs, podSpec, synthFiles, type Obj } from '../support/synth';
+import { allObjects, cleanupDirs, type Obj, podSpec, synthFiles } from '../support/synth';
 
 afterAll(cleanupDirs);
 
@@ -10,9 +11,17 @@ const files = synthFiles();
 const objects = allObjects(files);
 const workloads = objects.filter((o) => ['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob', 'Job'].includes(o.kind));
 const containers = workloads.flatMap((w) => podSpec(w).containers.map((c: Obj) => ({ w: `${w.kind}/${w.metadata.name}`, c })));
-const initContainers = workloads.flatMap((w) => (podSpec(w).initContainers ?? []).map((c: Obj) => ({ w: `${w.kind}/${w.metadata.name} init ${c.name}`, c })));
+const initContainers = workloads.flatMap((w) =>
+  (podSpec(w).initContainers ?? []).map((c: Obj) => ({ w: `${w.kind}/${w.metadata.name} init ${c.name}`, c })),
+);
 const CLUSTER_SCOPED = new Set(['Namespace', 'PersistentVolume', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition']);
-const RECOMMENDED = ['app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/component', 'app.kubernetes.io/part-of', 'app.kubernetes.io/managed-by'];
+const RECOMMENDED = [
+  'app.kubernetes.io/name',
+  'app.kubernetes.io/instance',
+  'app.kubernetes.io/component',
+  'app.kubernetes.io/part-of',
+  'app.kubernetes.io/managed-by',
+];
 
 describe('every synthesized object', () => {
   it('validates strictly against the Kubernetes 1.28 schema (unknown fields are errors)', () => {
@@ -40,7 +49,10 @@ describe('every synthesized object', () => {
       expect(w.spec.template.metadata.labels).toMatchObject(selector);
     }
     for (const s of objects.filter((o) => o.kind === 'Service')) {
-      expect(Object.keys(s.spec.selector).every((k) => k.startsWith('app.kubernetes.io/')), s.metadata.name).toBe(true);
+      expect(
+        Object.keys(s.spec.selector).every((k) => k.startsWith('app.kubernetes.io/')),
+        s.metadata.name,
+      ).toBe(true);
     }
   });
 });
@@ -55,7 +67,8 @@ describe('every container', () => {
       expect(c.image, w).toMatch(/.+:.+/);
       // A moving tag is pulled on every start; a pinned one only when missing.
       expect(c.imagePullPolicy, w).toBe(['latest', 'floating'].includes(imagePinning(c.image)) ? 'Always' : 'IfNotPresent');
-      for (const k of ['requests', 'limits']) for (const r of ['cpu', 'memory', 'ephemeral-storage']) expect(c.resources?.[k]?.[r], `${w} ${k}.${r}`).toBeTruthy();
+      for (const k of ['requests', 'limits'])
+        for (const r of ['cpu', 'memory', 'ephemeral-storage']) expect(c.resources?.[k]?.[r], `${w} ${k}.${r}`).toBeTruthy();
       // The user is explicit: a non-root uid, or 0 with a run-as-non-root exemption naming it.
       expect(typeof c.securityContext?.runAsUser, w).toBe('number');
     }

@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
+
 import { MONGODB_CREDENTIALS } from '../../lib/config';
 import { BACKUP_SCRIPTS } from '../../lib/constructs/mongodb-backup-cronjobs';
-import { allObjects, cleanupDirs, find, podSpec, projectWith, synthFiles, type Obj } from '../support/synth';
+import { allObjects, cleanupDirs, find, type Obj, podSpec, projectWith, synthFiles } from '../support/synth';
 
 afterAll(cleanupDirs);
 
@@ -25,10 +26,20 @@ describe('roomler chart (default config = the reference production topology)', (
   it('names every object exactly, without hash suffixes', () => {
     const names = objects.filter((o) => o.metadata.namespace === 'roomler').map((o) => `${o.kind}/${o.metadata.name}`);
     for (const n of [
-      'StatefulSet/mongodb', 'Service/mongodb', 'PersistentVolumeClaim/mongodb-data', 'Deployment/redis', 'Service/redis',
-      'Deployment/janus', 'Service/janus', 'Service/janus-nodeport', 'Deployment/roomler', 'Service/roomler',
-      'ConfigMap/roomler-config', 'PersistentVolumeClaim/roomler-uploads',
-    ]) expect(names).toContain(n);
+      'StatefulSet/mongodb',
+      'Service/mongodb',
+      'PersistentVolumeClaim/mongodb-data',
+      'Deployment/redis',
+      'Service/redis',
+      'Deployment/janus',
+      'Service/janus',
+      'Service/janus-nodeport',
+      'Deployment/roomler',
+      'Service/roomler',
+      'ConfigMap/roomler-config',
+      'PersistentVolumeClaim/roomler-uploads',
+    ])
+      expect(names).toContain(n);
     expect(objects.every((o) => !/-[0-9a-f]{8}$/.test(o.metadata.name))).toBe(true);
   });
 
@@ -60,7 +71,7 @@ describe('roomler chart (default config = the reference production topology)', (
     expect(c.ports.map((p: Obj) => p.containerPort)).toEqual([8088, 8188]);
   });
 
-  it('switches the Janus admin API off by default, in the transport configs that replace the image\'s', () => {
+  it("switches the Janus admin API off by default, in the transport configs that replace the image's", () => {
     const janus = find(objects, 'Deployment', 'janus');
     const cm = find(objects, 'ConfigMap', 'janus-config');
     expect(cm.data['janus.transport.http.jcfg']).toMatch(/^\tadmin_http = false$/m);
@@ -68,25 +79,55 @@ describe('roomler chart (default config = the reference production topology)', (
     expect(cm.data['janus.transport.websockets.jcfg']).toMatch(/^\tadmin_ws = false$/m);
     expect(container(janus, 'janus').volumeMounts).toEqual([
       { name: 'config', mountPath: '/opt/janus/etc/janus/janus.transport.http.jcfg', subPath: 'janus.transport.http.jcfg', readOnly: true },
-      { name: 'config', mountPath: '/opt/janus/etc/janus/janus.transport.websockets.jcfg', subPath: 'janus.transport.websockets.jcfg', readOnly: true },
+      {
+        name: 'config',
+        mountPath: '/opt/janus/etc/janus/janus.transport.websockets.jcfg',
+        subPath: 'janus.transport.websockets.jcfg',
+        readOnly: true,
+      },
     ]);
     expect(podSpec(janus).initContainers).toBeUndefined();
   });
 
   it('serves the Janus admin API, when enabled, only on its bind address and ACL, with the admin secret from a Secret', () => {
-    const enabled = allObjects(synthFiles({ cwd: projectWith({ 'roomler.yaml': 'janus:\n  admin: { enabled: true, bindAddress: 10.0.0.11, allowFrom: [10.0.0.5] }\n' }), env: {} }));
+    const enabled = allObjects(
+      synthFiles({
+        cwd: projectWith({ 'roomler.yaml': 'janus:\n  admin: { enabled: true, bindAddress: 10.0.0.11, allowFrom: [10.0.0.5] }\n' }),
+        env: {},
+      }),
+    );
     const janus = find(enabled, 'Deployment', 'janus');
     const http = find(enabled, 'ConfigMap', 'janus-config').data['janus.transport.http.jcfg'];
-    for (const line of ['admin_http = true', 'admin_port = 7088', 'admin_ip = "10.0.0.11"', 'admin_acl = "10.0.0.5"']) expect(http.split('\n')).toContain(`\t${line}`);
-    expect(find(enabled, 'ConfigMap', 'janus-config').data['janus.transport.websockets.jcfg'].split('\n')).toContain('\tadmin_ws_ip = "10.0.0.11"');
-    expect(container(janus, 'janus').ports.map((p: Obj) => `${p.name}:${p.hostPort}`)).toEqual(['http:8088', 'websocket:8188', 'admin-http:7088', 'admin-websocket:7188']);
+    for (const line of ['admin_http = true', 'admin_port = 7088', 'admin_ip = "10.0.0.11"', 'admin_acl = "10.0.0.5"'])
+      expect(http.split('\n')).toContain(`\t${line}`);
+    expect(find(enabled, 'ConfigMap', 'janus-config').data['janus.transport.websockets.jcfg'].split('\n')).toContain(
+      '\tadmin_ws_ip = "10.0.0.11"',
+    );
+    expect(container(janus, 'janus').ports.map((p: Obj) => `${p.name}:${p.hostPort}`)).toEqual([
+      'http:8088',
+      'websocket:8188',
+      'admin-http:7088',
+      'admin-websocket:7188',
+    ]);
     expect(find(enabled, 'Service', 'janus-nodeport').spec.ports.map((p: Obj) => p.port)).toEqual([8088, 8188]);
     const init = podSpec(janus).initContainers[0];
-    expect(init.command.slice(3)).toEqual(['janus-config', '/opt/janus/etc/janus/janus.jcfg', '/secrets/admin-secret', '/run/janus-config/janus.jcfg']);
+    expect(init.command.slice(3)).toEqual([
+      'janus-config',
+      '/opt/janus/etc/janus/janus.jcfg',
+      '/secrets/admin-secret',
+      '/run/janus-config/janus.jcfg',
+    ]);
     expect(podSpec(janus).volumes).toContainEqual({ name: 'admin-secret', secret: { secretName: 'janus-admin', defaultMode: 0o400 } });
-    expect(container(janus, 'janus').volumeMounts).toContainEqual({ name: 'runtime', mountPath: '/opt/janus/etc/janus/janus.jcfg', subPath: 'janus.jcfg', readOnly: true });
+    expect(container(janus, 'janus').volumeMounts).toContainEqual({
+      name: 'runtime',
+      mountPath: '/opt/janus/etc/janus/janus.jcfg',
+      subPath: 'janus.jcfg',
+      readOnly: true,
+    });
     // A config change replaces the pod: subPath mounts never see ConfigMap updates.
-    expect(janus.spec.template.metadata.annotations['roomler.io/config-sha256']).not.toBe(find(objects, 'Deployment', 'janus').spec.template.metadata.annotations['roomler.io/config-sha256']);
+    expect(janus.spec.template.metadata.annotations['roomler.io/config-sha256']).not.toBe(
+      find(objects, 'Deployment', 'janus').spec.template.metadata.annotations['roomler.io/config-sha256'],
+    );
   });
 
   it('gives MongoDB a generous startup probe, a cheap liveness and the data node', () => {
@@ -103,19 +144,28 @@ describe('roomler chart (default config = the reference production topology)', (
     expect(budget).toBeGreaterThanOrEqual(300);
     expect(c.readinessProbe.exec.command.join(' ')).toContain('db.runCommand({ping:1}).ok');
     expect(c.livenessProbe.tcpSocket).toBeDefined();
-    expect(c.resources).toEqual({ requests: { cpu: '250m', memory: '512Mi', 'ephemeral-storage': '128Mi' }, limits: { cpu: '500m', memory: '1Gi', 'ephemeral-storage': '1Gi' } });
+    expect(c.resources).toEqual({
+      requests: { cpu: '250m', memory: '512Mi', 'ephemeral-storage': '128Mi' },
+      limits: { cpu: '500m', memory: '1Gi', 'ephemeral-storage': '1Gi' },
+    });
     // The root credentials are files (MONGODB_CREDENTIALS), read through the image's _FILE variables; no value in env.
     expect(c.env.filter((e: Obj) => e.valueFrom)).toEqual([]);
-    expect(c.env).toEqual(expect.arrayContaining([
-      { name: 'MONGO_INITDB_ROOT_USERNAME_FILE', value: `${MONGODB_CREDENTIALS.dir}/MONGO_INITDB_ROOT_USERNAME` },
-      { name: 'MONGO_INITDB_ROOT_PASSWORD_FILE', value: `${MONGODB_CREDENTIALS.dir}/MONGO_INITDB_ROOT_PASSWORD` },
-      { name: 'SECRET_DIR', value: MONGODB_CREDENTIALS.dir },
-    ]));
+    expect(c.env).toEqual(
+      expect.arrayContaining([
+        { name: 'MONGO_INITDB_ROOT_USERNAME_FILE', value: `${MONGODB_CREDENTIALS.dir}/MONGO_INITDB_ROOT_USERNAME` },
+        { name: 'MONGO_INITDB_ROOT_PASSWORD_FILE', value: `${MONGODB_CREDENTIALS.dir}/MONGO_INITDB_ROOT_PASSWORD` },
+        { name: 'SECRET_DIR', value: MONGODB_CREDENTIALS.dir },
+      ]),
+    );
     expect(c.volumeMounts).toContainEqual({ name: 'credentials', mountPath: MONGODB_CREDENTIALS.dir, readOnly: true });
     expect(spec.volumes).toContainEqual({ name: 'credentials', secret: { secretName: 'mongodb-secret', defaultMode: 0o400 } });
     expect(c.volumeMounts).toContainEqual({ name: 'data', mountPath: '/data/db' });
     expect(spec.volumes).toContainEqual({ name: 'data', persistentVolumeClaim: { claimName: 'mongodb-data' } });
-    expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(c.securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    });
     // A read-only root still needs /tmp for mongod's socket.
     expect(c.volumeMounts).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
   });
@@ -160,11 +210,16 @@ describe('roomler chart (default config = the reference production topology)', (
     const np = (name: string) => find(objects, 'NetworkPolicy', name, 'roomler').spec;
     expect(np('default-deny')).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
     expect(np('mongodb').ingress[0].ports).toEqual([{ port: 27017, protocol: 'TCP' }]);
-    expect(np('redis').ingress[0].from).toEqual([{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'roomler', 'app.kubernetes.io/instance': 'roomler' } } }]);
+    expect(np('redis').ingress[0].from).toEqual([
+      { podSelector: { matchLabels: { 'app.kubernetes.io/name': 'roomler', 'app.kubernetes.io/instance': 'roomler' } } },
+    ]);
   });
 
   it('stops Janus and the app gracefully', () => {
-    for (const [name, pre, grace] of [['janus', '30', 120], ['roomler', '10', 60]] as const) {
+    for (const [name, pre, grace] of [
+      ['janus', '30', 120],
+      ['roomler', '10', 60],
+    ] as const) {
       const d = find(objects, 'Deployment', name);
       expect(podSpec(d).terminationGracePeriodSeconds).toBe(grace);
       expect(container(d, name).lifecycle.preStop.exec.command).toEqual(['sleep', pre]);
@@ -176,7 +231,12 @@ describe('roomler chart (default config = the reference production topology)', (
     const verify = find(objects, 'CronJob', 'mongodb-backup-verify');
     expect([backup.spec.schedule, verify.spec.schedule]).toEqual(['0 3 * * *', '0 4 * * *']);
     for (const cj of [backup, verify]) {
-      expect(cj.spec).toMatchObject({ concurrencyPolicy: 'Forbid', startingDeadlineSeconds: 3600, successfulJobsHistoryLimit: 3, failedJobsHistoryLimit: 3 });
+      expect(cj.spec).toMatchObject({
+        concurrencyPolicy: 'Forbid',
+        startingDeadlineSeconds: 3600,
+        successfulJobsHistoryLimit: 3,
+        failedJobsHistoryLimit: 3,
+      });
       expect(cj.spec.jobTemplate.spec).toMatchObject({ backoffLimit: 1, activeDeadlineSeconds: 3600 });
       expect(cj.spec.jobTemplate.spec.ttlSecondsAfterFinished).toBeUndefined();
       expect(podSpec(cj).nodeSelector).toEqual({ 'kubernetes.io/hostname': 'k8s-worker1' });
@@ -218,7 +278,11 @@ describe('roomler chart (default config = the reference production topology)', (
         hostPath: { path },
         claimRef: { namespace: 'roomler', name: pvc },
       });
-      expect(volume.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0]).toEqual({ key: 'kubernetes.io/hostname', operator: 'In', values: ['k8s-worker1'] });
+      expect(volume.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0]).toEqual({
+        key: 'kubernetes.io/hostname',
+        operator: 'In',
+        values: ['k8s-worker1'],
+      });
       expect(claim.spec).toMatchObject({ storageClassName: '', volumeName: pv, resources: { requests: { storage: size } } });
       expect(volume.spec.capacity.storage).toBe(claim.spec.resources.requests.storage);
     }

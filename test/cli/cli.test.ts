@@ -1,7 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { afterAll, describe, expect, it } from 'vitest';
+
 import { ROOMLER, ROOT } from '../support/cli';
 import { labBin, useCluster } from '../support/cluster';
 import { kubectlSpy } from '../support/kubectl-spy';
@@ -32,7 +34,10 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}, realKubectl?: string):
   const spy = kubectlSpy(realKubectl);
   const dir = (env.ROOMLER_PROJECT_DIR as string | undefined) ?? project();
   return new Promise((resolve) => {
-    const child = spawn(ROOMLER, args, { cwd: ROOT, env: { ...process.env, ROOMLER_PROJECT_DIR: dir, ...env, PATH: `${spy.dir}:${env.PATH ?? process.env.PATH}` } });
+    const child = spawn(ROOMLER, args, {
+      cwd: ROOT,
+      env: { ...process.env, ROOMLER_PROJECT_DIR: dir, ...env, PATH: `${spy.dir}:${env.PATH ?? process.env.PATH}` },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -44,7 +49,12 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}, realKubectl?: string):
 /** Every runnable command path, discovered from the help texts themselves. */
 async function leafCommands(): Promise<string[][]> {
   const top = await run(['--help']);
-  const names = [...top.stdout.split('commands:\n')[1].split('\n\n')[0].matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]);
+  const names = [
+    ...top.stdout
+      .split('commands:\n')[1]
+      .split('\n\n')[0]
+      .matchAll(/^ {2}(\S+)/gm),
+  ].map((m) => m[1]);
   const leaves: string[][] = [];
   for (const name of names) {
     const h = await run([name, '--help']);
@@ -60,7 +70,8 @@ describe('bin/roomler: help, strict flags, no side effects before the arguments 
     const help = await run(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^usage: bin\/roomler <command> \[options\]/);
-    for (const c of ['synth', 'validate', 'deploy', 'diff', 'doctor', 'secrets', 'argocd', 'migrate', 'backup', 'cutover', 'lab']) expect(help.stdout).toMatch(new RegExp(`^  ${c} +\\S`, 'm'));
+    for (const c of ['synth', 'validate', 'deploy', 'diff', 'doctor', 'secrets', 'argocd', 'migrate', 'backup', 'cutover', 'lab'])
+      expect(help.stdout).toMatch(new RegExp(`^  ${c} +\\S`, 'm'));
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
     for (const v of [['--version'], ['-V'], ['deploy', '--version']]) expect((await run(v)).stdout).toBe(`${pkg.name} ${pkg.version}\n`);
     const none = await run([]);
@@ -73,7 +84,30 @@ describe('bin/roomler: help, strict flags, no side effects before the arguments 
 
   it('every command: --help and -h on stdout with exit 0, each option with its default and an example; a bad flag exits 2 and calls nothing', async () => {
     const leaves = await leafCommands();
-    for (const known of ['synth', 'validate', 'deploy apply', 'diff', 'doctor', 'secrets apply', 'secrets seal', 'secrets tls', 'argocd retire', 'migrate mongo', 'migrate uploads', 'backup run', 'backup verify', 'backup install', 'cutover plan', 'cutover apply', 'cutover status', 'cutover drain', 'cutover rollback', 'lab up', 'lab down', 'lab env']) {
+    for (const known of [
+      'synth',
+      'validate',
+      'deploy apply',
+      'diff',
+      'doctor',
+      'secrets apply',
+      'secrets seal',
+      'secrets tls',
+      'argocd retire',
+      'migrate mongo',
+      'migrate uploads',
+      'backup run',
+      'backup verify',
+      'backup install',
+      'cutover plan',
+      'cutover apply',
+      'cutover status',
+      'cutover drain',
+      'cutover rollback',
+      'lab up',
+      'lab down',
+      'lab env',
+    ]) {
       expect(leaves.map((l) => l.join(' '))).toContain(known);
     }
     for (const path of leaves) {
@@ -85,7 +119,11 @@ describe('bin/roomler: help, strict flags, no side effects before the arguments 
         expect(h.stdout, label).toMatch(new RegExp(`^usage: bin/roomler ${label} \\[options\\]`));
         expect(h.stdout, label).toMatch(/\nexamples?:\n {2}\S/);
         // Every option line but --help names its default (or says it is required / off).
-        const options = h.stdout.split('\noptions:\n')[1].split('\n\n')[0].split('\n').filter((l) => /^ {2}(-\w, )?--|^ {6}--/.test(l) && !/--help/.test(l));
+        const options = h.stdout
+          .split('\noptions:\n')[1]
+          .split('\n\n')[0]
+          .split('\n')
+          .filter((l) => /^ {2}(-\w, )?--|^ {6}--/.test(l) && !/--help/.test(l));
         for (const line of options) expect(line, `${label}: ${line}`).toMatch(/\((default: .+|required)\)$/);
         expect(h.calls, label).toEqual([]);
       }
@@ -102,7 +140,10 @@ describe('bin/roomler: help, strict flags, no side effects before the arguments 
       [['deploy', '--dryrun=server'], /deploy apply: unknown option --dryrun/],
       [['deploy', '--dry-run=client'], /deploy apply: --dry-run must be "server", got "client"/],
       [['deploy', '--context'], /deploy apply: --context needs a value/],
-      [['deploy', '--context', '--yes'], /deploy apply: --context needs a value \(write --context=VALUE for a value that starts with a dash\)/],
+      [
+        ['deploy', '--context', '--yes'],
+        /deploy apply: --context needs a value \(write --context=VALUE for a value that starts with a dash\)/,
+      ],
       [['deploy', 'apply', 'now'], /deploy apply: unexpected argument "now"/],
       [['secrets', 'apply', '--dryrun'], /secrets apply: unknown option --dryrun/],
       [['migrate', 'mongo', '--forse'], /migrate mongo: unknown option --forse/],
@@ -128,7 +169,11 @@ describe('bin/roomler: help, strict flags, no side effects before the arguments 
     expect(synth.code).toBe(1);
     expect(synth.stderr).toMatch(/is a directory, not a file\nsynth: .* left unchanged/);
     // A closed pipe (`… | head`): the command stops quietly.
-    const piped = spawnSync('bash', ['-c', `set -o pipefail; '${ROOMLER}' validate --format json | head -c 10 >/dev/null; echo "status=\${PIPESTATUS[0]}" >&2`], { cwd: ROOT, encoding: 'utf8' });
+    const piped = spawnSync(
+      'bash',
+      ['-c', `set -o pipefail; '${ROOMLER}' validate --format json | head -c 10 >/dev/null; echo "status=\${PIPESTATUS[0]}" >&2`],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
     expect(piped.stderr).toBe('status=0\n');
     for (const r of [isDir, synth]) expect(r.stderr).not.toMatch(/\n\s+at /);
   });
@@ -137,8 +182,16 @@ describe('bin/roomler: help, strict flags, no side effects before the arguments 
     // A PATH with node and nothing else (this machine has a kubectl next to node).
     const nodeOnly = emptyDir();
     spawnSync('ln', ['-s', process.execPath, join(nodeOnly, 'node')]);
-    for (const args of [['deploy', '--yes'], ['secrets', 'apply', '--yes'], ['migrate', 'mongo', '--yes']]) {
-      const r = spawnSync(ROOMLER, args, { cwd: ROOT, encoding: 'utf8', env: { ...process.env, PATH: nodeOnly, ROOMLER_PROJECT_DIR: project() } });
+    for (const args of [
+      ['deploy', '--yes'],
+      ['secrets', 'apply', '--yes'],
+      ['migrate', 'mongo', '--yes'],
+    ]) {
+      const r = spawnSync(ROOMLER, args, {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, PATH: nodeOnly, ROOMLER_PROJECT_DIR: project() },
+      });
       expect(r.status, args.join(' ')).toBe(1);
       expect(r.stderr, args.join(' ')).toMatch(/kubectl is not installed \(not found on PATH\)/);
     }
@@ -159,7 +212,9 @@ describe('bin/roomler: the cluster a command changes', () => {
     }
     const missing = await run(['deploy', '--context=production', '--yes'], env, kubectl());
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/: context "production" \(--context or the instance's context:\) does not exist \(contexts there: roomler-lab\)/);
+    expect(missing.stderr).toMatch(
+      /: context "production" \(--context or the instance's context:\) does not exist \(contexts there: roomler-lab\)/,
+    );
     expect(missing.calls.filter((c) => !/^(--context production )?config /.test(c))).toEqual([]); // it only read the kubeconfig
   });
 
@@ -167,9 +222,16 @@ describe('bin/roomler: the cluster a command changes', () => {
     // Namespaces of its own: the test above already created the default ones.
     const dir = projectWith({ 'roomler.yaml': 'instances:\n  - name: tty\ncoturn: { namespace: coturn-tty }\n', '.env': ENV });
     const onTty = (answer: string) =>
-      spawnSync('script', ['-qec', `'${ROOMLER}' secrets apply`, '/dev/null'], { cwd: ROOT, input: `${answer}\n`, encoding: 'utf8', env: { ...process.env, ...cluster.env, ROOMLER_PROJECT_DIR: dir } });
+      spawnSync('script', ['-qec', `'${ROOMLER}' secrets apply`, '/dev/null'], {
+        cwd: ROOT,
+        input: `${answer}\n`,
+        encoding: 'utf8',
+        env: { ...process.env, ...cluster.env, ROOMLER_PROJECT_DIR: dir },
+      });
     const no = onTty('n');
-    expect(no.stdout).toMatch(/secrets apply will change:\r?\n {2}kubectl context: roomler-lab\r?\n {2}API server: +https:\/\/127\.0\.0\.1:\d+\r?\n {2}namespaces: +tty, coturn-tty/);
+    expect(no.stdout).toMatch(
+      /secrets apply will change:\r?\n {2}kubectl context: roomler-lab\r?\n {2}API server: +https:\/\/127\.0\.0\.1:\d+\r?\n {2}namespaces: +tty, coturn-tty/,
+    );
     expect(no.stdout).toMatch(/Proceed\? \[y\/N\] /);
     expect(no.stdout).toMatch(/not confirmed; nothing was changed/);
     expect((await cluster.kubectl(['get', 'namespace', 'tty'])).exitCode).not.toBe(0);

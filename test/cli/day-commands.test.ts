@@ -1,6 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { afterAll, describe, expect, it } from 'vitest';
+
 import { roomler } from '../support/cli';
 import { kubectlSpy } from '../support/kubectl-spy';
 import { cleanupDirs, emptyDir, projectWith, synthIn } from '../support/synth';
@@ -32,7 +34,10 @@ describe('the migration day from the command line', () => {
 
   it("doctor and migrate mongo use the instance's context: without --context, every kubectl call names it", () => {
     const spy = kubectlSpy();
-    const project = projectWith({ 'roomler.yaml': 'context: staging-cluster\n', '.env': 'MONGO_ROOT_USERNAME=root\nMONGO_ROOT_PASSWORD=secret\n' });
+    const project = projectWith({
+      'roomler.yaml': 'context: staging-cluster\n',
+      '.env': 'MONGO_ROOT_USERNAME=root\nMONGO_ROOT_PASSWORD=secret\n',
+    });
     const env = { PATH: `${spy.dir}:${process.env.PATH}`, ROOMLER_PROJECT_DIR: project, KUBECONFIG: join(project, 'none') };
     roomler(['doctor'], { env });
     roomler(['migrate', 'mongo', '--yes'], { env });
@@ -47,7 +52,10 @@ describe('the migration day from the command line', () => {
     writeFileSync(join(unrelated, 'default.conf'), 'server { listen 127.0.0.1:18999; location / { return 200; } }\n');
     for (const [dir, why] of [
       [empty, /holds no \*\.conf file: nginx includes its sites from another directory/],
-      [unrelated, /names any route's old backend \(r00mler2:3000, janus_r:8088, .*\) or new target: is it the directory nginx includes the production sites from\? It holds \S*default\.conf/],
+      [
+        unrelated,
+        /names any route's old backend \(r00mler2:3000, janus_r:8088, .*\) or new target: is it the directory nginx includes the production sites from\? It holds \S*default\.conf/,
+      ],
       [join(empty, 'missing'), /confDir \(NGINX_CONF_DIR\) \S+ does not exist/],
     ] as const) {
       const project = projectWith({ 'roomler.yaml': `cutover:\n  nginx: { confDir: "${dir}" }\n` });
@@ -63,12 +71,18 @@ describe('the migration day from the command line', () => {
 
   it('a missing uploads source is one prerequisite problem among the others, not a crash', () => {
     const spy = kubectlSpy();
-    const project = projectWith({ 'roomler.yaml': `migrate:\n  uploads: { source: /nonexistent/uploads }\ncutover:\n  nginx: { confDir: /nonexistent/nginx }\nbackup: { basePath: "${emptyDir()}" }\n` });
+    const project = projectWith({
+      'roomler.yaml': `migrate:\n  uploads: { source: /nonexistent/uploads }\ncutover:\n  nginx: { confDir: /nonexistent/nginx }\nbackup: { basePath: "${emptyDir()}" }\n`,
+    });
     // migrate run first refuses a dist/ that is not what synth makes: this one is.
     expect(synthIn(project, {}).code).toBe(0);
-    const r = roomler(['migrate', 'run', '--to', 'prerequisites', '--yes'], { env: { PATH: `${spy.dir}:${process.env.PATH}`, ROOMLER_PROJECT_DIR: project } });
+    const r = roomler(['migrate', 'run', '--to', 'prerequisites', '--yes'], {
+      env: { PATH: `${spy.dir}:${process.env.PATH}`, ROOMLER_PROJECT_DIR: project },
+    });
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/prerequisites not met:\n(\s+- .*\n)*\s+- migrate\.uploads\.source \(DOCKER_UPLOADS_PATH\) \/nonexistent\/uploads does not exist: the uploads cannot be copied/);
+    expect(r.stderr).toMatch(
+      /prerequisites not met:\n(\s+- .*\n)*\s+- migrate\.uploads\.source \(DOCKER_UPLOADS_PATH\) \/nonexistent\/uploads does not exist: the uploads cannot be copied/,
+    );
     expect(r.stderr).toMatch(/- cutover plan: cutover\.nginx\.confDir \(NGINX_CONF_DIR\) \/nonexistent\/nginx does not exist/);
     expect(r.stderr).not.toMatch(/ENOENT|\n\s+at /);
   });

@@ -1,7 +1,9 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { ROOMLER, ROOT } from '../support/cli';
 import { cleanupDirs, emptyDir } from '../support/synth';
 
@@ -26,10 +28,19 @@ function run(dir: string, args: readonly string[], env: Record<string, string> =
 }
 
 /** `run` in the background: the commands of one case run side by side. */
-function runAsync(dir: string, args: readonly string[], env: Record<string, string> = {}, unreadable = false): Promise<{ status: number | null; stderr: string }> {
+function runAsync(
+  dir: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+  unreadable = false,
+): Promise<{ status: number | null; stderr: string }> {
   const [cmd, argv] = unreadable ? [WITHOUT_DAC_OVERRIDE[0], [...WITHOUT_DAC_OVERRIDE.slice(1), ROOMLER, ...args]] : [ROOMLER, [...args]];
   return new Promise((done) => {
-    const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ROOMLER_PROJECT_DIR: dir, ...env } });
+    const child = spawn(cmd, argv, {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ROOMLER_PROJECT_DIR: dir, ...env },
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.on('close', (status) => done({ status, stderr }));
@@ -45,26 +56,79 @@ function expectRefused(r: { status: number | null; stderr: string }, names: stri
 }
 
 const CONFIG_CASES: Case[] = [
-  { name: 'roomler.yaml is a directory', setup: (d) => (mkdirSync(join(d, 'roomler.yaml')), { names: `${join(d, 'roomler.yaml')} is a directory` }) },
-  { name: 'roomler.yaml is a dangling symlink', setup: (d) => (symlinkSync(join(d, 'gone.yaml'), join(d, 'roomler.yaml')), { names: `${join(d, 'roomler.yaml')} is a dangling symlink` }) },
-  { name: 'roomler.yaml is a symlink loop', setup: (d) => (symlinkSync(join(d, 'roomler.yaml'), join(d, 'roomler.yaml')), { names: `${join(d, 'roomler.yaml')} is a symlink loop` }) },
-  { name: 'roomler.yaml is not UTF-8', setup: (d) => (writeFileSync(join(d, 'roomler.yaml'), Buffer.from('name: roomler\ndomains: { app: "r\xffx.live" }\n', 'latin1')), { names: 'is not valid UTF-8: byte 32 (line 2, column 19) is 0xff' }) },
-  { name: 'roomler.yaml aliases a missing anchor', setup: (d) => (writeFileSync(join(d, 'roomler.yaml'), 'name: *nope\n'), { names: `${join(d, 'roomler.yaml')}: YAML` }) },
+  {
+    name: 'roomler.yaml is a directory',
+    setup: (d) => (mkdirSync(join(d, 'roomler.yaml')), { names: `${join(d, 'roomler.yaml')} is a directory` }),
+  },
+  {
+    name: 'roomler.yaml is a dangling symlink',
+    setup: (d) => (
+      symlinkSync(join(d, 'gone.yaml'), join(d, 'roomler.yaml')),
+      { names: `${join(d, 'roomler.yaml')} is a dangling symlink` }
+    ),
+  },
+  {
+    name: 'roomler.yaml is a symlink loop',
+    setup: (d) => (
+      symlinkSync(join(d, 'roomler.yaml'), join(d, 'roomler.yaml')),
+      { names: `${join(d, 'roomler.yaml')} is a symlink loop` }
+    ),
+  },
+  {
+    name: 'roomler.yaml is not UTF-8',
+    setup: (d) => (
+      writeFileSync(join(d, 'roomler.yaml'), Buffer.from('name: roomler\ndomains: { app: "r\xffx.live" }\n', 'latin1')),
+      { names: 'is not valid UTF-8: byte 32 (line 2, column 19) is 0xff' }
+    ),
+  },
+  {
+    name: 'roomler.yaml aliases a missing anchor',
+    setup: (d) => (writeFileSync(join(d, 'roomler.yaml'), 'name: *nope\n'), { names: `${join(d, 'roomler.yaml')}: YAML` }),
+  },
   {
     name: 'roomler.yaml is an alias bomb',
     setup: (d) => {
       const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
-      for (let i = 1; i < 8; i++) lines.push(`a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]`);
+      for (let i = 1; i < 8; i++)
+        lines.push(
+          `a${i}: &a${i} [${Array(10)
+            .fill(`*a${i - 1}`)
+            .join(', ')}]`,
+        );
       writeFileSync(join(d, 'roomler.yaml'), `${lines.join('\n')}\n`);
       return { names: 'at most 100 alias expansions' };
     },
   },
-  { name: 'an empty value', setup: (d) => (writeFileSync(join(d, 'roomler.yaml'), 'nodeAddress: ""\n'), { names: `${join(d, 'roomler.yaml')}:1:14: nodeAddress` }) },
-  { name: 'ROOMLER_CONFIG names no file', setup: (d) => ({ env: { ROOMLER_CONFIG: join(d, 'missing.yaml') }, names: `ROOMLER_CONFIG: config file ${join(d, 'missing.yaml')} does not exist` }) },
+  {
+    name: 'an empty value',
+    setup: (d) => (writeFileSync(join(d, 'roomler.yaml'), 'nodeAddress: ""\n'), { names: `${join(d, 'roomler.yaml')}:1:14: nodeAddress` }),
+  },
+  {
+    name: 'ROOMLER_CONFIG names no file',
+    setup: (d) => ({
+      env: { ROOMLER_CONFIG: join(d, 'missing.yaml') },
+      names: `ROOMLER_CONFIG: config file ${join(d, 'missing.yaml')} does not exist`,
+    }),
+  },
   { name: '.env is a directory', setup: (d) => (mkdirSync(join(d, '.env')), { names: `${join(d, '.env')} is a directory` }) },
-  { name: '.env is a dangling symlink', setup: (d) => (symlinkSync(join(d, 'gone.env'), join(d, '.env')), { names: `${join(d, '.env')} is a dangling symlink` }) },
-  { name: '.env is not UTF-8', setup: (d) => (writeFileSync(join(d, '.env'), Buffer.from('URL=https://r\xe9.live\n', 'latin1')), { names: `${join(d, '.env')} is not valid UTF-8: byte 13 (line 1, column 14)` }) },
-  { name: 'roomler.yaml is unreadable', setup: (d) => (writeFileSync(join(d, 'roomler.yaml'), 'name: roomler\n', { mode: 0o000 }), { names: `${join(d, 'roomler.yaml')} is not readable`, unreadable: true }) },
+  {
+    name: '.env is a dangling symlink',
+    setup: (d) => (symlinkSync(join(d, 'gone.env'), join(d, '.env')), { names: `${join(d, '.env')} is a dangling symlink` }),
+  },
+  {
+    name: '.env is not UTF-8',
+    setup: (d) => (
+      writeFileSync(join(d, '.env'), Buffer.from('URL=https://r\xe9.live\n', 'latin1')),
+      { names: `${join(d, '.env')} is not valid UTF-8: byte 13 (line 1, column 14)` }
+    ),
+  },
+  {
+    name: 'roomler.yaml is unreadable',
+    setup: (d) => (
+      writeFileSync(join(d, 'roomler.yaml'), 'name: roomler\n', { mode: 0o000 }),
+      { names: `${join(d, 'roomler.yaml')} is not readable`, unreadable: true }
+    ),
+  },
 ];
 
 const COMMANDS: readonly (readonly string[])[] = [['synth'], ['cutover', 'plan'], ['migrate', 'plan'], ['secrets', 'apply', '--dry-run']];
@@ -95,8 +159,22 @@ describe('hostile input: every command refuses it as an operator error, naming t
   it('cutover plan: NGINX_CONF_DIR that is a file, a dangling include, an unclosed ${ or quote', () => {
     const cases: [string, (d: string) => string][] = [
       ['a file', (d) => (writeFileSync(join(d, 'conf'), 'x'), join(d, 'conf'))],
-      ['a dangling symlink inside', (d) => (mkdirSync(join(d, 'conf.d')), symlinkSync(join(d, 'nowhere.conf'), join(d, 'conf.d', 'site.conf')), join(d, 'conf.d', 'site.conf'))],
-      ['an unclosed quote', (d) => (mkdirSync(join(d, 'conf.d')), writeFileSync(join(d, 'conf.d', 'site.conf'), 'server {\n  set $a ${x;\n  return 200 "open;\n}\n'), `${join(d, 'conf.d', 'site.conf')}:5: unexpected end of file`)],
+      [
+        'a dangling symlink inside',
+        (d) => (
+          mkdirSync(join(d, 'conf.d')),
+          symlinkSync(join(d, 'nowhere.conf'), join(d, 'conf.d', 'site.conf')),
+          join(d, 'conf.d', 'site.conf')
+        ),
+      ],
+      [
+        'an unclosed quote',
+        (d) => (
+          mkdirSync(join(d, 'conf.d')),
+          writeFileSync(join(d, 'conf.d', 'site.conf'), 'server {\n  set $a ${x;\n  return 200 "open;\n}\n'),
+          `${join(d, 'conf.d', 'site.conf')}:5: unexpected end of file`
+        ),
+      ],
     ];
     for (const [what, make] of cases) {
       const dir = emptyDir('roomler-hostile-');
@@ -107,18 +185,32 @@ describe('hostile input: every command refuses it as an operator error, naming t
   });
 });
 
-describe('secrets seal --cert: only the controller\'s RSA certificate, checked before anything is written', () => {
+describe("secrets seal --cert: only the controller's RSA certificate, checked before anything is written", () => {
   const certs = new Map<string, string>();
   beforeAll(() => {
     const d = emptyDir('roomler-certs-');
     const sh = (script: string) => execFileSync('bash', ['-c', script], { cwd: d, stdio: 'pipe' });
     sh('openssl req -x509 -newkey rsa:2048 -nodes -keyout rsa.key -out soon.pem -subj /CN=sealed-secret -days 10');
     sh('openssl req -x509 -newkey rsa:2048 -nodes -keyout rsa2.key -out good.pem -subj /CN=sealed-secret -days 3650');
-    sh('openssl req -new -key rsa.key -subj /CN=sealed-secret -out r.csr && openssl x509 -req -in r.csr -signkey rsa.key -days -1 -out expired.pem');
+    sh(
+      'openssl req -new -key rsa.key -subj /CN=sealed-secret -out r.csr && openssl x509 -req -in r.csr -signkey rsa.key -days -1 -out expired.pem',
+    );
     sh('openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ec.key -out ec.pem -subj /CN=ec -days 30');
     sh('openssl x509 -in good.pem -outform der -out good.der');
     sh('head -c 600 good.pem > truncated.pem; : > empty.pem; echo "not a certificate" > text.pem; mkdir dir.pem');
-    for (const f of ['soon.pem', 'good.pem', 'expired.pem', 'ec.pem', 'good.der', 'truncated.pem', 'empty.pem', 'text.pem', 'dir.pem', 'rsa.key']) certs.set(f, join(d, f));
+    for (const f of [
+      'soon.pem',
+      'good.pem',
+      'expired.pem',
+      'ec.pem',
+      'good.der',
+      'truncated.pem',
+      'empty.pem',
+      'text.pem',
+      'dir.pem',
+      'rsa.key',
+    ])
+      certs.set(f, join(d, f));
     certs.set('missing.pem', join(d, 'missing.pem'));
   });
 
@@ -161,13 +253,20 @@ describe('a broken kubeconfig names the file, the context asked for and the cont
     const garbage = join(dir, 'garbage');
     writeFileSync(garbage, '{ this is: [not a kubeconfig');
     const dangling = join(dir, 'dangling');
-    writeFileSync(dangling, 'apiVersion: v1\nkind: Config\ncurrent-context: gone\nclusters: []\ncontexts:\n- name: staging\n  context: { cluster: c, user: u }\nusers: []\n');
+    writeFileSync(
+      dangling,
+      'apiVersion: v1\nkind: Config\ncurrent-context: gone\nclusters: []\ncontexts:\n- name: staging\n  context: { cluster: c, user: u }\nusers: []\n',
+    );
     writeFileSync(join(dir, '.env'), SECRETS);
     const g = run(dir, ['secrets', 'apply', '--yes'], { KUBECONFIG: garbage });
     expectRefused(g, `cannot read the kubeconfig ${garbage}`, 'garbage kubeconfig');
     const c = run(dir, ['secrets', 'apply', '--yes'], { KUBECONFIG: dangling });
     expectRefused(c, `${dangling}: current-context "gone" does not exist (contexts there: staging)`, 'missing current-context');
     const x = run(dir, ['secrets', 'apply', '--context', 'production', '--yes'], { KUBECONFIG: dangling });
-    expectRefused(x, `${dangling}: context "production" (--context or the instance's context:) does not exist (contexts there: staging)`, '--context production');
+    expectRefused(
+      x,
+      `${dangling}: context "production" (--context or the instance's context:) does not exist (contexts there: staging)`,
+      '--context production',
+    );
   });
 });

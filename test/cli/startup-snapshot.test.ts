@@ -2,7 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { afterAll, describe, expect, it } from 'vitest';
+
 import { ROOMLER, ROOT } from '../support/cli';
 import { gitProject } from '../support/git-project';
 import { cleanupDirs, emptyDir, projectWith, treeBytes } from '../support/synth';
@@ -15,7 +17,11 @@ afterAll(cleanupDirs);
 const cacheOf = (root: string) => join(root, 'node_modules', '.cache', 'roomler-bundle');
 const failures = (root: string) => {
   const dir = cacheOf(root);
-  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.failed')).map((f) => readFileSync(join(dir, f), 'utf8')) : [];
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.failed'))
+        .map((f) => readFileSync(join(dir, f), 'utf8'))
+    : [];
 };
 
 /** Every file under `dir` as text: a difference shows as changed lines. */

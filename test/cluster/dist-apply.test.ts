@@ -1,10 +1,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+
 import { waves } from '../../hack/lib/cluster/deploy';
-import { applyWaves, eventually, useCluster, type TestCluster } from '../support/cluster';
-import { cleanupDirs, objectsOf, projectWith, synthIn, type Obj } from '../support/synth';
+import { applyWaves, eventually, type TestCluster, useCluster } from '../support/cluster';
+import { cleanupDirs, type Obj, objectsOf, projectWith, synthIn } from '../support/synth';
 
 afterAll(cleanupDirs);
 
@@ -25,7 +27,9 @@ const readyPods = (cluster: TestCluster, ns: string, count: number) =>
   eventually(
     async () => {
       const pods: Obj[] = (await cluster.json(['get', 'pods', '-n', ns])).items;
-      const ready = pods.filter((p) => p.status?.phase === 'Running' && p.status.conditions?.some((c: Obj) => c.type === 'Ready' && c.status === 'True'));
+      const ready = pods.filter(
+        (p) => p.status?.phase === 'Running' && p.status.conditions?.some((c: Obj) => c.type === 'Ready' && c.status === 'True'),
+      );
       return ready.length === count && pods.length === count ? pods : undefined;
     },
     60_000,
@@ -42,10 +46,14 @@ describe('dist/ of the default config, applied for real', () => {
     const pvcs = objects.filter((o) => o.kind === 'PersistentVolumeClaim');
     expect(pvcs.length).toBeGreaterThanOrEqual(3);
     for (const pvc of pvcs) {
-      const live = await eventually(async () => {
-        const c = await cluster.json(['get', 'pvc', pvc.metadata.name, '-n', pvc.metadata.namespace]);
-        return c.status.phase === 'Bound' ? c : undefined;
-      }, 30_000, `PVC ${pvc.metadata.name} Bound`);
+      const live = await eventually(
+        async () => {
+          const c = await cluster.json(['get', 'pvc', pvc.metadata.name, '-n', pvc.metadata.namespace]);
+          return c.status.phase === 'Bound' ? c : undefined;
+        },
+        30_000,
+        `PVC ${pvc.metadata.name} Bound`,
+      );
       expect(live.spec.volumeName).toBe(pvc.spec.volumeName);
       const pv = await cluster.json(['get', 'pv', pvc.spec.volumeName]);
       expect(pv.spec.claimRef).toMatchObject({ namespace: 'roomler', name: pvc.metadata.name });
@@ -63,17 +71,24 @@ describe('dist/ of the default config, applied for real', () => {
     expect(nodeOf(coturn, 'coturn-worker1')).toBe('k8s-worker1');
     expect(nodeOf(coturn, 'coturn-worker2')).toBe('k8s-worker2');
 
-    const cronjobs = (await cluster.json(['get', 'cronjobs', '-n', 'roomler'])).items.map((c: Obj) => `${c.metadata.name} ${c.spec.schedule}`);
+    const cronjobs = (await cluster.json(['get', 'cronjobs', '-n', 'roomler'])).items.map(
+      (c: Obj) => `${c.metadata.name} ${c.spec.schedule}`,
+    );
     expect(cronjobs.sort()).toEqual(['mongodb-backup 0 3 * * *', 'mongodb-backup-verify 0 4 * * *']);
 
-    const ports = (await cluster.json(['get', 'services', '-n', 'roomler'])).items.flatMap((s: Obj) => (s.spec.type === 'NodePort' ? s.spec.ports.map((p: Obj) => `${s.metadata.name}/${p.name}=${p.nodePort}`) : []));
+    const ports = (await cluster.json(['get', 'services', '-n', 'roomler'])).items.flatMap((s: Obj) =>
+      s.spec.type === 'NodePort' ? s.spec.ports.map((p: Obj) => `${s.metadata.name}/${p.name}=${p.nodePort}`) : [],
+    );
     // The Janus admin API has no NodePort (it is off the public paths by default).
     expect(ports.sort()).toEqual(['janus-nodeport/http=30808', 'janus-nodeport/websocket=30818', 'roomler/http=30030']);
   });
 
   it('a nodePort used again in another chart file is refused by the API server, with its own message', async () => {
     // Synth refuses such a config; here a hand edit of dist/ does what synth would never write.
-    const project = projectWith({ 'roomler.yaml': 'instances:\n  - name: other\n    app: { nodePort: 31030 }\n    dataNode: k8s-worker2\n    janus: { nodePorts: { http: 31808, websocket: 31818 } }\n' });
+    const project = projectWith({
+      'roomler.yaml':
+        'instances:\n  - name: other\n    app: { nodePort: 31030 }\n    dataNode: k8s-worker2\n    janus: { nodePorts: { http: 31808, websocket: 31818 } }\n',
+    });
     const s = synthIn(project, {});
     expect(s.code, s.stderr).toBe(0);
     const file = join(s.outdir, 'other.k8s.yaml');
@@ -105,7 +120,9 @@ describe('dist/ of a two-instance config, applied for real', () => {
     expect(nodeOf(staging, 'mongodb-0')).toBe('k8s-worker2');
     expect(nodeOf(staging, 'janus-')).toBe('k8s-worker2');
     const pvs = (await cluster.json(['get', 'pv'])).items.map((p: Obj) => `${p.metadata.name} ${p.spec.hostPath.path} ${p.status.phase}`);
-    expect(pvs).toEqual(expect.arrayContaining(['staging-mongodb-data /data/staging/mongodb Bound', 'roomler-mongodb-data /data/roomler/mongodb Bound']));
+    expect(pvs).toEqual(
+      expect.arrayContaining(['staging-mongodb-data /data/staging/mongodb Bound', 'roomler-mongodb-data /data/roomler/mongodb Bound']),
+    );
     const svc = await cluster.json(['get', 'service', 'roomler', '-n', 'staging']);
     expect(svc.spec.ports[0].nodePort).toBe(31030);
   });

@@ -1,6 +1,8 @@
 import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { afterAll, describe, expect, it } from 'vitest';
+
 import { schemaText } from '../../hack/gen-schema';
 import { cleanupDirs, projectWith, synthFiles } from '../support/synth';
 

@@ -1,12 +1,19 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { afterAll, describe, expect, it } from 'vitest';
+
 import { cleanupDirs, emptyDir, projectWith, treeBytes } from '../support/synth';
 
 afterAll(cleanupDirs);
 const ROOT = join(__dirname, '..', '..');
-const env = (extra: Record<string, string>) => ({ ...process.env, CDK8S_CHECK_UPGRADE: 'false', ROOMLER_PROJECT_DIR: projectWith({}), ...extra });
+const env = (extra: Record<string, string>) => ({
+  ...process.env,
+  CDK8S_CHECK_UPGRADE: 'false',
+  ROOMLER_PROJECT_DIR: projectWith({}),
+  ...extra,
+});
 
 // These run the real commands a user types, as separate processes.
 describe('synth commands', () => {
@@ -14,7 +21,11 @@ describe('synth commands', () => {
     const a = emptyDir();
     const b = emptyDir();
     writeFileSync(join(a, 'stale.k8s.yaml'), 'kind: Stale\n');
-    const cli = spawnSync('npx', ['cdk8s', 'synth', '--output', join(emptyDir(), 'cli')], { cwd: ROOT, env: env({ ROOMLER_OUTDIR: a }), encoding: 'utf8' });
+    const cli = spawnSync('npx', ['cdk8s', 'synth', '--output', join(emptyDir(), 'cli')], {
+      cwd: ROOT,
+      env: env({ ROOMLER_OUTDIR: a }),
+      encoding: 'utf8',
+    });
     expect(cli.status, cli.stderr).toBe(0);
     expect(cli.stderr).toContain(`synth: wrote ${join(a, 'roomler.k8s.yaml')}`);
     const npm = spawnSync('npm', ['run', 'synth'], { cwd: ROOT, env: env({ ROOMLER_OUTDIR: b }), encoding: 'utf8' });
@@ -28,7 +39,11 @@ describe('synth commands', () => {
   });
 
   it('`cdk8s synth --stdout` prints the manifests', () => {
-    const out = execFileSync('npx', ['cdk8s', 'synth', '--stdout'], { cwd: ROOT, env: env({ ROOMLER_OUTDIR: emptyDir() }), encoding: 'utf8' });
+    const out = execFileSync('npx', ['cdk8s', 'synth', '--stdout'], {
+      cwd: ROOT,
+      env: env({ ROOMLER_OUTDIR: emptyDir() }),
+      encoding: 'utf8',
+    });
     expect(out).toContain('kind: Namespace');
     expect(out).toContain('name: janus-nodeport');
   });
@@ -37,7 +52,11 @@ describe('synth commands', () => {
     const dist = emptyDir();
     writeFileSync(join(dist, 'roomler.k8s.yaml'), '# last good\n');
     const project = projectWith({ 'roomler.yaml': 'app:\n  nodePort: 99999\n' });
-    const r = spawnSync('npm', ['run', '-s', 'synth'], { cwd: ROOT, env: { ...env({ ROOMLER_OUTDIR: dist }), ROOMLER_PROJECT_DIR: project }, encoding: 'utf8' });
+    const r = spawnSync('npm', ['run', '-s', 'synth'], {
+      cwd: ROOT,
+      env: { ...env({ ROOMLER_OUTDIR: dist }), ROOMLER_PROJECT_DIR: project },
+      encoding: 'utf8',
+    });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/roomler\.yaml:2:\d+: app\.nodePort: NodePort must be within 30000-32767/);
     expect(treeBytes(dist)).toEqual({ '/roomler.k8s.yaml': Buffer.from('# last good\n').toString('base64') });

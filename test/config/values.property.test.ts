@@ -1,9 +1,11 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import fc from 'fast-check';
-import { parseAllDocuments, stringify } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments, stringify } from 'yaml';
+
 import { ConfigError, loadConfig } from '../../lib/config';
 import { ENV_PATHS } from '../../lib/config/env';
 import { MAX_DATA_BYTES } from '../../lib/config/limits';

@@ -1,12 +1,14 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../lib/config';
+
 import { buildSecrets } from '../../hack/lib/cluster/secrets';
+import { loadConfig } from '../../lib/config';
 import { turnPassword } from '../../lib/turn';
-import { allObjects, cleanupDirs, emptyDir, find, projectWith, synthFiles, type Obj } from '../support/synth';
 import { freePort } from '../rsync/sshd';
+import { allObjects, cleanupDirs, emptyDir, find, type Obj, projectWith, synthFiles } from '../support/synth';
 
 const servers: ChildProcess[] = [];
 afterAll(() => {
@@ -23,7 +25,10 @@ describe("Debian's turnserver with the generated config (real coturn 4.6 on loop
   const config = loadConfig({ cwd: projectWith({}), env: {} });
   const roomler = allObjects(new Map([['r', files.get('roomler.k8s.yaml')!]]));
   const username: string = find(roomler, 'ConfigMap', 'roomler-config').data.TURN_USERNAME;
-  const password = buildSecrets(config, (n) => ({ MONGO_ROOT_USERNAME: 'root', MONGO_ROOT_PASSWORD: 'x', COTURN_AUTH_SECRET: secret })[n]).find((s) => s.metadata.name === 'roomler-secret')!.stringData.TURN_PASSWORD;
+  const password = buildSecrets(
+    config,
+    (n) => ({ MONGO_ROOT_USERNAME: 'root', MONGO_ROOT_PASSWORD: 'x', COTURN_AUTH_SECRET: secret })[n],
+  ).find((s) => s.metadata.name === 'roomler-secret')!.stringData.TURN_PASSWORD;
 
   // The init container's own command, from the manifest: `sh -c SCRIPT NAME <template> <secret file> <output>`.
   const init = find(coturn, 'Deployment', 'coturn-worker1', 'coturn').spec.template.spec.initContainers[0];
@@ -31,7 +36,9 @@ describe("Debian's turnserver with the generated config (real coturn 4.6 on loop
     writeFileSync(join(dir, 'template.conf'), template);
     if (secretValue !== undefined) writeFileSync(join(dir, 'static-auth-secret'), secretValue, { mode: 0o400 });
     const [sh, c, script, name] = init.command;
-    return spawnSync(sh, [c, script, name, join(dir, 'template.conf'), join(dir, 'static-auth-secret'), join(dir, 'turnserver.conf')], { encoding: 'utf8' });
+    return spawnSync(sh, [c, script, name, join(dir, 'template.conf'), join(dir, 'static-auth-secret'), join(dir, 'turnserver.conf')], {
+      encoding: 'utf8',
+    });
   };
 
   let starts = 0;
@@ -45,7 +52,20 @@ describe("Debian's turnserver with the generated config (real coturn 4.6 on loop
         .split('\n')
         .filter((l) => !/^(listening-port|tls-listening-port|alt-tls-listening-port|min-port|max-port|cert|pkey|log-file)=/.test(l))
         .join('\n') +
-      [`listening-ip=127.0.0.1`, `relay-ip=127.0.0.1`, `listening-port=${port}`, `min-port=${relay}`, `max-port=${relay + 50}`, 'no-tls', 'no-dtls', 'allow-loopback-peers', 'allowed-peer-ip=127.0.0.1', `pidfile=${dir}/turn.pid`, `log-file=${dir}/turn.log`, 'no-stdout-log'].join('\n') +
+      [
+        `listening-ip=127.0.0.1`,
+        `relay-ip=127.0.0.1`,
+        `listening-port=${port}`,
+        `min-port=${relay}`,
+        `max-port=${relay + 50}`,
+        'no-tls',
+        'no-dtls',
+        'allow-loopback-peers',
+        'allowed-peer-ip=127.0.0.1',
+        `pidfile=${dir}/turn.pid`,
+        `log-file=${dir}/turn.log`,
+        'no-stdout-log',
+      ].join('\n') +
       '\n';
     return { dir, port, text };
   }
@@ -68,7 +88,11 @@ describe("Debian's turnserver with the generated config (real coturn 4.6 on loop
     return launch(dir, port);
   }
   const allocate = (port: number, user: string, pass: string) =>
-    spawnSync('turnutils_uclient', ['-p', String(port), '-u', user, '-w', pass, '-y', '-c', '-n', '3', '-m', '1', '-l', '100', '127.0.0.1'], { encoding: 'utf8', timeout: 30_000 });
+    spawnSync(
+      'turnutils_uclient',
+      ['-p', String(port), '-u', user, '-w', pass, '-y', '-c', '-n', '3', '-m', '1', '-l', '100', '127.0.0.1'],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
 
   it('accepts the config, and the TURN_USERNAME / TURN_PASSWORD the tooling produces relay data', async () => {
     const { port, log } = await start();

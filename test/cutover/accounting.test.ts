@@ -1,9 +1,11 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
 import http from 'node:http';
-import { freePort, Lab, withLab, type LabOptions } from './support/lab';
+import { join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
 import { useBackends } from './support/hooks';
+import { freePort, Lab, type LabOptions, withLab } from './support/lab';
 
 // Every backend address on the old hosts must be accounted for (issue 15). The lab's config mirrors production
 // (`/` -> janus_r's port the Janus image does not serve, the admin locations, an upstream block, a `set` value) and
@@ -15,7 +17,8 @@ const backends = useBackends([
   { name: 'old:stats', port: 0, host: '127.0.0.3', hold: '/janus_stats/slow' },
 ]);
 
-const stamps = (lab: Lab) => (existsSync(join(lab.dir, 'backups')) ? readdirSync(join(lab.dir, 'backups')).filter((n) => /^\d{8}T\d{6}\.\d{3}Z$/.test(n)) : []);
+const stamps = (lab: Lab) =>
+  existsSync(join(lab.dir, 'backups')) ? readdirSync(join(lab.dir, 'backups')).filter((n) => /^\d{8}T\d{6}\.\d{3}Z$/.test(n)) : [];
 
 /** A GET to the extra server block, on a fresh connection; resolves with the answering backend. */
 const getExtra = (port: number, path: string) =>
@@ -41,7 +44,11 @@ async function options(route: boolean, extra: Partial<LabOptions> = {}): Promise
       '50-extra.conf': `# the old stack's leftovers\nserver {\n    listen 127.0.0.1:${extraListen};\n    server_name extra.roomler.live;\n    location /downloads { proxy_pass http://${statics}; }\n    location /janus_stats { proxy_pass http://${stats}; }\n}\n`,
     },
     cutoverExtra: `  oldHosts: [legacy_static]\n  kept:\n    - { target: legacy_static, reason: "serves /downloads until the archive moves" }\n`,
-    ...(route ? { extraRoutes: `    - { from: "${stats}", to: janus-nodeport/http, verify: [{ path: /janus_stats/x, host: extra.roomler.live, address: "127.0.0.1:${extraListen}" }] }\n` } : {}),
+    ...(route
+      ? {
+          extraRoutes: `    - { from: "${stats}", to: janus-nodeport/http, verify: [{ path: /janus_stats/x, host: extra.roomler.live, address: "127.0.0.1:${extraListen}" }] }\n`,
+        }
+      : {}),
     ...extra,
   };
 }
@@ -52,14 +59,24 @@ describe('cutover: every old backend accounted for (real nginx, production-shape
       const before = lab.confBytes();
       const plan = await lab.cli(['plan']);
       expect(plan.code).toBe(1);
-      expect(plan.stdout).toMatch(/^backend addresses on the old hosts \(r00mler2, janus_r, legacy_static\): 7 routed, 1 kept, 1 unaccounted$/m);
-      expect(plan.stdout).toMatch(/^ {2}kept {9}conf\.d\/50-extra\.conf:5 proxy_pass legacy_static:\d+: serves \/downloads until the archive moves$/m);
+      expect(plan.stdout).toMatch(
+        /^backend addresses on the old hosts \(r00mler2, janus_r, legacy_static\): 7 routed, 1 kept, 1 unaccounted$/m,
+      );
+      expect(plan.stdout).toMatch(
+        /^ {2}kept {9}conf\.d\/50-extra\.conf:5 proxy_pass legacy_static:\d+: serves \/downloads until the archive moves$/m,
+      );
       expect(plan.stdout).toMatch(/^ {2}UNACCOUNTED {2}conf\.d\/50-extra\.conf:6 proxy_pass janus_r:\d+$/m);
       // The route the Janus image does not serve (`/`) is routed by default, to the HTTP API NodePort.
-      expect(plan.stdout).toMatch(/^ {2}routed {7}conf\.d\/janus\.roomler\.live\.conf:\d+ proxy_pass janus_r:\d+ -> janus-nodeport\/http /m);
+      expect(plan.stdout).toMatch(
+        /^ {2}routed {7}conf\.d\/janus\.roomler\.live\.conf:\d+ proxy_pass janus_r:\d+ -> janus-nodeport\/http /m,
+      );
       const r = await lab.cli(['apply']);
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(new RegExp(`nothing was changed:\\n {2}1 backend address\\(es\\) on the old hosts are neither routed nor kept.*\\n {4}conf\\.d/50-extra\\.conf:6: proxy_pass janus_r:${backends().ports['old:stats']}\\n`));
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `nothing was changed:\\n {2}1 backend address\\(es\\) on the old hosts are neither routed nor kept.*\\n {4}conf\\.d/50-extra\\.conf:6: proxy_pass janus_r:${backends().ports['old:stats']}\\n`,
+        ),
+      );
       expect(r.stderr).toMatch(/- \{ target: "janus_r:\d+", reason: "<why it stays>" \}/);
       expect(lab.confBytes()).toEqual(before);
       expect(stamps(lab)).toEqual([]);
@@ -104,20 +121,24 @@ describe('cutover: every old backend accounted for (real nginx, production-shape
       const r = await done;
       expect(await held).toBe('old:stats');
       expect(r.code, r.stdout + r.stderr).toBe(0);
-      expect(r.stdout).toMatch(/^drain: legacy_static stays \(kept: serves \/downloads until the archive moves\); its connections are not waited for$/m);
+      expect(r.stdout).toMatch(
+        /^drain: legacy_static stays \(kept: serves \/downloads until the archive moves\); its connections are not waited for$/m,
+      );
       expect(r.stdout).toContain(`established connections from nginx: r00mler2 0, janus_r 1 (port ${port}), legacy_static 0`);
       expect(r.stdout).toMatch(/^drain: nginx -t passes with r00mler2, janus_r unresolvable \(as once their containers are gone\)$/m);
       expect(r.stdout).toMatch(/safe to stop: r00mler2, janus_r; keep running: legacy_static$/m);
     });
   });
 
-  it('drain refuses when nginx -t would fail without the old hosts: nginx.conf itself names one, out of the cutover\'s sight', async () => {
+  it("drain refuses when nginx -t would fail without the old hosts: nginx.conf itself names one, out of the cutover's sight", async () => {
     const httpExtra = `    server { listen 127.0.0.1:1; server_name forgotten.roomler.live; location / { proxy_pass http://janus_r:9; } }\n`;
     await withLab(backends(), await options(true, { httpExtra }), async (lab) => {
       expect((await lab.cli(['apply'])).code).toBe(0);
       const r = await lab.cli(['drain', '--timeout', '5', '--interval', '0.1']);
       expect(r.code).toBe(1);
-      expect(r.stdout).toMatch(/drain: NOT safe to stop the old containers: nginx -t fails with r00mler2, janus_r unresolvable, so the next reload or restart would fail once they stop:\n {2}.*host not found in upstream "janus_r" in .*nginx\.conf:\d+/);
+      expect(r.stdout).toMatch(
+        /drain: NOT safe to stop the old containers: nginx -t fails with r00mler2, janus_r unresolvable, so the next reload or restart would fail once they stop:\n {2}.*host not found in upstream "janus_r" in .*nginx\.conf:\d+/,
+      );
       expect(r.stdout).not.toMatch(/safe to stop: /);
     });
   });

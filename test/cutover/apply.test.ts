@@ -2,14 +2,19 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFileSync, chmodSync, lstatSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { describe, expect, it } from 'vitest';
-import { Lab, ROUTES, withLab } from './support/lab';
+
 import { useBackends } from './support/hooks';
+import { Lab, ROUTES, withLab } from './support/lab';
 
 const backends = useBackends();
 
 const sha = (latin1: string) => createHash('sha256').update(Buffer.from(latin1, 'latin1')).digest('hex');
-const sets = (lab: Lab) => readdirSync(join(lab.dir, 'backups')).filter((n) => /^\d{8}T\d{6}\.\d{3}Z$/.test(n)).sort();
+const sets = (lab: Lab) =>
+  readdirSync(join(lab.dir, 'backups'))
+    .filter((n) => /^\d{8}T\d{6}\.\d{3}Z$/.test(n))
+    .sort();
 const manifest = (lab: Lab, stamp: string) => JSON.parse(readFileSync(join(lab.dir, 'backups', stamp, 'manifest.json'), 'utf8'));
 
 /** The test's own expectation of the rewrite, by regex on these known files (comment lines skipped). */
@@ -39,7 +44,12 @@ describe('npm run cutover -- apply (real nginx, loopback)', () => {
       // Byte diff: exactly the backend addresses changed (proxy targets and the `set` value); comments, map, if and the rest did not.
       const after = lab.confBytes();
       const changed = Object.keys(before).filter((k) => before[k] !== after[k]);
-      expect(changed).toEqual(['conf.d/janus.roomler.live.conf', 'conf.d/roomler.live.conf', 'sites-available/janus.roomler.live.conf', 'snippets/janus-admin.conf']);
+      expect(changed).toEqual([
+        'conf.d/janus.roomler.live.conf',
+        'conf.d/roomler.live.conf',
+        'sites-available/janus.roomler.live.conf',
+        'snippets/janus-admin.conf',
+      ]);
       for (const k of changed) expect(after[k]).toBe(expectedRewrite(lab, before[k]));
       expect(after['conf.d/roomler.live.conf']).toContain(`# roomler.live -> the app (was: proxy_pass http://${lab.old('app')};)`);
       // No proxy_pass uses $legacy: not a backend, so it stays as it was.
@@ -52,7 +62,11 @@ describe('npm run cutover -- apply (real nginx, loopback)', () => {
       const [stamp] = sets(lab);
       const m = manifest(lab, stamp);
       expect(m).toMatchObject({ kind: 'apply', outcome: 'applied' });
-      expect(m.files.map((f: { path: string }) => f.path.slice(lab.dir.length + 1)).sort()).toEqual(['conf.d/janus.roomler.live.conf', 'conf.d/roomler.live.conf', 'snippets/janus-admin.conf']);
+      expect(m.files.map((f: { path: string }) => f.path.slice(lab.dir.length + 1)).sort()).toEqual([
+        'conf.d/janus.roomler.live.conf',
+        'conf.d/roomler.live.conf',
+        'snippets/janus-admin.conf',
+      ]);
       for (const f of m.files) {
         const key = f.path.slice(lab.dir.length + 1);
         expect(f.sha256).toBe(sha(before[key]));
@@ -83,9 +97,14 @@ describe('npm run cutover -- apply (real nginx, loopback)', () => {
       expect((await lab.cli(['apply'])).code).toBe(0);
       const cutOver = lab.confBytes();
       const status = await lab.cli(['status']);
-      for (const r of ROUTES) expect(status.stdout).toMatch(new RegExp(`^new {4}${lab.old(r.key)} -> ${r.to} \\(127\\.0\\.0\\.1:${lab.newPort(r.key)}\\): 0 old, \\d new$`, 'm'));
+      for (const r of ROUTES)
+        expect(status.stdout).toMatch(
+          new RegExp(`^new {4}${lab.old(r.key)} -> ${r.to} \\(127\\.0\\.0\\.1:${lab.newPort(r.key)}\\): 0 old, \\d new$`, 'm'),
+        );
       // Paths as nginx includes them, relative to its config directory.
-      expect(status.stdout).toMatch(/^ {2}\d{8}T\d{6}\.\d{3}Z {2}apply {5}applied {2}conf\.d\/janus\.roomler\.live\.conf, snippets\/janus-admin\.conf, conf\.d\/roomler\.live\.conf$/m);
+      expect(status.stdout).toMatch(
+        /^ {2}\d{8}T\d{6}\.\d{3}Z {2}apply {5}applied {2}conf\.d\/janus\.roomler\.live\.conf, snippets\/janus-admin\.conf, conf\.d\/roomler\.live\.conf$/m,
+      );
       expect(status.stdout).toMatch(/^old hosts \(r00mler2, janus_r\): no backend address in the config names them$/m);
 
       const back = await lab.cli(['rollback']);
@@ -106,11 +125,15 @@ describe('npm run cutover -- apply (real nginx, loopback)', () => {
       appendFileSync(join(lab.confDir, 'roomler.live.conf'), '# an operator edit after the cutover\n');
       const refused = await lab.cli(['rollback', '--to', applied]);
       expect(refused.code).toBe(1);
-      expect(refused.stderr).toMatch(/rollback would discard edits made after the cutover in: .*roomler\.live\.conf; review them .* then run rollback --force/);
+      expect(refused.stderr).toMatch(
+        /rollback would discard edits made after the cutover in: .*roomler\.live\.conf; review them .* then run rollback --force/,
+      );
       const forced = await lab.cli(['rollback', '--to', applied, '--force']);
       expect(forced.code, forced.stderr).toBe(0);
       expect(lab.confBytes()).toEqual(original);
-      expect((await lab.cli(['rollback', '--to', '20200101T000000.000Z'])).stderr).toMatch(/no backup set 20200101T000000\.000Z in .* \(have: \d{8}T\d{6}\.\d{3}Z \(apply, applied\)/);
+      expect((await lab.cli(['rollback', '--to', '20200101T000000.000Z'])).stderr).toMatch(
+        /no backup set 20200101T000000\.000Z in .* \(have: \d{8}T\d{6}\.\d{3}Z \(apply, applied\)/,
+      );
     });
   });
 
@@ -118,12 +141,20 @@ describe('npm run cutover -- apply (real nginx, loopback)', () => {
     await withLab(backends(), {}, async (lab) => {
       const janus = join(lab.dir, 'sites-available', 'janus.roomler.live.conf');
       const newWs = `127.0.0.1:${lab.newPort('janus-ws')}`;
-      writeFileSync(janus, readFileSync(janus, 'utf8').replace(`location /janus_ws { proxy_pass http://janus_ws_backend;`, `location /janus_ws { proxy_pass http://${newWs};`));
+      writeFileSync(
+        janus,
+        readFileSync(janus, 'utf8').replace(
+          `location /janus_ws { proxy_pass http://janus_ws_backend;`,
+          `location /janus_ws { proxy_pass http://${newWs};`,
+        ),
+      );
       await lab.reload();
       const mixed = lab.confBytes();
       const serving = await lab.serving();
       expect(serving.filter((l) => l.endsWith(' new:janus-ws'))).toEqual(['janus.roomler.live/janus_ws new:janus-ws']);
-      expect((await lab.cli(['status'])).stdout).toMatch(new RegExp(`^MIXED  ${lab.old('janus-ws')} -> janus-nodeport/websocket \\(${newWs}\\): 1 old, 1 new$`, 'm'));
+      expect((await lab.cli(['status'])).stdout).toMatch(
+        new RegExp(`^MIXED  ${lab.old('janus-ws')} -> janus-nodeport/websocket \\(${newWs}\\): 1 old, 1 new$`, 'm'),
+      );
 
       const r = await lab.cli(['apply']);
       expect(r.code, r.stderr).toBe(0);
@@ -142,7 +173,9 @@ describe('npm run cutover -- apply (real nginx, loopback)', () => {
     await withLab(backends(), {}, async (lab) => {
       const early = await lab.cli(['drain']);
       expect(early.code).toBe(1);
-      expect(early.stdout).toMatch(/drain: NOT safe to stop the old containers: these routes still point at the old backends: r00mler2:\d+ \(old\), .*; run cutover apply first/);
+      expect(early.stdout).toMatch(
+        /drain: NOT safe to stop the old containers: these routes still point at the old backends: r00mler2:\d+ \(old\), .*; run cutover apply first/,
+      );
       const call = await lab.ws('/janus_ws');
       expect((await lab.cli(['apply'])).code).toBe(0);
       expect(await call.say('still here')).toBe('old:janus-ws:still here');
@@ -150,7 +183,9 @@ describe('npm run cutover -- apply (real nginx, loopback)', () => {
       const timedOut = await lab.cli(['drain', '--timeout', '0.5', '--interval', '0.1']);
       expect(timedOut.code).toBe(3);
       expect(timedOut.stdout).toMatch(/drain: cut over and verified \(7 request\(s\) through nginx reach the new targets\)/);
-      expect(timedOut.stdout).toContain(`established connections from nginx: r00mler2 0, janus_r 1 (port ${lab.old('janus-ws').split(':')[1]})`);
+      expect(timedOut.stdout).toContain(
+        `established connections from nginx: r00mler2 0, janus_r 1 (port ${lab.old('janus-ws').split(':')[1]})`,
+      );
       expect(timedOut.stdout).toMatch(/timed out after .*: still open: janus_r 1; do not stop janus_r yet/);
 
       let closed = false;

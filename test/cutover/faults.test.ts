@@ -1,11 +1,13 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
-import { ROOT } from '../support/cli';
+
 import { describe, expect, it } from 'vitest';
-import { freeNodePort, freePort, Lab, type CliResult, type LabOptions, withLab } from './support/lab';
+
+import { ROOT } from '../support/cli';
 import { useBackends } from './support/hooks';
+import { type CliResult, freeNodePort, freePort, Lab, type LabOptions, withLab } from './support/lab';
 
 // Every fault leaves nginx serving the old backends, every config byte as it was, and a non-zero exit that says
 // which step failed. Real nginx throughout; the faults are real too (a dead port, a config nginx rejects, a
@@ -18,7 +20,8 @@ const backends = useBackends([
 
 /** How many requests the holding backend has held so far (to wait for the next one). */
 const holds = () => backends().events.filter((e) => e.held === 'new:app-hold').length;
-const stamps = (lab: Lab) => (existsSync(join(lab.dir, 'backups')) ? readdirSync(join(lab.dir, 'backups')).filter((n) => /^\d{8}T\d{6}\.\d{3}Z$/.test(n)) : []);
+const stamps = (lab: Lab) =>
+  existsSync(join(lab.dir, 'backups')) ? readdirSync(join(lab.dir, 'backups')).filter((n) => /^\d{8}T\d{6}\.\d{3}Z$/.test(n)) : [];
 
 interface Fault {
   /** The state before the cutover runs (part of what must come back byte-identical). */
@@ -57,14 +60,18 @@ describe('npm run cutover -- apply: faults leave nginx on the old config, files 
       {
         run: (lab) => lab.cli(['apply']),
         code: 1,
-        stderr: [/preflight failed; nothing was changed:/, new RegExp(`new target 127\\.0\\.0\\.1:${dead} \\(roomler/http\\) does not answer: ECONNREFUSED`)],
+        stderr: [
+          /preflight failed; nothing was changed:/,
+          new RegExp(`new target 127\\.0\\.0\\.1:${dead} \\(roomler/http\\) does not answer: ECONNREFUSED`),
+        ],
         backupSet: false,
       },
     );
   });
 
   it('nginx -t failing after the rewrite (an upstream block named like the node) restores the files; nginx was never reloaded', async () => {
-    const upstream = '# another site balances over the node by name, as `upstream k8s-worker1` would\nupstream 127.0.0.1 {\n    server 127.0.0.1:9;\n}\n';
+    const upstream =
+      '# another site balances over the node by name, as `upstream k8s-worker1` would\nupstream 127.0.0.1 {\n    server 127.0.0.1:9;\n}\n';
     let workers: number[] = [];
     await fault(
       { extraConf: { '00-upstreams.conf': upstream } },
@@ -74,7 +81,12 @@ describe('npm run cutover -- apply: faults leave nginx on the old config, files 
           return lab.cli(['apply']);
         },
         code: 1,
-        stderr: [/apply failed at nginx -t: .*upstream "127\.0\.0\.1" may not have port \d+/, /restored 3 file\(s\) from .*, byte-identical \(sha256 checked\)/, /nginx was never reloaded/, /confirmed: 7 request\(s\) through nginx reach the previous backends/],
+        stderr: [
+          /apply failed at nginx -t: .*upstream "127\.0\.0\.1" may not have port \d+/,
+          /restored 3 file\(s\) from .*, byte-identical \(sha256 checked\)/,
+          /nginx was never reloaded/,
+          /confirmed: 7 request\(s\) through nginx reach the previous backends/,
+        ],
         backupSet: true,
         after: async (lab) => expect(await lab.workers()).toEqual(workers),
       },
@@ -91,7 +103,11 @@ describe('npm run cutover -- apply: faults leave nginx on the old config, files 
         { nginxExtra: 'reloadTimeoutMs: 1500' },
         {
           // An operator's edit waiting for the next reload: nginx -t passes (it does not bind), the reload cannot.
-          prepare: (lab) => writeFileSync(join(lab.confDir, 'zz-pending.conf'), `server {\n    listen 127.0.0.1:${busy};\n    server_name pending.example;\n    return 204;\n}\n`),
+          prepare: (lab) =>
+            writeFileSync(
+              join(lab.confDir, 'zz-pending.conf'),
+              `server {\n    listen 127.0.0.1:${busy};\n    server_name pending.example;\n    return 204;\n}\n`,
+            ),
           run: (lab) => lab.cli(['apply']),
           code: 1,
           stderr: [
@@ -101,7 +117,10 @@ describe('npm run cutover -- apply: faults leave nginx on the old config, files 
             /confirmed: 7 request\(s\)/,
           ],
           backupSet: true,
-          after: (lab) => expect(readFileSync(join(lab.dir, 'logs', 'error.log'), 'utf8')).toMatch(new RegExp(`bind\\(\\) to 127\\.0\\.0\\.1:${busy} failed \\(98: Address already in use\\)`)),
+          after: (lab) =>
+            expect(readFileSync(join(lab.dir, 'logs', 'error.log'), 'utf8')).toMatch(
+              new RegExp(`bind\\(\\) to 127\\.0\\.0\\.1:${busy} failed \\(98: Address already in use\\)`),
+            ),
         },
       );
     } finally {
@@ -115,9 +134,18 @@ describe('npm run cutover -- apply: faults leave nginx on the old config, files 
       {
         run: (lab) => lab.cli(['apply']),
         code: 1,
-        stderr: [/apply failed at verify: 2 of 7 request\(s\) through nginx failed:/, /GET http:\/\/roomler\.live\/ via 127\.0\.0\.1:\d+ expects < 500 .*: got 503/, /restored 3 file\(s\)/, /reloaded: new workers \d+/, /confirmed: 7 request\(s\) through nginx reach the previous backends/],
+        stderr: [
+          /apply failed at verify: 2 of 7 request\(s\) through nginx failed:/,
+          /GET http:\/\/roomler\.live\/ via 127\.0\.0\.1:\d+ expects < 500 .*: got 503/,
+          /restored 3 file\(s\)/,
+          /reloaded: new workers \d+/,
+          /confirmed: 7 request\(s\) through nginx reach the previous backends/,
+        ],
         backupSet: true,
-        after: (lab) => expect(JSON.parse(readFileSync(join(lab.dir, 'backups', stamps(lab)[0], 'manifest.json'), 'utf8')).outcome).toBe('failed at verify; restored'),
+        after: (lab) =>
+          expect(JSON.parse(readFileSync(join(lab.dir, 'backups', stamps(lab)[0], 'manifest.json'), 'utf8')).outcome).toBe(
+            'failed at verify; restored',
+          ),
       },
     );
   });
@@ -129,11 +157,13 @@ describe('npm run cutover -- apply: faults leave nginx on the old config, files 
       {
         run: (lab) =>
           lab.cli(['apply'], (child) => {
-            void backends().heldBy('new:app-hold').then(async () => {
-              second = await lab.cli(['apply']);
-              process.kill(-child.pid!, 'SIGINT'); // Ctrl-C reaches the terminal's whole process group
-              backends().release();
-            });
+            void backends()
+              .heldBy('new:app-hold')
+              .then(async () => {
+                second = await lab.cli(['apply']);
+                process.kill(-child.pid!, 'SIGINT'); // Ctrl-C reaches the terminal's whole process group
+                backends().release();
+              });
             // One more Ctrl-C while the restore runs is reported, and the restore still finishes.
             let again = false;
             child.stdout!.on('data', (d: Buffer) => {
@@ -160,10 +190,12 @@ describe('npm run cutover -- apply: faults leave nginx on the old config, files 
       {
         run: (lab) =>
           lab.cli(['apply'], (child) => {
-            void backends().heldBy('new:app-hold', holds() + 1).then(() => {
-              process.kill(child.pid!, 'SIGTERM'); // exactly the documented entry point's pid, not its group
-              backends().release();
-            });
+            void backends()
+              .heldBy('new:app-hold', holds() + 1)
+              .then(() => {
+                process.kill(child.pid!, 'SIGTERM'); // exactly the documented entry point's pid, not its group
+                backends().release();
+              });
           }),
         code: 143,
         stderr: [/apply interrupted by SIGTERM during verify/, /restored 3 file\(s\)/, /reloaded: new workers/],
@@ -178,7 +210,10 @@ describe('npm run cutover -- apply: faults leave nginx on the old config, files 
       {
         run: async (lab) => {
           const held = holds();
-          const npm = spawn('npm', ['run', '-s', 'cutover', '--', 'apply', '--yes'], { cwd: ROOT, env: { ...process.env, ROOMLER_PROJECT_DIR: lab.project } });
+          const npm = spawn('npm', ['run', '-s', 'cutover', '--', 'apply', '--yes'], {
+            cwd: ROOT,
+            env: { ...process.env, ROOMLER_PROJECT_DIR: lab.project },
+          });
           let stderr = '';
           npm.stderr.on('data', (d) => (stderr += d));
           await backends().heldBy('new:app-hold', held + 1);
@@ -187,13 +222,17 @@ describe('npm run cutover -- apply: faults leave nginx on the old config, files 
           const code = await new Promise<number | null>((r) => npm.on('close', (c, sig) => r(c ?? (sig === 'SIGTERM' ? 143 : null))));
           // npm itself is gone at once; the command it started restores on its own and releases the lock.
           const lock = join(lab.dir, 'backups', '.lock');
-          for (let n = 0; n < 200 && spawnSync('flock', ['--nonblock', lock, 'true']).status !== 0; n++) await new Promise((r) => setTimeout(r, 50));
+          for (let n = 0; n < 200 && spawnSync('flock', ['--nonblock', lock, 'true']).status !== 0; n++)
+            await new Promise((r) => setTimeout(r, 50));
           return { code, signal: null, stdout: '', stderr };
         },
         code: 143,
         stderr: [],
         backupSet: true,
-        after: (lab) => expect(JSON.parse(readFileSync(join(lab.dir, 'backups', stamps(lab)[0], 'manifest.json'), 'utf8')).outcome).toBe("interrupted at verify; restored"),
+        after: (lab) =>
+          expect(JSON.parse(readFileSync(join(lab.dir, 'backups', stamps(lab)[0], 'manifest.json'), 'utf8')).outcome).toBe(
+            'interrupted at verify; restored',
+          ),
       },
     );
   });
@@ -204,7 +243,10 @@ describe('npm run cutover -- apply: faults leave nginx on the old config, files 
       {
         run: (lab) => lab.cli(['apply']),
         code: 1,
-        stderr: [/preflight: verification fails before any change/, /WebSocket wss:\/\/janus\.roomler\.live\/janus_admin .*: upgraded, but nginx opened no connection to janus_r:\d+: the request went to another backend/],
+        stderr: [
+          /preflight: verification fails before any change/,
+          /WebSocket wss:\/\/janus\.roomler\.live\/janus_admin .*: upgraded, but nginx opened no connection to janus_r:\d+: the request went to another backend/,
+        ],
         backupSet: false,
       },
     );

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Lab, startLoad, withLab } from './support/lab';
+
 import { useBackends } from './support/hooks';
+import { Lab, startLoad, withLab } from './support/lab';
 
 // The riskiest minute of the migration, measured: continuous load through a real nginx while apply rewrites
 // and reloads it.

@@ -1,10 +1,12 @@
-import { createServer, connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
+
 import { describe, expect, it } from 'vitest';
+
 import { NginxControl } from '../../hack/lib/cutover/nginx';
-import { loadConfig } from '../../lib/config';
 import { parseProcNetTcp } from '../../hack/lib/cutover/probes';
-import { Lab, withLab } from './support/lab';
+import { loadConfig } from '../../lib/config';
 import { useBackends } from './support/hooks';
+import { Lab, withLab } from './support/lab';
 
 const backends = useBackends();
 
@@ -50,7 +52,9 @@ describe('NginxControl against real nginx', () => {
       // nginx on this host, driven directly (no exec prefix): the lab's nginx shares this network namespace.
       const nginx = new NginxControl({ ...loadConfig({ cwd: lab.project, env: {} }).root.cutover.nginx, exec: [] });
       const conns = await nginx.connections();
-      expect(conns).toContainEqual(expect.objectContaining({ local: `127.0.0.1:${client.localPort}`, remote: `127.0.0.1:${port}`, state: 'ESTABLISHED' }));
+      expect(conns).toContainEqual(
+        expect.objectContaining({ local: `127.0.0.1:${client.localPort}`, remote: `127.0.0.1:${port}`, state: 'ESTABLISHED' }),
+      );
       expect(conns).toContainEqual(expect.objectContaining({ local: `127.0.0.1:${port}`, remote: '0.0.0.0:0', state: 'LISTEN' }));
       // This test's own connection is not nginx's: nginx holds only its listening sockets here.
       const own = await nginx.ownConnections();
@@ -64,7 +68,7 @@ describe('NginxControl against real nginx', () => {
     }
   });
 
-  it('through an exec prefix (nsenter into nginx\'s namespace, standing where `docker exec nginx` goes): apply, reload confirmation, TCP table and name lookups', async () => {
+  it("through an exec prefix (nsenter into nginx's namespace, standing where `docker exec nginx` goes): apply, reload confirmation, TCP table and name lookups", async () => {
     await withLab(backends(), {}, async (lab) => {
       const r = await lab.cli(['apply']);
       expect(r.code, r.stderr).toBe(0);
@@ -72,7 +76,9 @@ describe('NginxControl against real nginx', () => {
       expect(await lab.serving()).toEqual(Lab.all('new'));
       const nginx = lab.control();
       expect(await nginx.workers()).toEqual(await lab.workers());
-      expect(await nginx.connections()).toContainEqual(expect.objectContaining({ local: `127.0.0.1:${lab.appListen}`, remote: '0.0.0.0:0', state: 'LISTEN' }));
+      expect(await nginx.connections()).toContainEqual(
+        expect.objectContaining({ local: `127.0.0.1:${lab.appListen}`, remote: '0.0.0.0:0', state: 'LISTEN' }),
+      );
       // The old containers' names resolve only where nginx runs, as Docker's do.
       expect(await nginx.resolve('janus_r')).toEqual(['127.0.0.3']);
       const local = new NginxControl({ ...loadConfig({ cwd: lab.project, env: {} }).root.cutover.nginx, exec: [] });

@@ -1,7 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { tokenize } from '../../hack/lib/cutover/nginx-config';
 import { cleanupDirs, emptyDir } from '../support/synth';
 import { CROSSPLANE_DIVERGENCES, crossplaneForm, generateBody, parseNginxTest, predictTypes, prng } from './support/nginx-fuzz';
@@ -75,12 +77,16 @@ describe('the nginx tokenizer agrees with nginx and crossplane on generated conf
     expect(ok).toBeGreaterThan(CASES * 0.5);
     expect(CASES - ok).toBeGreaterThan(CASES * 0.1);
     expect(warnings).toBeGreaterThan(CASES * 3);
-    console.log(`nginx -t: ${ok} of ${CASES} configs load, ${CASES - ok} refused; ${warnings} duplicate-extension warnings, every one predicted`);
+    console.log(
+      `nginx -t: ${ok} of ${CASES} configs load, ${CASES - ok} refused; ${warnings} duplicate-extension warnings, every one predicted`,
+    );
   }, 120_000);
 
   it('gives the same token stream as crossplane wherever crossplane follows nginx; where it does not, nginx decides', () => {
     const paths = cases.flatMap((c) => [...c.files.keys()]);
-    const lexed = JSON.parse(execFileSync(python, ['-c', CROSSPLANE_LEX], { input: JSON.stringify(paths), encoding: 'utf8', maxBuffer: 64 << 20 })) as Record<string, { tokens?: [string, number, boolean][]; error?: [string, number | null] }>;
+    const lexed = JSON.parse(
+      execFileSync(python, ['-c', CROSSPLANE_LEX], { input: JSON.stringify(paths), encoding: 'utf8', maxBuffer: 64 << 20 }),
+    ) as Record<string, { tokens?: [string, number, boolean][]; error?: [string, number | null] }>;
     const problems: string[] = [];
     const divergences = new Map<string, number>();
     let agreed = 0;
@@ -103,7 +109,10 @@ describe('the nginx tokenizer agrees with nginx and crossplane on generated conf
           if (why.length) problems.push(`${path}: the strict generator produced ${why.join(', ')}`);
         }
         if (same) agreed++;
-        else if (!why.length) problems.push(`${path}: crossplane reads it differently, and none of the known divergences explains it:\n  crossplane: ${JSON.stringify(theirs)}\n  ours:       ${JSON.stringify(ours)}`);
+        else if (!why.length)
+          problems.push(
+            `${path}: crossplane reads it differently, and none of the known divergences explains it:\n  crossplane: ${JSON.stringify(theirs)}\n  ours:       ${JSON.stringify(ours)}`,
+          );
         else for (const w of why) divergences.set(w, (divergences.get(w) ?? 0) + 1);
       }
     }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+
 import { applyReplacements, directives, NginxSyntaxError, proxiedVariables, tokenize } from '../../hack/lib/cutover/nginx-config';
-import { targetsIn, type ConfigFile } from '../../hack/lib/cutover/plan';
+import { type ConfigFile, targetsIn } from '../../hack/lib/cutover/plan';
 import { bytes, generateBody, predictTypes, prng } from './support/nginx-fuzz';
 
 // The tokenizer's rules, each as ngx_conf_read_token (src/core/ngx_conf_file.c) applies it. No process runs here:
@@ -18,7 +19,10 @@ const read = (text: string) => {
 describe('tokenize: nginx rules', () => {
   it.each([
     // # starts a comment only where a word could start.
-    ['add_header X-Hash-Route /#/home;\nproxy_pass http://a:1;', ['add_header@1', 'X-Hash-Route@1', '/#/home@1', 'semicolon:;@1', 'proxy_pass@2', 'http://a:1@2', 'semicolon:;@2']],
+    [
+      'add_header X-Hash-Route /#/home;\nproxy_pass http://a:1;',
+      ['add_header@1', 'X-Hash-Route@1', '/#/home@1', 'semicolon:;@1', 'proxy_pass@2', 'http://a:1@2', 'semicolon:;@2'],
+    ],
     ['a b#c # comment ; {\nd;', ['a@1', 'b#c@1', 'comment:# comment ; {@1', 'd@2', 'semicolon:;@2']],
     // Words end at space, tab, CR, LF, ; and { — not at }.
     ['a b}c;', ['a@1', 'b}c@1', 'semicolon:;@1']],
@@ -37,7 +41,7 @@ describe('tokenize: nginx rules', () => {
     ['a "q\\"\\n\\x";', ['a@1', 'string:q"\n\\x@1', 'semicolon:;@1']],
     // Quotes: only at the start of a word; inside one they are characters.
     ['a b"c d;', ['a@1', 'b"c@1', 'd@1', 'semicolon:;@1']],
-    ["a 'x y;{}#' \"\";", ['a@1', 'string:x y;{}#@1', 'string:@1', 'semicolon:;@1']],
+    ['a \'x y;{}#\' "";', ['a@1', 'string:x y;{}#@1', 'string:@1', 'semicolon:;@1']],
     ['if ($a = "b") {', ['if@1', '($a@1', '=@1', 'string:b@1', ')@1', 'open:{@1']],
     ['if ($a = "b") { }', ['if@1', '($a@1', '=@1', 'string:b@1', ')@1', 'open:{@1', 'close:}@1']],
     ['a "multi\nline";', ['a@1', 'string:multi\nline@1', 'semicolon:;@2']],
@@ -69,7 +73,14 @@ describe('tokenize: nginx rules', () => {
 
   it('ends on hostile input in bounded time, with a located error', () => {
     const started = Date.now();
-    const inputs = ['${'.repeat(200_000), `a "${'\\"'.repeat(300_000)}`, `a ${'\\'.repeat(1_000_001)}`, 's {'.repeat(100_000), `a ${"'".repeat(1_000_000)}`, '#'.repeat(1_000_000)];
+    const inputs = [
+      '${'.repeat(200_000),
+      `a "${'\\"'.repeat(300_000)}`,
+      `a ${'\\'.repeat(1_000_001)}`,
+      's {'.repeat(100_000),
+      `a ${"'".repeat(1_000_000)}`,
+      '#'.repeat(1_000_000),
+    ];
     const results = inputs.map((text) => {
       try {
         directives(text);
@@ -94,7 +105,10 @@ describe('predictTypes: the nginx -t output the differential test expects', () =
         { level: 'warn', text: 'duplicate extension "a", content type: "C", previous content type: "A" in /b.conf:3' },
       ],
     });
-    expect(predictTypes('/b.conf', new Map([['/b.conf', 'A a;\n}\n']]))).toEqual({ ok: false, messages: [{ level: 'emerg', text: 'unexpected "}" in /b.conf:2' }] });
+    expect(predictTypes('/b.conf', new Map([['/b.conf', 'A a;\n}\n']]))).toEqual({
+      ok: false,
+      messages: [{ level: 'emerg', text: 'unexpected "}" in /b.conf:2' }],
+    });
   });
 });
 
@@ -105,7 +119,14 @@ describe('the rewrite changes only the proxy targets, byte for byte', () => {
     for (let i = 0; i < 300; i++) {
       const noise = generateBody(r, i % 2 === 0, '/nonexistent').text;
       const eol = r.pick(['\n', '\r\n']);
-      const target = r.pick(['proxy_pass http://old:3000/x;', 'proxy_pass "http://old:3000";', "grpc_pass 'old:3000';", 'proxy_pass http://\\old:3000;', 'set $b old:3000;', 'set $b old:3000; proxy_pass http://$b;']);
+      const target = r.pick([
+        'proxy_pass http://old:3000/x;',
+        'proxy_pass "http://old:3000";',
+        "grpc_pass 'old:3000';",
+        'proxy_pass http://\\old:3000;',
+        'set $b old:3000;',
+        'set $b old:3000; proxy_pass http://$b;',
+      ]);
       const text = `server {${eol}location / { ${target} }${eol}}${eol}# proxy_pass http://old:3000;${eol}`;
       const full = r.chance(0.5) ? `${noise}${eol}${text}` : text;
       let ds;

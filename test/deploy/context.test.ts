@@ -1,6 +1,8 @@
-import { join } from 'node:path';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { afterAll, describe, expect, it } from 'vitest';
+
 import { roomler } from '../support/cli';
 import { useCluster } from '../support/cluster';
 import { cleanupDirs, emptyDir } from '../support/synth';
@@ -29,10 +31,14 @@ describe('bin/roomler deploy --context', () => {
     const env = { ...cluster.env, KUBECONFIG: kubeconfig, ROOMLER_PROJECT_DIR: dir };
     const current = roomler(['deploy', '--yes'], { env });
     expect(current.status).toBe(1);
-    expect(current.stderr).toMatch(/the API server https:\/\/127\.0\.0\.1:\d+ \(context broken\) refused the credentials of user "nobody" \(401 Unauthorized\)/);
+    expect(current.stderr).toMatch(
+      /the API server https:\/\/127\.0\.0\.1:\d+ \(context broken\) refused the credentials of user "nobody" \(401 Unauthorized\)/,
+    );
     const missing = roomler(['deploy', '--context=production', '--yes'], { env });
     expect(missing.status).toBe(1);
-    expect(missing.stderr).toMatch(/: context "production" \(--context or the instance's context:\) does not exist \(contexts there: broken, staging\)/);
+    expect(missing.stderr).toMatch(
+      /: context "production" \(--context or the instance's context:\) does not exist \(contexts there: broken, staging\)/,
+    );
     expect(await exists(cluster, 'namespace', 'roomler')).toBe(false);
 
     const secrets = roomler(['secrets', 'apply', '--context=staging', '--yes'], { env });

@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+
 import { useCluster } from '../support/cluster';
 import { cleanupDirs, type Obj } from '../support/synth';
 import { createSecrets, deploy, exists, project } from './support';
@@ -13,7 +14,9 @@ describe('bin/roomler deploy: a first deploy', () => {
   it('refuses while required Secrets are missing, naming them and the commands; nothing is applied', async () => {
     const r = deploy(cluster, project(), '--yes');
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/missing Secrets in the cluster: coturn\/coturn-auth, coturn\/coturn-tls, roomler\/mongodb-secret, roomler\/roomler-secret; nothing was applied\. Create them with: bin\/roomler secrets apply --context roomler-lab and kubectl --context roomler-lab -n coturn create secret tls coturn-tls/);
+    expect(r.stderr).toMatch(
+      /missing Secrets in the cluster: coturn\/coturn-auth, coturn\/coturn-tls, roomler\/mongodb-secret, roomler\/roomler-secret; nothing was applied\. Create them with: bin\/roomler secrets apply --context roomler-lab and kubectl --context roomler-lab -n coturn create secret tls coturn-tls/,
+    );
     expect(await exists(cluster, 'namespace', 'roomler')).toBe(false);
   });
 
@@ -32,7 +35,9 @@ describe('bin/roomler deploy: a first deploy', () => {
     await createSecrets(cluster, dir);
     const r = deploy(cluster, dir);
     expect(r.status).toBe(2);
-    expect(r.stdout).toMatch(/deploy will change:\n {2}kubectl context: roomler-lab\n {2}API server: +https:\/\/127\.0\.0\.1:\d+\n {2}namespaces: +coturn, roomler/);
+    expect(r.stdout).toMatch(
+      /deploy will change:\n {2}kubectl context: roomler-lab\n {2}API server: +https:\/\/127\.0\.0\.1:\d+\n {2}namespaces: +coturn, roomler/,
+    );
     expect(r.stderr).toMatch(/no terminal to ask on: re-run with --yes to proceed; nothing was changed/);
     expect(await exists(cluster, 'statefulset', 'mongodb', '-n', 'roomler')).toBe(false);
   });
@@ -46,7 +51,14 @@ describe('bin/roomler deploy: a first deploy', () => {
     expect(waves[0]).toBe(-2);
     const ready = [...r.stdout.matchAll(/ (\S+) ready$/gm)].map((m) => m[1]);
     // MongoDB before Redis, the TURN servers with Janus, the app last (it needs all of them).
-    expect(ready).toEqual(['roomler/statefulset/mongodb', 'roomler/deployment/redis', 'coturn/deployment/coturn-worker1', 'coturn/deployment/coturn-worker2', 'roomler/deployment/janus', 'roomler/deployment/roomler']);
+    expect(ready).toEqual([
+      'roomler/statefulset/mongodb',
+      'roomler/deployment/redis',
+      'coturn/deployment/coturn-worker1',
+      'coturn/deployment/coturn-worker2',
+      'roomler/deployment/janus',
+      'roomler/deployment/roomler',
+    ]);
     expect(r.stdout).toMatch(/wave 3: applying Deployment\/coturn-worker1, Deployment\/coturn-worker2, .*Deployment\/janus/);
     expect(r.stdout).toMatch(/^roomler +mongodb-0 +1\/1 +0$/m);
     expect(r.stdout).toMatch(/^coturn +coturn-worker2-\S+ +1\/1 +0$/m);

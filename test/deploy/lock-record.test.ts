@@ -1,9 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
+
 import { restartApiServer } from '../../hack/lib/lab/cluster';
 import { LAB_ANNOTATIONS } from '../../hack/lib/lab/stages';
 import { stopGroup } from '../../hack/lib/process/run';
 import { roomler } from '../support/cli';
-import { labBin, useCluster, type TestCluster } from '../support/cluster';
+import { labBin, type TestCluster, useCluster } from '../support/cluster';
 import { cleanupDirs } from '../support/synth';
 import { annotate, createSecrets, deploy, exists, project, startDeploy } from './support';
 
@@ -21,7 +22,10 @@ const slowMongo = (after: string) => annotate('StatefulSet', 'mongodb', LAB_ANNO
 function history(cluster: TestCluster): { outcomes: Record<number, string>; lock?: string } {
   const h = roomler(['deploy', 'history'], { env: cluster.env });
   expect(h.status, h.stderr).toBe(0);
-  return { outcomes: Object.fromEntries([...h.stdout.matchAll(/^(\d+) +\S+ +(.+?) {2,}[0-9a-f]{12} /gm)].map((m) => [Number(m[1]), m[2]])), lock: /^locked: .*$/m.exec(h.stdout)?.[0] };
+  return {
+    outcomes: Object.fromEntries([...h.stdout.matchAll(/^(\d+) +\S+ +(.+?) {2,}[0-9a-f]{12} /gm)].map((m) => [Number(m[1]), m[2]])),
+    lock: /^locked: .*$/m.exec(h.stdout)?.[0],
+  };
 }
 
 describe('bin/roomler deploy: one run at a time, one honest record', () => {
@@ -37,7 +41,10 @@ describe('bin/roomler deploy: one run at a time, one honest record', () => {
     const b = deploy(cluster, lean, '--yes');
     expect(b.status, b.stderr).toBe(75);
     expect(b.stderr).toMatch(
-      new RegExp(`^deploy: the cluster is locked by \\S+@\\S+ \\(pid ${a.pid}\\), deploy of revision 1 since \\S+Z, last renewed \\d+ s ago \\(Lease roomler-deploy/roomler-deploy-lock\\); nothing was changed\\. Wait for it with --wait-lock SECONDS`, 'm'),
+      new RegExp(
+        `^deploy: the cluster is locked by \\S+@\\S+ \\(pid ${a.pid}\\), deploy of revision 1 since \\S+Z, last renewed \\d+ s ago \\(Lease roomler-deploy/roomler-deploy-lock\\); nothing was changed\\. Wait for it with --wait-lock SECONDS`,
+        'm',
+      ),
     );
     expect(b.stdout).not.toMatch(/wave -?\d+: applying/);
 
@@ -49,7 +56,9 @@ describe('bin/roomler deploy: one run at a time, one honest record', () => {
     // C confirmed a plan made before A recorded anything; it plans again from A's revision 1, so it prunes A's CronJobs with
     // the ConfigMap they mount, never one without the other.
     expect(c.stdout()).toMatch(/lock: another run recorded revision 1 while this one waited: planned again from it/);
-    expect(c.stdout()).toMatch(/prune: deleting CronJob\/roomler\/mongodb-backup\n[\s\S]*prune: deleting ConfigMap\/roomler\/mongodb-backup-scripts/);
+    expect(c.stdout()).toMatch(
+      /prune: deleting CronJob\/roomler\/mongodb-backup\n[\s\S]*prune: deleting ConfigMap\/roomler\/mongodb-backup-scripts/,
+    );
     expect(c.stdout()).toMatch(/recorded revision 2: succeeded/);
     expect(await exists(cluster, 'configmap', 'mongodb-backup-scripts', '-n', 'roomler')).toBe(false);
     expect(await exists(cluster, 'cronjob', 'mongodb-backup', '-n', 'roomler')).toBe(false);
@@ -63,8 +72,13 @@ describe('bin/roomler deploy: one run at a time, one honest record', () => {
     process.kill(d.pid, 'SIGINT');
     const end = await d.done;
     expect(end.code, d.stderr()).toBe(130);
-    expect(d.stderr()).toMatch(/^deploy: deploy interrupted by SIGINT during wave 1 \(waiting for roomler\/statefulset\/mongodb\): recorded revision 3 as interrupted; \d+ object\(s\) were applied before it stopped, nothing was pruned$/m);
-    expect(history(cluster)).toMatchObject({ outcomes: { 3: 'interrupted by SIGINT during wave 1 (waiting for roomler/statefulset/mongodb)' }, lock: undefined });
+    expect(d.stderr()).toMatch(
+      /^deploy: deploy interrupted by SIGINT during wave 1 \(waiting for roomler\/statefulset\/mongodb\): recorded revision 3 as interrupted; \d+ object\(s\) were applied before it stopped, nothing was pruned$/m,
+    );
+    expect(history(cluster)).toMatchObject({
+      outcomes: { 3: 'interrupted by SIGINT during wave 1 (waiting for roomler/statefulset/mongodb)' },
+      lock: undefined,
+    });
   }, 120_000);
 
   it('`deploy --yes | head`: the closed pipe interrupts it (exit 141), never a silent exit 0', async () => {
@@ -77,7 +91,10 @@ describe('bin/roomler deploy: one run at a time, one honest record', () => {
     // Either before it changed anything, or recorded as interrupted: never a run without a word about it.
     const recorded = /recorded revision (\d+) as interrupted/.exec(e.stderr());
     const after = history(cluster);
-    if (recorded) expect(after.outcomes[Number(recorded[1])]).toMatch(/^interrupted by SIGPIPE \(the reader of its output went away\) (before|during) wave/);
+    if (recorded)
+      expect(after.outcomes[Number(recorded[1])]).toMatch(
+        /^interrupted by SIGPIPE \(the reader of its output went away\) (before|during) wave/,
+      );
     else expect(e.stderr()).toMatch(/before it changed anything: nothing was applied or recorded/);
     expect(after.lock).toBeUndefined();
   }, 120_000);
@@ -90,23 +107,40 @@ describe('bin/roomler deploy: one run at a time, one honest record', () => {
     await stopGroup(cluster.state.pids['kube-apiserver'], 0);
     const end = await f.done;
     expect(end.code, f.stdout() + f.stderr()).toBe(1);
-    expect(f.stderr()).toMatch(/^deploy: lost the API server while waiting for roomler\/statefulset\/mongodb: the API server 127\.0\.0\.1:\d+ refused the connection/m);
     expect(f.stderr()).toMatch(
-      new RegExp(`no record of this outcome could be written \\(.*refused the connection.*\\): \`bin/roomler deploy history\` will list revision ${revision} as in progress until its lock expires at \\S+Z, then as unfinished \\(started \\S+Z by \\S+\\), not as failed`),
+      /^deploy: lost the API server while waiting for roomler\/statefulset\/mongodb: the API server 127\.0\.0\.1:\d+ refused the connection/m,
     );
-    expect(f.stderr()).toMatch(/the deploy lock \(Lease roomler-deploy\/roomler-deploy-lock\) could not be released .*: it expires by itself at \S+Z/);
+    expect(f.stderr()).toMatch(
+      new RegExp(
+        `no record of this outcome could be written \\(.*refused the connection.*\\): \`bin/roomler deploy history\` will list revision ${revision} as in progress until its lock expires at \\S+Z, then as unfinished \\(started \\S+Z by \\S+\\), not as failed`,
+      ),
+    );
+    expect(f.stderr()).toMatch(
+      /the deploy lock \(Lease roomler-deploy\/roomler-deploy-lock\) could not be released .*: it expires by itself at \S+Z/,
+    );
     expect(f.stderr()).not.toMatch(/recorded revision \d+ as failed/);
 
     await restartApiServer(cluster.state, labBin());
-    expect(history(cluster)).toMatchObject({ outcomes: { [revision]: 'in progress' }, lock: expect.stringMatching(new RegExp(`^locked: \\S+ \\(pid ${f.pid}\\), deploy of revision ${revision} since`)) });
+    expect(history(cluster)).toMatchObject({
+      outcomes: { [revision]: 'in progress' },
+      lock: expect.stringMatching(new RegExp(`^locked: \\S+ \\(pid ${f.pid}\\), deploy of revision ${revision} since`)),
+    });
     // secrets apply takes the same lock: refused while the dead run's lock lasts, then taken over with --force-unlock.
-    const secrets = (...args: string[]) => roomler(['secrets', 'apply', '--yes', ...args], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: lean } });
+    const secrets = (...args: string[]) =>
+      roomler(['secrets', 'apply', '--yes', ...args], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: lean } });
     const locked = secrets();
     expect(locked.status, locked.stderr).toBe(75);
-    expect(locked.stderr).toMatch(new RegExp(`^secrets: the cluster is locked by \\S+ \\(pid ${f.pid}\\), deploy of revision ${revision} since`, 'm'));
+    expect(locked.stderr).toMatch(
+      new RegExp(`^secrets: the cluster is locked by \\S+ \\(pid ${f.pid}\\), deploy of revision ${revision} since`, 'm'),
+    );
     const forced = secrets('--force-unlock');
     expect(forced.status, forced.stderr).toBe(0);
-    expect(forced.stdout).toMatch(new RegExp(`lock: --force-unlock: took the deploy lock from \\S+ \\(pid ${f.pid}\\), deploy of revision ${revision} since`));
-    expect(history(cluster)).toMatchObject({ outcomes: { [revision]: 'unfinished: no outcome was recorded (the run lost the API server or was killed)' }, lock: undefined });
+    expect(forced.stdout).toMatch(
+      new RegExp(`lock: --force-unlock: took the deploy lock from \\S+ \\(pid ${f.pid}\\), deploy of revision ${revision} since`),
+    );
+    expect(history(cluster)).toMatchObject({
+      outcomes: { [revision]: 'unfinished: no outcome was recorded (the run lost the API server or was killed)' },
+      lock: undefined,
+    });
   }, 120_000);
 });

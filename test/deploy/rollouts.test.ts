@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+
 import { LAB_ANNOTATIONS } from '../../hack/lib/lab/stages';
 import { useCluster } from '../support/cluster';
 import { cleanupDirs } from '../support/synth';
@@ -19,7 +20,9 @@ describe('bin/roomler deploy: rollouts that really wait, and say why when they f
     await createSecrets(cluster, dir);
     const r = deploy(cluster, dir, '--yes', '--timeout', '30');
     expect(r.status, r.stderr).toBe(0);
-    const waited = /\[ *(\d+) s\] waiting for roomler\/statefulset\/mongodb[\s\S]*?\[ *(\d+) s\] roomler\/statefulset\/mongodb ready/.exec(r.stdout);
+    const waited = /\[ *(\d+) s\] waiting for roomler\/statefulset\/mongodb[\s\S]*?\[ *(\d+) s\] roomler\/statefulset\/mongodb ready/.exec(
+      r.stdout,
+    );
     expect(waited, r.stdout).not.toBeNull();
     expect(Number(waited![2]) - Number(waited![1])).toBeGreaterThanOrEqual(3);
   });
@@ -29,8 +32,12 @@ describe('bin/roomler deploy: rollouts that really wait, and say why when they f
     const dir = project('', (o) => annotate('Deployment', 'janus', LAB_ANNOTATIONS.neverReady, 'true')(slowMongo(o)));
     const r = deploy(cluster, dir, '--yes', '--timeout', '3');
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/roomler\/deployment\/janus did not become ready within 3 s \(--timeout, default deploy\.rolloutTimeoutSeconds\); later waves were not applied\./);
-    expect(r.stderr).toMatch(/its Pods: janus-\S+ Running on k8s-worker1: container janus running but not Ready \(its readiness probe fails\)/);
+    expect(r.stderr).toMatch(
+      /roomler\/deployment\/janus did not become ready within 3 s \(--timeout, default deploy\.rolloutTimeoutSeconds\); later waves were not applied\./,
+    );
+    expect(r.stderr).toMatch(
+      /its Pods: janus-\S+ Running on k8s-worker1: container janus running but not Ready \(its readiness probe fails\)/,
+    );
     expect(r.stderr).toMatch(/inspect: kubectl -n roomler describe deployment\/janus/);
     expect(await exists(cluster, 'deployment', 'roomler', '-n', 'roomler')).toBe(false);
   });

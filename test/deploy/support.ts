@@ -1,12 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { expect } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
+
 import { roomler, spawnRoomler } from '../support/cli';
 import type { TestCluster } from '../support/cluster';
-import { emptyDir, projectWith, synthIn, type Obj } from '../support/synth';
-
+import { emptyDir, type Obj, projectWith, synthIn } from '../support/synth';
 
 // `bin/roomler deploy` against a real API server, scheduler and controllers (kwok plays the kubelet: Pods are
 // reported Running/Ready, or slow, never Ready, or crash-looping where a test annotates them; no container runs).
@@ -32,9 +33,14 @@ export function project(config = '', edit?: (o: Obj) => Obj | Obj[]): string {
 }
 
 /** `deploy` args as a test means them: a hand-edited dist/ is deployed as it is (a lab rehearsal). */
-const deployArgs = (dir: string, args: readonly string[]) => ['deploy', ...args, ...(edited.has(dir) && !args.includes('--dist-as-is') && !['diff', 'history', 'rollback'].includes(args[0]) ? ['--dist-as-is'] : [])];
+const deployArgs = (dir: string, args: readonly string[]) => [
+  'deploy',
+  ...args,
+  ...(edited.has(dir) && !args.includes('--dist-as-is') && !['diff', 'history', 'rollback'].includes(args[0]) ? ['--dist-as-is'] : []),
+];
 
-export const deploy = (cluster: TestCluster, dir: string, ...args: string[]) => roomler(deployArgs(dir, args), { env: { ...cluster.env, ROOMLER_PROJECT_DIR: dir } });
+export const deploy = (cluster: TestCluster, dir: string, ...args: string[]) =>
+  roomler(deployArgs(dir, args), { env: { ...cluster.env, ROOMLER_PROJECT_DIR: dir } });
 
 /** A command running in the background, its output collected as it comes. */
 export interface Running {
@@ -55,7 +61,9 @@ export function startDeploy(cluster: TestCluster, dir: string, ...args: string[]
   child.stdout!.on('data', (d) => (out += d));
   child.stdout!.on('error', () => undefined);
   child.stderr!.on('data', (d) => (err += d));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('close', (code, signal) => res({ code, signal })));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    child.on('close', (code, signal) => res({ code, signal })),
+  );
   let ended = false;
   void done.then(() => (ended = true));
   return {
@@ -81,17 +89,50 @@ export async function createSecrets(cluster: TestCluster, dir: string, o: { tls?
   expect(s.status, s.stderr).toBe(0);
   if (o.tls === false) return;
   const pem = emptyDir();
-  expect(spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(pem, 'k'), '-out', join(pem, 'c'), '-subj', '/CN=turn.roomler.live', '-days', '2'], { stdio: 'ignore' }).status).toBe(0);
-  const made = await cluster.kubectl(['-n', 'coturn', 'create', 'secret', 'tls', 'coturn-tls', `--cert=${join(pem, 'c')}`, `--key=${join(pem, 'k')}`, '--dry-run=client', '-o', 'yaml']);
+  expect(
+    spawnSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        join(pem, 'k'),
+        '-out',
+        join(pem, 'c'),
+        '-subj',
+        '/CN=turn.roomler.live',
+        '-days',
+        '2',
+      ],
+      { stdio: 'ignore' },
+    ).status,
+  ).toBe(0);
+  const made = await cluster.kubectl([
+    '-n',
+    'coturn',
+    'create',
+    'secret',
+    'tls',
+    'coturn-tls',
+    `--cert=${join(pem, 'c')}`,
+    `--key=${join(pem, 'k')}`,
+    '--dry-run=client',
+    '-o',
+    'yaml',
+  ]);
   const t = await cluster.kubectl(['apply', '-f', '-'], made.stdout);
   expect(t.exitCode, t.stderr).toBe(0);
 }
 
-export const exists = async (cluster: TestCluster, ...what: string[]) => (await cluster.kubectl(['get', ...what, '-o', 'name'])).exitCode === 0;
+export const exists = async (cluster: TestCluster, ...what: string[]) =>
+  (await cluster.kubectl(['get', ...what, '-o', 'name'])).exitCode === 0;
 
 /** Adds an annotation to a workload's Pod template (the lab's kwok stages read it). */
 export const annotate = (kind: string, name: string, key: string, value: string) => (o: Obj) => {
-  if (o.kind === kind && o.metadata.name === name) o.spec.template.metadata.annotations = { ...o.spec.template.metadata.annotations, [key]: value };
+  if (o.kind === kind && o.metadata.name === name)
+    o.spec.template.metadata.annotations = { ...o.spec.template.metadata.annotations, [key]: value };
   return o;
 };
-

@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+
 import { useCluster } from '../support/cluster';
 import { cleanupDirs } from '../support/synth';
 import { createSecrets, deploy, project } from './support';
@@ -26,7 +27,9 @@ describe('bin/roomler deploy: data volumes kept across a deleted namespace', () 
     await createSecrets(cluster, dir);
     const r = deploy(cluster, dir, '--yes');
     expect(r.status, r.stderr + r.stdout).toBe(0);
-    expect(r.stdout).toMatch(/re-bind: +PersistentVolume roomler-mongodb-data \(Released: its claim was deleted, the data is retained\) to the new claim roomler\/mongodb-data/);
+    expect(r.stdout).toMatch(
+      /re-bind: +PersistentVolume roomler-mongodb-data \(Released: its claim was deleted, the data is retained\) to the new claim roomler\/mongodb-data/,
+    );
     const after = await cluster.json(['get', 'pv', 'roomler-mongodb-data']);
     expect(after.status.phase).toBe('Bound');
     expect(after.spec.hostPath.path).toBe(before.spec.hostPath.path);

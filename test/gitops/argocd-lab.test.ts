@@ -1,11 +1,13 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildSecrets, secretSource } from '../../hack/lib/cluster/secrets';
+
 import { Kubectl } from '../../hack/lib/cluster/kubectl';
+import { buildSecrets, secretSource } from '../../hack/lib/cluster/secrets';
 import { argocdChecks } from '../../hack/lib/doctor/argocd';
-import { startGitops, stopGitops, type GitopsState } from '../../hack/lib/lab/gitops';
+import { type GitopsState, startGitops, stopGitops } from '../../hack/lib/lab/gitops';
 import { loadConfig } from '../../lib/config';
 import { roomler, ROOT } from '../support/cli';
 import { eventually, labBin, useCluster } from '../support/cluster';

@@ -1,12 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { configJsonSchema, ConfigError, loadConfig } from '../../lib/config';
+
+import { ConfigError, configJsonSchema, loadConfig } from '../../lib/config';
 import { roomler } from '../support/cli';
 import { kubectlSpy } from '../support/kubectl-spy';
-import { allObjects, cleanupDirs, emptyDir, find, projectWith, synthFiles, synthIn, type Obj } from '../support/synth';
+import { allObjects, cleanupDirs, emptyDir, find, type Obj, projectWith, synthFiles, synthIn } from '../support/synth';
 
 // GitOps on the days after the first sync, without a cluster: what synth, validation and `secrets` decide.
 // test/gitops/argocd-lab.test.ts plays the same against the real Argo CD and Sealed Secrets controller.

@@ -1,9 +1,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { afterAll, describe, expect, it } from 'vitest';
+
 import { roomler } from '../support/cli';
 import { applyWaves, useCluster } from '../support/cluster';
-import { cleanupDirs, objectsOf, projectWith, synthIn, type Obj } from '../support/synth';
+import { cleanupDirs, type Obj, objectsOf, projectWith, synthIn } from '../support/synth';
 
 afterAll(cleanupDirs);
 
@@ -11,7 +13,15 @@ afterAll(cleanupDirs);
 // project's dist/ changed and compared with what the API server holds (kubectl diff --server-side).
 
 const REDIS = (memory: string) => `redis:\n  resources:\n    limits: { memory: ${memory} }\n`;
-const STAGING = ['instances:', '  - name: roomler', '  - name: staging', '    dataNode: k8s-worker2', '    app: { nodePort: 31030 }', '    janus: { nodePorts: { http: 31808, websocket: 31818 } }', ''].join('\n');
+const STAGING = [
+  'instances:',
+  '  - name: roomler',
+  '  - name: staging',
+  '    dataNode: k8s-worker2',
+  '    app: { nodePort: 31030 }',
+  '    janus: { nodePorts: { http: 31808, websocket: 31818 } }',
+  '',
+].join('\n');
 
 describe('bin/roomler diff --live', () => {
   const cluster = useCluster();
@@ -29,19 +39,28 @@ describe('bin/roomler diff --live', () => {
     await applyWaves(cluster, join(project, 'dist'));
     const same = live();
     expect(same.status, same.stderr).toBe(0);
-    expect(same.stdout).toMatch(/^diff: the cluster \(context roomler-lab, https:\/\/127\.0\.0\.1:\d+\) → dist\/ as deploy would apply it \(server-side dry run\)\ndiff: no changes\n$/);
+    expect(same.stdout).toMatch(
+      /^diff: the cluster \(context roomler-lab, https:\/\/127\.0\.0\.1:\d+\) → dist\/ as deploy would apply it \(server-side dry run\)\ndiff: no changes\n$/,
+    );
 
     synth(REDIS('256Mi'));
     const changed = live();
     expect(changed.status, changed.stderr).toBe(0);
     expect(body(changed.stdout)).toBe(
-      ['~ Deployment/roomler/redis', '    spec.template.spec.containers[name=redis].resources.limits.memory: "128Mi" → "256Mi"', 'diff: 1 changed, 0 added, 0 removed, 0 renamed', ''].join('\n'),
+      [
+        '~ Deployment/roomler/redis',
+        '    spec.template.spec.containers[name=redis].resources.limits.memory: "128Mi" → "256Mi"',
+        'diff: 1 changed, 0 added, 0 removed, 0 renamed',
+        '',
+      ].join('\n'),
     );
     // Nothing was changed by looking.
     const redis = JSON.parse((await cluster.kubectl(['get', 'deployment', 'redis', '-n', 'roomler', '-o', 'json'])).stdout);
     expect(redis.spec.template.spec.containers[0].resources.limits.memory).toBe('128Mi');
 
-    const md = roomler(['diff', '--live', '--context', 'roomler-lab', '--format', 'markdown'], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: project } });
+    const md = roomler(['diff', '--live', '--context', 'roomler-lab', '--format', 'markdown'], {
+      env: { ...cluster.env, ROOMLER_PROJECT_DIR: project },
+    });
     expect(md.stdout).toContain('| `spec.template.spec.containers[name=redis].resources.limits.memory` | `"128Mi"` | `"256Mi"` |');
   });
 
@@ -49,13 +68,17 @@ describe('bin/roomler diff --live', () => {
     synth(REDIS('256Mi') + STAGING);
     const r = live();
     expect(r.status, r.stderr).toBe(0);
-    const staging = objectsOf(readFileSync(join(project, 'dist', 'staging.k8s.yaml'), 'utf8')).map((o: Obj) => [o.kind, o.metadata.namespace, o.metadata.name].filter(Boolean).join('/'));
+    const staging = objectsOf(readFileSync(join(project, 'dist', 'staging.k8s.yaml'), 'utf8')).map((o: Obj) =>
+      [o.kind, o.metadata.namespace, o.metadata.name].filter(Boolean).join('/'),
+    );
     const lines = [...staging.map((id) => `+ ${id}`), '~ Deployment/roomler/redis'].sort((a, b) => (a.slice(2) < b.slice(2) ? -1 : 1));
     const at = lines.indexOf('~ Deployment/roomler/redis');
     lines.splice(at + 1, 0, '    spec.template.spec.containers[name=redis].resources.limits.memory: "128Mi" → "256Mi"');
     expect(body(r.stdout)).toBe([...lines, `diff: 1 changed, ${staging.length} added, 0 removed, 0 renamed`, ''].join('\n'));
     const namespaced = staging.filter((id) => id.split('/').length === 3).length;
-    expect(r.stderr).toBe(`diff: note: ${namespaced} object(s) in namespaces the cluster does not have yet (staging): shown as added, not dry-run\n`);
+    expect(r.stderr).toBe(
+      `diff: note: ${namespaced} object(s) in namespaces the cluster does not have yet (staging): shown as added, not dry-run\n`,
+    );
   });
 
   it('an object the API server refuses is an error (kubectl diff exit 2), never "no changes"', () => {
@@ -67,10 +90,16 @@ describe('bin/roomler diff --live', () => {
     // Refused as it is: it is not what synth makes.
     const stale = live();
     expect(stale.status).toBe(1);
-    expect(stale.stderr).toBe(`diff: ${file} is not what the current code, config and .env synthesize: run bin/roomler synth (and review the change) or pass --synth\n`);
-    const r = roomler(['diff', '--live', '--context', 'roomler-lab', '--dist-as-is'], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: project } });
+    expect(stale.stderr).toBe(
+      `diff: ${file} is not what the current code, config and .env synthesize: run bin/roomler synth (and review the change) or pass --synth\n`,
+    );
+    const r = roomler(['diff', '--live', '--context', 'roomler-lab', '--dist-as-is'], {
+      env: { ...cluster.env, ROOMLER_PROJECT_DIR: project },
+    });
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^diff: kubectl diff failed \(exit 2\): .*spec\.ports\[0\]\.nodePort: Invalid value: 30808: provided port is already allocated/s);
+    expect(r.stderr).toMatch(
+      /^diff: kubectl diff failed \(exit 2\): .*spec\.ports\[0\]\.nodePort: Invalid value: 30808: provided port is already allocated/s,
+    );
     expect(r.stdout).toBe('');
   });
 });

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { REDACTED } from '../../hack/lib/gitops/object-diff';
-import { gitProject, type GitProject } from '../support/git-project';
-import { cleanupDirs, objectsOf, type Obj } from '../support/synth';
+import { type GitProject, gitProject } from '../support/git-project';
+import { cleanupDirs, type Obj, objectsOf } from '../support/synth';
 
 afterAll(cleanupDirs);
 
@@ -39,7 +41,12 @@ describe('bin/roomler diff against a git base', () => {
     expect(uncommitted.code, uncommitted.stderr).toBe(0);
     expect(uncommitted.stdout.split('\n')[0]).toBe(`diff: main (merge base ${short('main')}) → the working tree`);
     expect(body(uncommitted.stdout)).toBe(
-      ['~ Deployment/roomler/redis', '    spec.template.spec.containers[name=redis].resources.limits.memory: "128Mi" → "256Mi"', 'diff: 1 changed, 0 added, 0 removed, 0 renamed', ''].join('\n'),
+      [
+        '~ Deployment/roomler/redis',
+        '    spec.template.spec.containers[name=redis].resources.limits.memory: "128Mi" → "256Mi"',
+        'diff: 1 changed, 0 added, 0 removed, 0 renamed',
+        '',
+      ].join('\n'),
     );
     p.commit('more memory for redis');
     const committed = p.roomler(['diff']);
@@ -80,9 +87,13 @@ describe('bin/roomler diff against a git base', () => {
     const r = p.roomler(['diff']);
     expect(r.code, r.stderr).toBe(0);
     // What the base has in that chart, from the committed dist/ (the default config synthesizes exactly it).
-    const coturn = objectsOf(readFileSync(join(p.dir, 'dist', 'coturn.k8s.yaml'), 'utf8')).map((o: Obj) => [o.kind, o.metadata.namespace, o.metadata.name].filter(Boolean).join('/'));
+    const coturn = objectsOf(readFileSync(join(p.dir, 'dist', 'coturn.k8s.yaml'), 'utf8')).map((o: Obj) =>
+      [o.kind, o.metadata.namespace, o.metadata.name].filter(Boolean).join('/'),
+    );
     expect(coturn.length).toBeGreaterThan(3);
-    expect(body(r.stdout)).toBe([...coturn.sort().map((id) => `- ${id}`), `diff: 0 changed, 0 added, ${coturn.length} removed, 0 renamed`, ''].join('\n'));
+    expect(body(r.stdout)).toBe(
+      [...coturn.sort().map((id) => `- ${id}`), `diff: 0 changed, 0 added, ${coturn.length} removed, 0 renamed`, ''].join('\n'),
+    );
   });
 
   it('identical output: "no changes" for a fresh branch and for a change that synthesizes the same bytes', () => {
@@ -92,7 +103,10 @@ describe('bin/roomler diff against a git base', () => {
     expect(fresh.stdout).toBe(`diff: main (merge base ${short('main')}) → the working tree\ndiff: no changes\n`);
     expect(p.roomler(['diff', '--exit-code']).code).toBe(0);
     const chart = 'lib/charts/roomler-chart.ts';
-    p.commit('a comment and the README', { [chart]: `// a comment only\n${readFileSync(join(p.dir, chart), 'utf8')}`, 'README.md': '# changed\n' });
+    p.commit('a comment and the README', {
+      [chart]: `// a comment only\n${readFileSync(join(p.dir, chart), 'utf8')}`,
+      'README.md': '# changed\n',
+    });
     const r = p.roomler(['diff', '--format', 'markdown']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^### Manifests: no changes\n\nmain \(merge base [0-9a-f]{7}\) → the working tree/);
@@ -105,20 +119,32 @@ describe('bin/roomler diff against a git base', () => {
     const file = 'lib/config/instance.ts';
     const source = readFileSync(join(p.dir, file), 'utf8');
     expect(source).toContain("limits: { cpu: '100m', memory: '128Mi', ephemeralStorage: '256Mi' }");
-    p.commit('redis default', { [file]: source.replace("limits: { cpu: '100m', memory: '128Mi', ephemeralStorage: '256Mi' }", "limits: { cpu: '100m', memory: '128Mi', ephemeralStorage: '512Mi' }") });
+    p.commit('redis default', {
+      [file]: source.replace(
+        "limits: { cpu: '100m', memory: '128Mi', ephemeralStorage: '256Mi' }",
+        "limits: { cpu: '100m', memory: '128Mi', ephemeralStorage: '512Mi' }",
+      ),
+    });
     // The operator's untracked config file (ROOMLER_CONFIG) is read by both sides: its value is no difference.
     p.write('ops.yaml', 'redis:\n  image: redis:7.4.3-alpine\n');
     const r = p.roomler(['diff'], { ROOMLER_CONFIG: 'ops.yaml' });
     expect(r.code, r.stderr).toBe(0);
     expect(body(r.stdout)).toBe(
-      ['~ Deployment/roomler/redis', '    spec.template.spec.containers[name=redis].resources.limits.ephemeral-storage: "256Mi" → "512Mi"', 'diff: 1 changed, 0 added, 0 removed, 0 renamed', ''].join('\n'),
+      [
+        '~ Deployment/roomler/redis',
+        '    spec.template.spec.containers[name=redis].resources.limits.ephemeral-storage: "256Mi" → "512Mi"',
+        'diff: 1 changed, 0 added, 0 removed, 0 renamed',
+        '',
+      ].join('\n'),
     );
     expect(r.stderr).toBe('');
     // Other dependencies in the working tree: the base still runs with them, and the reader is told.
     p.write('package-lock.json', readFileSync(join(p.dir, 'package-lock.json'), 'utf8') + '\n');
     const lock = p.roomler(['diff'], { ROOMLER_CONFIG: 'ops.yaml' });
     expect(lock.stdout).toBe(r.stdout);
-    expect(lock.stderr).toMatch(/^diff: note: the base's package-lock\.json differs from the working tree's: the base was synthesized with the working tree's node_modules/);
+    expect(lock.stderr).toMatch(
+      /^diff: note: the base's package-lock\.json differs from the working tree's: the base was synthesized with the working tree's node_modules/,
+    );
   });
 
   it('never prints a SealedSecret value, in text or markdown', () => {
@@ -142,7 +168,13 @@ describe('bin/roomler diff against a git base', () => {
       for (const secret of ['QUFBQW9sZGNpcGhlcg', 'QkJCQm5ld2NpcGhlcg', 'Q0NDQ2FkZGVk']) expect(r.stdout).not.toContain(secret);
       if (format === 'text') {
         expect(body(r.stdout)).toBe(
-          ['~ SealedSecret/roomler/roomler-secret', `    spec.encryptedData.DB_CONN: ${REDACTED} → ${REDACTED}`, `    spec.encryptedData.GIPHY: (absent) → ${REDACTED}`, 'diff: 1 changed, 0 added, 0 removed, 0 renamed', ''].join('\n'),
+          [
+            '~ SealedSecret/roomler/roomler-secret',
+            `    spec.encryptedData.DB_CONN: ${REDACTED} → ${REDACTED}`,
+            `    spec.encryptedData.GIPHY: (absent) → ${REDACTED}`,
+            'diff: 1 changed, 0 added, 0 removed, 0 renamed',
+            '',
+          ].join('\n'),
         );
       }
     }

@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+
 import { ConfigError, loadConfig } from '../../lib/config';
 import { validateFiles } from '../../lib/validate';
 import { allObjects, cleanupDirs, find, projectWith, synthFiles } from '../support/synth';
@@ -40,7 +41,11 @@ describe('GitOps wiring', () => {
     const files = synthFiles({ cwd: projectWith({ 'roomler.yaml': ARGO }), env: {} });
     const app = find(allObjects(new Map([['a', files.get('argocd.k8s.yaml')!]])), 'Application', 'roomler-gitops');
     expect(app.metadata.namespace).toBe('argocd');
-    expect(app.spec.source).toMatchObject({ repoURL: 'https://git.example.com/ops/roomler-gitops.git', targetRevision: 'production', path: 'dist' });
+    expect(app.spec.source).toMatchObject({
+      repoURL: 'https://git.example.com/ops/roomler-gitops.git',
+      targetRevision: 'production',
+      path: 'dist',
+    });
     expect(app.spec.syncPolicy.automated).toEqual({ prune: true, selfHeal: true });
     expect(validateFiles(files)).toEqual([]);
     // Broken against the CRD schema: caught.
@@ -60,9 +65,14 @@ describe('GitOps wiring', () => {
 
 describe('hardening switches', () => {
   it('NetworkPolicies can be switched off only with a reason, which then becomes the exemption', () => {
-    expect(() => loadConfig({ cwd: projectWith({ 'roomler.yaml': 'security:\n  networkPolicies: false\n' }), env: {} })).toThrow(/networkPoliciesOffReason/);
+    expect(() => loadConfig({ cwd: projectWith({ 'roomler.yaml': 'security:\n  networkPolicies: false\n' }), env: {} })).toThrow(
+      /networkPoliciesOffReason/,
+    );
     const reason = 'the cluster runs flannel, which does not enforce NetworkPolicy';
-    const files = synthFiles({ cwd: projectWith({ 'roomler.yaml': `security:\n  networkPolicies: false\n  networkPoliciesOffReason: ${reason}\n` }), env: {} });
+    const files = synthFiles({
+      cwd: projectWith({ 'roomler.yaml': `security:\n  networkPolicies: false\n  networkPoliciesOffReason: ${reason}\n` }),
+      env: {},
+    });
     const objects = allObjects(files);
     expect(objects.some((o) => o.kind === 'NetworkPolicy')).toBe(false);
     expect(find(objects, 'Deployment', 'roomler').metadata.annotations['ignore-check.kube-linter.io/non-isolated-pod']).toBe(reason);
@@ -75,7 +85,8 @@ describe('hardening switches', () => {
       const spec = w.kind === 'CronJob' ? w.spec.jobTemplate.spec.template.spec : w.spec.template.spec;
       expect(spec.automountServiceAccountToken, w.metadata.name).toBe(false);
       expect(spec.securityContext.seccompProfile, w.metadata.name).toEqual({ type: 'RuntimeDefault' });
-      for (const c of spec.containers) expect(c.securityContext, w.metadata.name).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+      for (const c of spec.containers)
+        expect(c.securityContext, w.metadata.name).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
     }
   });
 });

@@ -1,7 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+
 import { generateImports, IMPORTS_DIR } from '../../hack/gen-imports';
 import { ROOT } from '../support/cli';
 
@@ -12,7 +14,12 @@ describe('imports/', () => {
   it('cdk8s.yaml imports every vendored CRD into imports/', () => {
     const config = parse(readFileSync(join(ROOT, 'cdk8s.yaml'), 'utf8'));
     expect(config.importDirectory).toBe('imports');
-    expect([...config.imports].sort()).toEqual(readdirSync(join(ROOT, 'schemas', 'crds')).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => `schemas/crds/${f}`));
+    expect([...config.imports].sort()).toEqual(
+      readdirSync(join(ROOT, 'schemas', 'crds'))
+        .filter((f) => /\.ya?ml$/.test(f))
+        .sort()
+        .map((f) => `schemas/crds/${f}`),
+    );
   });
 
   it('is byte for byte what cdk8s import generates now (run `npm run imports` when this fails)', async () => {

@@ -1,7 +1,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+
 import { parse } from '../../hack/lib/cli/args';
 import { roomler, ROOT } from '../support/cli';
 
@@ -11,7 +13,10 @@ import { roomler, ROOT } from '../support/cli';
 
 const workflow = parseYaml(readFileSync(join(ROOT, '.github', 'workflows', 'ci.yml'), 'utf8'));
 const ciRun = readFileSync(join(ROOT, '.ci', 'run'), 'utf8');
-const ciLines = ciRun.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+const ciLines = ciRun
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l && !l.startsWith('#'));
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
 const steps: Record<string, any>[] = workflow.jobs.ci.steps;
 
@@ -61,9 +66,11 @@ describe('.github/workflows/ci.yml', () => {
     expect(String(pkg.engines.node)).toMatch(new RegExp(`^>=${node.with['node-version']}\\.`));
   });
 
-  it("caches the toolchain where hack/toolchain builds it, keyed on the scripts that pin its versions", () => {
+  it('caches the toolchain where hack/toolchain builds it, keyed on the scripts that pin its versions', () => {
     const cache = steps.find((s) => String(s.uses).startsWith('actions/cache@'))!;
-    expect(readFileSync(join(ROOT, 'hack', 'toolchain', 'cache.sh'), 'utf8')).toContain('ROOMLER_CACHE=${ROOMLER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/roomler-k8s}');
+    expect(readFileSync(join(ROOT, 'hack', 'toolchain', 'cache.sh'), 'utf8')).toContain(
+      'ROOMLER_CACHE=${ROOMLER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/roomler-k8s}',
+    );
     expect(cache.with.path.split('\n')).toContain('~/.cache/roomler-k8s');
     const patterns = [...String(cache.with.key).matchAll(/'([^']+)'/g)].map((m) => m[1]);
     expect(patterns).toContain('hack/toolchain/*.sh');

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { describe, expect, it } from 'vitest';
+
 import { run } from '../../hack/lib/process/run';
 
 /** 'gone', or the process state letter (Z = a zombie: no longer runs). */

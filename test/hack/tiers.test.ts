@@ -1,6 +1,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+
 import { describe, expect, it } from 'vitest';
+
 import { FAST } from '../tiers';
 
 // The fast tier stays pure: none of its files (nor the helpers they import) reaches a daemon, the lab cluster, the

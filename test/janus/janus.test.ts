@@ -1,10 +1,12 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+
 import { afterAll, describe, expect, it } from 'vitest';
-import { allObjects, cleanupDirs, emptyDir, find, podSpec, projectWith, synthFiles, type Obj } from '../support/synth';
+
 import { freePorts } from '../../hack/lib/process/ports';
+import { allObjects, cleanupDirs, emptyDir, find, type Obj, podSpec, projectWith, synthFiles } from '../support/synth';
 
 // Debian's Janus (1.1, from the same upstream `make configs` samples janus-slim ships, 0.9.5) with the transport
 // configs synth renders and the janus.jcfg the admin-secret init step writes from Debian's own, moved onto free
@@ -19,7 +21,10 @@ afterAll(() => {
 });
 
 const objectsFor = (yaml: string) => allObjects(synthFiles({ cwd: projectWith({ 'roomler.yaml': yaml }), env: {} }));
-const janusOf = (objects: Obj[]) => ({ deployment: find(objects, 'Deployment', 'janus'), config: find(objects, 'ConfigMap', 'janus-config').data as Record<string, string> });
+const janusOf = (objects: Obj[]) => ({
+  deployment: find(objects, 'Deployment', 'janus'),
+  config: find(objects, 'ConfigMap', 'janus-config').data as Record<string, string>,
+});
 
 interface Ports {
   http: number;
@@ -33,7 +38,9 @@ function runAdminInit(deployment: Obj, dir: string, secret?: string) {
   const init = podSpec(deployment).initContainers[0];
   if (secret !== undefined) writeFileSync(join(dir, 'admin-secret'), secret, { mode: 0o400 });
   const [sh, c, script, name] = init.command;
-  return spawnSync(sh, [c, script, name, join(DEBIAN_CONFIGS, 'janus.jcfg'), join(dir, 'admin-secret'), join(dir, 'conf', 'janus.jcfg')], { encoding: 'utf8' });
+  return spawnSync(sh, [c, script, name, join(DEBIAN_CONFIGS, 'janus.jcfg'), join(dir, 'admin-secret'), join(dir, 'conf', 'janus.jcfg')], {
+    encoding: 'utf8',
+  });
 }
 
 async function startJanus(config: Record<string, string>, deployment: Obj, secret?: string) {
@@ -67,11 +74,21 @@ async function startJanus(config: Record<string, string>, deployment: Obj, secre
  */
 async function serveJanus(conf: string, dir: string, httpPort: number, attempt = 1): Promise<() => string> {
   const log = join(dir, `janus-${attempt}.log`);
-  const server = spawn('sh', ['-c', 'ulimit -c 0 && exec "$0" "$@"', 'janus', '-F', conf, '-C', join(conf, 'janus.jcfg'), '-L', log, '-N', '-o'], { stdio: 'ignore' });
+  const server = spawn(
+    'sh',
+    ['-c', 'ulimit -c 0 && exec "$0" "$@"', 'janus', '-F', conf, '-C', join(conf, 'janus.jcfg'), '-L', log, '-N', '-o'],
+    { stdio: 'ignore' },
+  );
   servers.push(server);
   const text = () => (existsSync(log) ? readFileSync(log, 'utf8') : '');
-  const ended = () => (server.signalCode ? `killed by ${server.signalCode}` : server.exitCode !== null ? `exited ${server.exitCode}` : undefined);
-  for (let deadline = Date.now() + 25_000; !(await fetch(`http://127.0.0.1:${httpPort}/janus/info`).then((r) => r.ok).catch(() => false)); ) {
+  const ended = () =>
+    server.signalCode ? `killed by ${server.signalCode}` : server.exitCode !== null ? `exited ${server.exitCode}` : undefined;
+  for (
+    let deadline = Date.now() + 25_000;
+    !(await fetch(`http://127.0.0.1:${httpPort}/janus/info`)
+      .then((r) => r.ok)
+      .catch(() => false));
+  ) {
     if (ended() || Date.now() > deadline) {
       const why = `Janus did not serve its HTTP API (${ended() ?? 'after 25 s'}):\n${text().slice(-3000)}`;
       server.kill('SIGKILL');
@@ -92,7 +109,12 @@ const tcpOpen = (port: number) =>
   });
 
 const admin = async (port: number, secret: string) =>
-  (await fetch(`http://127.0.0.1:${port}/admin`, { method: 'POST', body: JSON.stringify({ janus: 'list_sessions', transaction: 't1', admin_secret: secret }) })).json() as Promise<Obj>;
+  (
+    await fetch(`http://127.0.0.1:${port}/admin`, {
+      method: 'POST',
+      body: JSON.stringify({ janus: 'list_sessions', transaction: 't1', admin_secret: secret }),
+    })
+  ).json() as Promise<Obj>;
 
 describe("Debian's Janus with the generated transport configs (real Janus on loopback)", () => {
   it('by default serves the Janus API and no admin API at all', async () => {
@@ -107,13 +129,16 @@ describe("Debian's Janus with the generated transport configs (real Janus on loo
   });
 
   it('when enabled, answers the admin API only with the secret from the Secret, not the sample default', async () => {
-    const { deployment, config } = janusOf(objectsFor('janus:\n  admin: { enabled: true, bindAddress: 127.0.0.1, allowFrom: [127.0.0.1] }\n'));
+    const { deployment, config } = janusOf(
+      objectsFor('janus:\n  admin: { enabled: true, bindAddress: 127.0.0.1, allowFrom: [127.0.0.1] }\n'),
+    );
     const secret = `admin-${process.pid}-Secret.value`;
     const { ports, log } = await startJanus(config, deployment, `${secret}\n`);
     expect(await tcpOpen(ports.adminHttp), log()).toBe(true);
     expect(await tcpOpen(ports.adminWebsocket)).toBe(true);
     expect(await admin(ports.adminHttp, secret)).toMatchObject({ janus: 'success', sessions: [] });
-    for (const wrong of ['janusoverlord', 'not-the-secret']) expect(await admin(ports.adminHttp, wrong)).toMatchObject({ janus: 'error', error: { code: 403 } });
+    for (const wrong of ['janusoverlord', 'not-the-secret'])
+      expect(await admin(ports.adminHttp, wrong)).toMatchObject({ janus: 'error', error: { code: 403 } });
   });
 
   it('the admin-secret init step fails, writing nothing, on a missing, empty or unsafe secret', () => {

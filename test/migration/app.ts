@@ -4,6 +4,7 @@
 // GET answers "<name> <url>" (the cutover lab tells backends apart by it); POST /write?id=N inserts {_id: N} and
 // answers 200 only once the server acknowledged the insert. Prints {"ready":port} once listening.
 import http from 'node:http';
+
 import { MongoClient } from 'mongodb';
 
 const spec = JSON.parse(process.argv[2]) as { name: string; host: string; port: number };
@@ -24,7 +25,9 @@ const server = http.createServer((req, res) => {
   res.end(`${spec.name} ${req.url}\n`);
 });
 server.keepAliveTimeout = 60_000;
-server.listen(spec.port, spec.host, () => process.stdout.write(`${JSON.stringify({ ready: (server.address() as { port: number }).port })}\n`));
+server.listen(spec.port, spec.host, () =>
+  process.stdout.write(`${JSON.stringify({ ready: (server.address() as { port: number }).port })}\n`),
+);
 process.on('SIGTERM', () => {
   server.close();
   void client.close().finally(() => process.exit(0));

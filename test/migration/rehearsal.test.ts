@@ -1,13 +1,15 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { type Echo, Lab } from '../cutover/support/lab';
+import { freePort, type Sshd, startSshd } from '../rsync/sshd';
 import { ROOMLER, ROOT } from '../support/cli';
 import { labBin, useCluster } from '../support/cluster';
 import { mongoPath, stopServers, withDb } from '../support/mongo';
 import { cleanupDirs, emptyDir, synthIn } from '../support/synth';
-import { freePort, startSshd, type Sshd } from '../rsync/sshd';
-import { Lab, type Echo } from '../cutover/support/lab';
 import { byWindow, seconds, windows, World } from './support/world';
 
 // The whole migration day, rehearsed against real parts: the world of support/world.ts (a real nginx with a
@@ -26,7 +28,20 @@ beforeAll(async () => {
   mkdirSync(join(dir, 'sshd'));
   sshd = await startSshd(join(dir, 'sshd'));
   const dnsPort = await freePort();
-  dnsmasq = spawn('/usr/sbin/dnsmasq', ['--no-daemon', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--bind-interfaces', '--listen-address=127.0.0.1', `--port=${dnsPort}`, ...['roomler.live', 'janus.roomler.live', 'turn.roomler.live'].map((n) => `--host-record=${n},127.0.0.1`)], { stdio: 'ignore' });
+  dnsmasq = spawn(
+    '/usr/sbin/dnsmasq',
+    [
+      '--no-daemon',
+      '--conf-file=/dev/null',
+      '--no-resolv',
+      '--no-hosts',
+      '--bind-interfaces',
+      '--listen-address=127.0.0.1',
+      `--port=${dnsPort}`,
+      ...['roomler.live', 'janus.roomler.live', 'turn.roomler.live'].map((n) => `--host-record=${n},127.0.0.1`),
+    ],
+    { stdio: 'ignore' },
+  );
   const uploads = join(dir, 'docker-uploads');
   mkdirSync(join(uploads, 'avatars'), { recursive: true });
   for (let n = 0; n < 40; n++) writeFileSync(join(uploads, 'avatars', `user-${n}.png`), Buffer.alloc(1000 + n * 97, n));
@@ -51,12 +66,24 @@ afterAll(async () => {
 });
 
 /** `bin/roomler migrate run --yes` with the lab cluster's kubectl behind the kubectl stand-in. */
-const runDay = (onLine: (line: string) => void) => world.migrate(['run', '--yes'], onLine, { ...cluster.env, SHIM_REAL_KUBECTL: join(labBin(), 'kubectl') });
+const runDay = (onLine: (line: string) => void) =>
+  world.migrate(['run', '--yes'], onLine, { ...cluster.env, SHIM_REAL_KUBECTL: join(labBin(), 'kubectl') });
 
 /** The job of the first backup, as the kubelet would run it (kwok runs none): the real script against mongodb-0. */
 function runBackupJob() {
   const r = spawnSync('bash', [join(ROOT, 'lib', 'scripts', 'mongodb-backup.sh')], {
-    env: { ...process.env, PATH: mongoPath(), HOME: emptyDir(), TMPDIR: emptyDir(), BACKUP_DIR: join(world.node, 'data', 'backup'), DATABASE: 'roomlerdb', MONGO_HOST: world.newDb.host, SECRET_DIR: world.podSecrets, SCRIPTS_DIR: join(ROOT, 'lib', 'scripts'), KEEP: '7' },
+    env: {
+      ...process.env,
+      PATH: mongoPath(),
+      HOME: emptyDir(),
+      TMPDIR: emptyDir(),
+      BACKUP_DIR: join(world.node, 'data', 'backup'),
+      DATABASE: 'roomlerdb',
+      MONGO_HOST: world.newDb.host,
+      SECRET_DIR: world.podSecrets,
+      SCRIPTS_DIR: join(ROOT, 'lib', 'scripts'),
+      KEEP: '7',
+    },
     encoding: 'utf8',
   });
   if (r.status !== 0) throw new Error(`the backup job's script failed: ${r.stdout}${r.stderr}`);
@@ -67,14 +94,21 @@ describe('the migration day, rehearsed end to end (bin/roomler migrate run)', ()
     const { lab } = world;
     const s = synthIn(lab.project, {});
     expect(s.code, s.stderr).toBe(0);
-    const plan = spawnSync(ROOMLER, ['migrate', 'plan'], { env: { ...process.env, ROOMLER_PROJECT_DIR: lab.project }, encoding: 'utf8' }).stdout;
+    const plan = spawnSync(ROOMLER, ['migrate', 'plan'], {
+      env: { ...process.env, ROOMLER_PROJECT_DIR: lab.project },
+      encoding: 'utf8',
+    }).stdout;
     expect(plan).toMatch(/^7\. switch: /m);
     const inspect = (name: string) => world.running(name);
 
     const calls: Echo[] = await Promise.all([lab.ws('/janus_ws'), lab.ws('/janus_ws'), lab.ws('/janus_admin')]);
     const callErrors: string[] = [];
     const callCheck = setInterval(() => {
-      for (const c of calls.filter((x) => x.open)) c.say('ping').then((r) => r.startsWith('old:') || callErrors.push(r), (e: Error) => callErrors.push(e.message));
+      for (const c of calls.filter((x) => x.open))
+        c.say('ping').then(
+          (r) => r.startsWith('old:') || callErrors.push(r),
+          (e: Error) => callErrors.push(e.message),
+        );
     }, 500);
     const load = world.traffic();
 
@@ -91,7 +125,9 @@ describe('the migration day, rehearsed end to end (bin/roomler migrate run)', ()
     const r1 = await first.done;
     expect(r1.code, r1.out).toBe(1);
     // Step 1 already said what happens to the admin locations while the admin API is off (the default).
-    expect(r1.out).toMatch(/^ {2}note: janus\.roomler\.live\/janus_admin_http: retired \(the Janus admin API is off \(janus\.admin\.enabled: false\)\): nginx answers 403 there itself/m);
+    expect(r1.out).toMatch(
+      /^ {2}note: janus\.roomler\.live\/janus_admin_http: retired \(the Janus admin API is off \(janus\.admin\.enabled: false\)\): nginx answers 403 there itself/m,
+    );
     expect(r1.out).toMatch(/step switch failed: .*\n(.*\n)*.*nginx -t fails before any change: .*not-written-yet\.conf/);
     expect(r1.out).not.toMatch(/write-free window opens/);
     expect(lab.confBytes()).toEqual(before);
@@ -121,15 +157,28 @@ describe('the migration day, rehearsed end to end (bin/roomler migrate run)', ()
     clearInterval(callCheck);
     await load.stop();
     expect(r3.code, r3.out).toBe(0);
-    for (const id of ['prerequisites', 'prepare-node', 'copy-uploads', 'deploy', 'copy-mongo', 'test-internal']) expect(r3.out).toMatch(new RegExp(`step ${id}: done .*\\(not repeated`));
+    for (const id of ['prerequisites', 'prepare-node', 'copy-uploads', 'deploy', 'copy-mongo', 'test-internal'])
+      expect(r3.out).toMatch(new RegExp(`step ${id}: done .*\\(not repeated`));
     for (const id of ['switch', 'test-external', 'drain', 'backups']) expect(r3.out).toMatch(new RegExp(`^step ${id}: done in `, 'm'));
 
     // No acknowledged write is lost: each is in the new database. Both apps wrote some.
-    const ids = await withDb(world.newDb, async (d) => (await d.collection<{ _id: number }>('writes').find({}, { projection: { _id: 1 } }).toArray()).map((x) => x._id));
+    const ids = await withDb(world.newDb, async (d) =>
+      (
+        await d
+          .collection<{ _id: number }>('writes')
+          .find({}, { projection: { _id: 1 } })
+          .toArray()
+      ).map((x) => x._id),
+    );
     const stored = new Set(ids);
     expect(load.acked.length).toBeGreaterThan(50);
     expect(load.acked.filter((n) => !stored.has(n))).toEqual([]);
-    const by = await withDb(world.newDb, (d) => d.collection('writes').aggregate<{ _id: string }>([{ $group: { _id: '$by', n: { $sum: 1 } } }]).toArray());
+    const by = await withDb(world.newDb, (d) =>
+      d
+        .collection('writes')
+        .aggregate<{ _id: string }>([{ $group: { _id: '$by', n: { $sum: 1 } } }])
+        .toArray(),
+    );
     expect(by.map((x) => x._id).sort()).toEqual(['new:app', 'old:app']);
 
     // One window, of seconds, announced beforehand from what it measured, and no longer than announced (+20 %).
@@ -141,7 +190,9 @@ describe('the migration day, rehearsed end to end (bin/roomler migrate run)', ()
     const switchLog = r3.out.slice(r3.out.indexOf('== step 7/10 switch'), r3.out.indexOf('step switch: done'));
     expect(took, switchLog).toBeLessThanOrEqual(10);
     expect(took, switchLog).toBeLessThanOrEqual(promised * 1.2);
-    expect(r3.out).toMatch(/answers 503 with Retry-After for about \d+\.\d s \(measured now: final sync ~\d+\.\d s, nginx reload and checks ~\d+\.\d s/);
+    expect(r3.out).toMatch(
+      /answers 503 with Retry-After for about \d+\.\d s \(measured now: final sync ~\d+\.\d s, nginx reload and checks ~\d+\.\d s/,
+    );
     // Inside the window the app's requests were told to come back (503 with Retry-After), never shown an error; outside
     // it nothing failed; Janus's routes never failed.
     const { inside, outside } = byWindow(load.outcomes, announced[0]);
@@ -166,7 +217,9 @@ describe('the migration day, rehearsed end to end (bin/roomler migrate run)', ()
 
     // The report says what happened, and status agrees.
     expect(r3.out).toMatch(/^ {2}switch +done +\S+ s +switched; write-free window \d+\.\d s \(announced about \d+\.\d s\)$/m);
-    expect(r3.out).toMatch(/^ {2}write-free window: \d+\.\d s \(the app answered 503 with Retry-After until nginx served the new one; announced about \d+\.\d s\)$/m);
+    expect(r3.out).toMatch(
+      /^ {2}write-free window: \d+\.\d s \(the app answered 503 with Retry-After until nginx served the new one; announced about \d+\.\d s\)$/m,
+    );
     const status = spawnSync(ROOMLER, ['migrate', 'status'], { env: third.env, encoding: 'utf8' });
     expect(status.stdout.match(/ done /g)).toHaveLength(10);
     expect(status.stdout).toMatch(/every step is done/);

@@ -1,11 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { Lab } from '../cutover/support/lab';
 import { ROOMLER } from '../support/cli';
 import { stopServers, withDb } from '../support/mongo';
 import { cleanupDirs } from '../support/synth';
-import { Lab } from '../cutover/support/lab';
 import { byWindow, windows, World } from './support/world';
 
 // The switch on its own (`migrate run --from switch --to switch`), in the world of support/world.ts without a
@@ -41,7 +43,17 @@ afterAll(async () => {
 
 const state = () => JSON.parse(readFileSync(join(world.dir, 'backups', 'migration', 'state.json'), 'utf8'));
 const status = () => spawnSync(ROOMLER, ['migrate', 'status'], { env: world.env(), encoding: 'utf8' });
-const storedIds = async (uri: string) => new Set(await withDb({ uri }, async (d) => (await d.collection<{ _id: number }>('writes').find({}, { projection: { _id: 1 } }).toArray()).map((x) => x._id)));
+const storedIds = async (uri: string) =>
+  new Set(
+    await withDb({ uri }, async (d) =>
+      (
+        await d
+          .collection<{ _id: number }>('writes')
+          .find({}, { projection: { _id: 1 } })
+          .toArray()
+      ).map((x) => x._id),
+    ),
+  );
 
 describe('the switch survives a kill -9 inside its window, and going back copies the new writes back', () => {
   it('a kill -9 inside the window: status says first that the old app is stopped and what the site answers; the next run resumes at once, without asking', async () => {
@@ -91,7 +103,9 @@ describe('the switch survives a kill -9 inside its window, and going back copies
     expect(refused.code, refused.out).toBe(1);
     // The old app had to be started to compare (asked first; it serves nothing until nginx is restored).
     expect(refused.out).toMatch(/migrate back will start:\n {2}the old containers r00mler2 \(docker start\)/);
-    expect(refused.out).toMatch(/going back now loses what the new MongoDB took since the switch at \S+: [1-9]\d* document\(s\) added, 0 updated, 0 deleted \(in writes\)\. Nothing was changed in nginx or either database/);
+    expect(refused.out).toMatch(
+      /going back now loses what the new MongoDB took since the switch at \S+: [1-9]\d* document\(s\) added, 0 updated, 0 deleted \(in writes\)\. Nothing was changed in nginx or either database/,
+    );
     expect(await world.lab.serving()).toEqual(Lab.all('new', { retired: true }));
 
     const back = await world.migrate(['back', '--reverse-copy', '--yes']).done;

@@ -1,13 +1,15 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import { Binary, BSONRegExp, Double, Int32, Long, Timestamp } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { pidOf, waitForPid, watchArgv } from '../support/argv-watch';
 import { ROOMLER } from '../support/cli';
 import { labBin, useCluster } from '../support/cluster';
-import { contents, mongoPath, SEED, seedRoomler, startServer, stopServers, withDb, type Server } from '../support/mongo';
+import { contents, mongoPath, SEED, seedRoomler, type Server, startServer, stopServers, withDb } from '../support/mongo';
 import { cleanupDirs, emptyDir, projectWith } from '../support/synth';
 
 // `bin/roomler migrate mongo` with the real mongodump/mongorestore 100.18.0 and mongosh 2.12.0, a FerretDB as the old
@@ -42,7 +44,9 @@ async function scenario(opts: { source?: Server; targetDataDir?: string } = {}) 
   writeFileSync(join(pod, 'MONGO_INITDB_ROOT_PASSWORD'), `${TARGET_PASSWORD}\n`); // a Secret made from a file ends with a newline
   const tmp = emptyDir('roomler-migrate-tmp-');
   const home = emptyDir('roomler-migrate-home-');
-  const project = projectWith({ 'roomler.yaml': `mongodb:\n  port: ${target.port}\nmigrate:\n  mongo:\n    container: ${CONTAINER}\n    port: ${from.port}\n` });
+  const project = projectWith({
+    'roomler.yaml': `mongodb:\n  port: ${target.port}\nmigrate:\n  mongo:\n    container: ${CONTAINER}\n    port: ${from.port}\n`,
+  });
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PATH: `${SHIMS}:${mongoPath()}`,
@@ -102,7 +106,12 @@ describe('bin/roomler migrate mongo (real tools against FerretDB, real API serve
     expect(r.code, r.stderr).toBe(0);
     // The confirmation names the real lab cluster (kubectl.connect talked to its API server).
     expect(r.stdout).toMatch(/kubectl context: roomler-lab\n\s+API server:\s+https:\/\/127\.0\.0\.1:\d+\n/);
-    expect(r.stdout).toMatch(new RegExp(`^migrate mongo: OK 4 collections, ${SEED.documents} documents and 11 indexes in roomler/mongodb-0 match what mongodump read from roomler-mongo$`, 'm'));
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `^migrate mongo: OK 4 collections, ${SEED.documents} documents and 11 indexes in roomler/mongodb-0 match what mongodump read from roomler-mongo$`,
+        'm',
+      ),
+    );
     expect(r.stdout).not.toMatch(/arrived on the source/);
     expect(await contents(target)).toEqual(await contents(source));
     expect(r.seen).toBeGreaterThan(0);
@@ -115,7 +124,9 @@ describe('bin/roomler migrate mongo (real tools against FerretDB, real API serve
     await withDb(target, (d) => d.collection('users').insertMany([1, 2, 3, 4, 5].map((i) => ({ i }))));
     const r = await migrate(env);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/target roomlerdb in roomler\/mongodb-0 already holds 5 documents in 1 collection\(s\); nothing was changed\. Re-run with --force/);
+    expect(r.stderr).toMatch(
+      /target roomlerdb in roomler\/mongodb-0 already holds 5 documents in 1 collection\(s\); nothing was changed\. Re-run with --force/,
+    );
     expect(totalDocs(await contents(target))).toBe(5);
   });
 
@@ -133,7 +144,9 @@ describe('bin/roomler migrate mongo (real tools against FerretDB, real API serve
     await withDb(target, async (d) => (await d.createCollection('users')).createIndex({ lastSeen: -1 }));
     const r = await migrate(env);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/the target does not match the dump:\n\s+users: indexes differ: source \[.*"email_1".*\], target \[.*"lastSeen_-1".*\]/);
+    expect(r.stderr).toMatch(
+      /the target does not match the dump:\n\s+users: indexes differ: source \[.*"email_1".*\], target \[.*"lastSeen_-1".*\]/,
+    );
   });
 
   it('says how many documents arrived on the source after its dump started', async () => {
@@ -153,7 +166,9 @@ describe('bin/roomler migrate mongo (real tools against FerretDB, real API serve
     });
     await writer;
     expect(r.code, r.stderr).toBe(0);
-    const m = r.stdout.match(/^migrate mongo: (\d+) documents arrived on the source after the dump started \(count before the dump vs after the restore: messages \+(\d+)\); the target may lack them: stop the writers and run a final sync/m);
+    const m = r.stdout.match(
+      /^migrate mongo: (\d+) documents arrived on the source after the dump started \(count before the dump vs after the restore: messages \+(\d+)\); the target may lack them: stop the writers and run a final sync/m,
+    );
     expect(m, r.stdout).not.toBeNull();
     expect(Number(m![1])).toBe(Number(m![2]));
     expect(Number(m![1])).toBeGreaterThan(0);
@@ -169,7 +184,9 @@ describe('bin/roomler migrate mongo (real tools against FerretDB, real API serve
       const { target, env } = await scenario();
       const r = await migrate({ ...env, MONGO_ROOT_PASSWORD: `wrong ${SOURCE_PASSWORD}` });
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/cannot query the old MongoDB in container roomler-mongo \(exit 1\): MongoServerError: Authentication failed\./);
+      expect(r.stderr).toMatch(
+        /cannot query the old MongoDB in container roomler-mongo \(exit 1\): MongoServerError: Authentication failed\./,
+      );
       expect(totalDocs(await contents(target))).toBe(0);
     });
 
@@ -178,7 +195,9 @@ describe('bin/roomler migrate mongo (real tools against FerretDB, real API serve
       await target.stop();
       const r = await migrate(env);
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(new RegExp(`cannot query roomler/mongodb-0 \\(exit 1\\): MongoNetworkError: connect ECONNREFUSED ${target.host}`));
+      expect(r.stderr).toMatch(
+        new RegExp(`cannot query roomler/mongodb-0 \\(exit 1\\): MongoNetworkError: connect ECONNREFUSED ${target.host}`),
+      );
       expect(r.seen).toBe(0);
     });
 
@@ -194,7 +213,9 @@ describe('bin/roomler migrate mongo (real tools against FerretDB, real API serve
         const env = s.env;
         const r = await migrate(env);
         expect(r.code).toBe(1);
-        expect(r.stderr).toMatch(/mongorestore in roomler\/mongodb-0 failed \(exit 1\): Failed: roomlerdb\.\w+: .*database or disk is full/);
+        expect(r.stderr).toMatch(
+          /mongorestore in roomler\/mongodb-0 failed \(exit 1\): Failed: roomlerdb\.\w+: .*database or disk is full/,
+        );
         expect(pidOf('mongodump', `127.0.0.1:${source.port}`)).toBeUndefined();
       } finally {
         await target?.stop();
@@ -204,9 +225,15 @@ describe('bin/roomler migrate mongo (real tools against FerretDB, real API serve
 
     it('mongorestore is killed mid-stream: mongodump is stopped too', async () => {
       const { env } = await scenario();
-      const r = await migrate(env, [], async () => void process.kill(await waitForPid('mongorestore', `--config=${env.TMPDIR}/`), 'SIGKILL'));
+      const r = await migrate(
+        env,
+        [],
+        async () => void process.kill(await waitForPid('mongorestore', `--config=${env.TMPDIR}/`), 'SIGKILL'),
+      );
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/mongorestore in roomler\/mongodb-0 failed \(exit 137, killed by SIGKILL\)(; mongodump was stopped)?; the target keeps what mongorestore inserted so far \(re-run with --force to replace it\)/);
+      expect(r.stderr).toMatch(
+        /mongorestore in roomler\/mongodb-0 failed \(exit 137, killed by SIGKILL\)(; mongodump was stopped)?; the target keeps what mongorestore inserted so far \(re-run with --force to replace it\)/,
+      );
       expect(pidOf('mongodump', `127.0.0.1:${source.port}`)).toBeUndefined();
     });
 
@@ -214,7 +241,9 @@ describe('bin/roomler migrate mongo (real tools against FerretDB, real API serve
       const { env } = await scenario();
       const r = await migrate(env, [], async () => void process.kill(await waitForPid('mongodump', `127.0.0.1:${source.port}`), 'SIGKILL'));
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/mongodump in container roomler-mongo failed \(killed by SIGKILL\); mongorestore was stopped; the target keeps/);
+      expect(r.stderr).toMatch(
+        /mongodump in container roomler-mongo failed \(killed by SIGKILL\); mongorestore was stopped; the target keeps/,
+      );
       expect(pidOf('mongorestore', `--config=${env.TMPDIR}/`)).toBeUndefined();
     });
   });
@@ -257,20 +286,36 @@ describe('bin/roomler migrate mongo --sync: only what differs is copied, then bo
       for (const u of users) await d.collection('users').updateOne({ _id: u._id }, { $set: { lastSeen: new Date(1800000000000) } });
       const sessions = await d.collection('sessions').find({}).limit(20).toArray();
       await d.collection('sessions').deleteMany({ _id: { $in: sessions.map((s) => s._id) } });
-      await d.collection('audit').insertMany([{ _id: 'login:1' as never, at: new Date() }, { _id: 7 as never, n: new Int32(7) }, { _id: Long.fromString('9007199254740993') as never, big: true }]);
+      await d.collection('audit').insertMany([
+        { _id: 'login:1' as never, at: new Date() },
+        { _id: 7 as never, n: new Int32(7) },
+        { _id: Long.fromString('9007199254740993') as never, big: true },
+      ]);
       await d.collection('audit').createIndex({ at: 1 });
       await d.collection('rooms').createIndex({ members: 1 });
-      await d.collection('typed').insertOne({ d: new Double(1), i: new Int32(1), l: Long.fromNumber(1), bin: new Binary(Buffer.from([0, 1, 2]), 4), re: new BSONRegExp('^a', 'i'), t: new Timestamp({ t: 1, i: 2 }), nested: { a: [1, 'two', null, { b: true }] } });
+      await d.collection('typed').insertOne({
+        d: new Double(1),
+        i: new Int32(1),
+        l: Long.fromNumber(1),
+        bin: new Binary(Buffer.from([0, 1, 2]), 4),
+        re: new BSONRegExp('^a', 'i'),
+        t: new Timestamp({ t: 1, i: 2 }),
+        nested: { a: [1, 'two', null, { b: true }] },
+      });
     });
     const r = await migrate(env, ['--sync']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/read container roomler-mongo and roomler\/mongodb-0 in \d+\.\d s: \d+ documents; \d+ to copy or delete in 6 collection\(s\)/);
+    expect(r.stderr).toMatch(
+      /read container roomler-mongo and roomler\/mongodb-0 in \d+\.\d s: \d+ documents; \d+ to copy or delete in 6 collection\(s\)/,
+    );
     expect(r.stdout).toMatch(/^users +500 [0-9a-f]{16} +500 [0-9a-f]{16} +\+0 ~30 -0$/m);
     expect(r.stdout).toMatch(/^sessions +20 [0-9a-f]{16} +20 [0-9a-f]{16} +\+0 ~0 -20$/m);
     expect(r.stdout).toMatch(/^messages +6050 [0-9a-f]{16} +6050 [0-9a-f]{16} +\+50 ~0 -0$/m);
     expect(r.stdout).toMatch(/^rooms .* copied whole: its index definitions differ$/m);
     expect(r.stdout).toMatch(/^audit .* copied whole: the target lacks the collection$/m);
-    expect(r.stdout).toMatch(/^migrate mongo: OK 6 collections, \d+ documents: roomler\/mongodb-0 equals container roomler-mongo \(counts, indexes, fingerprints\)/m);
+    expect(r.stdout).toMatch(
+      /^migrate mongo: OK 6 collections, \d+ documents: roomler\/mongodb-0 equals container roomler-mongo \(counts, indexes, fingerprints\)/m,
+    );
     // The test's own look: the same bytes, the same indexes.
     expect(await rawDocuments(target)).toEqual(await rawDocuments(live));
     expect(await contents(target)).toEqual(await contents(live));

@@ -1,14 +1,16 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { freePort } from '../../hack/lib/process/ports';
 import { ARCHIVE_NAME, type ArchiveManifest } from '../../lib/config/mongo-backup';
 import { SCRIPTS_DIR } from '../../lib/constructs/mongodb-backup-cronjobs';
-import { freePort } from '../../hack/lib/process/ports';
 import { pidOf, watchArgv } from '../support/argv-watch';
-import { contents, mongoPath, SEED, seedRoomler, startServer, stopServers, withDb, type Server } from '../support/mongo';
+import { contents, mongoPath, SEED, seedRoomler, type Server, startServer, stopServers, withDb } from '../support/mongo';
 import { cleanupDirs, emptyDir } from '../support/synth';
 
 // The very scripts the CronJobs mount, run with real bash, gzip, sha256sum, find and flock AND the real MongoDB tools:
@@ -62,15 +64,33 @@ function spawnScript(name: string, env: NodeJS.ProcessEnv) {
   const done = new Promise<{ code: number | null; out: string }>((res) => child.on('close', (code) => res({ code, out })));
   return { child, done };
 }
-const archives = (backup: string) => readdirSync(backup).filter((f) => ARCHIVE_NAME.test(f)).sort();
-const manifestOf = (backup: string, archive: string): ArchiveManifest => JSON.parse(readFileSync(join(backup, archive.replace('.archive.gz', '.manifest.json')), 'utf8'));
-const stamp = (hoursAgo: number) => new Date(Date.now() - hoursAgo * 3600_000).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+const archives = (backup: string) =>
+  readdirSync(backup)
+    .filter((f) => ARCHIVE_NAME.test(f))
+    .sort();
+const manifestOf = (backup: string, archive: string): ArchiveManifest =>
+  JSON.parse(readFileSync(join(backup, archive.replace('.archive.gz', '.manifest.json')), 'utf8'));
+const stamp = (hoursAgo: number) =>
+  new Date(Date.now() - hoursAgo * 3600_000)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 /** A finished archive as the backup job leaves it, taken `hoursAgo` (for the verify and pruning rules only). */
 function seed(backup: string, hoursAgo: number, bytes = 8192) {
   const base = `roomlerdb-${stamp(hoursAgo)}`;
   const gz = spawnSync('bash', ['-c', `head -c ${bytes} /dev/urandom | base64 -w0 | gzip -1`], { encoding: 'buffer' }).stdout;
   writeFileSync(join(backup, `${base}.archive.gz`), gz);
-  writeFileSync(join(backup, `${base}.manifest.json`), JSON.stringify({ database: 'roomlerdb', createdAt: '', collections: {}, indexes: {}, bytes: gz.length, sha256: createHash('sha256').update(gz).digest('hex') }));
+  writeFileSync(
+    join(backup, `${base}.manifest.json`),
+    JSON.stringify({
+      database: 'roomlerdb',
+      createdAt: '',
+      collections: {},
+      indexes: {},
+      bytes: gz.length,
+      sha256: createHash('sha256').update(gz).digest('hex'),
+    }),
+  );
   return base;
 }
 async function waitFor<T>(what: string, check: () => T | undefined, ms = 30_000): Promise<T> {
@@ -111,7 +131,11 @@ describe('mongodb-backup.sh (real mongosh and mongodump against FerretDB)', () =
     expect(readdirSync(backup).filter((f) => f.endsWith('.partial'))).toEqual([]);
     // The credentials file mongodump read is gone with the work directory.
     expect(readdirSync(dir).filter((f) => f.startsWith('tmp.'))).toEqual([]);
-    expect(r.stdout).toMatch(new RegExp(`^mongodb-backup: OK roomlerdb-\\d{8}T\\d{6}Z\\.archive\\.gz 4 collections, ${SEED.documents} documents, 11 indexes bytes=\\d+ sha256=[0-9a-f]{64} kept=1\n$`));
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `^mongodb-backup: OK roomlerdb-\\d{8}T\\d{6}Z\\.archive\\.gz 4 collections, ${SEED.documents} documents, 11 indexes bytes=\\d+ sha256=[0-9a-f]{64} kept=1\n$`,
+      ),
+    );
     expect(r.stderr).toBe('');
   });
 
@@ -136,12 +160,17 @@ describe('mongodb-backup.sh (real mongosh and mongodump against FerretDB)', () =
       const { backup, env } = setup();
       const r = run('mongodb-backup.sh', env);
       expect(r.status, r.stdout + r.stderr).toBe(0);
-      good = readdirSync(backup).sort().map((name) => ({ name, bytes: readFileSync(join(backup, name)) }));
+      good = readdirSync(backup)
+        .sort()
+        .map((name) => ({ name, bytes: readFileSync(join(backup, name)) }));
       goodAt = Date.now();
     });
 
     /** The last good archive in place, then the failing run (`before` it, `during` it); returns its output. */
-    async function failing(s: ReturnType<typeof setup>, o: { env?: NodeJS.ProcessEnv; before?: () => Promise<void>; during?: () => Promise<void> } = {}) {
+    async function failing(
+      s: ReturnType<typeof setup>,
+      o: { env?: NodeJS.ProcessEnv; before?: () => Promise<void>; during?: () => Promise<void> } = {},
+    ) {
       for (const g of good) writeFileSync(join(s.backup, g.name), g.bytes);
       await sleep(Math.max(0, goodAt + 1100 - Date.now())); // a new stamp (seconds) for the failing run
       await o.before?.();
@@ -156,14 +185,19 @@ describe('mongodb-backup.sh (real mongosh and mongodump against FerretDB)', () =
 
     it('wrong password', async () => {
       const s = setup();
-      const out = await failing(s, { before: async () => writeFileSync(join(s.secrets, 'MONGO_INITDB_ROOT_PASSWORD'), 'not-the-password') });
+      const out = await failing(s, {
+        before: async () => writeFileSync(join(s.secrets, 'MONGO_INITDB_ROOT_PASSWORD'), 'not-the-password'),
+      });
       expectOneFailLine(out, /^mongodb-backup: FAIL step=inventory tool=mongosh exit=1: MongoServerError: Authentication failed\.$/m);
     });
 
     it('server down', async () => {
       const down = `127.0.0.1:${await freePort()}`; // nothing listens there
       const out = await failing(setup(down));
-      expectOneFailLine(out, new RegExp(`^mongodb-backup: FAIL step=inventory tool=mongosh exit=1: MongoNetworkError: connect ECONNREFUSED ${down}$`, 'm'));
+      expectOneFailLine(
+        out,
+        new RegExp(`^mongodb-backup: FAIL step=inventory tool=mongosh exit=1: MongoNetworkError: connect ECONNREFUSED ${down}$`, 'm'),
+      );
     });
 
     it('disk full (a 200 KiB tmpfs: room for one archive, not two)', async () => {
@@ -172,7 +206,10 @@ describe('mongodb-backup.sh (real mongosh and mongodump against FerretDB)', () =
       expect(mnt.status, `mounting a tmpfs needs root: ${mnt.stderr}`).toBe(0);
       try {
         const out = await failing(s);
-        expectOneFailLine(out, /^mongodb-backup: FAIL step=dump tool=mongodump exit=1: Failed: archive writer: .*no space left on device$/m);
+        expectOneFailLine(
+          out,
+          /^mongodb-backup: FAIL step=dump tool=mongodump exit=1: Failed: archive writer: .*no space left on device$/m,
+        );
       } finally {
         spawnSync('umount', [s.backup]);
       }
@@ -180,26 +217,54 @@ describe('mongodb-backup.sh (real mongosh and mongodump against FerretDB)', () =
 
     it('mongodump killed', async () => {
       const s = setup();
-      const out = await failing(s, { during: async () => void process.kill(await waitFor('mongodump', () => pidOf('mongodump', s.backup)), 'SIGKILL') });
+      const out = await failing(s, {
+        during: async () => void process.kill(await waitFor('mongodump', () => pidOf('mongodump', s.backup)), 'SIGKILL'),
+      });
       expectOneFailLine(out, /^mongodb-backup: FAIL step=dump tool=mongodump exit=137: killed by SIGKILL$/m);
     });
 
     it('mongosh prints a warning on stdout (unwritable HOME): the manifest does not parse and the job fails', async () => {
       const s = setup();
       const out = await failing(s, { env: { ...s.env, HOME: '/dev/null/home' } });
-      expectOneFailLine(out, /^mongodb-backup: FAIL step=manifest tool=mongosh exit=1: the inventory mongosh printed does not parse as one JSON line .*: Warning: Could not access file: ENOTDIR/m);
+      expectOneFailLine(
+        out,
+        /^mongodb-backup: FAIL step=manifest tool=mongosh exit=1: the inventory mongosh printed does not parse as one JSON line .*: Warning: Could not access file: ENOTDIR/m,
+      );
     });
   });
 
   it('filters the connection string mongo-tools print on errors (the real mongodump, a uri with the password)', () => {
     const { dir, env } = setup();
     const config = join(dir, 'dump.yaml');
-    writeFileSync(config, `uri: "mongodb://${encodeURIComponent(USER)}:${encodeURIComponent('wrong' + PASSWORD)}@${server.host}/?authSource=admin"\n`);
-    const r = spawnSync('bash', ['-c', `JOB=test; work=$(mktemp -d); . "$SCRIPTS_DIR/mongodb-steps.sh"; step dump mongodump --config="$1" --db=roomlerdb --archive="$work/x"`, 'test', config], { env, encoding: 'utf8' });
+    writeFileSync(
+      config,
+      `uri: "mongodb://${encodeURIComponent(USER)}:${encodeURIComponent('wrong' + PASSWORD)}@${server.host}/?authSource=admin"\n`,
+    );
+    const r = spawnSync(
+      'bash',
+      [
+        '-c',
+        `JOB=test; work=$(mktemp -d); . "$SCRIPTS_DIR/mongodb-steps.sh"; step dump mongodump --config="$1" --db=roomlerdb --archive="$work/x"`,
+        'test',
+        config,
+      ],
+      { env, encoding: 'utf8' },
+    );
     expect(r.status).toBe(1);
-    const raw = readFileSync(join(dir, readdirSync(dir).find((f) => f.startsWith('tmp.'))!, 'dump.err'), 'utf8');
+    const raw = readFileSync(
+      join(
+        dir,
+        readdirSync(dir).find((f) => f.startsWith('tmp.'))!,
+        'dump.err',
+      ),
+      'utf8',
+    );
     expect(raw).toContain(encodeURIComponent(PASSWORD)); // what the tool itself prints
-    expect(r.stdout).toMatch(new RegExp(`^test: FAIL step=dump tool=mongodump exit=1: Failed: can't create session: failed to connect to mongodb://<credentials>@${server.host}/\\?authSource=admin: .*Authentication failed\\.\\n$`));
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `^test: FAIL step=dump tool=mongodump exit=1: Failed: can't create session: failed to connect to mongodb://<credentials>@${server.host}/\\?authSource=admin: .*Authentication failed\\.\\n$`,
+      ),
+    );
     expect(r.stdout).not.toContain(encodeURIComponent(PASSWORD));
   });
 
@@ -261,11 +326,48 @@ describe('mongodb-backup-verify.sh', () => {
   const failures: [string, (backup: string, env: NodeJS.ProcessEnv) => NodeJS.ProcessEnv | void, RegExp][] = [
     ['missing', () => undefined, /FAIL missing: no roomlerdb-\*\.archive\.gz/],
     ['stale by its name (30 h)', (b) => void seed(b, 30), /FAIL stale: newest .* is 30h old \(limit 25h\)/],
-    ['truncated', (b) => { const base = seed(b, 1, 65536); const f = join(b, `${base}.archive.gz`); writeFileSync(f, readFileSync(f).subarray(0, 5000)); }, /FAIL truncated or corrupt: gzip -t fails/],
-    ['corrupted (checksum differs from the manifest)', (b) => { const base = seed(b, 1); const m = join(b, `${base}.manifest.json`); writeFileSync(m, readFileSync(m, 'utf8').replace(/"sha256":"[0-9a-f]{4}/, '"sha256":"0000')); }, /FAIL checksum mismatch/],
-    ['too small', (b, env) => { seed(b, 1, 1024); return { ...env, MIN_BYTES: '100000' }; }, /FAIL too small: .* bytes \(floor 100000\)/],
-    ['too few archives', (b, env) => { seed(b, 1); return { ...env, MIN_ARCHIVES: '3' }; }, /FAIL too few archives: 1 \(expected at least 3\)/],
-    ['no manifest', (b) => { const base = seed(b, 1); spawnSync('rm', [join(b, `${base}.manifest.json`)]); }, /FAIL no manifest for/],
+    [
+      'truncated',
+      (b) => {
+        const base = seed(b, 1, 65536);
+        const f = join(b, `${base}.archive.gz`);
+        writeFileSync(f, readFileSync(f).subarray(0, 5000));
+      },
+      /FAIL truncated or corrupt: gzip -t fails/,
+    ],
+    [
+      'corrupted (checksum differs from the manifest)',
+      (b) => {
+        const base = seed(b, 1);
+        const m = join(b, `${base}.manifest.json`);
+        writeFileSync(m, readFileSync(m, 'utf8').replace(/"sha256":"[0-9a-f]{4}/, '"sha256":"0000'));
+      },
+      /FAIL checksum mismatch/,
+    ],
+    [
+      'too small',
+      (b, env) => {
+        seed(b, 1, 1024);
+        return { ...env, MIN_BYTES: '100000' };
+      },
+      /FAIL too small: .* bytes \(floor 100000\)/,
+    ],
+    [
+      'too few archives',
+      (b, env) => {
+        seed(b, 1);
+        return { ...env, MIN_ARCHIVES: '3' };
+      },
+      /FAIL too few archives: 1 \(expected at least 3\)/,
+    ],
+    [
+      'no manifest',
+      (b) => {
+        const base = seed(b, 1);
+        spawnSync('rm', [join(b, `${base}.manifest.json`)]);
+      },
+      /FAIL no manifest for/,
+    ],
   ];
   for (const [name, prepare, message] of failures) {
     it(`fails when the newest archive is ${name}`, () => {
@@ -314,7 +416,9 @@ describe('writes during the dump, and mongodb-restore-test.sh (a FerretDB as the
     expect(manifest.collections.messages).toBeLessThanOrEqual(SEED.messages + written);
     const r = await restoreTest(env);
     expect(r.code, r.out).toBe(0);
-    expect(r.out).toBe(`mongodb-restore-test: OK ${archive} restored 4 collections, ${SEED.documents + manifest.collections.messages - SEED.messages} documents, 11 indexes as its manifest says\n`);
+    expect(r.out).toBe(
+      `mongodb-restore-test: OK ${archive} restored 4 collections, ${SEED.documents + manifest.collections.messages - SEED.messages} documents, 11 indexes as its manifest says\n`,
+    );
     expect((await contents(r.scratch)).messages.count).toBe(manifest.collections.messages);
   });
 
@@ -327,11 +431,26 @@ describe('writes during the dump, and mongodb-restore-test.sh (a FerretDB as the
     writeFileSync(file, JSON.stringify({ ...manifest, collections: { ...manifest.collections, messages: SEED.messages + 1 } }));
     let r = await restoreTest(env);
     expect(r.code).toBe(1);
-    expectOneFailLine(r.out, new RegExp(`^mongodb-restore-test: FAIL step=compare tool=mongosh exit=1: ${archive}: messages: restored ${SEED.messages}, manifest says ${SEED.messages + 1}$`, 'm'));
-    writeFileSync(file, JSON.stringify({ ...manifest, indexes: { ...manifest.indexes, users: [...manifest.indexes.users, { key: { lastSeen: -1 }, name: 'lastSeen_-1' }] } }));
+    expectOneFailLine(
+      r.out,
+      new RegExp(
+        `^mongodb-restore-test: FAIL step=compare tool=mongosh exit=1: ${archive}: messages: restored ${SEED.messages}, manifest says ${SEED.messages + 1}$`,
+        'm',
+      ),
+    );
+    writeFileSync(
+      file,
+      JSON.stringify({
+        ...manifest,
+        indexes: { ...manifest.indexes, users: [...manifest.indexes.users, { key: { lastSeen: -1 }, name: 'lastSeen_-1' }] },
+      }),
+    );
     r = await restoreTest(env);
     expect(r.code).toBe(1);
-    expectOneFailLine(r.out, /^mongodb-restore-test: FAIL step=compare tool=mongosh exit=1: .*users: restored indexes .*, manifest says .*lastSeen_-1/m);
+    expectOneFailLine(
+      r.out,
+      /^mongodb-restore-test: FAIL step=compare tool=mongosh exit=1: .*users: restored indexes .*, manifest says .*lastSeen_-1/m,
+    );
   });
 
   it('fails with the restore step when the archive does not restore', async () => {

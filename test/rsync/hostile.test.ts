@@ -1,10 +1,27 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, ftruncateSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  ftruncateSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { cleanupDirs, emptyDir } from '../support/synth';
-import { startSshd, type Sshd } from './sshd';
+import { type Sshd, startSshd } from './sshd';
 import { cli, makeTree, mongoArchive, snapshotsOf, stamp, WITHOUT_DAC_OVERRIDE, world as worldOf } from './world';
 
 // Issue 18: a realistic, hostile uploads tree and injected faults, against real rsync and a real sshd. The node's
@@ -37,7 +54,8 @@ function hostileTree(dir: string): void {
   writeFileSync(join(odd, NFD), 'decomposed\n');
   writeFileSync(join(odd, NEWLINE), 'a name with a newline\n');
   writeFileSync(Buffer.concat([Buffer.from(`${odd}/`), LATIN1]), 'latin-1 bytes\n');
-  for (const name of ['-rf', '$(id) `id`.txt', "it's \"quoted\".txt", 'back\\slash*?[].txt', ' leading and trailing ']) writeFileSync(join(odd, name), name);
+  for (const name of ['-rf', '$(id) `id`.txt', 'it\'s "quoted".txt', 'back\\slash*?[].txt', ' leading and trailing '])
+    writeFileSync(join(odd, name), name);
   const fd = openSync(join(dir, 'sparse.img'), 'w');
   ftruncateSync(fd, SPARSE_BYTES);
   writeSync(fd, randomBytes(512 * 1024), 0, 512 * 1024, 0);
@@ -120,14 +138,18 @@ describe('the hostile tree (2,000 files) over real rsync and sshd', () => {
     corrupt(join(w.nodeUploads, 'room-3', '2026-4', 'upload-3.bin'));
     const onNode = cli(w, 'backup', ['verify', '--deep', '--sample', '0']);
     expect(onNode.code).toBe(1);
-    expect(onNode.err).toMatch(/FAIL uploads: deep: content differs from the node under the same size and mtime for 1 of 2000 file\(s\) .*: room-3\/2026-4\/upload-3\.bin; 1 changed or removed on the node since the snapshot/);
+    expect(onNode.err).toMatch(
+      /FAIL uploads: deep: content differs from the node under the same size and mtime for 1 of 2000 file\(s\) .*: room-3\/2026-4\/upload-3\.bin; 1 changed or removed on the node since the snapshot/,
+    );
 
     // Corruption in the snapshot is found the same way, the file with a newline in its name included.
     corrupt(join(w.nodeUploads, 'room-3', '2026-4', 'upload-3.bin')); // flipped back
     corrupt(join(snap(), 'odd', NEWLINE));
     const inSnapshot = cli(w, 'backup', ['verify', '--deep', '--sample', '0']);
     expect(inSnapshot.code).toBe(1);
-    expect(inSnapshot.err).toMatch(/for 1 of 2000 file\(s\) \(silent corruption in \d{8}T\d{6}Z or on the node\): odd\/line\\#012break\.txt/);
+    expect(inSnapshot.err).toMatch(
+      /for 1 of 2000 file\(s\) \(silent corruption in \d{8}T\d{6}Z or on the node\): odd\/line\\#012break\.txt/,
+    );
 
     const sampled = cli(w, 'backup', ['verify', '--deep']);
     expect(sampled.out + sampled.err).toMatch(/uploads: deep: .* of 100 (sampled )?file\(s\)/);
@@ -162,7 +184,9 @@ describe('faults', () => {
     // migrate's rsync reads the source here: run the command without root's DAC override, too.
     const m = cli(w, 'migrate', ['uploads'], { wrap: WITHOUT_DAC_OVERRIDE });
     expect(m.code).toBe(1);
-    expect(m.err).toMatch(/rsync exit 23: some files could not be transferred:\n\s+rsync: \[sender\] send_files failed to open ".*\/locked\/secret\.bin": Permission denied \(13\)/);
+    expect(m.err).toMatch(
+      /rsync exit 23: some files could not be transferred:\n\s+rsync: \[sender\] send_files failed to open ".*\/locked\/secret\.bin": Permission denied \(13\)/,
+    );
 
     // What did arrive on the node (all but the secret) is backed up once, then files there become unreadable.
     mongoArchive(w.nodeBackup, 1);
@@ -191,10 +215,19 @@ describe('faults', () => {
     mkdirSync(w.base, { recursive: true });
     // backup.basePath on a 2 MiB tmpfs, private to this command (its own mount namespace); listed before it goes.
     const r = cli(w, 'backup', ['run'], {
-      wrap: ['unshare', '--mount', 'sh', '-c', 'mount -t tmpfs -o size=2m none "$0" || exit 99; "$@"; code=$?; echo "--- uploads:" >&2; ls -A "$0/uploads" >&2; exit $code', w.base],
+      wrap: [
+        'unshare',
+        '--mount',
+        'sh',
+        '-c',
+        'mount -t tmpfs -o size=2m none "$0" || exit 99; "$@"; code=$?; echo "--- uploads:" >&2; ls -A "$0/uploads" >&2; exit $code',
+        w.base,
+      ],
     });
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/FAIL uploads: pulling .* from the node: disk full \(rsync exit \d+\):\n.*write failed on ".*big\.bin": No space left on device/);
+    expect(r.err).toMatch(
+      /FAIL uploads: pulling .* from the node: disk full \(rsync exit \d+\):\n.*write failed on ".*big\.bin": No space left on device/,
+    );
     expect(r.out).toMatch(/ok {3}mongodb -> /);
     const listing = r.err.split('--- uploads:\n')[1];
     expect(listing).toMatch(/^\.transfer\.lock$/m);
@@ -224,13 +257,16 @@ describe('faults', () => {
     }
     const r = cli(w, 'backup', ['run']);
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(new RegExp(`ok {3}uploads -> .*; pruned ${stamps[0]}; left out of retention, stamped in the future \\(clock skew\\?\\): ${future}`));
+    expect(r.out).toMatch(
+      new RegExp(`ok {3}uploads -> .*; pruned ${stamps[0]}; left out of retention, stamped in the future \\(clock skew\\?\\): ${future}`),
+    );
     // keep: 3 real ones (the future one would have pushed out the 100 h old one).
     const latest = readlinkSync(join(w.base, 'uploads', 'latest'));
     expect(snapshotsOf(w, 'uploads')).toEqual([stamps[1], stamps[2], latest, future]);
     const v = cli(w, 'backup', ['verify']);
     expect(v.code).toBe(1);
-    expect(v.err).toMatch(new RegExp(`FAIL uploads: 1 snapshot\\(s\\) stamped in the future \\(clock skew\\?\\), left out of retention: ${future}`));
+    expect(v.err).toMatch(
+      new RegExp(`FAIL uploads: 1 snapshot\\(s\\) stamped in the future \\(clock skew\\?\\), left out of retention: ${future}`),
+    );
   });
 });
-

@@ -1,12 +1,35 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { spawnRoomler } from '../support/cli';
 import { cleanupDirs, emptyDir } from '../support/synth';
-import { freePort, startSshd, type Sshd } from './sshd';
-import { cli as cliIn, crontabSpool, makeTree, mongoArchive, processesMentioning, snapshotsOf, stamp, world as worldOf, type World } from './world';
+import { freePort, type Sshd, startSshd } from './sshd';
+import {
+  cli as cliIn,
+  crontabSpool,
+  makeTree,
+  mongoArchive,
+  processesMentioning,
+  snapshotsOf,
+  stamp,
+  type World,
+  world as worldOf,
+} from './world';
 
 // Real rsync and a real sshd (Debian's openssh-server) on 127.0.0.1 as "the data node"; the Docker host and
 // the backup host are temp directories on this machine.
@@ -81,7 +104,14 @@ describe('npm run migrate -- uploads (real rsync over real sshd)', () => {
 });
 
 describe('npm run backup (real rsync over real sshd)', () => {
-  const du = (...paths: string[]) => Number(spawnSync('du', ['-sk', '-c', ...paths], { encoding: 'utf8' }).stdout.trim().split('\n').pop()!.split('\t')[0]);
+  const du = (...paths: string[]) =>
+    Number(
+      spawnSync('du', ['-sk', '-c', ...paths], { encoding: 'utf8' })
+        .stdout.trim()
+        .split('\n')
+        .pop()!
+        .split('\t')[0],
+    );
 
   it('two runs without changes share every file and use almost no extra disk; a changed file is copied', async () => {
     const w = world();
@@ -265,14 +295,17 @@ describe('npm run backup (real rsync over real sshd)', () => {
     });
   });
 
-  it('install writes an idempotent crontab block with real crontab(1), and the installed line runs the same backup under cron\'s environment', () => {
+  it("install writes an idempotent crontab block with real crontab(1), and the installed line runs the same backup under cron's environment", () => {
     const w = world();
     makeTree(w.nodeUploads, 5);
     mongoArchive(w.nodeBackup, 1);
     // The operator's shell: a config file named by ROOMLER_CONFIG outside the project, and a .env name that
     // overrides a config value. Both exist only in this shell; cron would not have them.
     const elsewhere = join(emptyDir('roomler-etc-'), 'backup.yaml');
-    writeFileSync(elsewhere, readFileSync(join(w.project, 'roomler.yaml'), 'utf8').replace(/keep: 3/, 'keep: 3, mailto: "ops@roomler.live,root"'));
+    writeFileSync(
+      elsewhere,
+      readFileSync(join(w.project, 'roomler.yaml'), 'utf8').replace(/keep: 3/, 'keep: 3, mailto: "ops@roomler.live,root"'),
+    );
     rmSync(join(w.project, 'roomler.yaml'));
     const base = join(emptyDir('roomler-base-'), 'from-env');
     const env = { ROOMLER_CONFIG: elsewhere, BACKUP_BASE_PATH: base };
@@ -282,7 +315,9 @@ describe('npm run backup (real rsync over real sshd)', () => {
     const dry = cliIn(w, 'backup', ['install', '--dry-run'], { wrap: cron.wrap, env });
     expect(dry.code, dry.err).toBe(0);
     expect(dry.out).toMatch(/^\+ MAILTO=ops@roomler\.live,root$/m);
-    expect(dry.out).toMatch(/^\+ 30 3 \* \* \* ROOMLER_PROJECT_DIR='.*' ROOMLER_CONFIG='.*backup\.yaml' BACKUP_BASE_PATH='.*from-env' PATH='[^']*\/usr\/bin[^']*' '.*\/bin\/roomler' backup run --log '.*from-env\/backup-run\.log'$/m);
+    expect(dry.out).toMatch(
+      /^\+ 30 3 \* \* \* ROOMLER_PROJECT_DIR='.*' ROOMLER_CONFIG='.*backup\.yaml' BACKUP_BASE_PATH='.*from-env' PATH='[^']*\/usr\/bin[^']*' '.*\/bin\/roomler' backup run --log '.*from-env\/backup-run\.log'$/m,
+    );
     expect(dry.out).toMatch(/backup verify --log/);
     expect(dry.out).not.toMatch(/\|\|/); // no blind re-run
     expect(cron.read()).not.toContain('roomler-backup');
@@ -298,18 +333,27 @@ describe('npm run backup (real rsync over real sshd)', () => {
     // Run the installed line as cron does: /bin/sh -c, a bare environment, HOME as the working directory.
     const line = table.split('\n').find((l) => / backup run /.test(l))!;
     const command = line.split(' ').slice(5).join(' ').replace(/\\%/g, '%');
-    const asCron = () => spawnSync('/bin/sh', ['-c', command], { cwd: '/', env: { HOME: '/root', LOGNAME: 'root', SHELL: '/bin/sh', PATH: '/usr/bin:/bin' }, encoding: 'utf8' });
+    const asCron = () =>
+      spawnSync('/bin/sh', ['-c', command], {
+        cwd: '/',
+        env: { HOME: '/root', LOGNAME: 'root', SHELL: '/bin/sh', PATH: '/usr/bin:/bin' },
+        encoding: 'utf8',
+      });
     const ok = asCron();
     expect(ok.status, ok.stderr).toBe(0);
     expect(ok.stdout + ok.stderr).toBe(''); // nothing for cron to mail
     expect(readlinkSync(join(base, 'uploads', 'latest'))).toMatch(/^\d{8}T\d{6}Z$/);
-    expect(readFileSync(join(base, 'backup-run.log'), 'utf8')).toMatch(/ok {3}uploads -> .*\n.*ok {3}mongodb -> .*\n.*backup run: all 2 set\(s\) backed up/);
+    expect(readFileSync(join(base, 'backup-run.log'), 'utf8')).toMatch(
+      /ok {3}uploads -> .*\n.*ok {3}mongodb -> .*\n.*backup run: all 2 set\(s\) backed up/,
+    );
     rmSync(w.nodeUploads, { recursive: true });
     const failing = asCron();
     expect(failing.status).toBe(1);
     expect(failing.stderr).toMatch(/^FAIL uploads: .* the source path does not exist/m); // what cron mails
     expect(failing.stdout + failing.stderr).not.toMatch(/ok {3}mongodb/);
-    expect(readFileSync(join(base, 'backup-run.log'), 'utf8')).toMatch(/FAIL uploads: [^]*ok {3}mongodb -> [^]*1 of 2 set\(s\) FAILED \(uploads\)/);
+    expect(readFileSync(join(base, 'backup-run.log'), 'utf8')).toMatch(
+      /FAIL uploads: [^]*ok {3}mongodb -> [^]*1 of 2 set\(s\) FAILED \(uploads\)/,
+    );
   });
 
   it('--log: lines go to the file, timestamped; only failures reach stderr; a full log is rotated first', () => {
@@ -325,7 +369,9 @@ describe('npm run backup (real rsync over real sshd)', () => {
     expect(r.out + r.err).toBe('');
     expect(readFileSync(`${log}.2`, 'utf8')).toBe('older\n');
     expect(readFileSync(`${log}.1`, 'utf8')).toMatch(/^old line\n/);
-    expect(readFileSync(log, 'utf8')).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z ok {3}uploads -> .*\n.*ok {3}mongodb -> .*\n.*backup run: all 2 set\(s\) backed up\n$/);
+    expect(readFileSync(log, 'utf8')).toMatch(
+      /^\d{4}-\d\d-\d\dT[\d:.]+Z ok {3}uploads -> .*\n.*ok {3}mongodb -> .*\n.*backup run: all 2 set\(s\) backed up\n$/,
+    );
   });
 
   it('verify: --sample without --deep, or not a whole number, is a usage error naming the option', () => {

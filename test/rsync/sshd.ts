@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -53,7 +53,18 @@ export async function startSshd(dir: string, o: { wrap?: readonly string[] } = {
   const child: ChildProcess = spawn(file, args, { stdio: 'ignore' });
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const probe = spawnSync('ssh', ['-p', String(port), '-i', keyPath, '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHostsFile}`, 'root@127.0.0.1', 'true']);
+    const probe = spawnSync('ssh', [
+      '-p',
+      String(port),
+      '-i',
+      keyPath,
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      `UserKnownHostsFile=${knownHostsFile}`,
+      'root@127.0.0.1',
+      'true',
+    ]);
     if (probe.status === 0) break;
     if (Date.now() > deadline) throw new Error(`sshd did not come up: ${probe.stderr}`);
     await new Promise((r) => setTimeout(r, 100));

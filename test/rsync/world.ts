@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chownSync, linkSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, linkSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { ROOMLER, ROOT } from '../support/cli';
 import { emptyDir } from '../support/synth';
 import type { Sshd } from './sshd';
@@ -9,7 +10,11 @@ import type { Sshd } from './sshd';
 // The pieces every rsync test shares: a "world" (Docker host source, the node's directories, the backup host's
 // base path, a project with its roomler.yaml), and `bin/roomler` run in it.
 
-export const stamp = (hoursAgo: number) => new Date(Date.now() - hoursAgo * 3600_000).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+export const stamp = (hoursAgo: number) =>
+  new Date(Date.now() - hoursAgo * 3600_000)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 export const STAMP = /^\d{8}T\d{6}Z$/;
 
 /** A tree like the uploads: nested dirs, a symlink, a hard-link pair, a name with spaces and unicode. */
@@ -31,7 +36,10 @@ export function mongoArchive(dir: string, hoursAgo: number, bytes = 20000) {
   const gz = spawnSync('bash', ['-c', `head -c ${bytes} /dev/urandom | base64 -w0 | gzip -1`]).stdout;
   const base = `roomlerdb-${stamp(hoursAgo)}`;
   writeFileSync(join(dir, `${base}.archive.gz`), gz);
-  writeFileSync(join(dir, `${base}.manifest.json`), JSON.stringify({ database: 'roomlerdb', collections: {}, bytes: gz.length, sha256: createHash('sha256').update(gz).digest('hex') }));
+  writeFileSync(
+    join(dir, `${base}.manifest.json`),
+    JSON.stringify({ database: 'roomlerdb', collections: {}, bytes: gz.length, sha256: createHash('sha256').update(gz).digest('hex') }),
+  );
   return base;
 }
 
@@ -70,7 +78,10 @@ export function world(sshd: Sshd): World {
   return w;
 }
 
-export const snapshotsOf = (w: World, set: string) => readdirSync(join(w.base, set)).filter((n) => STAMP.test(n)).sort();
+export const snapshotsOf = (w: World, set: string) =>
+  readdirSync(join(w.base, set))
+    .filter((n) => STAMP.test(n))
+    .sort();
 
 const MUTATING = new Set(['migrate uploads', 'backup install']);
 

@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
+
 import { afterAll, describe, expect, it } from 'vitest';
+
 import { sealValue } from '../../hack/lib/cluster/secrets';
 import { turnPassword } from '../../lib/turn';
 import { cleanupDirs, emptyDir } from '../support/synth';
@@ -11,11 +13,17 @@ afterAll(cleanupDirs);
 const SENTINEL = `sentinel-${process.pid}-${Date.now()}`;
 
 describe('TURN password', () => {
-  it.each(['s3cret', 'a much longer shared secret with spaces', 'ünïcødé-ß', "q'uo\"te$"])('equals openssl dgst -sha1 -hmac | base64 for %s', (secret) => {
-    const username = '2145830400:roomler';
-    const r = spawnSync('bash', ['-c', 'printf %s "$U" | openssl dgst -sha1 -hmac "$S" -binary | base64'], { env: { ...process.env, U: username, S: secret }, encoding: 'utf8' });
-    expect(turnPassword(secret, username)).toBe(r.stdout.trim());
-  });
+  it.each(['s3cret', 'a much longer shared secret with spaces', 'ünïcødé-ß', 'q\'uo"te$'])(
+    'equals openssl dgst -sha1 -hmac | base64 for %s',
+    (secret) => {
+      const username = '2145830400:roomler';
+      const r = spawnSync('bash', ['-c', 'printf %s "$U" | openssl dgst -sha1 -hmac "$S" -binary | base64'], {
+        env: { ...process.env, U: username, S: secret },
+        encoding: 'utf8',
+      });
+      expect(turnPassword(secret, username)).toBe(r.stdout.trim());
+    },
+  );
 });
 
 describe('sealing (kubeseal format)', () => {

@@ -1,14 +1,16 @@
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOMLER } from '../support/cli';
 import { parse, stringify } from 'yaml';
-import { turnPassword } from '../../lib/turn';
+
 import { buildSecrets } from '../../hack/lib/cluster/secrets';
 import { loadConfig } from '../../lib/config';
+import { turnPassword } from '../../lib/turn';
 import { watchArgv } from '../support/argv-watch';
-import { labBin, useCluster, type TestCluster } from '../support/cluster';
+import { ROOMLER } from '../support/cli';
+import { labBin, type TestCluster, useCluster } from '../support/cluster';
 import { kubectlSpy } from '../support/kubectl-spy';
 import { cleanupDirs, emptyDir, projectWith, synthIn } from '../support/synth';
 import { keyPair, unseal } from './support';
@@ -54,7 +56,7 @@ async function liveSecret(cluster: TestCluster, namespace: string, name: string)
 describe('bin/roomler secrets apply (real API server)', () => {
   const cluster = useCluster();
 
-  it('creates the namespaces and Secrets from .env through kubectl\'s stdin: nothing in any argv, nothing printed', async () => {
+  it("creates the namespaces and Secrets from .env through kubectl's stdin: nothing in any argv, nothing printed", async () => {
     const project = projectWith({ '.env': ENV });
     const r = await secrets(cluster, project, ['apply']);
     expect(r.code, r.stderr).toBe(0);
@@ -62,14 +64,21 @@ describe('bin/roomler secrets apply (real API server)', () => {
     expect(r.leaks).toEqual([]);
     expect(r.stdout + r.stderr).not.toContain(SENTINEL);
     expect(r.stdout).toMatch(/secrets apply will change:\n {2}kubectl context: roomler-lab/);
-    const names = (await cluster.json(['get', 'secrets', '-A', '-l', 'app.kubernetes.io/part-of=roomler'])).items.map((x: any) => `${x.metadata.namespace}/${x.metadata.name}`).sort();
+    const names = (await cluster.json(['get', 'secrets', '-A', '-l', 'app.kubernetes.io/part-of=roomler'])).items
+      .map((x: any) => `${x.metadata.namespace}/${x.metadata.name}`)
+      .sort();
     expect(names).toEqual(['coturn/coturn-auth', 'roomler/mongodb-secret', 'roomler/roomler-secret']);
     expect(await liveSecret(cluster, 'coturn', 'coturn-auth')).toEqual({ 'static-auth-secret': `${SENTINEL}-turn` });
     const app = await liveSecret(cluster, 'roomler', 'roomler-secret');
-    expect(app.DB_CONN).toBe(`mongodb://root:${encodeURIComponent(`${SENTINEL}-mongo:/@`)}@mongodb.roomler.svc:27017/roomlerdb?authSource=admin`);
+    expect(app.DB_CONN).toBe(
+      `mongodb://root:${encodeURIComponent(`${SENTINEL}-mongo:/@`)}@mongodb.roomler.svc:27017/roomlerdb?authSource=admin`,
+    );
     expect(app.TURN_PASSWORD).toBe(turnPassword(`${SENTINEL}-turn`, '2145830400:roomler'));
     expect(app.SENDGRID_API_KEY).toBe(`${SENTINEL}-sendgrid`);
-    expect(await liveSecret(cluster, 'roomler', 'mongodb-secret')).toEqual({ MONGO_INITDB_ROOT_USERNAME: 'root', MONGO_INITDB_ROOT_PASSWORD: `${SENTINEL}-mongo:/@` });
+    expect(await liveSecret(cluster, 'roomler', 'mongodb-secret')).toEqual({
+      MONGO_INITDB_ROOT_USERNAME: 'root',
+      MONGO_INITDB_ROOT_PASSWORD: `${SENTINEL}-mongo:/@`,
+    });
 
     // Applying again with a rotated value updates it in place.
     writeFileSync(join(project, '.env'), ENV.replace(`${SENTINEL}-sendgrid`, `${SENTINEL}-sendgrid-2`));
@@ -86,7 +95,10 @@ describe('bin/roomler secrets apply (real API server)', () => {
   });
 
   it('lists every missing required value at once and applies nothing', async () => {
-    const project = projectWith({ 'roomler.yaml': 'coturn: { namespace: coturn-b }\napp:\n  env:\n    GITHUB_ID: abc\n', '.env': 'MONGO_ROOT_USERNAME=root\n' });
+    const project = projectWith({
+      'roomler.yaml': 'coturn: { namespace: coturn-b }\napp:\n  env:\n    GITHUB_ID: abc\n',
+      '.env': 'MONGO_ROOT_USERNAME=root\n',
+    });
     const r = await secrets(cluster, project, ['apply']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/missing required values .*: MONGO_ROOT_PASSWORD, COTURN_AUTH_SECRET, GITHUB_SECRET; nothing was applied/);
@@ -99,11 +111,21 @@ describe('bin/roomler secrets apply (real API server)', () => {
     const missing = await secrets(undefined, projectWith({ 'roomler.yaml': yaml, '.env': ENV }), ['apply']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/missing required values .*: JANUS_ADMIN_SECRET; nothing was applied/);
-    const value = (n: string) => ({ MONGO_ROOT_USERNAME: 'root', MONGO_ROOT_PASSWORD: 'x', COTURN_AUTH_SECRET: 't', JANUS_ADMIN_SECRET: `${SENTINEL}-janus` })[n];
-    const names = (cfg: string) => buildSecrets(loadConfig({ cwd: projectWith({ 'roomler.yaml': cfg }), env: {} }), value).map((x) => `${x.metadata.namespace}/${x.metadata.name}`);
+    const value = (n: string) =>
+      ({ MONGO_ROOT_USERNAME: 'root', MONGO_ROOT_PASSWORD: 'x', COTURN_AUTH_SECRET: 't', JANUS_ADMIN_SECRET: `${SENTINEL}-janus` })[n];
+    const names = (cfg: string) =>
+      buildSecrets(loadConfig({ cwd: projectWith({ 'roomler.yaml': cfg }), env: {} }), value).map(
+        (x) => `${x.metadata.namespace}/${x.metadata.name}`,
+      );
     expect(names('')).not.toContain('roomler/janus-admin');
-    const admin = buildSecrets(loadConfig({ cwd: projectWith({ 'roomler.yaml': yaml }), env: {} }), value).find((x) => x.metadata.name === 'janus-admin');
-    expect(admin).toMatchObject({ kind: 'Secret', metadata: { namespace: 'roomler' }, stringData: { 'admin-secret': `${SENTINEL}-janus` } });
+    const admin = buildSecrets(loadConfig({ cwd: projectWith({ 'roomler.yaml': yaml }), env: {} }), value).find(
+      (x) => x.metadata.name === 'janus-admin',
+    );
+    expect(admin).toMatchObject({
+      kind: 'Secret',
+      metadata: { namespace: 'roomler' },
+      stringData: { 'admin-secret': `${SENTINEL}-janus` },
+    });
   });
 
   it('seal writes SealedSecrets that synth puts into dist/, and re-sealing unchanged values rewrites nothing', async () => {

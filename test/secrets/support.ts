@@ -2,13 +2,20 @@ import { spawnSync } from 'node:child_process';
 import { constants, createDecipheriv, privateDecrypt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { expect } from 'vitest';
 
 /** A Sealed Secrets controller's key pair, made by openssl: the private key PEM, the certificate PEM and its file. */
 export function keyPair(dir: string) {
   const key = join(dir, 'key.pem');
   const cert = join(dir, 'cert.pem');
-  expect(spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=sealed-secret', '-days', '2'], { stdio: 'ignore' }).status).toBe(0);
+  expect(
+    spawnSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=sealed-secret', '-days', '2'],
+      { stdio: 'ignore' },
+    ).status,
+  ).toBe(0);
   return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8'), certFile: cert };
 }
 
@@ -16,7 +23,10 @@ export function keyPair(dir: string) {
 export function unseal(privateKey: string, label: string, sealed: string): string {
   const raw = Buffer.from(sealed, 'base64');
   const n = raw.readUInt16BE(0);
-  const sessionKey = privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from(label) }, raw.subarray(2, 2 + n));
+  const sessionKey = privateDecrypt(
+    { key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from(label) },
+    raw.subarray(2, 2 + n),
+  );
   const body = raw.subarray(2 + n);
   const decipher = createDecipheriv('aes-256-gcm', sessionKey, Buffer.alloc(12));
   decipher.setAuthTag(body.subarray(body.length - 16));

@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /**
  * Reads every process's command line (/proc/<pid>/cmdline) every 25 ms until stopped, collecting those that

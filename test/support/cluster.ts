@@ -2,9 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll } from 'vitest';
+
 import { FIELD_MANAGER, toYaml, waves } from '../../hack/lib/cluster/deploy';
-import { startLab, stopLab, type LabNode, type LabState } from '../../hack/lib/lab/cluster';
+import { type LabNode, type LabState, startLab, stopLab } from '../../hack/lib/lab/cluster';
 import { run, type RunResult } from '../../hack/lib/process/run';
 import { ROOT } from './cli';
 
@@ -14,7 +16,10 @@ import { ROOT } from './cli';
 let binDir: string | undefined;
 /** The cached lab binaries (built by .ci/run before the tests; built here only on a machine that skipped it). */
 export function labBin(): string {
-  binDir ??= execFileSync('bash', [join(ROOT, 'hack', 'toolchain', 'lab.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!;
+  binDir ??= execFileSync('bash', [join(ROOT, 'hack', 'toolchain', 'lab.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+    .trim()
+    .split('\n')
+    .pop()!;
   return binDir;
 }
 
@@ -38,7 +43,8 @@ export function useCluster(nodes: readonly LabNode[] = [{ name: 'k8s-worker1' },
     get env() {
       return { KUBECONFIG: cluster.state.kubeconfig, PATH: `${labBin()}:${process.env.PATH}` };
     },
-    kubectl: (args, input) => run(join(labBin(), 'kubectl'), ['--kubeconfig', cluster.state.kubeconfig, ...args], { input, timeoutMs: 60_000 }),
+    kubectl: (args, input) =>
+      run(join(labBin(), 'kubectl'), ['--kubeconfig', cluster.state.kubeconfig, ...args], { input, timeoutMs: 60_000 }),
     json: async (args) => {
       const r = await cluster.kubectl([...args, '-o', 'json']);
       if (r.exitCode !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+
 import { linkNodeModules } from '../../hack/lib/gitops/base';
 import { ROOT } from './cli';
 import { emptyDir } from './synth';
@@ -9,7 +10,14 @@ import { emptyDir } from './synth';
 // included), with real history made by the test: what `bin/roomler diff` reads. Its own bin/roomler runs its own code.
 
 /** Git with no user or system configuration, so a signing key or hook of the machine never gets involved. */
-const GIT_ENV = { GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_AUTHOR_NAME: 'test', GIT_AUTHOR_EMAIL: 'test@example.com', GIT_COMMITTER_NAME: 'test', GIT_COMMITTER_EMAIL: 'test@example.com' };
+const GIT_ENV = {
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_CONFIG_GLOBAL: '/dev/null',
+  GIT_AUTHOR_NAME: 'test',
+  GIT_AUTHOR_EMAIL: 'test@example.com',
+  GIT_COMMITTER_NAME: 'test',
+  GIT_COMMITTER_EMAIL: 'test@example.com',
+};
 
 export interface GitProject {
   readonly dir: string;

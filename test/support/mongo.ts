@@ -2,7 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { MongoClient, ObjectId, type Db } from 'mongodb';
+
+import { type Db, MongoClient, ObjectId } from 'mongodb';
+
 import { freePort } from '../../hack/lib/process/ports';
 import { daemon, stopGroup } from '../../hack/lib/process/run';
 import { ROOT } from './cli';
@@ -12,7 +14,11 @@ import { emptyDir } from './synth';
 // the cache (hack/toolchain/mongo-tools.sh, ferretdb.sh; built by .ci/run before the tests, here only on a machine
 // that skipped it), mongosh 2.12.0 from node_modules. FerretDB (SQLite backend) is the MongoDB server.
 
-const toolchain = (script: string) => execFileSync('bash', [join(ROOT, 'hack', 'toolchain', script)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!;
+const toolchain = (script: string) =>
+  execFileSync('bash', [join(ROOT, 'hack', 'toolchain', script)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+    .trim()
+    .split('\n')
+    .pop()!;
 let tools: string | undefined;
 let ferretdb: string | undefined;
 /** The cached bin directory with mongodump and mongorestore. */
@@ -53,12 +59,28 @@ export async function startServer(opts: { user?: string; password?: string; data
   const port = opts.port ?? (await freePort());
   const log = join(dir, 'ferretdb.log');
   const auth = opts.user ? ['--test-enable-new-auth'] : [];
-  const env = opts.user ? { FERRETDB_SETUP_USERNAME: opts.user, FERRETDB_SETUP_PASSWORD: opts.password, FERRETDB_SETUP_DATABASE: 'admin' } : {};
+  const env = opts.user
+    ? { FERRETDB_SETUP_USERNAME: opts.user, FERRETDB_SETUP_PASSWORD: opts.password, FERRETDB_SETUP_DATABASE: 'admin' }
+    : {};
   // --debug-addr=-: no metrics listener (its default 127.0.0.1:8088 is Janus's port in other tests).
-  const child = daemon(ferretdbBin(), ['--handler=sqlite', `--sqlite-url=file:${dataDir}/`, `--state-dir=${dir}`, `--listen-addr=127.0.0.1:${port}`, '--debug-addr=-', '--telemetry=disable', '--log-level=warn', ...auth], { logFile: log, env });
+  const child = daemon(
+    ferretdbBin(),
+    [
+      '--handler=sqlite',
+      `--sqlite-url=file:${dataDir}/`,
+      `--state-dir=${dir}`,
+      `--listen-addr=127.0.0.1:${port}`,
+      '--debug-addr=-',
+      '--telemetry=disable',
+      '--log-level=warn',
+      ...auth,
+    ],
+    { logFile: log, env },
+  );
   const deadline = Date.now() + 20_000;
   while (!(await accepts(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`FerretDB did not start on ${port}: ${readFileSync(log, 'utf8').slice(-2000)}`);
+    if (child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`FerretDB did not start on ${port}: ${readFileSync(log, 'utf8').slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   const userinfo = opts.user ? `${encodeURIComponent(opts.user)}:${encodeURIComponent(opts.password ?? '')}@` : '';
@@ -104,19 +126,38 @@ export const SEED = { messages: 6000, documents: 6640 } as const;
  */
 export async function seedRoomler(server: Pick<Server, 'uri'>): Promise<void> {
   await withDb(server, async (d) => {
-    const users = Array.from({ length: 500 }, (_, i) => ({ _id: new ObjectId(), email: `user${i}@example.org`, username: `user${i}`, createdAt: new Date(1700000000000 + i * 1000), roles: i % 50 ? ['member'] : ['member', 'admin'] }));
+    const users = Array.from({ length: 500 }, (_, i) => ({
+      _id: new ObjectId(),
+      email: `user${i}@example.org`,
+      username: `user${i}`,
+      createdAt: new Date(1700000000000 + i * 1000),
+      roles: i % 50 ? ['member'] : ['member', 'admin'],
+    }));
     await d.collection('users').insertMany(users);
     await d.collection('users').createIndex({ email: 1 }, { unique: true });
     await d.collection('users').createIndex({ username: 1 }, { unique: true, name: 'username_unique' });
-    const rooms = Array.from({ length: 100 }, (_, i) => ({ _id: new ObjectId(), name: `room-${i}`, owner: users[i]._id, members: [users[i]._id, users[i + 1]._id], createdAt: new Date(1700000000000 + i) }));
+    const rooms = Array.from({ length: 100 }, (_, i) => ({
+      _id: new ObjectId(),
+      name: `room-${i}`,
+      owner: users[i]._id,
+      members: [users[i]._id, users[i + 1]._id],
+      createdAt: new Date(1700000000000 + i),
+    }));
     await d.collection('rooms').insertMany(rooms);
     await d.collection('rooms').createIndex({ name: 1 }, { unique: true });
     await d.collection('rooms').createIndex({ owner: 1, createdAt: -1 });
-    const messages = Array.from({ length: SEED.messages }, (_, i) => ({ room: rooms[i % 100]._id, author: users[i % 500]._id, content: `message ${i} ${'x'.repeat(i % 300)}`, createdAt: new Date(1700000000000 + i) }));
+    const messages = Array.from({ length: SEED.messages }, (_, i) => ({
+      room: rooms[i % 100]._id,
+      author: users[i % 500]._id,
+      content: `message ${i} ${'x'.repeat(i % 300)}`,
+      createdAt: new Date(1700000000000 + i),
+    }));
     for (let i = 0; i < messages.length; i += 2000) await d.collection('messages').insertMany(messages.slice(i, i + 2000));
     await d.collection('messages').createIndex({ room: 1, createdAt: -1 });
     await d.collection('messages').createIndex({ author: 1 });
-    await d.collection('sessions').insertMany(Array.from({ length: 40 }, (_, i) => ({ user: users[i]._id, token: `token-${i}`, expires: new Date(1800000000000) })));
+    await d
+      .collection('sessions')
+      .insertMany(Array.from({ length: 40 }, (_, i) => ({ user: users[i]._id, token: `token-${i}`, expires: new Date(1800000000000) })));
     await d.collection('sessions').createIndex({ token: 1 }, { unique: true });
   });
 }
@@ -127,7 +168,9 @@ export async function contents(server: Pick<Server, 'uri'>): Promise<Record<stri
     const out: Record<string, { count: number; indexes: unknown[] }> = {};
     const names = (await d.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name).sort();
     for (const n of names) {
-      const indexes = (await d.collection(n).listIndexes().toArray()).map(({ v, ns, ...i }) => i).sort((a, b) => String(a.name).localeCompare(String(b.name)));
+      const indexes = (await d.collection(n).listIndexes().toArray())
+        .map(({ v, ns, ...i }) => i)
+        .sort((a, b) => String(a.name).localeCompare(String(b.name)));
       out[n] = { count: await d.collection(n).countDocuments({}), indexes };
     }
     return out;

@@ -1,7 +1,9 @@
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { parseAllDocuments } from 'yaml';
+
 import { loadConfig, type LoadOptions } from '../../lib/config';
 import { runSynth } from '../../lib/run-synth';
 import { synthesize } from '../../lib/synth';
@@ -22,12 +24,15 @@ export function allObjects(files: ReadonlyMap<string, string>): Obj[] {
 }
 
 export function find(objects: Obj[], kind: string, name: string, namespace?: string): Obj {
-  const o = objects.find((x) => x.kind === kind && x.metadata.name === name && (namespace === undefined || x.metadata.namespace === namespace));
+  const o = objects.find(
+    (x) => x.kind === kind && x.metadata.name === name && (namespace === undefined || x.metadata.namespace === namespace),
+  );
   if (!o) throw new Error(`no ${kind} ${name} in output`);
   return o;
 }
 
-export const podSpec = (workload: Obj): Obj => (workload.kind === 'CronJob' ? workload.spec.jobTemplate.spec.template.spec : workload.spec.template.spec);
+export const podSpec = (workload: Obj): Obj =>
+  workload.kind === 'CronJob' ? workload.spec.jobTemplate.spec.template.spec : workload.spec.template.spec;
 
 const dirs: string[] = [];
 /** A fresh temporary directory, removed by `cleanupDirs`. */
@@ -65,7 +70,13 @@ export function treeBytes(dir: string): Record<string, string> {
 export function synthIn(projectDir: string, env: NodeJS.ProcessEnv = {}, outdir = join(projectDir, 'dist')) {
   let stdout = '';
   let stderr = '';
-  const code = runSynth({ projectDir, outdir, env, stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
+  const code = runSynth({
+    projectDir,
+    outdir,
+    env,
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+  });
   return { code, stdout, stderr, outdir };
 }
 

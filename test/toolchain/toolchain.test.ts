@@ -1,11 +1,25 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { ROOT } from '../support/cli';
 
 // The toolchain as a fresh machine meets it: an empty cache, a busy CPU, a damaged cache, the MongoDB tools from a
@@ -50,7 +64,8 @@ describe('a cold cache on a busy machine', () => {
     const runs = await withBusyCpu(async () => {
       const results: Result[] = [];
       // Four at a time: 20 cold builds in about the time of five.
-      for (let i = 0; i < 20; i += 4) results.push(...(await Promise.all([0, 1, 2, 3].map(() => piece('mongo-tools.sh', { ROOMLER_CACHE: tmp('roomler-cold-') })))));
+      for (let i = 0; i < 20; i += 4)
+        results.push(...(await Promise.all([0, 1, 2, 3].map(() => piece('mongo-tools.sh', { ROOMLER_CACHE: tmp('roomler-cold-') })))));
       return results;
     });
     const failed = runs.filter((r) => r.status !== 0).map((r) => r.stderr.trim());
@@ -61,9 +76,11 @@ describe('a cold cache on a busy machine', () => {
     }
   }, 180_000);
 
-  it("checks every cached Go and Python piece before use, under load, the same way every time", async () => {
+  it('checks every cached Go and Python piece before use, under load, the same way every time', async () => {
     // Warm already (npm test builds them first); this is the check each test file runs before using one.
-    const results = await withBusyCpu(() => Promise.all(['lab.sh', 'ferretdb.sh', 'kube-score.sh', 'checkov.sh'].flatMap((s) => [piece(s, {}), piece(s, {}), piece(s, {})])));
+    const results = await withBusyCpu(() =>
+      Promise.all(['lab.sh', 'ferretdb.sh', 'kube-score.sh', 'checkov.sh'].flatMap((s) => [piece(s, {}), piece(s, {}), piece(s, {})])),
+    );
     expect(results.filter((r) => r.status !== 0).map((r) => r.stderr)).toEqual([]);
     // Nothing was rebuilt: a check that failed under load would have said "damaged" and started a build.
     expect(results.map((r) => r.stderr).join('')).not.toMatch(/damaged|building/);
@@ -83,12 +100,20 @@ describe('a damaged cache is rebuilt, never used', () => {
     ['a deleted binary', () => rmSync(join(bin, 'mongorestore'))],
     ['a file added after the build', () => writeFileSync(join(bin, 'mongodump.orig'), 'x')],
     ['a build without its manifest (interrupted)', () => rmSync(join(bin, '..', '.complete'))],
-    ['a binary replaced by one of another version', () => {
-      writeFileSync(join(bin, 'mongodump'), '#!/bin/sh\necho "mongodump version: 100.9.0"\n');
-      // The manifest updated too, as a careless hand would: only the version check can tell.
-      const sums = readFileSync(join(bin, '..', '.complete'), 'utf8').replace(/^\w+(?=\s+\.\/bin\/mongodump$)/m, createHash('sha256').update(readFileSync(join(bin, 'mongodump'))).digest('hex'));
-      writeFileSync(join(bin, '..', '.complete'), sums);
-    }],
+    [
+      'a binary replaced by one of another version',
+      () => {
+        writeFileSync(join(bin, 'mongodump'), '#!/bin/sh\necho "mongodump version: 100.9.0"\n');
+        // The manifest updated too, as a careless hand would: only the version check can tell.
+        const sums = readFileSync(join(bin, '..', '.complete'), 'utf8').replace(
+          /^\w+(?=\s+\.\/bin\/mongodump$)/m,
+          createHash('sha256')
+            .update(readFileSync(join(bin, 'mongodump')))
+            .digest('hex'),
+        );
+        writeFileSync(join(bin, '..', '.complete'), sums);
+      },
+    ],
   ];
   it.each(damage)('%s', async (_what, breakIt) => {
     breakIt();
@@ -122,7 +147,9 @@ describe('the MongoDB tools from a URL (MONGO_TOOLS_SRC + MONGO_TOOLS_SHA256)', 
     chmodSync(join(stage, name, 'bin', 'mongorestore'), 0o755);
     writeFileSync(join(stage, name, 'LICENSE.md'), 'Apache-2.0\n');
     expect(spawnSync('tar', ['-czf', join(served, `${name}.tgz`), '-C', stage, name]).status).toBe(0);
-    sha = createHash('sha256').update(readFileSync(join(served, `${name}.tgz`))).digest('hex');
+    sha = createHash('sha256')
+      .update(readFileSync(join(served, `${name}.tgz`)))
+      .digest('hex');
     server = createServer((req, res) => {
       const file = join(served, (req.url ?? '/').slice(1));
       if (!existsSync(file)) res.writeHead(404).end();
@@ -182,11 +209,24 @@ describe('prerequisites, all at once, before any build', () => {
     expect(lines[0]).toMatch(/^prerequisites: \d+ missing \(checked before any build; nothing was built\):$/);
     const tools = lines.find((l) => l.includes('host tools the tests drive'))!;
     // Programs outside sbin are missing from this PATH: each is named, and its package is in the one command.
-    for (const [tool, pkg] of [['rsync', 'rsync'], ['janus', 'janus'], ['etcd', 'etcd-server'], ['turnserver', 'coturn'], ['crontab', 'cron'], ['git', 'git']]) {
+    for (const [tool, pkg] of [
+      ['rsync', 'rsync'],
+      ['janus', 'janus'],
+      ['etcd', 'etcd-server'],
+      ['turnserver', 'coturn'],
+      ['crontab', 'cron'],
+      ['git', 'git'],
+    ]) {
       expect(tools).toMatch(new RegExp(`\\b${tool}\\b.*-> apt-get install -y --no-install-recommends .*\\b${pkg}\\b`));
     }
     expect(lines.some((l) => /Go 1\.22\.7 or newer, to build .*: not found -> https:\/\/go\.dev\/dl/.test(l))).toBe(true);
-    expect(lines.some((l) => l.includes(`${join(cache, 'no-such-mirror')} holds no mongo-tools-100.18.0-linux-amd64.tar.gz`) && l.includes('MONGO_TOOLS_SHA256'))).toBe(true);
+    expect(
+      lines.some(
+        (l) =>
+          l.includes(`${join(cache, 'no-such-mirror')} holds no mongo-tools-100.18.0-linux-amd64.tar.gz`) &&
+          l.includes('MONGO_TOOLS_SHA256'),
+      ),
+    ).toBe(true);
     expect(readdirSync(cache)).toEqual([]);
   });
 
@@ -202,12 +242,15 @@ describe('prerequisites, all at once, before any build', () => {
 
 describe('no pipeline fails because its reader stopped early', () => {
   it('no script under hack/ or .ci/ pipes a program into a reader that can stop before the writer is done', () => {
-    const scripts = spawnSync('git', ['ls-files', '.ci', 'hack', 'lib/scripts', 'bin'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim().split('\n');
+    const scripts = spawnSync('git', ['ls-files', '.ci', 'hack', 'lib/scripts', 'bin'], { cwd: ROOT, encoding: 'utf8' })
+      .stdout.trim()
+      .split('\n');
     const offenders: string[] = [];
     for (const file of scripts) {
       const text = readFileSync(join(ROOT, file), 'utf8');
       text.split('\n').forEach((line, i) => {
-        if (/\|\s*(grep\s+(-\w*[qm]|--quiet|--max-count)|head\b)/.test(line) && !/^\s*(#|\/\/|\/\*|\*)/.test(line)) offenders.push(`${file}:${i + 1}: ${line.trim()}`);
+        if (/\|\s*(grep\s+(-\w*[qm]|--quiet|--max-count)|head\b)/.test(line) && !/^\s*(#|\/\/|\/\*|\*)/.test(line))
+          offenders.push(`${file}:${i + 1}: ${line.trim()}`);
       });
     }
     expect(offenders).toEqual([]);

@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { afterAll, describe, expect, it } from 'vitest';
+
 import { ROOMLER } from '../support/cli';
 import { cleanupDirs, emptyDir, projectWith, synthFiles } from '../support/synth';
 
@@ -27,7 +29,9 @@ describe('npm run validate', () => {
   it('fails a broken file with the object, path, message and fix', () => {
     const r = validate(bad);
     expect(r.status).toBe(1);
-    expect(r.stdout).toMatch(/ERROR \[cross-object\] Service\/roomler\/janus spec\.ports\[1\]\.targetPort: targetPort "websockets" is not declared by the selected pods\n\s+fix: /);
+    expect(r.stdout).toMatch(
+      /ERROR \[cross-object\] Service\/roomler\/janus spec\.ports\[1\]\.targetPort: targetPort "websockets" is not declared by the selected pods\n\s+fix: /,
+    );
     expect(r.stdout).toMatch(/1 error\(s\)/);
   });
 
@@ -35,7 +39,12 @@ describe('npm run validate', () => {
     const r = validate('--format', 'json', bad);
     expect(r.status).toBe(1);
     const report = JSON.parse(r.stdout);
-    expect(report.findings[0]).toMatchObject({ severity: 'error', rule: 'cross-object', object: 'Service/roomler/janus', path: 'spec.ports[1].targetPort' });
+    expect(report.findings[0]).toMatchObject({
+      severity: 'error',
+      rule: 'cross-object',
+      object: 'Service/roomler/janus',
+      path: 'spec.ports[1].targetPort',
+    });
   });
 
   it('says what is wrong with a missing path', () => {

@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+
 import { beforeAll, describe, expect, it } from 'vitest';
+
 import { parseStandard } from '../../lib/config/cron';
 import { prng } from '../cutover/support/nginx-fuzz';
 
@@ -9,7 +11,28 @@ import { prng } from '../cutover/support/nginx-fuzz';
 const ROOT = join(__dirname, '..', '..');
 const COUNT = 3000;
 
-const NUMBERS = ['0', '1', '5', '6', '7', '12', '13', '23', '24', '31', '32', '59', '60', '007', '+5', '-1', '-0', '99999999999999999999', '3x', ''];
+const NUMBERS = [
+  '0',
+  '1',
+  '5',
+  '6',
+  '7',
+  '12',
+  '13',
+  '23',
+  '24',
+  '31',
+  '32',
+  '59',
+  '60',
+  '007',
+  '+5',
+  '-1',
+  '-0',
+  '99999999999999999999',
+  '3x',
+  '',
+];
 const NAMES = ['jan', 'DEC', 'Feb', 'sun', 'MON', 'sat', 'thu', 'foo', 'j', 'sunday'];
 const SPACES = [' ', ' ', ' ', '  ', '\t', '\n', '\u00a0', '\u2028', '\ufeff', '\u3000'];
 const DURATIONS = ['5m', '1h30m', '1.5h', '.5s', '5.', '0', '-1h', '+2m', '5', '1x', '', '9999999999h', '1µs', '1μs', 'h', '.s', '1h-5m'];
@@ -61,9 +84,12 @@ function schedule(r: ReturnType<typeof prng>): string {
   if (r.chance(0.5)) return plausible(r);
   let prefix = '';
   if (r.chance(0.08)) prefix = `${r.pick(['TZ=', 'CRON_TZ='])}${r.pick(ZONES)}${r.chance(0.9) ? r.pick([' ', '  ']) : ''}`;
-  if (r.chance(0.12)) return `${prefix}${r.pick(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly', '@every ', '@every', '@Daily', '@daily ', '@foo'])}${r.chance(0.5) ? r.pick(DURATIONS) : ''}`;
+  if (r.chance(0.12))
+    return `${prefix}${r.pick(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly', '@every ', '@every', '@Daily', '@daily ', '@foo'])}${r.chance(0.5) ? r.pick(DURATIONS) : ''}`;
   const count = r.chance(0.85) ? 5 : r.pick([0, 3, 4, 6, 7]);
-  const fields = Array.from({ length: count }, () => Array.from({ length: 1 + (r.chance(0.25) ? r.int(3) : 0) }, () => (r.chance(0.03) ? '' : part(r))).join(','));
+  const fields = Array.from({ length: count }, () =>
+    Array.from({ length: 1 + (r.chance(0.25) ? r.int(3) : 0) }, () => (r.chance(0.03) ? '' : part(r))).join(','),
+  );
   const sep = () => (r.chance(0.9) ? ' ' : r.pick(SPACES));
   return `${prefix}${r.chance(0.05) ? sep() : ''}${fields.join(' ').replace(/ /g, sep)}${r.chance(0.05) ? sep() : ''}`;
 }
@@ -77,7 +103,11 @@ describe('CronJob schedules: lib/config/cron.ts and robfig/cron v3 agree', () =>
   it(`on ${COUNT} generated schedules: the same verdict and the same message`, () => {
     const r = prng(42);
     const schedules = [...new Set(Array.from({ length: COUNT }, () => schedule(r)))];
-    const answers = execFileSync(parser, { input: schedules.map((s) => JSON.stringify(s)).join('\n') + '\n', encoding: 'utf8', maxBuffer: 16 << 20 })
+    const answers = execFileSync(parser, {
+      input: schedules.map((s) => JSON.stringify(s)).join('\n') + '\n',
+      encoding: 'utf8',
+      maxBuffer: 16 << 20,
+    })
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { ok: boolean; error?: string });

@@ -1,10 +1,12 @@
-import { describe, expect, it } from 'vitest';
-import { cronJobScheduleProblem, parseStandard } from '../../lib/config/cron';
-import { loadConfig } from '../../lib/config';
-import { ConfigError } from '../../lib/config/load';
-import { emptyDir } from '../support/synth';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import { loadConfig } from '../../lib/config';
+import { cronJobScheduleProblem, parseStandard } from '../../lib/config/cron';
+import { ConfigError } from '../../lib/config/load';
+import { emptyDir } from '../support/synth';
 
 // robfig/cron v3.0.1's own parser_test.go cases (TestRange, TestField, TestParseScheduleErrors, TestParseSchedule,
 // TestStandardSpecSchedule), as ParseStandard sees them: its range tests use made-up bounds (0-7, 1-3, 3-5), so each

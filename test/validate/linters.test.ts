@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { EXEMPTIONS_FILE, compare, loadExemptions, runLinters, type LinterFinding, type Tool } from '../../hack/lib/linters/linters';
-import { allObjects, cleanupDirs, emptyDir, find, podSpec, synthFiles, type Obj } from '../support/synth';
+
+import { compare, EXEMPTIONS_FILE, type LinterFinding, loadExemptions, runLinters, type Tool } from '../../hack/lib/linters/linters';
+import { allObjects, cleanupDirs, emptyDir, find, type Obj, podSpec, synthFiles } from '../support/synth';
 
 afterAll(cleanupDirs);
 const ROOT = join(__dirname, '..', '..');
@@ -16,11 +18,16 @@ let findings: LinterFinding[];
 const lint = (files: ReadonlyMap<string, string>) => {
   const dir = emptyDir('roomler-linters-');
   for (const [name, text] of files) writeFileSync(join(dir, name), text);
-  return runLinters(bins, [...files.keys()].map((f) => join(dir, f)), dir);
+  return runLinters(
+    bins,
+    [...files.keys()].map((f) => join(dir, f)),
+    dir,
+  );
 };
 
 beforeAll(() => {
-  const build = (script: string) => execFileSync('bash', [join(ROOT, 'hack', 'toolchain', script)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  const build = (script: string) =>
+    execFileSync('bash', [join(ROOT, 'hack', 'toolchain', script)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
   bins = { 'kube-score': build('kube-score.sh'), checkov: build('checkov.sh') };
   findings = lint(synthFiles());
 }, 600_000);
@@ -34,8 +41,15 @@ describe('kube-score and Checkov on the default output', () => {
   });
 
   it('an exemption for something no tool reports is stale, and fails', () => {
-    const extra = { tool: 'kube-score' as const, check: 'container-image-tag', objects: ['Deployment/roomler/redis'], reason: 'redis is pinned, so this never matches' };
-    expect(compare(findings, [...loadExemptions(EXEMPTIONS_FILE), extra]).stale).toEqual(['kube-score container-image-tag Deployment/roomler/redis']);
+    const extra = {
+      tool: 'kube-score' as const,
+      check: 'container-image-tag',
+      objects: ['Deployment/roomler/redis'],
+      reason: 'redis is pinned, so this never matches',
+    };
+    expect(compare(findings, [...loadExemptions(EXEMPTIONS_FILE), extra]).stale).toEqual([
+      'kube-score container-image-tag Deployment/roomler/redis',
+    ]);
     const file = join(emptyDir('roomler-exemptions-'), 'x.yaml');
     writeFileSync(file, stringify([{ ...extra, reason: 'short' }]));
     expect(() => loadExemptions(file)).toThrow(/reason.*must say why/);
@@ -46,17 +60,29 @@ describe('kube-score and Checkov on the default output', () => {
     const objects = allObjects(new Map([['r', files.get('roomler.k8s.yaml')!]]));
     const app = podSpec(find(objects, 'Deployment', 'roomler')).containers[0];
     app.readinessProbe = { ...app.livenessProbe, periodSeconds: 10 };
-    podSpec(find(objects, 'StatefulSet', 'mongodb')).containers[0].env.push({ name: 'MONGO_INITDB_ROOT_PASSWORD', valueFrom: { secretKeyRef: { name: 'mongodb-secret', key: 'MONGO_INITDB_ROOT_PASSWORD' } } });
+    podSpec(find(objects, 'StatefulSet', 'mongodb')).containers[0].env.push({
+      name: 'MONGO_INITDB_ROOT_PASSWORD',
+      valueFrom: { secretKeyRef: { name: 'mongodb-secret', key: 'MONGO_INITDB_ROOT_PASSWORD' } },
+    });
     const broken = lint(new Map([['roomler.k8s.yaml', objects.map((o: Obj) => stringify(o, { version: '1.1' })).join('---\n')]]));
     const { unexempted } = compare(broken, loadExemptions(EXEMPTIONS_FILE));
-    expect(unexempted.map((f) => `${f.tool} ${f.check} ${f.object}`).sort()).toEqual(['checkov CKV_K8S_35 StatefulSet/roomler/mongodb', 'kube-score pod-probes-identical Deployment/roomler/roomler']);
+    expect(unexempted.map((f) => `${f.tool} ${f.check} ${f.object}`).sort()).toEqual([
+      'checkov CKV_K8S_35 StatefulSet/roomler/mongodb',
+      'kube-score pod-probes-identical Deployment/roomler/roomler',
+    ]);
   });
 
   it('docs/security.md shows every exemption (tool and check) in its table', () => {
     const doc = readFileSync(join(ROOT, 'docs', 'security.md'), 'utf8');
-    const rows = doc.split('\n').filter((l) => l.startsWith('| ')).map((l) => l.toLowerCase());
+    const rows = doc
+      .split('\n')
+      .filter((l) => l.startsWith('| '))
+      .map((l) => l.toLowerCase());
     for (const e of loadExemptions(EXEMPTIONS_FILE)) {
-      expect(rows.some((r) => r.includes(`${e.tool} \`${e.check.toLowerCase()}\``) && r.includes('| exempted |')), `${e.tool} ${e.check}`).toBe(true);
+      expect(
+        rows.some((r) => r.includes(`${e.tool} \`${e.check.toLowerCase()}\``) && r.includes('| exempted |')),
+        `${e.tool} ${e.check}`,
+      ).toBe(true);
     }
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+
 import { SchemaValidator } from '../../lib/validate/schema';
 
 // The validator loads the vendored schemas without their documentation (the `description` strings): a field that is

@@ -1,14 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
+
 import type { LoadedConfig } from '../../../lib/config';
 import { ENV_PATHS } from '../../../lib/config/env';
-import { UserError } from '../cli/errors';
 import { confirm } from '../cli/confirm';
+import { UserError } from '../cli/errors';
 import { acquireLock } from '../process/lock';
 import { onInterrupt, run } from '../process/run';
 import { reporter } from './report';
 import { shq } from './rsync';
-import { backupSets, prune, snapshot, verifySet, type VerifyOptions } from './snapshots';
+import { backupSets, prune, snapshot, type VerifyOptions, verifySet } from './snapshots';
 
 const BEGIN = '# BEGIN roomler-backup (managed by `bin/roomler backup install`)';
 const END = '# END roomler-backup';
@@ -53,7 +54,10 @@ export async function runBackups(cfg: LoadedConfig, o: { allowEmpty: boolean; lo
     stop();
     await release();
   }
-  if (failed.length) report.fail(`backup run: ${failed.length} of ${sets.length} set(s) FAILED (${failed.join(', ')})${failed.length < sets.length ? '; the others are backed up' : ''}`);
+  if (failed.length)
+    report.fail(
+      `backup run: ${failed.length} of ${sets.length} set(s) FAILED (${failed.join(', ')})${failed.length < sets.length ? '; the others are backed up' : ''}`,
+    );
   else report.info(`backup run: all ${sets.length} set(s) backed up`);
   return failed.length ? 1 : 0;
 }
@@ -79,15 +83,21 @@ export const scheduleLog = (cfg: LoadedConfig, what: 'run' | 'verify') => join(c
  * mailed), never run twice; with --log the commands are quiet on success and print only failures, which cron
  * mails to `backup.mailto`.
  */
-export function scheduleBlock(cfg: LoadedConfig, o: { entry: string; projectDir: string; env: NodeJS.ProcessEnv; nodeBin: string }): string[] {
+export function scheduleBlock(
+  cfg: LoadedConfig,
+  o: { entry: string; projectDir: string; env: NodeJS.ProcessEnv; nodeBin: string },
+): string[] {
   const pinned: [string, string][] = [['ROOMLER_PROJECT_DIR', resolve(o.projectDir)]];
   if (cfg.file) pinned.push(['ROOMLER_CONFIG', resolve(cfg.file)]);
   for (const name of Object.keys(ENV_PATHS)) if (o.env[name]) pinned.push([name, o.env[name]!]);
   // node first (bin/roomler runs the node on PATH), then the installing shell's PATH without npm's additions.
-  const path = [dirname(o.nodeBin), ...(o.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)].filter((p, n, all) => p && !p.includes('node_modules/.bin') && all.indexOf(p) === n);
+  const path = [dirname(o.nodeBin), ...(o.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)].filter(
+    (p, n, all) => p && !p.includes('node_modules/.bin') && all.indexOf(p) === n,
+  );
   pinned.push(['PATH', path.join(delimiter)]);
   for (const [name, value] of pinned) {
-    if (/[\n\r\0]/.test(value)) throw new UserError(`backup install: ${name} holds a line break, which a crontab line cannot carry; nothing was changed`);
+    if (/[\n\r\0]/.test(value))
+      throw new UserError(`backup install: ${name} holds a line break, which a crontab line cannot carry; nothing was changed`);
   }
   // cron turns an unescaped % into a newline, even inside quotes.
   const cron = (s: string) => s.replace(/%/g, '\\%');
@@ -105,11 +115,21 @@ export function scheduleBlock(cfg: LoadedConfig, o: { entry: string; projectDir:
 }
 
 /** `backup install`: the managed block in this user's crontab, shown as a diff first. */
-export async function installSchedule(cfg: LoadedConfig, o: { entry: string; projectDir: string; dryRun: boolean; yes: boolean }, log: (line: string) => void): Promise<number> {
+export async function installSchedule(
+  cfg: LoadedConfig,
+  o: { entry: string; projectDir: string; dryRun: boolean; yes: boolean },
+  log: (line: string) => void,
+): Promise<number> {
   const block = scheduleBlock(cfg, { entry: o.entry, projectDir: o.projectDir, env: process.env, nodeBin: process.execPath });
   const current = await run('crontab', ['-l']);
   if (current.exitCode !== 0 && !/no crontab/i.test(current.stderr)) throw new UserError(`crontab -l failed: ${current.stderr.trim()}`);
-  const lines = current.exitCode === 0 ? current.stdout.replace(/\n$/, '').split('\n').filter((l, n, a) => !(a.length === 1 && l === '')) : [];
+  const lines =
+    current.exitCode === 0
+      ? current.stdout
+          .replace(/\n$/, '')
+          .split('\n')
+          .filter((l, n, a) => !(a.length === 1 && l === ''))
+      : [];
   const start = lines.indexOf(BEGIN);
   const end = lines.indexOf(END);
   const kept = start >= 0 && end > start ? [...lines.slice(0, start), ...lines.slice(end + 1)] : lines;
@@ -124,7 +144,11 @@ export async function installSchedule(cfg: LoadedConfig, o: { entry: string; pro
     log('backup install: dry run, crontab not changed');
     return 0;
   }
-  await confirm('backup install will change', [`the crontab of user ${process.env.USER ?? process.getuid?.()} on this host (the lines above)`], o.yes);
+  await confirm(
+    'backup install will change',
+    [`the crontab of user ${process.env.USER ?? process.getuid?.()} on this host (the lines above)`],
+    o.yes,
+  );
   const w = await run('crontab', ['-'], { input: next });
   if (w.exitCode !== 0) throw new UserError(`crontab - refused the new table, nothing was changed: ${w.stderr.trim()}`);
   log('backup install: crontab updated');

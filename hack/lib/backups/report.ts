@@ -21,7 +21,13 @@ export interface Reporter {
  * cron's mail (MAILTO) holds what went wrong and nothing when all went well. The file is rotated first when it
  * has grown past LOG_ROTATE_BYTES: FILE.1 … FILE.LOG_KEEP, the oldest dropped.
  */
-export function reporter(logFile?: string, io: { out: (s: string) => void; err: (s: string) => void } = { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s) }): Reporter {
+export function reporter(
+  logFile?: string,
+  io: { out: (s: string) => void; err: (s: string) => void } = {
+    out: (s) => void process.stdout.write(s),
+    err: (s) => void process.stderr.write(s),
+  },
+): Reporter {
   if (!logFile) return { info: (l) => io.out(`${l}\n`), fail: (l) => io.err(`${l}\n`), progress: (l) => io.err(`${l}\n`) };
   mkdirSync(dirname(logFile), { recursive: true });
   if (existsSync(logFile) && statSync(logFile).size >= LOG_ROTATE_BYTES) {

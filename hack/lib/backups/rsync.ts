@@ -1,26 +1,33 @@
 import { lstatSync, readdirSync, type Stats } from 'node:fs';
+
 import cliProgress from 'cli-progress';
+
 import type { RootConfig } from '../../../lib/config';
 import { UserError } from '../cli';
 import { LOCK_TAKEN, underLock } from '../process/lock';
-import { run, start, type RunResult } from '../process/run';
+import { run, type RunResult, start } from '../process/run';
 
 type Ssh = RootConfig['ssh'];
 
 /** rsync's `-e` value: ssh without a password prompt, with a bounded connect time and a pinned host key. */
 export function sshArgs(ssh: Ssh): string[] {
   return [
-    '-p', String(ssh.port),
+    '-p',
+    String(ssh.port),
     ...(ssh.keyPath ? ['-i', ssh.keyPath, '-o', 'IdentitiesOnly=yes'] : []),
-    '-o', 'BatchMode=yes',
-    '-o', `ConnectTimeout=${ssh.connectTimeoutSeconds}`,
-    '-o', `StrictHostKeyChecking=${ssh.strictHostKeyChecking}`,
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    `ConnectTimeout=${ssh.connectTimeoutSeconds}`,
+    '-o',
+    `StrictHostKeyChecking=${ssh.strictHostKeyChecking}`,
     ...(ssh.knownHostsFile ? ['-o', `UserKnownHostsFile=${ssh.knownHostsFile}`] : []),
   ];
 }
 
 /** rsync splits `-e` on spaces but honours single quotes. */
-export const rsyncShell = (ssh: Ssh) => ['ssh', ...sshArgs(ssh)].map((a) => (/[\s']/.test(a) ? `'${a.replace(/'/g, `'\\''`)}'` : a)).join(' ');
+export const rsyncShell = (ssh: Ssh) =>
+  ['ssh', ...sshArgs(ssh)].map((a) => (/[\s']/.test(a) ? `'${a.replace(/'/g, `'\\''`)}'` : a)).join(' ');
 
 export const remote = (ssh: Ssh, path: string) => `${ssh.user}@${ssh.host}:${path}`;
 
@@ -28,7 +35,8 @@ export const remote = (ssh: Ssh, path: string) => `${ssh.user}@${ssh.host}:${pat
 export const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** Runs a command on the node over ssh. */
-export const sshRun = (ssh: Ssh, command: string, timeoutMs = 120_000) => run('ssh', [...sshArgs(ssh), `${ssh.user}@${ssh.host}`, command], { timeoutMs });
+export const sshRun = (ssh: Ssh, command: string, timeoutMs = 120_000) =>
+  run('ssh', [...sshArgs(ssh), `${ssh.user}@${ssh.host}`, command], { timeoutMs });
 
 /**
  * -aHAX --numeric-ids: hard links, ACLs, xattrs and ids survive (FIELD-NOTES). --sparse: runs of zeros are
@@ -49,8 +57,13 @@ const MAX_ERROR_LINES = 20;
  * is printed as `\#012`), so each stays one line.
  */
 export function errorLines(stderr: string): string[] {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l && !/\(see previous errors\)/.test(l));
-  return lines.length > MAX_ERROR_LINES ? [...lines.slice(0, MAX_ERROR_LINES), `… and ${lines.length - MAX_ERROR_LINES} more error line(s)`] : lines;
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/\(see previous errors\)/.test(l));
+  return lines.length > MAX_ERROR_LINES
+    ? [...lines.slice(0, MAX_ERROR_LINES), `… and ${lines.length - MAX_ERROR_LINES} more error line(s)`]
+    : lines;
 }
 
 const DISK_FULL = /No space left on device|Disk quota exceeded/;
@@ -64,10 +77,16 @@ export function classifyRsync(r: RunResult, what: string): { ok: true } | { ok: 
   const detail = lines.length ? `:\n  ${lines.join('\n  ')}` : '';
   if (r.timedOut) return { ok: false, message: `${what}: timed out; rsync and ssh were killed${detail}` };
   if (r.exitCode === 255 || /ssh: /.test(err)) {
-    if (/Permission denied \(publickey/.test(err)) return { ok: false, message: `${what}: ssh refused the key (Permission denied (publickey)); check ssh.keyPath (SSH_KEY_PATH) and the node's authorized_keys` };
-    if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/.test(err)) return { ok: false, message: `${what}: the node's ssh host key is unknown or changed; check ssh.knownHostsFile` };
+    if (/Permission denied \(publickey/.test(err))
+      return {
+        ok: false,
+        message: `${what}: ssh refused the key (Permission denied (publickey)); check ssh.keyPath (SSH_KEY_PATH) and the node's authorized_keys`,
+      };
+    if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/.test(err))
+      return { ok: false, message: `${what}: the node's ssh host key is unknown or changed; check ssh.knownHostsFile` };
     const sshLine = err.split('\n').find((l) => l.startsWith('ssh: ')) ?? tail;
-    if (/Connection refused|Connection timed out|No route to host|Could not resolve|Network is unreachable/.test(err)) return { ok: false, message: `${what}: cannot reach the node over ssh (${sshLine})` };
+    if (/Connection refused|Connection timed out|No route to host|Could not resolve|Network is unreachable/.test(err))
+      return { ok: false, message: `${what}: cannot reach the node over ssh (${sshLine})` };
     return { ok: false, message: `${what}: ssh failed (exit 255)${detail}` };
   }
   if (DISK_FULL.test(err)) return { ok: false, message: `${what}: disk full (rsync exit ${r.exitCode ?? r.signal})${detail}` };
@@ -179,7 +198,12 @@ export interface ChecksumComparison {
  * (`--dry-run --checksum`): every file, or `sample` files spread evenly over the sorted list, given to rsync as a
  * NUL-separated --files-from. Used by `migrate uploads` after copying and by `backup verify --deep`.
  */
-export async function compareChecksums(ssh: Ssh, localDir: string, remoteDir: string, o: { sample: number; timeoutMs: number; what: string }): Promise<ChecksumComparison> {
+export async function compareChecksums(
+  ssh: Ssh,
+  localDir: string,
+  remoteDir: string,
+  o: { sample: number; timeoutMs: number; what: string },
+): Promise<ChecksumComparison> {
   const all = o.sample > 0 ? localFiles(localDir) : undefined;
   const chosen = all && o.sample < all.length ? evenSample(all, o.sample) : undefined;
   const r = await run(
@@ -223,7 +247,12 @@ export function parseProgress(line: string): { bytes: number; percent: number; r
  * runs holding that lock itself (see underLock), so a transfer that somehow outlived its command still keeps the
  * next run away from what it is writing.
  */
-export async function rsyncWithProgress(args: string[], label: string, timeoutMs: number, o: { lockFile?: string; progress?: (line: string) => void } = {}): Promise<RunResult> {
+export async function rsyncWithProgress(
+  args: string[],
+  label: string,
+  timeoutMs: number,
+  o: { lockFile?: string; progress?: (line: string) => void } = {},
+): Promise<RunResult> {
   const progress = o.progress ?? ((line: string) => void process.stderr.write(`${line}\n`));
   const rsyncArgs = ['--info=progress2', '--no-inc-recursive', ...args];
   const [file, argv] = o.lockFile ? underLock(o.lockFile, 'rsync', rsyncArgs) : ['rsync', rsyncArgs];
@@ -231,7 +260,12 @@ export async function rsyncWithProgress(args: string[], label: string, timeoutMs
   let last: ReturnType<typeof parseProgress>;
   let buffer = '';
   const tty = process.stderr.isTTY;
-  const bar = tty ? new cliProgress.SingleBar({ format: `${label} [{bar}] {percentage}% | {size} | {rate} | {files} files`, hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
+  const bar = tty
+    ? new cliProgress.SingleBar(
+        { format: `${label} [{bar}] {percentage}% | {size} | {rate} | {files} files`, hideCursor: true },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
   bar?.start(100, 0, { size: '0 B', rate: '-', files: 0 });
   child.child.stdout!.on('data', (d: Buffer) => {
     buffer += d.toString();
@@ -241,13 +275,22 @@ export async function rsyncWithProgress(args: string[], label: string, timeoutMs
       const progress = parseProgress(p);
       if (progress) {
         last = progress;
-        bar?.update(progress.percent, { size: `${(progress.bytes / 1e6).toFixed(1)} MB`, rate: progress.rate, files: progress.transferred ?? 0 });
+        bar?.update(progress.percent, {
+          size: `${(progress.bytes / 1e6).toFixed(1)} MB`,
+          rate: progress.rate,
+          files: progress.transferred ?? 0,
+        });
       }
     }
   });
   const ticker = tty
     ? undefined
-    : setInterval(() => last && progress(`${label}: ${last.percent}% ${(last.bytes / 1e6).toFixed(1)} MB at ${last.rate}, ${last.transferred ?? 0} files`), 5000);
+    : setInterval(
+        () =>
+          last &&
+          progress(`${label}: ${last.percent}% ${(last.bytes / 1e6).toFixed(1)} MB at ${last.rate}, ${last.transferred ?? 0} files`),
+        5000,
+      );
   const r = await child.done;
   if (ticker) clearInterval(ticker);
   bar?.stop();

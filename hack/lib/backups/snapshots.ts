@@ -1,17 +1,47 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
+
 import type { LoadedConfig } from '../../../lib/config';
 import { ARCHIVE_NAME, type ArchiveManifest } from '../../../lib/config/mongo-backup';
 import { UserError } from '../cli';
-import { run } from '../process/run';
 import { acquireLock } from '../process/lock';
-import { ARCHIVE_FLAGS, classifyRsync, compareChecksums, isSilentCorruption, localStats, remote, rsyncShell, rsyncStats, rsyncWithProgress, walkFiles } from './rsync';
+import { run } from '../process/run';
+import {
+  ARCHIVE_FLAGS,
+  classifyRsync,
+  compareChecksums,
+  isSilentCorruption,
+  localStats,
+  remote,
+  rsyncShell,
+  rsyncStats,
+  rsyncWithProgress,
+  walkFiles,
+} from './rsync';
 
 /** A snapshot's directory name: its UTC stamp, the only age that counts (rsync copies directory mtimes). */
 export const STAMP = /^\d{8}T\d{6}Z$/;
-export const stampNow = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-export const stampTime = (s: string) => Date.UTC(+s.slice(0, 4), +s.slice(4, 6) - 1, +s.slice(6, 8), +s.slice(9, 11), +s.slice(11, 13), +s.slice(13, 15));
+export const stampNow = () =>
+  new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+export const stampTime = (s: string) =>
+  Date.UTC(+s.slice(0, 4), +s.slice(4, 6) - 1, +s.slice(6, 8), +s.slice(9, 11), +s.slice(11, 13), +s.slice(13, 15));
 
 export interface BackupSet {
   /** Directory name under backup.basePath. */
@@ -35,7 +65,12 @@ export function backupSets(cfg: LoadedConfig): BackupSet[] {
   });
 }
 
-export const snapshots = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((n) => STAMP.test(n)).sort() : []);
+export const snapshots = (dir: string) =>
+  existsSync(dir)
+    ? readdirSync(dir)
+        .filter((n) => STAMP.test(n))
+        .sort()
+    : [];
 export const latestOf = (dir: string) => {
   try {
     const target = readlinkSync(join(dir, 'latest'));
@@ -49,7 +84,11 @@ export const latestOf = (dir: string) => {
 export const transferLock = (dir: string) => join(dir, '.transfer.lock');
 
 /** Pulls one snapshot of `set` into `<base>/<set>/<stamp>` with hard links to the previous one. */
-export async function snapshot(cfg: LoadedConfig, set: BackupSet, options: { allowEmpty: boolean; progress?: (line: string) => void }): Promise<string> {
+export async function snapshot(
+  cfg: LoadedConfig,
+  set: BackupSet,
+  options: { allowEmpty: boolean; progress?: (line: string) => void },
+): Promise<string> {
   const b = cfg.root.backup;
   const dir = join(b.basePath, set.name);
   mkdirSync(dir, { recursive: true });
@@ -58,7 +97,9 @@ export async function snapshot(cfg: LoadedConfig, set: BackupSet, options: { all
     // An rsync that outlived its run (its guard gone too, or started by hand) still holds the transfer lock and
     // is still writing its .partial: wait the guard's TERM-then-KILL out, then refuse. (With no .partial there is
     // nothing to protect; a transfer that has not created one yet makes our rsync's own flock refuse.)
-    await (await acquireLock(transferLock(dir), `an rsync of an earlier run (still writing ${set.name}/*.partial)`, { waitSeconds: 5 }))();
+    await (
+      await acquireLock(transferLock(dir), `an rsync of an earlier run (still writing ${set.name}/*.partial)`, { waitSeconds: 5 })
+    )();
   }
   // Never resume into a half-written snapshot: rsync would chmod inodes shared with older ones (FIELD-NOTES).
   for (const n of partials) rmSync(join(dir, n), { recursive: true, force: true });
@@ -81,7 +122,10 @@ export async function snapshot(cfg: LoadedConfig, set: BackupSet, options: { all
     remote(cfg.root.ssh, `${set.source.replace(/\/+$/, '')}/`),
     `${partial}/`,
   ];
-  const r = await rsyncWithProgress(args, `backup ${set.name}`, b.timeoutMinutes * 60_000, { lockFile: transferLock(dir), progress: options.progress });
+  const r = await rsyncWithProgress(args, `backup ${set.name}`, b.timeoutMinutes * 60_000, {
+    lockFile: transferLock(dir),
+    progress: options.progress,
+  });
   const c = classifyRsync(r, `pulling ${set.source} from the node`);
   if (!c.ok) {
     // Never resumed anyway; removing it now gives the space back to the other sets (a full disk is one way to get here).
@@ -150,7 +194,10 @@ function linkSharing(a: string, b: string): { candidates: number; shared: number
 const sha256 = (file: string) =>
   new Promise<string>((res, rej) => {
     const h = createHash('sha256');
-    createReadStream(file).on('data', (d) => h.update(d)).on('end', () => res(h.digest('hex'))).on('error', rej);
+    createReadStream(file)
+      .on('data', (d) => h.update(d))
+      .on('end', () => res(h.digest('hex')))
+      .on('error', rej);
   });
 
 export interface VerifyOptions {
@@ -185,7 +232,9 @@ export async function verifySet(cfg: LoadedConfig, set: BackupSet, o: VerifyOpti
   if (older.length) {
     const prev = older[older.length - 1];
     const { candidates, shared } = linkSharing(snap, join(dir, prev));
-    (shared === candidates ? ok : fail)(`${shared} of ${candidates} unchanged files share their inode with ${prev}${shared === candidates ? '' : ' (hard links not shared: was --link-dest wrong?)'}`);
+    (shared === candidates ? ok : fail)(
+      `${shared} of ${candidates} unchanged files share their inode with ${prev}${shared === candidates ? '' : ' (hard links not shared: was --link-dest wrong?)'}`,
+    );
   } else ok('first snapshot: no previous one to share links with');
 
   const future = futureSnapshots(dir);
@@ -195,7 +244,9 @@ export async function verifySet(cfg: LoadedConfig, set: BackupSet, o: VerifyOpti
 
   if (set.mongo) {
     const instance = cfg.instances.find((i) => set.source === (i.backups.volume.hostPath ?? `/data/${i.namespace}/backup`));
-    const archives = readdirSync(snap).filter((f) => ARCHIVE_NAME.test(f)).sort();
+    const archives = readdirSync(snap)
+      .filter((f) => ARCHIVE_NAME.test(f))
+      .sort();
     const newest = archives[archives.length - 1];
     if (!newest) {
       fail('no MongoDB archive in the snapshot');
@@ -212,7 +263,9 @@ export async function verifySet(cfg: LoadedConfig, set: BackupSet, o: VerifyOpti
     else {
       const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as ArchiveManifest;
       const actual = await sha256(join(snap, newest));
-      (actual === manifest.sha256 ? ok : fail)(`sha256 of ${newest} ${actual === manifest.sha256 ? 'matches' : `is ${actual.slice(0, 12)}…, manifest says ${String(manifest.sha256).slice(0, 12)}…`}`);
+      (actual === manifest.sha256 ? ok : fail)(
+        `sha256 of ${newest} ${actual === manifest.sha256 ? 'matches' : `is ${actual.slice(0, 12)}…, manifest says ${String(manifest.sha256).slice(0, 12)}…`}`,
+      );
     }
   }
   return out;
@@ -228,7 +281,11 @@ async function deepCheck(cfg: LoadedConfig, set: BackupSet, snap: string, latest
   const line = (ok: boolean, text: string): Check => ({ ok, line: `${ok ? 'ok  ' : 'FAIL'} ${set.name}: ${text}` });
   let cmp;
   try {
-    cmp = await compareChecksums(cfg.root.ssh, snap, set.source, { sample, timeoutMs: cfg.root.backup.timeoutMinutes * 60_000, what: `deep check of ${latest} against the node` });
+    cmp = await compareChecksums(cfg.root.ssh, snap, set.source, {
+      sample,
+      timeoutMs: cfg.root.backup.timeoutMinutes * 60_000,
+      what: `deep check of ${latest} against the node`,
+    });
   } catch (e) {
     return [line(false, (e as Error).message)];
   }
@@ -237,8 +294,17 @@ async function deepCheck(cfg: LoadedConfig, set: BackupSet, snap: string, latest
   const since = changed ? `; ${changed} changed or removed on the node since the snapshot, not compared` : '';
   if (cmp.checked !== cmp.asked) return [line(false, `deep: rsync compared ${cmp.checked} file(s), ${cmp.asked} were asked for`)];
   if (corrupt.length) {
-    const names = corrupt.slice(0, 10).map((c) => c.name).join(', ') + (corrupt.length > 10 ? ', …' : '');
-    return [line(false, `deep: content differs from the node under the same size and mtime for ${corrupt.length} of ${cmp.checked} file(s) (silent corruption in ${latest} or on the node): ${names}${since}`)];
+    const names =
+      corrupt
+        .slice(0, 10)
+        .map((c) => c.name)
+        .join(', ') + (corrupt.length > 10 ? ', …' : '');
+    return [
+      line(
+        false,
+        `deep: content differs from the node under the same size and mtime for ${corrupt.length} of ${cmp.checked} file(s) (silent corruption in ${latest} or on the node): ${names}${since}`,
+      ),
+    ];
   }
   return [line(true, `deep: content checksums of ${cmp.checked - changed} of ${cmp.checked} sampled file(s) match the node${since}`)];
 }

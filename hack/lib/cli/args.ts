@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+
 import { UserError } from './errors';
 
 // The one argument parser of every command in hack/: node:util's parseArgs (strict: unknown options, missing
@@ -31,16 +32,18 @@ export type Options = Record<string, OptionSpec>;
 type ValueOf<S extends OptionSpec> = S['multiple'] extends true
   ? string[]
   : S['required'] extends true
-    ? S['type'] extends 'number' ? number : string
-  : S['type'] extends 'boolean'
-    ? boolean
-    : S['type'] extends 'number'
-      ? S extends { default: number }
-        ? number
-        : number | undefined
-      : S extends { default: string }
-        ? string
-        : string | undefined;
+    ? S['type'] extends 'number'
+      ? number
+      : string
+    : S['type'] extends 'boolean'
+      ? boolean
+      : S['type'] extends 'number'
+        ? S extends { default: number }
+          ? number
+          : number | undefined
+        : S extends { default: string }
+          ? string
+          : string | undefined;
 
 export type Values<O extends Options> = { [K in keyof O]: ValueOf<O[K]> };
 
@@ -91,7 +94,10 @@ export const HELP: OptionSpec = { type: 'boolean', short: 'h', description: 'sho
 export const PROGRAM = 'bin/roomler';
 
 export class UsageError extends UserError {
-  constructor(message: string, readonly help: string) {
+  constructor(
+    message: string,
+    readonly help: string,
+  ) {
     super(`${message}\n\n${help}`, 2);
   }
 }
@@ -119,7 +125,11 @@ export function commandHelp(path: string, c: Command<any>, program = PROGRAM): s
   const out = [`usage: ${program} ${path} [options]${pos.length ? ` ${pos.join(' ')}` : ''}`, '', c.summary ?? ''];
   if (c.description) out.push('', c.description);
   if (c.positionals?.length) out.push('', 'arguments:', table(c.positionals.map((p) => [p.name, p.description])));
-  out.push('', 'options:', table(Object.entries(options).map(([n, o]) => [optionLabel(n, o), `${o.description}${o === HELP ? '' : defaultLabel(o)}`])));
+  out.push(
+    '',
+    'options:',
+    table(Object.entries(options).map(([n, o]) => [optionLabel(n, o), `${o.description}${o === HELP ? '' : defaultLabel(o)}`])),
+  );
   out.push('', c.examples.length > 1 ? 'examples:' : 'example:', ...c.examples.map((e) => `  ${e}`));
   return out.join('\n');
 }
@@ -127,7 +137,11 @@ export function commandHelp(path: string, c: Command<any>, program = PROGRAM): s
 export function groupHelp(path: string, g: Group, program = PROGRAM): string {
   const out = [`usage: ${program} ${path} <command> [options]`, '', g.summary ?? ''];
   if (g.description) out.push('', g.description);
-  out.push('', 'commands:', table(Object.entries(g.subcommands).map(([n, c]) => [n, `${c.summary}${g.default === n ? ' (the default)' : ''}`])));
+  out.push(
+    '',
+    'commands:',
+    table(Object.entries(g.subcommands).map(([n, c]) => [n, `${c.summary}${g.default === n ? ' (the default)' : ''}`])),
+  );
   out.push('', 'options:', table([[optionLabel('help', HELP), HELP.description]]));
   out.push('', `Run \`${program} ${path} <command> --help\` for a command's options.`);
   out.push('', g.examples.length > 1 ? 'examples:' : 'example:', ...g.examples.map((e) => `  ${e}`));
@@ -143,19 +157,36 @@ const wantsHelp = (argv: readonly string[]) => {
  * Resolves `argv` against a command or group: prints help (exit 0) when asked, throws UsageError (exit 2) on
  * anything it does not understand, and otherwise runs the command. Nothing else happens before this returns.
  */
-export async function dispatch(path: string, c: Command<any> | Group, argv: readonly string[], write: (s: string) => void, program = PROGRAM): Promise<number> {
+export async function dispatch(
+  path: string,
+  c: Command<any> | Group,
+  argv: readonly string[],
+  write: (s: string) => void,
+  program = PROGRAM,
+): Promise<number> {
   if (isGroup(c)) {
     const [first, ...rest] = argv;
-    if (first !== undefined && Object.hasOwn(c.subcommands, first)) return dispatch(`${path} ${first}`, c.subcommands[first], rest, write, program);
+    if (first !== undefined && Object.hasOwn(c.subcommands, first))
+      return dispatch(`${path} ${first}`, c.subcommands[first], rest, write, program);
     if (wantsHelp(argv) && (first === undefined || first.startsWith('-'))) {
       const d = c.default ? c.subcommands[c.default] : undefined;
       // `deploy --help` is what people type: show what `deploy` alone does, too.
-      write(groupHelp(path, c, program) + (d && !isGroup(d) ? `\n\n\`${path}\` alone runs \`${path} ${c.default}\`:\n\n${commandHelp(`${path} ${c.default}`, d, program)}` : '') + '\n');
+      write(
+        groupHelp(path, c, program) +
+          (d && !isGroup(d)
+            ? `\n\n\`${path}\` alone runs \`${path} ${c.default}\`:\n\n${commandHelp(`${path} ${c.default}`, d, program)}`
+            : '') +
+          '\n',
+      );
       return 0;
     }
-    if (c.default && (first === undefined || first.startsWith('-'))) return dispatch(`${path} ${c.default}`, c.subcommands[c.default], argv, write, program);
+    if (c.default && (first === undefined || first.startsWith('-')))
+      return dispatch(`${path} ${c.default}`, c.subcommands[c.default], argv, write, program);
     const names = Object.keys(c.subcommands).join(', ');
-    throw new UsageError(first === undefined ? `${path}: a command is needed (${names})` : `${path}: unknown command "${first}" (one of: ${names})`, groupHelp(path, c, program));
+    throw new UsageError(
+      first === undefined ? `${path}: a command is needed (${names})` : `${path}: unknown command "${first}" (one of: ${names})`,
+      groupHelp(path, c, program),
+    );
   }
   const help = commandHelp(path, c, program);
   if (wantsHelp(argv)) {
@@ -169,7 +200,10 @@ export async function dispatch(path: string, c: Command<any> | Group, argv: read
 export function parse<O extends Options>(path: string, c: Command<O>, argv: readonly string[], help = commandHelp(path, c)): Parsed<O> {
   const specs: Options = c.options ?? {};
   const config = Object.fromEntries(
-    Object.entries(specs).map(([name, o]) => [name, { type: o.type === 'number' ? 'string' : o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]),
+    Object.entries(specs).map(([name, o]) => [
+      name,
+      { type: o.type === 'number' ? 'string' : o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) },
+    ]),
   ) as Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
   let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {
@@ -186,7 +220,8 @@ export function parse<O extends Options>(path: string, c: Command<O>, argv: read
       throw new UsageError(`${path}: --${name} needs a value, got an empty one`, help);
     } else if (o.type === 'number') {
       const n = Number(v);
-      if (!/^\d+(\.\d+)?$/.test(String(v)) || !Number.isFinite(n)) throw new UsageError(`${path}: --${name} must be a number, got "${v}"`, help);
+      if (!/^\d+(\.\d+)?$/.test(String(v)) || !Number.isFinite(n))
+        throw new UsageError(`${path}: --${name} must be a number, got "${v}"`, help);
       v = n;
     } else if (o.choices && !(o.multiple ? (v as string[]) : [v as string]).every((x) => o.choices!.includes(x))) {
       throw new UsageError(`${path}: --${name} must be ${o.choices.map((x) => `"${x}"`).join(' or ')}, got "${v}"`, help);

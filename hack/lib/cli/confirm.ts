@@ -1,4 +1,5 @@
 import { createInterface } from 'node:readline/promises';
+
 import { UserError } from './errors';
 
 export const YES_OPTION = {
@@ -12,7 +13,12 @@ export const YES_OPTION = {
  * are printed, then on a terminal the operator is asked; without one, `--yes` is required. Declining or a missing
  * `--yes` changes nothing.
  */
-export async function confirm(what: string, lines: readonly string[], yes: boolean, io = { stdin: process.stdin, stdout: process.stdout }): Promise<void> {
+export async function confirm(
+  what: string,
+  lines: readonly string[],
+  yes: boolean,
+  io = { stdin: process.stdin, stdout: process.stdout },
+): Promise<void> {
   io.stdout.write(`${what}:\n${lines.map((l) => `  ${l}\n`).join('')}`);
   if (yes) return;
   if (!io.stdin.isTTY) throw new UserError(`no terminal to ask on: re-run with --yes to proceed; nothing was changed`, 2);

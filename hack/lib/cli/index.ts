@@ -1,8 +1,9 @@
 import { resolve } from 'node:path';
+
 import { loadConfig, type LoadedConfig } from '../../../lib/config';
 
+export { type Command, command, type Group, group, type Parsed } from './args';
 export { UserError } from './errors';
-export { command, group, type Command, type Group, type Parsed } from './args';
 
 /** The project root: config file and `.env` are looked up here unless ROOMLER_PROJECT_DIR says otherwise. */
 export const PROJECT_ROOT = resolve(__dirname, '..', '..', '..');

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { ConfigError } from '../../../lib/config/load';
-import { dispatch, group, PROGRAM, UsageError, type Command, type Group } from './args';
+import { stdoutClosed } from '../process/interrupt';
+import { type Command, dispatch, type Group, group, PROGRAM, UsageError } from './args';
 import { UserError } from './errors';
 import { watchNpmParent } from './signals';
-import { stdoutClosed } from '../process/interrupt';
 
 // The entry point of every command: `bin/roomler <command> …` (and the npm scripts, which call it). Commands are
 // loaded lazily, so `--help`, a typo or a bad flag costs only what that one command imports, and nothing runs
@@ -13,19 +14,37 @@ import { stdoutClosed } from '../process/interrupt';
 /* eslint-disable @typescript-eslint/no-require-imports */
 const COMMANDS: Record<string, { readonly summary: string; readonly load: () => Command<any> | Group }> = {
   synth: { summary: 'synthesize dist/ from the config (atomically; validated)', load: () => require('../../commands/synth').default },
-  validate: { summary: 'schema, API-server, cross-object and policy checks on YAML files', load: () => require('../../commands/validate').default },
-  deploy: { summary: 'apply dist/ to a cluster wave by wave and wait for every workload', load: () => require('../../commands/deploy').default },
-  diff: { summary: 'what a change does to the manifests, object by object: against a git base or the cluster (--live)', load: () => require('../../commands/diff').default },
+  validate: {
+    summary: 'schema, API-server, cross-object and policy checks on YAML files',
+    load: () => require('../../commands/validate').default,
+  },
+  deploy: {
+    summary: 'apply dist/ to a cluster wave by wave and wait for every workload',
+    load: () => require('../../commands/deploy').default,
+  },
+  diff: {
+    summary: 'what a change does to the manifests, object by object: against a git base or the cluster (--live)',
+    load: () => require('../../commands/diff').default,
+  },
   doctor: { summary: 'read-only health checks: DNS, TURN, probes, cluster, host', load: () => require('../../commands/doctor').default },
   secrets: { summary: 'create the Secrets from .env, or seal them for GitOps', load: () => require('../../commands/secrets').default },
   argocd: {
     summary: 'what the Argo CD Application keeps after Git dropped it, and its deliberate deletion',
     load: () => require('../../commands/argocd').default,
   },
-  migrate: { summary: 'the migration day off the Docker host: migrate plan|run|status|back; its steps mongo and uploads alone', load: () => require('../../commands/migrate').default },
+  migrate: {
+    summary: 'the migration day off the Docker host: migrate plan|run|status|back; its steps mongo and uploads alone',
+    load: () => require('../../commands/migrate').default,
+  },
   backup: { summary: 'off-node snapshots of uploads and MongoDB archives', load: () => require('../../commands/backup').default },
-  lab: { summary: 'a throw-away control plane on loopback to rehearse deploy (no containers run)', load: () => require('../../commands/lab').default },
-  cutover: { summary: 'move the host nginx from the Docker backends to the NodePorts', load: () => require('../../commands/cutover').default },
+  lab: {
+    summary: 'a throw-away control plane on loopback to rehearse deploy (no containers run)',
+    load: () => require('../../commands/lab').default,
+  },
+  cutover: {
+    summary: 'move the host nginx from the Docker backends to the NodePorts',
+    load: () => require('../../commands/cutover').default,
+  },
 };
 
 /**
@@ -47,7 +66,9 @@ const top = () =>
   group({
     summary: 'Roomler on Kubernetes: synthesize, deploy, migrate and operate the stack.',
     description: `Every command takes --help. Commands that change a cluster or a host say what and where first and ask; without a terminal they need --yes.`,
-    subcommands: Object.fromEntries(Object.entries(COMMANDS).map(([name, c]) => [name, { summary: c.summary, subcommands: {}, examples: [] }])),
+    subcommands: Object.fromEntries(
+      Object.entries(COMMANDS).map(([name, c]) => [name, { summary: c.summary, subcommands: {}, examples: [] }]),
+    ),
     examples: [`${PROGRAM} synth`, `${PROGRAM} deploy --context production`],
   });
 

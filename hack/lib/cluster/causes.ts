@@ -41,7 +41,9 @@ export function explainKubectlError(stderr: string): string {
   if (refusal) return describeRefusal(refusal);
   const refused = /dial tcp ([^:]+:\d+): connect: connection refused|The connection to the server (\S+) was refused/.exec(stderr);
   if (refused) return `the API server ${refused[1] ?? refused[2]} refused the connection (it is down or unreachable)`;
-  return lastLine(stderr).replace(/^error: /, '').replace(/^Error from server \((\w+)\): /, '$1: ');
+  return lastLine(stderr)
+    .replace(/^error: /, '')
+    .replace(/^Error from server \((\w+)\): /, '$1: ');
 }
 
 // ---------------------------------------------------------------------------------------------------------------

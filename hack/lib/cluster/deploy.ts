@@ -1,14 +1,16 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { parseAllDocuments } from 'yaml';
+
 import type { LoadedConfig } from '../../../lib/config';
 import { SYNC_WAVE } from '../../../lib/sync-waves';
 import { UserError } from '../cli/errors';
 import { Guard, Interrupted } from '../process/interrupt';
 import { refuseArgoManaged } from './argocd';
 import { conflictAdvice, conflictsOf, describeRight, explainKubectlError, missingRights, resourceOf, type Right } from './causes';
-import { clusterTargets, Kubectl, type ClusterTarget } from './kubectl';
-import { ClusterLock, describeHolder, readLock, type LockOptions } from './lock';
+import { type ClusterTarget, clusterTargets, Kubectl } from './kubectl';
+import { ClusterLock, describeHolder, type LockOptions, readLock } from './lock';
 import {
   createRevision,
   digestOf,
@@ -17,14 +19,14 @@ import {
   gitState,
   keyOf,
   listRevisions,
+  type Managed,
   manifestsText,
   objectKey,
-  statusOf,
-  whoami,
-  type Managed,
   type Revision,
   type RevisionMeta,
+  statusOf,
   type StoredRevision,
+  whoami,
 } from './releases';
 import { waitForRollout } from './rollout';
 
@@ -48,7 +50,12 @@ export const toYaml = manifestsText;
 /** The names of the namespaces the cluster has now. */
 export async function existingNamespaces(kubectl: Kubectl): Promise<Set<string>> {
   const r = await kubectl.must('listing namespaces', ['get', 'namespaces', '-o', 'name']);
-  return new Set(r.stdout.split('\n').filter(Boolean).map((n) => n.replace(/^namespace\//, '')));
+  return new Set(
+    r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((n) => n.replace(/^namespace\//, '')),
+  );
 }
 
 /** dist/'s objects (not the Argo CD Application), file by file. */
@@ -173,7 +180,8 @@ export async function rollback(cfg: LoadedConfig, o: RollbackOptions): Promise<n
   return release(cfg, kubectl, { ...o, kind: 'rollback', objects: target.objects, source, dryRun: false, pruneData: [] });
 }
 
-export const describeGit = (g: Revision['meta']['git']) => (g.commit ? `${g.commit.slice(0, 12)}${g.dirty ? ' (dirty)' : ''}` : (g.note ?? 'no git'));
+export const describeGit = (g: Revision['meta']['git']) =>
+  g.commit ? `${g.commit.slice(0, 12)}${g.dirty ? ' (dirty)' : ''}` : (g.note ?? 'no git');
 
 /** What pruning would do: delete, keep with the data it holds, or leave alone (gone, or re-created by someone else). */
 interface PrunePlan {
@@ -225,7 +233,12 @@ async function dataOf(kubectl: Kubectl, m: Managed, live: Obj): Promise<string> 
   return 'every object in it, whoever created it';
 }
 
-async function planPrune(kubectl: Kubectl, previous: readonly Managed[], desired: ReadonlySet<string>, pruneData: readonly string[]): Promise<PrunePlan> {
+async function planPrune(
+  kubectl: Kubectl,
+  previous: readonly Managed[],
+  desired: ReadonlySet<string>,
+  pruneData: readonly string[],
+): Promise<PrunePlan> {
   const plan: PrunePlan = { remove: [], live: new Map(), keep: [], notOurs: [] };
   for (const m of previous) {
     if (desired.has(objectKey(m))) continue;
@@ -340,8 +353,13 @@ async function planRelease(cfg: LoadedConfig, kubectl: Kubectl, req: ReleaseRequ
   if (missingSecrets.length && !req.dryRun) {
     const tls = cfg.root.coturn.enabled ? `${cfg.root.coturn.namespace}/${cfg.root.coturn.tlsSecretName}` : undefined;
     const hints = [`bin/roomler secrets apply --context ${target.context}`];
-    if (tls && missingSecrets.includes(tls)) hints.push(`kubectl --context ${target.context} -n ${cfg.root.coturn.namespace} create secret tls ${cfg.root.coturn.tlsSecretName} --cert=fullchain.pem --key=privkey.pem`);
-    throw new UserError(`missing Secrets in the cluster: ${missingSecrets.join(', ')}; nothing was applied. Create them with: ${hints.join(' and ')}`);
+    if (tls && missingSecrets.includes(tls))
+      hints.push(
+        `kubectl --context ${target.context} -n ${cfg.root.coturn.namespace} create secret tls ${cfg.root.coturn.tlsSecretName} --cert=fullchain.pem --key=privkey.pem`,
+      );
+    throw new UserError(
+      `missing Secrets in the cluster: ${missingSecrets.join(', ')}; nothing was applied. Create them with: ${hints.join(' and ')}`,
+    );
   }
 
   // A rollback re-creates the volumes and claims that were pruned since, and leaves the existing ones alone.
@@ -373,12 +391,17 @@ async function planRelease(cfg: LoadedConfig, kubectl: Kubectl, req: ReleaseRequ
   // Also a rollback's existing volumes: a claim it re-creates binds to a Released volume only once that is re-bound.
   const rebind = await releasedVolumes(kubectl, [...objects, ...untouched]);
   const waves = byWave(objects);
-  const namespaces = [...new Set(objects.map((x) => (x.kind === 'Namespace' ? x.metadata.name : x.metadata?.namespace)).filter(Boolean))].sort();
+  const namespaces = [
+    ...new Set(objects.map((x) => (x.kind === 'Namespace' ? x.metadata.name : x.metadata?.namespace)).filter(Boolean)),
+  ].sort();
   const from = req.kind === 'rollback' ? 'that revision' : 'dist/';
   const atomic = req.atomic ? ' (--atomic: a failure rolls back to the last successful revision)' : '';
   const lines = [
     `objects:         ${objects.length} from ${req.source}, in ${waves.length} waves`,
-    ...rebind.map((v) => `re-bind:         PersistentVolume ${v.name} (Released: its claim was deleted, the data is retained) to the new claim ${v.claim}`),
+    ...rebind.map(
+      (v) =>
+        `re-bind:         PersistentVolume ${v.name} (Released: its claim was deleted, the data is retained) to the new claim ${v.claim}`,
+    ),
     ...recreate.map((r) => `recreate:        ${keyOf(r.object)} (pruned since that revision)${storageOf(r)}`),
     ...(untouched.length ? [`keep as is:      ${untouched.length} existing volume(s) and claim(s): a rollback never changes them`] : []),
     ...prune.remove.map((m) => `delete:          ${objectKey(m)} (deployed before, no longer in ${from})`),
@@ -397,12 +420,17 @@ const storageOf = (r: ReleasePlan['recreate'][number]) =>
  * `--force-conflicts` for kubectl: asked for, or implied by --force-with-argo (taking over from Argo CD means owning the
  * fields its server-side apply owns; even an unchanged dist/ conflicts with it on spec.storageClassName otherwise).
  */
-const forceConflicts = (req: Pick<ReleaseRequest, 'forceConflicts' | 'forceWithArgo'>) => (req.forceConflicts || req.forceWithArgo ? ['--force-conflicts'] : []);
+const forceConflicts = (req: Pick<ReleaseRequest, 'forceConflicts' | 'forceWithArgo'>) =>
+  req.forceConflicts || req.forceWithArgo ? ['--force-conflicts'] : [];
 
 /** `--dry-run=server`: every wave through the API server's validation; nothing changes, nothing is recorded. */
 async function dryRun(kubectl: Kubectl, plan: ReleasePlan, log: Log, guard: Guard, force: readonly string[]): Promise<number> {
-  if (plan.missingSecrets.length) log(`dry run: a real deploy would refuse now: missing Secrets ${plan.missingSecrets.join(', ')} (bin/roomler secrets apply creates them)`);
-  for (const v of plan.rebind) log(`dry run: a real deploy would re-bind the Released PersistentVolume ${v.name} (data retained) to ${v.claim}`);
+  if (plan.missingSecrets.length)
+    log(
+      `dry run: a real deploy would refuse now: missing Secrets ${plan.missingSecrets.join(', ')} (bin/roomler secrets apply creates them)`,
+    );
+  for (const v of plan.rebind)
+    log(`dry run: a real deploy would re-bind the Released PersistentVolume ${v.name} (data retained) to ${v.claim}`);
   for (const m of plan.prune.remove) log(`dry run: a real deploy would delete ${objectKey(m)} after applying`);
   for (const k of plan.prune.keep) log(`dry run: ${objectKey(k.managed)} is no longer deployed but holds data (${k.data}): kept`);
   const existing = await existingNamespaces(kubectl);
@@ -413,10 +441,20 @@ async function dryRun(kubectl: Kubectl, plan: ReleasePlan, log: Log, guard: Guar
     // namespace that does not exist: those are checked against the server's schema instead (client dry run).
     const server = objs.filter((x) => !x.metadata?.namespace || existing.has(x.metadata.namespace));
     const client = objs.filter((x) => !server.includes(x));
-    if (server.length) await kubectl.must(`server-side dry run of wave ${wave}`, ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, ...force, '--dry-run=server', '-f', '-'], { input: manifestsText(server), timeoutMs: 120_000 });
+    if (server.length)
+      await kubectl.must(
+        `server-side dry run of wave ${wave}`,
+        ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, ...force, '--dry-run=server', '-f', '-'],
+        { input: manifestsText(server), timeoutMs: 120_000 },
+      );
     if (client.length) {
-      await kubectl.must(`schema check of wave ${wave}`, ['apply', '--dry-run=client', '--validate=strict', '-f', '-'], { input: manifestsText(client), timeoutMs: 120_000 });
-      log(`  ${client.length} object(s) in namespaces that do not exist yet (${[...new Set(client.map((x) => x.metadata.namespace))].join(', ')}): checked against the server's schema only; the API server checks them when deploy creates the namespace`);
+      await kubectl.must(`schema check of wave ${wave}`, ['apply', '--dry-run=client', '--validate=strict', '-f', '-'], {
+        input: manifestsText(client),
+        timeoutMs: 120_000,
+      });
+      log(
+        `  ${client.length} object(s) in namespaces that do not exist yet (${[...new Set(client.map((x) => x.metadata.namespace))].join(', ')}): checked against the server's schema only; the API server checks them when deploy creates the namespace`,
+      );
     }
   }
   log('server-side dry run passed for every wave; nothing was changed');
@@ -525,7 +563,11 @@ async function runRelease(
       lock.assertHeld();
       step = `while pruning ${objectKey(m)}`;
       log(`prune: deleting ${objectKey(m)}`);
-      await kubectl.must(`deleting ${objectKey(m)}`, ['delete', resourceArg(m), m.name, ...inNamespace(m), '--wait=true', `--timeout=${timeout}s`], { timeoutMs: (timeout + 30) * 1000 });
+      await kubectl.must(
+        `deleting ${objectKey(m)}`,
+        ['delete', resourceArg(m), m.name, ...inNamespace(m), '--wait=true', `--timeout=${timeout}s`],
+        { timeoutMs: (timeout + 30) * 1000 },
+      );
       pruned.push(objectKey(m));
     }
   } catch (e) {
@@ -620,7 +662,14 @@ async function applyWave(
   if (objs.some((x) => VOLUME_KINDS.has(x.kind)) && plan.waves.find(([, o]) => o.some((x) => VOLUME_KINDS.has(x.kind)))?.[0] === wave) {
     for (const v of plan.rebind) {
       // The stale uid is what keeps a Released volume from its new claim; name and namespace stay as synthesized.
-      await kubectl.must(`re-binding PersistentVolume ${v.name}`, ['patch', 'pv', v.name, '--type=json', '-p', '[{"op":"remove","path":"/spec/claimRef/uid"},{"op":"remove","path":"/spec/claimRef/resourceVersion"}]']);
+      await kubectl.must(`re-binding PersistentVolume ${v.name}`, [
+        'patch',
+        'pv',
+        v.name,
+        '--type=json',
+        '-p',
+        '[{"op":"remove","path":"/spec/claimRef/uid"},{"op":"remove","path":"/spec/claimRef/resourceVersion"}]',
+      ]);
       log(`PersistentVolume ${v.name}: cleared the deleted claim's uid, so ${v.claim} binds to the retained data`);
     }
   }
@@ -659,7 +708,12 @@ async function applyWave(
  * the object, the fields and the field manager that holds them, and what the operator can do.
  */
 async function explainApplyFailure(kubectl: Kubectl, objs: readonly Obj[], stderr: string): Promise<string> {
-  if (!/conflict/i.test(stderr)) return stderr.trim().split('\n').map((l) => `  ${explainKubectlError(l)}`).join('\n');
+  if (!/conflict/i.test(stderr))
+    return stderr
+      .trim()
+      .split('\n')
+      .map((l) => `  ${explainKubectlError(l)}`)
+      .join('\n');
   const lines: string[] = [];
   for (const o of objs) {
     const dry = ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--dry-run=server', '-f', '-'];
@@ -687,22 +741,49 @@ async function summary(kubectl: Kubectl, plan: ReleasePlan, objects: readonly Ob
     const r = await kubectl.run(['get', 'pods', '-n', ns, '-o', 'json'], { timeoutMs: 30_000 });
     for (const p of r.exitCode === 0 ? JSON.parse(r.stdout).items : []) {
       const statuses: Obj[] = p.status?.containerStatuses ?? [];
-      rows.push([ns, p.metadata.name, `${statuses.filter((c) => c.ready).length}/${statuses.length}`, String(statuses.reduce((n, c) => n + (c.restartCount ?? 0), 0))]);
+      rows.push([
+        ns,
+        p.metadata.name,
+        `${statuses.filter((c) => c.ready).length}/${statuses.length}`,
+        String(statuses.reduce((n, c) => n + (c.restartCount ?? 0), 0)),
+      ]);
     }
   }
-  const ports = objects.filter((x) => x.kind === 'Service' && x.spec?.type === 'NodePort').flatMap((s) => s.spec.ports.map((p: Obj) => `${s.metadata.namespace}/${s.metadata.name} ${p.name} ${p.port} -> ${p.nodePort}`));
+  const ports = objects
+    .filter((x) => x.kind === 'Service' && x.spec?.type === 'NodePort')
+    .flatMap((s) => s.spec.ports.map((p: Obj) => `${s.metadata.namespace}/${s.metadata.name} ${p.name} ${p.port} -> ${p.nodePort}`));
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  log(rows.map((r) => r.map((v, c) => v.padEnd(widths[c])).join('  ').trimEnd()).join('\n') + '\n\nNodePorts:\n' + ports.map((p) => `  ${p}`).join('\n'));
+  log(
+    rows
+      .map((r) =>
+        r
+          .map((v, c) => v.padEnd(widths[c]))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') +
+      '\n\nNodePorts:\n' +
+      ports.map((p) => `  ${p}`).join('\n'),
+  );
 }
 
 /**
  * What the next deploy would delete in this cluster (the objects it manages that `objects` no longer has), as the
  * cluster holds them, and the data objects it would keep: for `deploy diff` / `diff --live`.
  */
-export async function prunePreview(cfg: LoadedConfig, kubectl: Kubectl, objects: readonly Obj[]): Promise<{ remove: Obj[]; keep: string[] }> {
+export async function prunePreview(
+  cfg: LoadedConfig,
+  kubectl: Kubectl,
+  objects: readonly Obj[],
+): Promise<{ remove: Obj[]; keep: string[] }> {
   const history = await listRevisions(kubectl, cfg.root.deploy.historyNamespace);
   const plan = await planPrune(kubectl, previousInventory(history), new Set(objects.map(keyOf)), []);
-  return { remove: [...plan.live.values()], keep: plan.keep.map((k) => `${objectKey(k.managed)} is no longer in dist/ but holds data (${k.data}): deploy keeps it unless --prune-data names it`) };
+  return {
+    remove: [...plan.live.values()],
+    keep: plan.keep.map(
+      (k) => `${objectKey(k.managed)} is no longer in dist/ but holds data (${k.data}): deploy keeps it unless --prune-data names it`,
+    ),
+  };
 }
 
 /** `deploy history`: the recorded revisions, newest last, and who holds the lock now. */
@@ -720,9 +801,29 @@ export async function history(cfg: LoadedConfig, kubectl: Kubectl, log: Log): Pr
     if (lock && !lock.expired && lock.revision === String(m.revision)) return 'in progress';
     return 'unfinished: no outcome was recorded (the run lost the API server or was killed)';
   };
-  const rows = [['REVISION', 'FINISHED', 'OUTCOME', 'DIGEST', 'GIT', 'BY', 'SOURCE'], ...revisions.map((r) => [String(r.meta.revision), r.meta.finishedAt || '-', outcome(r.meta).slice(0, 100), r.meta.digest.slice(0, 12), describeGit(r.meta.git), r.meta.by, r.meta.source])];
+  const rows = [
+    ['REVISION', 'FINISHED', 'OUTCOME', 'DIGEST', 'GIT', 'BY', 'SOURCE'],
+    ...revisions.map((r) => [
+      String(r.meta.revision),
+      r.meta.finishedAt || '-',
+      outcome(r.meta).slice(0, 100),
+      r.meta.digest.slice(0, 12),
+      describeGit(r.meta.git),
+      r.meta.by,
+      r.meta.source,
+    ]),
+  ];
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  log(rows.map((r) => r.map((v, c) => v.padEnd(widths[c])).join('  ').trimEnd()).join('\n'));
+  log(
+    rows
+      .map((r) =>
+        r
+          .map((v, c) => v.padEnd(widths[c]))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n'),
+  );
   if (lock) log(`\nlocked: ${describeHolder(lock)}${lock.expired ? ' (expired: the next deploy takes it over)' : ''}`);
   return 0;
 }

@@ -1,6 +1,6 @@
 import type { LoadedConfig } from '../../../lib/config';
-import { UserError } from '../cli/errors';
 import { confirm } from '../cli/confirm';
+import { UserError } from '../cli/errors';
 import { run, type RunOptions, type RunResult } from '../process/run';
 
 // Cluster access for every command: the one way to find kubectl's context, to pass `--context` to every kubectl
@@ -54,27 +54,39 @@ export class Kubectl {
   /** Like run, but a non-zero exit is a UserError naming `what` and kubectl's last line. */
   async must(what: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     const r = await this.run(args, options);
-    if (r.exitCode !== 0) throw new UserError(`${what} failed (kubectl exit ${r.exitCode ?? r.signal}): ${lastLine(r.stderr) || lastLine(r.stdout)}`);
+    if (r.exitCode !== 0)
+      throw new UserError(`${what} failed (kubectl exit ${r.exitCode ?? r.signal}): ${lastLine(r.stderr) || lastLine(r.stdout)}`);
     return r;
   }
 
   /** The context and API server this instance will use, from the kubeconfig alone (no network). */
   async target(): Promise<ClusterTarget> {
     const r = await this.run(['config', 'view', '--minify', '-o', 'json'], { timeoutMs: 15_000 });
-    if (r.spawnError === 'ENOENT') throw new ClusterUnavailable('no-kubectl', 'kubectl is not installed (not found on PATH); install kubectl v1.28 to use a cluster');
+    if (r.spawnError === 'ENOENT')
+      throw new ClusterUnavailable('no-kubectl', 'kubectl is not installed (not found on PATH); install kubectl v1.28 to use a cluster');
     if (r.exitCode !== 0) {
       const err = lastLine(r.stderr);
-      if (/current-context (is not set|must exist)/.test(err)) throw new ClusterUnavailable('no-context', `no kubectl context is set in ${kubeconfigFiles()} (current-context is empty): pass --context NAME or run kubectl config use-context NAME`);
+      if (/current-context (is not set|must exist)/.test(err))
+        throw new ClusterUnavailable(
+          'no-context',
+          `no kubectl context is set in ${kubeconfigFiles()} (current-context is empty): pass --context NAME or run kubectl config use-context NAME`,
+        );
       if (/context .* does not exist|no context exists with the name|cannot locate context/.test(err)) {
         const named = this.context ?? (/context "([^"]+)"/.exec(err) ?? /(?:locate context|with the name:?)\s+"?([^"\s]+)/.exec(err))?.[1];
-        const asked = this.context ? `context "${this.context}" (--context or the instance's context:)` : `current-context "${named ?? '?'}"`;
+        const asked = this.context
+          ? `context "${this.context}" (--context or the instance's context:)`
+          : `current-context "${named ?? '?'}"`;
         throw new ClusterUnavailable('unknown-context', `${kubeconfigFiles()}: ${asked} does not exist${await this.known()}`);
       }
       throw new ClusterUnavailable('no-context', `cannot read the kubeconfig ${kubeconfigFiles()}: ${err}`);
     }
     const view = JSON.parse(r.stdout);
     const context = view['current-context'] || this.context;
-    if (!context || !view.contexts?.length) throw new ClusterUnavailable('no-context', 'no kubectl context is set (kubectl config current-context is empty): pass --context NAME or run kubectl config use-context NAME');
+    if (!context || !view.contexts?.length)
+      throw new ClusterUnavailable(
+        'no-context',
+        'no kubectl context is set (kubectl config current-context is empty): pass --context NAME or run kubectl config use-context NAME',
+      );
     return { context, server: view.clusters?.[0]?.cluster?.server ?? '(no server)', user: view.contexts[0].context?.user ?? '' };
   }
 
@@ -94,18 +106,35 @@ export class Kubectl {
     if (r.exitCode === 0) return t;
     const err = r.stderr;
     const where = `the API server ${t.server} (context ${t.context})`;
-    if (/Unauthorized|must be logged in/i.test(err)) throw new ClusterUnavailable('unauthorized', `${where} refused the credentials of user "${t.user}" (401 Unauthorized): renew the token or certificate in the kubeconfig`);
+    if (/Unauthorized|must be logged in/i.test(err))
+      throw new ClusterUnavailable(
+        'unauthorized',
+        `${where} refused the credentials of user "${t.user}" (401 Unauthorized): renew the token or certificate in the kubeconfig`,
+      );
     if (/forbidden/i.test(err)) throw new ClusterUnavailable('forbidden', `${where} does not accept user "${t.user}": ${lastLine(err)}`);
-    throw new ClusterUnavailable('unreachable', `cannot reach ${where}: ${lastLine(err).replace(/^error: /, '') || `kubectl exit ${r.exitCode ?? r.signal}`}`);
+    throw new ClusterUnavailable(
+      'unreachable',
+      `cannot reach ${where}: ${lastLine(err).replace(/^error: /, '') || `kubectl exit ${r.exitCode ?? r.signal}`}`,
+    );
   }
 
   /**
    * Says which cluster and namespaces a change goes to, then asks (or needs --yes); returns the target. `known`: the
    * target a caller already connected to (no second round trip).
    */
-  async confirmChange(action: string, namespaces: readonly string[], yes: boolean, extra: readonly string[] = [], known?: ClusterTarget): Promise<ClusterTarget> {
+  async confirmChange(
+    action: string,
+    namespaces: readonly string[],
+    yes: boolean,
+    extra: readonly string[] = [],
+    known?: ClusterTarget,
+  ): Promise<ClusterTarget> {
     const t = known ?? (await this.connect());
-    await confirm(`${action} will change`, [`kubectl context: ${t.context}`, `API server:      ${t.server}`, `namespaces:      ${namespaces.join(', ') || '(none)'}`, ...extra], yes);
+    await confirm(
+      `${action} will change`,
+      [`kubectl context: ${t.context}`, `API server:      ${t.server}`, `namespaces:      ${namespaces.join(', ') || '(none)'}`, ...extra],
+      yes,
+    );
     return t;
   }
 }
@@ -114,16 +143,25 @@ export class Kubectl {
  * The kubectl context for work on one instance: `--context` when given, else the instance's `context:` (or the
  * config's top-level one), else undefined (kubectl's current context). The one rule every command follows.
  */
-export const contextFor = (cfg: LoadedConfig, instance?: { readonly context?: string }, override?: string): string | undefined => override ?? instance?.context ?? cfg.root.context;
+export const contextFor = (cfg: LoadedConfig, instance?: { readonly context?: string }, override?: string): string | undefined =>
+  override ?? instance?.context ?? cfg.root.context;
 
 /**
  * Which cluster each object goes to: `--context` for everything when given, otherwise the context of the instance
  * the object belongs to (`context:` in the config; its label app.kubernetes.io/instance), else kubectl's current.
  */
-export function clusterTargets<T extends { metadata?: { labels?: Record<string, string> } }>(cfg: LoadedConfig, objects: readonly T[], override?: string): { context?: string; objects: T[] }[] {
-  const contextOf = (o: T) => contextFor(cfg, cfg.instances.find((i) => i.name === o.metadata?.labels?.['app.kubernetes.io/instance']), override);
+export function clusterTargets<T extends { metadata?: { labels?: Record<string, string> } }>(
+  cfg: LoadedConfig,
+  objects: readonly T[],
+  override?: string,
+): { context?: string; objects: T[] }[] {
+  const contextOf = (o: T) =>
+    contextFor(
+      cfg,
+      cfg.instances.find((i) => i.name === o.metadata?.labels?.['app.kubernetes.io/instance']),
+      override,
+    );
   const groups = new Map<string | undefined, T[]>();
   for (const o of objects) groups.set(contextOf(o), [...(groups.get(contextOf(o)) ?? []), o]);
   return [...groups].map(([context, objs]) => ({ context, objects: objs }));
 }
-

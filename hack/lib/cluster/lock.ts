@@ -204,8 +204,8 @@ export class ClusterLock {
   /** Throws when another run took the lock (or it could not be renewed until it expired): this run must stop. */
   assertHeld(): void {
     if (!this.lostReason && Date.now() - this.lastRenewal > LEASE_SECONDS * 1000) {
-      this.lostReason = `the deploy lock could not be renewed for ${LEASE_SECONDS} s (the API server did not answer): ` +
-        'another run may hold it now';
+      this.lostReason =
+        `the deploy lock could not be renewed for ${LEASE_SECONDS} s (the API server did not answer): ` + 'another run may hold it now';
     }
     if (this.lostReason) throw new UserError(`stopped: ${this.lostReason}`);
   }

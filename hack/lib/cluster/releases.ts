@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { gunzipSync, gzipSync } from 'node:zlib';
+
 import { parseAllDocuments, stringify } from 'yaml';
+
 import { OUTSIDE_GIT_ANNOTATIONS } from '../../../lib/sync-waves';
 import { UserError } from '../cli/errors';
 import { run } from '../process/run';
@@ -62,7 +64,8 @@ export interface Revision {
   readonly objects: readonly Obj[];
 }
 
-export const objectKey = (o: { kind: string; namespace?: string; name: string }) => `${o.kind}/${o.namespace ? `${o.namespace}/` : ''}${o.name}`;
+export const objectKey = (o: { kind: string; namespace?: string; name: string }) =>
+  `${o.kind}/${o.namespace ? `${o.namespace}/` : ''}${o.name}`;
 export const keyOf = (o: Obj) => objectKey({ kind: o.kind, namespace: o.metadata?.namespace, name: o.metadata?.name });
 
 export const manifestsText = (objects: readonly Obj[]) => objects.map((o) => stringify(o, { version: '1.1', lineWidth: 0 })).join('---\n');
@@ -78,7 +81,14 @@ export async function gitState(projectDir: string): Promise<RevisionMeta['git']>
   return { commit: head.stdout.trim(), dirty: dirty.stdout.trim() !== '' };
 }
 
-export const whoami = () => `${(() => { try { return userInfo().username; } catch { return process.env.USER ?? 'unknown'; } })()}@${hostname()}`;
+export const whoami = () =>
+  `${(() => {
+    try {
+      return userInfo().username;
+    } catch {
+      return process.env.USER ?? 'unknown';
+    }
+  })()}@${hostname()}`;
 
 /** A revision as the cluster holds it, with the Secret's resourceVersion (the outcome is written conditioned on it). */
 export interface StoredRevision extends Revision {
@@ -153,7 +163,10 @@ export async function finishRevision(
   limit: number,
   earlier: readonly Revision[],
 ): Promise<void> {
-  const r = await kubectl.run(['replace', '-f', '-'], { input: JSON.stringify(revisionSecret(namespace, rev, resourceVersion)), timeoutMs: 30_000 });
+  const r = await kubectl.run(['replace', '-f', '-'], {
+    input: JSON.stringify(revisionSecret(namespace, rev, resourceVersion)),
+    timeoutMs: 30_000,
+  });
   if (r.exitCode !== 0) throw new UserError(explainKubectlError(r.stderr) || `kubectl exit ${r.exitCode ?? r.signal}`);
   // The oldest finished ones go; a pending one may be another run's, still running.
   const all = [...earlier.filter((x) => x.meta.revision !== rev.meta.revision), rev];
@@ -165,8 +178,15 @@ export async function finishRevision(
 
 /** Makes sure the history namespace exists (it is never pruned). */
 export async function ensureHistoryNamespace(kubectl: Kubectl, namespace: string): Promise<void> {
-  const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { 'app.kubernetes.io/managed-by': 'roomler-deploy' }, annotations: OUTSIDE_GIT_ANNOTATIONS } };
-  const r = await kubectl.run(['apply', '--server-side', '--field-manager=roomler-deploy', '-f', '-'], { input: JSON.stringify(ns), timeoutMs: 60_000 });
+  const ns = {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: namespace, labels: { 'app.kubernetes.io/managed-by': 'roomler-deploy' }, annotations: OUTSIDE_GIT_ANNOTATIONS },
+  };
+  const r = await kubectl.run(['apply', '--server-side', '--field-manager=roomler-deploy', '-f', '-'], {
+    input: JSON.stringify(ns),
+    timeoutMs: 60_000,
+  });
   if (r.exitCode !== 0) {
     throw new UserError(`creating namespace ${namespace} (deploy's history and lock) failed: ${explainKubectlError(r.stderr)}`);
   }

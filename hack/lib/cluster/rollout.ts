@@ -1,7 +1,7 @@
 import { UserError } from '../cli/errors';
 import type { Guard } from '../process/interrupt';
 import { start } from '../process/run';
-import { claimProblem, describePod, explainKubectlError, unreachable, hostPortClash, nodeProblems, podReady } from './causes';
+import { claimProblem, describePod, explainKubectlError, hostPortClash, nodeProblems, podReady, unreachable } from './causes';
 import type { Kubectl } from './kubectl';
 
 type Obj = Record<string, any>;
@@ -18,7 +18,13 @@ export async function workloadPods(kubectl: Kubectl, o: Obj): Promise<{ pods: Ob
   const r = await kubectl.run(['get', 'pods', '-n', o.metadata.namespace, '-l', selectorOf(o), '-o', 'json'], { timeoutMs: 30_000 });
   if (r.exitCode !== 0) return { pods: [], nodes: new Map(), error: r.stderr.trim().split('\n').pop() };
   const pods: Obj[] = JSON.parse(r.stdout).items.filter((p: Obj) => !p.metadata.deletionTimestamp);
-  return { pods, nodes: await nodeProblems(kubectl, pods.map((p) => p.spec?.nodeName)) };
+  return {
+    pods,
+    nodes: await nodeProblems(
+      kubectl,
+      pods.map((p) => p.spec?.nodeName),
+    ),
+  };
 }
 
 /** The current Pods of a workload, described, each with the cause of what keeps it from being ready. */
@@ -37,7 +43,10 @@ async function causeOf(kubectl: Kubectl, p: Obj): Promise<string> {
   if (!/unbound immediate PersistentVolumeClaims|PersistentVolumeClaim .* not found/.test(message)) return '';
   const claims: string[] = (p.spec?.volumes ?? []).map((v: Obj) => v.persistentVolumeClaim?.claimName).filter(Boolean);
   const problems = await Promise.all(claims.map((name) => claimProblem(kubectl, p.metadata.namespace, name)));
-  return problems.filter(Boolean).map((x) => `; ${x}`).join('');
+  return problems
+    .filter(Boolean)
+    .map((x) => `; ${x}`)
+    .join('');
 }
 
 /** Whether a workload has at least one ready Pod now (its Ready condition, on a node that still reports). */
@@ -64,7 +73,9 @@ export interface RolloutWait {
 export async function waitForRollout(kubectl: Kubectl, o: Obj, w: RolloutWait): Promise<void> {
   const ns = o.metadata.namespace;
   const what = `${o.kind.toLowerCase()}/${o.metadata.name}`;
-  const wait = start('kubectl', kubectl.argv(['rollout', 'status', what, '-n', ns, `--timeout=${w.timeoutSeconds}s`]), { timeoutMs: (w.timeoutSeconds + 30) * 1000 });
+  const wait = start('kubectl', kubectl.argv(['rollout', 'status', what, '-n', ns, `--timeout=${w.timeoutSeconds}s`]), {
+    timeoutMs: (w.timeoutSeconds + 30) * 1000,
+  });
   let last = '';
   let apiGone: string | undefined;
   const progress = setInterval(async () => {
@@ -97,7 +108,9 @@ export async function waitForRollout(kubectl: Kubectl, o: Obj, w: RolloutWait): 
 
 function outageLine(o: Obj, since: Date): string {
   const how =
-    o.spec?.strategy?.type === 'Recreate' ? 'its Recreate strategy stopped the old Pod before the new one was ready' : 'the old Pod was replaced before the new one was ready';
+    o.spec?.strategy?.type === 'Recreate'
+      ? 'its Recreate strategy stopped the old Pod before the new one was ready'
+      : 'the old Pod was replaced before the new one was ready';
   const id = `${o.metadata.namespace}/${o.metadata.name}`;
   return `  OUTAGE: ${id} has no ready Pod since ${since.toISOString()} (${how}): whatever it serves is down now. bin/roomler deploy rollback brings the previous revision back\n`;
 }

@@ -44,9 +44,13 @@ export async function secretChanges(
   const changed: (typeof secrets)[number][] = [];
   const created: (typeof secrets)[number][] = [];
   for (const s of secrets) {
-    const r = await kubectl.run(['get', 'secret', s.metadata.name, '-n', s.metadata.namespace, '-o', 'json', '--ignore-not-found'], { timeoutMs: 30_000 });
+    const r = await kubectl.run(['get', 'secret', s.metadata.name, '-n', s.metadata.namespace, '-o', 'json', '--ignore-not-found'], {
+      timeoutMs: 30_000,
+    });
     if (r.exitCode !== 0) {
-      const why = /forbidden/i.test(r.stderr) ? `this user may not read Secrets in ${s.metadata.namespace} (get secrets is forbidden)` : r.stderr.trim().split('\n').pop() ?? `kubectl exit ${r.exitCode}`;
+      const why = /forbidden/i.test(r.stderr)
+        ? `this user may not read Secrets in ${s.metadata.namespace} (get secrets is forbidden)`
+        : (r.stderr.trim().split('\n').pop() ?? `kubectl exit ${r.exitCode}`);
       return { changed, created, unknown: why };
     }
     if (!r.stdout.trim()) {

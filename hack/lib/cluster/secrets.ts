@@ -3,24 +3,26 @@ import {
   createCipheriv,
   createHash,
   createPrivateKey,
+  type KeyObject,
   publicEncrypt,
   randomBytes,
   X509Certificate,
-  type KeyObject,
 } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+
 import { parse as parseDotenv } from 'dotenv';
 import { parse, parseAllDocuments, stringify } from 'yaml';
+
 import { SealedSecret } from '../../../imports/bitnami.com';
-import { OAUTH_PROVIDERS, turnUsername, type InstanceConfig, type LoadedConfig } from '../../../lib/config';
+import { type InstanceConfig, type LoadedConfig, OAUTH_PROVIDERS, turnUsername } from '../../../lib/config';
+import { exists, FileProblem, readBytes, readUtf8 } from '../../../lib/config/files';
+import { SECRET_KEY_SOURCES, secretSizeProblems, secretValueProblems } from '../../../lib/config/secret-values';
 import { JANUS_ADMIN_SECRET_KEY } from '../../../lib/constructs/janus-conf';
 import { recommendedLabels } from '../../../lib/constructs/metadata';
 import { OUTSIDE_GIT_ANNOTATIONS } from '../../../lib/sync-waves';
 import { turnPassword } from '../../../lib/turn';
-import { exists, FileProblem, readBytes, readUtf8 } from '../../../lib/config/files';
-import { SECRET_KEY_SOURCES, secretSizeProblems, secretValueProblems } from '../../../lib/config/secret-values';
 import { UserError } from '../cli/errors';
 import { explainKubectlError } from './causes';
 import { clusterTargets, Kubectl } from './kubectl';
@@ -59,7 +61,6 @@ export function secretSource(projectDir: string): (name: string) => string | und
   return (name) => process.env[name] || dotenv[name] || undefined;
 }
 
-
 /**
  * Secrets `roomler-secret` and `mongodb-secret` for every instance (and `janus-admin` where janus.admin is enabled:
  * JANUS_ADMIN_SECRET). Required: the Mongo root credentials and
@@ -93,7 +94,9 @@ export function buildSecrets(config: LoadedConfig, value: (name: string) => stri
       type: 'Opaque',
       stringData: { MONGO_INITDB_ROOT_USERNAME: user, MONGO_INITDB_ROOT_PASSWORD: pass },
     });
-    const oauth = Object.fromEntries(OAUTH_PROVIDERS.map((p) => [`${p}_SECRET`, i.app.env[`${p}_ID`] ? need(`${p}_SECRET`) : optional(`${p}_SECRET`)]));
+    const oauth = Object.fromEntries(
+      OAUTH_PROVIDERS.map((p) => [`${p}_SECRET`, i.app.env[`${p}_ID`] ? need(`${p}_SECRET`) : optional(`${p}_SECRET`)]),
+    );
     out.push({
       apiVersion: 'v1',
       kind: 'Secret',
@@ -109,7 +112,13 @@ export function buildSecrets(config: LoadedConfig, value: (name: string) => stri
     });
     // Only when the Janus admin API is enabled (janus.admin): its admin_secret, joined to janus.jcfg at start.
     if (i.janus.admin.enabled) {
-      out.push({ apiVersion: 'v1', kind: 'Secret', metadata: meta(i.janus.admin.secretName, 'janus'), type: 'Opaque', stringData: { [JANUS_ADMIN_SECRET_KEY]: need('JANUS_ADMIN_SECRET') } });
+      out.push({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: meta(i.janus.admin.secretName, 'janus'),
+        type: 'Opaque',
+        stringData: { [JANUS_ADMIN_SECRET_KEY]: need('JANUS_ADMIN_SECRET') },
+      });
     }
   }
   const c = config.root.coturn;
@@ -123,7 +132,8 @@ export function buildSecrets(config: LoadedConfig, value: (name: string) => stri
       stringData: { 'static-auth-secret': need('COTURN_AUTH_SECRET') },
     });
   }
-  if (missing.size) throw new UserError(`missing required values (set them in .env or the environment): ${[...missing].join(', ')}; nothing was applied`);
+  if (missing.size)
+    throw new UserError(`missing required values (set them in .env or the environment): ${[...missing].join(', ')}; nothing was applied`);
   const envFrom = new Set(config.instances.map((i) => `${i.namespace}/${i.app.secretName}`));
   const invalid = [...secretValueProblems(value), ...secretSizeProblems(out, envFrom, (key) => SECRET_KEY_SOURCES[key] ?? key)];
   if (invalid.length) {
@@ -150,7 +160,10 @@ export const redact = (s: SecretManifest): SecretManifest => ({
 export function sealValue(certPem: string, namespace: string, name: string, value: string): string {
   const publicKey = new X509Certificate(certPem).publicKey;
   const sessionKey = randomBytes(32);
-  const rsa = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from(`${namespace}/${name}`) }, sessionKey);
+  const rsa = publicEncrypt(
+    { key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from(`${namespace}/${name}`) },
+    sessionKey,
+  );
   const cipher = createCipheriv('aes-256-gcm', sessionKey, Buffer.alloc(12));
   const body = Buffer.concat([cipher.update(value, 'utf8'), cipher.final(), cipher.getAuthTag()]);
   const length = Buffer.alloc(2);
@@ -171,7 +184,14 @@ export function printRedacted(config: LoadedConfig, projectDir: string, log: (li
 }
 
 /** `secrets apply`: namespaces and Secrets on kubectl's stdin, after saying where and asking. */
-export async function applySecrets(config: LoadedConfig, projectDir: string, context: string | undefined, yes: boolean, log: (line: string) => void, lock: LockOptions = {}): Promise<number> {
+export async function applySecrets(
+  config: LoadedConfig,
+  projectDir: string,
+  context: string | undefined,
+  yes: boolean,
+  log: (line: string) => void,
+  lock: LockOptions = {},
+): Promise<number> {
   const all = buildSecrets(config, secretSource(projectDir));
   const historyNs = config.root.deploy.historyNamespace;
   // Each instance's Secrets go where deploy sends the instance (its context:, or --context for everything).
@@ -179,13 +199,24 @@ export async function applySecrets(config: LoadedConfig, projectDir: string, con
     const kubectl = new Kubectl(target);
     // Secrets live in namespaces that may not exist before the first deploy: create those first.
     const names = [...new Set(secrets.map((x) => x.metadata.namespace))];
-    await kubectl.confirmChange('secrets apply', names, yes, [`Secrets:         ${secrets.map((s) => `${s.metadata.namespace}/${s.metadata.name}`).join(', ')}`, `lock:            the deploy lock in namespace ${historyNs} while it applies`]);
+    await kubectl.confirmChange('secrets apply', names, yes, [
+      `Secrets:         ${secrets.map((s) => `${s.metadata.namespace}/${s.metadata.name}`).join(', ')}`,
+      `lock:            the deploy lock in namespace ${historyNs} while it applies`,
+    ]);
     // Under the same cluster lock as deploy and rollback: a deploy never reads Secrets half-applied by another run.
     await ensureHistoryNamespace(kubectl, historyNs);
-    const held = await ClusterLock.acquire(kubectl, historyNs, { operation: 'secrets apply', waitSeconds: lock.waitLockSeconds, forceUnlock: lock.forceUnlock, log });
+    const held = await ClusterLock.acquire(kubectl, historyNs, {
+      operation: 'secrets apply',
+      waitSeconds: lock.waitLockSeconds,
+      forceUnlock: lock.forceUnlock,
+      log,
+    });
     try {
       const namespaces = names.map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } }));
-      const r = await kubectl.run(['apply', '-f', '-'], { input: [...namespaces.map((n) => stringify(n)), manifests(secrets)].join('---\n'), timeoutMs: 120_000 });
+      const r = await kubectl.run(['apply', '-f', '-'], {
+        input: [...namespaces.map((n) => stringify(n)), manifests(secrets)].join('---\n'),
+        timeoutMs: 120_000,
+      });
       if (r.exitCode !== 0) throw new UserError(`kubectl apply failed (exit ${r.exitCode ?? r.signal}): ${explainKubectlError(r.stderr)}`);
       log(r.stdout.replace(/\n$/, ''));
     } finally {
@@ -241,9 +272,12 @@ export function sealingCertificate(certFile: string, now = new Date()): { pem: s
   }
   if (bytes!.length === 0) refuse('is empty: expected a PEM certificate (-----BEGIN CERTIFICATE-----)');
   const text = bytes!.toString('latin1');
-  if (bytes![0] === 0x30 && !text.includes('-----BEGIN')) refuse('looks like DER (binary): convert it with `openssl x509 -inform der -in FILE -out cert.pem`');
-  if (/-----BEGIN (RSA |EC |ENCRYPTED |)PRIVATE KEY-----/.test(text)) refuse("is a private key, not a certificate: give the controller's public certificate (kubeseal --fetch-cert)");
-  if (/-----BEGIN PUBLIC KEY-----/.test(text) && !text.includes('-----BEGIN CERTIFICATE-----')) refuse('is a bare public key, not a certificate (kubeseal --fetch-cert gives the certificate)');
+  if (bytes![0] === 0x30 && !text.includes('-----BEGIN'))
+    refuse('looks like DER (binary): convert it with `openssl x509 -inform der -in FILE -out cert.pem`');
+  if (/-----BEGIN (RSA |EC |ENCRYPTED |)PRIVATE KEY-----/.test(text))
+    refuse("is a private key, not a certificate: give the controller's public certificate (kubeseal --fetch-cert)");
+  if (/-----BEGIN PUBLIC KEY-----/.test(text) && !text.includes('-----BEGIN CERTIFICATE-----'))
+    refuse('is a bare public key, not a certificate (kubeseal --fetch-cert gives the certificate)');
   const begin = text.indexOf('-----BEGIN CERTIFICATE-----');
   if (begin < 0) refuse('is not a PEM certificate (no -----BEGIN CERTIFICATE----- line)');
   if (!text.includes('-----END CERTIFICATE-----', begin)) refuse('is a truncated PEM certificate (no -----END CERTIFICATE----- line)');
@@ -254,12 +288,18 @@ export function sealingCertificate(certFile: string, now = new Date()): { pem: s
     refuse(`is not a valid X.509 certificate (${(e as Error).message})`);
   }
   const type = x509!.publicKey.asymmetricKeyType;
-  if (type !== 'rsa') refuse(`has a ${type?.toUpperCase() ?? 'unknown'} key: the sealed-secrets controller uses RSA (RSA-OAEP), so this is not its certificate`);
+  if (type !== 'rsa')
+    refuse(
+      `has a ${type?.toUpperCase() ?? 'unknown'} key: the sealed-secrets controller uses RSA (RSA-OAEP), so this is not its certificate`,
+    );
   const [from, to] = [new Date(x509!.validFrom), new Date(x509!.validTo)];
   if (now < from) refuse(`is not valid before ${from.toISOString()}`);
   if (now > to) refuse(`expired on ${to.toISOString()}: fetch the controller's current certificate (kubeseal --fetch-cert)`);
   const days = (to.getTime() - now.getTime()) / 86_400_000;
-  const warning = days < CERT_WARN_DAYS ? `--cert ${path} expires on ${to.toISOString()} (in ${Math.floor(days)} day(s)): the controller will renew its key; fetch the new certificate and re-seal` : undefined;
+  const warning =
+    days < CERT_WARN_DAYS
+      ? `--cert ${path} expires on ${to.toISOString()} (in ${Math.floor(days)} day(s)): the controller will renew its key; fetch the new certificate and re-seal`
+      : undefined;
   return { pem: text.slice(begin), warning };
 }
 
@@ -321,7 +361,10 @@ export function sealSecrets(
       cache[id] = fingerprint;
     }
     // The class `cdk8s import` generated from the vendored CRD (imports/): a misspelt field fails `tsc`.
-    const sealed = SealedSecret.manifest({ metadata: { name, namespace, labels }, spec: { encryptedData, template: { metadata: { name, namespace, labels }, type: 'Opaque' } } });
+    const sealed = SealedSecret.manifest({
+      metadata: { name, namespace, labels },
+      spec: { encryptedData, template: { metadata: { name, namespace, labels }, type: 'Opaque' } },
+    });
     // Compared as objects, not bytes: a file written before (other key order) or reformatted by hand is left alone
     // while it says the same thing, so re-sealing makes no Git churn.
     if (existing !== undefined && isDeepStrictEqual(existing, sealed)) continue;
@@ -384,13 +427,24 @@ export async function applyTlsSecret(
   const kubectl = new Kubectl(context ?? config.root.context);
   const historyNs = config.root.deploy.historyNamespace;
   const change = `Secret:          ${c.namespace}/${c.tlsSecretName} (kubernetes.io/tls, ${subject}, valid ${days} more days)`;
-  await kubectl.confirmChange('secrets tls', [c.namespace], yes, [change, `lock:            the deploy lock in namespace ${historyNs} while it applies`]);
+  await kubectl.confirmChange('secrets tls', [c.namespace], yes, [
+    change,
+    `lock:            the deploy lock in namespace ${historyNs} while it applies`,
+  ]);
   // Under the same cluster lock as deploy and secrets apply.
   await ensureHistoryNamespace(kubectl, historyNs);
-  const held = await ClusterLock.acquire(kubectl, historyNs, { operation: 'secrets tls', waitSeconds: lock.waitLockSeconds, forceUnlock: lock.forceUnlock, log });
+  const held = await ClusterLock.acquire(kubectl, historyNs, {
+    operation: 'secrets tls',
+    waitSeconds: lock.waitLockSeconds,
+    forceUnlock: lock.forceUnlock,
+    log,
+  });
   try {
     const namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: c.namespace } };
-    const r = await kubectl.run(['apply', '-f', '-'], { input: [stringify(namespace), stringify(secret)].join('---\n'), timeoutMs: 120_000 });
+    const r = await kubectl.run(['apply', '-f', '-'], {
+      input: [stringify(namespace), stringify(secret)].join('---\n'),
+      timeoutMs: 120_000,
+    });
     if (r.exitCode !== 0) throw new UserError(`kubectl apply failed (exit ${r.exitCode ?? r.signal}): ${explainKubectlError(r.stderr)}`);
     log(r.stdout.replace(/\n$/, ''));
   } finally {

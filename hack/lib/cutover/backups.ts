@@ -1,6 +1,24 @@
 import { createHash } from 'node:crypto';
-import { accessSync, chmodSync, chownSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  accessSync,
+  chmodSync,
+  chownSync,
+  closeSync,
+  constants,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+
 import { UserError } from '../cli';
 
 // Backup sets of the nginx files a cutover changes: <backupDir>/<STAMP>/ with the original bytes under files/,
@@ -98,12 +116,21 @@ export function notWritable(file: string): string | undefined {
 export function checkBackupDir(backupDir: string, includeDirs: readonly string[]): void {
   const b = resolve(backupDir);
   const inside = includeDirs.map((d) => resolve(d)).find((d) => b === d || b.startsWith(`${d}/`));
-  if (inside) throw new UserError(`cutover.backupDir ${backupDir} is inside ${inside}, which nginx includes from: nginx would load the backups (FIELD-NOTES). Choose a directory outside it`);
+  if (inside)
+    throw new UserError(
+      `cutover.backupDir ${backupDir} is inside ${inside}, which nginx includes from: nginx would load the backups (FIELD-NOTES). Choose a directory outside it`,
+    );
 }
 
-export async function createSet(backupDir: string, kind: Manifest['kind'], routes: Manifest['routes'], files: readonly { path: string; real: string; text: string }[]): Promise<BackupSet> {
+export async function createSet(
+  backupDir: string,
+  kind: Manifest['kind'],
+  routes: Manifest['routes'],
+  files: readonly { path: string; real: string; text: string }[],
+): Promise<BackupSet> {
   mkdirSync(backupDir, { recursive: true, mode: 0o700 });
-  for (const n of readdirSync(backupDir).filter((x) => x.endsWith('.partial'))) rmSync(join(backupDir, n), { recursive: true, force: true });
+  for (const n of readdirSync(backupDir).filter((x) => x.endsWith('.partial')))
+    rmSync(join(backupDir, n), { recursive: true, force: true });
   let stamp = stampNow();
   while (existsSync(join(backupDir, stamp))) {
     await new Promise((r) => setTimeout(r, 2));
@@ -112,11 +139,20 @@ export async function createSet(backupDir: string, kind: Manifest['kind'], route
   const partial = join(backupDir, `.${stamp}.partial`);
   const entries: ManifestFile[] = files.map((f) => {
     const st = statSync(f.real);
-    const entry = { path: f.path, real: f.real, sha256: sha256(f.text), bytes: Buffer.byteLength(f.text, BYTES), mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+    const entry = {
+      path: f.path,
+      real: f.real,
+      sha256: sha256(f.text),
+      bytes: Buffer.byteLength(f.text, BYTES),
+      mode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+    };
     const copy = backupPath(partial, entry);
     mkdirSync(dirname(copy), { recursive: true });
     writeFileSync(copy, Buffer.from(f.text, BYTES), { mode: 0o600 });
-    if (sha256(readFileSync(copy, BYTES)) !== entry.sha256) throw new UserError(`backup: the copy of ${f.path} in ${partial} does not read back identical`);
+    if (sha256(readFileSync(copy, BYTES)) !== entry.sha256)
+      throw new UserError(`backup: the copy of ${f.path} in ${partial} does not read back identical`);
     return entry;
   });
   const manifest: Manifest = { stamp, kind, created: new Date().toISOString(), routes, files: entries, outcome: 'pending' };
@@ -152,6 +188,9 @@ export function listSets(backupDir: string): BackupSet[] {
 /** A backed-up original, checked against its manifest sha256. */
 export function original(set: BackupSet, f: ManifestFile): string {
   const text = readFileSync(backupPath(set.dir, f), BYTES);
-  if (sha256(text) !== f.sha256) throw new UserError(`backup set ${set.manifest.stamp} is damaged: ${backupPath(set.dir, f)} does not match its sha256 in manifest.json`);
+  if (sha256(text) !== f.sha256)
+    throw new UserError(
+      `backup set ${set.manifest.stamp} is damaged: ${backupPath(set.dir, f)} does not match its sha256 in manifest.json`,
+    );
   return text;
 }

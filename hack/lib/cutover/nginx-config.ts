@@ -45,7 +45,7 @@ const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0d || c === 0
 export function unescape(raw: string, offset = 0): { value: string; at: number[] } {
   let value = '';
   const at: number[] = [];
-  for (let i = 0; i < raw.length; ) {
+  for (let i = 0; i < raw.length;) {
     if (raw[i] === '\\') {
       const next = raw[i + 1];
       if (next === '"' || next === "'" || next === '\\') {
@@ -108,7 +108,14 @@ export function tokenize(text: string): Token[] {
   };
   const push = (type: Token['type'], from: number, to: number, value?: string) => {
     const raw = text.slice(from, to);
-    tokens.push({ type, text: raw, value: value ?? raw, start: from, end: to, line: type === 'word' || type === 'string' ? startLine : line });
+    tokens.push({
+      type,
+      text: raw,
+      value: value ?? raw,
+      start: from,
+      end: to,
+      line: type === 'word' || type === 'string' ? startLine : line,
+    });
   };
   const endComment = (to: number) => {
     if (commentStart < 0) return;
@@ -117,7 +124,7 @@ export function tokenize(text: string): Token[] {
     commentStart = -1;
   };
   let commentLine = 1;
-  for (let pos = 0; ; ) {
+  for (let pos = 0; ;) {
     if (pos >= bufferEnd) {
       if (pos >= n) {
         endComment(n);
@@ -126,7 +133,12 @@ export function tokenize(text: string): Token[] {
       }
       if (pos - start === NGX_CONF_BUFFER) {
         const quote = dQuoted ? '"' : sQuoted ? "'" : undefined;
-        fail(quote ? `too long parameter, probably missing terminating "${quote}" character` : `too long parameter "${text.slice(start, start + 10)}..." started`, startLine);
+        fail(
+          quote
+            ? `too long parameter, probably missing terminating "${quote}" character`
+            : `too long parameter "${text.slice(start, start + 10)}..." started`,
+          startLine,
+        );
       }
       bufferEnd = Math.min(start + NGX_CONF_BUFFER, n);
     }
@@ -280,7 +292,16 @@ export function directives(text: string, file = '', outer: readonly Block[] = []
   let snapshot: readonly Block[] = [...stack];
   let current: Token[] = [];
   const emit = (end: number) => {
-    if (current.length) out.push({ name: current[0].value, args: current.slice(1), blocks: snapshot, file, line: current[0].line, start: current[0].start, end });
+    if (current.length)
+      out.push({
+        name: current[0].value,
+        args: current.slice(1),
+        blocks: snapshot,
+        file,
+        line: current[0].line,
+        start: current[0].start,
+        end,
+      });
   };
   for (const t of tokenize(text)) {
     if (t.type === 'comment') continue;
@@ -290,7 +311,8 @@ export function directives(text: string, file = '', outer: readonly Block[] = []
     } else if (t.type === 'open') {
       emit(current.length ? current[current.length - 1].end : t.start);
       if (!current.length) throw new NginxSyntaxError('unexpected "{"', t.line);
-      if (stack.length - outer.length >= MAX_NESTING) throw new NginxSyntaxError(`blocks nested more than ${MAX_NESTING} deep: not a config this tool reads`, t.line);
+      if (stack.length - outer.length >= MAX_NESTING)
+        throw new NginxSyntaxError(`blocks nested more than ${MAX_NESTING} deep: not a config this tool reads`, t.line);
       stack.push({ name: current[0].value, args: current.slice(1).map(unquote), file, start: current[0].start });
       snapshot = [...stack];
       current = [];
@@ -355,20 +377,23 @@ export interface Replacement {
 export const PASS_DIRECTIVES: ReadonlySet<string> = new Set(['proxy_pass', 'grpc_pass']);
 
 /** `proxy_pass`, `grpc_pass`, or a `server` line of an `upstream` block: the directives whose first argument is a backend. */
-export const isProxyTarget = (d: Directive) => (PASS_DIRECTIVES.has(d.name) || (d.name === 'server' && d.blocks[d.blocks.length - 1]?.name === 'upstream')) && d.args.length > 0;
+export const isProxyTarget = (d: Directive) =>
+  (PASS_DIRECTIVES.has(d.name) || (d.name === 'server' && d.blocks[d.blocks.length - 1]?.name === 'upstream')) && d.args.length > 0;
 
 /** What kind of place a backend address can stand in: a proxy target, or a variable a proxy target uses. */
 export type BackendKind = 'proxy_pass' | 'grpc_pass' | 'upstream' | 'set' | 'map';
 
 /** The variables a value refers to (`$name`, `${name}`). */
-export const variablesIn = (value: string): string[] => [...value.matchAll(/\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))/g)].map((m) => m[1] ?? m[2]);
+export const variablesIn = (value: string): string[] =>
+  [...value.matchAll(/\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))/g)].map((m) => m[1] ?? m[2]);
 
 /**
  * A value a variable gets: `set $var X`, or a `map … $var { key X; }` entry. The variable's name without `$`.
  */
 export function variableValue(d: Directive): { variable: string; token: Token; kind: 'set' | 'map' } | undefined {
   const block = d.blocks[d.blocks.length - 1];
-  if (d.name === 'set' && d.args.length === 2 && d.args[0].value.startsWith('$')) return { variable: d.args[0].value.slice(1), token: d.args[1], kind: 'set' };
+  if (d.name === 'set' && d.args.length === 2 && d.args[0].value.startsWith('$'))
+    return { variable: d.args[0].value.slice(1), token: d.args[1], kind: 'set' };
   if (block?.name === 'map' && block.args.length === 2 && d.args.length === 1 && !['hostnames', 'volatile', 'include'].includes(d.name)) {
     return { variable: block.args[1].replace(/^\$/, ''), token: d.args[0], kind: 'map' };
   }
@@ -382,7 +407,7 @@ export function variableValue(d: Directive): { variable: string; token: Token; k
 export function proxiedVariables(all: readonly Directive[]): Set<string> {
   const used = new Set(all.filter((d) => PASS_DIRECTIVES.has(d.name) && d.args.length).flatMap((d) => variablesIn(d.args[0].value)));
   const values = all.flatMap((d) => variableValue(d) ?? []);
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const v of values) {
       if (!used.has(v.variable)) continue;
@@ -397,7 +422,10 @@ export function proxiedVariables(all: readonly Directive[]): Set<string> {
  * upstream's `server X`, and a `set`/`map` value of a variable in `proxied` (one that a proxy_pass or grpc_pass
  * uses). A `set`/`map` value no proxy target uses is not a backend: nginx never connects to it.
  */
-export function backendValue(d: Directive, proxied: ReadonlySet<string>): { token: Token; kind: BackendKind; variable?: string } | undefined {
+export function backendValue(
+  d: Directive,
+  proxied: ReadonlySet<string>,
+): { token: Token; kind: BackendKind; variable?: string } | undefined {
   if (PASS_DIRECTIVES.has(d.name) && d.args.length) return { token: d.args[0], kind: d.name as 'proxy_pass' | 'grpc_pass' };
   const block = d.blocks[d.blocks.length - 1]?.name;
   if (d.name === 'server' && block === 'upstream' && d.args.length) return { token: d.args[0], kind: 'upstream' };

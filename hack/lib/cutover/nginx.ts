@@ -1,8 +1,9 @@
+import { lookup } from 'node:dns/promises';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
+
 import type { CutoverConfig } from '../../../lib/config/cutover';
 import { UserError } from '../cli';
 import { run, type RunResult } from '../process/run';
@@ -50,10 +51,13 @@ export class NginxControl {
     try {
       text = await this.read(this.c.pidFile);
     } catch (e) {
-      throw new UserError(`cutover.nginx.pidFile ${this.c.pidFile} cannot be read (${(e as Error).message.split('\n')[0]}): is nginx running, and is pidFile right?`);
+      throw new UserError(
+        `cutover.nginx.pidFile ${this.c.pidFile} cannot be read (${(e as Error).message.split('\n')[0]}): is nginx running, and is pidFile right?`,
+      );
     }
     const pid = Number(text.trim());
-    if (!Number.isInteger(pid) || pid <= 0) throw new UserError(`cutover.nginx.pidFile ${this.c.pidFile} holds no pid: ${JSON.stringify(text.slice(0, 40))}`);
+    if (!Number.isInteger(pid) || pid <= 0)
+      throw new UserError(`cutover.nginx.pidFile ${this.c.pidFile} holds no pid: ${JSON.stringify(text.slice(0, 40))}`);
     return pid;
   }
 
@@ -103,17 +107,41 @@ export class NginxControl {
   async testWithout(gone: readonly string[], others: readonly string[]): Promise<{ ok: boolean; output: string } | { skipped: string }> {
     const dir = mkdtempSync(join(tmpdir(), 'roomler-nginx-t-'));
     try {
-      const hosts = (await this.read('/etc/hosts').catch(() => ''))
-        .split('\n')
-        .filter((l) => !l.replace(/#.*/, '').trim().split(/\s+/).slice(1).some((n) => gone.includes(n)));
+      const hosts = (await this.read('/etc/hosts').catch(() => '')).split('\n').filter(
+        (l) =>
+          !l
+            .replace(/#.*/, '')
+            .trim()
+            .split(/\s+/)
+            .slice(1)
+            .some((n) => gone.includes(n)),
+      );
       for (const name of others) for (const ip of await this.resolve(name).catch(() => [] as string[])) hosts.push(`${ip} ${name}`);
       writeFileSync(join(dir, 'hosts'), hosts.join('\n') + '\n');
       // Nothing listens on this loopback address: every DNS query is refused at once.
       writeFileSync(join(dir, 'resolv.conf'), 'nameserver 127.255.255.254\noptions timeout:1 attempts:1\n');
       const script = 'mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/resolv.conf || exit 111; shift 2; exec "$@"';
-      const r = await this.run(['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', join(dir, 'hosts'), join(dir, 'resolv.conf'), ...this.c.command, '-t'], 60_000);
+      const r = await this.run(
+        [
+          'unshare',
+          '--mount',
+          '--propagation',
+          'private',
+          '--',
+          'sh',
+          '-c',
+          script,
+          'sh',
+          join(dir, 'hosts'),
+          join(dir, 'resolv.conf'),
+          ...this.c.command,
+          '-t',
+        ],
+        60_000,
+      );
       const output = `${r.stderr}${r.stdout}`.trim();
-      if (r.exitCode === 111 || r.spawnError || /^unshare: /m.test(output)) return { skipped: (output.split('\n').pop() || r.spawnError) ?? 'unshare failed' };
+      if (r.exitCode === 111 || r.spawnError || /^unshare: /m.test(output))
+        return { skipped: (output.split('\n').pop() || r.spawnError) ?? 'unshare failed' };
       return { ok: r.exitCode === 0, output };
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -135,9 +163,13 @@ export class NginxControl {
         staged.push([tmp, real]);
       }
       const script = 'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 111; shift 2; done; shift; exec "$@"';
-      const r = await this.run(['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', ...staged.flat(), '--', ...this.c.command, '-t'], 60_000);
+      const r = await this.run(
+        ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', ...staged.flat(), '--', ...this.c.command, '-t'],
+        60_000,
+      );
       const output = `${r.stderr}${r.stdout}`.trim();
-      if (r.exitCode === 111 || r.spawnError || /^unshare: /m.test(output)) return { skipped: (output.split('\n').pop() || r.spawnError) ?? 'unshare failed' };
+      if (r.exitCode === 111 || r.spawnError || /^unshare: /m.test(output))
+        return { skipped: (output.split('\n').pop() || r.spawnError) ?? 'unshare failed' };
       return { ok: r.exitCode === 0, output };
     } finally {
       for (const [tmp] of staged) rmSync(tmp, { force: true });
@@ -153,7 +185,10 @@ export class NginxControl {
     const master = await this.masterPid();
     const pids = [master, ...(await this.workers())];
     const sockets = new Set<number>();
-    const listing = await this.run(['sh', '-c', 'for p in "$@"; do for f in /proc/$p/fd/*; do readlink "$f"; done; done', 'sh', ...pids.map(String)], 10_000);
+    const listing = await this.run(
+      ['sh', '-c', 'for p in "$@"; do for f in /proc/$p/fd/*; do readlink "$f"; done; done', 'sh', ...pids.map(String)],
+      10_000,
+    );
     for (const m of listing.stdout.matchAll(/socket:\[(\d+)\]/g)) sockets.add(Number(m[1]));
     return (await this.connections()).filter((c) => sockets.has(c.inode));
   }
@@ -165,6 +200,13 @@ export class NginxControl {
     if (!this.c.exec.length) return [...new Set((await lookup(bare, { all: true })).map((a) => a.address))];
     const r = await this.run(['getent', 'ahosts', bare], 10_000);
     if (r.exitCode !== 0) throw new Error(`${bare} does not resolve where nginx runs`);
-    return [...new Set(r.stdout.split('\n').map((l) => l.split(/\s+/)[0]).filter((a) => a && isIP(a)))];
+    return [
+      ...new Set(
+        r.stdout
+          .split('\n')
+          .map((l) => l.split(/\s+/)[0])
+          .filter((a) => a && isIP(a)),
+      ),
+    ];
   }
 }

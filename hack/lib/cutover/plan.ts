@@ -1,31 +1,32 @@
-import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
-import { NAMES, type InstanceConfig, type LoadedConfig } from '../../../lib/config';
+
+import { type InstanceConfig, type LoadedConfig, NAMES } from '../../../lib/config';
 import type { CutoverRoute } from '../../../lib/config/cutover';
 import { JANUS_ADMIN_PORTS, JANUS_API_PORTS } from '../../../lib/constructs/janus-gateway';
 import { UserError } from '../cli';
 import { BYTES } from './backups';
-import { joinHostPort, splitHostPort } from './probes';
 import {
   applyReplacements,
+  type BackendKind,
   backendValue,
+  type Block,
+  type Directive,
   directives,
   enclosing,
   hostPortAt,
   isProxyTarget,
   NginxSyntaxError,
-  PASS_DIRECTIVES,
   parseBackend,
+  PASS_DIRECTIVES,
   proxiedVariables,
   rawSpan,
+  type Replacement,
   unquote,
   variablesIn,
   variableValue,
-  type BackendKind,
-  type Block,
-  type Directive,
-  type Replacement,
 } from './nginx-config';
+import { joinHostPort, splitHostPort } from './probes';
 
 export interface ResolvedRoute extends CutoverRoute {
   /** The new host:port, from the same config the manifests are synthesized from; for a retired route, `return N`. */
@@ -55,7 +56,8 @@ export function resolveRoute(to: string, i: InstanceConfig): { target: string; r
   const [service, portName] = to.split('/');
   if (service === RETIRED) {
     const status = portName === undefined ? 403 : Number(portName);
-    if (!Number.isInteger(status) || status < 400 || status > 499) throw new UserError(`cutover.routes: ${to}: a retired route answers a 4xx status, e.g. retired/403 or retired/404`);
+    if (!Number.isInteger(status) || status < 400 || status > 499)
+      throw new UserError(`cutover.routes: ${to}: a retired route answers a 4xx status, e.g. retired/403 or retired/404`);
     return { target: `return ${status}`, retired: status, retiredWhy: 'retired in the config' };
   }
   if (service === JANUS_HOST && !i.janus.admin.enabled && JANUS_ADMIN_PORTS.some((p) => p.name === portName)) {
@@ -123,8 +125,18 @@ export const displayPath = (confDir: string, path: string) => relative(dirname(c
 /** Files matching an nginx include glob (`*`, `?`), sorted as nginx's glob(3) returns them. */
 function glob(pattern: string): string[] {
   const dir = dirname(pattern);
-  const re = new RegExp(`^${basename(pattern).replace(/[.+^$()|[\]\\{}]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.')}$`);
-  return existsSync(dir) ? readdirSync(dir).filter((f) => re.test(f) && !f.startsWith('.')).sort().map((f) => join(dir, f)) : [];
+  const re = new RegExp(
+    `^${basename(pattern)
+      .replace(/[.+^$()|[\]\\{}]/g, '\\$&')
+      .replace(/\*/g, '[^/]*')
+      .replace(/\?/g, '.')}$`,
+  );
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => re.test(f) && !f.startsWith('.'))
+        .sort()
+        .map((f) => join(dir, f))
+    : [];
 }
 
 /**
@@ -133,7 +145,8 @@ function glob(pattern: string): string[] {
  */
 export function readTree(confDir: string, texts: ReadonlyMap<string, string> = new Map()): NginxTree {
   if (!existsSync(confDir)) throw new UserError(`cutover.nginx.confDir (NGINX_CONF_DIR) ${confDir} does not exist`);
-  if (!statSync(confDir).isDirectory()) throw new UserError(`cutover.nginx.confDir (NGINX_CONF_DIR) ${confDir} is not a directory (nginx includes ${confDir}/*.conf)`);
+  if (!statSync(confDir).isDirectory())
+    throw new UserError(`cutover.nginx.confDir (NGINX_CONF_DIR) ${confDir} is not a directory (nginx includes ${confDir}/*.conf)`);
   const files = new Map<string, ConfigFile>();
   const all: Directive[] = [];
   const includeDirs = new Set<string>([confDir]);
@@ -147,7 +160,14 @@ export function readTree(confDir: string, texts: ReadonlyMap<string, string> = n
       text = texts.get(real) ?? files.get(real)?.text ?? readFileSync(path, BYTES);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? 'is a dangling symlink' : code === 'ELOOP' ? 'is a symlink loop' : code === 'EACCES' ? 'is not readable (permission denied)' : (e as Error).message;
+      const why =
+        code === 'ENOENT'
+          ? 'is a dangling symlink'
+          : code === 'ELOOP'
+            ? 'is a symlink loop'
+            : code === 'EACCES'
+              ? 'is not readable (permission denied)'
+              : (e as Error).message;
       throw new UserError(`${path}: ${why} (nginx includes it)`);
     }
     let ds: Directive[];
@@ -176,12 +196,21 @@ export function readTree(confDir: string, texts: ReadonlyMap<string, string> = n
  * would swallow whatever follows on the line, a `}` included); the rest of the file is unchanged. An upstream
  * `server` line cannot answer by itself: `stuck` lists them.
  */
-export function retiredIn(tree: Pick<NginxTree, 'proxied'>, file: ConfigFile, r: ResolvedRoute): { replacements: Replacement[]; stuck: Directive[] } {
+export function retiredIn(
+  tree: Pick<NginxTree, 'proxied'>,
+  file: ConfigFile,
+  r: ResolvedRoute,
+): { replacements: Replacement[]; stuck: Directive[] } {
   const replacements: Replacement[] = [];
   const stuck: Directive[] = [];
   for (const d of file.directives) {
     const backend = backendValue(d, tree.proxied);
-    if (!backend || (!PASS_DIRECTIVES.has(backend.kind) && backend.kind !== 'upstream') || hostPortAt(unquote(backend.token), r.from) === undefined) continue;
+    if (
+      !backend ||
+      (!PASS_DIRECTIVES.has(backend.kind) && backend.kind !== 'upstream') ||
+      hostPortAt(unquote(backend.token), r.from) === undefined
+    )
+      continue;
     if (backend.kind === 'upstream') stuck.push(d);
     else replacements.push({ start: d.start, end: d.end, text: `return ${r.retired};`, line: d.line });
   }
@@ -235,7 +264,10 @@ export const describeCheck = (c: Check) =>
   `${c.websocket ? 'WebSocket' : 'GET'} ${c.websocket ? (c.tls ? 'wss' : 'ws') : c.tls ? 'https' : 'http'}://${c.host}${c.path} via ${joinHostPort(c.address.host, c.address.port)}` +
   `${c.protocol ? ` (${c.protocol})` : ''} expects ${c.status ?? (c.websocket ? 101 : '< 500')}${c.headers?.length ? ` with ${c.headers.join(', ')}` : ''} [${c.source}]`;
 
-const WEBSOCKET_PROTOCOLS: Record<string, string> = { [`${NAMES.janusNodePort}/websocket`]: 'janus-protocol', [`${JANUS_HOST}/admin-websocket`]: 'janus-admin-protocol' };
+const WEBSOCKET_PROTOCOLS: Record<string, string> = {
+  [`${NAMES.janusNodePort}/websocket`]: 'janus-protocol',
+  [`${JANUS_HOST}/admin-websocket`]: 'janus-admin-protocol',
+};
 
 /** nginx's `listen` as a place to connect to: a wildcard becomes loopback; UNIX sockets and QUIC are skipped. */
 export function listenAddress(args: readonly string[]): { host: string; port: number; tls: boolean } | undefined {
@@ -258,8 +290,12 @@ const blockKey = (b: Block) => `${b.file}:${b.start}`;
 function serverInfo(server: Block, inBlock: ReadonlyMap<string, readonly Directive[]>) {
   const own = inBlock.get(blockKey(server)) ?? [];
   const listens = own.filter((x) => x.name === 'listen');
-  const listen = listens.length ? listens.map((x) => listenAddress(x.args.map(unquote))).find((x) => x) : { host: '127.0.0.1', port: 80, tls: false };
-  const name = own.flatMap((x) => (x.name === 'server_name' ? x.args.map(unquote) : [])).find((n) => n && n !== '_' && !n.startsWith('~') && !n.includes('*'));
+  const listen = listens.length
+    ? listens.map((x) => listenAddress(x.args.map(unquote))).find((x) => x)
+    : { host: '127.0.0.1', port: 80, tls: false };
+  const name = own
+    .flatMap((x) => (x.name === 'server_name' ? x.args.map(unquote) : []))
+    .find((n) => n && n !== '_' && !n.startsWith('~') && !n.includes('*'));
   return { listen, host: name ?? listen?.host };
 }
 
@@ -267,7 +303,8 @@ function serverInfo(server: Block, inBlock: ReadonlyMap<string, readonly Directi
 export function checksFor(tree: NginxTree, routes: readonly ResolvedRoute[]): { checks: Check[]; problems: string[] } {
   const problems: string[] = [];
   // Where a proxy target points for a route now: its old upstream, its new target, or neither.
-  const side = (value: string, r: ResolvedRoute) => (hostPortAt(value, r.from) !== undefined ? r.from : hostPortAt(value, r.target) !== undefined ? r.target : undefined);
+  const side = (value: string, r: ResolvedRoute) =>
+    hostPortAt(value, r.from) !== undefined ? r.from : hostPortAt(value, r.target) !== undefined ? r.target : undefined;
   // Upstream blocks by name -> the routes their servers belong to, and where they point.
   const upstreams = new Map<string, Map<ResolvedRoute, string>>();
   const inBlock = new Map<string, Directive[]>();
@@ -296,15 +333,24 @@ export function checksFor(tree: NginxTree, routes: readonly ResolvedRoute[]): { 
       : [
           value,
           ...variablesIn(value).flatMap((name) =>
-            (valuesOf.get(name) ?? []).flatMap((x) => expand(value.replace(new RegExp(`\\$(\\{${name}\\}|${name}(?![A-Za-z0-9_]))`), () => x), depth + 1)),
+            (valuesOf.get(name) ?? []).flatMap((x) =>
+              expand(
+                value.replace(new RegExp(`\\$(\\{${name}\\}|${name}(?![A-Za-z0-9_]))`), () => x),
+                depth + 1,
+              ),
+            ),
           ),
         ].slice(0, 256);
   for (const d of tree.all.filter((x) => x.name === 'proxy_pass' && x.args.length)) {
     const candidates = expand(unquote(d.args[0]));
-    const pointing = new Map(routes.flatMap((r) => {
-      const now = candidates.map((value) => side(value, r) ?? upstreams.get(value.replace(/^[a-z]+:\/\//i, '').split(/[/?]/)[0])?.get(r)).find((x) => x);
-      return now ? [[r, now] as const] : [];
-    }));
+    const pointing = new Map(
+      routes.flatMap((r) => {
+        const now = candidates
+          .map((value) => side(value, r) ?? upstreams.get(value.replace(/^[a-z]+:\/\//i, '').split(/[/?]/)[0])?.get(r))
+          .find((x) => x);
+        return now ? [[r, now] as const] : [];
+      }),
+    );
     const hit = [...pointing.keys()];
     const location = enclosing(d, 'location');
     const server = enclosing(d, 'server');
@@ -317,11 +363,23 @@ export function checksFor(tree: NginxTree, routes: readonly ResolvedRoute[]): { 
       if (r.verify) continue;
       const usable = (modifier === '' || modifier === '=' || modifier === '^~') && path.startsWith('/');
       if (!usable || !listen) {
-        problems.push(`route ${r.from} -> ${r.to}: ${where} cannot be requested by default (${!listen ? 'no TCP listen' : 'a regex or named location'}); give the route a verify list`);
+        problems.push(
+          `route ${r.from} -> ${r.to}: ${where} cannot be requested by default (${!listen ? 'no TCP listen' : 'a regex or named location'}); give the route a verify list`,
+        );
         continue;
       }
       const websocket = r.to in WEBSOCKET_PROTOCOLS;
-      derived.get(r)!.push({ route: r, websocket, protocol: WEBSOCKET_PROTOCOLS[r.to], host: host!, path, address: listen, tls: listen.tls, source: where, current: pointing.get(r)! });
+      derived.get(r)!.push({
+        route: r,
+        websocket,
+        protocol: WEBSOCKET_PROTOCOLS[r.to],
+        host: host!,
+        path,
+        address: listen,
+        tls: listen.tls,
+        source: where,
+        current: pointing.get(r)!,
+      });
     }
   }
   const checks: Check[] = [];
@@ -336,12 +394,25 @@ export function checksFor(tree: NginxTree, routes: readonly ResolvedRoute[]): { 
         const address = v.address ? splitHostPort(v.address) : base?.address;
         const host = v.host ?? base?.host;
         if (!address || !host) {
-          problems.push(`cutover.routes[${r.index}].verify[${n}]: give host and address (no server block proxies to ${r.from} or ${r.target})`);
+          problems.push(
+            `cutover.routes[${r.index}].verify[${n}]: give host and address (no server block proxies to ${r.from} or ${r.target})`,
+          );
           return;
         }
         const websocket = v.websocket ?? r.to in WEBSOCKET_PROTOCOLS;
         const current = tree.files.some((f) => targetsIn(tree, f, r.from).length) ? r.from : r.target;
-        checks.push({ route: r, websocket, protocol: v.protocol ?? (websocket ? WEBSOCKET_PROTOCOLS[r.to] : undefined), host, path: v.path, address, tls: v.tls ?? base?.tls ?? false, status: v.status, source: `cutover.routes[${r.index}].verify[${n}]`, current });
+        checks.push({
+          route: r,
+          websocket,
+          protocol: v.protocol ?? (websocket ? WEBSOCKET_PROTOCOLS[r.to] : undefined),
+          host,
+          path: v.path,
+          address,
+          tls: v.tls ?? base?.tls ?? false,
+          status: v.status,
+          source: `cutover.routes[${r.index}].verify[${n}]`,
+          current,
+        });
       });
     } else {
       for (const c of found) {
@@ -350,7 +421,8 @@ export function checksFor(tree: NginxTree, routes: readonly ResolvedRoute[]): { 
         seen.add(key);
       }
       const present = tree.files.some((f) => targetsIn(tree, f, r.from).length || targetsIn(tree, f, r.target).length);
-      if (present && !found.length && !problems.some((p) => p.startsWith(`route ${r.from} `))) problems.push(`route ${r.from} -> ${r.to}: no location proxies to it, so nothing would verify it; give the route a verify list`);
+      if (present && !found.length && !problems.some((p) => p.startsWith(`route ${r.from} `)))
+        problems.push(`route ${r.from} -> ${r.to}: no location proxies to it, so nothing would verify it; give the route a verify list`);
     }
   }
   return { checks, problems };
@@ -371,7 +443,9 @@ export interface OldTarget {
 }
 
 /** The old stack's hosts: the routes' hosts and cutover.oldHosts. */
-export const oldHostsOf = (cfg: LoadedConfig): string[] => [...new Set([...cfg.root.cutover.routes.map((r) => splitHostPort(r.from).host), ...cfg.root.cutover.oldHosts])];
+export const oldHostsOf = (cfg: LoadedConfig): string[] => [
+  ...new Set([...cfg.root.cutover.routes.map((r) => splitHostPort(r.from).host), ...cfg.root.cutover.oldHosts]),
+];
 
 /**
  * Every backend address in the tree (proxy_pass, upstream servers, set and map values) on a host of the old stack,
@@ -396,7 +470,16 @@ export function inventory(tree: NginxTree, routes: readonly ResolvedRoute[], cfg
       seen.add(key);
       const route = routes.find((r) => r.from === hostPort);
       const kept = cfg.root.cutover.kept.find((k) => k.target === hostPort || k.target === parsed.host);
-      out.push({ file, line: d.line, kind: backend.kind, hostPort, host: parsed.host, disposition: route ? 'routed' : kept ? 'kept' : 'unaccounted', route, reason: kept?.reason });
+      out.push({
+        file,
+        line: d.line,
+        kind: backend.kind,
+        hostPort,
+        host: parsed.host,
+        disposition: route ? 'routed' : kept ? 'kept' : 'unaccounted',
+        route,
+        reason: kept?.reason,
+      });
     }
   }
   return out;
@@ -424,7 +507,9 @@ export function unproxiedValues(tree: NginxTree, cfg: LoadedConfig): string[] {
 export function accountFor(cfg: LoadedConfig, unaccounted: readonly OldTarget[]): string {
   const quote = (s: string) => JSON.stringify(s);
   const targets = [...new Set(unaccounted.map((t) => t.hostPort))];
-  const routes = cfg.root.cutover.routes.map((r) => `      - { from: ${quote(r.from)}, to: ${r.to}${r.baseline ? '' : ', baseline: false'} }`);
+  const routes = cfg.root.cutover.routes.map(
+    (r) => `      - { from: ${quote(r.from)}, to: ${r.to}${r.baseline ? '' : ', baseline: false'} }`,
+  );
   return [
     'Either route each to a synthesized port (the list replaces the defaults, so it repeats them):',
     '  cutover:',
@@ -467,7 +552,9 @@ export interface Plan {
 
 /** After the change, a retired route's locations answer its status from nginx itself: a GET each, no upgrade. */
 const retiredChecks = (before: readonly Check[]): Check[] =>
-  before.filter((c) => c.route.retired).map((c) => ({ ...c, websocket: false, protocol: undefined, status: c.route.retired, current: c.route.target }));
+  before
+    .filter((c) => c.route.retired)
+    .map((c) => ({ ...c, websocket: false, protocol: undefined, status: c.route.retired, current: c.route.target }));
 
 /** Checks that can judge: a route with `baseline: false` (already broken on its old backend) only once moved. */
 export const judged = (checks: readonly Check[]): Check[] => checks.filter((c) => c.route.baseline || c.current !== c.route.from);
@@ -494,7 +581,9 @@ export function plan(cfg: LoadedConfig, texts?: ReadonlyMap<string, string>): Pl
         if (!r.retired) return targetsIn(tree, file, r.from, r.target).map((x) => ({ ...x, from: r.from, to: r.target }));
         const { replacements: retire, stuck } = retiredIn(tree, file, r);
         for (const d of stuck) {
-          problems.push(`route ${r.from} -> ${r.to} (retired: ${r.retiredWhy}): ${name(file)}:${d.line} names it in upstream ${d.blocks[d.blocks.length - 1].args[0]}, and an upstream server cannot answer by itself; replace the proxy_pass directives that use that upstream with \`return ${r.retired};\` by hand, or route it`);
+          problems.push(
+            `route ${r.from} -> ${r.to} (retired: ${r.retiredWhy}): ${name(file)}:${d.line} names it in upstream ${d.blocks[d.blocks.length - 1].args[0]}, and an upstream server cannot answer by itself; replace the proxy_pass directives that use that upstream with \`return ${r.retired};\` by hand, or route it`,
+          );
         }
         return retire.map((x) => ({ ...x, from: r.from, to: r.target }));
       });
@@ -512,40 +601,70 @@ export function plan(cfg: LoadedConfig, texts?: ReadonlyMap<string, string>): Pl
       const got = found.find((f) => f.name === file || f.old === file)?.n ?? 0;
       if (got !== n) problems.push(`route ${r.from} -> ${r.to}: expected ${n} match(es) in ${file}, found ${got}`);
     }
-    for (const f of found) if (r.expect && f.n > 0 && !(f.name in r.expect) && !(f.old in r.expect)) problems.push(`route ${r.from} -> ${r.to}: unexpected ${f.n} match(es) in ${f.name}`);
+    for (const f of found)
+      if (r.expect && f.n > 0 && !(f.name in r.expect) && !(f.old in r.expect))
+        problems.push(`route ${r.from} -> ${r.to}: unexpected ${f.n} match(es) in ${f.name}`);
     // A route nothing points at moves nothing; a typo in its `from` leaves the real address unaccounted (below).
-    if (old === 0 && next === 0 && !r.expect) notes.push(`route ${r.from} -> ${r.to}: nothing under ${tree.confDir} points at ${r.from} (or at ${r.target}); it moves nothing`);
+    if (old === 0 && next === 0 && !r.expect)
+      notes.push(`route ${r.from} -> ${r.to}: nothing under ${tree.confDir} points at ${r.from} (or at ${r.target}); it moves nothing`);
     // The old upstream elsewhere (an add_header, a return, a comment-like string): never rewritten. Say so.
     for (const f of tree.files)
       for (const d of f.directives) {
         const value = backendValue(d, tree.proxied)?.token ?? variableValue(d)?.token;
         if ([d.name, ...d.args.filter((a) => a !== value).map(unquote)].some((t) => t.includes(r.from)))
-          notes.push(`${name(f)}:${d.line}: ${r.from} appears in \`${d.name}\` but is not a backend address; left unchanged (if nginx proxies through it, change it by hand)`);
+          notes.push(
+            `${name(f)}:${d.line}: ${r.from} appears in \`${d.name}\` but is not a backend address; left unchanged (if nginx proxies through it, change it by hand)`,
+          );
       }
   }
   notes.push(...unproxiedValues(tree, cfg));
   // A confDir that names none of the routes is the wrong directory (or nginx's config is elsewhere), not a cutover
   // with nothing to do: say so instead of moving nothing.
-  const wrongDir = !tree.files.length || (pending === 0 && done === 0 && !routes.some((r) => r.retired && tree.files.some((f) => retiredIn(tree, f, r).replacements.length)));
+  const wrongDir =
+    !tree.files.length ||
+    (pending === 0 && done === 0 && !routes.some((r) => r.retired && tree.files.some((f) => retiredIn(tree, f, r).replacements.length)));
   // One problem instead of a note per route.
   if (wrongDir) for (let n = notes.length - 1; n >= 0; n--) if (notes[n].endsWith('; it moves nothing')) notes.splice(n, 1);
-  if (!tree.files.length) problems.push(`cutover.nginx.confDir (NGINX_CONF_DIR) ${tree.confDir} holds no *.conf file: nginx includes its sites from another directory (e.g. /etc/nginx/conf.d or sites-enabled)`);
+  if (!tree.files.length)
+    problems.push(
+      `cutover.nginx.confDir (NGINX_CONF_DIR) ${tree.confDir} holds no *.conf file: nginx includes its sites from another directory (e.g. /etc/nginx/conf.d or sites-enabled)`,
+    );
   else if (wrongDir) {
-    problems.push(`nothing under cutover.nginx.confDir (NGINX_CONF_DIR) ${tree.confDir} names any route's old backend (${routes.map((r) => r.from).join(', ')}) or new target: is it the directory nginx includes the production sites from? It holds ${tree.files.map((f) => name(f)).join(', ')}`);
+    problems.push(
+      `nothing under cutover.nginx.confDir (NGINX_CONF_DIR) ${tree.confDir} names any route's old backend (${routes.map((r) => r.from).join(', ')}) or new target: is it the directory nginx includes the production sites from? It holds ${tree.files.map((f) => name(f)).join(', ')}`,
+    );
   }
   const targets0 = inventory(tree, routes, cfg);
   const unaccounted = unaccountedProblem(cfg, targets0);
   if (unaccounted) problems.push(unaccounted);
   const { checks, problems: checkProblems } = checksFor(tree, routes);
-  const checksAfter = [...checksFor(readTree(tree.confDir, new Map(changes.map((c) => [c.file.real, c.after]))), routes).checks, ...retiredChecks(checks)];
+  const checksAfter = [
+    ...checksFor(readTree(tree.confDir, new Map(changes.map((c) => [c.file.real, c.after]))), routes).checks,
+    ...retiredChecks(checks),
+  ];
   const targets = [...new Map(routes.filter((r) => !r.retired).map((r) => [r.target, r])).values()];
   const instance = cutoverInstance(cfg);
   const warnings = adminWarnings(instance, routes, checks);
   for (const r of routes.filter((x) => x.retired)) {
     const where = [...new Set(checks.filter((c) => c.route === r).map((c) => `${c.host}${c.path}`))];
-    if (where.length) notes.push(`${where.join(', ')}: retired (${r.retiredWhy}): nginx answers ${r.retired} there itself; each \`proxy_pass\` to ${r.from} becomes \`return ${r.retired};\`, and rollback restores it`);
+    if (where.length)
+      notes.push(
+        `${where.join(', ')}: retired (${r.retiredWhy}): nginx answers ${r.retired} there itself; each \`proxy_pass\` to ${r.from} becomes \`return ${r.retired};\`, and rollback restores it`,
+      );
   }
-  return { tree, routes, targets, changes, problems: [...problems, ...checkProblems], inventory: targets0, notes: [...new Set(notes)], warnings, checks, checksAfter, alreadyDone: pending === 0 && done > 0 };
+  return {
+    tree,
+    routes,
+    targets,
+    changes,
+    problems: [...problems, ...checkProblems],
+    inventory: targets0,
+    notes: [...new Set(notes)],
+    warnings,
+    checks,
+    checksAfter,
+    alreadyDone: pending === 0 && done > 0,
+  };
 }
 
 /**
@@ -554,22 +673,33 @@ export function plan(cfg: LoadedConfig, texts?: ReadonlyMap<string, string>): Pl
  */
 function adminWarnings(i: InstanceConfig, routes: readonly ResolvedRoute[], checks: readonly Check[]): string[] {
   const a = i.janus.admin;
-  return routes.filter((r) => isAdminRoute(r) && !r.retired).flatMap((r) => {
-    const where = [...new Set(checks.filter((c) => c.route === r).map((c) => `${c.host}${c.path}`))];
-    if (!where.length) return [];
-    const state = a.enabled
-      ? `guarded only by Janus's admin_secret and admin_acl (${a.allowFrom.join(', ')}), which admits nginx and so everyone behind it`
-      : "which is off (janus.admin.enabled: false): nginx answers 502 there, and apply's preflight cannot connect to it";
-    return [`${where.join(', ')} ${where.length > 1 ? 'stay' : 'stays'} public in nginx: route ${r.from} -> ${r.to} proxies to the Janus admin API at ${r.target}, ${state}. Restrict them in nginx to the addresses that need them and to this host, whose verification requests must still pass (\`allow 127.0.0.1; allow <admin address>; deny all;\`, or the Docker bridge's gateway instead of 127.0.0.1 when nginx runs in a container), or close them: route them to \`retired\` (nginx answers 403)`];
-  });
+  return routes
+    .filter((r) => isAdminRoute(r) && !r.retired)
+    .flatMap((r) => {
+      const where = [...new Set(checks.filter((c) => c.route === r).map((c) => `${c.host}${c.path}`))];
+      if (!where.length) return [];
+      const state = a.enabled
+        ? `guarded only by Janus's admin_secret and admin_acl (${a.allowFrom.join(', ')}), which admits nginx and so everyone behind it`
+        : "which is off (janus.admin.enabled: false): nginx answers 502 there, and apply's preflight cannot connect to it";
+      return [
+        `${where.join(', ')} ${where.length > 1 ? 'stay' : 'stays'} public in nginx: route ${r.from} -> ${r.to} proxies to the Janus admin API at ${r.target}, ${state}. Restrict them in nginx to the addresses that need them and to this host, whose verification requests must still pass (\`allow 127.0.0.1; allow <admin address>; deny all;\`, or the Docker bridge's gateway instead of 127.0.0.1 when nginx runs in a container), or close them: route them to \`retired\` (nginx answers 403)`,
+      ];
+    });
 }
 
 /** A unified diff (no context) of the changed lines; a CRLF file's \r is not shown as part of a line. */
 export function unifiedDiff(c: FileChange, confDir: string): string {
-  const [a, b] = [c.file.text, c.after].map((t) => Buffer.from(t, BYTES).toString('utf8').split('\n').map((l) => l.replace(/\r$/, '')));
+  const [a, b] = [c.file.text, c.after].map((t) =>
+    Buffer.from(t, BYTES)
+      .toString('utf8')
+      .split('\n')
+      .map((l) => l.replace(/\r$/, '')),
+  );
   const lines = [...new Set(c.replacements.map((r) => r.line))].sort((x, y) => x - y);
   const name = displayPath(confDir, c.file.path);
-  return [`--- a/${name}`, `+++ b/${name}`, ...lines.flatMap((l) => [`@@ -${l} +${l} @@`, `-${a[l - 1]}`, `+${b[l - 1]}`])].join('\n') + '\n';
+  return (
+    [`--- a/${name}`, `+++ b/${name}`, ...lines.flatMap((l) => [`@@ -${l} +${l} @@`, `-${a[l - 1]}`, `+${b[l - 1]}`])].join('\n') + '\n'
+  );
 }
 
 export type RouteState = 'old' | 'new' | 'MIXED' | 'absent';

@@ -1,6 +1,7 @@
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { type IncomingHttpHeaders, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, Socket } from 'node:net';
+
 import type WebSocket from 'ws';
 
 // The network side of the cutover: is a target up, does a request through nginx succeed, and which backends
@@ -53,7 +54,17 @@ export const httpGet = async (t: RequestTarget): Promise<number> => (await httpR
 export function httpResponse(t: RequestTarget): Promise<{ status: number; headers: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = (t.tls ? httpsRequest : httpRequest)(
-      { host: t.address.host, port: t.address.port, path: t.path, method: 'GET', agent: false, timeout: t.timeoutMs, signal: t.signal, headers: { Host: t.host, 'User-Agent': USER_AGENT, Connection: 'close' }, ...tlsOptions(t) },
+      {
+        host: t.address.host,
+        port: t.address.port,
+        path: t.path,
+        method: 'GET',
+        agent: false,
+        timeout: t.timeoutMs,
+        signal: t.signal,
+        headers: { Host: t.host, 'User-Agent': USER_AGENT, Connection: 'close' },
+        ...tlsOptions(t),
+      },
       (res) => {
         res.resume();
         res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
@@ -72,7 +83,11 @@ export function websocketOpen(t: RequestTarget & { readonly protocol?: string })
     const url = `${t.tls ? 'wss' : 'ws'}://${joinHostPort(t.address.host, t.address.port)}${t.path}`;
     // Loaded here, not with this module: ws reads node:http as it loads, which a startup snapshot cannot hold.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const ws: WebSocket = new (require('ws') as typeof import('ws'))(url, t.protocol ? [t.protocol] : [], { headers: { Host: t.host, 'User-Agent': USER_AGENT }, handshakeTimeout: t.timeoutMs, ...tlsOptions(t) });
+    const ws: WebSocket = new (require('ws') as typeof import('ws'))(url, t.protocol ? [t.protocol] : [], {
+      headers: { Host: t.host, 'User-Agent': USER_AGENT },
+      handshakeTimeout: t.timeoutMs,
+      ...tlsOptions(t),
+    });
     const abort = () => ws.terminate();
     t.signal?.addEventListener('abort', abort, { once: true });
     ws.once('open', () => resolve({ status: 101, ws }));
@@ -99,8 +114,15 @@ const TCP_STATES: Record<string, string> = { '01': 'ESTABLISHED', '06': 'TIME_WA
 export function parseProcNetTcp(text: string): TcpConnection[] {
   const addr = (hex: string) => {
     const [ip, port] = hex.split(':');
-    const words = ip.toLowerCase().match(/.{8}/g)!.map((w) => w.match(/../g)!.reverse().join(''));
-    const v4 = (w: string) => w.match(/../g)!.map((b) => parseInt(b, 16)).join('.');
+    const words = ip
+      .toLowerCase()
+      .match(/.{8}/g)!
+      .map((w) => w.match(/../g)!.reverse().join(''));
+    const v4 = (w: string) =>
+      w
+        .match(/../g)!
+        .map((b) => parseInt(b, 16))
+        .join('.');
     const mapped = words.length === 4 && words[0] === '00000000' && words[1] === '00000000' && words[2] === '0000ffff';
     if (words.length === 1 || mapped) return `${v4(words[words.length - 1])}:${parseInt(port, 16)}`;
     return `[${compressV6(words.map((w) => `${w.slice(0, 4)}:${w.slice(4)}`).join(':'))}]:${parseInt(port, 16)}`;
@@ -116,7 +138,7 @@ export function parseProcNetTcp(text: string): TcpConnection[] {
 function compressV6(host: string): string {
   const parts = host.split(':').map((p) => p.replace(/^0+(?=.)/, ''));
   let best = [-1, 0];
-  for (let i = 0; i < parts.length; ) {
+  for (let i = 0; i < parts.length;) {
     let j = i;
     while (j < parts.length && parts[j] === '0') j++;
     if (j - i > best[1]) best = [i, j - i];

@@ -1,11 +1,11 @@
 import type { LoadedConfig } from '../../../lib/config';
 import { NAMES } from '../../../lib/config';
 import { UserError } from '../cli';
-import { listSets, type BackupSet } from './backups';
+import { type BackupSet, listSets } from './backups';
 import { preflight } from './commands';
 import { NginxControl } from './nginx';
-import { applyReplacements, backendValue, hostPortAt, unquote, type Directive, type Replacement } from './nginx-config';
-import { displayPath, judged, plan, type Check, type NginxTree, type Plan, type ResolvedRoute } from './plan';
+import { applyReplacements, backendValue, type Directive, hostPortAt, type Replacement, unquote } from './nginx-config';
+import { type Check, displayPath, judged, type NginxTree, type Plan, plan, type ResolvedRoute } from './plan';
 import { splitHostPort } from './probes';
 import { Guard, NginxTransaction } from './transaction';
 
@@ -26,7 +26,9 @@ const PAGE = (retryAfter: number) =>
 /** The directives of the same innermost block as `d`. */
 const siblings = (tree: NginxTree, d: Directive) => {
   const inner = d.blocks[d.blocks.length - 1];
-  return tree.all.filter((x) => x.file === d.file && x.blocks.length === d.blocks.length && x.blocks[x.blocks.length - 1]?.start === inner?.start);
+  return tree.all.filter(
+    (x) => x.file === d.file && x.blocks.length === d.blocks.length && x.blocks[x.blocks.length - 1]?.start === inner?.start,
+  );
 };
 
 /**
@@ -35,15 +37,23 @@ const siblings = (tree: NginxTree, d: Directive) => {
  * those directives change. `default_type` is left out where the block already sets one or is an `if` (not allowed
  * there). An `add_header` at location level hides the server's own add_header directives for these answers only.
  */
-export function maintenanceTexts(tree: NginxTree, routes: readonly ResolvedRoute[], retryAfter: number, side: 'from' | 'target' = 'from'): { texts: Map<string, string>; locations: number } {
+export function maintenanceTexts(
+  tree: NginxTree,
+  routes: readonly ResolvedRoute[],
+  retryAfter: number,
+  side: 'from' | 'target' = 'from',
+): { texts: Map<string, string>; locations: number } {
   const app = routes.filter(isAppRoute).map((r) => r[side]);
   const upstreams = new Set(
     tree.all.flatMap((d) => {
       const b = backendValue(d, tree.proxied);
-      return b?.kind === 'upstream' && app.some((hp) => hostPortAt(unquote(b.token), hp) !== undefined) ? [d.blocks[d.blocks.length - 1].args[0]] : [];
+      return b?.kind === 'upstream' && app.some((hp) => hostPortAt(unquote(b.token), hp) !== undefined)
+        ? [d.blocks[d.blocks.length - 1].args[0]]
+        : [];
     }),
   );
-  const reaches = (value: string) => app.some((hp) => hostPortAt(value, hp) !== undefined) || upstreams.has(value.replace(/^[a-z]+:\/\//i, '').split(/[/?]/)[0]);
+  const reaches = (value: string) =>
+    app.some((hp) => hostPortAt(value, hp) !== undefined) || upstreams.has(value.replace(/^[a-z]+:\/\//i, '').split(/[/?]/)[0]);
   const texts = new Map<string, string>();
   let locations = 0;
   for (const file of tree.files) {
@@ -52,7 +62,12 @@ export function maintenanceTexts(tree: NginxTree, routes: readonly ResolvedRoute
       if (d.name !== 'proxy_pass' || !d.args.length || !reaches(unquote(d.args[0]))) continue;
       const inIf = d.blocks[d.blocks.length - 1]?.name === 'if';
       const typed = inIf || siblings(tree, d).some((x) => x.name === 'default_type');
-      replacements.push({ start: d.start, end: d.end, line: d.line, text: `add_header Retry-After ${retryAfter} always; ${typed ? '' : 'default_type text/html; '}return 503 '${PAGE(retryAfter)}';` });
+      replacements.push({
+        start: d.start,
+        end: d.end,
+        line: d.line,
+        text: `add_header Retry-After ${retryAfter} always; ${typed ? '' : 'default_type text/html; '}return 503 '${PAGE(retryAfter)}';`,
+      });
     }
     if (replacements.length) texts.set(file.real, applyReplacements(file.text, replacements));
     locations += replacements.length;
@@ -103,12 +118,27 @@ export async function proveSwitch(
   const reachable = (checks: readonly Check[]) => checks.filter((x) => !(o.stopped ?? []).includes(splitHostPort(x.current).host));
   const files = [...new Set(p.tree.files.map((f) => f.real))];
   const m = maintenanceTexts(p.tree, p.routes, o.retryAfter);
-  if (!m.locations) throw new UserError(`no location proxies to the app (${p.routes.filter(isAppRoute).map((r) => r.from).join(', ')}): there is nothing to answer 503 for`);
+  if (!m.locations)
+    throw new UserError(
+      `no location proxies to the app (${p.routes
+        .filter(isAppRoute)
+        .map((r) => r.from)
+        .join(', ')}): there is nothing to answer 503 for`,
+    );
   const final = new Map(p.changes.map((c) => [c.file.real, c.after]));
   const proven: string[] = [];
   const unproven: string[] = [];
   const t0 = Date.now();
-  await preflight({ cfg, tree: p.tree, files: files.filter((f) => m.texts.has(f) || final.has(f)), nginx, guard: o.guard, targets: p.targets, baseline: reachable(judged(p.checks)), log: (l) => proven.push(l.replace(/^preflight: /, '')) });
+  await preflight({
+    cfg,
+    tree: p.tree,
+    files: files.filter((f) => m.texts.has(f) || final.has(f)),
+    nginx,
+    guard: o.guard,
+    targets: p.targets,
+    baseline: reachable(judged(p.checks)),
+    log: (l) => proven.push(l.replace(/^preflight: /, '')),
+  });
   const stageMs = Date.now() - t0 + 300;
   const problems: string[] = [];
   for (const [what, texts] of [
@@ -116,8 +146,17 @@ export async function proveSwitch(
     ['the cutover', final],
   ] as const) {
     const t = await o.guard.race(nginx.testWith(texts));
-    if ('skipped' in t) unproven.push(`nginx -t of ${what} before writing it (${t.skipped}): it runs on the written files, and a failure restores them`);
-    else if (!t.ok) problems.push(`nginx -t rejects ${what} (${[...texts.keys()].map((f) => displayPath(p.tree.confDir, f)).join(', ')}): ${t.output.split('\n').filter((l) => /emerg|error|failed/.test(l)).join('; ') || t.output}`);
+    if ('skipped' in t)
+      unproven.push(`nginx -t of ${what} before writing it (${t.skipped}): it runs on the written files, and a failure restores them`);
+    else if (!t.ok)
+      problems.push(
+        `nginx -t rejects ${what} (${[...texts.keys()].map((f) => displayPath(p.tree.confDir, f)).join(', ')}): ${
+          t.output
+            .split('\n')
+            .filter((l) => /emerg|error|failed/.test(l))
+            .join('; ') || t.output
+        }`,
+      );
     else proven.push(`nginx -t accepts ${what} (${texts.size} file(s), tested in a private mount namespace)`);
   }
   if (problems.length) throw new UserError(`the switch cannot work; nothing was changed:\n  - ${problems.join('\n  - ')}`);
@@ -143,13 +182,33 @@ export interface SwitchHooks {
  * commit. A failure anywhere restores the originals after `thaw`. Returns the milliseconds from the maintenance
  * answer going live to nginx serving the new app: the window browsers were told to retry in.
  */
-export async function runSwitch(cfg: LoadedConfig, proof: SwitchProof, hooks: SwitchHooks, o: { guard: Guard; log: (line: string) => void; resume?: BackupSet; onOpen?: (at: Date) => void }): Promise<number> {
+export async function runSwitch(
+  cfg: LoadedConfig,
+  proof: SwitchProof,
+  hooks: SwitchHooks,
+  o: { guard: Guard; log: (line: string) => void; resume?: BackupSet; onOpen?: (at: Date) => void },
+): Promise<number> {
   const c = cfg.root.cutover;
   const nginx = new NginxControl(c.nginx);
   const p = proof.plan;
-  const options = { kind: 'switch' as const, backupDir: c.backupDir, routes: p.routes, nginx, timeoutMs: c.requestTimeoutMs, guard: o.guard, log: o.log };
-  const files = [...new Set([...proof.maintenance.keys(), ...proof.final.keys()])].map((real) => p.tree.files.find((f) => f.real === real)!);
-  const tx = o.resume ? NginxTransaction.adopt(options, o.resume) : await NginxTransaction.begin(options, files.map((f) => ({ path: f.path, real: f.real, text: f.text })));
+  const options = {
+    kind: 'switch' as const,
+    backupDir: c.backupDir,
+    routes: p.routes,
+    nginx,
+    timeoutMs: c.requestTimeoutMs,
+    guard: o.guard,
+    log: o.log,
+  };
+  const files = [...new Set([...proof.maintenance.keys(), ...proof.final.keys()])].map((real) =>
+    p.tree.files.find((f) => f.real === real)!,
+  );
+  const tx = o.resume
+    ? NginxTransaction.adopt(options, o.resume)
+    : await NginxTransaction.begin(
+        options,
+        files.map((f) => ({ path: f.path, real: f.real, text: f.text })),
+      );
   const since = (t: number) => `${((Date.now() - t) / 1000).toFixed(1)} s`;
   try {
     // The window is what browsers see: from the moment nginx is told to load the maintenance answer (its new workers

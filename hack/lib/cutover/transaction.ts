@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
+
 import { UserError } from '../cli';
-import { atomicWrite, BYTES, createSet, original, sha256, updateSet, type BackupSet, type Manifest } from './backups';
-import type { NginxControl } from './nginx';
-import { judged, type Check, type ResolvedRoute } from './plan';
-import { runChecks } from './verify';
 import { Guard, Interrupted } from '../process/interrupt';
+import { atomicWrite, type BackupSet, BYTES, createSet, type Manifest, original, sha256, updateSet } from './backups';
+import type { NginxControl } from './nginx';
+import { type Check, judged, type ResolvedRoute } from './plan';
+import { runChecks } from './verify';
 
 export { Guard, Interrupted };
 
@@ -56,7 +57,12 @@ export class NginxTransaction {
 
   /** Backs up `files` (their current bytes are the originals) into a new set. */
   static async begin(o: TransactionOptions, files: readonly { path: string; real: string; text: string }[]): Promise<NginxTransaction> {
-    const set = await createSet(o.backupDir, o.kind, o.routes.map((r) => ({ from: r.from, to: r.to, target: r.target })), files);
+    const set = await createSet(
+      o.backupDir,
+      o.kind,
+      o.routes.map((r) => ({ from: r.from, to: r.to, target: r.target })),
+      files,
+    );
     o.log(`backup: ${set.dir}: ${files.length} file(s), sha256 in manifest.json and SHA256SUMS`);
     const t = new NginxTransaction(o, set);
     for (const f of files) t.expected.set(f.real, f.text);
@@ -95,7 +101,11 @@ export class NginxTransaction {
    * `onReloading` is told the moment nginx is told to reload (new workers may answer from then on), `onReloaded` the
    * moment the old workers no longer accept (before the checks).
    */
-  async stage(texts: ReadonlyMap<string, string>, checks: readonly Check[], o: { onReloading?: (at: number) => void; onReloaded?: (at: number) => void } = {}): Promise<string[]> {
+  async stage(
+    texts: ReadonlyMap<string, string>,
+    checks: readonly Check[],
+    o: { onReloading?: (at: number) => void; onReloaded?: (at: number) => void } = {},
+  ): Promise<string[]> {
     const { guard, nginx, log } = this.o;
     this.step = 'rewrite';
     let n = 0;
@@ -103,7 +113,8 @@ export class NginxTransaction {
       const text = texts.get(f.real);
       if (text === undefined || text === this.expected.get(f.real)) continue;
       guard.check();
-      if (readFileSync(f.real, BYTES) !== this.expected.get(f.real)) throw new StepFailed(this.step, `${f.path} changed on disk after it was read: someone else is editing nginx's config`);
+      if (readFileSync(f.real, BYTES) !== this.expected.get(f.real))
+        throw new StepFailed(this.step, `${f.path} changed on disk after it was read: someone else is editing nginx's config`);
       atomicWrite(f.real, text, f);
       this.expected.set(f.real, text);
       n += 1;
@@ -123,18 +134,27 @@ export class NginxTransaction {
     if (!taken) throw new StepFailed(this.step, notTaken(nginx));
     this.reloadTaken = true;
     o.onReloaded?.(Date.now());
-    log(`reload: new workers ${taken.fresh.join(', ')} replace ${before.join(', ')}${taken.retiring.length ? ` (${taken.retiring.join(', ')} no longer accept; they finish their open connections)` : ''}`);
+    log(
+      `reload: new workers ${taken.fresh.join(', ')} replace ${before.join(', ')}${taken.retiring.length ? ` (${taken.retiring.join(', ')} no longer accept; they finish their open connections)` : ''}`,
+    );
     this.step = 'verify';
     const after = judged(checks);
     const v = await guard.race(runChecks(after, { nginx, timeoutMs: this.o.timeoutMs, signal: guard.signal }));
-    if (v.failed.length) throw new StepFailed(this.step, `${v.failed.length} of ${after.length} request(s) through nginx failed:\n    ${v.failed.join('\n    ')}`);
+    if (v.failed.length)
+      throw new StepFailed(
+        this.step,
+        `${v.failed.length} of ${after.length} request(s) through nginx failed:\n    ${v.failed.join('\n    ')}`,
+      );
     log(`verify: ${v.passed.length} request(s) through nginx:\n  ${v.passed.join('\n  ')}`);
     return v.passed;
   }
 
   /** Marks the set applied, with the sha256 of what the files hold now (rollback refuses to discard later edits). */
   commit(): BackupSet {
-    this.set = updateSet(this.set, { outcome: 'applied', files: this.set.manifest.files.map((f) => ({ ...f, sha256After: sha256(this.expected.get(f.real)!) })) });
+    this.set = updateSet(this.set, {
+      outcome: 'applied',
+      files: this.set.manifest.files.map((f) => ({ ...f, sha256After: sha256(this.expected.get(f.real)!) })),
+    });
     return this.set;
   }
 
@@ -154,7 +174,9 @@ export class NginxTransaction {
     const report = await this.restore(checksBefore);
     report.lines.unshift(...lines);
     try {
-      updateSet(this.set, { outcome: `${interrupted ? 'interrupted' : 'failed'} at ${step}; ${report.ok ? 'restored' : 'RESTORE INCOMPLETE'}` });
+      updateSet(this.set, {
+        outcome: `${interrupted ? 'interrupted' : 'failed'} at ${step}; ${report.ok ? 'restored' : 'RESTORE INCOMPLETE'}`,
+      });
     } catch (m) {
       report.lines.push(`could not record the outcome in ${this.set.dir}/manifest.json: ${(m as Error).message}`);
     }
@@ -196,15 +218,24 @@ export class NginxTransaction {
         const taken = r.ok ? await nginx.awaitReload(before) : undefined;
         const why = r.ok ? 'no new workers took over' : r.output;
         if (taken) lines.push(`reloaded: new workers ${taken.fresh.join(', ')}`);
-        else if (!this.reloadTaken) lines.push(`the restoring reload did not take effect either (${why}): nginx still runs the configuration it had before this ${kind}`);
+        else if (!this.reloadTaken)
+          lines.push(
+            `the restoring reload did not take effect either (${why}): nginx still runs the configuration it had before this ${kind}`,
+          );
         else {
           ok = false;
-          lines.push(`NGINX STILL RUNS THE CHANGED CONFIGURATION: the restoring reload did not take effect (${why}) although the files are restored; fix that and run nginx -s reload`);
+          lines.push(
+            `NGINX STILL RUNS THE CHANGED CONFIGURATION: the restoring reload did not take effect (${why}) although the files are restored; fix that and run nginx -s reload`,
+          );
         }
       } else lines.push(`nginx was never reloaded: it kept serving the previous configuration throughout`);
       const v = await runChecks(judged(checksBefore), { nginx, timeoutMs });
       if (v.failed.length) ok = false;
-      lines.push(v.failed.length ? `confirm FAILED: ${v.failed.join('; ')}` : `confirmed: ${v.passed.length} request(s) through nginx reach the previous backends`);
+      lines.push(
+        v.failed.length
+          ? `confirm FAILED: ${v.failed.join('; ')}`
+          : `confirmed: ${v.passed.length} request(s) through nginx reach the previous backends`,
+      );
     } catch (e) {
       ok = false;
       lines.push(`confirming the restore failed: ${(e as Error).message}`);
@@ -215,9 +246,16 @@ export class NginxTransaction {
 
 /** One change: back up, one stage, commit; undone on any failure or signal. */
 export async function transact(
-  o: TransactionOptions & { readonly changes: readonly Change[]; readonly checksAfter: readonly Check[]; readonly checksBefore: readonly Check[] },
+  o: TransactionOptions & {
+    readonly changes: readonly Change[];
+    readonly checksAfter: readonly Check[];
+    readonly checksBefore: readonly Check[];
+  },
 ): Promise<BackupSet> {
-  const tx = await NginxTransaction.begin(o, o.changes.map((c) => ({ path: c.path, real: c.real, text: c.before })));
+  const tx = await NginxTransaction.begin(
+    o,
+    o.changes.map((c) => ({ path: c.path, real: c.real, text: c.before })),
+  );
   try {
     await tx.stage(new Map(o.changes.map((c) => [c.real, c.after])), o.checksAfter);
     return tx.commit();

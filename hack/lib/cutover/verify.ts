@@ -1,5 +1,5 @@
-import { describeCheck, type Check } from './plan';
 import type { NginxControl } from './nginx';
+import { type Check, describeCheck } from './plan';
 import { httpResponse, joinHostPort, splitHostPort, websocketOpen } from './probes';
 
 export interface CheckOptions {
@@ -33,10 +33,14 @@ async function runOne(c: Check, o: CheckOptions): Promise<{ passed?: string; fai
       const { status, headers } = await httpResponse(target);
       const ok = c.status === undefined ? status < 500 : status === c.status;
       const missing = (c.headers ?? []).filter((h) => headers[h.toLowerCase()] === undefined);
-      if (ok && !missing.length) return pass(`got ${status}${c.headers?.length ? ` with ${c.headers.map((h) => `${h}: ${headers[h.toLowerCase()]}`).join(', ')}` : ''}`);
+      if (ok && !missing.length)
+        return pass(
+          `got ${status}${c.headers?.length ? ` with ${c.headers.map((h) => `${h}: ${headers[h.toLowerCase()]}`).join(', ')}` : ''}`,
+        );
       return fail(`got ${status}${missing.length ? ` without ${missing.join(', ')}` : ''}`);
     }
-    const established = async () => new Set((await o.nginx.connections()).filter((x) => x.state === 'ESTABLISHED').map((x) => `${x.local}>${x.remote}`));
+    const established = async () =>
+      new Set((await o.nginx.connections()).filter((x) => x.state === 'ESTABLISHED').map((x) => `${x.local}>${x.remote}`));
     const before = await established();
     const { status, ws } = await websocketOpen(target);
     if (!ws) return status === c.status ? pass(`got ${status}`) : fail(`got ${status}`);
@@ -45,7 +49,8 @@ async function runOne(c: Check, o: CheckOptions): Promise<{ passed?: string; fai
       const { host, port } = splitHostPort(c.current);
       const wanted = (await o.nginx.resolve(host)).map((a) => joinHostPort(a, port));
       for (let n = 0; n < 20; n++) {
-        if ([...(await established())].some((k) => !before.has(k) && wanted.includes(k.split('>')[1]))) return pass(`upgraded; nginx holds a new connection to ${c.current}`);
+        if ([...(await established())].some((k) => !before.has(k) && wanted.includes(k.split('>')[1])))
+          return pass(`upgraded; nginx holds a new connection to ${c.current}`);
         await new Promise((r) => setTimeout(r, 25));
       }
       return fail(`upgraded, but nginx opened no connection to ${c.current}: the request went to another backend`);

@@ -1,13 +1,13 @@
 import type { LoadedConfig } from '../../../lib/config';
 import {
   appName,
+  type AppSummary,
   argoManaged,
   configuredApplication,
   keptResources,
   resourceName,
   retireName,
   trackingMethod,
-  type AppSummary,
 } from '../cluster/argocd';
 import { ClusterUnavailable, type Kubectl } from '../cluster/kubectl';
 import type { Line } from './checks';

@@ -2,18 +2,19 @@ import { randomBytes } from 'node:crypto';
 import { promises as dns } from 'node:dns';
 import { existsSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { MONGODB_CREDENTIALS, TURN_EXPIRY_MAX, turnUsername, type InstanceConfig, type LoadedConfig } from '../../../lib/config';
+
+import { type InstanceConfig, type LoadedConfig, MONGODB_CREDENTIALS, TURN_EXPIRY_MAX, turnUsername } from '../../../lib/config';
 import { coturnIssues } from '../../../lib/config/coturn-checks';
 import { turnserverConf } from '../../../lib/constructs/turnserver-conf';
+import { type Manifest, synthesizeManifests } from '../../../lib/synth';
 import { turnPassword } from '../../../lib/turn';
-import { ClusterUnavailable, clusterTargets, Kubectl } from '../cluster/kubectl';
+import { backupSets, verifySet } from '../backups/snapshots';
 import { describePod, explainKubectlError, nodeProblems, podReady } from '../cluster/causes';
-import { synthesizeManifests, type Manifest } from '../../../lib/synth';
-import { run } from '../process/run';
+import { readDist } from '../cluster/deploy';
+import { clusterTargets, ClusterUnavailable, Kubectl } from '../cluster/kubectl';
 import { NginxControl } from '../cutover/nginx';
 import { inventory, readTree, resolveRoutes, routeStatus } from '../cutover/plan';
-import { backupSets, verifySet } from '../backups/snapshots';
-import { readDist } from '../cluster/deploy';
+import { run } from '../process/run';
 import { checkDirs, hostDirs } from '../runbook/node';
 
 export type Status = 'ok' | 'warn' | 'fail' | 'skipped';
@@ -36,18 +37,36 @@ export async function dnsChecks(cfg: LoadedConfig): Promise<Line[]> {
       const m = /^[a-z]+:(?:\/\/)?(?:[^@/]*@)?\[?([^\]:/?]+)/i.exec(u ?? '');
       return m && !/^\d+\.\d+\.\d+\.\d+$/.test(m[1]) ? [m[1]] : [];
     });
-  const names = [...new Set([...cfg.instances.flatMap((i) => [i.domains.app, i.domains.janus, ...urlHosts(i)]), ...(cfg.root.coturn.enabled ? [cfg.root.coturn.host] : [])])];
-  const lookup = (n: string) => resolver.resolve4(n).then((a) => a.sort(), () => [] as string[]);
+  const names = [
+    ...new Set([
+      ...cfg.instances.flatMap((i) => [i.domains.app, i.domains.janus, ...urlHosts(i)]),
+      ...(cfg.root.coturn.enabled ? [cfg.root.coturn.host] : []),
+    ]),
+  ];
+  const lookup = (n: string) =>
+    resolver.resolve4(n).then(
+      (a) => a.sort(),
+      () => [] as string[],
+    );
   return Promise.all(
     names.map(async (name) => {
       const check = `dns ${name}`;
       const addrs = await lookup(name);
-      if (!addrs.length) return line('fail', check, `does not resolve${d.dnsServer ? ` at ${d.dnsServer}` : ''}; add an A record for ${name}${d.publicIp ? ` -> ${d.publicIp}` : ''}`);
+      if (!addrs.length)
+        return line(
+          'fail',
+          check,
+          `does not resolve${d.dnsServer ? ` at ${d.dnsServer}` : ''}; add an A record for ${name}${d.publicIp ? ` -> ${d.publicIp}` : ''}`,
+        );
       if (d.publicIp && !addrs.includes(d.publicIp)) return line('fail', check, `resolves to ${addrs.join(', ')}, expected ${d.publicIp}`);
       const parent = name.split('.').slice(1).join('.');
       const probe = await lookup(`doctor-${randomBytes(6).toString('hex')}.${parent}`);
       if (probe.length && probe.join() === addrs.join()) {
-        return line('warn', check, `answered only by the wildcard *.${parent} (a random label resolves to ${probe.join(', ')} too); add an explicit A record ${name} -> ${d.publicIp ?? addrs[0]}`);
+        return line(
+          'warn',
+          check,
+          `answered only by the wildcard *.${parent} (a random label resolves to ${probe.join(', ')} too); add an explicit A record ${name} -> ${d.publicIp ?? addrs[0]}`,
+        );
       }
       return line('ok', check, `resolves to ${addrs.join(', ')}${d.publicIp ? '' : ' (doctor.publicIp not set: address not compared)'}`);
     }),
@@ -60,21 +79,43 @@ export async function turnChecks(cfg: LoadedConfig, secret: (name: string) => st
   const c = cfg.root.coturn;
   if (c.enabled) {
     const modes = c.workers.map((w) => turnserverConf(c, w));
-    out.push(modes.every((m) => /^use-auth-secret$/m.test(m) && !/^lt-cred-mech$/m.test(m)) ? line('ok', 'turn mode', 'coturn runs use-auth-secret, the mode of the credentials Roomler hands out') : line('fail', 'turn mode', 'coturn is not in use-auth-secret mode: every call would fail to allocate'));
+    out.push(
+      modes.every((m) => /^use-auth-secret$/m.test(m) && !/^lt-cred-mech$/m.test(m))
+        ? line('ok', 'turn mode', 'coturn runs use-auth-secret, the mode of the credentials Roomler hands out')
+        : line('fail', 'turn mode', 'coturn is not in use-auth-secret mode: every call would fail to allocate'),
+    );
     const locate = (_: number, p: readonly (string | number)[]) => p.join('.');
     const endpoint = coturnIssues(c, cfg.instances, locate, (p) => p);
-    out.push(endpoint.length ? line('fail', 'turn url', endpoint.join('; ')) : line('ok', 'turn url', 'every TURN_URL points at a configured coturn endpoint'));
+    out.push(
+      endpoint.length
+        ? line('fail', 'turn url', endpoint.join('; '))
+        : line('ok', 'turn url', 'every TURN_URL points at a configured coturn endpoint'),
+    );
   } else {
     // A TURN server this project does not deploy (an earlier setup): its config is not ours to read, but the
     // credential the app hands out and a real allocation at TURN_URL are still checked below.
-    out.push(line('skipped', 'turn mode', 'coturn.enabled is false: the TURN server at TURN_URL is not deployed from here; its credential and an allocation are still checked'));
+    out.push(
+      line(
+        'skipped',
+        'turn mode',
+        'coturn.enabled is false: the TURN server at TURN_URL is not deployed from here; its credential and an allocation are still checked',
+      ),
+    );
   }
   const authSecret = secret('COTURN_AUTH_SECRET');
   for (const i of cfg.instances) {
     const user = turnUsername(i);
     const days = (i.turn.expiry - Date.now() / 1000) / 86400;
-    if (i.turn.expiry > TURN_EXPIRY_MAX || days <= 0) out.push(line('fail', `turn expiry ${i.name}`, `${user} is outside coturn's window (future, at most ${TURN_EXPIRY_MAX})`));
-    else if (days < cfg.root.doctor.turnExpiryWarnDays) out.push(line('warn', `turn expiry ${i.name}`, `${user} expires in ${Math.floor(days)} days: raise turn.expiry and re-run bin/roomler secrets apply`));
+    if (i.turn.expiry > TURN_EXPIRY_MAX || days <= 0)
+      out.push(line('fail', `turn expiry ${i.name}`, `${user} is outside coturn's window (future, at most ${TURN_EXPIRY_MAX})`));
+    else if (days < cfg.root.doctor.turnExpiryWarnDays)
+      out.push(
+        line(
+          'warn',
+          `turn expiry ${i.name}`,
+          `${user} expires in ${Math.floor(days)} days: raise turn.expiry and re-run bin/roomler secrets apply`,
+        ),
+      );
     else out.push(line('ok', `turn expiry ${i.name}`, `${user} expires in ${Math.floor(days)} days`));
     if (!authSecret) {
       out.push(line('skipped', `turn credential ${i.name}`, 'COTURN_AUTH_SECRET is not in the environment or .env'));
@@ -82,18 +123,44 @@ export async function turnChecks(cfg: LoadedConfig, secret: (name: string) => st
     }
     const given = secret('TURN_PASSWORD');
     const derived = turnPassword(authSecret, user);
-    if (given === undefined) out.push(line('ok', `turn credential ${i.name}`, 'TURN_PASSWORD is derived from COTURN_AUTH_SECRET by bin/roomler secrets'));
-    else out.push(given === derived ? line('ok', `turn credential ${i.name}`, `TURN_PASSWORD verifies against COTURN_AUTH_SECRET for ${user}`) : line('fail', `turn credential ${i.name}`, `TURN_PASSWORD does not verify against COTURN_AUTH_SECRET for ${user}: coturn would reject every allocation`));
+    if (given === undefined)
+      out.push(line('ok', `turn credential ${i.name}`, 'TURN_PASSWORD is derived from COTURN_AUTH_SECRET by bin/roomler secrets'));
+    else
+      out.push(
+        given === derived
+          ? line('ok', `turn credential ${i.name}`, `TURN_PASSWORD verifies against COTURN_AUTH_SECRET for ${user}`)
+          : line(
+              'fail',
+              `turn credential ${i.name}`,
+              `TURN_PASSWORD does not verify against COTURN_AUTH_SECRET for ${user}: coturn would reject every allocation`,
+            ),
+      );
     const m = /^turns?:([^:?]+)(?::(\d+))?/.exec(i.app.env.TURN_URL);
     const host = m?.[1] ?? c.host;
     const port = m?.[2] ?? String(c.ports.listening);
     const stun = await run('turnutils_stunclient', ['-p', port, host], { timeoutMs: 3000 });
     if (stun.exitCode !== 0) {
-      out.push(line('skipped', `turn allocation ${i.name}`, `${host}:${port} does not answer STUN from here${stun.stderr.includes('ENOENT') ? ' (turnutils_stunclient not installed)' : ''}`));
+      out.push(
+        line(
+          'skipped',
+          `turn allocation ${i.name}`,
+          `${host}:${port} does not answer STUN from here${stun.stderr.includes('ENOENT') ? ' (turnutils_stunclient not installed)' : ''}`,
+        ),
+      );
       continue;
     }
-    const alloc = await run('turnutils_uclient', ['-p', port, '-u', user, '-w', derived, '-n', '1', '-m', '1', '-y', '-c', host], { timeoutMs: 20_000 });
-    out.push(alloc.exitCode === 0 ? line('ok', `turn allocation ${i.name}`, `allocated a relay at ${host}:${port} as ${user}`) : line('fail', `turn allocation ${i.name}`, `${host}:${port} refused the allocation: ${(alloc.stdout + alloc.stderr).trim().split('\n').pop()}`));
+    const alloc = await run('turnutils_uclient', ['-p', port, '-u', user, '-w', derived, '-n', '1', '-m', '1', '-y', '-c', host], {
+      timeoutMs: 20_000,
+    });
+    out.push(
+      alloc.exitCode === 0
+        ? line('ok', `turn allocation ${i.name}`, `allocated a relay at ${host}:${port} as ${user}`)
+        : line(
+            'fail',
+            `turn allocation ${i.name}`,
+            `${host}:${port} refused the allocation: ${(alloc.stdout + alloc.stderr).trim().split('\n').pop()}`,
+          ),
+    );
   }
   return out;
 }
@@ -106,8 +173,16 @@ export function probeChecks(cfg: LoadedConfig): Line[] {
     const p = i.app.startupProbe;
     const budget = p.initialDelaySeconds + p.periodSeconds * p.failureThreshold;
     return budget >= expected
-      ? line('ok', `probes ${i.name}`, `startup budget ${budget} s covers ${d.pm2Workers} PM2 workers x ${d.secondsPerWorker} s = ${expected} s`)
-      : line('fail', `probes ${i.name}`, `startup budget ${budget} s (${p.initialDelaySeconds} + ${p.periodSeconds} x ${p.failureThreshold}) is less than ${expected} s for ${d.pm2Workers} PM2 workers: liveness would restart the app before it starts (CrashLoopBackOff); raise app.startupProbe.failureThreshold`);
+      ? line(
+          'ok',
+          `probes ${i.name}`,
+          `startup budget ${budget} s covers ${d.pm2Workers} PM2 workers x ${d.secondsPerWorker} s = ${expected} s`,
+        )
+      : line(
+          'fail',
+          `probes ${i.name}`,
+          `startup budget ${budget} s (${p.initialDelaySeconds} + ${p.periodSeconds} x ${p.failureThreshold}) is less than ${expected} s for ${d.pm2Workers} PM2 workers: liveness would restart the app before it starts (CrashLoopBackOff); raise app.startupProbe.failureThreshold`,
+        );
   });
 }
 
@@ -132,15 +207,31 @@ export async function clusterChecks(cfg: LoadedConfig, kubectl: Kubectl, overrid
   const out: Line[] = [];
   // Every workload of every namespace the config deploys (the instances' and coturn's), as synth makes them, each in
   // the cluster deploy sends it to (`override`: --context for everything).
-  const workloads = [...synthesizeManifests(cfg).values()].flat().filter((o) => ['Deployment', 'StatefulSet', 'DaemonSet'].includes(o.kind));
+  const workloads = [...synthesizeManifests(cfg).values()]
+    .flat()
+    .filter((o) => ['Deployment', 'StatefulSet', 'DaemonSet'].includes(o.kind));
   for (const target of clusterTargets(cfg, workloads, override)) {
     const k = (target.context ?? kubectl.context) === kubectl.context ? kubectl : new Kubectl(target.context);
-    for (const ns of [...new Set(target.objects.map((w) => w.metadata.namespace!))]) out.push(...(await workloadChecks(k, ns, target.objects.filter((w) => w.metadata.namespace === ns))));
+    for (const ns of [...new Set(target.objects.map((w) => w.metadata.namespace!))])
+      out.push(
+        ...(await workloadChecks(
+          k,
+          ns,
+          target.objects.filter((w) => w.metadata.namespace === ns),
+        )),
+      );
   }
   for (const i of cfg.instances) {
     out.push(...(await cronJobChecks(i, kubectl)));
-    for (const [name, port] of [['roomler', i.app.nodePort], ...Object.entries(i.janus.nodePorts).map(([k, v]) => [`janus ${k}`, v])] as [string, number][]) {
-      out.push((await tcpOpen(i.nodeAddress, port)) ? line('ok', `nodeport ${name}`, `${i.nodeAddress}:${port} answers`) : line('fail', `nodeport ${name}`, `${i.nodeAddress}:${port} does not answer from this host`));
+    for (const [name, port] of [['roomler', i.app.nodePort], ...Object.entries(i.janus.nodePorts).map(([k, v]) => [`janus ${k}`, v])] as [
+      string,
+      number,
+    ][]) {
+      out.push(
+        (await tcpOpen(i.nodeAddress, port))
+          ? line('ok', `nodeport ${name}`, `${i.nodeAddress}:${port} answers`)
+          : line('fail', `nodeport ${name}`, `${i.nodeAddress}:${port} does not answer from this host`),
+      );
     }
     // Authenticates inside the script from the credential files (MONGODB_CREDENTIALS): no password in any argv.
     const { dirEnv, username, password } = MONGODB_CREDENTIALS;
@@ -148,10 +239,23 @@ export async function clusterChecks(cfg: LoadedConfig, kubectl: Kubectl, overrid
       `const fs = require('fs'); const read = (k) => fs.readFileSync(process.env.${dirEnv} + '/' + k, 'utf8').replace(/\\n+$/, '');` +
       ` const a = db.getSiblingDB('admin'); a.auth(read('${username}'), read('${password}'));` +
       " print(db.version() + ' ' + a.adminCommand({ getParameter: 1, featureCompatibilityVersion: 1 }).featureCompatibilityVersion.version)";
-    const mongo = await kubectl.run(['exec', '-i', '-n', i.namespace, 'mongodb-0', '--', 'mongosh', '--quiet', '--norc', '--file', '/dev/stdin'], { input: script, timeoutMs: 30_000 });
+    const mongo = await kubectl.run(
+      ['exec', '-i', '-n', i.namespace, 'mongodb-0', '--', 'mongosh', '--quiet', '--norc', '--file', '/dev/stdin'],
+      { input: script, timeoutMs: 30_000 },
+    );
     const [version, fcv] = mongo.stdout.trim().split(/\s+/);
-    if (mongo.exitCode !== 0) out.push(line('fail', `mongodb ${i.name}`, `cannot query mongodb-0: ${mongo.stderr.trim().split('\n').pop()}`));
-    else out.push(version?.split('.')[0] === fcv?.split('.')[0] ? line('ok', `mongodb ${i.name}`, `server ${version}, featureCompatibilityVersion ${fcv}`) : line('warn', `mongodb ${i.name}`, `server ${version} but featureCompatibilityVersion ${fcv}: finish the upgrade with setFeatureCompatibilityVersion`));
+    if (mongo.exitCode !== 0)
+      out.push(line('fail', `mongodb ${i.name}`, `cannot query mongodb-0: ${mongo.stderr.trim().split('\n').pop()}`));
+    else
+      out.push(
+        version?.split('.')[0] === fcv?.split('.')[0]
+          ? line('ok', `mongodb ${i.name}`, `server ${version}, featureCompatibilityVersion ${fcv}`)
+          : line(
+              'warn',
+              `mongodb ${i.name}`,
+              `server ${version} but featureCompatibilityVersion ${fcv}: finish the upgrade with setFeatureCompatibilityVersion`,
+            ),
+      );
   }
   return out;
 }
@@ -164,8 +268,17 @@ async function workloadChecks(kubectl: Kubectl, namespace: string, workloads: re
   const r = await kubectl.run(['get', 'pods,deployments,statefulsets,daemonsets', '-n', namespace, '-o', 'json'], { timeoutMs: 15_000 });
   if (r.exitCode !== 0) return [line('fail', `namespace ${namespace}`, `cannot read its workloads: ${explainKubectlError(r.stderr)}`)];
   const items: any[] = JSON.parse(r.stdout).items;
-  const pods = items.filter((x) => x.kind === 'Pod' && !x.metadata.deletionTimestamp && x.status?.phase !== 'Succeeded' && !x.metadata.ownerReferences?.some((o: { kind: string }) => o.kind === 'Job'));
-  const nodes = await nodeProblems(kubectl, pods.map((p) => p.spec?.nodeName));
+  const pods = items.filter(
+    (x) =>
+      x.kind === 'Pod' &&
+      !x.metadata.deletionTimestamp &&
+      x.status?.phase !== 'Succeeded' &&
+      !x.metadata.ownerReferences?.some((o: { kind: string }) => o.kind === 'Job'),
+  );
+  const nodes = await nodeProblems(
+    kubectl,
+    pods.map((p) => p.spec?.nodeName),
+  );
   const out: Line[] = [];
   for (const w of workloads) {
     const check = `workload ${namespace}/${w.kind.toLowerCase()}/${w.metadata.name}`;
@@ -173,11 +286,24 @@ async function workloadChecks(kubectl: Kubectl, namespace: string, workloads: re
     const selector = Object.entries<string>(w.spec?.selector?.matchLabels ?? {});
     const mine = pods.filter((p) => selector.every(([k, v]) => p.metadata.labels?.[k] === v));
     if (!live) out.push(line('fail', check, 'missing from the cluster: run bin/roomler deploy'));
-    else if (!mine.length) out.push(line('fail', check, `has no Pods (desired ${live.spec?.replicas ?? 1}): kubectl -n ${namespace} describe ${w.kind.toLowerCase()}/${w.metadata.name}`));
+    else if (!mine.length)
+      out.push(
+        line(
+          'fail',
+          check,
+          `has no Pods (desired ${live.spec?.replicas ?? 1}): kubectl -n ${namespace} describe ${w.kind.toLowerCase()}/${w.metadata.name}`,
+        ),
+      );
     for (const p of mine) {
       const restarts = (p.status?.containerStatuses ?? []).reduce((n: number, c: { restartCount: number }) => n + c.restartCount, 0);
       const ready = podReady(p, nodes);
-      out.push(line(!ready ? 'fail' : restarts > 5 ? 'warn' : 'ok', `pod ${namespace}/${p.metadata.name}`, ready ? `ready on ${p.spec.nodeName}, ${restarts} restart(s)` : describePod(p, nodes)));
+      out.push(
+        line(
+          !ready ? 'fail' : restarts > 5 ? 'warn' : 'ok',
+          `pod ${namespace}/${p.metadata.name}`,
+          ready ? `ready on ${p.spec.nodeName}, ${restarts} restart(s)` : describePod(p, nodes),
+        ),
+      );
     }
   }
   return out;
@@ -204,14 +330,28 @@ export async function cronJobChecks(i: InstanceConfig, kubectl: Kubectl, now = D
     const failed = items
       .filter((x) => x.kind === 'Job' && x.metadata.ownerReferences?.some((o: any) => o.kind === 'CronJob' && o.name === name))
       .filter((j) => j.status?.conditions?.some((c: any) => c.type === 'Failed' && c.status === 'True'))
-      .map((j) => ({ name: j.metadata.name, at: j.status.conditions.find((c: any) => c.type === 'Failed').lastTransitionTime as string, reason: j.status.conditions.find((c: any) => c.type === 'Failed').message as string }))
+      .map((j) => ({
+        name: j.metadata.name,
+        at: j.status.conditions.find((c: any) => c.type === 'Failed').lastTransitionTime as string,
+        reason: j.status.conditions.find((c: any) => c.type === 'Failed').message as string,
+      }))
       .filter((j) => !success || Date.parse(j.at) > Date.parse(success))
       .sort((a, c) => a.at.localeCompare(c.at));
     const lastFail = failed.pop();
-    if (lastFail) return line('fail', check, `job ${lastFail.name} failed at ${lastFail.at}${lastFail.reason ? ` (${lastFail.reason})` : ''}${success ? `; last success ${success}` : '; never succeeded'}: kubectl -n ${i.namespace} logs job/${lastFail.name}`);
-    if (!success) return cj.status?.lastScheduleTime ? line('fail', check, `scheduled at ${cj.status.lastScheduleTime} but never succeeded`) : line('warn', check, `has not run yet (schedule "${cj.spec.schedule}"${cj.spec.timeZone ? ` ${cj.spec.timeZone}` : ''})`);
+    if (lastFail)
+      return line(
+        'fail',
+        check,
+        `job ${lastFail.name} failed at ${lastFail.at}${lastFail.reason ? ` (${lastFail.reason})` : ''}${success ? `; last success ${success}` : '; never succeeded'}: kubectl -n ${i.namespace} logs job/${lastFail.name}`,
+      );
+    if (!success)
+      return cj.status?.lastScheduleTime
+        ? line('fail', check, `scheduled at ${cj.status.lastScheduleTime} but never succeeded`)
+        : line('warn', check, `has not run yet (schedule "${cj.spec.schedule}"${cj.spec.timeZone ? ` ${cj.spec.timeZone}` : ''})`);
     const age = hours(success);
-    return age > 25 ? line('fail', check, `last success ${success}, ${Math.floor(age)} h ago (schedule "${cj.spec.schedule}")`) : line('ok', check, `last success ${success} (${Math.floor(age)} h ago)`);
+    return age > 25
+      ? line('fail', check, `last success ${success}, ${Math.floor(age)} h ago (schedule "${cj.spec.schedule}")`)
+      : line('ok', check, `last success ${success} (${Math.floor(age)} h ago)`);
   });
 }
 
@@ -237,16 +377,51 @@ export async function hostChecks(cfg: LoadedConfig): Promise<Line[]> {
   const t = await new NginxControl(cfg.root.cutover.nginx).test();
   const [nginx] = [...cfg.root.cutover.nginx.exec, ...cfg.root.cutover.nginx.command];
   if (t.output.includes('ENOENT')) out.push(line('skipped', 'nginx', `${nginx} is not on this host`));
-  else out.push(t.ok ? line('ok', 'nginx', 'configuration test passes') : line('fail', 'nginx', `nginx -t fails: ${t.output.split('\n').filter((l) => /emerg|error/.test(l)).pop() ?? t.output}`));
-  if (!existsSync(cfg.root.cutover.nginx.confDir)) out.push(line('skipped', 'nginx routes', `${cfg.root.cutover.nginx.confDir} is not on this host`));
+  else
+    out.push(
+      t.ok
+        ? line('ok', 'nginx', 'configuration test passes')
+        : line(
+            'fail',
+            'nginx',
+            `nginx -t fails: ${
+              t.output
+                .split('\n')
+                .filter((l) => /emerg|error/.test(l))
+                .pop() ?? t.output
+            }`,
+          ),
+    );
+  if (!existsSync(cfg.root.cutover.nginx.confDir))
+    out.push(line('skipped', 'nginx routes', `${cfg.root.cutover.nginx.confDir} is not on this host`));
   else {
-    for (const r of routeStatus(cfg)) if (r.state !== 'absent') out.push(line(r.state === 'new' ? 'ok' : r.state === 'MIXED' ? 'fail' : 'warn', `nginx route`, `${r.state}: ${r.line}${r.state === 'old' ? ' (not cut over yet)' : r.state === 'MIXED' ? ' (half cut over: run bin/roomler cutover plan)' : ''}`));
+    for (const r of routeStatus(cfg))
+      if (r.state !== 'absent')
+        out.push(
+          line(
+            r.state === 'new' ? 'ok' : r.state === 'MIXED' ? 'fail' : 'warn',
+            `nginx route`,
+            `${r.state}: ${r.line}${r.state === 'old' ? ' (not cut over yet)' : r.state === 'MIXED' ? ' (half cut over: run bin/roomler cutover plan)' : ''}`,
+          ),
+        );
     // Every backend address on an old host must be routed or kept: once the containers stop, any other one makes
     // nginx -t (and every reload or restart) fail.
-    for (const t of inventory(readTree(cfg.root.cutover.nginx.confDir), resolveRoutes(cfg), cfg).filter((x) => x.disposition === 'unaccounted'))
-      out.push(line('fail', 'nginx old backend', `${t.file}:${t.line}: ${t.kind} ${t.hostPort} is neither routed nor kept (cutover.routes / cutover.kept): nginx -t fails once ${t.host} is gone`));
+    for (const t of inventory(readTree(cfg.root.cutover.nginx.confDir), resolveRoutes(cfg), cfg).filter(
+      (x) => x.disposition === 'unaccounted',
+    ))
+      out.push(
+        line(
+          'fail',
+          'nginx old backend',
+          `${t.file}:${t.line}: ${t.kind} ${t.hostPort} is neither routed nor kept (cutover.routes / cutover.kept): nginx -t fails once ${t.host} is gone`,
+        ),
+      );
   }
-  if (!existsSync(cfg.root.backup.basePath)) out.push(line('skipped', 'backups', `no off-node backups on this host (${cfg.root.backup.basePath})`));
-  else for (const set of backupSets(cfg)) for (const c of await verifySet(cfg, set)) out.push(line(c.ok ? 'ok' : 'fail', `backup ${set.name}`, c.line.replace(/^(ok|FAIL)\s+[^:]+: /, '')));
+  if (!existsSync(cfg.root.backup.basePath))
+    out.push(line('skipped', 'backups', `no off-node backups on this host (${cfg.root.backup.basePath})`));
+  else
+    for (const set of backupSets(cfg))
+      for (const c of await verifySet(cfg, set))
+        out.push(line(c.ok ? 'ok' : 'fail', `backup ${set.name}`, c.line.replace(/^(ok|FAIL)\s+[^:]+: /, '')));
   return out;
 }

@@ -1,6 +1,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+
 import { parse } from 'yaml';
+
 import { runSynth } from '../../../lib/run-synth';
 import { UserError } from '../cli/errors';
 import { run } from '../process/run';
@@ -23,7 +25,8 @@ export async function git(repo: string, args: readonly string[]): Promise<string
   return r.stdout;
 }
 
-const verify = async (repo: string, ref: string) => (await run('git', ['-C', repo, 'rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { timeoutMs: 30_000 })).stdout.trim() || undefined;
+const verify = async (repo: string, ref: string) =>
+  (await run('git', ['-C', repo, 'rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { timeoutMs: 30_000 })).stdout.trim() || undefined;
 
 /** The branches `bin/roomler diff` compares with when no --base is given, in this order: the local one first. */
 export const MAIN_BRANCHES = ['main', 'origin/main', 'master', 'origin/master'];
@@ -95,19 +98,26 @@ export async function synthesizeBase(o: BaseOptions): Promise<SynthesizedBase> {
   if (x.exitCode !== 0) throw new UserError(`unpacking the base failed (tar exit ${x.exitCode ?? x.signal}): ${lastLines(x.stderr, 3)}`);
   rmSync(tar);
   const code = join(tree, relative(repo, o.codeRoot));
-  if (!existsSync(join(code, 'cdk8s.yaml'))) throw new UserError(`the base ${o.base.label} has no ${relative(repo, join(o.codeRoot, 'cdk8s.yaml'))}: it is not a commit of this project`);
+  if (!existsSync(join(code, 'cdk8s.yaml')))
+    throw new UserError(
+      `the base ${o.base.label} has no ${relative(repo, join(o.codeRoot, 'cdk8s.yaml'))}: it is not a commit of this project`,
+    );
 
   linkNodeModules(o.codeRoot, code);
   const lock = (root: string) => (existsSync(join(root, 'package-lock.json')) ? readFileSync(join(root, 'package-lock.json'), 'utf8') : '');
   if (lock(code) !== lock(o.codeRoot)) {
-    notes.push(`the base's package-lock.json differs from the working tree's: the base was synthesized with the working tree's node_modules, so a change of dependency versions is not part of this diff`);
+    notes.push(
+      `the base's package-lock.json differs from the working tree's: the base was synthesized with the working tree's node_modules, so a change of dependency versions is not part of this diff`,
+    );
   }
 
   let configDir = o.configDir;
   if (inside(repo, o.configDir)) {
     configDir = join(tree, relative(repo, o.configDir));
     const inputs = operatorInputs(o.configDir, process.env).filter((f) => inside(repo, f));
-    const tracked = new Set(inputs.length ? (await git(repo, ['ls-files', '-z', '--', ...inputs.map((f) => relative(repo, f))])).split('\0').filter(Boolean) : []);
+    const tracked = new Set(
+      inputs.length ? (await git(repo, ['ls-files', '-z', '--', ...inputs.map((f) => relative(repo, f))])).split('\0').filter(Boolean) : [],
+    );
     for (const file of inputs) {
       const rel = relative(repo, file);
       // Tracked now or in the base: each side has its own (the pull request may change it). Otherwise shared.
@@ -117,12 +127,23 @@ export async function synthesizeBase(o: BaseOptions): Promise<SynthesizedBase> {
     }
   }
 
-  const app = String(parse(readFileSync(join(code, 'cdk8s.yaml'), 'utf8'))?.app ?? '').trim().split(/\s+/).filter(Boolean);
+  const app = String(parse(readFileSync(join(code, 'cdk8s.yaml'), 'utf8'))?.app ?? '')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean);
   if (!app.length) throw new UserError(`the base ${o.base.label} has no app command in cdk8s.yaml`);
   const outdir = join(o.work, 'base-dist');
-  const r = await run(app[0], app.slice(1), { cwd: code, env: { ROOMLER_PROJECT_DIR: configDir, ROOMLER_OUTDIR: outdir, CDK8S_OUTDIR: undefined }, timeoutMs: 300_000 });
-  if (r.exitCode !== 0) throw new UserError(`synth of the base ${o.base.label} failed (exit ${r.exitCode ?? r.signal}):\n${lastLines(r.stderr || r.stdout)}`);
-  if (!existsSync(outdir)) throw new UserError(`synth of the base ${o.base.label} wrote nothing to ROOMLER_OUTDIR: that commit predates ROOMLER_OUTDIR and cannot be compared`);
+  const r = await run(app[0], app.slice(1), {
+    cwd: code,
+    env: { ROOMLER_PROJECT_DIR: configDir, ROOMLER_OUTDIR: outdir, CDK8S_OUTDIR: undefined },
+    timeoutMs: 300_000,
+  });
+  if (r.exitCode !== 0)
+    throw new UserError(`synth of the base ${o.base.label} failed (exit ${r.exitCode ?? r.signal}):\n${lastLines(r.stderr || r.stdout)}`);
+  if (!existsSync(outdir))
+    throw new UserError(
+      `synth of the base ${o.base.label} wrote nothing to ROOMLER_OUTDIR: that commit predates ROOMLER_OUTDIR and cannot be compared`,
+    );
   return { outdir, notes };
 }
 
@@ -142,7 +163,13 @@ export function linkNodeModules(from: string, to: string): void {
 export function synthesizeWorkingTree(configDir: string, work: string): string {
   const outdir = join(work, 'head-dist');
   let stderr = '';
-  const code = runSynth({ projectDir: configDir, outdir, env: { ...process.env, CDK8S_OUTDIR: undefined }, stdout: { write: () => true }, stderr: { write: (s: string) => (stderr += s) } });
+  const code = runSynth({
+    projectDir: configDir,
+    outdir,
+    env: { ...process.env, CDK8S_OUTDIR: undefined },
+    stdout: { write: () => true },
+    stderr: { write: (s: string) => (stderr += s) },
+  });
   if (code !== 0) throw new UserError(`synth of the working tree failed:\n${lastLines(stderr)}`);
   return outdir;
 }

@@ -1,13 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { ConfigError, loadConfig } from '../../../lib/config';
 import { UserError } from '../cli/errors';
 import { Kubectl } from '../cluster/kubectl';
 import { resolveBase, synthesizeBase, synthesizeWorkingTree } from './base';
 import { liveSides } from './live';
-import { diffObjects, objectsInDir, type Obj } from './object-diff';
-import { renderMarkdown, renderText, type DiffSides } from './report';
+import { diffObjects, type Obj, objectsInDir } from './object-diff';
+import { type DiffSides, renderMarkdown, renderText } from './report';
 
 // `bin/roomler diff`: what a change does to the manifests, object by object (kind/namespace/name), with the changed
 // field paths and old → new values; Secret and SealedSecret values redacted. Against a git base (both sides
@@ -37,7 +38,10 @@ export const EXIT_CODE_OPTION = {
   description: 'exit 1 when there are changes, 0 when there are none, 2 when the diff cannot be made (as kubectl diff)',
   defaultText: 'off: exit 0 with or without changes',
 } as const;
-export const SYNTH_OPTION = { type: 'boolean', description: 'synthesize dist/ from the current code, config and .env first (as bin/roomler synth)' } as const;
+export const SYNTH_OPTION = {
+  type: 'boolean',
+  description: 'synthesize dist/ from the current code, config and .env first (as bin/roomler synth)',
+} as const;
 export const DIST_AS_IS_OPTION = {
   type: 'boolean',
   description: 'use dist/ as it is, even when it is not what the current code, config and .env synthesize (a hand-edited rehearsal)',
@@ -71,7 +75,10 @@ export async function runDiff(o: DiffOptions): Promise<number> {
       const cfg = loadConfig({ cwd: o.configDir });
       const live = await liveSides(cfg, new Kubectl(o.context ?? cfg.root.context), join(o.configDir, 'dist'), work);
       ({ before, after, notes } = live);
-      sides = { before: `the cluster (context ${live.target.context}, ${live.target.server})`, after: 'dist/ as deploy would apply it (server-side dry run)' };
+      sides = {
+        before: `the cluster (context ${live.target.context}, ${live.target.server})`,
+        after: 'dist/ as deploy would apply it (server-side dry run)',
+      };
     } else {
       const base = await resolveBase(o.codeRoot, o.base);
       after = objectsInDir(synthesizeWorkingTree(o.configDir, work));

@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+
 import { runSynth } from '../../../lib/run-synth';
 import { UserError } from '../cli/errors';
 
@@ -22,7 +23,12 @@ const shown = (path: string) => {
   return rel && !rel.startsWith('..') ? rel : path;
 };
 
-const manifestFiles = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort() : []);
+const manifestFiles = (dir: string) =>
+  existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.yaml'))
+        .sort()
+    : [];
 
 /**
  * Returns when `<projectDir>/dist` holds exactly the files the current code, config and .env synthesize, byte for
@@ -47,7 +53,11 @@ export function ensureDistCurrent(o: DistCheckOptions): void {
     const outdir = join(work, 'dist');
     const code = runSynth({ projectDir: o.projectDir, outdir, env, stdout: { write: () => true }, stderr: capture });
     if (code !== 0) {
-      const first = stderr.trim().split('\n').find((l) => !/left unchanged$/.test(l)) ?? '';
+      const first =
+        stderr
+          .trim()
+          .split('\n')
+          .find((l) => !/left unchanged$/.test(l)) ?? '';
       throw new UserError(
         `cannot tell whether ${shown(dist)} is current: the current code and config do not synthesize (${first.trim()}); ` +
           'fix that and run bin/roomler synth',

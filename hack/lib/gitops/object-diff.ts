@@ -1,7 +1,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+
 import { parseAllDocuments } from 'yaml';
+
 import { objectId } from '../../../lib/validate/objects';
 import { UserError } from '../cli/errors';
 
@@ -56,7 +58,9 @@ export { objectId };
 export function objectsInDir(dir: string, files = /\.ya?ml$/): Map<string, Obj> {
   const out = new Map<string, Obj>();
   if (!existsSync(dir)) return out;
-  for (const file of readdirSync(dir).filter((f) => files.test(f)).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => files.test(f))
+    .sort()) {
     for (const o of parseAllDocuments(readFileSync(join(dir, file), 'utf8'), { version: '1.1' }).map((d) => d.toJS() as Obj)) {
       if (!o?.kind || !o.metadata?.name) continue;
       const id = objectId(o);
@@ -78,7 +82,8 @@ export function withoutServerFields(o: Obj): Obj {
 /** Whether a field holds a secret value: Secret data, SealedSecret ciphertext, and kubectl's copy of either. */
 function sensitive(kind: string, path: readonly Segment[]): boolean {
   const keys = path.map((s) => ('key' in s ? s.key : undefined));
-  if (keys[0] === 'metadata' && keys[1] === 'annotations' && keys[2] === 'kubectl.kubernetes.io/last-applied-configuration') return kind === 'Secret' || kind === 'SealedSecret';
+  if (keys[0] === 'metadata' && keys[1] === 'annotations' && keys[2] === 'kubectl.kubernetes.io/last-applied-configuration')
+    return kind === 'Secret' || kind === 'SealedSecret';
   if (kind === 'Secret') return keys[0] === 'data' || keys[0] === 'stringData';
   if (kind === 'SealedSecret') return keys[0] === 'spec' && (keys[1] === 'encryptedData' || keys[1] === 'data');
   return false;
@@ -103,10 +108,12 @@ const MERGE_KEYS = ['name', 'mountPath', 'containerPort', 'port', 'key', 'ip'];
 function mergeKey(lists: readonly unknown[][]): string | undefined {
   const items = lists.flat();
   if (!items.length || !items.every(isMap)) return undefined;
-  return MERGE_KEYS.find((k) => lists.every((l) => {
-    const values = (l as Obj[]).map((x) => x[k]);
-    return values.every((v) => typeof v === 'string' || typeof v === 'number') && new Set(values).size === values.length;
-  }));
+  return MERGE_KEYS.find((k) =>
+    lists.every((l) => {
+      const values = (l as Obj[]).map((x) => x[k]);
+      return values.every((v) => typeof v === 'string' || typeof v === 'number') && new Set(values).size === values.length;
+    }),
+  );
 }
 
 /** Every field where `before` and `after` differ, leaves only (an added map lists its fields). */
@@ -128,7 +135,10 @@ function walk(kind: string, before: unknown, after: unknown, path: Segment[], ou
       return;
     }
   }
-  const lists = (Array.isArray(before) || Array.isArray(after)) && (Array.isArray(before) || before === undefined) && (Array.isArray(after) || after === undefined);
+  const lists =
+    (Array.isArray(before) || Array.isArray(after)) &&
+    (Array.isArray(before) || before === undefined) &&
+    (Array.isArray(after) || after === undefined);
   if (lists) {
     const b = (before ?? []) as unknown[];
     const a = (after ?? []) as unknown[];
@@ -137,7 +147,14 @@ function walk(kind: string, before: unknown, after: unknown, path: Segment[], ou
       const key = mergeKey([b, a]);
       if (key) {
         const ids = [...new Set([...(a as Obj[]).map((x) => x[key]), ...(b as Obj[]).map((x) => x[key])])];
-        for (const id of ids) walk(kind, (b as Obj[]).find((x) => x[key] === id), (a as Obj[]).find((x) => x[key] === id), [...path, { match: [key, id] }], out);
+        for (const id of ids)
+          walk(
+            kind,
+            (b as Obj[]).find((x) => x[key] === id),
+            (a as Obj[]).find((x) => x[key] === id),
+            [...path, { match: [key, id] }],
+            out,
+          );
       } else {
         for (let i = 0; i < Math.max(a.length, b.length); i++) walk(kind, b[i], a[i], [...path, { index: i }], out);
       }
@@ -145,14 +162,28 @@ function walk(kind: string, before: unknown, after: unknown, path: Segment[], ou
     }
   }
   if (sensitive(kind, path)) {
-    out.push({ path: pathText(path), before: before === undefined ? undefined : REDACTED, after: after === undefined ? undefined : REDACTED, redacted: true });
+    out.push({
+      path: pathText(path),
+      before: before === undefined ? undefined : REDACTED,
+      after: after === undefined ? undefined : REDACTED,
+      redacted: true,
+    });
     return;
   }
   const text = (v: unknown) => v === undefined || typeof v === 'string';
   if (text(before) && text(after) && [before, after].some((v) => typeof v === 'string' && v.includes('\n'))) {
     // A text that appears or goes away whole is all + or all - lines (its final newline is no line of its own).
-    const whole = (v: string, op: '+' | '-') => v.replace(/\n$/, '').split('\n').map((t) => ({ op, text: t }));
-    const lines = before === undefined ? whole(after as string, '+') : after === undefined ? whole(before as string, '-') : lineDiff(before as string, after as string);
+    const whole = (v: string, op: '+' | '-') =>
+      v
+        .replace(/\n$/, '')
+        .split('\n')
+        .map((t) => ({ op, text: t }));
+    const lines =
+      before === undefined
+        ? whole(after as string, '+')
+        : after === undefined
+          ? whole(before as string, '-')
+          : lineDiff(before as string, after as string);
     out.push({ path: pathText(path), before, after, lines });
     return;
   }
@@ -177,7 +208,9 @@ export function lineDiff(before: string, after: string, context = 1): LineChange
   // replaced whole rather than spending memory on it.
   const small = xs.length * ys.length <= 4_000_000;
   const lcs: number[][] = Array.from({ length: small ? xs.length + 1 : 1 }, () => new Array<number>(small ? ys.length + 1 : 1).fill(0));
-  if (small) for (let i = xs.length - 1; i >= 0; i--) for (let j = ys.length - 1; j >= 0; j--) lcs[i][j] = xs[i] === ys[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+  if (small)
+    for (let i = xs.length - 1; i >= 0; i--)
+      for (let j = ys.length - 1; j >= 0; j--) lcs[i][j] = xs[i] === ys[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
   const all: LineChange[] = x.slice(0, start).map((text) => ({ op: ' ', text }));
   let i = 0;
   let j = 0;

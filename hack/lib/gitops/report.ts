@@ -59,14 +59,22 @@ function diffBlock(lines: readonly LineChange[]): string[] {
 }
 
 export function renderMarkdown(changes: readonly ObjectChange[], sides: DiffSides): string {
-  const out = [`### Manifests: ${summary(changes)}`, '', `${sides.before} → ${sides.after}, object by object (\`bin/roomler diff\`); secret values are redacted.`];
+  const out = [
+    `### Manifests: ${summary(changes)}`,
+    '',
+    `${sides.before} → ${sides.after}, object by object (\`bin/roomler diff\`); secret values are redacted.`,
+  ];
   for (const c of changes) {
     out.push('');
     if (c.change === 'added' || c.change === 'removed') {
       out.push(`**${MARK[c.change]} ${c.change}** ${code(c.id)}`);
       continue;
     }
-    out.push(c.change === 'renamed' ? `**${MARK.renamed} renamed** ${code(c.from!)} → ${code(c.id)} (${RENAME_NOTE})` : `**${MARK.changed} changed** ${code(c.id)}`);
+    out.push(
+      c.change === 'renamed'
+        ? `**${MARK.renamed} renamed** ${code(c.from!)} → ${code(c.id)} (${RENAME_NOTE})`
+        : `**${MARK.changed} changed** ${code(c.id)}`,
+    );
     const { fields, more } = shown(c.fields);
     const rows = fields.filter((f) => !f.lines);
     if (rows.length) {

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
-import { UserError } from '../cli/errors';
+
 import { PROJECT_ROOT } from '../cli';
+import { UserError } from '../cli/errors';
 import { start } from '../process/run';
 
 /**

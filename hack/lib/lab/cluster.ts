@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { UserError } from '../cli/errors';
 import { freePorts } from '../process/ports';
 import { daemon, run, stopGroup } from '../process/run';
@@ -48,7 +49,13 @@ export const LAB_NODE_CAPACITY = { cpu: '8', memory: '32Gi', 'ephemeral-storage'
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A kubeconfig for the lab's API server with `token` (the admin's by default). */
-export function kubeconfigText(server: string, caFile: string, token = ADMIN_TOKEN, context = LAB_CONTEXT, user = `${context}-admin`): string {
+export function kubeconfigText(
+  server: string,
+  caFile: string,
+  token = ADMIN_TOKEN,
+  context = LAB_CONTEXT,
+  user = `${context}-admin`,
+): string {
   return [
     'apiVersion: v1',
     'kind: Config',
@@ -100,23 +107,54 @@ export async function startLab(o: LabOptions): Promise<LabState> {
       const k = await run('openssl', ['genrsa', '-out', sa, '2048'], { timeoutMs: 30_000 });
       if (k.exitCode !== 0) throw new UserError(`openssl genrsa failed: ${k.stderr.trim()}`);
     }
-    writeFileSync(join(dir, 'tokens.csv'), `${ADMIN_TOKEN},admin,admin,"system:masters"\n${LAB_OPERATOR.token},${LAB_OPERATOR.user},${LAB_OPERATOR.user}\n`, { mode: 0o600 });
+    writeFileSync(
+      join(dir, 'tokens.csv'),
+      `${ADMIN_TOKEN},admin,admin,"system:masters"\n${LAB_OPERATOR.token},${LAB_OPERATOR.user},${LAB_OPERATOR.user}\n`,
+      { mode: 0o600 },
+    );
 
-    const etcd = daemon('etcd', [
-      '--name', 'lab', '--data-dir', join(dir, 'etcd'),
-      '--listen-client-urls', `http://127.0.0.1:${etcdPort}`, '--advertise-client-urls', `http://127.0.0.1:${etcdPort}`,
-      '--listen-peer-urls', `http://127.0.0.1:${etcdPeer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${etcdPeer}`,
-      '--initial-cluster', `lab=http://127.0.0.1:${etcdPeer}`, '--log-level', 'warn', '--quota-backend-bytes', String(2 ** 30),
-    ], { logFile: join(logs, 'etcd.log') });
+    const etcd = daemon(
+      'etcd',
+      [
+        '--name',
+        'lab',
+        '--data-dir',
+        join(dir, 'etcd'),
+        '--listen-client-urls',
+        `http://127.0.0.1:${etcdPort}`,
+        '--advertise-client-urls',
+        `http://127.0.0.1:${etcdPort}`,
+        '--listen-peer-urls',
+        `http://127.0.0.1:${etcdPeer}`,
+        '--initial-advertise-peer-urls',
+        `http://127.0.0.1:${etcdPeer}`,
+        '--initial-cluster',
+        `lab=http://127.0.0.1:${etcdPeer}`,
+        '--log-level',
+        'warn',
+        '--quota-backend-bytes',
+        String(2 ** 30),
+      ],
+      { logFile: join(logs, 'etcd.log') },
+    );
     pids.etcd = etcd.pid!;
     save();
 
     const apiArgs = [
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-      '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
-      `--cert-dir=${pki}`, `--token-auth-file=${join(dir, 'tokens.csv')}`, '--authorization-mode=RBAC',
-      '--service-account-issuer=https://kubernetes.default.svc', `--service-account-key-file=${sa}`, `--service-account-signing-key-file=${sa}`,
-      '--service-cluster-ip-range=10.96.0.0/16', '--allow-privileged=true', '--enable-priority-and-fairness=false', '--profiling=false',
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${apiPort}`,
+      `--cert-dir=${pki}`,
+      `--token-auth-file=${join(dir, 'tokens.csv')}`,
+      '--authorization-mode=RBAC',
+      '--service-account-issuer=https://kubernetes.default.svc',
+      `--service-account-key-file=${sa}`,
+      `--service-account-signing-key-file=${sa}`,
+      '--service-cluster-ip-range=10.96.0.0/16',
+      '--allow-privileged=true',
+      '--enable-priority-and-fairness=false',
+      '--profiling=false',
       // The kubelet-facing admission plugins have no kubelet to talk to; everything the API server checks on objects stays on.
       '--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,DefaultStorageClass,PersistentVolumeClaimResize,ResourceQuota,LimitRanger,PodSecurity,Priority',
     ];
@@ -129,34 +167,59 @@ export async function startLab(o: LabOptions): Promise<LabState> {
     const ca = join(pki, 'apiserver.crt');
     const kubeconfig = join(dir, 'kubeconfig');
     writeFileSync(kubeconfig, kubeconfigText(server, ca), { mode: 0o600 });
-    const kubectl = (args: string[], input?: string) => run(bin('kubectl'), ['--kubeconfig', kubeconfig, ...args], { timeoutMs: 30_000, input });
+    const kubectl = (args: string[], input?: string) =>
+      run(bin('kubectl'), ['--kubeconfig', kubeconfig, ...args], { timeoutMs: 30_000, input });
     for (let n = 0; ; n++) {
       if (existsSync(ca) && (await kubectl(['get', '--raw', '/readyz', '--request-timeout=2s'])).exitCode === 0) break;
-      if (api.exitCode !== null || n > 300) throw new UserError(`kube-apiserver did not become ready:\n${tail(join(logs, 'kube-apiserver.log'))}`);
+      if (api.exitCode !== null || n > 300)
+        throw new UserError(`kube-apiserver did not become ready:\n${tail(join(logs, 'kube-apiserver.log'))}`);
       await sleep(100);
     }
     log(`lab: kube-apiserver ready at ${server} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-    const cm = daemon(bin('kube-controller-manager'), [
-      `--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--secure-port=0', '--use-service-account-credentials=false',
-      `--service-account-private-key-file=${sa}`, `--root-ca-file=${ca}`, '--cluster-signing-duration=24h',
-      // Node lifecycle must run: it removes the not-ready taint the API server puts on every new Node.
-      '--controllers=*,-bootstrapsigner,-tokencleaner,-cloud-node-lifecycle,-service-lb-controller,-route,-node-ipam-controller',
-      '--node-monitor-grace-period=40s', '--concurrent-deployment-syncs=5',
-      // Bind static PVs within a second instead of the default 15 s sync period.
-      '--pvclaimbinder-sync-period=1s',
-    ], { logFile: join(logs, 'kube-controller-manager.log') });
+    const cm = daemon(
+      bin('kube-controller-manager'),
+      [
+        `--kubeconfig=${kubeconfig}`,
+        '--leader-elect=false',
+        '--secure-port=0',
+        '--use-service-account-credentials=false',
+        `--service-account-private-key-file=${sa}`,
+        `--root-ca-file=${ca}`,
+        '--cluster-signing-duration=24h',
+        // Node lifecycle must run: it removes the not-ready taint the API server puts on every new Node.
+        '--controllers=*,-bootstrapsigner,-tokencleaner,-cloud-node-lifecycle,-service-lb-controller,-route,-node-ipam-controller',
+        '--node-monitor-grace-period=40s',
+        '--concurrent-deployment-syncs=5',
+        // Bind static PVs within a second instead of the default 15 s sync period.
+        '--pvclaimbinder-sync-period=1s',
+      ],
+      { logFile: join(logs, 'kube-controller-manager.log') },
+    );
     pids['kube-controller-manager'] = cm.pid!;
     // Retry unschedulable Pods within a second (default backoff up to 10 s), so a PVC bound a moment later or a
     // freed host port shows up at once.
-    writeFileSync(join(dir, 'scheduler.yaml'), `apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nclientConnection:\n  kubeconfig: ${kubeconfig}\nleaderElection:\n  leaderElect: false\npodInitialBackoffSeconds: 1\npodMaxBackoffSeconds: 1\n`);
-    const sched = daemon(bin('kube-scheduler'), [`--config=${join(dir, 'scheduler.yaml')}`, '--secure-port=0'], { logFile: join(logs, 'kube-scheduler.log') });
+    writeFileSync(
+      join(dir, 'scheduler.yaml'),
+      `apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nclientConnection:\n  kubeconfig: ${kubeconfig}\nleaderElection:\n  leaderElect: false\npodInitialBackoffSeconds: 1\npodMaxBackoffSeconds: 1\n`,
+    );
+    const sched = daemon(bin('kube-scheduler'), [`--config=${join(dir, 'scheduler.yaml')}`, '--secure-port=0'], {
+      logFile: join(logs, 'kube-scheduler.log'),
+    });
     pids['kube-scheduler'] = sched.pid!;
     writeFileSync(join(dir, 'kwok.yaml'), labStages());
-    const kwok = daemon(bin('kwok'), [
-      `--kubeconfig=${kubeconfig}`, `--config=${join(dir, 'kwok.yaml')}`, '--manage-all-nodes=false',
-      '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake', '--node-lease-duration-seconds=40', '--cidr=10.244.0.0/16',
-    ], { logFile: join(logs, 'kwok.log') });
+    const kwok = daemon(
+      bin('kwok'),
+      [
+        `--kubeconfig=${kubeconfig}`,
+        `--config=${join(dir, 'kwok.yaml')}`,
+        '--manage-all-nodes=false',
+        '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+        '--node-lease-duration-seconds=40',
+        '--cidr=10.244.0.0/16',
+      ],
+      { logFile: join(logs, 'kwok.log') },
+    );
     pids.kwok = kwok.pid!;
     save();
 
@@ -165,12 +228,19 @@ export async function startLab(o: LabOptions): Promise<LabState> {
     const nodes = o.nodes.map((n, i) => ({
       apiVersion: 'v1',
       kind: 'Node',
-      metadata: { name: n.name, annotations: { 'kwok.x-k8s.io/node': 'fake' }, labels: { 'kubernetes.io/hostname': n.name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', type: 'kwok', ...n.labels } },
+      metadata: {
+        name: n.name,
+        annotations: { 'kwok.x-k8s.io/node': 'fake' },
+        labels: { 'kubernetes.io/hostname': n.name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', type: 'kwok', ...n.labels },
+      },
       spec: {},
       // A modest worker: enough for the stack's requests (ephemeral storage included, which kwok's defaults lack),
       // so requests that no real worker could satisfy still leave a Pod Pending here.
       status: {
-        addresses: [{ type: 'InternalIP', address: `192.0.2.${11 + i}` }, { type: 'Hostname', address: n.name }],
+        addresses: [
+          { type: 'InternalIP', address: `192.0.2.${11 + i}` },
+          { type: 'Hostname', address: n.name },
+        ],
         capacity: LAB_NODE_CAPACITY,
         allocatable: LAB_NODE_CAPACITY,
       },
@@ -182,13 +252,22 @@ export async function startLab(o: LabOptions): Promise<LabState> {
     for (let n = 0; ; n++) {
       const got = await kubectl(['get', 'nodes', '-o', 'json']);
       const items: any[] = got.exitCode === 0 ? JSON.parse(got.stdout).items : [];
-      const ready = items.filter((x) => x.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True') && !(x.spec?.taints ?? []).length);
+      const ready = items.filter(
+        (x) => x.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True') && !(x.spec?.taints ?? []).length,
+      );
       const sa = await kubectl(['get', 'serviceaccount', 'default', '-n', 'default', '-o', 'name']);
       if (ready.length === nodes.length && sa.exitCode === 0) break;
-      for (const [name, p] of [['kube-controller-manager', cm], ['kube-scheduler', sched], ['kwok', kwok]] as const) {
+      for (const [name, p] of [
+        ['kube-controller-manager', cm],
+        ['kube-scheduler', sched],
+        ['kwok', kwok],
+      ] as const) {
         if (p.exitCode !== null) throw new UserError(`${name} exited (${p.exitCode}):\n${tail(join(logs, `${name}.log`))}`);
       }
-      if (n > 600) throw new UserError(`the lab nodes did not become Ready and schedulable in 60 s:\n${tail(join(logs, 'kwok.log'))}\n${tail(join(logs, 'kube-controller-manager.log'))}`);
+      if (n > 600)
+        throw new UserError(
+          `the lab nodes did not become Ready and schedulable in 60 s:\n${tail(join(logs, 'kwok.log'))}\n${tail(join(logs, 'kube-controller-manager.log'))}`,
+        );
       await sleep(100);
     }
     log(`lab: ${nodes.length} node(s) Ready (${o.nodes.map((n) => n.name).join(', ')}) after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -216,16 +295,21 @@ export async function restartApiServer(s: LabState, binDir: string): Promise<voi
   s.pids['kube-apiserver'] = api.pid!;
   writeFileSync(join(s.dir, 'lab.json'), JSON.stringify(s, null, 2) + '\n');
   for (let n = 0; ; n++) {
-    const r = await run(join(binDir, 'kubectl'), ['--kubeconfig', s.kubeconfig, 'get', '--raw', '/readyz', '--request-timeout=2s'], { timeoutMs: 10_000 });
+    const r = await run(join(binDir, 'kubectl'), ['--kubeconfig', s.kubeconfig, 'get', '--raw', '/readyz', '--request-timeout=2s'], {
+      timeoutMs: 10_000,
+    });
     if (r.exitCode === 0) return;
-    if (api.exitCode !== null || n > 300) throw new UserError(`kube-apiserver did not come back:\n${tail(join(s.dir, 'logs', 'kube-apiserver.log'))}`);
+    if (api.exitCode !== null || n > 300)
+      throw new UserError(`kube-apiserver did not come back:\n${tail(join(s.dir, 'logs', 'kube-apiserver.log'))}`);
     await sleep(100);
   }
 }
 
 /** A kubeconfig for this lab as the static user `operator` (RBAC grants it only what a test binds to it). */
 export function operatorKubeconfig(s: LabState, file: string): string {
-  writeFileSync(file, kubeconfigText(s.server, join(s.dir, 'pki', 'apiserver.crt'), LAB_OPERATOR.token, LAB_CONTEXT, LAB_OPERATOR.user), { mode: 0o600 });
+  writeFileSync(file, kubeconfigText(s.server, join(s.dir, 'pki', 'apiserver.crt'), LAB_OPERATOR.token, LAB_CONTEXT, LAB_OPERATOR.user), {
+    mode: 0o600,
+  });
   return file;
 }
 

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+
+import { parse } from 'yaml';
+
+import type { LoadedConfig } from '../../../lib/config';
 import { UserError } from '../cli/errors';
 import { freePorts } from '../process/ports';
 import { daemon, run, stopGroup } from '../process/run';
-import { parse } from 'yaml';
-import type { LoadedConfig } from '../../../lib/config';
 import type { LabState } from './cluster';
 
 // The GitOps side of the lab: the real Argo CD (v2.14.21: its repo-server and application-controller, the one

@@ -144,22 +144,31 @@ const withIt = (key: string) => `key: ${annotation(key)}\n      operator: Exists
 export function labStages(): string {
   const A = LAB_ANNOTATIONS;
   return [
-    stage('pod-ready', [...fresh, without(A.neverReady), without(A.crashLoop), without(A.initFail)], `    statusTemplate: |${running(true, started)}`, annotation(A.readyAfter)),
+    stage(
+      'pod-ready',
+      [...fresh, without(A.neverReady), without(A.crashLoop), without(A.initFail)],
+      `    statusTemplate: |${running(true, started)}`,
+      annotation(A.readyAfter),
+    ),
     stage('pod-init-fail', [...fresh, withIt(A.initFail)], `    statusTemplate: |${initFailing}`),
     stage('pod-never-ready', [...fresh, withIt(A.neverReady)], `    statusTemplate: |${running(false, started)}`),
     stage('pod-crash-loop', [...fresh, withIt(A.crashLoop)], `    statusTemplate: |${running(false, crashing)}`),
     // Job Pods (the backup CronJobs) complete once running, as kwok's defaults do, or fail where annotated.
-    stage(
-      'pod-complete',
-      [...jobRunning, without(A.fail)],
-      terminated(0, 'Completed', 'Succeeded'),
-    ),
+    stage('pod-complete', [...jobRunning, without(A.fail)], terminated(0, 'Completed', 'Succeeded')),
     stage('pod-fail', [...jobRunning, withIt(A.fail)], terminated(1, 'Error', 'Failed')),
-    stage('pod-delete', [`key: '.metadata.deletionTimestamp'\n      operator: Exists`], `    finalizers:\n      empty: true\n    delete: true`),
+    stage(
+      'pod-delete',
+      [`key: '.metadata.deletionTimestamp'\n      operator: Exists`],
+      `    finalizers:\n      empty: true\n    delete: true`,
+    ),
   ].join('---\n');
 }
 
-const jobRunning = [`key: '.metadata.deletionTimestamp'\n      operator: DoesNotExist`, `key: '.status.phase'\n      operator: In\n      values: [Running]`, `key: '.metadata.ownerReferences.[].kind'\n      operator: In\n      values: [Job]`];
+const jobRunning = [
+  `key: '.metadata.deletionTimestamp'\n      operator: DoesNotExist`,
+  `key: '.status.phase'\n      operator: In\n      values: [Running]`,
+  `key: '.metadata.ownerReferences.[].kind'\n      operator: In\n      values: [Job]`,
+];
 
 const terminated = (exitCode: number, reason: string, phase: string) => `    statusTemplate: |
       {{ $now := Now }}

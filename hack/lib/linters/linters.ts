@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { parse } from 'yaml';
 import { z } from 'zod';
 
@@ -50,7 +51,11 @@ export function loadExemptions(file: string): LinterExemption[] {
 
 /** kube-score `-o json` (v2): every check below grade 10 (OK) that was not skipped. */
 export function kubeScoreFindings(report: unknown): LinterFinding[] {
-  const objects = report as { type_meta: { kind: string }; object_meta: { name: string; namespace?: string }; checks: { check: { id: string }; grade: number; skipped: boolean; comments: { path?: string; summary: string }[] | null }[] }[];
+  const objects = report as {
+    type_meta: { kind: string };
+    object_meta: { name: string; namespace?: string };
+    checks: { check: { id: string }; grade: number; skipped: boolean; comments: { path?: string; summary: string }[] | null }[];
+  }[];
   return objects.flatMap((o) =>
     o.checks
       .filter((c) => !c.skipped && c.grade < 10)
@@ -65,9 +70,16 @@ export function kubeScoreFindings(report: unknown): LinterFinding[] {
 
 /** Checkov `-o json`: one report, or one per framework. Resources are `Kind.namespace.name`. */
 export function checkovFindings(report: unknown): LinterFinding[] {
-  const reports = (Array.isArray(report) ? report : [report]) as { results: { failed_checks: { check_id: string; check_name: string; resource: string }[] } }[];
+  const reports = (Array.isArray(report) ? report : [report]) as {
+    results: { failed_checks: { check_id: string; check_name: string; resource: string }[] };
+  }[];
   return reports.flatMap((r) =>
-    r.results.failed_checks.map((f) => ({ tool: 'checkov' as const, check: f.check_id, object: f.resource.split('.').join('/'), detail: f.check_name })),
+    r.results.failed_checks.map((f) => ({
+      tool: 'checkov' as const,
+      check: f.check_id,
+      object: f.resource.split('.').join('/'),
+      detail: f.check_name,
+    })),
   );
 }
 
@@ -99,15 +111,31 @@ function runJson(cmd: string, args: string[]): unknown {
   try {
     return JSON.parse(r.stdout);
   } catch {
-    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status} without a JSON report:\n${(r.stderr || r.stdout).trim().split('\n').slice(-5).join('\n')}`);
+    throw new Error(
+      `${cmd} ${args.join(' ')} exited ${r.status} without a JSON report:\n${(r.stderr || r.stdout).trim().split('\n').slice(-5).join('\n')}`,
+    );
   }
 }
 
 /** Runs both tools over the manifest files and returns their findings. */
 export function runLinters(bins: Record<Tool, string>, files: readonly string[], dir: string): LinterFinding[] {
   return [
-    ...kubeScoreFindings(runJson(bins['kube-score'], ['score', '--kubernetes-version', KUBERNETES_VERSION, '--output-format', 'json', ...files])),
+    ...kubeScoreFindings(
+      runJson(bins['kube-score'], ['score', '--kubernetes-version', KUBERNETES_VERSION, '--output-format', 'json', ...files]),
+    ),
     // --skip-download: no policy or version look-ups; the pinned version's built-in checks only.
-    ...checkovFindings(runJson(bins.checkov, ['--skip-download', '--quiet', '--compact', '--framework', 'kubernetes', '--output', 'json', '--directory', dir])),
+    ...checkovFindings(
+      runJson(bins.checkov, [
+        '--skip-download',
+        '--quiet',
+        '--compact',
+        '--framework',
+        'kubernetes',
+        '--output',
+        'json',
+        '--directory',
+        dir,
+      ]),
+    ),
   ];
 }

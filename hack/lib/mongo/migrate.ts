@@ -1,14 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+
 import { parse as parseDotenv } from 'dotenv';
-import { NAMES, type InstanceConfig, type LoadedConfig } from '../../../lib/config';
+
+import { type InstanceConfig, type LoadedConfig, NAMES } from '../../../lib/config';
 import { config, PROJECT_ROOT, projectDir, UserError } from '../cli';
 import type { Kubectl } from '../cluster/kubectl';
-import { onInterrupt, run, start, type RunResult } from '../process/run';
-import { containerSide, podSide, type MongoSide } from './sides';
+import { onInterrupt, run, type RunResult, start } from '../process/run';
+import { containerSide, type MongoSide, podSide } from './sides';
 import { inventoryLines, syncOnce } from './sync';
-import { dumpedCounts, failure, parseInventory, type Inventory } from './tools';
+import { dumpedCounts, failure, type Inventory, parseInventory } from './tools';
 
 export interface MigrateMongoOptions {
   /** Replace a non-empty target database. */
@@ -75,7 +77,8 @@ const signed = (n: number) => (n > 0 ? `+${n}` : String(n));
 /** The instance a MongoDB command works on, by name or the first. */
 export function mongoInstance(cfg: LoadedConfig, name?: string): InstanceConfig {
   const instance = name ? cfg.instances.find((i) => i.name === name) : cfg.instances[0];
-  if (!instance) throw new UserError(`no instance named ${name} in the config (instances: ${cfg.instances.map((i) => i.name).join(', ')})`, 2);
+  if (!instance)
+    throw new UserError(`no instance named ${name} in the config (instances: ${cfg.instances.map((i) => i.name).join(', ')})`, 2);
   return instance;
 }
 
@@ -85,7 +88,8 @@ export function oldCredentials(): { user: string; password: string } {
   const dotenv = existsSync(join(dir, '.env')) ? parseDotenv(readFileSync(join(dir, '.env'))) : {};
   const secret = (name: string) => process.env[name] || dotenv[name];
   const missing = ['MONGO_ROOT_USERNAME', 'MONGO_ROOT_PASSWORD'].filter((n) => !secret(n));
-  if (missing.length) throw new UserError(`missing ${missing.join(', ')} (the old MongoDB's root credentials) in the environment or ${join(dir, '.env')}`);
+  if (missing.length)
+    throw new UserError(`missing ${missing.join(', ')} (the old MongoDB's root credentials) in the environment or ${join(dir, '.env')}`);
   return { user: secret('MONGO_ROOT_USERNAME')!, password: secret('MONGO_ROOT_PASSWORD')! };
 }
 
@@ -96,7 +100,13 @@ export function migrationSides(cfg: LoadedConfig, kubectl: Kubectl, instanceName
   const { container, port } = cfg.root.migrate.mongo;
   return {
     source: containerSide({ container, port, database: instance.mongodb.database, user, password }),
-    target: podSide({ kubectl, namespace: instance.namespace, pod: `${NAMES.mongodb}-0`, port: instance.mongodb.port, database: instance.mongodb.database }),
+    target: podSide({
+      kubectl,
+      namespace: instance.namespace,
+      pod: `${NAMES.mongodb}-0`,
+      port: instance.mongodb.port,
+      database: instance.mongodb.database,
+    }),
   };
 }
 
@@ -108,11 +118,15 @@ export async function syncMongo(o: { instance?: string; kubectl: Kubectl; yes: b
   const cfg = config();
   const { source, target } = migrationSides(cfg, o.kubectl, o.instance);
   const instance = mongoInstance(cfg, o.instance);
-  await o.kubectl.confirmChange('migrate mongo --sync', [instance.namespace], o.yes, [`database:        ${target.database} in ${target.label} (made equal to ${source.label}: only what differs is copied)`]);
+  await o.kubectl.confirmChange('migrate mongo --sync', [instance.namespace], o.yes, [
+    `database:        ${target.database} in ${target.label} (made equal to ${source.label}: only what differs is copied)`,
+  ]);
   const log = (s: string) => void process.stderr.write(`migrate mongo: ${s}\n`);
   const report = await syncOnce(source, target, log);
   for (const l of inventoryLines(report, source.label, target.label)) process.stdout.write(`${l}\n`);
-  process.stdout.write(`migrate mongo: OK ${report.collections.length} collections, ${report.documents} documents: ${target.label} equals ${source.label} (counts, indexes, fingerprints); ${report.changed} change(s) copied in ${(report.timings.total / 1000).toFixed(1)} s\n`);
+  process.stdout.write(
+    `migrate mongo: OK ${report.collections.length} collections, ${report.documents} documents: ${target.label} equals ${source.label} (counts, indexes, fingerprints); ${report.changed} change(s) copied in ${(report.timings.total / 1000).toFixed(1)} s\n`,
+  );
   return 0;
 }
 
@@ -148,7 +162,13 @@ export async function migrateMongo(o: MigrateMongoOptions): Promise<number> {
     );
   const sourceParams = JSON.stringify({ host: `127.0.0.1:${sourcePort}`, database: db, user, password });
   const sourceInventory = async () =>
-    inventory(`the old MongoDB in container ${container}`, await run('docker', ['exec', '-i', container, 'sh', '-c', SOURCE_SHELL], { input: `var ROOMLER_INVENTORY = ${sourceParams};\n${inventoryJs}`, timeoutMs: 300_000 }));
+    inventory(
+      `the old MongoDB in container ${container}`,
+      await run('docker', ['exec', '-i', container, 'sh', '-c', SOURCE_SHELL], {
+        input: `var ROOMLER_INVENTORY = ${sourceParams};\n${inventoryJs}`,
+        timeoutMs: 300_000,
+      }),
+    );
 
   await kubectl.connect(); // a precise message when the cluster cannot be used, before any exec
   // Both inventories at once (each is a shell start plus a count of every collection): in the final sync they are
@@ -156,22 +176,47 @@ export async function migrateMongo(o: MigrateMongoOptions): Promise<number> {
   const [beforeR, sourceR] = await Promise.allSettled([targetInventory(), sourceInventory()]);
   const before = settled(beforeR);
   if (total(before.collections) > 0 && !force) {
-    throw new UserError(`target ${db} in ${where} already holds ${total(before.collections)} documents in ${Object.keys(before.collections).length} collection(s); nothing was changed. Re-run with --force to replace them.`);
+    throw new UserError(
+      `target ${db} in ${where} already holds ${total(before.collections)} documents in ${Object.keys(before.collections).length} collection(s); nothing was changed. Re-run with --force to replace them.`,
+    );
   }
   const source = settled(sourceR);
-  await kubectl.confirmChange('migrate mongo', [instance.namespace], o.yes, [`database:        ${db} in ${where}${force ? ' (replaced: --force)' : ''}`, `source:          container ${container}, ${total(source.collections)} documents`]);
-  log(`source ${container}/${db}: ${Object.keys(source.collections).length} collections, ${total(source.collections)} documents, ${indexCount(source)} indexes`);
+  await kubectl.confirmChange('migrate mongo', [instance.namespace], o.yes, [
+    `database:        ${db} in ${where}${force ? ' (replaced: --force)' : ''}`,
+    `source:          container ${container}, ${total(source.collections)} documents`,
+  ]);
+  log(
+    `source ${container}/${db}: ${Object.keys(source.collections).length} collections, ${total(source.collections)} documents, ${indexCount(source)} indexes`,
+  );
 
   let bytes = 0;
   const counter = new PassThrough();
   counter.on('data', (chunk: Buffer) => (bytes += chunk.length));
   // mongo-tools read the password from stdin when --username comes without --password and stdin is no terminal
   // (a bare --password is a parse error). The 4.0 tools in the old container have no --config.
-  const dump = start('docker', ['exec', '-i', container, 'mongodump', `--host=127.0.0.1:${sourcePort}`, `--username=${user}`, '--authenticationDatabase=admin', `--db=${db}`, '--archive', '--gzip'], {
-    input: `${password}\n`,
-    captureStdout: false,
-  });
-  const load = start('kubectl', kubectl.argv([...kubectlExec, 'bash', '-c', POD_RESTORE, 'roomler-restore', inventoryJs, targetHost, db, force ? '--drop' : '']));
+  const dump = start(
+    'docker',
+    [
+      'exec',
+      '-i',
+      container,
+      'mongodump',
+      `--host=127.0.0.1:${sourcePort}`,
+      `--username=${user}`,
+      '--authenticationDatabase=admin',
+      `--db=${db}`,
+      '--archive',
+      '--gzip',
+    ],
+    {
+      input: `${password}\n`,
+      captureStdout: false,
+    },
+  );
+  const load = start(
+    'kubectl',
+    kubectl.argv([...kubectlExec, 'bash', '-c', POD_RESTORE, 'roomler-restore', inventoryJs, targetHost, db, force ? '--drop' : '']),
+  );
   dump.child.stdout!.pipe(counter).pipe(load.child.stdin!);
   // A side that fails stops the other at once: a restore that died leaves mongodump blocked on a full pipe (and this
   // command printing progress forever); a dump that died must not be restored as if complete. Blame goes to the side
@@ -193,14 +238,17 @@ export async function migrateMongo(o: MigrateMongoOptions): Promise<number> {
   void dump.done.then((r) => {
     if (r.exitCode !== 0 && !dumpStopped) load.stop();
   });
-  const stopInterrupt = onInterrupt(() => log('interrupted; the target keeps what mongorestore inserted so far (re-run with --force to replace it)'));
+  const stopInterrupt = onInterrupt(() =>
+    log('interrupted; the target keeps what mongorestore inserted so far (re-run with --force to replace it)'),
+  );
   const progress = setInterval(() => log(`streamed ${(bytes / 1e6).toFixed(1)} MB`), 5000);
   const [d, l] = await Promise.all([dump.done, load.done]).finally(() => {
     clearInterval(progress);
     stopInterrupt();
   });
   const partial = `; the target keeps what mongorestore inserted so far (re-run with --force to replace it)`;
-  if (d.exitCode !== 0 && !dumpStopped) throw new UserError(`mongodump in container ${container} failed ${failure(d, secrets)}; mongorestore was stopped${partial}`);
+  if (d.exitCode !== 0 && !dumpStopped)
+    throw new UserError(`mongodump in container ${container} failed ${failure(d, secrets)}; mongorestore was stopped${partial}`);
   if (l.exitCode !== 0 || dumpStopped) {
     const why = l.exitCode === 0 ? 'ended before the dump was complete' : `failed ${failure(l, secrets)}`;
     throw new UserError(`mongorestore in ${where} ${why}${dumpStopped ? '; mongodump was stopped' : ''}${partial}`);
@@ -209,20 +257,27 @@ export async function migrateMongo(o: MigrateMongoOptions): Promise<number> {
 
   const dumped = dumpedCounts(d.stderr, db);
   if (!Object.keys(dumped).length && Object.keys(source.collections).length) {
-    throw new UserError(`mongodump in container ${container} reported no "done dumping … (N documents)" lines, so the restore cannot be verified; its last words: ${failure(d, secrets).replace(/^\(exit 0\): /, '')}`);
+    throw new UserError(
+      `mongodump in container ${container} reported no "done dumping … (N documents)" lines, so the restore cannot be verified; its last words: ${failure(d, secrets).replace(/^\(exit 0\): /, '')}`,
+    );
   }
   const [afterR, sourceAfterR] = await Promise.allSettled([targetInventory(), sourceInventory()]);
   const [after, sourceAfter] = [settled(afterR), settled(sourceAfterR)];
   const diffs: string[] = [];
   for (const c of [...new Set([...Object.keys(dumped), ...Object.keys(after.collections)])].sort()) {
-    if (dumped[c] !== after.collections[c]) diffs.push(`${c}: mongodump read ${dumped[c] ?? 'nothing (no such collection in the dump)'}, target holds ${after.collections[c] ?? 'no such collection'}`);
+    if (dumped[c] !== after.collections[c])
+      diffs.push(
+        `${c}: mongodump read ${dumped[c] ?? 'nothing (no such collection in the dump)'}, target holds ${after.collections[c] ?? 'no such collection'}`,
+      );
     const want = source.indexes[c] ?? sourceAfter.indexes[c];
     if (want && after.indexes[c] && JSON.stringify(want) !== JSON.stringify(after.indexes[c])) {
       diffs.push(`${c}: indexes differ: source ${JSON.stringify(want)}, target ${JSON.stringify(after.indexes[c])}`);
     }
   }
   if (diffs.length) throw new UserError(`the target does not match the dump:\n  ${diffs.join('\n  ')}`);
-  process.stdout.write(`migrate mongo: OK ${Object.keys(after.collections).length} collections, ${total(after.collections)} documents and ${indexCount(after)} indexes in ${where} match what mongodump read from ${container}\n`);
+  process.stdout.write(
+    `migrate mongo: OK ${Object.keys(after.collections).length} collections, ${total(after.collections)} documents and ${indexCount(after)} indexes in ${where} match what mongodump read from ${container}\n`,
+  );
 
   // Writes during the migration: the target has what the dump read; whatever arrived later is the final sync's job.
   const arrived = [...new Set([...Object.keys(source.collections), ...Object.keys(sourceAfter.collections)])]

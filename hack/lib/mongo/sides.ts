@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { PROJECT_ROOT, UserError } from '../cli';
 import type { Kubectl } from '../cluster/kubectl';
-import { run, start, type RunResult, type Started } from '../process/run';
+import { run, type RunResult, start, type Started } from '../process/run';
 import { failure, type Inventory } from './tools';
 
 // The two MongoDBs of the migration, each reached the only way it can be from the Docker host: the old one through
@@ -142,7 +143,12 @@ export const queryFor = (ids: readonly string[]) => JSON.stringify({ _id: { $in:
 
 /** One line per selection for the loops below: collection, then its query base64-encoded (or "all"). */
 const selectionLines = (selections: readonly Selection[]) =>
-  selections.map((s) => `${Buffer.from(s.collection).toString('base64')}\t${s.ids === 'all' ? 'all' : Buffer.from(queryFor(s.ids)).toString('base64')}\n`).join('');
+  selections
+    .map(
+      (s) =>
+        `${Buffer.from(s.collection).toString('base64')}\t${s.ids === 'all' ? 'all' : Buffer.from(queryFor(s.ids)).toString('base64')}\n`,
+    )
+    .join('');
 
 const lastWords = (r: RunResult) => r.stdout.trim().split('\n').pop()?.slice(0, 200) || '(no output)';
 
@@ -163,7 +169,12 @@ async function digestStream(dump: Started, database: string, what: string, secre
   return (await digestStreamBytes(dump, database, what, secrets)).digest;
 }
 
-async function digestStreamBytes(dump: Started, database: string, what: string, secrets: readonly string[]): Promise<{ digest: DatabaseDigest; bytes: number }> {
+async function digestStreamBytes(
+  dump: Started,
+  database: string,
+  what: string,
+  secrets: readonly string[],
+): Promise<{ digest: DatabaseDigest; bytes: number }> {
   const d = new (digestModule().Digester)(database);
   let parseError: Error | undefined;
   dump.child.stdout!.on('data', (chunk: Buffer) => {
@@ -183,7 +194,10 @@ async function digestStreamBytes(dump: Started, database: string, what: string, 
   } catch (e) {
     throw new UserError(`the dump of ${what} is incomplete: ${(e as Error).message}`);
   }
-  return { digest: Object.fromEntries(Object.entries(d.summary()).map(([name, s]) => [name, { ...s, ids: d.collections[name].ids ?? new Map() }])), bytes: d.bytes };
+  return {
+    digest: Object.fromEntries(Object.entries(d.summary()).map(([name, s]) => [name, { ...s, ids: d.collections[name].ids ?? new Map() }])),
+    bytes: d.bytes,
+  };
 }
 
 /** Reads the pod's digest records (lib/scripts/mongodb-digest.js: N, D, S and E lines). */
@@ -205,7 +219,8 @@ export function parseDigestLines(text: string, what: string): { digest: Database
       bytes = Number(f[2]);
     }
   }
-  if (!complete) throw new UserError(`the digests of ${what} ended early: ${text.trim().split('\n').pop()?.slice(0, 200) || '(no output)'}`);
+  if (!complete)
+    throw new UserError(`the digests of ${what} ended early: ${text.trim().split('\n').pop()?.slice(0, 200) || '(no output)'}`);
   return { digest: out, bytes };
 }
 
@@ -244,18 +259,29 @@ export function containerSide(o: { container: string; port: number; database: st
   const shell = async (params: Record<string, unknown>, what: string): Promise<RunResult> => {
     const conn = { host: `127.0.0.1:${o.port}`, database, user, password, ...params };
     const program = params.remove ? REMOVE_JS() : INVENTORY_JS();
-    const r = await run('docker', ['exec', '-i', container, 'sh', '-c', CONTAINER_SHELL], { input: `var ROOMLER_INVENTORY = ${JSON.stringify(conn)};\n${program}`, timeoutMs: 300_000 });
+    const r = await run('docker', ['exec', '-i', container, 'sh', '-c', CONTAINER_SHELL], {
+      input: `var ROOMLER_INVENTORY = ${JSON.stringify(conn)};\n${program}`,
+      timeoutMs: 300_000,
+    });
     if (r.exitCode !== 0) throw new UserError(`${what} in ${label} failed ${failure(r, secrets)}`);
     return r;
   };
   const selected = (selections: readonly Selection[]) =>
-    start('docker', ['exec', '-i', container, 'sh', '-c', CONTAINER_SELECTED_DUMP, 'sh', ...dumpArgs], { input: `${password}\n${selectionLines(selections)}`, captureStdout: false });
+    start('docker', ['exec', '-i', container, 'sh', '-c', CONTAINER_SELECTED_DUMP, 'sh', ...dumpArgs], {
+      input: `${password}\n${selectionLines(selections)}`,
+      captureStdout: false,
+    });
   return {
     label,
     database,
     secrets,
     snapshot: async () => {
-      const { digest, bytes } = await digestStreamBytes(start('docker', ['exec', '-i', container, 'mongodump', ...dumpArgs, '--archive'], { input: `${password}\n`, captureStdout: false }), database, label, secrets);
+      const { digest, bytes } = await digestStreamBytes(
+        start('docker', ['exec', '-i', container, 'mongodump', ...dumpArgs, '--archive'], { input: `${password}\n`, captureStdout: false }),
+        database,
+        label,
+        secrets,
+      );
       return { digest, inventory: inventoryOf(digest), bytes };
     },
     digestOf: (selections) => digestStream(selected(selections), database, label, secrets),
@@ -274,7 +300,10 @@ export function containerSide(o: { container: string; port: number; database: st
 }
 
 const removedCount = (r: RunResult, where: string) => {
-  const line = r.stdout.split('\n').filter((l) => l.startsWith('{"removed"')).pop();
+  const line = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{"removed"'))
+    .pop();
   if (!line) throw new UserError(`removing documents in ${where} gave no count: ${lastWords(r)}`);
   return (JSON.parse(line) as { removed: number }).removed;
 };
@@ -345,7 +374,23 @@ export function podSide(o: { kubectl: Kubectl; namespace: string; pod: string; p
   const { kubectl, database } = o;
   const label = `${o.namespace}/${o.pod}`;
   const execArgv = (body: string, ...args: string[]) => execWith(INVENTORY_JS(), body, ...args);
-  const execWith = (program: string, body: string, ...args: string[]) => kubectl.argv(['exec', '-i', '-n', o.namespace, o.pod, '--', 'bash', '-c', body, 'roomler', program, `127.0.0.1:${o.port}`, database, ...args]);
+  const execWith = (program: string, body: string, ...args: string[]) =>
+    kubectl.argv([
+      'exec',
+      '-i',
+      '-n',
+      o.namespace,
+      o.pod,
+      '--',
+      'bash',
+      '-c',
+      body,
+      'roomler',
+      program,
+      `127.0.0.1:${o.port}`,
+      database,
+      ...args,
+    ]);
   const digestProgram = () => `${DIGEST_JS()}\nROOMLER_DIGEST_MAIN(${JSON.stringify(database)})`;
   const runIn = async (what: string, body: string, args: string[], input: string, program = INVENTORY_JS()) => {
     const r = await run('kubectl', execWith(program, body, ...args), { input, timeoutMs: 600_000 });
@@ -365,10 +410,27 @@ export function podSide(o: { kubectl: Kubectl; namespace: string; pod: string; p
     },
     // Selected documents are few (what a sync copied): their archives cross kubectl exec and are digested here,
     // which saves the pod a mongosh start (about a CPU-second, inside the write-free window).
-    digestOf: (selections) => digestStream(start('kubectl', execArgv(POD_SELECTED, ''), { input: selectionLines(selections), captureStdout: false }), database, label, []),
+    digestOf: (selections) =>
+      digestStream(
+        start('kubectl', execArgv(POD_SELECTED, ''), { input: selectionLines(selections), captureStdout: false }),
+        database,
+        label,
+        [],
+      ),
     remove: async (selections) =>
-      removedCount(await runIn('removing documents', POD_SHELL, [], JSON.stringify({ remove: selections.map((s) => ({ collection: s.collection, ids: tagged(s.ids) })) }), REMOVE_JS()), label),
-    dump: (collection, ids) => start('kubectl', execArgv(POD_SELECTED, ''), { input: selectionLines([{ collection, ids }]), captureStdout: false }),
-    restore: (collection, drop) => start('kubectl', execArgv(POD_RESTORE, `--nsInclude=${database}.${collection}`, ...(drop ? ['--drop'] : ['--noIndexRestore']))),
+      removedCount(
+        await runIn(
+          'removing documents',
+          POD_SHELL,
+          [],
+          JSON.stringify({ remove: selections.map((s) => ({ collection: s.collection, ids: tagged(s.ids) })) }),
+          REMOVE_JS(),
+        ),
+        label,
+      ),
+    dump: (collection, ids) =>
+      start('kubectl', execArgv(POD_SELECTED, ''), { input: selectionLines([{ collection, ids }]), captureStdout: false }),
+    restore: (collection, drop) =>
+      start('kubectl', execArgv(POD_RESTORE, `--nsInclude=${database}.${collection}`, ...(drop ? ['--drop'] : ['--noIndexRestore']))),
   };
 }

@@ -1,7 +1,17 @@
 import { PassThrough } from 'node:stream';
+
 import { UserError } from '../cli';
+import {
+  type CollectionDigest,
+  type DatabaseDigest,
+  type DigestWhere,
+  fingerprintOf,
+  idSupported,
+  type MongoSide,
+  type Selection,
+  type Snapshot,
+} from './sides';
 import { failure, type Inventory } from './tools';
-import { fingerprintOf, idSupported, type CollectionDigest, type DatabaseDigest, type DigestWhere, type MongoSide, type Selection, type Snapshot } from './sides';
 
 // The incremental sync: makes `target` hold exactly the documents of `source` by copying only what differs, then
 // proves the two equal. There is no oplog on a standalone MongoDB 4.0, and counts miss updates, so both sides are read
@@ -86,7 +96,13 @@ export function diff(source: DatabaseDigest, target: DatabaseDigest, sourceInv: 
 }
 
 /** Streams source.dump into target.restore; rejects naming the side that failed on its own. */
-async function copy(source: MongoSide, target: MongoSide, collection: string, ids: readonly string[] | 'all', drop: boolean): Promise<void> {
+async function copy(
+  source: MongoSide,
+  target: MongoSide,
+  collection: string,
+  ids: readonly string[] | 'all',
+  drop: boolean,
+): Promise<void> {
   const dump = source.dump(collection, ids);
   const load = target.restore(collection, drop);
   const pipe = new PassThrough();
@@ -105,7 +121,8 @@ async function copy(source: MongoSide, target: MongoSide, collection: string, id
   if (l.exitCode !== 0) throw new UserError(`copying ${what}: mongorestore in ${target.label} failed ${failure(l, target.secrets)}`);
 }
 
-const batches = <T>(list: readonly T[]) => Array.from({ length: Math.ceil(list.length / BATCH) }, (_, n) => list.slice(n * BATCH, (n + 1) * BATCH));
+const batches = <T>(list: readonly T[]) =>
+  Array.from({ length: Math.ceil(list.length / BATCH) }, (_, n) => list.slice(n * BATCH, (n + 1) * BATCH));
 
 /**
  * One pass: read both sides (at once), copy what differs, verify. `log` gets one line per phase. Throws a UserError
@@ -122,13 +139,18 @@ export async function syncOnce(
   // The target's read may have started already (the switch reads it while the old app stops: nothing but this sync
   // writes to the target, so its state cannot change meanwhile).
   const [sourceR, targetR] = await Promise.allSettled([source.snapshot(o.where), o.targetSnapshot ?? target.snapshot(o.where)]);
-  const [{ digest: sourceDigest, inventory: sourceInv, bytes }, { digest: targetDigest, inventory: targetBefore }] = [settled(sourceR), settled(targetR)];
+  const [{ digest: sourceDigest, inventory: sourceInv, bytes }, { digest: targetDigest, inventory: targetBefore }] = [
+    settled(sourceR),
+    settled(targetR),
+  ];
   const digestMs = Date.now() - t0;
   const documents = Object.values(sourceDigest).reduce((n, c) => n + c.count, 0);
   const plans = diff(sourceDigest, targetDigest, sourceInv, targetBefore);
   const touched = plans.filter((p) => p.whole || p.upsert.length || p.remove.length);
   const changed = plans.reduce((n, p) => n + (p.whole ? (sourceDigest[p.name]?.count ?? 0) : p.upsert.length + p.remove.length), 0);
-  log(`read ${source.label} and ${target.label} in ${(digestMs / 1000).toFixed(1)} s: ${documents} documents; ${changed} to copy or delete in ${touched.length} collection(s)`);
+  log(
+    `read ${source.label} and ${target.label} in ${(digestMs / 1000).toFixed(1)} s: ${documents} documents; ${changed} to copy or delete in ${touched.length} collection(s)`,
+  );
 
   // Copy: the stale documents go first (updated ones included: mongorestore inserts, it never replaces), all in one
   // exec; then each collection's documents stream from one side to the other.
@@ -136,7 +158,9 @@ export async function syncOnce(
   for (const p of touched.filter((x) => x.whole)) log(`${p.name}: copied whole (${p.whole})`);
   const stale = touched
     .filter((p) => !p.whole)
-    .flatMap((p) => batches([...p.remove, ...p.upsert.filter((id) => targetDigest[p.name]?.ids.has(id))]).map((ids) => ({ collection: p.name, ids })));
+    .flatMap((p) =>
+      batches([...p.remove, ...p.upsert.filter((id) => targetDigest[p.name]?.ids.has(id))]).map((ids) => ({ collection: p.name, ids })),
+    );
   if (stale.length) await target.remove(stale);
   for (const p of touched) {
     if (p.whole) await copy(source, target, p.name, 'all', true);
@@ -147,10 +171,18 @@ export async function syncOnce(
   // Verify: every collection's documents as measured on the target now. Those this pass did not touch stand as the
   // first read measured them (nothing else writes to the target); the touched ones are read again, all at once.
   const t2 = Date.now();
-  const selections: Selection[] = touched.flatMap((p): Selection[] => (p.whole ? [{ collection: p.name, ids: 'all' }] : batches(p.upsert).map((ids) => ({ collection: p.name, ids }))));
+  const selections: Selection[] = touched.flatMap((p): Selection[] =>
+    p.whole ? [{ collection: p.name, ids: 'all' }] : batches(p.upsert).map((ids) => ({ collection: p.name, ids })),
+  );
   const reread = selections.length ? await target.digestOf(selections) : ({} as DatabaseDigest);
   // Index definitions: what the first read measured, and for a collection copied whole, what its re-read shows.
-  const targetInv = { collections: targetBefore.collections, indexes: { ...targetBefore.indexes, ...Object.fromEntries(touched.filter((p) => p.whole).map((p) => [p.name, reread[p.name]?.indexes ?? []])) } };
+  const targetInv = {
+    collections: targetBefore.collections,
+    indexes: {
+      ...targetBefore.indexes,
+      ...Object.fromEntries(touched.filter((p) => p.whole).map((p) => [p.name, reread[p.name]?.indexes ?? []])),
+    },
+  };
   const after = new Map<string, CollectionDigest>();
   for (const p of plans) {
     if (p.whole) {
@@ -170,20 +202,48 @@ export async function syncOnce(
     const s = sourceDigest[p.name] ?? { count: 0, fingerprint: fingerprintOf([]), ids: new Map() };
     const t = after.get(p.name) ?? { count: 0, fingerprint: fingerprintOf([]), ids: new Map() };
     const before = targetDigest[p.name] ?? { count: 0, fingerprint: fingerprintOf([]) };
-    if (s.count !== t.count || s.fingerprint !== t.fingerprint) problems.push(`${p.name}: source ${s.count} documents (fingerprint ${s.fingerprint}), target ${t.count} (${t.fingerprint})`);
-    if (!same(sourceInv.indexes[p.name], targetInv.indexes[p.name])) problems.push(`${p.name}: indexes differ: source ${JSON.stringify(sourceInv.indexes[p.name])}, target ${JSON.stringify(targetInv.indexes[p.name])}`);
-    reports.push({ name: p.name, source: { count: s.count, fingerprint: s.fingerprint }, target: { count: t.count, fingerprint: t.fingerprint }, before: { count: before.count, fingerprint: before.fingerprint }, inserted: p.whole ? s.count : p.upsert.length - p.updated, updated: p.whole ? 0 : p.updated, deleted: p.whole ? 0 : p.remove.length, whole: p.whole });
+    if (s.count !== t.count || s.fingerprint !== t.fingerprint)
+      problems.push(`${p.name}: source ${s.count} documents (fingerprint ${s.fingerprint}), target ${t.count} (${t.fingerprint})`);
+    if (!same(sourceInv.indexes[p.name], targetInv.indexes[p.name]))
+      problems.push(
+        `${p.name}: indexes differ: source ${JSON.stringify(sourceInv.indexes[p.name])}, target ${JSON.stringify(targetInv.indexes[p.name])}`,
+      );
+    reports.push({
+      name: p.name,
+      source: { count: s.count, fingerprint: s.fingerprint },
+      target: { count: t.count, fingerprint: t.fingerprint },
+      before: { count: before.count, fingerprint: before.fingerprint },
+      inserted: p.whole ? s.count : p.upsert.length - p.updated,
+      updated: p.whole ? 0 : p.updated,
+      deleted: p.whole ? 0 : p.remove.length,
+      whole: p.whole,
+    });
   }
   for (const p of plans.filter((x) => !(x.name in sourceInv.collections) && !(x.name in sourceDigest))) {
-    if ((after.get(p.name)?.count ?? 0) > 0) problems.push(`${p.name}: the source has no such collection, the target still holds ${after.get(p.name)!.count} document(s)`);
+    if ((after.get(p.name)?.count ?? 0) > 0)
+      problems.push(`${p.name}: the source has no such collection, the target still holds ${after.get(p.name)!.count} document(s)`);
   }
   const total = Date.now() - t0;
-  if (problems.length && !o.live) throw new UserError(`${target.label} does not match ${source.label} after the sync:\n  ${problems.join('\n  ')}`);
+  if (problems.length && !o.live)
+    throw new UserError(`${target.label} does not match ${source.label} after the sync:\n  ${problems.join('\n  ')}`);
   if (problems.length) {
     // The source kept taking writes while it was read and copied: what differs now is the next pass's to copy.
-    log(`copied ${changed} document change(s) in ${(copyMs / 1000).toFixed(1)} s; the source changed meanwhile (${problems.length} collection(s) differ, the next pass copies them)`);
-  } else log(`copied ${changed} document change(s) in ${(copyMs / 1000).toFixed(1)} s, verified in ${(verifyMs / 1000).toFixed(1)} s: every collection's count, indexes and fingerprint match`);
-  return { collections: reports, changed, documents, bytes, timings: { digest: digestMs, copy: copyMs, verify: verifyMs, total }, sourceInventory: sourceInv, targetInventory: targetInv };
+    log(
+      `copied ${changed} document change(s) in ${(copyMs / 1000).toFixed(1)} s; the source changed meanwhile (${problems.length} collection(s) differ, the next pass copies them)`,
+    );
+  } else
+    log(
+      `copied ${changed} document change(s) in ${(copyMs / 1000).toFixed(1)} s, verified in ${(verifyMs / 1000).toFixed(1)} s: every collection's count, indexes and fingerprint match`,
+    );
+  return {
+    collections: reports,
+    changed,
+    documents,
+    bytes,
+    timings: { digest: digestMs, copy: copyMs, verify: verifyMs, total },
+    sourceInventory: sourceInv,
+    targetInventory: targetInv,
+  };
 }
 
 /** The inventories side by side, one line per collection, as the switch's log and the report show them. */

@@ -1,4 +1,5 @@
 import { constants } from 'node:os';
+
 import type { RunResult } from '../process/run';
 
 // What the host side needs to read from the real MongoDB tools (measured with mongodump/mongorestore 100.18.0 and

@@ -11,7 +11,9 @@ export const LOCK_TAKEN = 75;
  */
 export async function acquireLock(file: string, who: string, o: { waitSeconds?: number } = {}): Promise<() => Promise<void>> {
   const wait = o.waitSeconds ? ['--timeout', String(o.waitSeconds)] : ['--nonblock'];
-  const holder = start('flock', [...wait, '--conflict-exit-code', String(LOCK_TAKEN), file, 'sh', '-c', 'echo locked; exec cat'], { untracked: true });
+  const holder = start('flock', [...wait, '--conflict-exit-code', String(LOCK_TAKEN), file, 'sh', '-c', 'echo locked; exec cat'], {
+    untracked: true,
+  });
   const got = await new Promise<boolean>((res) => {
     holder.child.stdout!.once('data', () => res(true));
     holder.done.then(() => res(false));

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, closeSync, openSync } from 'node:fs';
 
 // Every child process of the hack/ commands starts here: no shell (arguments as an array), its own process
@@ -127,7 +127,15 @@ export function start(file: string, args: readonly string[], options: RunOptions
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
       if (running.delete(child) && child.pid !== undefined) guardWrite(`-${child.pid}`);
-      resolve({ command, exitCode: spawnError ? undefined : (code ?? undefined), signal: signal ?? undefined, timedOut, spawnError, stdout, stderr });
+      resolve({
+        command,
+        exitCode: spawnError ? undefined : (code ?? undefined),
+        signal: signal ?? undefined,
+        timedOut,
+        spawnError,
+        stdout,
+        stderr,
+      });
     });
   });
   return { child, done, stop };
@@ -156,10 +164,19 @@ export function onInterrupt(cleanup: () => void | Promise<void>): () => void {
  * A long-running server (etcd, kube-apiserver, …) in its own process group, its output appended to `logFile`
  * rather than held in memory. It outlives this process unless stopped with `stopGroup`.
  */
-export function daemon(file: string, args: readonly string[], options: { logFile: string; env?: Record<string, string | undefined>; cwd?: string }): ChildProcess {
+export function daemon(
+  file: string,
+  args: readonly string[],
+  options: { logFile: string; env?: Record<string, string | undefined>; cwd?: string },
+): ChildProcess {
   const fd = openSync(options.logFile, 'a');
   try {
-    const child = spawn(file, args, { detached: true, cwd: options.cwd, env: options.env ? { ...process.env, ...options.env } : process.env, stdio: ['ignore', fd, fd] });
+    const child = spawn(file, args, {
+      detached: true,
+      cwd: options.cwd,
+      env: options.env ? { ...process.env, ...options.env } : process.env,
+      stdio: ['ignore', fd, fd],
+    });
     child.on('error', (e) => appendFileSync(options.logFile, `${file}: ${e.message}\n`));
     child.unref();
     return child;

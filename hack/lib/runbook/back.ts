@@ -1,12 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+
 import type { LoadedConfig } from '../../../lib/config';
 import { confirm } from '../cli/confirm';
 import { UserError } from '../cli/errors';
 import { contextFor, Kubectl } from '../cluster/kubectl';
 import { listSets, original } from '../cutover/backups';
 import { NginxControl } from '../cutover/nginx';
-import { judged, plan as cutoverPlan, readTree, resolveRoutes, checksFor } from '../cutover/plan';
+import { checksFor, judged, plan as cutoverPlan, readTree, resolveRoutes } from '../cutover/plan';
 import { isAppRoute, maintenanceTexts } from '../cutover/switch';
 import { Guard, NginxTransaction } from '../cutover/transaction';
 import { migrationSides } from '../mongo/migrate';
@@ -45,7 +46,10 @@ export async function goBack(cfg: LoadedConfig, o: BackOptions): Promise<number>
   try {
     const c = cfg.root.cutover;
     const set = [...listSets(c.backupDir)].reverse().find((s) => s.manifest.kind === 'switch' && s.manifest.outcome === 'applied');
-    if (!set) throw new UserError(`nothing to go back from: no completed switch in ${c.backupDir} (bin/roomler migrate status says where the day stands)`);
+    if (!set)
+      throw new UserError(
+        `nothing to go back from: no completed switch in ${c.backupDir} (bin/roomler migrate status says where the day stands)`,
+      );
     const switchedAt = set.manifest.created;
     const { app, janus, mongo } = oldContainers(cfg);
     const needed = [...new Set([mongo, ...janus, ...app])];
@@ -54,7 +58,13 @@ export async function goBack(cfg: LoadedConfig, o: BackOptions): Promise<number>
 
     // 1. What going back costs, measured: the old MongoDB must run to be compared with.
     if (stopped.length) {
-      await confirm('migrate back will start', [`the old containers ${stopped.join(', ')} (docker start): nginx does not send them anything until it is restored; they are needed to compare and to serve again`], o.yes);
+      await confirm(
+        'migrate back will start',
+        [
+          `the old containers ${stopped.join(', ')} (docker start): nginx does not send them anything until it is restored; they are needed to compare and to serve again`,
+        ],
+        o.yes,
+      );
       for (const l of await dockerStart(stopped)) log(l);
     }
     const kubectl = new Kubectl(contextFor(cfg, cfg.instances[0], o.context));
@@ -89,10 +99,21 @@ export async function goBack(cfg: LoadedConfig, o: BackOptions): Promise<number>
     ] as const) {
       const t = await nginx.testWith(texts);
       if ('skipped' in t) log(`  not proven: nginx -t of ${what} before writing it (${t.skipped})`);
-      else if (!t.ok) throw new UserError(`nginx -t rejects ${what}; nothing was changed: ${t.output.split('\n').filter((l) => /emerg|error|failed/.test(l)).join('; ') || t.output}`);
+      else if (!t.ok)
+        throw new UserError(
+          `nginx -t rejects ${what}; nothing was changed: ${
+            t.output
+              .split('\n')
+              .filter((l) => /emerg|error|failed/.test(l))
+              .join('; ') || t.output
+          }`,
+        );
       else log(`  ok nginx -t accepts ${what}`);
     }
-    const copyLine = o.reverseCopy && lost ? `copy what the new MongoDB took back to ${oldSide.label} (${summary}) and prove both equal` : `discard what the new MongoDB took since the switch (${lost ? summary : 'nothing'})`;
+    const copyLine =
+      o.reverseCopy && lost
+        ? `copy what the new MongoDB took back to ${oldSide.label} (${summary}) and prove both equal`
+        : `discard what the new MongoDB took since the switch (${lost ? summary : 'nothing'})`;
     await confirm(
       'migrate back will',
       [
@@ -106,13 +127,21 @@ export async function goBack(cfg: LoadedConfig, o: BackOptions): Promise<number>
 
     // 3. The way back: the maintenance answer, the reverse copy, the original files.
     const current = now.files.filter((f) => originals.has(f.real));
-    const tx = await NginxTransaction.begin({ kind: 'rollback', backupDir: c.backupDir, routes, nginx, timeoutMs: c.requestTimeoutMs, guard, log }, current.map((f) => ({ path: f.path, real: f.real, text: f.text })));
+    const tx = await NginxTransaction.begin(
+      { kind: 'rollback', backupDir: c.backupDir, routes, nginx, timeoutMs: c.requestTimeoutMs, guard, log },
+      current.map((f) => ({ path: f.path, real: f.real, text: f.text })),
+    );
     const checksNow = checksFor(now, routes).checks;
     const checksBack = checksFor(readTree(c.nginx.confDir, originals), routes).checks;
     const t0 = Date.now();
     log(`write-free window opens at ${new Date(t0).toISOString()}: the new app answers 503 with Retry-After ${RETRY_AFTER_S}`);
     try {
-      await tx.stage(m.texts, checksNow.map((x) => (isAppRoute(x.route) ? { ...x, websocket: false, protocol: undefined, status: 503, headers: ['Retry-After'] } : x)));
+      await tx.stage(
+        m.texts,
+        checksNow.map((x) =>
+          isAppRoute(x.route) ? { ...x, websocket: false, protocol: undefined, status: 503, headers: ['Retry-After'] } : x,
+        ),
+      );
       if (o.reverseCopy && lost) {
         tx.at('the reverse copy');
         const r = await syncOnce(newSide, oldSide, (l) => log(`reverse copy: ${l}`));
@@ -132,7 +161,19 @@ export async function goBack(cfg: LoadedConfig, o: BackOptions): Promise<number>
     if (state) {
       const at = STEPS.findIndex((s) => s.id === 'switch');
       const steps = Object.fromEntries(Object.entries(state.steps).filter(([id]) => STEPS.findIndex((s) => s.id === id) < at));
-      writeState(file, { ...state, steps: { ...steps, switch: { status: 'failed', startedAt: new Date(t0).toISOString(), finishedAt: new Date().toISOString(), durationMs: Date.now() - t0, outcome: `gone back at ${new Date().toISOString()}: ${o.reverseCopy && lost ? `copied back ${summary}` : lost ? `discarded ${summary}` : 'nothing to copy back'}` } } });
+      writeState(file, {
+        ...state,
+        steps: {
+          ...steps,
+          switch: {
+            status: 'failed',
+            startedAt: new Date(t0).toISOString(),
+            finishedAt: new Date().toISOString(),
+            durationMs: Date.now() - t0,
+            outcome: `gone back at ${new Date().toISOString()}: ${o.reverseCopy && lost ? `copied back ${summary}` : lost ? `discarded ${summary}` : 'nothing to copy back'}`,
+          },
+        },
+      });
     }
     if (!cutoverPlan(cfg).alreadyDone) log('migrate back: done: the old stack serves again; bin/roomler migrate run resumes at the switch');
     return 0;

@@ -1,21 +1,23 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
 import type { LoadedConfig } from '../../../lib/config';
 import { confirm } from '../cli/confirm';
 import { UserError } from '../cli/errors';
 import { contextFor, Kubectl } from '../cluster/kubectl';
 import { acquireLock } from '../process/lock';
-import { readState, stateFile, writeState, type RunState, type StepRecord } from './state';
+import { readState, type RunState, stateFile, type StepRecord, writeState } from './state';
+import { CANNOT_CHECK, interruptedSwitch, type Step, STEPS } from './steps';
 import { seconds } from './steps/common';
-import { CANNOT_CHECK, interruptedSwitch, STEPS, type Step } from './steps';
-import { dirname, join } from 'node:path';
-import { mkdirSync } from 'node:fs';
 
 type Log = (line: string) => void;
-
 
 /** `migrate plan`: the whole day for the current config, changing nothing. */
 export function printPlan(cfg: LoadedConfig, log: Log): number {
   const state = readState(stateFile(cfg));
-  log(`The migration day for this config: ${STEPS.length} steps. \`bin/roomler migrate run\` runs them in order, asking before each step that changes something (--yes for automation); the state is kept in ${stateFile(cfg)}.`);
+  log(
+    `The migration day for this config: ${STEPS.length} steps. \`bin/roomler migrate run\` runs them in order, asking before each step that changes something (--yes for automation); the state is kept in ${stateFile(cfg)}.`,
+  );
   STEPS.forEach((s, n) => {
     log('');
     log(`${n + 1}. ${s.id}: ${s.title}`);
@@ -48,7 +50,9 @@ export async function printStatus(cfg: LoadedConfig, log: Log): Promise<number> 
   log(`migration started ${state.startedAt} (${file})`);
   for (const [n, s] of STEPS.entries()) {
     const r = state.steps[s.id];
-    log(`${String(n + 1).padStart(2)}. ${s.id.padEnd(14)} ${(r?.status ?? 'pending').padEnd(8)} ${r ? `${seconds(r.durationMs).padEnd(10)} ${r.outcome}` : ''}`.trimEnd());
+    log(
+      `${String(n + 1).padStart(2)}. ${s.id.padEnd(14)} ${(r?.status ?? 'pending').padEnd(8)} ${r ? `${seconds(r.durationMs).padEnd(10)} ${r.outcome}` : ''}`.trimEnd(),
+    );
   }
   const next = STEPS.find((s) => state.steps[s.id]?.status !== 'done');
   log(next ? `next: ${next.id} (bin/roomler migrate run)` : 'every step is done');
@@ -60,10 +64,17 @@ export async function printStatus(cfg: LoadedConfig, log: Log): Promise<number> 
  * Each step's outcome and duration go to the state file as it ends; a failure stops the run, and the next run
  * resumes at that step.
  */
-export async function runDay(cfg: LoadedConfig, o: { projectDir: string; context?: string; yes: boolean; from?: string; to?: string; log: Log }): Promise<number> {
+export async function runDay(
+  cfg: LoadedConfig,
+  o: { projectDir: string; context?: string; yes: boolean; from?: string; to?: string; log: Log },
+): Promise<number> {
   const file = stateFile(cfg);
-  for (const [flag, id] of [['--from', o.from], ['--to', o.to]] as const) {
-    if (id && !STEPS.some((s) => s.id === id)) throw new UserError(`${flag} ${id} is no step (steps: ${STEPS.map((s) => s.id).join(', ')})`, 2);
+  for (const [flag, id] of [
+    ['--from', o.from],
+    ['--to', o.to],
+  ] as const) {
+    if (id && !STEPS.some((s) => s.id === id))
+      throw new UserError(`${flag} ${id} is no step (steps: ${STEPS.map((s) => s.id).join(', ')})`, 2);
   }
   const last = o.to ? STEPS.findIndex((s) => s.id === o.to) : STEPS.length - 1;
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
@@ -74,7 +85,11 @@ export async function runDay(cfg: LoadedConfig, o: { projectDir: string; context
     const interrupted = await interruptedSwitch(cfg, state);
     if (interrupted) o.log(interrupted);
     // Inside an interrupted switch's window the switch comes first, whatever else is pending: the site is waiting.
-    const start = interrupted ? STEPS.findIndex((s) => s.id === 'switch') : o.from ? STEPS.findIndex((s) => s.id === o.from) : STEPS.findIndex((s) => state.steps[s.id]?.status !== 'done');
+    const start = interrupted
+      ? STEPS.findIndex((s) => s.id === 'switch')
+      : o.from
+        ? STEPS.findIndex((s) => s.id === o.from)
+        : STEPS.findIndex((s) => state.steps[s.id]?.status !== 'done');
     if (start === -1) {
       o.log('migrate run: every step is done (bin/roomler migrate status; --from STEP re-runs one)');
       return report(state, o.log);
@@ -82,7 +97,11 @@ export async function runDay(cfg: LoadedConfig, o: { projectDir: string; context
     for (const s of STEPS.slice(0, start)) {
       const r = state.steps[s.id];
       const why = interrupted ? 'the interrupted switch comes first' : `--from ${o.from}`;
-      o.log(r?.status === 'done' ? `step ${s.id}: done ${r.finishedAt ?? ''} (not repeated; --from ${s.id} re-runs it)` : `step ${s.id}: ${r?.status ?? 'not run'} (skipped: ${why})`);
+      o.log(
+        r?.status === 'done'
+          ? `step ${s.id}: done ${r.finishedAt ?? ''} (not repeated; --from ${s.id} re-runs it)`
+          : `step ${s.id}: ${r?.status ?? 'not run'} (skipped: ${why})`,
+      );
     }
     const kubectl = new Kubectl(contextFor(cfg, cfg.instances[0], o.context));
     for (const [n, step] of STEPS.entries()) {
@@ -100,7 +119,19 @@ export async function runDay(cfg: LoadedConfig, o: { projectDir: string; context
       const before = state;
       let noted: Partial<Pick<StepRecord, 'window' | 'figures'>> = {};
       const record = (r: Omit<StepRecord, 'startedAt' | 'finishedAt' | 'durationMs'>) => {
-        state = { ...state, steps: { ...state.steps, [step.id]: { ...noted, ...r, startedAt: new Date(t0).toISOString(), finishedAt: new Date().toISOString(), durationMs: Date.now() - t0 } } };
+        state = {
+          ...state,
+          steps: {
+            ...state.steps,
+            [step.id]: {
+              ...noted,
+              ...r,
+              startedAt: new Date(t0).toISOString(),
+              finishedAt: new Date().toISOString(),
+              durationMs: Date.now() - t0,
+            },
+          },
+        };
         writeState(file, state);
       };
       // A resumed switch keeps the window its killed run opened.
@@ -112,7 +143,13 @@ export async function runDay(cfg: LoadedConfig, o: { projectDir: string; context
       };
       try {
         const result = await step.run({ cfg, projectDir: o.projectDir, kubectl, yes: o.yes, log: o.log, state: before, note });
-        record({ status: 'done', outcome: result.outcome, verified: result.verified, manual: result.manual, figures: { ...noted.figures, ...result.figures } });
+        record({
+          status: 'done',
+          outcome: result.outcome,
+          verified: result.verified,
+          manual: result.manual,
+          figures: { ...noted.figures, ...result.figures },
+        });
         o.log(`step ${step.id}: done in ${seconds(Date.now() - t0)}: ${result.outcome}`);
       } catch (e) {
         const why = (e as Error).message;
@@ -138,7 +175,10 @@ function report(state: RunState, log: Log): number {
   }
   const window = state.steps.switch?.figures?.writeFreeWindowMs;
   const announced = state.steps.switch?.figures?.announcedWindowMs;
-  if (window !== undefined) log(`  write-free window: ${seconds(window)} (the app answered 503 with Retry-After until nginx served the new one${announced ? `; announced about ${seconds(announced)}` : ''})`);
+  if (window !== undefined)
+    log(
+      `  write-free window: ${seconds(window)} (the app answered 503 with Retry-After until nginx served the new one${announced ? `; announced about ${seconds(announced)}` : ''})`,
+    );
   const manual = STEPS.flatMap((s: Step) => state.steps[s.id]?.manual ?? []);
   log(manual.length || STEPS.every((s) => state.steps[s.id]?.status === 'done') ? 'by hand:' : '');
   for (const m of [...new Set(manual)]) log(`  - ${m}`);

@@ -25,7 +25,9 @@ export function hostDirs(objects: readonly Obj[]): HostDir[] {
     .filter((o) => o.kind === 'PersistentVolume' && o.spec?.hostPath?.path)
     .map((pv) => {
       const claim = pv.spec.claimRef ?? {};
-      const node = pv.spec.nodeAffinity?.required?.nodeSelectorTerms?.[0]?.matchExpressions?.find((e: Obj) => e.key === 'kubernetes.io/hostname')?.values?.[0] ?? '(any node)';
+      const node =
+        pv.spec.nodeAffinity?.required?.nodeSelectorTerms?.[0]?.matchExpressions?.find((e: Obj) => e.key === 'kubernetes.io/hostname')
+          ?.values?.[0] ?? '(any node)';
       const ids: { uid: number; gid: number; who: string }[] = [];
       for (const w of objects) {
         const spec = podSpecOf(w);
@@ -41,7 +43,14 @@ export function hostDirs(objects: readonly Obj[]): HostDir[] {
       }
       // The first writer decides (the workloads sharing a volume run as one user: the backup jobs and MongoDB, 999).
       const owner = ids[0] ?? { uid: 0, gid: 0 };
-      return { node, path: pv.spec.hostPath.path, uid: owner.uid, gid: owner.gid, volume: pv.metadata.name, writers: [...new Set(ids.map((i) => i.who))] };
+      return {
+        node,
+        path: pv.spec.hostPath.path,
+        uid: owner.uid,
+        gid: owner.gid,
+        volume: pv.metadata.name,
+        writers: [...new Set(ids.map((i) => i.who))],
+      };
     });
 }
 
@@ -56,7 +65,10 @@ export async function inspectDirs(cfg: LoadedConfig, dirs: readonly HostDir[]): 
 
 /** Creates (or re-owns) each directory on the node over ssh; parents are created root-owned, as `install -d` does. */
 export async function prepareDirs(cfg: LoadedConfig, dirs: readonly HostDir[]): Promise<void> {
-  const script = ['set -e', ...dirs.map((d) => `install -d -m 0750 -o ${d.uid} -g ${d.gid} ${shq(d.path)} && chown ${d.uid}:${d.gid} ${shq(d.path)}`)].join('\n');
+  const script = [
+    'set -e',
+    ...dirs.map((d) => `install -d -m 0750 -o ${d.uid} -g ${d.gid} ${shq(d.path)} && chown ${d.uid}:${d.gid} ${shq(d.path)}`),
+  ].join('\n');
   const r = await sshRun(cfg.root.ssh, script, 60_000);
   if (r.exitCode !== 0) throw new Error(`preparing the directories on ${cfg.root.ssh.host} failed: ${r.stderr.trim().split('\n').pop()}`);
 }
@@ -68,7 +80,9 @@ export async function checkDirs(cfg: LoadedConfig, dirs: readonly HostDir[]): Pr
     const got = now.get(d.path)!;
     const want = `${d.uid}:${d.gid}`;
     if (got === 'missing') return `MISSING ${d.path} (${d.volume}; needs owner ${want} for ${d.writers.join(', ') || 'its pods'})`;
-    return got.startsWith(`${want} `) ? `ok ${d.path} ${got} (${d.volume})` : `WRONG OWNER ${d.path} is ${got.split(' ')[0]}, needs ${want} (${d.volume}, written by ${d.writers.join(', ')})`;
+    return got.startsWith(`${want} `)
+      ? `ok ${d.path} ${got} (${d.volume})`
+      : `WRONG OWNER ${d.path} is ${got.split(' ')[0]}, needs ${want} (${d.volume}, written by ${d.writers.join(', ')})`;
   });
   return { ok: lines.every((l) => l.startsWith('ok ')), lines };
 }

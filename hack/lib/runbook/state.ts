@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+
 import type { LoadedConfig } from '../../../lib/config';
 
 // Where a migration run stands: one small JSON file next to the backups (backup.basePath), written atomically after

@@ -5,6 +5,7 @@
 // "release" lines on stdin (answer held requests) and exits when stdin closes.
 import http from 'node:http';
 import { createInterface } from 'node:readline';
+
 import { WebSocketServer } from 'ws';
 
 export interface BackendSpec {

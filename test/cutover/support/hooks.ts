@@ -1,6 +1,7 @@
 import { afterAll, beforeAll } from 'vitest';
+
 import type { BackendSpec } from './backends';
-import { startBackends, type Backends } from './lab';
+import { type Backends, startBackends } from './lab';
 
 /** Starts the backends once for a test file (plus `extra` ones); the returned getter gives them to the tests. */
 export function useBackends(extra: BackendSpec[] = []): () => Backends {

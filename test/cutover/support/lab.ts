@@ -1,16 +1,18 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+
 import WebSocket from 'ws';
+
 import { NginxControl } from '../../../hack/lib/cutover/nginx';
 import { freePort } from '../../../hack/lib/process/ports';
-import { ROOMLER } from '../../support/cli';
 import { loadConfig } from '../../../lib/config';
+import { ROOMLER } from '../../support/cli';
 import type { BackendSpec } from './backends';
 import type { LoadStats } from './load';
 
@@ -66,10 +68,15 @@ export interface Backends {
 export async function startBackends(extra: BackendSpec[] = [], o: { routes?: boolean } = {}): Promise<Backends> {
   const specs: BackendSpec[] = [
     ...(o.routes === false ? [] : ROUTES.map((r) => ({ name: `old:${r.key}`, port: 0 as const, host: oldHost(r.key).ip, hold: '/slow' }))),
-    ...(o.routes === false ? [] : ROUTES.filter((r) => r.backend === r.key).map((r) => ({ name: `new:${r.key}`, port: 'nodeport' as const }))),
+    ...(o.routes === false
+      ? []
+      : ROUTES.filter((r) => r.backend === r.key).map((r) => ({ name: `new:${r.key}`, port: 'nodeport' as const }))),
     ...extra,
   ];
-  const child = spawn('node', ['--require', 'tsx/cjs', join(__dirname, 'backends.ts'), JSON.stringify(specs)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn('node', ['--require', 'tsx/cjs', join(__dirname, 'backends.ts'), JSON.stringify(specs)], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const events: Backends['events'] = [];
   const waiters: (() => void)[] = [];
   const ports = await new Promise<Record<string, number>>((resolve, reject) => {
@@ -129,7 +136,27 @@ let tlsDir: string | undefined;
 function tls(): string {
   if (tlsDir) return tlsDir;
   tlsDir = mkdtempSync(join(tmpdir(), 'roomler-tls-'));
-  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=janus.roomler.live', '-keyout', join(tlsDir, 'key.pem'), '-out', join(tlsDir, 'cert.pem')], { encoding: 'utf8' });
+  const r = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=janus.roomler.live',
+      '-keyout',
+      join(tlsDir, 'key.pem'),
+      '-out',
+      join(tlsDir, 'cert.pem'),
+    ],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`openssl: ${r.stderr}`);
   return tlsDir;
 }
@@ -281,14 +308,21 @@ location /janus_admin_http { proxy_pass http://${this.old('admin-http')}/admin; 
     );
     for (const [name, text] of Object.entries(o.extraConf ?? {})) writeFileSync(join(confDir, name), text);
     const hosts = readFileSync('/etc/hosts', 'utf8').replace(/\n*$/, '\n');
-    const extra = Object.entries(o.extraHosts ?? {}).map(([name, ip]) => `${ip} ${name}\n`).join('');
-    writeFileSync(join(dir, 'hosts'), `${hosts}${OLD_HOSTS.app.ip} ${OLD_HOSTS.app.name}\n${OLD_HOSTS.janus.ip} ${OLD_HOSTS.janus.name}\n${extra}`);
+    const extra = Object.entries(o.extraHosts ?? {})
+      .map(([name, ip]) => `${ip} ${name}\n`)
+      .join('');
+    writeFileSync(
+      join(dir, 'hosts'),
+      `${hosts}${OLD_HOSTS.app.ip} ${OLD_HOSTS.app.name}\n${OLD_HOSTS.janus.ip} ${OLD_HOSTS.janus.name}\n${extra}`,
+    );
   }
 
   private writeProject(o: LabOptions) {
     const { dir, confDir } = this;
     const port = (k: RouteKey) => o.nodePorts?.[k] ?? this.newPort(k);
-    const routes = ROUTES.map((r) => `    - from: "${this.old(r.key)}"\n      to: ${r.to}\n${o.routeExtra?.[r.key] ?? ''}`).join('') + (o.extraRoutes ?? '');
+    const routes =
+      ROUTES.map((r) => `    - from: "${this.old(r.key)}"\n      to: ${r.to}\n${o.routeExtra?.[r.key] ?? ''}`).join('') +
+      (o.extraRoutes ?? '');
     const command = [NGINX, '-p', dir, '-c', join(dir, 'nginx.conf')];
     writeFileSync(
       join(this.project, 'roomler.yaml'),
@@ -308,7 +342,26 @@ ${routes}${o.cutoverExtra ?? ''}${o.projectExtra ?? ''}`,
 
   private async startNginx() {
     const mountHosts = 'mount --bind "$1" /etc/hosts && shift && exec "$@"';
-    this.nginxProcess = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', mountHosts, 'sh', join(this.dir, 'hosts'), NGINX, '-p', this.dir, '-c', join(this.dir, 'nginx.conf')], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+    this.nginxProcess = spawn(
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        'sh',
+        '-c',
+        mountHosts,
+        'sh',
+        join(this.dir, 'hosts'),
+        NGINX,
+        '-p',
+        this.dir,
+        '-c',
+        join(this.dir, 'nginx.conf'),
+      ],
+      { detached: true, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     this.nginxProcess.stderr!.on('data', (d) => (stderr += d));
     const deadline = Date.now() + 10_000;
@@ -337,7 +390,9 @@ ${routes}${o.cutoverExtra ?? ''}${o.projectExtra ?? ''}`,
   async reload(): Promise<void> {
     const before = await this.workers();
     const [nsenter, ...args] = this.exec();
-    const r = spawnSync(nsenter, [...args, NGINX, '-p', this.dir, '-c', join(this.dir, 'nginx.conf'), '-s', 'reload'], { encoding: 'utf8' });
+    const r = spawnSync(nsenter, [...args, NGINX, '-p', this.dir, '-c', join(this.dir, 'nginx.conf'), '-s', 'reload'], {
+      encoding: 'utf8',
+    });
     if (r.status !== 0) throw new Error(r.stderr);
     while ((await this.workers()).filter((p) => !before.includes(p)).length < 2) await new Promise((res) => setTimeout(res, 20));
     await new Promise((res) => setTimeout(res, 300)); // let the old workers handle their quit signal
@@ -355,7 +410,11 @@ ${routes}${o.cutoverExtra ?? ''}${o.projectExtra ?? ''}`,
 
   /** Runs `npm run cutover -- …` as its own process group (a terminal's Ctrl-C reaches the whole group). */
   cli(args: string[], onStart?: (child: ChildProcess) => void): Promise<CliResult> {
-    const child = spawn(ROOMLER, ['cutover', ...args, ...(['apply', 'rollback'].includes(args[0]) ? ['--yes'] : [])], { cwd: ROOT, detached: true, env: { ...process.env, ROOMLER_PROJECT_DIR: this.project } });
+    const child = spawn(ROOMLER, ['cutover', ...args, ...(['apply', 'rollback'].includes(args[0]) ? ['--yes'] : [])], {
+      cwd: ROOT,
+      detached: true,
+      env: { ...process.env, ROOMLER_PROJECT_DIR: this.project },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d) => (stdout += d));
@@ -382,7 +441,15 @@ ${routes}${o.cutoverExtra ?? ''}${o.projectExtra ?? ''}`,
     const tlsSite = site === 'janus.roomler.live';
     return new Promise((resolve, reject) => {
       const req = (tlsSite ? https : http).request(
-        { host: '127.0.0.1', port: tlsSite ? this.janusListen : this.appListen, path, agent: false, headers: { Host: site, Connection: 'close' }, servername: tlsSite ? site : undefined, rejectUnauthorized: false },
+        {
+          host: '127.0.0.1',
+          port: tlsSite ? this.janusListen : this.appListen,
+          path,
+          agent: false,
+          headers: { Host: site, Connection: 'close' },
+          servername: tlsSite ? site : undefined,
+          rejectUnauthorized: false,
+        },
         (res) => {
           let body = '';
           res.on('data', (d) => (body += d));
@@ -398,7 +465,10 @@ ${routes}${o.cutoverExtra ?? ''}${o.projectExtra ?? ''}`,
   ws(path: string): Promise<Echo> {
     return new Promise((resolve, reject) => {
       const tlsOptions = { servername: 'janus.roomler.live', rejectUnauthorized: false };
-      const ws = new WebSocket(`wss://127.0.0.1:${this.janusListen}${path}`, ['janus-protocol'], { headers: { Host: 'janus.roomler.live' }, ...tlsOptions });
+      const ws = new WebSocket(`wss://127.0.0.1:${this.janusListen}${path}`, ['janus-protocol'], {
+        headers: { Host: 'janus.roomler.live' },
+        ...tlsOptions,
+      });
       ws.once('open', () => resolve(new Echo(ws)));
       ws.once('error', reject);
     });
@@ -444,8 +514,16 @@ export interface Load {
 
 /** Continuous load through nginx on every HTTP location, from its own process. */
 export async function startLoad(lab: Lab, concurrency = 16, keepAlive = 4): Promise<Load> {
-  const targets = LOCATIONS.filter((l) => !l.ws).map((l) => ({ site: l.site, path: l.path, port: l.site === 'roomler.live' ? lab.appListen : lab.janusListen, tls: l.site !== 'roomler.live' }));
-  const child = spawn('node', ['--require', 'tsx/cjs', join(__dirname, 'load.ts'), JSON.stringify({ targets, concurrency, keepAlive })], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+  const targets = LOCATIONS.filter((l) => !l.ws).map((l) => ({
+    site: l.site,
+    path: l.path,
+    port: l.site === 'roomler.live' ? lab.appListen : lab.janusListen,
+    tls: l.site !== 'roomler.live',
+  }));
+  const child = spawn('node', ['--require', 'tsx/cjs', join(__dirname, 'load.ts'), JSON.stringify({ targets, concurrency, keepAlive })], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   let requests = 0;
   let waiters: { n: number; resolve: () => void }[] = [];
   let final: (s: LoadStats) => void = () => undefined;

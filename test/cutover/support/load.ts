@@ -29,8 +29,19 @@ export interface LoadStats {
 const options = JSON.parse(process.argv[2]) as LoadOptions;
 let stopping = false;
 let markedAt = Infinity;
-const stats = { requests: 0, failed: 0, failures: {} as Record<string, number>, byBackend: {} as Record<string, number>, oldAfterMark: 0, afterMark: 0, keepAlive: { requests: 0, resets: 0, other: 0 } };
-const agents = { http: new http.Agent({ keepAlive: true, maxSockets: options.keepAlive }), https: new https.Agent({ keepAlive: true, maxSockets: options.keepAlive, rejectUnauthorized: false }) };
+const stats = {
+  requests: 0,
+  failed: 0,
+  failures: {} as Record<string, number>,
+  byBackend: {} as Record<string, number>,
+  oldAfterMark: 0,
+  afterMark: 0,
+  keepAlive: { requests: 0, resets: 0, other: 0 },
+};
+const agents = {
+  http: new http.Agent({ keepAlive: true, maxSockets: options.keepAlive }),
+  https: new https.Agent({ keepAlive: true, maxSockets: options.keepAlive, rejectUnauthorized: false }),
+};
 
 function request(n: number, keepAlive: boolean): Promise<{ backend?: string; error?: string }> {
   const t = options.targets[n % options.targets.length];
@@ -86,7 +97,10 @@ async function keepAliveClient(id: number) {
   }
 }
 
-const clients = [...Array.from({ length: options.concurrency }, (_, i) => perRequestClient(i)), ...Array.from({ length: options.keepAlive }, (_, i) => keepAliveClient(i))];
+const clients = [
+  ...Array.from({ length: options.concurrency }, (_, i) => perRequestClient(i)),
+  ...Array.from({ length: options.keepAlive }, (_, i) => keepAliveClient(i)),
+];
 const progress = setInterval(() => process.stdout.write(`${JSON.stringify({ progress: stats.requests })}\n`), 200);
 createInterface({ input: process.stdin }).on('line', async (l) => {
   if (l === 'mark') markedAt = Date.now();

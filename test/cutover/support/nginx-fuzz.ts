@@ -1,4 +1,4 @@
-import { NginxSyntaxError, tokenize, type Token } from '../../../hack/lib/cutover/nginx-config';
+import { NginxSyntaxError, type Token, tokenize } from '../../../hack/lib/cutover/nginx-config';
 
 // Generated nginx configs and what real nginx must say about them, predicted from our tokenizer alone (no process
 // runs here). Each config is a `types { include <dir>/body.conf; }` whose body is random words: inside `types`,
@@ -22,11 +22,37 @@ export function prng(seed: number) {
 }
 
 /** Text as nginx reads it: the UTF-8 bytes of `s`, one character per byte (latin1); U+E000 stands for a raw 0xFF byte. */
-export const bytes = (s: string) => Buffer.from(s, 'utf8').toString('latin1').replace(/\xee\x80\x80/g, '\xff');
+export const bytes = (s: string) =>
+  Buffer.from(s, 'utf8')
+    .toString('latin1')
+    .replace(/\xee\x80\x80/g, '\xff');
 
 // Word pieces. The first group reads the same in nginx and crossplane; the rest are where they differ.
 const PLAIN = ['a', 'B', 'z9', 'x-y', '/p', '.', '=', '~', '!', '(', ')', ':80', 'é', '日本', 'ü', 'A#b', '#', '$v', '$', 'a"b', "c'd"];
-const NGINX_ONLY = ['}', 'a}', '${v}', '${', '${a;b}', '${ x', '\\"', "\\'", '\\\\', '\\t', '\\n', '\\r', '\\;', '\\ ', '\\{', '\\}', '\\x', '\f', '\v', '\u00a0', '\u2028', '\ue000'];
+const NGINX_ONLY = [
+  '}',
+  'a}',
+  '${v}',
+  '${',
+  '${a;b}',
+  '${ x',
+  '\\"',
+  "\\'",
+  '\\\\',
+  '\\t',
+  '\\n',
+  '\\r',
+  '\\;',
+  '\\ ',
+  '\\{',
+  '\\}',
+  '\\x',
+  '\f',
+  '\v',
+  '\u00a0',
+  '\u2028',
+  '\ue000',
+];
 const QUOTED_PLAIN = ['a b', ';', '{', '}', '#', 'x', 'é', ' ', "'", '$v', '\n', 'A'];
 const QUOTED_NGINX_ONLY = ['\\"', "\\'", '\\\\', '\\n', '\r\n', '${', '\\'];
 const SPACES = [' ', ' ', ' ', '\t', '\n', '\r\n', '  '];
@@ -78,7 +104,8 @@ export function generateBody(r: ReturnType<typeof prng>, strict: boolean, dir: s
     text += `${line}${end}${sep()}`;
     text += `U${sep()}${words.join(' ')};\n`;
   }
-  if (!strict && r.chance(0.03)) text += r.pick(['"unclosed', "x 'unclosed\n", 'tail', '\\', `T ${'x'.repeat(4100)};\n`, `# ${'c'.repeat(5000)}\nT y;\n`]);
+  if (!strict && r.chance(0.03))
+    text += r.pick(['"unclosed', "x 'unclosed\n", 'tail', '\\', `T ${'x'.repeat(4100)};\n`, `# ${'c'.repeat(5000)}\nT y;\n`]);
   return { text: bytes(text), includes: new Map([...includes].map(([p, t]) => [p, t])) };
 }
 
@@ -135,7 +162,11 @@ export function predictTypes(file: string, files: ReadonlyMap<string, string>): 
     }
     for (const ext of args.slice(1).map(asciiLower)) {
       const previous = seen.get(ext);
-      if (previous !== undefined) messages.push({ level: 'warn', text: `duplicate extension "${ext}", content type: "${args[0]}", previous content type: "${previous}" in ${path}:${line}` });
+      if (previous !== undefined)
+        messages.push({
+          level: 'warn',
+          text: `duplicate extension "${ext}", content type: "${args[0]}", previous content type: "${previous}" in ${path}:${line}`,
+        });
       seen.set(ext, args[0]);
     }
   };
@@ -161,7 +192,10 @@ export function parseNginxTest(stderr: string): { messages: NginxMessage[]; ok: 
 }
 
 /** Constructs where crossplane 0.5.8 reads differently from nginx (its lexer, crossplane/lexer.py), by name. */
-export const CROSSPLANE_DIVERGENCES: readonly { readonly name: string; readonly test: (raw: string, tokens: readonly Token[]) => boolean }[] = [
+export const CROSSPLANE_DIVERGENCES: readonly {
+  readonly name: string;
+  readonly test: (raw: string, tokens: readonly Token[]) => boolean;
+}[] = [
   // nginx ends a word only at a space, `;` or `{`; crossplane also at `}`.
   { name: '} inside a word', test: (_, ts) => ts.some((t) => t.type === 'word' && t.text.includes('}')) },
   // nginx unescapes \" \' \\ \t \r \n in words and strings; crossplane only the string's own quote.
@@ -169,11 +203,21 @@ export const CROSSPLANE_DIVERGENCES: readonly { readonly name: string; readonly 
   // nginx lets `{` follow `$` inside a word and nothing more; crossplane reads `${` on to the next `}`.
   { name: '${ in a word', test: (raw) => raw.includes('${') },
   // nginx's whitespace is space, tab, CR and LF; crossplane's is Python's str.isspace (form feed, NBSP, U+2028, …).
-  { name: 'other Unicode whitespace', test: (raw) => /[\f\v\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/.test(Buffer.from(raw, 'latin1').toString('utf8')) },
+  {
+    name: 'other Unicode whitespace',
+    test: (raw) =>
+      /[\f\v\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/.test(Buffer.from(raw, 'latin1').toString('utf8')),
+  },
   // crossplane opens files with universal newlines: CR LF inside a string becomes LF, a lone CR a line break.
-  { name: 'CR inside a string, or a lone CR', test: (raw, ts) => /\r(?!\n)/.test(raw) || ts.some((t) => t.type === 'string' && t.text.includes('\r')) },
+  {
+    name: 'CR inside a string, or a lone CR',
+    test: (raw, ts) => /\r(?!\n)/.test(raw) || ts.some((t) => t.type === 'string' && t.text.includes('\r')),
+  },
   // crossplane decodes UTF-8 with errors=replace.
-  { name: 'bytes that are not UTF-8', test: (raw) => !Buffer.from(Buffer.from(raw, 'latin1').toString('utf8'), 'utf8').equals(Buffer.from(raw, 'latin1')) },
+  {
+    name: 'bytes that are not UTF-8',
+    test: (raw) => !Buffer.from(Buffer.from(raw, 'latin1').toString('utf8'), 'utf8').equals(Buffer.from(raw, 'latin1')),
+  },
 ];
 
 /** Our token stream in crossplane's form: (value, line, quoted), comments left out, values as UTF-8 text. */

@@ -1,15 +1,16 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ROOMLER, ROOT } from '../../support/cli';
-import { ferretdbBin, mongoPath, seedRoomler, startServer, type Server } from '../../support/mongo';
-import { emptyDir, synthIn } from '../../support/synth';
+
+import { type Backends, freeNodePort, Lab, LOCATIONS, OLD_HOSTS, ROUTES, startBackends } from '../../cutover/support/lab';
 import { freePort } from '../../rsync/sshd';
 import { crontabSpool } from '../../rsync/world';
-import { freeNodePort, Lab, LOCATIONS, OLD_HOSTS, ROUTES, startBackends, type Backends } from '../../cutover/support/lab';
+import { ROOMLER, ROOT } from '../../support/cli';
+import { ferretdbBin, mongoPath, seedRoomler, type Server, startServer } from '../../support/mongo';
+import { emptyDir, synthIn } from '../../support/synth';
 
 // The migration day's world, as the rehearsal and the switch tests need it: a real nginx with a production-shaped config
 // for both domains (test/cutover/support/lab.ts), the old stack's "containers" as local processes (the old app writing
@@ -100,22 +101,51 @@ export class World {
     this.oldDbPort = await freePort();
     const oldData = join(this.dir, 'old-db');
     mkdirSync(oldData);
-    this.container('mongo', '127.0.0.1', this.oldDbPort, `export FERRETDB_SETUP_USERNAME='${USER}' FERRETDB_SETUP_PASSWORD='${PASSWORD}' FERRETDB_SETUP_DATABASE=admin\nexec '${ferretdbBin()}' --handler=sqlite --sqlite-url=file:${oldData}/ --state-dir=${oldData} --listen-addr=127.0.0.1:${this.oldDbPort} --debug-addr=- --telemetry=disable --log-level=warn --test-enable-new-auth`);
+    this.container(
+      'mongo',
+      '127.0.0.1',
+      this.oldDbPort,
+      `export FERRETDB_SETUP_USERNAME='${USER}' FERRETDB_SETUP_PASSWORD='${PASSWORD}' FERRETDB_SETUP_DATABASE=admin\nexec '${ferretdbBin()}' --handler=sqlite --sqlite-url=file:${oldData}/ --state-dir=${oldData} --listen-addr=127.0.0.1:${this.oldDbPort} --debug-addr=- --telemetry=disable --log-level=warn --test-enable-new-auth`,
+    );
     await seedRoomler({ uri: this.oldUri });
     // The old app (r00mler2) writes there; the old Janus (janus_r) is its own process of backends.
     const oldAppPort = await freePort();
-    this.container('r00mler2', OLD_HOSTS.app.ip, oldAppPort, `export MONGO_URI='${this.oldUri}'\nexec node --require tsx/cjs test/migration/app.ts '{"name":"old:app","host":"${OLD_HOSTS.app.ip}","port":${oldAppPort}}'`);
-    const janusOld = await startBackends(ROUTES.filter((r) => r.key !== 'app').map((r) => ({ name: `old:${r.key}`, port: 0 as const, host: OLD_HOSTS.janus.ip })), { routes: false });
+    this.container(
+      'r00mler2',
+      OLD_HOSTS.app.ip,
+      oldAppPort,
+      `export MONGO_URI='${this.oldUri}'\nexec node --require tsx/cjs test/migration/app.ts '{"name":"old:app","host":"${OLD_HOSTS.app.ip}","port":${oldAppPort}}'`,
+    );
+    const janusOld = await startBackends(
+      ROUTES.filter((r) => r.key !== 'app').map((r) => ({ name: `old:${r.key}`, port: 0 as const, host: OLD_HOSTS.janus.ip })),
+      { routes: false },
+    );
     writeFileSync(join(this.containers, 'janus_r.start'), '#!/bin/bash\n# started by the test (its backends process)\nexit 1\n');
     writeFileSync(join(this.containers, 'janus_r.pid'), `${janusOld.pid}\n`);
-    const janusNew = await startBackends(ROUTES.filter((r) => r.key !== 'app' && r.backend === r.key).map((r) => ({ name: `new:${r.key}`, port: 'nodeport' as const })), { routes: false });
+    const janusNew = await startBackends(
+      ROUTES.filter((r) => r.key !== 'app' && r.backend === r.key).map((r) => ({ name: `new:${r.key}`, port: 'nodeport' as const })),
+      { routes: false },
+    );
     this.backends = [janusOld, janusNew];
     // The new side: mongodb-0's FerretDB and the new app on its NodePort.
     this.newDb = await startServer({ user: USER, password: PASSWORD });
     const appPort = await freeNodePort();
-    this.newApp = spawn('node', ['--require', 'tsx/cjs', join(__dirname, '..', 'app.ts'), JSON.stringify({ name: 'new:app', host: '127.0.0.1', port: appPort })], { cwd: ROOT, env: { ...process.env, MONGO_URI: this.newDb.uri }, stdio: ['ignore', 'pipe', 'inherit'] });
+    this.newApp = spawn(
+      'node',
+      ['--require', 'tsx/cjs', join(__dirname, '..', 'app.ts'), JSON.stringify({ name: 'new:app', host: '127.0.0.1', port: appPort })],
+      { cwd: ROOT, env: { ...process.env, MONGO_URI: this.newDb.uri }, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     await firstLine(this.newApp);
-    const all = combine([...this.backends, { ports: { 'old:app': oldAppPort, 'new:app': appPort }, events: [], heldBy: () => new Promise(() => undefined), release: () => undefined, stop: async () => undefined }]);
+    const all = combine([
+      ...this.backends,
+      {
+        ports: { 'old:app': oldAppPort, 'new:app': appPort },
+        events: [],
+        heldBy: () => new Promise(() => undefined),
+        release: () => undefined,
+        stop: async () => undefined,
+      },
+    ]);
     // The admin API as a real config has it by default (off): its two public locations are retired by the switch.
     const where = { dir: this.dir, node: this.node };
     this.lab = await Lab.create(all, {
@@ -167,10 +197,21 @@ export class World {
   migrate(args: string[], onLine: (line: string, child: ChildProcess) => void = () => undefined, extraEnv: Record<string, string> = {}) {
     const cron = crontabSpool();
     const env = this.env(extraEnv);
-    const child = spawn(cron.wrap[0], [...cron.wrap.slice(1), ROOMLER, 'migrate', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cron.wrap[0], [...cron.wrap.slice(1), ROOMLER, 'migrate', ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     for (const s of [child.stdout, child.stderr]) createInterface({ input: s! }).on('line', (l) => ((out += `${l}\n`), onLine(l, child)));
-    return { env, cron, child, done: new Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>((res) => child.on('close', (code, signal) => res({ code, signal, out }))) };
+    return {
+      env,
+      cron,
+      child,
+      done: new Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>((res) =>
+        child.on('close', (code, signal) => res({ code, signal, out })),
+      ),
+    };
   }
 
   /** One request through nginx on a fresh connection (connection-per-request, as browsers after a reload). */
@@ -178,7 +219,17 @@ export class World {
     const tls = site === 'janus.roomler.live';
     return new Promise((resolve, reject) => {
       const req = (tls ? https : http).request(
-        { host: '127.0.0.1', port: tls ? this.lab.janusListen : this.lab.appListen, path, method, agent: false, headers: { Host: site, Connection: 'close' }, servername: tls ? site : undefined, rejectUnauthorized: false, timeout: 10_000 },
+        {
+          host: '127.0.0.1',
+          port: tls ? this.lab.janusListen : this.lab.appListen,
+          path,
+          method,
+          agent: false,
+          headers: { Host: site, Connection: 'close' },
+          servername: tls ? site : undefined,
+          rejectUnauthorized: false,
+          timeout: 10_000,
+        },
         (res) => {
           let body = '';
           res.on('data', (d) => (body += d));

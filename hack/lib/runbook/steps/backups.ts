@@ -1,19 +1,32 @@
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../../cli';
-import { UserError } from '../../cli/errors';
+
 import { installSchedule, runBackups, verifyBackups } from '../../backups/commands';
 import { shq, sshRun } from '../../backups/rsync';
 import { backupSets } from '../../backups/snapshots';
+import { PROJECT_ROOT } from '../../cli';
+import { UserError } from '../../cli/errors';
 import type { Step } from './common';
 
 const bin = join(PROJECT_ROOT, 'bin', 'roomler');
-const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+const stamp = () =>
+  new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 
 export const backupsStep: Step = {
   id: 'backups',
   title: 'Backups: install the host schedule, check the CronJobs, take the first backup and verify it',
-  changes: () => ['this user\'s crontab on this host (the backup schedule)', 'a first backup Job in the cluster, and the first off-node snapshots here'],
-  touches: (cfg) => ['bin/roomler backup install', 'kubectl create job --from=cronjob/mongodb-backup', `ssh ${cfg.root.ssh.host}: the new archive`, 'bin/roomler backup run, backup verify'],
+  changes: () => [
+    "this user's crontab on this host (the backup schedule)",
+    'a first backup Job in the cluster, and the first off-node snapshots here',
+  ],
+  touches: (cfg) => [
+    'bin/roomler backup install',
+    'kubectl create job --from=cronjob/mongodb-backup',
+    `ssh ${cfg.root.ssh.host}: the new archive`,
+    'bin/roomler backup run, backup verify',
+  ],
   checks: ['the backup CronJobs exist', 'the first backup Job writes an archive on the node', 'backup verify passes'],
   gate: 'backup verify passes',
   rollback: 'backup install again with another config; the snapshots can be deleted',
@@ -23,13 +36,18 @@ export const backupsStep: Step = {
     const verified: string[] = ['schedule installed'];
     if (i.backups.enabled) {
       const cj = await kubectl.must('listing the backup CronJobs', ['get', 'cronjobs', '-n', i.namespace, '-o', 'name']);
-      for (const name of ['mongodb-backup', 'mongodb-backup-verify']) if (!cj.stdout.includes(`cronjob.batch/${name}`)) throw new UserError(`CronJob ${i.namespace}/${name} is missing: deploy again`);
+      for (const name of ['mongodb-backup', 'mongodb-backup-verify'])
+        if (!cj.stdout.includes(`cronjob.batch/${name}`)) throw new UserError(`CronJob ${i.namespace}/${name} is missing: deploy again`);
       verified.push('CronJobs mongodb-backup and mongodb-backup-verify exist');
       const job = `mongodb-backup-first-${stamp().toLowerCase()}`;
       const since = stamp();
       await kubectl.must('starting the first backup Job', ['create', 'job', job, '--from=cronjob/mongodb-backup', '-n', i.namespace]);
       log(`waiting for job ${i.namespace}/${job} and its archive on the node`);
-      await kubectl.must(`waiting for job ${job}`, ['wait', '--for=condition=complete', `job/${job}`, '-n', i.namespace, '--timeout=900s'], { timeoutMs: 930_000 });
+      await kubectl.must(
+        `waiting for job ${job}`,
+        ['wait', '--for=condition=complete', `job/${job}`, '-n', i.namespace, '--timeout=900s'],
+        { timeoutMs: 930_000 },
+      );
       // The Job's success is not enough: the archive must be on the node, newer than the Job.
       const dir = backupSets(cfg).find((s) => s.mongo)?.source;
       if (dir) {
@@ -41,7 +59,10 @@ export const backupsStep: Step = {
             verified.push(`first archive on the node: ${archives.pop()}`);
             break;
           }
-          if (Date.now() > deadline) throw new UserError(`job ${job} completed but no new archive appeared in ${dir} on ${cfg.root.ssh.host}: kubectl -n ${i.namespace} logs job/${job}`);
+          if (Date.now() > deadline)
+            throw new UserError(
+              `job ${job} completed but no new archive appeared in ${dir} on ${cfg.root.ssh.host}: kubectl -n ${i.namespace} logs job/${job}`,
+            );
           await new Promise((r) => setTimeout(r, 1000));
         }
       }

@@ -51,8 +51,14 @@ export interface Step {
 
 /** The containers of the old stack, by role: Docker names as the host nginx and `docker exec` know them. */
 export function oldContainers(cfg: LoadedConfig): { app: string[]; janus: string[]; mongo: string } {
-  const hostsTo = (match: (to: string) => boolean) => [...new Set(cfg.root.cutover.routes.filter((r) => match(r.to)).map((r) => splitHostPort(r.from).host))];
-  return { app: hostsTo((to) => to.startsWith('roomler/')), janus: hostsTo((to) => !to.startsWith('roomler/')), mongo: cfg.root.migrate.mongo.container };
+  const hostsTo = (match: (to: string) => boolean) => [
+    ...new Set(cfg.root.cutover.routes.filter((r) => match(r.to)).map((r) => splitHostPort(r.from).host)),
+  ];
+  return {
+    app: hostsTo((to) => to.startsWith('roomler/')),
+    janus: hostsTo((to) => !to.startsWith('roomler/')),
+    mongo: cfg.root.migrate.mongo.container,
+  };
 }
 
 export const docker = (args: string[]) => run('docker', args, { timeoutMs: 120_000 });
@@ -71,7 +77,11 @@ export async function dockerStart(names: readonly string[]): Promise<string[]> {
   const lines: string[] = [];
   for (const name of names) {
     const r = await docker(['start', name]);
-    lines.push(r.exitCode === 0 ? `started ${name} again: the old stack serves` : `COULD NOT START ${name} again (${lastLine(r.stderr)}): start it by hand`);
+    lines.push(
+      r.exitCode === 0
+        ? `started ${name} again: the old stack serves`
+        : `COULD NOT START ${name} again (${lastLine(r.stderr)}): start it by hand`,
+    );
   }
   return lines;
 }
@@ -83,6 +93,13 @@ export const show = (l: Line) => `${l.status} ${l.check}: ${l.detail}`;
 export const cfgDir = (_cfg: LoadedConfig) => projectDir();
 /** Hosts of the old stack that stay on purpose (cutover.kept): never stopped by the runbook. */
 export const cfgKeptHosts = (cfg: LoadedConfig) =>
-  cfg.root.cutover.kept.map((k) => splitHostPort(k.target.includes(':') ? k.target : `${k.target}:0`).host).filter((h) => oldHostsOf(cfg).includes(h));
+  cfg.root.cutover.kept
+    .map((k) => splitHostPort(k.target.includes(':') ? k.target : `${k.target}:0`).host)
+    .filter((h) => oldHostsOf(cfg).includes(h));
 
-export const seconds = (ms?: number) => (ms === undefined ? '' : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`);
+export const seconds = (ms?: number) =>
+  ms === undefined
+    ? ''
+    : ms < 60_000
+      ? `${(ms / 1000).toFixed(1)} s`
+      : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;

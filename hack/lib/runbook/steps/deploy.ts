@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+
 import { deploy, readDist, requiredSecrets } from '../../cluster/deploy';
 import { applySecrets } from '../../cluster/secrets';
 import type { Step } from './common';
@@ -6,7 +7,9 @@ import type { Step } from './common';
 export const deployStep: Step = {
   id: 'deploy',
   title: 'Create the Secrets and deploy dist/ (wave by wave, waiting for every workload)',
-  changes: (cfg) => [`the cluster: namespaces ${[...new Set([...cfg.instances.map((i) => i.namespace), ...(cfg.root.coturn.enabled ? [cfg.root.coturn.namespace] : [])])].join(', ')}`],
+  changes: (cfg) => [
+    `the cluster: namespaces ${[...new Set([...cfg.instances.map((i) => i.namespace), ...(cfg.root.coturn.enabled ? [cfg.root.coturn.namespace] : [])])].join(', ')}`,
+  ],
   touches: () => ['bin/roomler secrets apply', 'bin/roomler deploy'],
   checks: ['before: no Secret the pods need is missing', 'after: every Deployment/StatefulSet ready as kubectl judges it'],
   gate: 'every workload is ready',
@@ -14,7 +17,19 @@ export const deployStep: Step = {
   run: async ({ cfg, projectDir, kubectl, log }) => {
     await applySecrets(cfg, projectDir, kubectl.context, true, log);
     const objects = readDist(join(projectDir, 'dist'));
-    await deploy(cfg, { dist: join(projectDir, 'dist'), projectDir, dryRun: false, yes: true, context: kubectl.context, pruneData: [], log });
-    return { outcome: `${objects.length} objects applied, every workload ready`, verified: [`${requiredSecrets(objects).length} Secrets present`, 'every workload ready'], manual: [] };
+    await deploy(cfg, {
+      dist: join(projectDir, 'dist'),
+      projectDir,
+      dryRun: false,
+      yes: true,
+      context: kubectl.context,
+      pruneData: [],
+      log,
+    });
+    return {
+      outcome: `${objects.length} objects applied, every workload ready`,
+      verified: [`${requiredSecrets(objects).length} Secrets present`, 'every workload ready'],
+      manual: [],
+    };
   },
 };

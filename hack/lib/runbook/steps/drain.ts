@@ -12,11 +12,20 @@ export const drainStep: Step = {
   rollback: 'docker start the containers (nginx no longer uses them)',
   run: async ({ cfg, log }) => {
     const code = await cutoverDrain(cfg, {}, log);
-    if (code !== 0) throw new UserError(code === 3 ? 'calls are still open on the old Janus: run migrate run again later to keep draining' : 'drain says it is not safe to stop the old containers (see above)');
+    if (code !== 0)
+      throw new UserError(
+        code === 3
+          ? 'calls are still open on the old Janus: run migrate run again later to keep draining'
+          : 'drain says it is not safe to stop the old containers (see above)',
+      );
     const { janus, mongo } = oldContainers(cfg);
     const kept = new Set(cfgKeptHosts(cfg));
     const names = [...new Set([...janus, mongo])].filter((n) => !kept.has(n));
     await dockerStop(names, log);
-    return { outcome: `drained; stopped ${names.join(', ')}`, verified: ['no connections left', 'nginx -t passes without the old hosts'], manual: [`remove the stopped containers when you no longer need them: docker rm ${[...oldContainers(cfg).app, ...names].join(' ')}`] };
+    return {
+      outcome: `drained; stopped ${names.join(', ')}`,
+      verified: ['no connections left', 'nginx -t passes without the old hosts'],
+      manual: [`remove the stopped containers when you no longer need them: docker rm ${[...oldContainers(cfg).app, ...names].join(' ')}`],
+    };
   },
 };

@@ -17,7 +17,18 @@ import { testInternal } from './test-internal';
 export type { RunContext, Step, StepResult } from './common';
 export { interruptedSwitch } from './switch';
 
-export const STEPS: readonly Step[] = [prerequisites, prepareNode, copyUploads, deployStep, copyMongo, testInternal, switchStep, testExternal, drainStep, backupsStep];
+export const STEPS: readonly Step[] = [
+  prerequisites,
+  prepareNode,
+  copyUploads,
+  deployStep,
+  copyMongo,
+  testInternal,
+  switchStep,
+  testExternal,
+  drainStep,
+  backupsStep,
+];
 
 /** What the runbook cannot check from here, for plan and the final report. */
 export const CANNOT_CHECK = [

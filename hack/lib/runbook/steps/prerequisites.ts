@@ -1,6 +1,7 @@
 import { statfsSync, statSync } from 'node:fs';
-import { UserError } from '../../cli/errors';
+
 import { localStats, shq, sshRun } from '../../backups/rsync';
+import { UserError } from '../../cli/errors';
 import { buildSecrets, secretSource } from '../../cluster/secrets';
 import { NginxControl } from '../../cutover/nginx';
 import { plan as cutoverPlan } from '../../cutover/plan';
@@ -66,16 +67,22 @@ export const prerequisites: Step = {
       problems.push(`migrate.uploads.source (DOCKER_UPLOADS_PATH) ${uploads} ${why}: the uploads cannot be copied`);
     }
     const nodePath = cfg.instances[0].app.uploads.hostPath;
-    const r = await sshRun(ssh, `rsync --version | sed -n 1p; p=${shq(nodePath)}; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; df -Pk "$p" | tail -1`, 30_000);
+    const r = await sshRun(
+      ssh,
+      `rsync --version | sed -n 1p; p=${shq(nodePath)}; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; df -Pk "$p" | tail -1`,
+      30_000,
+    );
     if (r.exitCode !== 0) problems.push(`ssh ${ssh.user}@${ssh.host}:${ssh.port}: ${lastLine(r.stderr)}`);
     else {
       const [rsyncVersion, df] = r.stdout.trim().split('\n');
       const free = Number(df?.split(/\s+/)[3] ?? 0) * 1024;
       verified.push(`node ${ssh.host}: ${rsyncVersion}; ${mib(free)} free at ${nodePath}`);
-      if (here && free < here.bytes * 1.1) problems.push(`node ${ssh.host} has ${mib(free)} free at ${nodePath}, the uploads need ${mib(here.bytes)}`);
+      if (here && free < here.bytes * 1.1)
+        problems.push(`node ${ssh.host} has ${mib(free)} free at ${nodePath}, the uploads need ${mib(here.bytes)}`);
     }
     const backupFree = freeBytes(cfg.root.backup.basePath);
-    if (here && backupFree !== undefined && backupFree < here.bytes * 1.1) problems.push(`${cfg.root.backup.basePath}: ${mib(backupFree)} free here, the uploads' first snapshot needs ${mib(here.bytes)}`);
+    if (here && backupFree !== undefined && backupFree < here.bytes * 1.1)
+      problems.push(`${cfg.root.backup.basePath}: ${mib(backupFree)} free here, the uploads' first snapshot needs ${mib(here.bytes)}`);
     const nginx = new NginxControl(cfg.root.cutover.nginx);
     const t = await nginx.test();
     if (!t.ok) problems.push(`nginx -t: ${t.output.split('\n').pop()}`);
@@ -92,7 +99,10 @@ export const prerequisites: Step = {
       for (const n of p.notes) log(`  note: ${n}`);
       for (const w of p.warnings) log(`  warning: ${w}`);
       manual.push(...p.warnings);
-      if (!p.problems.length) verified.push(`cutover plan: ${p.changes.reduce((n, x) => n + x.replacements.length, 0)} proxy target(s) in ${p.changes.length} file(s), every old backend routed, retired or kept`);
+      if (!p.problems.length)
+        verified.push(
+          `cutover plan: ${p.changes.reduce((n, x) => n + x.replacements.length, 0)} proxy target(s) in ${p.changes.length} file(s), every old backend routed, retired or kept`,
+        );
     } catch (e) {
       problems.push(`cutover plan: ${(e as Error).message}`);
     }
@@ -107,7 +117,10 @@ export const prerequisites: Step = {
     const coturn = cfg.root.coturn;
     if (coturn.enabled) {
       const s = await kubectl.run(['get', 'secret', coturn.tlsSecretName, '-n', coturn.namespace, '-o', 'name'], { timeoutMs: 20_000 });
-      if (s.exitCode !== 0) problems.push(`Secret ${coturn.namespace}/${coturn.tlsSecretName} (coturn's TLS certificate) is missing: kubectl -n ${coturn.namespace} create secret tls ${coturn.tlsSecretName} --cert=fullchain.pem --key=privkey.pem`);
+      if (s.exitCode !== 0)
+        problems.push(
+          `Secret ${coturn.namespace}/${coturn.tlsSecretName} (coturn's TLS certificate) is missing: kubectl -n ${coturn.namespace} create secret tls ${coturn.tlsSecretName} --cert=fullchain.pem --key=privkey.pem`,
+        );
       else verified.push(`Secret ${coturn.namespace}/${coturn.tlsSecretName} exists`);
     }
     // Every value the Secrets need, as secrets apply will build them (the same code).

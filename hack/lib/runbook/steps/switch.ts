@@ -1,16 +1,17 @@
 import { readFileSync } from 'node:fs';
+
 import type { LoadedConfig } from '../../../../lib/config';
-import { UserError } from '../../cli/errors';
 import { confirm } from '../../cli/confirm';
-import { BYTES, listSets, original, type BackupSet } from '../../cutover/backups';
-import { pendingSwitch, proveSwitch, runSwitch, type SwitchProof } from '../../cutover/switch';
+import { UserError } from '../../cli/errors';
+import { type BackupSet, BYTES, listSets, original } from '../../cutover/backups';
 import { plan as cutoverPlan } from '../../cutover/plan';
+import { pendingSwitch, proveSwitch, runSwitch, type SwitchProof } from '../../cutover/switch';
 import { Guard } from '../../cutover/transaction';
 import { migrationSides } from '../../mongo/migrate';
 import { DIGEST_HERE_BELOW_BYTES, type DigestWhere } from '../../mongo/sides';
 import { inventoryLines, syncOnce, type SyncReport } from '../../mongo/sync';
 import type { RunState } from '../state';
-import { docker, dockerStart, dockerStop, lastLine, oldContainers, seconds, type RunContext, type Step, type StepResult } from './common';
+import { docker, dockerStart, dockerStop, lastLine, oldContainers, type RunContext, seconds, type Step, type StepResult } from './common';
 
 // The switch: the only step with a write-free window. Everything that can fail after the old app stops is proven
 // while it still serves (nginx: the plan, the files, nginx -t of the current, the maintenance and the cutover trees,
@@ -46,7 +47,9 @@ export async function interruptedSwitch(cfg: LoadedConfig, state: RunState | und
   const w = state?.steps.switch?.window;
   if (!set || !w?.openedAt) return undefined;
   const names = app(cfg);
-  const running = await Promise.all(names.map(async (n) => (await docker(['inspect', '--format', '{{.State.Running}}', n])).stdout.trim() === 'true'));
+  const running = await Promise.all(
+    names.map(async (n) => (await docker(['inspect', '--format', '{{.State.Running}}', n])).stdout.trim() === 'true'),
+  );
   const stopped = names.filter((_, i) => !running[i]);
   const appLine = stopped.length
     ? `the old app ${stopped.join(', ')} has been stopped since ${w.appStoppedAt ?? w.openedAt} (${ago(w.appStoppedAt ?? w.openedAt)} ago), so nothing takes writes`
@@ -57,7 +60,14 @@ export async function interruptedSwitch(cfg: LoadedConfig, state: RunState | und
 /** The window to announce, from what was just measured: the final sync's pass, one nginx stage, stopping the app. */
 const estimateMs = (pass: SyncReport, proof: SwitchProof) => pass.timings.total + proof.stageMs + STOP_ALLOWANCE_MS;
 
-async function theWindow(ctx: RunContext, proof: SwitchProof, guard: Guard, announcedMs: number, resume?: BackupSet, where: DigestWhere = 'side'): Promise<StepResult> {
+async function theWindow(
+  ctx: RunContext,
+  proof: SwitchProof,
+  guard: Guard,
+  announcedMs: number,
+  resume?: BackupSet,
+  where: DigestWhere = 'side',
+): Promise<StepResult> {
   const { cfg, kubectl, log } = ctx;
   const names = app(cfg);
   const { source, target } = migrationSides(cfg, kubectl);
@@ -73,7 +83,13 @@ async function theWindow(ctx: RunContext, proof: SwitchProof, guard: Guard, anno
     {
       frozen: async (tx) => {
         tx.at(`docker stop ${names.join(' ')}`);
-        ctx.note({ window: { openedAt: new Date(opened).toISOString(), appStoppedAt: (resume && earlier?.appStoppedAt) || new Date().toISOString(), announcedMs } });
+        ctx.note({
+          window: {
+            openedAt: new Date(opened).toISOString(),
+            appStoppedAt: (resume && earlier?.appStoppedAt) || new Date().toISOString(),
+            announcedMs,
+          },
+        });
         // The target is read while the old app stops (only the sync writes to it); the source once it has stopped.
         const targetSnapshot = target.snapshot(where);
         targetSnapshot.catch(() => undefined);
@@ -99,12 +115,22 @@ async function theWindow(ctx: RunContext, proof: SwitchProof, guard: Guard, anno
   );
   // The new app serves from live + thisRunMs; a resumed switch's window began with the killed run.
   const windowMs = live + thisRunMs - opened;
-  log(`write-free window closes at ${new Date(opened + windowMs).toISOString()} (${seconds(windowMs)}; announced about ${seconds(announcedMs)})`);
+  log(
+    `write-free window closes at ${new Date(opened + windowMs).toISOString()} (${seconds(windowMs)}; announced about ${seconds(announcedMs)})`,
+  );
   return {
     outcome: `switched; write-free window ${seconds(windowMs)} (announced about ${seconds(announcedMs)})`,
-    verified: [`final sync: ${final!.documents} documents in ${final!.collections.length} collections equal on both sides (counts, indexes, fingerprints); ${final!.changed} change(s) copied in the window`, 'every route verified through nginx'],
+    verified: [
+      `final sync: ${final!.documents} documents in ${final!.collections.length} collections equal on both sides (counts, indexes, fingerprints); ${final!.changed} change(s) copied in the window`,
+      'every route verified through nginx',
+    ],
     manual: [],
-    figures: { writeFreeWindowMs: windowMs, announcedWindowMs: announcedMs, finalSyncMs: final!.timings.total, changedInWindow: final!.changed },
+    figures: {
+      writeFreeWindowMs: windowMs,
+      announcedWindowMs: announcedMs,
+      finalSyncMs: final!.timings.total,
+      changedInWindow: final!.changed,
+    },
   };
 }
 
@@ -128,14 +154,20 @@ export const switchStep: Step = {
     `the database in ${cfg.instances[0].namespace}/mongodb-0 (made equal to the old one: only what changed is copied)`,
     `${domain(cfg)} answers 503 with Retry-After for the write-free window; its length is measured before anything stops, and announced`,
   ],
-  touches: (cfg) => ['cutover plan, preflight and nginx -t of every stage (private mount namespace)', 'migrate mongo --sync (twice before, once inside the window)', `docker stop ${app(cfg).join(' ')}`, 'nginx -s reload (twice)'],
+  touches: (cfg) => [
+    'cutover plan, preflight and nginx -t of every stage (private mount namespace)',
+    'migrate mongo --sync (twice before, once inside the window)',
+    `docker stop ${app(cfg).join(' ')}`,
+    'nginx -s reload (twice)',
+  ],
   checks: [
     'before anything stops: the cutover plan, the files, nginx -t of the current, maintenance and cutover trees, every new target, every route, two sync passes',
     "in the window: the app's locations answer 503 with Retry-After; the final sync proves both databases equal (counts, indexes, fingerprints)",
     'after: every route verified through nginx',
   ],
   gate: 'nginx serves the new stack; the write-free window is reported next to the one announced',
-  rollback: 'a refused switch has stopped and changed nothing; a failure inside the window starts the old app again and restores nginx byte-identical; afterwards: bin/roomler migrate back',
+  rollback:
+    'a refused switch has stopped and changed nothing; a failure inside the window starts the old app again and restores nginx byte-identical; afterwards: bin/roomler migrate back',
   run: async (ctx) => {
     const { cfg, kubectl, log } = ctx;
     const guard = new Guard(log);
@@ -145,7 +177,11 @@ export const switchStep: Step = {
       const last = listSets(cfg.root.cutover.backupDir).pop();
       if (last?.manifest.kind === 'switch' && last.manifest.outcome === 'applied' && cutoverPlan(cfg).alreadyDone) {
         // Killed after the switch completed and before its record was written.
-        return { outcome: `switched (completed by an earlier run: backup set ${last.manifest.stamp})`, verified: ['nginx serves the new stack'], manual: [] };
+        return {
+          outcome: `switched (completed by an earlier run: backup set ${last.manifest.stamp})`,
+          verified: ['nginx serves the new stack'],
+          manual: [],
+        };
       }
       log('proving everything that can fail once the old app stops (nothing is changed or stopped yet):');
       const proof = await proveSwitch(cfg, { retryAfter: RETRY_AFTER_S, guard });
@@ -158,7 +194,9 @@ export const switchStep: Step = {
       const where = first.bytes < DIGEST_HERE_BELOW_BYTES ? 'here' : 'side';
       const second = await syncOnce(source, target, (l) => log(`  pre-sync 2 (what the final sync will do): ${l}`), { live: true, where });
       const announced = estimateMs(second, proof);
-      log(`  ok the final copy works both ways it can fail (reading, copying, verifying); pre-sync 1 copied ${first.changed}, pre-sync 2 ${second.changed} change(s)`);
+      log(
+        `  ok the final copy works both ways it can fail (reading, copying, verifying); pre-sync 1 copied ${first.changed}, pre-sync 2 ${second.changed} change(s)`,
+      );
       await confirm(
         'step switch will now',
         [

@@ -13,9 +13,18 @@ export const testExternal: Step = {
   rollback: 'cutover rollback (the old Janus still runs until drained; the old app must be started again: docker start)',
   run: async ({ cfg, log }) => {
     const p = cutoverPlan(cfg);
-    const v = await runChecks(judged(p.checks), { nginx: new NginxControl(cfg.root.cutover.nginx), timeoutMs: cfg.root.cutover.requestTimeoutMs });
+    const v = await runChecks(judged(p.checks), {
+      nginx: new NginxControl(cfg.root.cutover.nginx),
+      timeoutMs: cfg.root.cutover.requestTimeoutMs,
+    });
     for (const l of v.passed) log(`  ok ${l}`);
     if (v.failed.length) throw new UserError(`external tests failed:\n  ${v.failed.join('\n  ')}`);
-    return { outcome: `${v.passed.length} requests through nginx pass`, verified: v.passed, manual: ['from outside: open the site in a browser and make a test call (media paths and TURN from the internet cannot be checked from here)'] };
+    return {
+      outcome: `${v.passed.length} requests through nginx pass`,
+      verified: v.passed,
+      manual: [
+        'from outside: open the site in a browser and make a test call (media paths and TURN from the internet cannot be checked from here)',
+      ],
+    };
   },
 };
