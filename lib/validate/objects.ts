@@ -1,20 +1,10 @@
 import type { Finding } from './index';
 
-export type Obj = Record<string, any>;
+export type { K8sObject as Obj } from '../manifest';
+export { podTemplateOf as podSpecOf, templatePath, WORKLOAD_KINDS } from '../manifest';
+import { type K8sObject as Obj,keyOf } from '../manifest';
 
-export const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob']);
-
-export const objectId = (o: Obj) =>
-  [o?.kind ?? '?', o?.metadata?.namespace, o?.metadata?.name ?? '?'].filter((x) => x !== undefined).join('/');
-
-/** The pod template (`{ metadata, spec }`) of a workload, or undefined for other kinds. */
-export function podSpecOf(o: Obj): Obj | undefined {
-  if (!WORKLOAD_KINDS.has(o?.kind)) return undefined;
-  return o.kind === 'CronJob' ? o.spec?.jobTemplate?.spec?.template : o.spec?.template;
-}
-
-/** Path of the pod template inside a workload. */
-export const templatePath = (o: Obj) => (o.kind === 'CronJob' ? 'spec.jobTemplate.spec.template' : 'spec.template');
+export const objectId = keyOf;
 
 /** Containers and init containers with their paths inside the pod spec. */
 export function containersOf(spec: Obj): { c: Obj; path: string }[] {
