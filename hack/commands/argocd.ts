@@ -1,9 +1,8 @@
 import { command, config, group } from '../lib/cli';
 import { YES_OPTION } from '../lib/cli/confirm';
+import { stdio } from '../lib/cli/io';
 import { retire } from '../lib/cluster/argocd';
 import { CONTEXT_OPTION, Kubectl } from '../lib/cluster/kubectl';
-
-const out = (line: string) => void process.stdout.write(`${line}\n`);
 
 // `bin/roomler argocd retire`: what the Argo CD Application keeps after Git dropped it (volumes, claims, a removed
 // instance's Namespace carry Prune=false), listed, and deleted on purpose.
@@ -36,12 +35,16 @@ export default group({
         'bin/roomler argocd retire namespace/staging pv/staging-mongodb-data pv/staging-uploads',
         'bin/roomler argocd retire all --yes',
       ],
-      run: ({ values, positionals }) =>
-        retire(config(), new Kubectl(values.context ?? config().root.context), positionals, {
-          yes: values.yes,
-          waitSeconds: values.wait,
-          log: out,
-        }),
+      run: ({ values, positionals }) => {
+        const cfg = config();
+        return retire(
+          cfg,
+          new Kubectl(values.context ?? cfg.root.context),
+          positionals,
+          { yes: values.yes, waitSeconds: values.wait },
+          stdio,
+        );
+      },
     }),
   },
   examples: ['bin/roomler argocd retire', 'bin/roomler argocd retire all --yes'],

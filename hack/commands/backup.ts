@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 
 import { installSchedule, runBackups, verifyBackups } from '../lib/backups/commands';
+import { backupIO } from '../lib/backups/report';
 import { command, config, group, PROJECT_ROOT, projectDir, UserError } from '../lib/cli';
 import { YES_OPTION } from '../lib/cli/confirm';
-
-const out = (line: string) => void process.stdout.write(`${line}\n`);
+import { stdio } from '../lib/cli/io';
 
 const LOG = {
   type: 'string',
@@ -28,7 +28,10 @@ export default group({
         log: LOG,
       },
       examples: ['bin/roomler backup run'],
-      run: ({ values }) => runBackups(config(), { allowEmpty: values['allow-empty'], log: values.log }),
+      run: ({ values }) => {
+        const cfg = config();
+        return runBackups(cfg, { allowEmpty: values['allow-empty'] }, backupIO(stdio, values.log));
+      },
     }),
     verify: command({
       summary: 'check the newest snapshots: age, file count, hard-link sharing, MongoDB archive integrity',
@@ -51,7 +54,8 @@ export default group({
         if (values.sample !== undefined && !values.deep) throw new UserError('--sample applies only with --deep', 2);
         if (values.sample !== undefined && !Number.isInteger(values.sample))
           throw new UserError(`--sample must be a whole number (0 = every file), got ${values.sample}`, 2);
-        return verifyBackups(config(), { deep: values.deep ? { sample: values.sample ?? 100 } : undefined, log: values.log });
+        const cfg = config();
+        return verifyBackups(cfg, { deep: values.deep ? { sample: values.sample ?? 100 } : undefined }, backupIO(stdio, values.log));
       },
     }),
     install: command({
@@ -64,7 +68,7 @@ export default group({
         installSchedule(
           config(),
           { entry: join(PROJECT_ROOT, 'bin', 'roomler'), projectDir: projectDir(), dryRun: values['dry-run'], yes: values.yes },
-          out,
+          stdio,
         ),
     }),
   },

@@ -1,15 +1,22 @@
 import { join } from 'node:path';
 
-import { command, config, group, PROJECT_ROOT, projectDir, UserError } from '../lib/cli';
+import { command, config, group, projectDir, UserError } from '../lib/cli';
 import { YES_OPTION } from '../lib/cli/confirm';
-import { deploy, history, rollback } from '../lib/cluster/deploy';
+import { type IO, stdio } from '../lib/cli/io';
+import { deploy, history, type ReleaseIO, rollback } from '../lib/cluster/deploy';
 import { CONTEXT_OPTION, Kubectl } from '../lib/cluster/kubectl';
 import { LOCK_OPTIONS } from '../lib/cluster/lock';
-import { DIST_AS_IS_OPTION, EXIT_CODE_OPTION, runDiff, SYNTH_OPTION, withDiffExitCodes } from '../lib/gitops/diff';
+import { diffWithCluster, DIST_AS_IS_OPTION, EXIT_CODE_OPTION, SYNTH_OPTION, withDiffExitCodes } from '../lib/gitops/diff';
 import { ensureDistCurrent } from '../lib/gitops/fresh';
-import { say } from '../lib/process/interrupt';
+import { renderReport } from '../lib/gitops/report';
+import { withStdoutFallback } from '../lib/process/interrupt';
+import { formatHistory, formatReleaseSummary } from './tables';
 
-const note = (line: string) => void process.stderr.write(`${line}\n`);
+/** A release's output: results stay visible on stderr once stdout's reader went away; the summary as a table. */
+const releaseIO = (io: IO): ReleaseIO => {
+  const out = withStdoutFallback(io);
+  return { out: out.out, err: out.err, summary: (s) => out.out(formatReleaseSummary(s)) };
+};
 const TIMEOUT = {
   type: 'number',
   value: 'SECONDS',
@@ -77,23 +84,27 @@ export default group({
       run: ({ values }) => {
         if (values.synth && values['dist-as-is'])
           throw new UserError('--synth writes dist/ from the config, --dist-as-is deploys dist/ unchecked: give one of them', 2);
-        if (!values['dist-as-is']) ensureDistCurrent({ projectDir: projectDir(), synth: values.synth, log: say });
-        return deploy(config(), {
-          dist: join(projectDir(), 'dist'),
-          projectDir: projectDir(),
-          dryRun: values['dry-run'] === 'server',
-          yes: values.yes,
-          context: values.context,
-          timeoutSeconds: values.timeout,
-          pruneData: values['prune-data'],
-          atomic: values.atomic,
-          forceConflicts: values['force-conflicts'],
-          forceWithArgo: values['force-with-argo'],
-          waitLockSeconds: values['wait-lock'],
-          forceUnlock: values['force-unlock'],
-          sourceNote: values['dist-as-is'] ? '(--dist-as-is: not checked against synth)' : undefined,
-          log: say,
-        });
+        const io = releaseIO(stdio);
+        if (!values['dist-as-is']) for (const line of ensureDistCurrent({ projectDir: projectDir(), synth: values.synth })) io.out(line);
+        return deploy(
+          config(),
+          {
+            dist: join(projectDir(), 'dist'),
+            projectDir: projectDir(),
+            dryRun: values['dry-run'] === 'server',
+            yes: values.yes,
+            context: values.context,
+            timeoutSeconds: values.timeout,
+            pruneData: values['prune-data'],
+            atomic: values.atomic,
+            forceConflicts: values['force-conflicts'],
+            forceWithArgo: values['force-with-argo'],
+            waitLockSeconds: values['wait-lock'],
+            forceUnlock: values['force-unlock'],
+            sourceNote: values['dist-as-is'] ? '(--dist-as-is: not checked against synth)' : undefined,
+          },
+          io,
+        );
       },
     }),
     diff: command({
@@ -108,25 +119,23 @@ export default group({
       examples: ['bin/roomler deploy diff --context production', 'bin/roomler deploy diff --exit-code'],
       run: ({ values }) =>
         withDiffExitCodes(values['exit-code'], async () => {
+          const io = stdio;
           if (values.synth && values['dist-as-is']) throw new UserError('give one of --synth and --dist-as-is', 2);
-          if (!values['dist-as-is']) ensureDistCurrent({ projectDir: projectDir(), synth: values.synth, log: note });
-          return runDiff({
-            live: true,
-            context: values.context,
-            format: values.format as 'text' | 'markdown',
-            exitCode: values['exit-code'],
-            codeRoot: PROJECT_ROOT,
-            configDir: projectDir(),
-            write: (s) => void process.stdout.write(s),
-            note,
-          });
+          if (!values['dist-as-is']) for (const line of ensureDistCurrent({ projectDir: projectDir(), synth: values.synth })) io.err(line);
+          const r = await diffWithCluster(config(), { configDir: projectDir(), context: values.context }, io);
+          io.out(renderReport(r, values.format as 'text' | 'markdown').replace(/\n$/, ''));
+          return values['exit-code'] && r.changes.length ? 1 : 0;
         }),
     }),
     history: command({
       summary: 'list the recorded revisions (when, outcome, manifests digest, git commit, who) and who holds the lock',
       options: { context: CONTEXT_OPTION },
       examples: ['bin/roomler deploy history --context production'],
-      run: ({ values }) => history(config(), new Kubectl(values.context ?? config().root.context), say),
+      run: async ({ values }) => {
+        const cfg = config();
+        for (const line of formatHistory(await history(cfg, new Kubectl(values.context ?? cfg.root.context)))) stdio.out(line);
+        return 0;
+      },
     }),
     rollback: command({
       summary: "re-apply a recorded revision's manifests with the same lock, waves, waits, pruning and record",
@@ -139,17 +148,20 @@ export default group({
         const revision = positionals[0] === undefined ? undefined : Number(positionals[0]);
         if (revision !== undefined && !(Number.isInteger(revision) && revision > 0))
           throw new UserError(`deploy rollback: REVISION must be a revision number, got "${positionals[0]}"`, 2);
-        return rollback(config(), {
-          projectDir: projectDir(),
-          yes: values.yes,
-          context: values.context,
-          timeoutSeconds: values.timeout,
-          revision,
-          waitLockSeconds: values['wait-lock'],
-          forceUnlock: values['force-unlock'],
-          forceWithArgo: values['force-with-argo'],
-          log: say,
-        });
+        return rollback(
+          config(),
+          {
+            projectDir: projectDir(),
+            yes: values.yes,
+            context: values.context,
+            timeoutSeconds: values.timeout,
+            revision,
+            waitLockSeconds: values['wait-lock'],
+            forceUnlock: values['force-unlock'],
+            forceWithArgo: values['force-with-argo'],
+          },
+          releaseIO(stdio),
+        );
       },
     }),
   },

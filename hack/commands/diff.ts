@@ -1,10 +1,10 @@
-import { command, PROJECT_ROOT, projectDir, UserError } from '../lib/cli';
+import { command, config, PROJECT_ROOT, projectDir, UserError } from '../lib/cli';
+import { stdio } from '../lib/cli/io';
 import { CONTEXT_OPTION } from '../lib/cluster/kubectl';
 import { MAIN_BRANCHES } from '../lib/gitops/base';
-import { DIST_AS_IS_OPTION, EXIT_CODE_OPTION, runDiff, SYNTH_OPTION, withDiffExitCodes } from '../lib/gitops/diff';
+import { diffWithBase, diffWithCluster, DIST_AS_IS_OPTION, EXIT_CODE_OPTION, SYNTH_OPTION, withDiffExitCodes } from '../lib/gitops/diff';
 import { ensureDistCurrent } from '../lib/gitops/fresh';
-
-const note = (line: string) => void process.stderr.write(`${line}\n`);
+import { renderReport } from '../lib/gitops/report';
 
 // `bin/roomler diff`: the reviewer's view of a change to the manifests, object by object.
 export default command({
@@ -46,19 +46,15 @@ export default command({
         throw new UserError(`--${flag} applies only with --live`, 2);
     }
     if (values.synth && values['dist-as-is']) throw new UserError('give one of --synth and --dist-as-is', 2);
+    const io = stdio;
     return withDiffExitCodes(values['exit-code'], async () => {
-      if (values.live && !values['dist-as-is']) ensureDistCurrent({ projectDir: projectDir(), synth: values.synth, log: note });
-      return runDiff({
-        base: values.base,
-        format: values.format as 'text' | 'markdown',
-        live: values.live,
-        context: values.context,
-        codeRoot: PROJECT_ROOT,
-        configDir: projectDir(),
-        exitCode: values['exit-code'],
-        write: (s) => void process.stdout.write(s),
-        note,
-      });
+      if (values.live && !values['dist-as-is'])
+        for (const line of ensureDistCurrent({ projectDir: projectDir(), synth: values.synth })) io.err(line);
+      const r = values.live
+        ? await diffWithCluster(config(), { configDir: projectDir(), context: values.context }, io)
+        : await diffWithBase({ base: values.base, codeRoot: PROJECT_ROOT, configDir: projectDir() }, io);
+      io.out(renderReport(r, values.format as 'text' | 'markdown').replace(/\n$/, ''));
+      return values['exit-code'] && r.changes.length ? 1 : 0;
     });
   },
 });

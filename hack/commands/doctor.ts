@@ -1,10 +1,12 @@
 import { join } from 'node:path';
 
 import { command, config, projectDir } from '../lib/cli';
+import { operatorEnv } from '../lib/cli/dotenv';
+import { stdio } from '../lib/cli/io';
 import { CONTEXT_OPTION, contextFor, Kubectl } from '../lib/cluster/kubectl';
-import { secretSource } from '../lib/cluster/secrets';
 import { argocdChecks } from '../lib/doctor/argocd';
 import { clusterChecks, dnsChecks, hostChecks, type Line, nodeChecks, probeChecks, turnChecks } from '../lib/doctor/checks';
+import { formatDoctor } from './tables';
 
 // `bin/roomler doctor`: read-only health checks, one line each (ok / warn / fail / skipped), exit 1 on any fail.
 export default command({
@@ -13,7 +15,7 @@ export default command({
   examples: ['bin/roomler doctor --context production'],
   run: async ({ values }) => {
     const cfg = config();
-    const secret = secretSource(projectDir());
+    const secret = operatorEnv(projectDir());
     const lines: Line[] = [
       ...(await dnsChecks(cfg)),
       ...(await turnChecks(cfg, secret)),
@@ -23,10 +25,7 @@ export default command({
       ...(await nodeChecks(cfg, join(projectDir(), 'dist'))),
       ...(await hostChecks(cfg)),
     ];
-    const width = Math.max(...lines.map((l) => l.check.length));
-    for (const l of lines) process.stdout.write(`${l.status.padEnd(7)} ${l.check.padEnd(width)}  ${l.detail}\n`);
-    const count = (s: Line['status']) => lines.filter((l) => l.status === s).length;
-    process.stdout.write(`doctor: ${count('ok')} ok, ${count('warn')} warn, ${count('fail')} fail, ${count('skipped')} skipped\n`);
-    return count('fail') ? 1 : 0;
+    for (const line of formatDoctor(lines)) stdio.out(line);
+    return lines.some((l) => l.status === 'fail') ? 1 : 0;
   },
 });

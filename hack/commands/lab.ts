@@ -1,14 +1,14 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import { command, config, group, projectDir, UserError } from '../lib/cli';
+import { stdio } from '../lib/cli/io';
 import { argocdDir, labBinDir, sealedSecretsDir } from '../lib/lab/binaries';
-import { LAB_CONTEXT, type LabState, readLabState, startLab, stopLab } from '../lib/lab/cluster';
+import { LAB_CONTEXT, readLabState, saveLabState, startLab, stopLab } from '../lib/lab/cluster';
 import { applyLocalApplication, ARGOCD_VERSION, SEALED_SECRETS_VERSION, startGitops } from '../lib/lab/gitops';
 import { configuredNodes } from '../lib/lab/nodes';
 import { run } from '../lib/process/run';
 
-const out = (line: string) => void process.stdout.write(`${line}\n`);
 const DIR = {
   type: 'string',
   value: 'DIR',
@@ -67,28 +67,27 @@ export default group({
           }
         }
         const nodes = configuredNodes(cfg);
-        const binDir = await labBinDir();
+        const binDir = await labBinDir(stdio);
         // Built (or found) before the control plane starts, so a failed build leaves nothing running.
-        const tools = values.gitops ? { argocd: await argocdDir(), sealed: await sealedSecretsDir() } : undefined;
-        const s = await startLab({ dir, binDir, nodes, log: out });
-        out(`lab: up: API server ${s.server}, context ${LAB_CONTEXT}, nodes ${s.nodes.join(', ')}`);
-        out('lab: no containers run here: kwok reports Pods Running/Ready; nothing listens on NodePorts');
+        const tools = values.gitops ? { argocd: await argocdDir(stdio), sealed: await sealedSecretsDir(stdio) } : undefined;
+        const s = await startLab({ dir, binDir, nodes, io: stdio });
+        stdio.out(`lab: up: API server ${s.server}, context ${LAB_CONTEXT}, nodes ${s.nodes.join(', ')}`);
+        stdio.out('lab: no containers run here: kwok reports Pods Running/Ready; nothing listens on NodePorts');
         if (tools) {
           try {
             const kubectl = join(binDir, 'kubectl');
-            const g = await startGitops({ lab: s, kubectl, argocdDir: tools.argocd, sealedSecretsDir: tools.sealed, repo, log: out });
-            const all: LabState = { ...s, pids: { ...s.pids, ...g.pids } };
-            writeFileSync(join(dir, 'lab.json'), JSON.stringify(all, null, 2) + '\n');
-            out(`lab: git daemon serves ${repo} as ${g.repoURL}`);
-            out(`lab: seal for this controller with: bin/roomler secrets seal --cert ${g.certFile}`);
-            out('lab: (SealedSecrets sealed for another controller do not decrypt here)');
-            out(await applyLocalApplication(cfg, { lab: s, kubectl, repo, repoURL: g.repoURL }));
+            const g = await startGitops({ lab: s, kubectl, argocdDir: tools.argocd, sealedSecretsDir: tools.sealed, repo, io: stdio });
+            saveLabState({ ...s, pids: { ...s.pids, ...g.pids } });
+            stdio.out(`lab: git daemon serves ${repo} as ${g.repoURL}`);
+            stdio.out(`lab: seal for this controller with: bin/roomler secrets seal --cert ${g.certFile}`);
+            stdio.out('lab: (SealedSecrets sealed for another controller do not decrypt here)');
+            stdio.out(await applyLocalApplication(cfg, { lab: s, kubectl, repo, repoURL: g.repoURL }));
           } catch (e) {
             await stopLab(readLabState(dir) ?? s);
             throw e;
           }
         }
-        out(`lab: use it with: eval "$(bin/roomler lab env${values.dir ? ` --dir ${dir}` : ''})"`);
+        stdio.out(`lab: use it with: eval "$(bin/roomler lab env${values.dir ? ` --dir ${dir}` : ''})"`);
         return 0;
       },
     }),
@@ -101,7 +100,7 @@ export default group({
         const s = readLabState(dir);
         if (!s) throw new UserError(`no lab in ${dir}`);
         await stopLab(s, true);
-        out(`lab: stopped and removed ${dir}`);
+        stdio.out(`lab: stopped and removed ${dir}`);
         return 0;
       },
     }),
@@ -113,8 +112,8 @@ export default group({
         const dir = values.dir ?? defaultDir();
         const s = readLabState(dir);
         if (!s || !existsSync(s.kubeconfig)) throw new UserError(`no lab in ${dir}: bin/roomler lab up first`);
-        out(`export KUBECONFIG='${s.kubeconfig}'`);
-        out(`export PATH='${await labBinDir()}':"$PATH"`);
+        stdio.out(`export KUBECONFIG='${s.kubeconfig}'`);
+        stdio.out(`export PATH='${await labBinDir(stdio)}':"$PATH"`);
         return 0;
       },
     }),

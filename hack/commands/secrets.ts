@@ -1,9 +1,10 @@
 import { command, config, group, projectDir } from '../lib/cli';
 import { YES_OPTION } from '../lib/cli/confirm';
+import { stdio } from '../lib/cli/io';
 import { CONTEXT_OPTION } from '../lib/cluster/kubectl';
 import { LOCK_OPTIONS } from '../lib/cluster/lock';
-import { applySecrets, applyTlsSecret, printRedacted, sealSecrets } from '../lib/cluster/secrets';
-import { say as out } from '../lib/process/interrupt';
+import { sealSecrets } from '../lib/cluster/sealing';
+import { applySecrets, applyTlsSecret, redactedSecrets } from '../lib/cluster/secrets';
 
 // `bin/roomler secrets <apply|seal>`: Secrets from the operator's .env, never on disk in plain text, never in argv.
 export default group({
@@ -11,7 +12,8 @@ export default group({
     apply: command({
       summary: 'create or update the Secrets (and their namespaces) in the cluster from .env and the environment',
       description:
-        'The manifests go to kubectl on stdin: nothing on disk, nothing in any argv. Takes the same cluster lock as deploy while it applies (exit 75 naming the holder when another run has it).',
+        'The manifests go to kubectl on stdin: nothing on disk, nothing in any argv. Takes the same cluster lock as deploy while it applies (exit 75 naming the holder when another run has it). ' +
+        'A Secret whose value changes (a rotation) reaches running Pods only when they restart: the workloads in dist/ that read one are named before it asks and restarted (kubectl rollout restart) after it applied.',
       options: {
         context: {
           ...CONTEXT_OPTION,
@@ -23,13 +25,15 @@ export default group({
         yes: YES_OPTION,
       },
       examples: ['bin/roomler secrets apply --context production', 'bin/roomler secrets apply --dry-run'],
-      run: async ({ values }) =>
-        values['dry-run']
-          ? printRedacted(config(), projectDir(), out)
-          : applySecrets(config(), projectDir(), values.context, values.yes, out, {
-              waitLockSeconds: values['wait-lock'],
-              forceUnlock: values['force-unlock'],
-            }),
+      run: async ({ values }) => {
+        const io = stdio;
+        if (values['dry-run']) {
+          io.out(redactedSecrets(config(), projectDir()).replace(/\n$/, ''));
+          return 0;
+        }
+        const lock = { waitLockSeconds: values['wait-lock'], forceUnlock: values['force-unlock'] };
+        return applySecrets(config(), { projectDir: projectDir(), context: values.context, yes: values.yes, ...lock }, io);
+      },
     }),
     seal: command({
       summary: 'write SealedSecrets into sealed/ for GitOps (kubeseal-compatible, strict scope)',
@@ -46,7 +50,7 @@ export default group({
         prune: { type: 'boolean', description: 'delete the sealed/ files of namespaces no configured instance renders' },
       },
       examples: ['bin/roomler secrets seal --cert controller.pem', 'bin/roomler secrets seal --cert controller.pem --prune'],
-      run: async ({ values }) => sealSecrets(config(), projectDir(), values.cert, out, values.prune),
+      run: async ({ values }) => sealSecrets(config(), { projectDir: projectDir(), certFile: values.cert, prune: values.prune }, stdio),
     }),
     tls: command({
       summary: "create or update coturn's TLS certificate Secret (coturn.tlsSecretName) from PEM files",
@@ -61,11 +65,11 @@ export default group({
         yes: YES_OPTION,
       },
       examples: ['bin/roomler secrets tls --cert live/turn.roomler.live/fullchain.pem --key live/turn.roomler.live/privkey.pem'],
-      run: async ({ values }) =>
-        applyTlsSecret(config(), values.cert, values.key, values.context, values.yes, out, {
-          waitLockSeconds: values['wait-lock'],
-          forceUnlock: values['force-unlock'],
-        }),
+      run: async ({ values }) => {
+        const lock = { waitLockSeconds: values['wait-lock'], forceUnlock: values['force-unlock'] };
+        const o = { certFile: values.cert, keyFile: values.key, context: values.context, yes: values.yes, ...lock };
+        return applyTlsSecret(config(), o, stdio);
+      },
     }),
   },
   examples: [

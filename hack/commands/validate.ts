@@ -4,6 +4,7 @@ import { join, relative, resolve } from 'node:path';
 import { exists, FileProblem, readUtf8 } from '../../lib/config/files';
 import { formatFindings, validateReport } from '../../lib/validate';
 import { command, config, projectDir, UserError } from '../lib/cli';
+import { stdio } from '../lib/cli/io';
 
 /** A directory to list (through symlinks); a dangling link or a file is not one, and is read (and refused) as a file. */
 const isDirectory = (p: string) => {
@@ -42,13 +43,14 @@ export default command({
     const report = validateReport(files, config());
     const errors = report.findings.filter((f) => f.severity === 'error').length;
     const warnings = report.findings.length - errors;
+    const io = stdio;
     if (values.format === 'json') {
-      process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      io.out(JSON.stringify(report, null, 2));
     } else {
-      if (report.findings.length) process.stdout.write(formatFindings(report.findings) + '\n');
-      for (const e of report.exemptions) process.stdout.write(`EXEMPT [${e.check}] ${e.object}: ${e.reason}\n`);
-      process.stdout.write(
-        `validate: ${report.objects} objects in ${files.size} file(s): ${errors} error(s), ${warnings} warning(s), ${report.exemptions.length} exemption(s)\n`,
+      if (report.findings.length) io.out(formatFindings(report.findings));
+      for (const e of report.exemptions) io.out(`EXEMPT [${e.check}] ${e.object}: ${e.reason}`);
+      io.out(
+        `validate: ${report.objects} objects in ${files.size} file(s): ${errors} error(s), ${warnings} warning(s), ${report.exemptions.length} exemption(s)`,
       );
     }
     return errors ? 1 : 0;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { readDist } from '../../hack/lib/cluster/deploy';
-import { keyOf } from '../../hack/lib/cluster/releases';
+import { keyOf } from '../../lib/manifest';
 import { roomler } from '../support/cli';
 import { eventually, type TestCluster, useCluster } from '../support/cluster';
 import { cleanupDirs, emptyDir } from '../support/synth';
@@ -12,7 +12,7 @@ import { createSecrets, deploy, exists, project } from './support';
 
 afterAll(cleanupDirs);
 
-// deploy that cleans up and can go back (issue 22), against a real API server, scheduler and controllers.
+// deploy that cleans up and can go back, against a real API server, scheduler and controllers.
 
 const DATA = new Set(['PersistentVolume', 'PersistentVolumeClaim', 'Namespace']);
 const history = (cluster: TestCluster) => roomler(['deploy', 'history'], { env: cluster.env });

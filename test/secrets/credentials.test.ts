@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { sealValue } from '../../hack/lib/cluster/secrets';
+import { sealValue } from '../../hack/lib/cluster/sealing';
 import { turnPassword } from '../../lib/turn';
 import { cleanupDirs, emptyDir } from '../support/synth';
 import { keyPair, unseal } from './support';

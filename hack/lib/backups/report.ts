@@ -1,34 +1,26 @@
 import { appendFileSync, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 
+import type { IO } from '../cli/io';
+
 /** A log file is rotated when it reaches this size at the start of a command; LOG_KEEP old ones are kept. */
 export const LOG_ROTATE_BYTES = 1024 * 1024;
 export const LOG_KEEP = 5;
 
-/** Where `backup run` and `backup verify` say what they did. */
-export interface Reporter {
-  /** A line of the outcome (`ok …`, the summary of a success). */
-  info(line: string): void;
-  /** Something went wrong: always reaches stderr, so cron mails it. */
-  fail(line: string): void;
+/** Where `backup run` and `backup verify` say what they did: outcome lines (out), failures (err) and progress. */
+export interface BackupIO extends IO {
   /** rsync's progress every few seconds. */
   progress(line: string): void;
 }
 
 /**
- * Without a log file: outcome lines on stdout, failures and progress on stderr. With one (what the installed
- * schedule passes as --log): every line goes to the file, timestamped, and only failures also to stderr, so
+ * Without a log file: outcome lines to `io.out`, failures and progress to `io.err`. With one (what the installed
+ * schedule passes as --log): every line goes to the file, timestamped, and only failures also to `io.err`, so
  * cron's mail (MAILTO) holds what went wrong and nothing when all went well. The file is rotated first when it
  * has grown past LOG_ROTATE_BYTES: FILE.1 … FILE.LOG_KEEP, the oldest dropped.
  */
-export function reporter(
-  logFile?: string,
-  io: { out: (s: string) => void; err: (s: string) => void } = {
-    out: (s) => void process.stdout.write(s),
-    err: (s) => void process.stderr.write(s),
-  },
-): Reporter {
-  if (!logFile) return { info: (l) => io.out(`${l}\n`), fail: (l) => io.err(`${l}\n`), progress: (l) => io.err(`${l}\n`) };
+export function backupIO(io: IO, logFile?: string): BackupIO {
+  if (!logFile) return { out: (l) => io.out(l), err: (l) => io.err(l), progress: (l) => io.err(l) };
   mkdirSync(dirname(logFile), { recursive: true });
   if (existsSync(logFile) && statSync(logFile).size >= LOG_ROTATE_BYTES) {
     for (let n = LOG_KEEP - 1; n >= 1; n--) if (existsSync(`${logFile}.${n}`)) renameSync(`${logFile}.${n}`, `${logFile}.${n + 1}`);
@@ -36,10 +28,10 @@ export function reporter(
   }
   const write = (l: string) => appendFileSync(logFile, `${new Date().toISOString()} ${l}\n`);
   return {
-    info: write,
-    fail: (l) => {
+    out: write,
+    err: (l) => {
       write(l);
-      io.err(`${l}\n`);
+      io.err(l);
     },
     progress: write,
   };

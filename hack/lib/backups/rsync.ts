@@ -39,7 +39,7 @@ export const sshRun = (ssh: Ssh, command: string, timeoutMs = 120_000) =>
   run('ssh', [...sshArgs(ssh), `${ssh.user}@${ssh.host}`, command], { timeoutMs });
 
 /**
- * -aHAX --numeric-ids: hard links, ACLs, xattrs and ids survive (FIELD-NOTES). --sparse: runs of zeros are
+ * -aHAX --numeric-ids: hard links, ACLs, xattrs and ids survive (docs/reference-topology.md). --sparse: runs of zeros are
  * written as holes, so a sparse file (a 200 MB one holding 1 MB of data in the hostile-tree test) stays sparse on
  * the node and in every snapshot instead of becoming 200 MB of disk. Not --preallocate: it allocates every byte
  * up front, which is exactly what must not happen to a sparse file, and buys nothing on ext4/xfs for write-once
@@ -243,17 +243,17 @@ export function parseProgress(line: string): { bytes: number; percent: number; r
 }
 
 /**
- * Starts rsync and reports progress: a bar on a TTY, a plain line every 5 s otherwise. With `lockFile`, rsync
- * runs holding that lock itself (see underLock), so a transfer that somehow outlived its command still keeps the
- * next run away from what it is writing.
+ * Starts rsync and reports progress: a bar when stderr is a terminal, otherwise a line to `progress` every 5 s. With
+ * `lockFile`, rsync runs holding that lock itself (see underLock), so a transfer that somehow outlived its command
+ * still keeps the next run away from what it is writing.
  */
 export async function rsyncWithProgress(
   args: string[],
   label: string,
   timeoutMs: number,
-  o: { lockFile?: string; progress?: (line: string) => void } = {},
+  o: { lockFile?: string; progress: (line: string) => void },
 ): Promise<RunResult> {
-  const progress = o.progress ?? ((line: string) => void process.stderr.write(`${line}\n`));
+  const progress = o.progress;
   const rsyncArgs = ['--info=progress2', '--no-inc-recursive', ...args];
   const [file, argv] = o.lockFile ? underLock(o.lockFile, 'rsync', rsyncArgs) : ['rsync', rsyncArgs];
   const child = start(file, argv, { timeoutMs });

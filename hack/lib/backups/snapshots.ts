@@ -14,6 +14,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { LoadedConfig } from '../../../lib/config';
 import { ARCHIVE_NAME, type ArchiveManifest } from '../../../lib/config/mongo-backup';
@@ -87,7 +88,7 @@ export const transferLock = (dir: string) => join(dir, '.transfer.lock');
 export async function snapshot(
   cfg: LoadedConfig,
   set: BackupSet,
-  options: { allowEmpty: boolean; progress?: (line: string) => void },
+  options: { allowEmpty: boolean; progress: (line: string) => void },
 ): Promise<string> {
   const b = cfg.root.backup;
   const dir = join(b.basePath, set.name);
@@ -101,11 +102,11 @@ export async function snapshot(
       await acquireLock(transferLock(dir), `an rsync of an earlier run (still writing ${set.name}/*.partial)`, { waitSeconds: 5 })
     )();
   }
-  // Never resume into a half-written snapshot: rsync would chmod inodes shared with older ones (FIELD-NOTES).
+  // Never resume into a half-written snapshot: rsync would chmod inodes shared with older ones (docs/backups.md).
   for (const n of partials) rmSync(join(dir, n), { recursive: true, force: true });
   let stamp = stampNow();
   while (existsSync(join(dir, stamp))) {
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
     stamp = stampNow();
   }
   const partial = join(dir, `${stamp}.partial`);
@@ -167,10 +168,17 @@ export function prune(dir: string, keep: number, now = Date.now()): { pruned: st
   return { pruned: doomed, future };
 }
 
+/** One check of `backup verify`. */
 export interface Check {
   readonly ok: boolean;
-  readonly line: string;
+  /** The backup set it is about. */
+  readonly set: string;
+  /** What was found, in words. */
+  readonly detail: string;
 }
+
+/** A check as `backup verify` prints it: `ok   uploads: …` or `FAIL uploads: …`. */
+export const checkLine = (c: Check) => `${c.ok ? 'ok  ' : 'FAIL'} ${c.set}: ${c.detail}`;
 
 /** Files of `a` that have the same relative path, size and mtime in `b`, and how many share the inode. */
 function linkSharing(a: string, b: string): { candidates: number; shared: number } {
@@ -209,8 +217,8 @@ export interface VerifyOptions {
 export async function verifySet(cfg: LoadedConfig, set: BackupSet, o: VerifyOptions = {}): Promise<Check[]> {
   const dir = join(cfg.root.backup.basePath, set.name);
   const out: Check[] = [];
-  const ok = (line: string) => out.push({ ok: true, line: `ok   ${set.name}: ${line}` });
-  const fail = (line: string) => out.push({ ok: false, line: `FAIL ${set.name}: ${line}` });
+  const ok = (detail: string) => out.push({ ok: true, set: set.name, detail });
+  const fail = (detail: string) => out.push({ ok: false, set: set.name, detail });
   const latest = latestOf(dir);
   if (!latest) {
     fail(`no snapshot: ${join(dir, 'latest')} is missing or dangling`);
@@ -278,7 +286,7 @@ export async function verifySet(cfg: LoadedConfig, set: BackupSet, o: VerifyOpti
  * new size or mtime, or is gone, and is counted, not failed.
  */
 async function deepCheck(cfg: LoadedConfig, set: BackupSet, snap: string, latest: string, sample: number): Promise<Check[]> {
-  const line = (ok: boolean, text: string): Check => ({ ok, line: `${ok ? 'ok  ' : 'FAIL'} ${set.name}: ${text}` });
+  const line = (ok: boolean, detail: string): Check => ({ ok, set: set.name, detail });
   let cmp;
   try {
     cmp = await compareChecksums(cfg.root.ssh, snap, set.source, {

@@ -164,7 +164,7 @@ function guardStreams(): void {
 export function main(argv = process.argv.slice(2)): void {
   guardStreams();
   watchNpmParent();
-  runCli(argv).then((code) => {
+  void runCli(argv).then((code) => {
     process.exitCode = code;
   });
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 
 // `npm run X` (npm 11) does not pass SIGTERM/SIGINT sent to npm's own pid on to the script: npm exits 143 at once
-// and the command runs on to completion (FIELD-NOTES). The documented entry point, bin/roomler, is the process the
+// and the command runs on to completion (docs/reference-topology.md). The documented entry point, bin/roomler, is the process the
 // signal reaches. For the npm scripts, which remain for convenience, a command notices that npm went away and
 // treats it as SIGTERM, so an interrupted cutover still restores instead of finishing unobserved.
 

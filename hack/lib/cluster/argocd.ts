@@ -1,13 +1,15 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import type { LoadedConfig } from '../../../lib/config';
+import { type K8sObject, objectKey } from '../../../lib/manifest';
 import { SYNC_OPTIONS } from '../../../lib/sync-waves';
 import { UserError } from '../cli/errors';
+import type { IO } from '../cli/io';
 import type { Kubectl } from './kubectl';
 
 // What this project needs to know about an Argo CD in the cluster: which Applications manage the namespaces a
 // deploy would change (deploy and Argo must not fight over objects), how they stand (doctor), how Argo tracks
 // resources, and what an Application keeps because Git dropped it but its sync options forbid the prune.
-
-type Obj = Record<string, any>;
 
 /** Argo CD's annotation tracking: `<app>:<group>/<kind>:<namespace>/<name>` on every object it applied. */
 export const TRACKING_ID = 'argocd.argoproj.io/tracking-id';
@@ -39,7 +41,7 @@ export interface AppSummary {
   readonly destination: { readonly server?: string; readonly name?: string; readonly namespace?: string };
 }
 
-const summary = (a: Obj): AppSummary => ({
+const summary = (a: K8sObject): AppSummary => ({
   namespace: a.metadata.namespace,
   name: a.metadata.name,
   sync: a.status?.sync?.status ?? 'Unknown',
@@ -54,7 +56,7 @@ const summary = (a: Obj): AppSummary => ({
 
 export const appName = (a: Pick<AppSummary, 'namespace' | 'name'>) => `${a.namespace}/${a.name}`;
 export const resourceName = (r: Pick<AppResource, 'kind' | 'namespace' | 'name'>) =>
-  `${r.kind}/${r.namespace ? `${r.namespace}/` : ''}${r.name}`;
+  objectKey({ kind: r.kind, namespace: r.namespace || undefined, name: r.name });
 
 /**
  * Every Argo CD Application in the cluster kubectl talks to. `none` when Argo CD is not installed there (no
@@ -62,7 +64,7 @@ export const resourceName = (r: Pick<AppResource, 'kind' | 'namespace' | 'name'>
  */
 export async function listApplications(kubectl: Kubectl): Promise<{ apps: AppSummary[] } | { none: true } | { unknown: string }> {
   const r = await kubectl.run(['get', 'applications.argoproj.io', '--all-namespaces', '-o', 'json'], { timeoutMs: 30_000 });
-  if (r.exitCode === 0) return { apps: (JSON.parse(r.stdout).items as Obj[]).map(summary) };
+  if (r.exitCode === 0) return { apps: (JSON.parse(r.stdout).items as K8sObject[]).map(summary) };
   const err = r.stderr.trim().split('\n').pop() ?? '';
   if (/doesn't have a resource type|the server could not find the requested resource/.test(err)) return { none: true };
   return {
@@ -98,7 +100,7 @@ export async function argoManaged(
   for (const ns of namespaces) for (const a of apps) if (manages(a, ns, server)) add(ns, appName(a));
   // An Argo CD elsewhere (another cluster's) leaves its mark on what it applied, with annotation tracking.
   const live = await kubectl.run(['get', 'namespaces', '-o', 'json'], { timeoutMs: 30_000 });
-  for (const n of live.exitCode === 0 ? (JSON.parse(live.stdout).items as Obj[]) : []) {
+  for (const n of live.exitCode === 0 ? (JSON.parse(live.stdout).items as K8sObject[]) : []) {
     const id: string | undefined = n.metadata?.annotations?.[TRACKING_ID];
     const app = id?.split(':')[0];
     if (app && namespaces.includes(n.metadata.name) && !owners.get(n.metadata.name)?.some((o) => o.endsWith(`/${app}`))) {
@@ -117,22 +119,22 @@ export async function refuseArgoManaged(
   kubectl: Kubectl,
   namespaces: readonly string[],
   server: string,
-  o: { force: boolean; dryRun: boolean; log: (line: string) => void },
+  o: { force: boolean; dryRun: boolean; io: IO },
 ): Promise<void> {
   const { owners, unknown } = await argoManaged(kubectl, namespaces, server);
-  if (unknown) o.log(`deploy: cannot tell whether Argo CD manages ${namespaces.join(', ')}: ${unknown}`);
+  if (unknown) o.io.out(`deploy: cannot tell whether Argo CD manages ${namespaces.join(', ')}: ${unknown}`);
   if (!owners.size) return;
   const list = [...owners].map(([ns, apps]) => `namespace ${ns} by Application ${apps.join(', ')}`).join('; ');
   const why = 'Argo CD would revert what deploy applies and deploy would prune what Argo CD applied';
   if (o.force) {
-    o.log(`deploy: --force-with-argo: deploying although Argo CD manages it (${list}); ${why}`);
+    o.io.out(`deploy: --force-with-argo: deploying although Argo CD manages it (${list}); ${why}`);
     return;
   }
   const message =
     `Argo CD manages what this deploy would change: ${list}. ${why}: ` +
     'commit the change to the GitOps repository instead, or pass --force-with-argo';
   if (o.dryRun) {
-    o.log(`dry run: a real deploy would refuse: ${message}`);
+    o.io.out(`dry run: a real deploy would refuse: ${message}`);
     return;
   }
   throw new UserError(`${message}; nothing was applied`);
@@ -162,13 +164,13 @@ export async function keptResources(
 const resourceArg = (r: Pick<AppResource, 'kind' | 'group'>) => (r.group ? `${r.kind.toLowerCase()}.${r.group}` : r.kind.toLowerCase());
 const nsArgs = (r: Pick<AppResource, 'namespace'>) => (r.namespace ? ['-n', r.namespace] : []);
 
-async function getLive(kubectl: Kubectl, r: AppResource): Promise<Obj | undefined> {
+async function getLive(kubectl: Kubectl, r: AppResource): Promise<K8sObject | undefined> {
   const g = await kubectl.run(['get', resourceArg(r), r.name, ...nsArgs(r), '-o', 'json'], { timeoutMs: 30_000 });
   return g.exitCode === 0 ? JSON.parse(g.stdout) : undefined;
 }
 
 /** The data an object holds, in words: what deleting it takes along and what stays on the node. */
-async function dataHeld(kubectl: Kubectl, r: AppResource, live: Obj): Promise<string> {
+async function dataHeld(kubectl: Kubectl, r: AppResource, live: K8sObject): Promise<string> {
   const volume = async (pvName?: string): Promise<string> => {
     if (!pvName) return 'no volume bound';
     const g = await kubectl.run(['get', 'pv', pvName, '-o', 'json'], { timeoutMs: 30_000 });
@@ -184,7 +186,7 @@ async function dataHeld(kubectl: Kubectl, r: AppResource, live: Obj): Promise<st
   if (r.kind === 'PersistentVolume') return (await volume(r.name)).replace(/^volume \S+: /, '');
   if (r.kind === 'Namespace') {
     const g = await kubectl.run(['get', 'pvc', '-n', r.name, '-o', 'json'], { timeoutMs: 30_000 });
-    const claims: Obj[] = g.exitCode === 0 ? JSON.parse(g.stdout).items : [];
+    const claims: K8sObject[] = g.exitCode === 0 ? JSON.parse(g.stdout).items : [];
     const held = await Promise.all(claims.map(async (c) => `claim ${c.metadata.name} (${await volume(c.spec?.volumeName)})`));
     return `every object in it, whoever created it${held.length ? `, with ${held.join('; ')}` : ''}`;
   }
@@ -209,32 +211,18 @@ export const retireName = (r: Pick<AppResource, 'kind' | 'namespace' | 'name'>) 
 const RETIRE_ORDER = (kind: string) =>
   kind === 'PersistentVolume' ? 3 : kind === 'Namespace' ? 2 : kind === 'PersistentVolumeClaim' ? 1 : 0;
 
-/**
- * `argocd retire`: deletes, on purpose, what the Application keeps because Git dropped it but its sync options
- * (Prune=false) forbid Argo CD to prune it: a claim, a volume, a removed instance's Namespace. Without names it only
- * lists them. Then asks Argo CD to refresh and waits for the Application to report Synced.
- */
-export async function retire(
-  cfg: LoadedConfig,
-  kubectl: Kubectl,
-  names: readonly string[],
-  o: { yes: boolean; waitSeconds: number; log: (line: string) => void },
-): Promise<number> {
-  if (!cfg.root.argocd.enabled) throw new UserError('argocd.enabled is false in the config: there is no Application to retire objects of');
-  await kubectl.connect();
-  const app = await configuredApplication(cfg, kubectl);
-  const id = `${cfg.root.argocd.namespace}/${cfg.root.argocd.name}`;
-  if (!app) throw new UserError(`Application ${id} does not exist in this cluster (apply dist/argocd.k8s.yaml first)`);
-  const kept = await keptResources(kubectl, app);
-  if (!names.length) {
-    if (!kept.length) o.log(`argocd: Application ${id} keeps nothing that Git dropped (sync ${app.sync}, health ${app.health})`);
-    for (const k of kept)
-      o.log(
-        `argocd: ${id} keeps ${resourceName(k.resource)} (${k.options || 'no sync options'}): ${k.data}; ` +
-          `retire it with bin/roomler argocd retire ${retireName(k.resource)}`,
-      );
-    return 0;
-  }
+/** `argocd retire` without names: each kept object with the data it holds, and how to retire it. */
+function listKept(app: AppSummary, id: string, kept: readonly { resource: AppResource; options: string; data: string }[], io: IO): void {
+  if (!kept.length) io.out(`argocd: Application ${id} keeps nothing that Git dropped (sync ${app.sync}, health ${app.health})`);
+  for (const k of kept)
+    io.out(
+      `argocd: ${id} keeps ${resourceName(k.resource)} (${k.options || 'no sync options'}): ${k.data}; ` +
+        `retire it with bin/roomler argocd retire ${retireName(k.resource)}`,
+    );
+}
+
+/** The kept objects `names` (or `all`) name, in deletion order; a name of anything not kept is refused (exit 2). */
+function chosenForRetirement<K extends { resource: AppResource }>(names: readonly string[], kept: readonly K[], id: string): K[] {
   const chosen = names.includes('all') ? kept : names.map((n) => kept.find((k) => retireName(k.resource) === n) ?? n);
   const unknown = chosen.filter((c): c is string => typeof c === 'string');
   if (unknown.length) {
@@ -245,9 +233,61 @@ export async function retire(
       2,
     );
   }
-  const retiring = (chosen as typeof kept).sort((a, b) => RETIRE_ORDER(a.resource.kind) - RETIRE_ORDER(b.resource.kind));
+  return (chosen as K[]).sort((a, b) => RETIRE_ORDER(a.resource.kind) - RETIRE_ORDER(b.resource.kind));
+}
+
+/** After the deletions: asks Argo CD to refresh, then waits up to `waitSeconds` for the Application to report Synced. */
+async function waitForSynced(cfg: LoadedConfig, kubectl: Kubectl, app: AppSummary, waitSeconds: number, io: IO): Promise<void> {
+  const id = appName(app);
+  // Argo CD notices deletions by itself; a refresh makes it compare at once.
+  await kubectl.run(
+    ['annotate', 'applications.argoproj.io', app.name, '-n', app.namespace, '--overwrite', 'argocd.argoproj.io/refresh=normal'],
+    { timeoutMs: 30_000 },
+  );
+  const deadline = Date.now() + waitSeconds * 1000;
+  for (;;) {
+    const now = await configuredApplication(cfg, kubectl);
+    const left = now?.resources.filter((r) => r.requiresPruning) ?? [];
+    if (now?.sync === 'Synced') {
+      io.out(`argocd: Application ${id} is Synced (health ${now.health})`);
+      return;
+    }
+    if (Date.now() > deadline) {
+      io.out(
+        `argocd: Application ${id} is ${now?.sync ?? 'gone'} after ${waitSeconds} s` +
+          (left.length ? `; it still keeps ${left.map(resourceName).join(', ')}` : ''),
+      );
+      return;
+    }
+    await sleep(1000);
+  }
+}
+
+/**
+ * `argocd retire`: deletes, on purpose, what the Application keeps because Git dropped it but its sync options
+ * (Prune=false) forbid Argo CD to prune it: a claim, a volume, a removed instance's Namespace. Without names it only
+ * lists them. Then asks Argo CD to refresh and waits for the Application to report Synced.
+ */
+export async function retire(
+  cfg: LoadedConfig,
+  kubectl: Kubectl,
+  names: readonly string[],
+  o: { yes: boolean; waitSeconds: number },
+  io: IO,
+): Promise<number> {
+  if (!cfg.root.argocd.enabled) throw new UserError('argocd.enabled is false in the config: there is no Application to retire objects of');
+  await kubectl.connect();
+  const app = await configuredApplication(cfg, kubectl);
+  const id = `${cfg.root.argocd.namespace}/${cfg.root.argocd.name}`;
+  if (!app) throw new UserError(`Application ${id} does not exist in this cluster (apply dist/argocd.k8s.yaml first)`);
+  const kept = await keptResources(kubectl, app);
+  if (!names.length) {
+    listKept(app, id, kept, io);
+    return 0;
+  }
+  const retiring = chosenForRetirement(names, kept, id);
   if (!retiring.length) {
-    o.log(`argocd: Application ${id} keeps nothing that Git dropped`);
+    io.out(`argocd: Application ${id} keeps nothing that Git dropped`);
     return 0;
   }
   const namespaces = [
@@ -255,40 +295,16 @@ export async function retire(
       retiring.map((k) => (k.resource.kind === 'Namespace' ? k.resource.name : k.resource.namespace)).filter((x): x is string => !!x),
     ),
   ];
-  await kubectl.confirmChange(
-    'argocd retire',
-    namespaces,
-    o.yes,
-    retiring.map((k) => `delete:          ${resourceName(k.resource)}: ${k.data}`),
-  );
+  const deletes = retiring.map((k) => `delete:          ${resourceName(k.resource)}: ${k.data}`);
+  await kubectl.confirmChange('argocd retire', namespaces, o.yes, deletes);
   for (const k of retiring) {
-    o.log(`argocd: deleting ${resourceName(k.resource)}`);
+    io.out(`argocd: deleting ${resourceName(k.resource)}`);
     await kubectl.must(
       `deleting ${resourceName(k.resource)}`,
       ['delete', resourceArg(k.resource), k.resource.name, ...nsArgs(k.resource), '--wait=true', '--timeout=300s'],
       { timeoutMs: 330_000 },
     );
   }
-  // Argo CD notices deletions by itself; a refresh makes it compare at once.
-  await kubectl.run(
-    ['annotate', 'applications.argoproj.io', app.name, '-n', app.namespace, '--overwrite', 'argocd.argoproj.io/refresh=normal'],
-    { timeoutMs: 30_000 },
-  );
-  const deadline = Date.now() + o.waitSeconds * 1000;
-  for (;;) {
-    const now = await configuredApplication(cfg, kubectl);
-    const left = now?.resources.filter((r) => r.requiresPruning) ?? [];
-    if (now?.sync === 'Synced') {
-      o.log(`argocd: Application ${id} is Synced (health ${now.health})`);
-      return 0;
-    }
-    if (Date.now() > deadline) {
-      o.log(
-        `argocd: Application ${id} is ${now?.sync ?? 'gone'} after ${o.waitSeconds} s` +
-          (left.length ? `; it still keeps ${left.map(resourceName).join(', ')}` : ''),
-      );
-      return 0;
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+  await waitForSynced(cfg, kubectl, app, o.waitSeconds, io);
+  return 0;
 }

@@ -1,6 +1,5 @@
+import type { K8sObject } from '../../../lib/manifest';
 import type { Kubectl } from './kubectl';
-
-type Obj = Record<string, any>;
 
 // Why something in the cluster is not as deploy wants it, named as a cause: the other party (the foreign Pod and its
 // ports, the field manager, the missing right, the volume a claim waits for, the failing init container, the node
@@ -96,16 +95,16 @@ export async function missingRights(kubectl: Kubectl, rights: readonly Right[]):
 // Pods: readiness from the Pod's own Ready condition, init containers, the node's state.
 
 /** Why a node's reports cannot be trusted (not Ready, or its kubelet stopped renewing its heartbeat), if so. */
-export function nodeProblem(node: Obj | undefined, heartbeat?: Obj): string | undefined {
+export function nodeProblem(node: K8sObject | undefined, heartbeat?: K8sObject): string | undefined {
   if (!node) return undefined;
-  const ready = (node.status?.conditions ?? []).find((c: Obj) => c.type === 'Ready');
+  const ready = (node.status?.conditions ?? []).find((c: K8sObject) => c.type === 'Ready');
   const name = node.metadata.name;
   if (ready && ready.status !== 'True') {
     const state = ready.status === 'Unknown' ? 'unreachable (Ready=Unknown)' : 'NotReady';
     const why = ready.message ? ` (${ready.message})` : '';
     return `node ${name} is ${state} since ${ready.lastTransitionTime}${why}: what its Pods report is stale`;
   }
-  if ((node.spec?.taints ?? []).some((t: Obj) => t.key === 'node.kubernetes.io/unreachable')) {
+  if ((node.spec?.taints ?? []).some((t: K8sObject) => t.key === 'node.kubernetes.io/unreachable')) {
     return `node ${name} is tainted unreachable: what its Pods report is stale`;
   }
   const renewed = heartbeat?.spec?.renewTime;
@@ -129,7 +128,7 @@ export async function nodeProblems(kubectl: Kubectl, names: readonly string[]): 
   const items = (r: { exitCode: number | undefined; stdout: string }) => {
     if (r.exitCode !== 0) return [];
     const v = JSON.parse(r.stdout);
-    return (v.kind === 'List' ? v.items : [v]) as Obj[];
+    return (v.kind === 'List' ? v.items : [v]) as K8sObject[];
   };
   const beats = new Map(items(leases).map((l) => [l.metadata.name, l]));
   for (const n of items(nodes)) {
@@ -139,10 +138,10 @@ export async function nodeProblems(kubectl: Kubectl, names: readonly string[]): 
   return out;
 }
 
-const restartsOf = (c: Obj) => (c.restartCount ? `${c.restartCount} restart${c.restartCount === 1 ? '' : 's'}` : '');
+const restartsOf = (c: K8sObject) => (c.restartCount ? `${c.restartCount} restart${c.restartCount === 1 ? '' : 's'}` : '');
 
 /** An init container that keeps the Pod from starting: its name, exit code, restarts and state. */
-function initProblem(p: Obj): string | undefined {
+function initProblem(p: K8sObject): string | undefined {
   for (const c of p.status?.initContainerStatuses ?? []) {
     const done = c.state?.terminated?.exitCode === 0;
     if (done) continue;
@@ -166,10 +165,10 @@ function initProblem(p: Obj): string | undefined {
  * What one Pod reports, in the operator's words: phase, node, and why it is not ready. Ready means the Pod's own
  * Ready condition, on a node that still reports (`nodes`: node name -> what is wrong with it).
  */
-export function describePod(p: Obj, nodes: ReadonlyMap<string, string> = new Map()): string {
+export function describePod(p: K8sObject, nodes: ReadonlyMap<string, string> = new Map()): string {
   const name = p.metadata.name;
   const node = p.spec?.nodeName ? ` on ${p.spec.nodeName}` : '';
-  const conditions: Obj[] = p.status?.conditions ?? [];
+  const conditions: K8sObject[] = p.status?.conditions ?? [];
   const scheduled = conditions.find((c) => c.type === 'PodScheduled');
   if (p.status?.phase === 'Pending' && scheduled?.status === 'False') {
     return `${name} Pending, not scheduled: ${explainScheduling(scheduled.message ?? scheduled.reason ?? '')}`;
@@ -179,7 +178,7 @@ export function describePod(p: Obj, nodes: ReadonlyMap<string, string> = new Map
   const init = initProblem(p);
   if (init) return `${phase}: ${init}${nodeIssue ? `; ${nodeIssue}` : ''}`;
   const ready = conditions.find((c) => c.type === 'Ready');
-  const statuses: Obj[] = p.status?.containerStatuses ?? [];
+  const statuses: K8sObject[] = p.status?.containerStatuses ?? [];
   const problems = statuses.flatMap((c) => {
     const waiting = c.state?.waiting;
     if (waiting) {
@@ -203,8 +202,8 @@ export function describePod(p: Obj, nodes: ReadonlyMap<string, string> = new Map
 }
 
 /** Whether a Pod counts as ready: its Ready condition, on a node that still reports. */
-export const podReady = (p: Obj, nodes: ReadonlyMap<string, string> = new Map()) =>
-  (p.status?.conditions ?? []).some((c: Obj) => c.type === 'Ready' && c.status === 'True') &&
+export const podReady = (p: K8sObject, nodes: ReadonlyMap<string, string> = new Map()) =>
+  (p.status?.conditions ?? []).some((c: K8sObject) => c.type === 'Ready' && c.status === 'True') &&
   !(p.spec?.nodeName && nodes.has(p.spec.nodeName));
 
 /** The scheduler's message, with the cause spelled out where the stack is known to hit it. */
@@ -232,10 +231,10 @@ export function explainScheduling(message: string): string {
 // Host ports: the foreign Pod.
 
 /** protocol/port pairs a Pod takes on its node: hostPorts, and every container port of a hostNetwork Pod. */
-export function hostPortsOf(p: Obj): string[] {
+export function hostPortsOf(p: K8sObject): string[] {
   const spec = p.spec ?? {};
-  return [...(spec.containers ?? []), ...(spec.initContainers ?? [])].flatMap((c: Obj) =>
-    (c.ports ?? []).flatMap((port: Obj) => {
+  return [...(spec.containers ?? []), ...(spec.initContainers ?? [])].flatMap((c: K8sObject) =>
+    (c.ports ?? []).flatMap((port: K8sObject) => {
       const host = port.hostPort ?? (spec.hostNetwork ? port.containerPort : undefined);
       return host ? [`${port.protocol ?? 'TCP'} ${host}`] : [];
     }),
@@ -243,23 +242,23 @@ export function hostPortsOf(p: Obj): string[] {
 }
 
 /** The node names a Pod may run on by its node selector / required affinity on kubernetes.io/hostname (undefined: any). */
-function pinnedNodes(p: Obj): string[] | undefined {
+function pinnedNodes(p: K8sObject): string[] | undefined {
   const byLabel = p.spec?.nodeSelector?.['kubernetes.io/hostname'];
   if (byLabel) return [byLabel];
-  const terms: Obj[] = p.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
-  const byHostname = (e: Obj) => e.key === 'kubernetes.io/hostname' && e.operator === 'In';
-  const values = terms.flatMap((t) => (t.matchExpressions ?? []).filter(byHostname).flatMap((e: Obj) => e.values));
+  const terms: K8sObject[] = p.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
+  const byHostname = (e: K8sObject) => e.key === 'kubernetes.io/hostname' && e.operator === 'In';
+  const values = terms.flatMap((t) => (t.matchExpressions ?? []).filter(byHostname).flatMap((e: K8sObject) => e.values));
   return values.length ? values : undefined;
 }
 
 /** The Pods on this Pod's node(s) that hold the host ports it needs: namespace/name, node, ports, owner. */
-export async function hostPortClash(kubectl: Kubectl, p: Obj): Promise<string> {
+export async function hostPortClash(kubectl: Kubectl, p: K8sObject): Promise<string> {
   const wanted = new Set(hostPortsOf(p));
   if (!wanted.size) return '';
   const r = await kubectl.run(['get', 'pods', '--all-namespaces', '-o', 'json'], { timeoutMs: 30_000 });
   if (r.exitCode !== 0) return `; the Pod holding the ports cannot be named: ${explainKubectlError(r.stderr)}`;
   const nodes = pinnedNodes(p);
-  const holders = (JSON.parse(r.stdout).items as Obj[]).filter(
+  const holders = (JSON.parse(r.stdout).items as K8sObject[]).filter(
     (o) =>
       o.metadata.uid !== p.metadata.uid &&
       o.spec?.nodeName &&
@@ -349,7 +348,7 @@ export async function claimProblem(kubectl: Kubectl, namespace: string, name: st
 async function lastEvent(kubectl: Kubectl, namespace: string, name: string): Promise<string> {
   const selector = `involvedObject.kind=PersistentVolumeClaim,involvedObject.name=${name}`;
   const ev = await kubectl.run(['get', 'events', '-n', namespace, '--field-selector', selector, '-o', 'json'], { timeoutMs: 15_000 });
-  const events: Obj[] = ev.exitCode === 0 ? JSON.parse(ev.stdout).items : [];
+  const events: K8sObject[] = ev.exitCode === 0 ? JSON.parse(ev.stdout).items : [];
   const last = events.sort((a, b) => String(a.lastTimestamp ?? a.eventTime).localeCompare(String(b.lastTimestamp ?? b.eventTime))).pop();
   return last ? ` (volume controller: ${last.message})` : '';
 }
@@ -372,7 +371,7 @@ export function conflictsOf(stderr: string): { manager: string; subresource?: st
 }
 
 /** What the operator can do about a conflict on this object. */
-export function conflictAdvice(o: Obj, managers: readonly string[]): string {
+export function conflictAdvice(o: K8sObject, managers: readonly string[]): string {
   const who = managers.map((m) => `"${m}"`).join(', ');
   if (o.kind === 'PersistentVolume') {
     return (

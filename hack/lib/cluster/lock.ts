@@ -1,11 +1,13 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import type { K8sObject } from '../../../lib/manifest';
 import { UserError } from '../cli/errors';
+import type { IO } from '../cli/io';
 import type { Guard } from '../process/interrupt';
 import { LOCK_TAKEN } from '../process/lock';
 import { explainKubectlError } from './causes';
 import type { Kubectl } from './kubectl';
 import { whoami } from './releases';
-
-type Obj = Record<string, any>;
 
 // The cluster-side lock of every command that changes what deploy manages (deploy, rollback and its pruning,
 // secrets apply): a coordination.k8s.io/v1 Lease in deploy.historyNamespace, the object Kubernetes' own leader
@@ -34,7 +36,7 @@ export interface LockHolder {
 }
 
 /** Who holds a Lease object, and whether its holder stopped renewing it. */
-export function holderOf(lease: Obj): LockHolder | undefined {
+export function holderOf(lease: K8sObject): LockHolder | undefined {
   const holder = lease?.spec?.holderIdentity;
   if (!holder) return undefined;
   const renewed = lease.spec.renewTime ?? lease.spec.acquireTime;
@@ -93,16 +95,51 @@ export interface AcquireOptions {
   readonly waitSeconds?: number;
   /** `--force-unlock`: take the lock even from a holder that still renews it. */
   readonly forceUnlock?: boolean;
-  readonly log: (line: string) => void;
+  /** Where it says that it waits for the lock, or took it over. */
+  readonly io: IO;
   /** Waiting stops at an interruption. */
   readonly guard?: Guard;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The Lease this run writes to take the lock: over `previous` (conditioned on its resourceVersion), or new. */
+function leaseFor(namespace: string, operation: string, previous?: K8sObject, now = microTime()): K8sObject {
+  return {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: {
+      name: LOCK_NAME,
+      namespace,
+      labels: { 'app.kubernetes.io/managed-by': 'roomler-deploy' },
+      annotations: { [OPERATION]: operation },
+      ...(previous ? { resourceVersion: previous.metadata.resourceVersion } : {}),
+    },
+    spec: {
+      holderIdentity: ClusterLock.identity(),
+      acquireTime: now,
+      renewTime: now,
+      leaseDurationSeconds: LEASE_SECONDS,
+      leaseTransitions: (previous?.spec?.leaseTransitions ?? 0) + (previous ? 1 : 0),
+    },
+  };
+}
+
+/** The refusal when another run holds the lock (exit 75). */
+function lockedBy(held: LockHolder, namespace: string, waitSeconds: number | undefined): UserError {
+  const wait = waitSeconds ? `waited ${waitSeconds} s (--wait-lock); ` : '';
+  return new UserError(
+    `the cluster is locked by ${describeHolder(held)} (Lease ${namespace}/${LOCK_NAME}); ${wait}nothing was changed. ` +
+      `Wait for it with --wait-lock SECONDS; if that run is gone, its lock expires ${LEASE_SECONDS} s after its last renewal, ` +
+      'or take it now with --force-unlock',
+    LOCK_TAKEN,
+  );
+}
+
+/** One attempt to take the lock: taken, `again` (another run was faster: look again), or who holds it. */
+type Attempt = { taken: K8sObject } | 'again' | { heldBy: LockHolder };
 
 export class ClusterLock {
   private resourceVersion: string;
-  private lease: Obj;
+  private lease: K8sObject;
   private timer: NodeJS.Timeout | undefined;
   private lastRenewal = Date.now();
   /** Set when another run took the lock: why this run must stop. */
@@ -112,7 +149,7 @@ export class ClusterLock {
   private constructor(
     private readonly kubectl: Kubectl,
     readonly namespace: string,
-    lease: Obj,
+    lease: K8sObject,
   ) {
     this.lease = lease;
     this.resourceVersion = lease.metadata.resourceVersion;
@@ -126,71 +163,53 @@ export class ClusterLock {
 
   /** Takes the lock or throws a UserError with exit 75 naming the holder; the history namespace must exist. */
   static async acquire(kubectl: Kubectl, namespace: string, o: AcquireOptions): Promise<ClusterLock> {
-    const me = ClusterLock.identity();
-    const desired = (previous?: Obj, now = microTime()): Obj => ({
-      apiVersion: 'coordination.k8s.io/v1',
-      kind: 'Lease',
-      metadata: {
-        name: LOCK_NAME,
-        namespace,
-        labels: { 'app.kubernetes.io/managed-by': 'roomler-deploy' },
-        annotations: { [OPERATION]: o.operation },
-        ...(previous ? { resourceVersion: previous.metadata.resourceVersion } : {}),
-      },
-      spec: {
-        holderIdentity: me,
-        acquireTime: now,
-        renewTime: now,
-        leaseDurationSeconds: LEASE_SECONDS,
-        leaseTransitions: (previous?.spec?.leaseTransitions ?? 0) + (previous ? 1 : 0),
-      },
-    });
-    const lease = `Lease ${namespace}/${LOCK_NAME}`;
     const deadline = Date.now() + (o.waitSeconds ?? 0) * 1000;
     let waitingFor: string | undefined;
     for (;;) {
       o.guard?.check();
-      // The Lease usually exists (given back by the last run): read it, then create it only when it does not.
-      const got = await kubectl.run(['get', 'lease', LOCK_NAME, '-n', namespace, '-o', 'json'], { timeoutMs: 30_000 });
-      if (got.exitCode !== 0) {
-        if (!/NotFound|not found/.test(got.stderr) || /forbidden/i.test(got.stderr)) {
-          throw new UserError(`reading the deploy lock (${lease}) failed: ${explainKubectlError(got.stderr)}`);
-        }
-        const created = await kubectl.run(['create', '-f', '-', '-o', 'json'], { input: JSON.stringify(desired()), timeoutMs: 30_000 });
-        if (created.exitCode === 0) return new ClusterLock(kubectl, namespace, JSON.parse(created.stdout));
-        if (/AlreadyExists|already exists/.test(created.stderr)) continue; // another run created it first: look again
-        throw new UserError(`taking the deploy lock (${lease}) failed: ${explainKubectlError(created.stderr)}`);
-      }
-      const current = JSON.parse(got.stdout);
-      const held = holderOf(current);
-      if (!held || held.expired || o.forceUnlock) {
-        const replaced = await kubectl.run(['replace', '-f', '-', '-o', 'json'], {
-          input: JSON.stringify(desired(current)),
-          timeoutMs: 30_000,
-        });
-        if (replaced.exitCode === 0) {
-          if (held?.expired) o.log(`lock: took over the expired lock of ${describeHolder(held)} (not renewed for ${LEASE_SECONDS} s)`);
-          else if (held) o.log(`lock: --force-unlock: took the deploy lock from ${describeHolder(held)}; that run stops at its next step`);
-          return new ClusterLock(kubectl, namespace, JSON.parse(replaced.stdout));
-        }
-        if (/Conflict|the object has been modified/.test(replaced.stderr)) continue; // someone else was faster: look again
-        throw new UserError(`taking the deploy lock (${lease}) failed: ${explainKubectlError(replaced.stderr)}`);
-      }
-      if (Date.now() >= deadline) {
-        const wait = o.waitSeconds ? `waited ${o.waitSeconds} s (--wait-lock); ` : '';
-        throw new UserError(
-          `the cluster is locked by ${describeHolder(held)} (${lease}); ${wait}nothing was changed. ` +
-            `Wait for it with --wait-lock SECONDS; if that run is gone, its lock expires ${LEASE_SECONDS} s after its last renewal, ` +
-            'or take it now with --force-unlock',
-          LOCK_TAKEN,
-        );
-      }
+      const attempt = await ClusterLock.attempt(kubectl, namespace, o);
+      if (attempt === 'again') continue;
+      if ('taken' in attempt) return new ClusterLock(kubectl, namespace, attempt.taken);
+      const held = attempt.heldBy;
+      if (Date.now() >= deadline) throw lockedBy(held, namespace, o.waitSeconds);
       if (waitingFor !== held.holder) {
-        o.log(`lock: waiting up to ${Math.round((deadline - Date.now()) / 1000)} s for the deploy lock held by ${describeHolder(held)}`);
+        o.io.out(`lock: waiting up to ${Math.round((deadline - Date.now()) / 1000)} s for the deploy lock held by ${describeHolder(held)}`);
       }
       waitingFor = held.holder;
       await (o.guard ? o.guard.race(sleep(2000)) : sleep(2000));
     }
+  }
+
+  /**
+   * Reads the Lease, then creates it when there is none, or replaces it (conditioned on the resourceVersion read)
+   * when it is free, expired or --force-unlock takes it.
+   */
+  private static async attempt(kubectl: Kubectl, namespace: string, o: AcquireOptions): Promise<Attempt> {
+    const lease = `Lease ${namespace}/${LOCK_NAME}`;
+    // The Lease usually exists (given back by the last run): read it, then create it only when it does not.
+    const got = await kubectl.run(['get', 'lease', LOCK_NAME, '-n', namespace, '-o', 'json'], { timeoutMs: 30_000 });
+    if (got.exitCode !== 0) {
+      if (!/NotFound|not found/.test(got.stderr) || /forbidden/i.test(got.stderr)) {
+        throw new UserError(`reading the deploy lock (${lease}) failed: ${explainKubectlError(got.stderr)}`);
+      }
+      const input = JSON.stringify(leaseFor(namespace, o.operation));
+      const created = await kubectl.run(['create', '-f', '-', '-o', 'json'], { input, timeoutMs: 30_000 });
+      if (created.exitCode === 0) return { taken: JSON.parse(created.stdout) };
+      if (/AlreadyExists|already exists/.test(created.stderr)) return 'again'; // another run created it first
+      throw new UserError(`taking the deploy lock (${lease}) failed: ${explainKubectlError(created.stderr)}`);
+    }
+    const current = JSON.parse(got.stdout);
+    const held = holderOf(current);
+    if (held && !held.expired && !o.forceUnlock) return { heldBy: held };
+    const input = JSON.stringify(leaseFor(namespace, o.operation, current));
+    const replaced = await kubectl.run(['replace', '-f', '-', '-o', 'json'], { input, timeoutMs: 30_000 });
+    if (replaced.exitCode === 0) {
+      if (held?.expired) o.io.out(`lock: took over the expired lock of ${describeHolder(held)} (not renewed for ${LEASE_SECONDS} s)`);
+      else if (held) o.io.out(`lock: --force-unlock: took the deploy lock from ${describeHolder(held)}; that run stops at its next step`);
+      return { taken: JSON.parse(replaced.stdout) };
+    }
+    if (/Conflict|the object has been modified/.test(replaced.stderr)) return 'again'; // someone else was faster
+    throw new UserError(`taking the deploy lock (${lease}) failed: ${explainKubectlError(replaced.stderr)}`);
   }
 
   get holder(): string {
@@ -278,5 +297,19 @@ export class ClusterLock {
       `the deploy lock (Lease ${this.namespace}/${LOCK_NAME}) could not be released (${explainKubectlError(r.stderr)}): ` +
       `it expires by itself at ${this.expiresAt.toISOString()} (${LEASE_SECONDS} s after its last renewal), or take it with --force-unlock`
     );
+  }
+}
+
+/**
+ * `work` under the cluster lock (taken as `o` says, in `namespace`, which must exist), then the lock given back; a
+ * lock that could not be given back is said through `o.io`.
+ */
+export async function withClusterLock<T>(kubectl: Kubectl, namespace: string, o: AcquireOptions, work: () => Promise<T>): Promise<T> {
+  const held = await ClusterLock.acquire(kubectl, namespace, o);
+  try {
+    return await work();
+  } finally {
+    const note = await held.release();
+    if (note) o.io.out(note);
   }
 }

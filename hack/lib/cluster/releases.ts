@@ -2,15 +2,15 @@ import { createHash } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { gunzipSync, gzipSync } from 'node:zlib';
 
-import { parseAllDocuments, stringify } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 
+import { type K8sObject, toYaml } from '../../../lib/manifest';
 import { OUTSIDE_GIT_ANNOTATIONS } from '../../../lib/sync-waves';
 import { UserError } from '../cli/errors';
 import { run } from '../process/run';
 import { explainKubectlError } from './causes';
 import type { Kubectl } from './kubectl';
-
-type Obj = Record<string, any>;
+import type { LockHolder } from './lock';
 
 // The release history of `deploy`, kept in the cluster it describes, as Helm keeps its releases: one Secret per
 // revision in deploy.historyNamespace. A revision records what was applied (the manifests, so a rollback needs no
@@ -57,19 +57,26 @@ export interface RevisionMeta {
 /** A revision's status, also for records written before statuses existed (outcome "deployed" / "failed: …"). */
 export const statusOf = (m: RevisionMeta): RevisionStatus => m.status ?? (m.ok ? 'succeeded' : 'failed');
 
+/** A revision's outcome in words: a pending one is in progress while its run holds the lock, else unfinished. */
+export function outcomeOf(m: RevisionMeta, lock: LockHolder | undefined): string {
+  if (statusOf(m) !== 'pending') return m.outcome;
+  if (lock && !lock.expired && lock.revision === String(m.revision)) return 'in progress';
+  return 'unfinished: no outcome was recorded (the run lost the API server or was killed)';
+}
+
+/** Where a revision came from in git: the commit (and whether dist/ differed from it), or why there is none. */
+export const describeGit = (g: RevisionMeta['git']) =>
+  g.commit ? `${g.commit.slice(0, 12)}${g.dirty ? ' (dirty)' : ''}` : (g.note ?? 'no git');
+
 export interface Revision {
   readonly meta: RevisionMeta;
   readonly inventory: readonly Managed[];
   /** The applied objects, in wave order. */
-  readonly objects: readonly Obj[];
+  readonly objects: readonly K8sObject[];
 }
 
-export const objectKey = (o: { kind: string; namespace?: string; name: string }) =>
-  `${o.kind}/${o.namespace ? `${o.namespace}/` : ''}${o.name}`;
-export const keyOf = (o: Obj) => objectKey({ kind: o.kind, namespace: o.metadata?.namespace, name: o.metadata?.name });
-
-export const manifestsText = (objects: readonly Obj[]) => objects.map((o) => stringify(o, { version: '1.1', lineWidth: 0 })).join('---\n');
-export const digestOf = (objects: readonly Obj[]) => createHash('sha256').update(manifestsText(objects)).digest('hex');
+/** sha256 of the manifests as kubectl reads them, in apply order. */
+export const digestOf = (objects: readonly K8sObject[]) => createHash('sha256').update(toYaml(objects)).digest('hex');
 
 /** The git commit of the project and whether dist/ differs from it (no git: says so). */
 export async function gitState(projectDir: string): Promise<RevisionMeta['git']> {
@@ -102,13 +109,15 @@ export async function listRevisions(kubectl: Kubectl, namespace: string): Promis
     if (/NotFound|not found/.test(r.stderr) && !/forbidden/i.test(r.stderr)) return [];
     throw new UserError(`reading the release history in namespace ${namespace} failed: ${explainKubectlError(r.stderr)}`);
   }
-  return (JSON.parse(r.stdout).items as Obj[])
+  return (JSON.parse(r.stdout).items as K8sObject[])
     .map((s) => {
       const field = (k: string) => Buffer.from(s.data?.[k] ?? '', 'base64');
       return {
         meta: JSON.parse(field('meta.json').toString('utf8')) as RevisionMeta,
         inventory: JSON.parse(field('inventory.json').toString('utf8') || '[]') as Managed[],
-        objects: parseAllDocuments(gunzipSync(field('manifests.yaml.gz')).toString('utf8'), { version: '1.1' }).map((d) => d.toJS() as Obj),
+        objects: parseAllDocuments(gunzipSync(field('manifests.yaml.gz')).toString('utf8'), { version: '1.1' }).map(
+          (d) => d.toJS() as K8sObject,
+        ),
         resourceVersion: s.metadata.resourceVersion as string,
       };
     })
@@ -117,7 +126,7 @@ export async function listRevisions(kubectl: Kubectl, namespace: string): Promis
 
 const secretName = (revision: number) => `roomler-deploy.v${revision}`;
 
-function revisionSecret(namespace: string, rev: Revision, resourceVersion?: string): Obj {
+function revisionSecret(namespace: string, rev: Revision, resourceVersion?: string): K8sObject {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -132,7 +141,7 @@ function revisionSecret(namespace: string, rev: Revision, resourceVersion?: stri
     data: {
       'meta.json': Buffer.from(JSON.stringify(rev.meta, null, 2)).toString('base64'),
       'inventory.json': Buffer.from(JSON.stringify(rev.inventory)).toString('base64'),
-      'manifests.yaml.gz': gzipSync(manifestsText(rev.objects)).toString('base64'),
+      'manifests.yaml.gz': gzipSync(toYaml(rev.objects)).toString('base64'),
     },
   };
 }

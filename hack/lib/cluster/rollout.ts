@@ -1,23 +1,25 @@
+import type { K8sObject } from '../../../lib/manifest';
 import { UserError } from '../cli/errors';
 import type { Guard } from '../process/interrupt';
 import { start } from '../process/run';
 import { claimProblem, describePod, explainKubectlError, hostPortClash, nodeProblems, podReady, unreachable } from './causes';
 import type { Kubectl } from './kubectl';
 
-type Obj = Record<string, any>;
-
 export { describePod, explainScheduling } from './causes';
 
-const selectorOf = (o: Obj): string =>
+const selectorOf = (o: K8sObject): string =>
   Object.entries<string>(o.spec?.selector?.matchLabels ?? {})
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
 
 /** A workload's current Pods (not those being deleted), and what is wrong with the nodes they run on. */
-export async function workloadPods(kubectl: Kubectl, o: Obj): Promise<{ pods: Obj[]; nodes: Map<string, string>; error?: string }> {
+export async function workloadPods(
+  kubectl: Kubectl,
+  o: K8sObject,
+): Promise<{ pods: K8sObject[]; nodes: Map<string, string>; error?: string }> {
   const r = await kubectl.run(['get', 'pods', '-n', o.metadata.namespace, '-l', selectorOf(o), '-o', 'json'], { timeoutMs: 30_000 });
   if (r.exitCode !== 0) return { pods: [], nodes: new Map(), error: r.stderr.trim().split('\n').pop() };
-  const pods: Obj[] = JSON.parse(r.stdout).items.filter((p: Obj) => !p.metadata.deletionTimestamp);
+  const pods: K8sObject[] = JSON.parse(r.stdout).items.filter((p: K8sObject) => !p.metadata.deletionTimestamp);
   return {
     pods,
     nodes: await nodeProblems(
@@ -28,7 +30,7 @@ export async function workloadPods(kubectl: Kubectl, o: Obj): Promise<{ pods: Ob
 }
 
 /** The current Pods of a workload, described, each with the cause of what keeps it from being ready. */
-export async function podReport(kubectl: Kubectl, o: Obj): Promise<string[]> {
+export async function podReport(kubectl: Kubectl, o: K8sObject): Promise<string[]> {
   const { pods, nodes, error } = await workloadPods(kubectl, o);
   if (error) return [`(cannot list its Pods: ${error})`];
   if (!pods.length) return ['no Pods yet (the controller has not created any: see kubectl describe)'];
@@ -36,12 +38,12 @@ export async function podReport(kubectl: Kubectl, o: Obj): Promise<string[]> {
 }
 
 /** For a Pod the scheduler cannot place: the foreign Pod on its host ports, or why its claims do not bind. */
-async function causeOf(kubectl: Kubectl, p: Obj): Promise<string> {
-  const scheduled = (p.status?.conditions ?? []).find((c: Obj) => c.type === 'PodScheduled');
+async function causeOf(kubectl: Kubectl, p: K8sObject): Promise<string> {
+  const scheduled = (p.status?.conditions ?? []).find((c: K8sObject) => c.type === 'PodScheduled');
   const message: string = scheduled?.status === 'False' ? (scheduled.message ?? '') : '';
   if (/didn't have free ports/.test(message)) return hostPortClash(kubectl, p);
   if (!/unbound immediate PersistentVolumeClaims|PersistentVolumeClaim .* not found/.test(message)) return '';
-  const claims: string[] = (p.spec?.volumes ?? []).map((v: Obj) => v.persistentVolumeClaim?.claimName).filter(Boolean);
+  const claims: string[] = (p.spec?.volumes ?? []).map((v: K8sObject) => v.persistentVolumeClaim?.claimName).filter(Boolean);
   const problems = await Promise.all(claims.map((name) => claimProblem(kubectl, p.metadata.namespace, name)));
   return problems
     .filter(Boolean)
@@ -50,7 +52,7 @@ async function causeOf(kubectl: Kubectl, p: Obj): Promise<string> {
 }
 
 /** Whether a workload has at least one ready Pod now (its Ready condition, on a node that still reports). */
-export async function hasReadyPod(kubectl: Kubectl, o: Obj): Promise<boolean> {
+export async function hasReadyPod(kubectl: Kubectl, o: K8sObject): Promise<boolean> {
   const { pods, nodes } = await workloadPods(kubectl, o);
   return pods.some((p) => podReady(p, nodes));
 }
@@ -70,7 +72,7 @@ export interface RolloutWait {
  * outage when the workload served before this deploy and has no ready Pod now (a Recreate strategy, or a single
  * StatefulSet replica, stops the old Pod first).
  */
-export async function waitForRollout(kubectl: Kubectl, o: Obj, w: RolloutWait): Promise<void> {
+export async function waitForRollout(kubectl: Kubectl, o: K8sObject, w: RolloutWait): Promise<void> {
   const ns = o.metadata.namespace;
   const what = `${o.kind.toLowerCase()}/${o.metadata.name}`;
   const wait = start('kubectl', kubectl.argv(['rollout', 'status', what, '-n', ns, `--timeout=${w.timeoutSeconds}s`]), {
@@ -106,7 +108,7 @@ export async function waitForRollout(kubectl: Kubectl, o: Obj, w: RolloutWait): 
   );
 }
 
-function outageLine(o: Obj, since: Date): string {
+function outageLine(o: K8sObject, since: Date): string {
   const how =
     o.spec?.strategy?.type === 'Recreate'
       ? 'its Recreate strategy stopped the old Pod before the new one was ready'

@@ -10,7 +10,7 @@ import { type Manifest, synthesizeManifests } from '../../../lib/synth';
 import { turnPassword } from '../../../lib/turn';
 import { backupSets, verifySet } from '../backups/snapshots';
 import { describePod, explainKubectlError, nodeProblems, podReady } from '../cluster/causes';
-import { readDist } from '../cluster/deploy';
+import { readDist } from '../cluster/dist';
 import { clusterTargets, ClusterUnavailable, Kubectl } from '../cluster/kubectl';
 import { NginxControl } from '../cutover/nginx';
 import { inventory, readTree, resolveRoutes, routeStatus } from '../cutover/plan';
@@ -73,94 +73,94 @@ export async function dnsChecks(cfg: LoadedConfig): Promise<Line[]> {
   );
 }
 
-/** coturn's auth mode, the app's credential against the coturn secret, its expiry, the TURN URL, a real allocation. */
-export async function turnChecks(cfg: LoadedConfig, secret: (name: string) => string | undefined): Promise<Line[]> {
-  const out: Line[] = [];
+/** coturn's auth mode and every TURN_URL against its endpoints; skipped when coturn is not deployed from here. */
+function turnConfigChecks(cfg: LoadedConfig): Line[] {
   const c = cfg.root.coturn;
-  if (c.enabled) {
-    const modes = c.workers.map((w) => turnserverConf(c, w));
-    out.push(
-      modes.every((m) => /^use-auth-secret$/m.test(m) && !/^lt-cred-mech$/m.test(m))
-        ? line('ok', 'turn mode', 'coturn runs use-auth-secret, the mode of the credentials Roomler hands out')
-        : line('fail', 'turn mode', 'coturn is not in use-auth-secret mode: every call would fail to allocate'),
-    );
-    const locate = (_: number, p: readonly (string | number)[]) => p.join('.');
-    const endpoint = coturnIssues(c, cfg.instances, locate, (p) => p);
-    out.push(
-      endpoint.length
-        ? line('fail', 'turn url', endpoint.join('; '))
-        : line('ok', 'turn url', 'every TURN_URL points at a configured coturn endpoint'),
-    );
-  } else {
+  if (!c.enabled) {
     // A TURN server this project does not deploy (an earlier setup): its config is not ours to read, but the
-    // credential the app hands out and a real allocation at TURN_URL are still checked below.
-    out.push(
+    // credential the app hands out and a real allocation at TURN_URL are still checked.
+    return [
       line(
         'skipped',
         'turn mode',
         'coturn.enabled is false: the TURN server at TURN_URL is not deployed from here; its credential and an allocation are still checked',
       ),
-    );
+    ];
   }
+  const modes = c.workers.map((w) => turnserverConf(c, w));
+  const locate = (_: number, p: readonly (string | number)[]) => p.join('.');
+  const endpoint = coturnIssues(c, cfg.instances, locate, (p) => p);
+  return [
+    modes.every((m) => /^use-auth-secret$/m.test(m) && !/^lt-cred-mech$/m.test(m))
+      ? line('ok', 'turn mode', 'coturn runs use-auth-secret, the mode of the credentials Roomler hands out')
+      : line('fail', 'turn mode', 'coturn is not in use-auth-secret mode: every call would fail to allocate'),
+    endpoint.length
+      ? line('fail', 'turn url', endpoint.join('; '))
+      : line('ok', 'turn url', 'every TURN_URL points at a configured coturn endpoint'),
+  ];
+}
+
+/** How long an instance's TURN username stays valid: within coturn's window, and not about to expire. */
+function turnExpiryCheck(cfg: LoadedConfig, i: InstanceConfig): Line {
+  const user = turnUsername(i);
+  const days = (i.turn.expiry - Date.now() / 1000) / 86400;
+  if (i.turn.expiry > TURN_EXPIRY_MAX || days <= 0)
+    return line('fail', `turn expiry ${i.name}`, `${user} is outside coturn's window (future, at most ${TURN_EXPIRY_MAX})`);
+  if (days < cfg.root.doctor.turnExpiryWarnDays)
+    return line(
+      'warn',
+      `turn expiry ${i.name}`,
+      `${user} expires in ${Math.floor(days)} days: raise turn.expiry and re-run bin/roomler secrets apply`,
+    );
+  return line('ok', `turn expiry ${i.name}`, `${user} expires in ${Math.floor(days)} days`);
+}
+
+/** A given TURN_PASSWORD must verify against COTURN_AUTH_SECRET (by default it is derived from it). */
+function turnCredentialCheck(i: InstanceConfig, given: string | undefined, derived: string): Line {
+  const check = `turn credential ${i.name}`;
+  if (given === undefined) return line('ok', check, 'TURN_PASSWORD is derived from COTURN_AUTH_SECRET by bin/roomler secrets');
+  return given === derived
+    ? line('ok', check, `TURN_PASSWORD verifies against COTURN_AUTH_SECRET for ${turnUsername(i)}`)
+    : line(
+        'fail',
+        check,
+        `TURN_PASSWORD does not verify against COTURN_AUTH_SECRET for ${turnUsername(i)}: coturn would reject every allocation`,
+      );
+}
+
+/** A real allocation at the instance's TURN_URL with the credential the app hands out; skipped when STUN does not answer. */
+async function turnAllocationCheck(cfg: LoadedConfig, i: InstanceConfig, password: string): Promise<Line> {
+  const check = `turn allocation ${i.name}`;
+  const m = /^turns?:([^:?]+)(?::(\d+))?/.exec(i.app.env.TURN_URL);
+  const host = m?.[1] ?? cfg.root.coturn.host;
+  const port = m?.[2] ?? String(cfg.root.coturn.ports.listening);
+  const stun = await run('turnutils_stunclient', ['-p', port, host], { timeoutMs: 3000 });
+  if (stun.exitCode !== 0) {
+    const why = stun.stderr.includes('ENOENT') ? ' (turnutils_stunclient not installed)' : '';
+    return line('skipped', check, `${host}:${port} does not answer STUN from here${why}`);
+  }
+  const user = turnUsername(i);
+  const alloc = await run('turnutils_uclient', ['-p', port, '-u', user, '-w', password, '-n', '1', '-m', '1', '-y', '-c', host], {
+    timeoutMs: 20_000,
+  });
+  return alloc.exitCode === 0
+    ? line('ok', check, `allocated a relay at ${host}:${port} as ${user}`)
+    : line('fail', check, `${host}:${port} refused the allocation: ${(alloc.stdout + alloc.stderr).trim().split('\n').pop()}`);
+}
+
+/** coturn's auth mode, the app's credential against the coturn secret, its expiry, the TURN URL, a real allocation. */
+export async function turnChecks(cfg: LoadedConfig, secret: (name: string) => string | undefined): Promise<Line[]> {
+  const out = turnConfigChecks(cfg);
   const authSecret = secret('COTURN_AUTH_SECRET');
   for (const i of cfg.instances) {
-    const user = turnUsername(i);
-    const days = (i.turn.expiry - Date.now() / 1000) / 86400;
-    if (i.turn.expiry > TURN_EXPIRY_MAX || days <= 0)
-      out.push(line('fail', `turn expiry ${i.name}`, `${user} is outside coturn's window (future, at most ${TURN_EXPIRY_MAX})`));
-    else if (days < cfg.root.doctor.turnExpiryWarnDays)
-      out.push(
-        line(
-          'warn',
-          `turn expiry ${i.name}`,
-          `${user} expires in ${Math.floor(days)} days: raise turn.expiry and re-run bin/roomler secrets apply`,
-        ),
-      );
-    else out.push(line('ok', `turn expiry ${i.name}`, `${user} expires in ${Math.floor(days)} days`));
+    out.push(turnExpiryCheck(cfg, i));
     if (!authSecret) {
       out.push(line('skipped', `turn credential ${i.name}`, 'COTURN_AUTH_SECRET is not in the environment or .env'));
       continue;
     }
-    const given = secret('TURN_PASSWORD');
-    const derived = turnPassword(authSecret, user);
-    if (given === undefined)
-      out.push(line('ok', `turn credential ${i.name}`, 'TURN_PASSWORD is derived from COTURN_AUTH_SECRET by bin/roomler secrets'));
-    else
-      out.push(
-        given === derived
-          ? line('ok', `turn credential ${i.name}`, `TURN_PASSWORD verifies against COTURN_AUTH_SECRET for ${user}`)
-          : line(
-              'fail',
-              `turn credential ${i.name}`,
-              `TURN_PASSWORD does not verify against COTURN_AUTH_SECRET for ${user}: coturn would reject every allocation`,
-            ),
-      );
-    const m = /^turns?:([^:?]+)(?::(\d+))?/.exec(i.app.env.TURN_URL);
-    const host = m?.[1] ?? c.host;
-    const port = m?.[2] ?? String(c.ports.listening);
-    const stun = await run('turnutils_stunclient', ['-p', port, host], { timeoutMs: 3000 });
-    if (stun.exitCode !== 0) {
-      out.push(
-        line(
-          'skipped',
-          `turn allocation ${i.name}`,
-          `${host}:${port} does not answer STUN from here${stun.stderr.includes('ENOENT') ? ' (turnutils_stunclient not installed)' : ''}`,
-        ),
-      );
-      continue;
-    }
-    const alloc = await run('turnutils_uclient', ['-p', port, '-u', user, '-w', derived, '-n', '1', '-m', '1', '-y', '-c', host], {
-      timeoutMs: 20_000,
-    });
-    out.push(
-      alloc.exitCode === 0
-        ? line('ok', `turn allocation ${i.name}`, `allocated a relay at ${host}:${port} as ${user}`)
-        : line(
-            'fail',
-            `turn allocation ${i.name}`,
-            `${host}:${port} refused the allocation: ${(alloc.stdout + alloc.stderr).trim().split('\n').pop()}`,
-          ),
-    );
+    const derived = turnPassword(authSecret, turnUsername(i));
+    out.push(turnCredentialCheck(i, secret('TURN_PASSWORD'), derived));
+    out.push(await turnAllocationCheck(cfg, i, derived));
   }
   return out;
 }
@@ -421,7 +421,6 @@ export async function hostChecks(cfg: LoadedConfig): Promise<Line[]> {
     out.push(line('skipped', 'backups', `no off-node backups on this host (${cfg.root.backup.basePath})`));
   else
     for (const set of backupSets(cfg))
-      for (const c of await verifySet(cfg, set))
-        out.push(line(c.ok ? 'ok' : 'fail', `backup ${set.name}`, c.line.replace(/^(ok|FAIL)\s+[^:]+: /, '')));
+      for (const c of await verifySet(cfg, set)) out.push(line(c.ok ? 'ok' : 'fail', `backup ${set.name}`, c.detail));
   return out;
 }

@@ -2,36 +2,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { ConfigError, loadConfig } from '../../../lib/config';
+import { ConfigError, type LoadedConfig } from '../../../lib/config';
 import { UserError } from '../cli/errors';
+import type { IO } from '../cli/io';
 import { Kubectl } from '../cluster/kubectl';
 import { resolveBase, synthesizeBase, synthesizeWorkingTree } from './base';
 import { liveSides } from './live';
-import { diffObjects, type Obj, objectsInDir } from './object-diff';
-import { type DiffSides, renderMarkdown, renderText } from './report';
+import { diffObjects, type ObjectChange, objectsInDir } from './object-diff';
+import type { DiffSides } from './report';
 
 // `bin/roomler diff`: what a change does to the manifests, object by object (kind/namespace/name), with the changed
 // field paths and old → new values; Secret and SealedSecret values redacted. Against a git base (both sides
 // synthesized into a temporary directory) or, with --live, against the cluster.
-
-export interface DiffOptions {
-  /** Git mode: the base (branch, tag, commit); undefined: the merge base of HEAD with the main branch. */
-  readonly base?: string;
-  readonly format: 'text' | 'markdown';
-  /** Compare dist/ with the cluster instead of a git base. */
-  readonly live: boolean;
-  /** --live: the kubeconfig context. */
-  readonly context?: string;
-  /** The project: its code (a git working tree) and where the operator's config is. */
-  readonly codeRoot: string;
-  readonly configDir: string;
-  /** The report (stdout). */
-  readonly write: (s: string) => void;
-  /** Notes on how the sides were made (stderr, so a markdown report stays clean). */
-  readonly note: (line: string) => void;
-  /** `--exit-code`: return 1 when there are changes. */
-  readonly exitCode?: boolean;
-}
 
 export const EXIT_CODE_OPTION = {
   type: 'boolean',
@@ -63,35 +45,49 @@ export async function withDiffExitCodes(exitCode: boolean, fn: () => Promise<num
   }
 }
 
-/** Prints the report; 0 whether or not anything changed (a report), or with `exitCode` 1 when something did (a check). */
-export async function runDiff(o: DiffOptions): Promise<number> {
+/** What a diff found: every changed object, and what was compared. */
+export interface DiffResult {
+  readonly changes: readonly ObjectChange[];
+  readonly sides: DiffSides;
+}
+
+/** `fn` with a private temporary directory, removed afterwards. */
+async function inWorkDir<T>(fn: (work: string) => Promise<T>): Promise<T> {
   const work = mkdtempSync(join(tmpdir(), 'roomler-diff-'));
   try {
-    let before: Map<string, Obj>;
-    let after: Map<string, Obj>;
-    let sides: DiffSides;
-    let notes: readonly string[];
-    if (o.live) {
-      const cfg = loadConfig({ cwd: o.configDir });
-      const live = await liveSides(cfg, new Kubectl(o.context ?? cfg.root.context), join(o.configDir, 'dist'), work);
-      ({ before, after, notes } = live);
-      sides = {
-        before: `the cluster (context ${live.target.context}, ${live.target.server})`,
-        after: 'dist/ as deploy would apply it (server-side dry run)',
-      };
-    } else {
-      const base = await resolveBase(o.codeRoot, o.base);
-      after = objectsInDir(synthesizeWorkingTree(o.configDir, work));
-      const synthesized = await synthesizeBase({ codeRoot: o.codeRoot, configDir: o.configDir, base, work });
-      before = objectsInDir(synthesized.outdir);
-      notes = synthesized.notes;
-      sides = { before: base.label, after: 'the working tree' };
-    }
-    for (const n of notes) o.note(`diff: note: ${n}`);
-    const changes = diffObjects(before, after);
-    o.write(o.format === 'markdown' ? renderMarkdown(changes, sides) : renderText(changes, sides));
-    return o.exitCode && changes.length ? 1 : 0;
+    return await fn(work);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * `diff --live`: dist/ (in `configDir`) against the cluster as deploy would apply it. Notes on how the sides were
+ * made go to `io.err`, so a markdown report on stdout stays clean.
+ */
+export function diffWithCluster(cfg: LoadedConfig, o: { configDir: string; context?: string }, io: IO): Promise<DiffResult> {
+  return inWorkDir(async (work) => {
+    const live = await liveSides(cfg, new Kubectl(o.context ?? cfg.root.context), join(o.configDir, 'dist'), work);
+    for (const n of live.notes) io.err(`diff: note: ${n}`);
+    const sides = {
+      before: `the cluster (context ${live.target.context}, ${live.target.server})`,
+      after: 'dist/ as deploy would apply it (server-side dry run)',
+    };
+    return { changes: diffObjects(live.before, live.after), sides };
+  });
+}
+
+/**
+ * `diff`: the working tree (its code in `codeRoot`, the operator's config in `configDir`) against a git base, both
+ * synthesized into a temporary directory. `base`: a branch, tag or commit; default the merge base with main.
+ */
+export function diffWithBase(o: { base?: string; codeRoot: string; configDir: string }, io: IO): Promise<DiffResult> {
+  return inWorkDir(async (work) => {
+    const base = await resolveBase(o.codeRoot, o.base);
+    const after = objectsInDir(synthesizeWorkingTree(o.configDir, work));
+    const synthesized = await synthesizeBase({ codeRoot: o.codeRoot, configDir: o.configDir, base, work });
+    const before = objectsInDir(synthesized.outdir);
+    for (const n of synthesized.notes) io.err(`diff: note: ${n}`);
+    return { changes: diffObjects(before, after), sides: { before: base.label, after: 'the working tree' } };
+  });
 }

@@ -14,7 +14,7 @@ export interface DistCheckOptions {
   readonly projectDir: string;
   /** `--synth`: synthesize dist/ first (atomically, validated, as `bin/roomler synth`), then go on. */
   readonly synth?: boolean;
-  /** Where `--synth` says what it wrote. */
+  /** @deprecated the lines are returned; this is for the callers that still pass a `log` (hack/lib/cli/legacy.ts). */
   readonly log?: (line: string) => void;
 }
 
@@ -33,9 +33,10 @@ const manifestFiles = (dir: string) =>
 /**
  * Returns when `<projectDir>/dist` holds exactly the files the current code, config and .env synthesize, byte for
  * byte; otherwise throws a UserError (exit 1) of one line naming the first file that differs. With `synth`, runs synth
- * into dist/ first (a config or validation error is then the refusal, dist/ unchanged).
+ * into dist/ first (a config or validation error is then the refusal, dist/ unchanged) and returns what synth said
+ * (the files it wrote), line by line.
  */
-export function ensureDistCurrent(o: DistCheckOptions): void {
+export function ensureDistCurrent(o: DistCheckOptions): string[] {
   const dist = join(o.projectDir, 'dist');
   const env = { ...process.env, CDK8S_OUTDIR: undefined, ROOMLER_OUTDIR: undefined };
   let stderr = '';
@@ -45,8 +46,9 @@ export function ensureDistCurrent(o: DistCheckOptions): void {
     const out = { write: (s: string) => (stdout += s) };
     const code = runSynth({ projectDir: o.projectDir, outdir: dist, env, stdout: out, stderr: capture });
     if (code !== 0) throw new UserError(`--synth: synth failed, nothing else was done:\n${stderr.trimEnd()}`);
-    for (const line of stdout.trimEnd().split('\n')) o.log?.(line);
-    return;
+    const lines = stdout.trimEnd().split('\n');
+    for (const line of lines) o.log?.(line);
+    return lines;
   }
   const work = mkdtempSync(join(tmpdir(), 'roomler-fresh-'));
   try {
@@ -75,6 +77,7 @@ export function ensureDistCurrent(o: DistCheckOptions): void {
     }
     const stale = have.find((x) => !want.includes(x));
     if (stale) throw new UserError(`${shown(join(dist, stale))} is not synthesized by the current code and config any more: ${hint}`);
+    return [];
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -2,10 +2,14 @@ import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { LoadedConfig } from '../../../lib/config';
+import { type K8sObject, keyOf, toYaml } from '../../../lib/manifest';
 import { UserError } from '../cli/errors';
-import { existingNamespaces, FIELD_MANAGER, prunePreview, toYaml, waves } from '../cluster/deploy';
+import { waves } from '../cluster/dist';
 import type { ClusterTarget, Kubectl } from '../cluster/kubectl';
-import { type Obj, objectId, objectsInDir, withoutServerFields } from './object-diff';
+import { existingNamespaces } from '../cluster/live';
+import { prunePreview } from '../cluster/prune';
+import { FIELD_MANAGER } from '../cluster/release';
+import { objectsInDir, withoutServerFields } from './object-diff';
 
 // `bin/roomler diff --live`: dist/ against what the cluster holds, as `deploy` would apply it. `kubectl diff
 // --server-side` lets the API server merge each object (a server-side apply dry run, with deploy's field manager, so
@@ -15,8 +19,8 @@ import { type Obj, objectId, objectsInDir, withoutServerFields } from './object-
 // manages them, dist/ dropped them) show as removed, and data it would keep is noted.
 
 export interface LiveSides {
-  readonly before: Map<string, Obj>;
-  readonly after: Map<string, Obj>;
+  readonly before: Map<string, K8sObject>;
+  readonly after: Map<string, K8sObject>;
   readonly target: ClusterTarget;
   readonly notes: readonly string[];
 }
@@ -33,8 +37,8 @@ export async function liveSides(cfg: LoadedConfig, kubectl: Kubectl, dist: strin
         `${pending.length} object(s) in namespaces the cluster does not have yet (${[...new Set(pending.map((o) => o.metadata.namespace))].join(', ')}): shown as added, not dry-run`,
       ]
     : [];
-  let before = new Map<string, Obj>();
-  let after = new Map<string, Obj>();
+  let before = new Map<string, K8sObject>();
+  let after = new Map<string, K8sObject>();
   if (known.length) {
     // kubectl splits KUBECTL_EXTERNAL_DIFF at spaces: the script's path must have none (mkdtemp under TMPDIR).
     if (/[\s']/.test(work)) throw new UserError(`the temporary directory ${work} contains a space or quote; set TMPDIR to a plain path`);
@@ -60,8 +64,8 @@ export async function liveSides(cfg: LoadedConfig, kubectl: Kubectl, dist: strin
     before = objectsInDir(join(work, 'live'), /./);
     after = objectsInDir(join(work, 'merged'), /./);
   }
-  for (const o of pending) after.set(objectId(o), withoutServerFields(o));
+  for (const o of pending) after.set(keyOf(o), withoutServerFields(o));
   const prune = await prunePreview(cfg, kubectl, objects);
-  for (const o of prune.remove) before.set(objectId(o), withoutServerFields(o));
+  for (const o of prune.remove) before.set(keyOf(o), withoutServerFields(o));
   return { before, after, target, notes: [...notes, ...prune.keep] };
 }

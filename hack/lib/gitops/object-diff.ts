@@ -4,13 +4,11 @@ import { isDeepStrictEqual } from 'node:util';
 
 import { parseAllDocuments } from 'yaml';
 
-import { objectId } from '../../../lib/validate/objects';
+import { type K8sObject, keyOf } from '../../../lib/manifest';
 import { UserError } from '../cli/errors';
 
 // The object-level diff behind `bin/roomler diff`: manifests keyed by kind/namespace/name, compared field by field,
 // so a reviewer sees "this value changed" where `git diff dist/` shows lines that moved. Pure: no git, no cluster.
-
-export type Obj = Record<string, any>;
 
 /** One step of a field path: a map key, a list index, or a list item found by its merge key (`containers[name=app]`). */
 type Segment = { key: string } | { index: number } | { match: [string, string | number] };
@@ -48,22 +46,19 @@ export const REDACTED = '<redacted>';
 /** Fields the API server maintains: never part of dist/, always different in a live object. */
 const SERVER_METADATA = ['managedFields', 'resourceVersion', 'generation', 'uid', 'creationTimestamp', 'selfLink'];
 
-/** `Kind/namespace/name` (`Kind/name` when cluster-scoped): the validators' id, so both name an object alike. */
-export { objectId };
-
 /**
  * Every object of the files in `dir` named like `files` (YAML 1.1, as kubectl and Argo CD read them), keyed by id,
  * without the fields the API server maintains (status, managedFields, resourceVersion, generation, …).
  */
-export function objectsInDir(dir: string, files = /\.ya?ml$/): Map<string, Obj> {
-  const out = new Map<string, Obj>();
+export function objectsInDir(dir: string, files = /\.ya?ml$/): Map<string, K8sObject> {
+  const out = new Map<string, K8sObject>();
   if (!existsSync(dir)) return out;
   for (const file of readdirSync(dir)
     .filter((f) => files.test(f))
     .sort()) {
-    for (const o of parseAllDocuments(readFileSync(join(dir, file), 'utf8'), { version: '1.1' }).map((d) => d.toJS() as Obj)) {
+    for (const o of parseAllDocuments(readFileSync(join(dir, file), 'utf8'), { version: '1.1' }).map((d) => d.toJS() as K8sObject)) {
       if (!o?.kind || !o.metadata?.name) continue;
-      const id = objectId(o);
+      const id = keyOf(o);
       // The validators refuse duplicates in dist/; a second one here would silently hide a change.
       if (out.has(id)) throw new UserError(`${id} appears twice in ${dir}`);
       out.set(id, withoutServerFields(o));
@@ -72,7 +67,7 @@ export function objectsInDir(dir: string, files = /\.ya?ml$/): Map<string, Obj> 
   return out;
 }
 
-export function withoutServerFields(o: Obj): Obj {
+export function withoutServerFields(o: K8sObject): K8sObject {
   const { status: _status, ...rest } = o;
   const metadata = { ...o.metadata };
   for (const k of SERVER_METADATA) delete metadata[k];
@@ -100,7 +95,7 @@ export function pathText(path: readonly Segment[]): string {
     .join('');
 }
 
-const isMap = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isMap = (v: unknown): v is K8sObject => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isScalar = (v: unknown) => v === null || typeof v !== 'object';
 
 /** The key that identifies list items the way Kubernetes merges them (containers by name, mounts by path, …), if any. */
@@ -110,7 +105,7 @@ function mergeKey(lists: readonly unknown[][]): string | undefined {
   if (!items.length || !items.every(isMap)) return undefined;
   return MERGE_KEYS.find((k) =>
     lists.every((l) => {
-      const values = (l as Obj[]).map((x) => x[k]);
+      const values = (l as K8sObject[]).map((x) => x[k]);
       return values.every((v) => typeof v === 'string' || typeof v === 'number') && new Set(values).size === values.length;
     }),
   );
@@ -125,50 +120,56 @@ export function fieldChanges(kind: string, before: unknown, after: unknown): Fie
 
 function walk(kind: string, before: unknown, after: unknown, path: Segment[], out: FieldChange[]): void {
   if (isDeepStrictEqual(before, after)) return;
+  if (walkMaps(kind, before, after, path, out) || walkLists(kind, before, after, path, out)) return;
+  out.push(leafChange(kind, before, after, path));
+}
+
+/** Two maps (or a map and nothing): key by key, in key order. False when they are not both maps or both empty. */
+function walkMaps(kind: string, before: unknown, after: unknown, path: Segment[], out: FieldChange[]): boolean {
   const maps = (isMap(before) || isMap(after)) && (isMap(before) || before === undefined) && (isMap(after) || after === undefined);
-  if (maps) {
-    const b = (before ?? {}) as Obj;
-    const a = (after ?? {}) as Obj;
-    const keys = [...new Set([...Object.keys(b), ...Object.keys(a)])].sort();
-    if (keys.length) {
-      for (const k of keys) walk(kind, b[k], a[k], [...path, { key: k }], out);
-      return;
-    }
-  }
+  if (!maps) return false;
+  const b = (before ?? {}) as K8sObject;
+  const a = (after ?? {}) as K8sObject;
+  const keys = [...new Set([...Object.keys(b), ...Object.keys(a)])].sort();
+  for (const k of keys) walk(kind, b[k], a[k], [...path, { key: k }], out);
+  return keys.length > 0;
+}
+
+/**
+ * Two lists of maps (or a list and nothing): item by item, matched by their merge key where they have one, else by
+ * position. False for lists of scalars (args, command, syncOptions), which read best whole.
+ */
+function walkLists(kind: string, before: unknown, after: unknown, path: Segment[], out: FieldChange[]): boolean {
   const lists =
     (Array.isArray(before) || Array.isArray(after)) &&
     (Array.isArray(before) || before === undefined) &&
     (Array.isArray(after) || after === undefined);
-  if (lists) {
-    const b = (before ?? []) as unknown[];
-    const a = (after ?? []) as unknown[];
-    // Lists of scalars (args, command, syncOptions) read best whole; lists of maps item by item.
-    if (!(b.every(isScalar) && a.every(isScalar))) {
-      const key = mergeKey([b, a]);
-      if (key) {
-        const ids = [...new Set([...(a as Obj[]).map((x) => x[key]), ...(b as Obj[]).map((x) => x[key])])];
-        for (const id of ids)
-          walk(
-            kind,
-            (b as Obj[]).find((x) => x[key] === id),
-            (a as Obj[]).find((x) => x[key] === id),
-            [...path, { match: [key, id] }],
-            out,
-          );
-      } else {
-        for (let i = 0; i < Math.max(a.length, b.length); i++) walk(kind, b[i], a[i], [...path, { index: i }], out);
-      }
-      return;
-    }
+  if (!lists) return false;
+  const b = (before ?? []) as unknown[];
+  const a = (after ?? []) as unknown[];
+  if (b.every(isScalar) && a.every(isScalar)) return false;
+  const key = mergeKey([b, a]);
+  if (!key) {
+    for (let i = 0; i < Math.max(a.length, b.length); i++) walk(kind, b[i], a[i], [...path, { index: i }], out);
+    return true;
   }
+  const ids = [...new Set([...(a as K8sObject[]).map((x) => x[key]), ...(b as K8sObject[]).map((x) => x[key])])];
+  for (const id of ids) {
+    const itemOf = (l: unknown[]) => (l as K8sObject[]).find((x) => x[key] === id);
+    walk(kind, itemOf(b), itemOf(a), [...path, { match: [key, id] }], out);
+  }
+  return true;
+}
+
+/** A field that differs and is no map or list of maps: a secret value (redacted), a multi-line text, or a value. */
+function leafChange(kind: string, before: unknown, after: unknown, path: Segment[]): FieldChange {
   if (sensitive(kind, path)) {
-    out.push({
+    return {
       path: pathText(path),
       before: before === undefined ? undefined : REDACTED,
       after: after === undefined ? undefined : REDACTED,
       redacted: true,
-    });
-    return;
+    };
   }
   const text = (v: unknown) => v === undefined || typeof v === 'string';
   if (text(before) && text(after) && [before, after].some((v) => typeof v === 'string' && v.includes('\n'))) {
@@ -184,10 +185,9 @@ function walk(kind: string, before: unknown, after: unknown, path: Segment[], ou
         : after === undefined
           ? whole(before as string, '-')
           : lineDiff(before as string, after as string);
-    out.push({ path: pathText(path), before, after, lines });
-    return;
+    return { path: pathText(path), before, after, lines };
   }
-  out.push({ path: pathText(path), before, after });
+  return { path: pathText(path), before, after };
 }
 
 /**
@@ -234,7 +234,7 @@ export function lineDiff(before: string, after: string, context = 1): LineChange
 }
 
 /** Leaf fields of an object as `path -> JSON value`, for telling a renamed object from an unrelated one. */
-function leaves(o: Obj): Map<string, string> {
+function leaves(o: K8sObject): Map<string, string> {
   const out = new Map<string, string>();
   const visit = (v: unknown, path: string) => {
     if (isMap(v) && Object.keys(v).length) for (const [k, x] of Object.entries(v)) visit(x, `${path}.${k}`);
@@ -246,7 +246,7 @@ function leaves(o: Obj): Map<string, string> {
 }
 
 /** Share of leaf fields two objects have in common (same path, same value): 1 for objects equal but for their names. */
-function similarity(a: Obj, b: Obj): number {
+function similarity(a: K8sObject, b: K8sObject): number {
   const x = leaves(a);
   const y = leaves(b);
   let same = 0;
@@ -261,7 +261,7 @@ const RENAME_SIMILARITY = 0.5;
  * Compares two sets of objects: added, removed, renamed (a removed and an added object of the same kind that are
  * mostly the same: to Kubernetes a delete and a create) and changed with every differing field. Sorted by id.
  */
-export function diffObjects(before: ReadonlyMap<string, Obj>, after: ReadonlyMap<string, Obj>): ObjectChange[] {
+export function diffObjects(before: ReadonlyMap<string, K8sObject>, after: ReadonlyMap<string, K8sObject>): ObjectChange[] {
   const out: ObjectChange[] = [];
   for (const [id, a] of after) {
     const b = before.get(id);

@@ -86,3 +86,7 @@ export function renderMarkdown(changes: readonly ObjectChange[], sides: DiffSide
   }
   return out.join('\n') + '\n';
 }
+
+/** The report of a diff in `format`, ending in a newline. */
+export const renderReport = (r: { changes: readonly ObjectChange[]; sides: DiffSides }, format: 'text' | 'markdown') =>
+  format === 'markdown' ? renderMarkdown(r.changes, r.sides) : renderText(r.changes, r.sides);

@@ -1,11 +1,14 @@
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { parse } from 'yaml';
 
 import type { LoadedConfig } from '../../../lib/config';
 import { UserError } from '../cli/errors';
+import type { IO } from '../cli/io';
 import { freePorts } from '../process/ports';
 import { daemon, run, stopGroup } from '../process/run';
 import type { LabState } from './cluster';
@@ -48,7 +51,8 @@ export interface GitopsOptions {
    * wave before its health is judged. @default Argo CD's own, 2 s
    */
   readonly syncWaveDelaySeconds?: number;
-  readonly log?: (line: string) => void;
+  /** Where it says what is up (nothing when absent). */
+  readonly io?: IO;
 }
 
 export interface GitopsState {
@@ -61,7 +65,6 @@ export interface GitopsState {
   readonly installations: readonly ArgoInstallation[];
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const tail = (file: string, lines = 12) =>
   existsSync(file) ? readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') : '(no log)';
 
@@ -139,13 +142,137 @@ async function httpReady(url: string, what: string, alive: () => boolean, log: s
   }
 }
 
+/** The GitOps components being started: where they live, their ports, the processes started so far. */
+interface Starting {
+  readonly o: GitopsOptions;
+  readonly dir: string;
+  readonly logs: string;
+  readonly argocd: string;
+  readonly pids: Record<string, number>;
+  readonly env: Record<string, string>;
+  readonly ports: { redis: number; git: number; repo: number; repoMetrics: number; sealed: number; sealedMetrics: number };
+  /** kubectl on the lab that must succeed; its stdout. */
+  kubectl(args: string[], input?: string): Promise<string>;
+}
+
+/** The CRDs first (server-side: the Application CRD is too large for a client-side apply's last-applied annotation). */
+async function installCrds(g: Starting): Promise<void> {
+  const { o } = g;
+  const crds = [
+    join(o.argocdDir, 'crds', 'application-crd.yaml'),
+    join(o.argocdDir, 'crds', 'appproject-crd.yaml'),
+    join(o.sealedSecretsDir, 'crds', 'bitnami.com_sealedsecrets.yaml'),
+  ];
+  await g.kubectl(['apply', '--server-side', '--force-conflicts', ...crds.flatMap((f) => ['-f', f])]);
+  // A CRD created a moment ago is not yet served: `kubectl wait --for condition=established` errors then, so poll.
+  for (const crd of ['applications.argoproj.io', 'appprojects.argoproj.io', 'sealedsecrets.bitnami.com']) {
+    for (let n = 0; ; n++) {
+      const r = await run(
+        o.kubectl,
+        ['--kubeconfig', o.lab.kubeconfig, 'get', 'crd', crd, '-o', 'jsonpath={.status.conditions[?(@.type=="Established")].status}'],
+        { timeoutMs: 30_000 },
+      );
+      if (r.stdout.trim() === 'True') break;
+      if (n > 100) throw new UserError(`CRD ${crd} did not become established: ${r.stderr.trim()}`);
+      await sleep(100);
+    }
+  }
+}
+
+/** redis (Argo CD's cache), the git daemon serving the repository, and Argo CD's repo-server, answering its health check. */
+async function startRepoServer(g: Starting): Promise<void> {
+  const { o, ports, dir, logs, pids } = g;
+  const redis = daemon(
+    'redis-server',
+    ['--bind', '127.0.0.1', '--port', String(ports.redis), '--save', '', '--appendonly', 'no', '--dir', dir],
+    { logFile: join(logs, 'redis.log') },
+  );
+  pids.redis = redis.pid!;
+  const git = daemon(
+    'git',
+    ['daemon', '--reuseaddr', '--export-all', `--base-path=${dirname(o.repo)}`, '--listen=127.0.0.1', `--port=${ports.git}`, o.repo],
+    { logFile: join(logs, 'git-daemon.log') },
+  );
+  pids['git-daemon'] = git.pid!;
+  const repoServer = daemon(
+    g.argocd,
+    [
+      ...['--port', String(ports.repo), '--address', '127.0.0.1'],
+      ...['--metrics-port', String(ports.repoMetrics), '--metrics-address', '127.0.0.1'],
+      ...['--redis', `127.0.0.1:${ports.redis}`, '--disable-tls', '--loglevel', 'warn'],
+    ],
+    { logFile: join(logs, 'argocd-repo-server.log'), env: { ...g.env, ARGOCD_BINARY_NAME: 'argocd-repo-server' } },
+  );
+  pids['argocd-repo-server'] = repoServer.pid!;
+  const healthz = `http://127.0.0.1:${ports.repoMetrics}/healthz`;
+  await httpReady(healthz, 'argocd-repo-server', () => repoServer.exitCode === null, join(logs, 'argocd-repo-server.log'), 60_000);
+}
+
+/** One Argo CD application controller per installation (its namespace's Applications); waited for afterwards. */
+function startApplicationControllers(g: Starting, installations: readonly ArgoInstallation[], metricsPorts: readonly number[]) {
+  const { o, ports, logs, pids } = g;
+  return installations.map((i, n) => {
+    const name = `argocd-application-controller-${i.namespace}`;
+    const c = daemon(
+      g.argocd,
+      [
+        ...['--kubeconfig', o.lab.kubeconfig, '--namespace', i.namespace],
+        ...['--repo-server', `127.0.0.1:${ports.repo}`, '--repo-server-plaintext'],
+        ...['--redis', `127.0.0.1:${ports.redis}`, '--metrics-port', String(metricsPorts[n])],
+      ],
+      {
+        logFile: join(logs, `${name}.log`),
+        env: {
+          ...g.env,
+          ARGOCD_BINARY_NAME: 'argocd-application-controller',
+          ...(o.syncWaveDelaySeconds !== undefined ? { ARGOCD_SYNC_WAVE_DELAY: String(o.syncWaveDelaySeconds) } : {}),
+        },
+      },
+    );
+    pids[name] = c.pid!;
+    return { name, c, port: metricsPorts[n] };
+  });
+}
+
+/**
+ * The Sealed Secrets controller, in a mount namespace of its own where its in-cluster identity (a token and the
+ * lab's CA) sits at /var/run/secrets/kubernetes.io/serviceaccount. Returns the process.
+ */
+async function startSealedSecrets(g: Starting): Promise<ChildProcess> {
+  const { o, dir, logs, pids, ports } = g;
+  const controller = join(o.sealedSecretsDir, 'bin', 'sealed-secrets-controller');
+  const sa = join(dir, 'serviceaccount');
+  mkdirSync(sa, { recursive: true });
+  const token = await g.kubectl(['create', 'token', 'sealed-secrets-controller', '-n', 'kube-system', '--duration=24h']);
+  writeFileSync(join(sa, 'token'), token.trim(), { mode: 0o600 });
+  writeFileSync(join(sa, 'ca.crt'), readFileSync(join(o.lab.dir, 'pki', 'apiserver.crt')));
+  writeFileSync(join(sa, 'namespace'), 'kube-system');
+  const api = new URL(o.lab.server);
+  const mountSa = [
+    'run=$(readlink -f /var/run)',
+    'mount -t tmpfs -o size=1m,mode=0755 tmpfs "$run"',
+    'mkdir -p "$run/secrets/kubernetes.io"',
+    'cp -r "$0" "$run/secrets/kubernetes.io/serviceaccount"',
+    'exec "$@"',
+  ].join(' && ');
+  // As root a mount namespace is enough; otherwise a user namespace maps us to root inside it.
+  const unshare = [...(process.getuid?.() === 0 ? [] : ['--user', '--map-root-user']), '--mount', '--propagation', 'private'];
+  const listen = ['--listen-addr', `127.0.0.1:${ports.sealed}`, '--listen-metrics-addr', `127.0.0.1:${ports.sealedMetrics}`];
+  const sealed = daemon('unshare', [...unshare, '--', 'sh', '-c', mountSa, sa, controller, ...listen, '--key-renew-period', '0'], {
+    logFile: join(logs, 'sealed-secrets-controller.log'),
+    env: { KUBERNETES_SERVICE_HOST: api.hostname, KUBERNETES_SERVICE_PORT: api.port },
+  });
+  pids['sealed-secrets-controller'] = sealed.pid!;
+  return sealed;
+}
+
 /**
  * Starts redis, the git daemon, Argo CD (per installation: its objects and an application controller) and the Sealed
  * Secrets controller.
  */
 export async function startGitops(o: GitopsOptions): Promise<GitopsState> {
-  const log = o.log ?? (() => undefined);
   const t0 = Date.now();
+  const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
   const installations = o.installations ?? [{ namespace: 'argocd', trackingMethod: 'annotation' }];
   const dir = join(o.lab.dir, 'gitops');
   const logs = join(o.lab.dir, 'logs');
@@ -155,180 +282,40 @@ export async function startGitops(o: GitopsOptions): Promise<GitopsState> {
   for (const b of [argocd, controller])
     if (!existsSync(b))
       throw new UserError(`${b} is missing: build it with bash hack/toolchain/${b === argocd ? 'argocd' : 'sealed-secrets'}.sh`);
-  const kubectl = async (args: string[], input?: string) => {
-    const r = await run(o.kubectl, ['--kubeconfig', o.lab.kubeconfig, ...args], { input, timeoutMs: 60_000 });
-    if (r.exitCode !== 0) throw new UserError(`kubectl ${args.join(' ')} failed: ${r.stderr.trim()}`);
-    return r.stdout;
-  };
-  const [redisPort, gitPort, repoPort, repoMetrics, sealedPort, sealedMetrics, ...controllerPorts] = await freePorts(
-    6 + installations.length,
-  );
-  const repoURL = `git://127.0.0.1:${gitPort}/${basename(o.repo)}`;
+  const [redis, git, repo, repoMetrics, sealed, sealedMetrics, ...controllerPorts] = await freePorts(6 + installations.length);
+  const repoURL = `git://127.0.0.1:${git}/${basename(o.repo)}`;
   const pids: Record<string, number> = {};
   const state = (): GitopsState => ({ pids, repoURL, certFile: join(dir, 'sealed-secrets.pem'), installations });
-  try {
-    // CRDs first: the Application CRD is too large for a client-side apply's last-applied annotation.
-    const crds = [
-      join(o.argocdDir, 'crds', 'application-crd.yaml'),
-      join(o.argocdDir, 'crds', 'appproject-crd.yaml'),
-      join(o.sealedSecretsDir, 'crds', 'bitnami.com_sealedsecrets.yaml'),
-    ];
-    await kubectl(['apply', '--server-side', '--force-conflicts', ...crds.flatMap((f) => ['-f', f])]);
-    // A CRD created a moment ago is not yet served: `kubectl wait --for condition=established` errors then, so poll.
-    for (const crd of ['applications.argoproj.io', 'appprojects.argoproj.io', 'sealedsecrets.bitnami.com']) {
-      for (let n = 0; ; n++) {
-        const r = await run(
-          o.kubectl,
-          ['--kubeconfig', o.lab.kubeconfig, 'get', 'crd', crd, '-o', 'jsonpath={.status.conditions[?(@.type=="Established")].status}'],
-          { timeoutMs: 30_000 },
-        );
-        if (r.stdout.trim() === 'True') break;
-        if (n > 100) throw new UserError(`CRD ${crd} did not become established: ${r.stderr.trim()}`);
-        await sleep(100);
-      }
-    }
-    const objects = [...installations.flatMap(argoObjects), ...SEALED_SECRETS_OBJECTS];
-    await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
-
-    const redis = daemon(
-      'redis-server',
-      ['--bind', '127.0.0.1', '--port', String(redisPort), '--save', '', '--appendonly', 'no', '--dir', dir],
-      { logFile: join(logs, 'redis.log') },
-    );
-    pids.redis = redis.pid!;
-    const git = daemon(
-      'git',
-      ['daemon', '--reuseaddr', '--export-all', `--base-path=${dirname(o.repo)}`, '--listen=127.0.0.1', `--port=${gitPort}`, o.repo],
-      { logFile: join(logs, 'git-daemon.log') },
-    );
-    pids['git-daemon'] = git.pid!;
-
+  const g: Starting = {
+    ...{ o, dir, logs, argocd, pids, ports: { redis, git, repo, repoMetrics, sealed, sealedMetrics } },
     // The repo-server clones into TMPDIR, keeps git's settings in HOME and serves git's credential helper on a
     // socket (/tmp/reposerver-ask-pass.sock by default, one per machine): all inside the lab's directory.
-    const env = {
-      KUBECONFIG: o.lab.kubeconfig,
-      ARGOCD_GPG_ENABLED: 'false',
-      TMPDIR: join(dir, 'tmp'),
-      HOME: join(dir, 'home'),
-      ARGOCD_ASK_PASS_SOCK: join(dir, 'askpass.sock'),
-      ARGOCD_FAKE_IN_CLUSTER: 'true',
-    };
-    const repoServer = daemon(
-      argocd,
-      [
-        '--port',
-        String(repoPort),
-        '--address',
-        '127.0.0.1',
-        '--metrics-port',
-        String(repoMetrics),
-        '--metrics-address',
-        '127.0.0.1',
-        '--redis',
-        `127.0.0.1:${redisPort}`,
-        '--disable-tls',
-        '--loglevel',
-        'warn',
-      ],
-      {
-        logFile: join(logs, 'argocd-repo-server.log'),
-        env: { ...env, ARGOCD_BINARY_NAME: 'argocd-repo-server' },
-      },
-    );
-    pids['argocd-repo-server'] = repoServer.pid!;
-    await httpReady(
-      `http://127.0.0.1:${repoMetrics}/healthz`,
-      'argocd-repo-server',
-      () => repoServer.exitCode === null,
-      join(logs, 'argocd-repo-server.log'),
-      60_000,
-    );
-
-    const controllers = installations.map((i, n) => {
-      const name = `argocd-application-controller-${i.namespace}`;
-      const c = daemon(
-        argocd,
-        [
-          '--kubeconfig',
-          o.lab.kubeconfig,
-          '--namespace',
-          i.namespace,
-          '--repo-server',
-          `127.0.0.1:${repoPort}`,
-          '--repo-server-plaintext',
-          '--redis',
-          `127.0.0.1:${redisPort}`,
-          '--metrics-port',
-          String(controllerPorts[n]),
-        ],
-        {
-          logFile: join(logs, `${name}.log`),
-          env: {
-            ...env,
-            ARGOCD_BINARY_NAME: 'argocd-application-controller',
-            ...(o.syncWaveDelaySeconds !== undefined ? { ARGOCD_SYNC_WAVE_DELAY: String(o.syncWaveDelaySeconds) } : {}),
-          },
-        },
-      );
-      pids[name] = c.pid!;
-      return { name, c, port: controllerPorts[n] };
-    });
-
-    // The Sealed Secrets controller's in-cluster identity, written where only its mount namespace sees it.
-    const sa = join(dir, 'serviceaccount');
-    mkdirSync(sa, { recursive: true });
-    const token = await kubectl(['create', 'token', 'sealed-secrets-controller', '-n', 'kube-system', '--duration=24h']);
-    writeFileSync(join(sa, 'token'), token.trim(), { mode: 0o600 });
-    writeFileSync(join(sa, 'ca.crt'), readFileSync(join(o.lab.dir, 'pki', 'apiserver.crt')));
-    writeFileSync(join(sa, 'namespace'), 'kube-system');
-    const api = new URL(o.lab.server);
-    const mountSa = [
-      'run=$(readlink -f /var/run)',
-      'mount -t tmpfs -o size=1m,mode=0755 tmpfs "$run"',
-      'mkdir -p "$run/secrets/kubernetes.io"',
-      'cp -r "$0" "$run/secrets/kubernetes.io/serviceaccount"',
-      'exec "$@"',
-    ].join(' && ');
-    // As root a mount namespace is enough; otherwise a user namespace maps us to root inside it.
-    const unshare = [...(process.getuid?.() === 0 ? [] : ['--user', '--map-root-user']), '--mount', '--propagation', 'private'];
-    const sealed = daemon(
-      'unshare',
-      [
-        ...unshare,
-        '--',
-        'sh',
-        '-c',
-        mountSa,
-        sa,
-        controller,
-        '--listen-addr',
-        `127.0.0.1:${sealedPort}`,
-        '--listen-metrics-addr',
-        `127.0.0.1:${sealedMetrics}`,
-        '--key-renew-period',
-        '0',
-      ],
-      {
-        logFile: join(logs, 'sealed-secrets-controller.log'),
-        env: { KUBERNETES_SERVICE_HOST: api.hostname, KUBERNETES_SERVICE_PORT: api.port },
-      },
-    );
-    pids['sealed-secrets-controller'] = sealed.pid!;
-
+    env: {
+      ...{ KUBECONFIG: o.lab.kubeconfig, ARGOCD_GPG_ENABLED: 'false', TMPDIR: join(dir, 'tmp'), HOME: join(dir, 'home') },
+      ...{ ARGOCD_ASK_PASS_SOCK: join(dir, 'askpass.sock'), ARGOCD_FAKE_IN_CLUSTER: 'true' },
+    },
+    kubectl: async (args, input) => {
+      const r = await run(o.kubectl, ['--kubeconfig', o.lab.kubeconfig, ...args], { input, timeoutMs: 60_000 });
+      if (r.exitCode !== 0) throw new UserError(`kubectl ${args.join(' ')} failed: ${r.stderr.trim()}`);
+      return r.stdout;
+    },
+  };
+  try {
+    await installCrds(g);
+    const objects = [...installations.flatMap(argoObjects), ...SEALED_SECRETS_OBJECTS];
+    await g.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
+    await startRepoServer(g);
+    const controllers = startApplicationControllers(g, installations, controllerPorts);
+    const sealedSecrets = await startSealedSecrets(g);
     for (const { name, c, port } of controllers)
       await httpReady(`http://127.0.0.1:${port}/healthz`, name, () => c.exitCode === null, join(logs, `${name}.log`), 60_000);
-    const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
     const what = installations.map((i) => `application controller for ${i.namespace} with ${i.trackingMethod} tracking`).join(', ');
-    log(`gitops: Argo CD ${ARGOCD_VERSION} (repo-server, ${what}) after ${elapsed()}`);
-    const cert = await httpReady(
-      `http://127.0.0.1:${sealedPort}/v1/cert.pem`,
-      'sealed-secrets-controller',
-      () => sealed.exitCode === null,
-      join(logs, 'sealed-secrets-controller.log'),
-      60_000,
-    );
+    o.io?.out(`gitops: Argo CD ${ARGOCD_VERSION} (repo-server, ${what}) after ${elapsed()}`);
+    const certURL = `http://127.0.0.1:${sealed}/v1/cert.pem`;
+    const sealedLog = join(logs, 'sealed-secrets-controller.log');
+    const cert = await httpReady(certURL, 'sealed-secrets-controller', () => sealedSecrets.exitCode === null, sealedLog, 60_000);
     writeFileSync(state().certFile, cert);
-    log(`gitops: Sealed Secrets controller ${SEALED_SECRETS_VERSION} ready (certificate ${state().certFile}) after ${elapsed()}`);
+    o.io?.out(`gitops: Sealed Secrets controller ${SEALED_SECRETS_VERSION} ready (certificate ${state().certFile}) after ${elapsed()}`);
     return state();
   } catch (e) {
     await stopGitops(state());

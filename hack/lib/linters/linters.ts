@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 
-// Independent linters over dist/ (issue 19): kube-score and Checkov, pinned and cached by hack/toolchain. Their
+// Independent linters over dist/: kube-score and Checkov, pinned and cached by hack/toolchain. Their
 // findings are normalized to (tool, check, object); each must be listed in the exemptions file with its reason,
 // and each listed exemption must still match a finding, so the file can neither hide a new finding nor rot.
 

@@ -3,6 +3,8 @@
 // Each becomes an `Interrupted` error at the command's next await or checkpoint, so the command can finish what must
 // be finished (restore files, write its record) and exit with the signal's status instead of dying half-way.
 
+import type { IO } from '../cli/io';
+
 export type InterruptSignal = 'SIGINT' | 'SIGTERM' | 'SIGPIPE';
 
 /** The shell's status for a command ended by a signal: 128 + its number. */
@@ -30,25 +32,15 @@ export function stdoutClosed(): boolean {
   return true;
 }
 
-/** Whether stdout's reader went away: output then goes to stderr, where the outcome is still seen. */
+/** Whether stdout's reader went away (EPIPE seen while a guard was active). */
 let stdoutGone = false;
 
-/** A line of a command's output: stdout while someone reads it, stderr once the reader went away. */
-export function say(line: string): void {
-  if (!stdoutGone) {
-    try {
-      process.stdout.write(`${line}\n`);
-      return;
-    } catch {
-      stdoutGone = true;
-    }
-  }
-  process.stderr.write(`${line}\n`);
-}
-
-/** Marks stdout as gone (EPIPE seen), whoever noticed it. */
-export function markStdoutGone(): void {
-  stdoutGone = true;
+/**
+ * `io` for a command that changes something: its results go to `io.out` while someone reads stdout, and to `io.err`
+ * once stdout's reader went away (`… | head`), where the outcome is still seen.
+ */
+export function withStdoutFallback(io: IO): IO {
+  return { out: (line) => (stdoutGone ? io.err(line) : io.out(line)), err: (line) => io.err(line) };
 }
 
 /**
@@ -76,7 +68,7 @@ export class Guard {
   }
 
   interrupt(signal: InterruptSignal): void {
-    if (signal === 'SIGPIPE') markStdoutGone();
+    if (signal === 'SIGPIPE') stdoutGone = true;
     if (this.restoring) {
       if (signal !== 'SIGPIPE') this.log(`${signal} received: still ${this.restoring}; please wait`);
       return;

@@ -16,7 +16,7 @@ export async function acquireLock(file: string, who: string, o: { waitSeconds?: 
   });
   const got = await new Promise<boolean>((res) => {
     holder.child.stdout!.once('data', () => res(true));
-    holder.done.then(() => res(false));
+    void holder.done.then(() => res(false));
   });
   if (!got) throw new UserError(`${who} holds ${file}; try again when it has finished`, LOCK_TAKEN);
   // Resolves once the holder has exited, i.e. the lock is really free for whoever takes it next.

@@ -1,10 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, closeSync, openSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 // Every child process of the hack/ commands starts here: no shell (arguments as an array), its own process
-// group, a timeout that kills the whole group, and a guard that kills the group when this process dies. execa 9 was the first choice, but it is ESM-only and its
-// error path fails under this CommonJS project's require (`unicorn-magic` has no CJS export); and its
-// timeout waits for grandchildren holding the pipes (FIELD-NOTES). This is the small precise piece instead.
+// group, a timeout that kills the whole group, and a guard that kills the group when this process dies. execa 9
+// was the first choice, but it is ESM-only and its error path fails under this CommonJS project's require
+// (`unicorn-magic` has no CJS export); and its timeout waits for grandchildren holding the pipes
+// (docs/reference-topology.md). This is the small precise piece instead.
 
 export interface RunOptions {
   /** Kill the whole process group after this many ms (SIGTERM, then SIGKILL 2 s later). @default none */
@@ -45,7 +47,7 @@ export interface Started {
 const running = new Set<ChildProcess>();
 
 // Each child leads its own process group (so a timeout reaches ssh under rsync), which also means it outlives
-// this process: `kill -9` of a command left its rsync running, orphaned, past its timeout (issue 18). Node has
+// this process: `kill -9` of a command left its rsync running, orphaned, past its timeout. Node has
 // no prctl(PR_SET_PDEATHSIG), so one small guard per process does it: a shell reading "+PGID"/"-PGID" lines on a
 // pipe from us. The kernel closes that pipe however we end (kill -9 included); on EOF the guard sends SIGTERM to
 // every group still registered, and SIGKILL 2 s later to any that is still there (the same steps as a timeout).
@@ -148,7 +150,7 @@ export const run = (file: string, args: readonly string[], options: RunOptions =
 export function onInterrupt(cleanup: () => void | Promise<void>): () => void {
   const handler = (signal: NodeJS.Signals) => {
     killAll('SIGTERM');
-    Promise.resolve()
+    void Promise.resolve()
       .then(cleanup)
       .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
@@ -198,7 +200,7 @@ export async function stopGroup(pid: number, graceMs = 5000): Promise<void> {
   if (!alive()) return;
   process.kill(-pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
-  while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  while (alive() && Date.now() < deadline) await sleep(50);
   if (alive()) process.kill(-pid, 'SIGKILL');
-  while (alive()) await new Promise((r) => setTimeout(r, 20));
+  while (alive()) await sleep(20);
 }
