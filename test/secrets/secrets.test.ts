@@ -5,12 +5,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 
+import { rotationLines } from '../../hack/lib/cluster/rotation';
 import { buildSecrets } from '../../hack/lib/cluster/secrets';
 import { loadConfig } from '../../lib/config';
 import { turnPassword } from '../../lib/turn';
 import { watchArgv } from '../support/argv-watch';
 import { ROOMLER } from '../support/cli';
-import { labBin, type TestCluster, useCluster } from '../support/cluster';
+import { applyWaves, labBin, type TestCluster, useCluster } from '../support/cluster';
 import { kubectlSpy } from '../support/kubectl-spy';
 import { cleanupDirs, emptyDir, projectWith, synthIn } from '../support/synth';
 import { keyPair, unseal } from './support';
@@ -84,6 +85,57 @@ describe('bin/roomler secrets apply (real API server)', () => {
     writeFileSync(join(project, '.env'), ENV.replace(`${SENTINEL}-sendgrid`, `${SENTINEL}-sendgrid-2`));
     expect((await secrets(cluster, project, ['apply'])).code).toBe(0);
     expect((await liveSecret(cluster, 'roomler', 'roomler-secret')).SENDGRID_API_KEY).toBe(`${SENTINEL}-sendgrid-2`);
+  });
+
+  it('a changed value restarts the workloads in dist/ that read its Secret; an unchanged apply restarts nothing', async () => {
+    const project = projectWith({ 'roomler.yaml': 'name: rotate\nnamespace: rotate\ncoturn: { enabled: false }\n', '.env': ENV });
+    expect(synthIn(project).code).toBe(0);
+    await applyWaves(cluster, join(project, 'dist'));
+    const restartedAt = async (kind: string, name: string): Promise<string | undefined> =>
+      (await cluster.json(['get', kind, name, '-n', 'rotate'])).spec.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt'];
+    const none = /^ {2}restarts: {8}none: no Secret changes value$/m;
+
+    // The first apply creates the Secrets: nothing running read them, nothing restarts.
+    const created = await secrets(cluster, project, ['apply']);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toMatch(none);
+    expect(await restartedAt('deployment', 'roomler')).toBeUndefined();
+
+    // A rotated SENDGRID_API_KEY changes roomler-secret only: the app restarts (said before it asks), MongoDB does not.
+    writeFileSync(join(project, '.env'), ENV.replace(`${SENTINEL}-sendgrid`, `${SENTINEL}-sendgrid-rotated`));
+    const rotated = await secrets(cluster, project, ['apply']);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(rotated.stdout.match(/^ {2}restarts:.*$/gm)).toEqual([
+      '  restarts:        rotate/deployment/roomler (reads roomler-secret, changed)',
+    ]);
+    expect(rotated.stdout).toMatch(/^deployment\.apps\/roomler restarted$/m);
+    expect(rotated.calls.filter((c) => c.startsWith('rollout'))).toEqual(['rollout restart deployment/roomler -n rotate']);
+    expect(rotated.leaks).toEqual([]);
+    expect(rotated.stdout + rotated.stderr).not.toContain(SENTINEL);
+    const stamp = await restartedAt('deployment', 'roomler');
+    expect(stamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/);
+    expect(await restartedAt('statefulset', 'mongodb')).toBeUndefined();
+
+    const again = await secrets(cluster, project, ['apply']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(none);
+    expect(again.calls.filter((c) => c.startsWith('rollout'))).toEqual([]);
+    expect(await restartedAt('deployment', 'roomler')).toBe(stamp);
+  });
+
+  it('says when the changes cannot be known, and what to restart by hand', () => {
+    const readers = [
+      { namespace: 'roomler', ref: 'deployment/roomler', secrets: ['roomler-secret'] },
+      { namespace: 'roomler', ref: 'statefulset/mongodb', secrets: ['mongodb-secret'] },
+    ];
+    const forbidden = 'this user may not read Secrets in roomler (get secrets is forbidden)';
+    expect(rotationLines({ context: 'production', changed: [], restarts: [], unknown: forbidden, readers })).toEqual([
+      `restarts:        unknown: ${forbidden}, so which values change cannot be known; if one does, restart its readers by hand: ` +
+        'kubectl --context production -n roomler rollout restart deployment/roomler statefulset/mongodb',
+    ]);
+    expect(rotationLines({ changed: ['roomler/roomler-secret'], restarts: [], readers: [], noDist: '/p/dist' })).toEqual([
+      'restarts:        unknown: roomler/roomler-secret change value, but /p/dist does not exist (bin/roomler synth) to tell which workloads read them',
+    ]);
   });
 
   it('--dry-run prints them with every value redacted and touches no cluster', async () => {
