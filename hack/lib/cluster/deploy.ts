@@ -11,7 +11,7 @@ import { describeGit, listRevisions, type RevisionMeta, statusOf, type StoredRev
 // `bin/roomler deploy`, `deploy rollback` and `deploy history`: releases (release.ts) of dist/ or of a recorded
 // revision, one per cluster, and the history they leave.
 
-// What the rest of the project reads from deploy (the migration day, diff --live, the tests).
+// What the rest of the project reads from deploy (the migration day, the tests).
 export { toYaml } from '../../../lib/manifest';
 export { byWave, readDist, requiredSecrets, waves } from './dist';
 export { existingNamespaces } from './live';
@@ -47,6 +47,7 @@ export function deploy(cfg: LoadedConfig, o: DeployOptions, io: ReleaseIO): Prom
 /** @deprecated the migration day's call until its steps pass an IO (hack/lib/cli/legacy.ts): every line to `o.log`. */
 export function deploy(cfg: LoadedConfig, o: DeployOptions & { readonly log: (line: string) => void }): Promise<number>;
 export async function deploy(cfg: LoadedConfig, o: DeployOptions & { readonly log?: (line: string) => void }, io?: ReleaseIO) {
+  // The deprecated call prints the summary as the deploy command does (its table, from hack/commands).
   const out: ReleaseIO = io ?? { ...logIO(o.log!), summary: (s) => o.log!(formatReleaseSummary(s)) };
   const targets = clusterTargets(cfg, readDist(o.dist), o.context);
   for (const t of targets) {
