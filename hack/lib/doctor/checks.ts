@@ -6,6 +6,7 @@ import { Socket } from 'node:net';
 import { type InstanceConfig, type LoadedConfig, MONGODB_CREDENTIALS, TURN_EXPIRY_MAX, turnUsername } from '../../../lib/config';
 import { coturnIssues } from '../../../lib/config/coturn-checks';
 import { turnserverConf } from '../../../lib/constructs/turnserver-conf';
+import type { K8sObject } from '../../../lib/manifest';
 import { type Manifest, synthesizeManifests } from '../../../lib/synth';
 import { turnPassword } from '../../../lib/turn';
 import { backupSets, verifySet } from '../backups/snapshots';
@@ -267,7 +268,7 @@ export async function clusterChecks(cfg: LoadedConfig, kubectl: Kubectl, overrid
 async function workloadChecks(kubectl: Kubectl, namespace: string, workloads: readonly Manifest[]): Promise<Line[]> {
   const r = await kubectl.run(['get', 'pods,deployments,statefulsets,daemonsets', '-n', namespace, '-o', 'json'], { timeoutMs: 15_000 });
   if (r.exitCode !== 0) return [line('fail', `namespace ${namespace}`, `cannot read its workloads: ${explainKubectlError(r.stderr)}`)];
-  const items: any[] = JSON.parse(r.stdout).items;
+  const items: K8sObject[] = JSON.parse(r.stdout).items;
   const pods = items.filter(
     (x) =>
       x.kind === 'Pod' &&
@@ -319,7 +320,7 @@ export async function cronJobChecks(i: InstanceConfig, kubectl: Kubectl, now = D
   const expected = ['mongodb-backup', 'mongodb-backup-verify', ...(b.restoreTest.enabled ? ['mongodb-restore-test'] : [])];
   const r = await kubectl.run(['get', 'cronjobs,jobs', '-n', i.namespace, '-o', 'json'], { timeoutMs: 15_000 });
   if (r.exitCode !== 0) return [line('fail', `cronjobs ${i.namespace}`, `cannot list them: ${r.stderr.trim().split('\n').pop()}`)];
-  const items: any[] = JSON.parse(r.stdout).items;
+  const items: K8sObject[] = JSON.parse(r.stdout).items;
   const hours = (t: string) => (now - Date.parse(t)) / 3_600_000;
   return expected.map((name) => {
     const check = `cronjob ${i.namespace}/${name}`;
@@ -328,12 +329,12 @@ export async function cronJobChecks(i: InstanceConfig, kubectl: Kubectl, now = D
     if (cj.spec.suspend) return line('warn', check, 'suspended: no backups are taken');
     const success: string | undefined = cj.status?.lastSuccessfulTime;
     const failed = items
-      .filter((x) => x.kind === 'Job' && x.metadata.ownerReferences?.some((o: any) => o.kind === 'CronJob' && o.name === name))
-      .filter((j) => j.status?.conditions?.some((c: any) => c.type === 'Failed' && c.status === 'True'))
+      .filter((x) => x.kind === 'Job' && x.metadata.ownerReferences?.some((o: K8sObject) => o.kind === 'CronJob' && o.name === name))
+      .filter((j) => j.status?.conditions?.some((c: K8sObject) => c.type === 'Failed' && c.status === 'True'))
       .map((j) => ({
         name: j.metadata.name,
-        at: j.status.conditions.find((c: any) => c.type === 'Failed').lastTransitionTime as string,
-        reason: j.status.conditions.find((c: any) => c.type === 'Failed').message as string,
+        at: j.status.conditions.find((c: K8sObject) => c.type === 'Failed').lastTransitionTime as string,
+        reason: j.status.conditions.find((c: K8sObject) => c.type === 'Failed').message as string,
       }))
       .filter((j) => !success || Date.parse(j.at) > Date.parse(success))
       .sort((a, c) => a.at.localeCompare(c.at));
