@@ -9,7 +9,7 @@ import { type IO, stdio } from '../cli/io';
 import { logIO } from '../cli/legacy';
 import { acquireLock } from '../process/lock';
 import { onInterrupt, run } from '../process/run';
-import { type BackupIO,backupIO } from './report';
+import { type BackupIO, backupIO } from './report';
 import { shq } from './rsync';
 import { type BackupSet, backupSets, checkLine, prune, snapshot, type VerifyOptions, verifySet } from './snapshots';
 

@@ -1,3 +1,4 @@
+import { HOSTNAME_LABEL } from '../../../lib/config';
 import type { K8sObject } from '../../../lib/manifest';
 import type { Kubectl } from './kubectl';
 
@@ -243,10 +244,10 @@ export function hostPortsOf(p: K8sObject): string[] {
 
 /** The node names a Pod may run on by its node selector / required affinity on kubernetes.io/hostname (undefined: any). */
 function pinnedNodes(p: K8sObject): string[] | undefined {
-  const byLabel = p.spec?.nodeSelector?.['kubernetes.io/hostname'];
+  const byLabel = p.spec?.nodeSelector?.[HOSTNAME_LABEL];
   if (byLabel) return [byLabel];
   const terms: K8sObject[] = p.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
-  const byHostname = (e: K8sObject) => e.key === 'kubernetes.io/hostname' && e.operator === 'In';
+  const byHostname = (e: K8sObject) => e.key === HOSTNAME_LABEL && e.operator === 'In';
   const values = terms.flatMap((t) => (t.matchExpressions ?? []).filter(byHostname).flatMap((e: K8sObject) => e.values));
   return values.length ? values : undefined;
 }

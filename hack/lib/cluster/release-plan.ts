@@ -8,7 +8,7 @@ import { byWave, requiredSecrets } from './dist';
 import type { ClusterTarget, Kubectl } from './kubectl';
 import { liveObject, notFound, volumeWords } from './live';
 import type { LockOptions } from './lock';
-import { dropWith, planPrune, previousInventory,type PrunePlan } from './prune';
+import { dropWith, planPrune, previousInventory, type PrunePlan } from './prune';
 import { listRevisions, type Managed, type StoredRevision } from './releases';
 
 // The first step of a release: everything it will do, read from the cluster before anything changes. The operator

@@ -2,9 +2,15 @@ import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-import { type InstanceConfig, type LoadedConfig, OAUTH_PROVIDERS, turnUsername } from '../../../lib/config';
+import {
+  COTURN_SECRET_KEY,
+  type InstanceConfig,
+  JANUS_ADMIN_SECRET_KEY,
+  type LoadedConfig,
+  OAUTH_PROVIDERS,
+  turnUsername,
+} from '../../../lib/config';
 import { SECRET_KEY_SOURCES, secretSizeProblems, secretValueProblems } from '../../../lib/config/secret-values';
-import { JANUS_ADMIN_SECRET_KEY } from '../../../lib/constructs/janus-conf';
 import { recommendedLabels } from '../../../lib/constructs/metadata';
 import { type K8sObject, toYaml } from '../../../lib/manifest';
 import { OUTSIDE_GIT_ANNOTATIONS } from '../../../lib/sync-waves';
@@ -95,7 +101,7 @@ function coturnSecret(cfg: LoadedConfig, v: Values): SecretManifest[] {
     annotations: { ...OUTSIDE_GIT_ANNOTATIONS },
   };
   return [
-    { apiVersion: 'v1', kind: 'Secret', metadata, type: 'Opaque', stringData: { 'static-auth-secret': v.need('COTURN_AUTH_SECRET') } },
+    { apiVersion: 'v1', kind: 'Secret', metadata, type: 'Opaque', stringData: { [COTURN_SECRET_KEY]: v.need('COTURN_AUTH_SECRET') } },
   ];
 }
 

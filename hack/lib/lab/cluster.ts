@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { HOSTNAME_LABEL } from '../../../lib/config';
 import type { K8sObject } from '../../../lib/manifest';
 import { UserError } from '../cli/errors';
 import type { IO } from '../cli/io';
@@ -228,7 +229,7 @@ async function createNodes(lab: Starting, nodes: readonly LabNode[]): Promise<vo
     metadata: {
       name: n.name,
       annotations: { 'kwok.x-k8s.io/node': 'fake' },
-      labels: { 'kubernetes.io/hostname': n.name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', type: 'kwok', ...n.labels },
+      labels: { [HOSTNAME_LABEL]: n.name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', type: 'kwok', ...n.labels },
     },
     spec: {},
     // A modest worker: enough for the stack's requests (ephemeral storage included, which kwok's defaults lack),
