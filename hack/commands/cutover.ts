@@ -5,7 +5,7 @@ import { stdio } from '../lib/cli/io';
 import { describeCheck, judged } from '../lib/cutover/checks';
 import { apply, type CutoverStatus, rollback, status } from '../lib/cutover/commands';
 import { drain, type DrainVerdict } from '../lib/cutover/drain';
-import { oldHostsOf,type OldTarget } from '../lib/cutover/inventory';
+import { oldHostsOf, type OldTarget } from '../lib/cutover/inventory';
 import { type Plan, plan, unifiedDiff } from '../lib/cutover/plan';
 import { displayPath } from '../lib/cutover/tree';
 

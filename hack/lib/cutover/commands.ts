@@ -8,7 +8,7 @@ import type { IO } from '../cli/io';
 import { acquireLock } from '../process/lock';
 import { type BackupSet, BYTES, checkBackupDir, listSets, notWritable, original, sha256 } from './backups';
 import { type Check, checksFor, judged } from './checks';
-import { inventory, oldHostsOf,type OldTarget } from './inventory';
+import { inventory, oldHostsOf, type OldTarget } from './inventory';
 import { NginxControl } from './nginx';
 import { plan } from './plan';
 import { httpGet, splitHostPort, tcpConnect } from './probes';
