@@ -73,8 +73,8 @@ async function build(entry, bundle) {
 
 /**
  * `require(bundle)` with a V8 code cache beside it: compiling the 2.6 MB bundle is a fixed cost of every
- * command (measured: loading it took ~136 ms with a plain require, ~100 ms from the cache; issue 18's `backup
- * run` budget is 10 % over plain rsync). The cache is written once, at exit, so it also holds the functions the
+ * command (measured: loading it took ~136 ms with a plain require, ~100 ms from the cache; the `backup
+ * run` budget in BENCHMARKS.md is 10 % over plain rsync). The cache is written once, at exit, so it also holds the functions the
  * command compiled while running; V8 rejects a cache from another V8 or for other source, and it is rewritten.
  */
 function requireCached(bundle) {

@@ -2,12 +2,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { basename, dirname, join, resolve } from 'node:path';
 
 import { App, type Chart } from 'cdk8s';
-import { parseAllDocuments, stringify } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 
 import { ArgoCdChart } from './charts/argocd-chart';
 import { CoturnChart } from './charts/coturn-chart';
 import { RoomlerChart } from './charts/roomler-chart';
 import type { LoadedConfig } from './config';
+import { type K8sObject, toYaml } from './manifest';
 import { withSyncWave } from './sync-waves';
 
 /** Apply order inside one file: what others depend on comes first. */
@@ -32,7 +33,7 @@ const rank = (kind: string) => {
   return n === -1 ? KIND_ORDER.length : n;
 };
 
-export type Manifest = Record<string, any> & {
+export type Manifest = K8sObject & {
   apiVersion: string;
   kind: string;
   metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
@@ -97,12 +98,7 @@ export function synthesizeManifests(config: LoadedConfig, options: SynthesizeOpt
  * (go-yaml): a bare `no` in a command would otherwise reach the API server as the boolean false.
  */
 export const render = (manifests: ReadonlyMap<string, Manifest[]>): Map<string, string> =>
-  new Map(
-    [...manifests].map(([name, ms]) => [
-      name,
-      ms.map((m) => stringify(m, { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false })).join('---\n'),
-    ]),
-  );
+  new Map([...manifests].map(([name, ms]) => [name, toYaml(ms)]));
 
 export const synthesize = (config: LoadedConfig, options: SynthesizeOptions = {}): Map<string, string> =>
   render(synthesizeManifests(config, options));

@@ -9,7 +9,10 @@ export interface CoturnChartProps {
   readonly coturn: CoturnConfig;
 }
 
-/** The `coturn` namespace: one TURN server per WebRTC node (`dist/coturn.k8s.yaml`). No chart namespace: cdk8s would stamp it on the Namespace. */
+/**
+ * The `coturn` namespace: one TURN server per WebRTC node (`dist/coturn.k8s.yaml`). No chart namespace: cdk8s would
+ * stamp it on the Namespace.
+ */
 export class CoturnChart extends Chart {
   constructor(scope: Construct, props: CoturnChartProps) {
     super(scope, 'coturn', { disableResourceNameHashes: true });

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { dnsLabel, dnsSubdomain, image, port, resources } from './primitives';
 import { domainName, int32, ipv4, ipv4Cidr, portRange } from './values';
 
-// The coturn namespace (issue 8): one TURN server per WebRTC node, sharing one auth secret.
+// The coturn namespace: one TURN server per WebRTC node, sharing one auth secret.
 
 const cidr = ipv4Cidr;
 
@@ -44,7 +44,10 @@ export const coturnSchema = z
     relayRange: portRange(1024).default('49152-50175'),
     podCidr: cidr.default('10.244.0.0/16'),
     serviceCidr: cidr.default('10.96.0.0/12'),
-    /** Extra ranges peers may not be reached at (the defaults already deny loopback, link-local, RFC 1918, CGNAT, the pod and service CIDRs and the node IPs). */
+    /**
+     * Extra ranges peers may not be reached at (the defaults already deny loopback, link-local, RFC 1918, CGNAT, the pod
+     * and service CIDRs and the node IPs).
+     */
     deniedPeers: z.array(cidr).default([]),
     /** Exceptions that must stay reachable through the relay, e.g. the Janus node. */
     allowedPeers: z.array(ipv4).default([]),

@@ -16,7 +16,7 @@ import {
   timerDuration,
 } from './values';
 
-// The host nginx cutover (issue 4): which proxy targets move from the old Docker backends to which NodePort,
+// The host nginx cutover: which proxy targets move from the old Docker backends to which NodePort,
 // how nginx is driven, and how every step is checked.
 
 /** Where a route goes: a synthesized Service and port name, the Janus admin API on its node, or nginx itself. */

@@ -1,5 +1,5 @@
 /**
- * The operator's existing `.env` names (FIELD-NOTES) and the config paths they override. Only non-secret
+ * The operator's existing `.env` names (docs/reference-topology.md) and the config paths they override. Only non-secret
  * values: secrets are read by `npm run secrets`, never by synth.
  * A path starting with `*` applies to the instance defaults (the top level of the config file).
  */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 import { oneLine } from './values';
 
-// Per-instance hardening (issue 7): each default can be switched off, but only with a reason.
+// Per-instance hardening: each default can be switched off, but only with a reason.
 export const securitySchema = z
   .object({
     /** Default-deny NetworkPolicies with the allows the stack needs. Needs a CNI that enforces them. */

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { absolutePath, port } from './primitives';
 import { containerName, crontabSchedule, hostOrIp, int32, mailto, posixUser, timerDuration } from './values';
 
-// Host-side settings for migrations (issues 5, 6) and off-node backups (issue 6).
+// Host-side settings for migrations and off-node backups.
 
 /** The data node as reached over ssh (rsync migrations and off-node backups). */
 export const sshSchema = z

@@ -1,7 +1,7 @@
 import type { Locate } from './cross-instance';
 import type { InstanceConfig } from './instance';
 
-// How firmly an image reference names its bytes, and the pull policy that follows (issue 19). Shared by config
+// How firmly an image reference names its bytes, and the pull policy that follows. Shared by config
 // (a pull policy that can never deliver an update is a config error) and the validator's policy rules.
 
 export type Pinning = 'digest' | 'exact' | 'floating' | 'latest';
@@ -31,7 +31,7 @@ export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 
 /**
  * An image whose tag moves must be pulled on every start, or a node that already has an older copy keeps running
- * it: `IfNotPresent` on `:latest` never delivers a redeploy (FIELD-NOTES). Pinned images default to `IfNotPresent`
+ * it: `IfNotPresent` on `:latest` never delivers a redeploy (docs/reference-topology.md). Pinned images default to `IfNotPresent`
  * (no registry round trip, and no Docker Hub rate limit, on a restart).
  */
 export const pullPolicyFor = (image: string, configured?: PullPolicy): PullPolicy =>

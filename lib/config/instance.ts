@@ -22,7 +22,10 @@ import {
   vapidSubject,
 } from './values';
 
-/** coturn compares REST-API timestamps as 32-bit values (FIELD-NOTES: 9999999999 is rejected). */
+/**
+ * coturn 4.6 compares REST-API timestamps as 32-bit values: a later expiry, like the old deployment's 9999999999, is
+ * rejected (docs/reference-topology.md).
+ */
 export const TURN_EXPIRY_MAX = 2147483647;
 
 /** A preStop delay lets the Service endpoints drop the pod before it stops accepting; then a grace period. */
@@ -41,7 +44,7 @@ const shutdown = (d: { preStopSeconds: number; gracePeriodSeconds: number }) =>
 
 const mongodb = z
   .object({
-    // An exact patch, never a moving major tag (issue 19). Within 7.0 a patch can go up or down without touching the
+    // An exact patch, never a moving major tag. Within 7.0 a patch can go up or down without touching the
     // data files' featureCompatibilityVersion; set the patch the old deployment runs (`npm run doctor` prints it).
     image: image.default('mongo:7.0.16'),
     database: mongoDatabase.default('roomlerdb'),
@@ -200,7 +203,7 @@ const app = z
       })
       .strict()
       .prefault({}),
-    // 1Gi was OOM-killed with 12 PM2 workers (FIELD-NOTES).
+    // 1Gi was OOM-killed with 12 PM2 workers (docs/reference-topology.md).
     // PM2 logs and the Nuxt cache are written inside the image (writable root filesystem); uploads are on the PVC.
     resources: resources({
       requests: { cpu: '250m', memory: '512Mi', ephemeralStorage: '512Mi' },
@@ -267,9 +270,9 @@ export const instanceSchema = z
     janus,
     app,
     turn,
-    /** MongoDB backup CronJobs (issue 5). */
+    /** MongoDB backup CronJobs. */
     backups: mongoBackupSchema,
-    /** NetworkPolicies, pod security and graceful stops (issue 7). */
+    /** NetworkPolicies, pod security and graceful stops. */
     security: securitySchema,
   })
   .strict();

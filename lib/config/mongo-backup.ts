@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { absolutePath, dnsSubdomain, image, quantity, resources } from './primitives';
 import { cronJobSchedule, int32, timeZone } from './values';
 
-// Per-instance MongoDB backup CronJobs (issue 5).
+// Per-instance MongoDB backup CronJobs.
 
 const schedule = (d: string) => cronJobSchedule.default(d);
 

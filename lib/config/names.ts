@@ -1,7 +1,8 @@
 import type { InstanceConfig } from './instance';
 
-// Object names that more than one place needs (constructs, validation, hack/ scripts). They are fixed
-// here, never derived from construct paths, so they cannot change when code moves.
+// Names that more than one part of the project needs (the constructs that write them, the validators, deploy and the
+// cutover that read them): object names, port names, label and annotation keys, Secret keys. They are fixed here,
+// never derived from construct paths, so they cannot change when code moves.
 
 /** Cluster-scoped PV names carry the namespace so that several instances can coexist. */
 export const persistentVolumeNames = (i: Pick<InstanceConfig, 'namespace'>) => ({
@@ -50,3 +51,41 @@ export const APP_SECRET_KEYS = [
   'TURN_PASSWORD',
   'WEB_PUSH_PRIVATE_KEY',
 ] as const;
+
+/** A Janus port: its container (and Service) port name, an IANA service name of at most 15 characters, and its key in `janus.ports`. */
+interface JanusPort {
+  readonly name: string;
+  readonly key: keyof InstanceConfig['janus']['ports'];
+}
+
+/** Janus's public API ports: on the pod, the ClusterIP Service and the NodePort Service the host nginx proxies to. */
+export const JANUS_API_PORTS = [
+  { name: 'http', key: 'http' },
+  { name: 'websocket', key: 'websocket' },
+] as const satisfies readonly JanusPort[];
+
+/** The admin/monitor API ports: served only when `janus.admin.enabled`, on the node only, never on a Service. */
+export const JANUS_ADMIN_PORTS = [
+  { name: 'admin-http', key: 'adminHttp' },
+  { name: 'admin-websocket', key: 'adminWebsocket' },
+] as const satisfies readonly JanusPort[];
+
+export const JANUS_PORTS = [...JANUS_API_PORTS, ...JANUS_ADMIN_PORTS] as const;
+
+/** The key of Secret `janus.admin.secretName` holding Janus's admin_secret. */
+export const JANUS_ADMIN_SECRET_KEY = 'admin-secret';
+
+/** The key of Secret `coturn.authSecretName` holding the shared TURN REST secret. */
+export const COTURN_SECRET_KEY = 'static-auth-secret';
+
+/** The node label a pod is pinned to one node by. */
+export const HOSTNAME_LABEL = 'kubernetes.io/hostname';
+
+/** Pod label (value `"true"`) of the pods besides the app that the MongoDB NetworkPolicy admits. */
+export const MONGODB_CLIENT_LABEL = 'roomler.io/mongodb-client';
+
+/** Pod-template annotation declaring host ports a hostNetwork pod binds beyond its container ports (`from-to[,…]`, UDP). */
+export const HOST_UDP_PORTS_ANNOTATION = 'roomler.io/host-udp-ports';
+
+/** Annotation-key prefix that exempts an object from a policy check, with the reason as its value (kube-linter's own). */
+export const EXEMPTION_PREFIX = 'ignore-check.kube-linter.io/';

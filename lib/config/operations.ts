@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 import { dnsLabel, ipv4, resolverAddress, timerDuration } from './values';
 
-// `npm run deploy` and `npm run doctor` (issue 9).
+// Settings of `npm run deploy` and `npm run doctor`.
 
 export const deploySchema = z
   .object({

@@ -1,4 +1,5 @@
 import { byteSizes, dataSizeProblem, envStringProblem } from './limits';
+import { COTURN_SECRET_KEY, JANUS_ADMIN_SECRET_KEY } from './names';
 
 // The operator's secret `.env` names (read by `bin/roomler secrets`, never by synth), checked for what each value
 // becomes before any Secret is applied or sealed. Values are never echoed: a message names the variable, the
@@ -91,6 +92,6 @@ export const SECRET_KEY_SOURCES: Readonly<Record<string, string>> = {
   MONGO_INITDB_ROOT_PASSWORD: 'MONGO_ROOT_PASSWORD',
   DB_CONN: 'MONGO_ROOT_USERNAME / MONGO_ROOT_PASSWORD',
   TURN_PASSWORD: 'COTURN_AUTH_SECRET',
-  'static-auth-secret': 'COTURN_AUTH_SECRET',
-  'admin-secret': 'JANUS_ADMIN_SECRET',
+  [COTURN_SECRET_KEY]: 'COTURN_AUTH_SECRET',
+  [JANUS_ADMIN_SECRET_KEY]: 'JANUS_ADMIN_SECRET',
 };

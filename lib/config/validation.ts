@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 import { dnsLabel } from './primitives';
 
-// Validation settings (issue 3).
+// Validation settings, for `bin/roomler validate` and synth's own check of its output.
 
 export const validationSchema = z
   .object({

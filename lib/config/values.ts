@@ -471,7 +471,7 @@ export const quantity = stringKind(
 );
 
 /** A container image reference: `[registry[:port]/]name[:tag][@digest]`. */
-export const IMAGE = /^[a-z0-9]+([._\/:@-][a-zA-Z0-9_.-]+)*$/;
+export const IMAGE = /^[a-z0-9]+([._/:@-][a-zA-Z0-9_.-]+)*$/;
 export const image = stringKind(
   { kind: 'image', rule: 'a container image reference such as mongo:7.0.16 or registry:5000/name@sha256:…, at most 255 characters' },
   (v) => (v.length <= 255 && IMAGE.test(v) ? undefined : 'must be a container image reference such as mongo:7'),
@@ -499,7 +499,7 @@ export const crontabSchedule = stringKind(
     rule: 'the five time fields of a crontab line, separated by spaces: digits, names, "*", "/", "," and "-" only',
   },
   (v) =>
-    /^[0-9A-Za-z*\/,-]+([ \t]+[0-9A-Za-z*\/,-]+){4}$/.test(v) ? undefined : 'must be a cron schedule of five fields such as "30 3 * * *"',
+    /^[0-9A-Za-z*/,-]+([ \t]+[0-9A-Za-z*/,-]+){4}$/.test(v) ? undefined : 'must be a cron schedule of five fields such as "30 3 * * *"',
   { pattern: '^[0-9A-Za-z*/,-]+([ \\t]+[0-9A-Za-z*/,-]+){4}$' },
 );
 

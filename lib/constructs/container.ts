@@ -1,6 +1,6 @@
 import { k8s } from 'cdk8s-plus-28';
 
-import type { ProbeTiming, Resources } from '../config';
+import { HOSTNAME_LABEL, type ProbeTiming, type Resources } from '../config';
 import { type PullPolicy, pullPolicyFor } from '../config/images';
 
 /**
@@ -43,7 +43,7 @@ export const httpGet = (path: string, port: string): Action => ({
 
 export const exec = (...command: string[]): Action => ({ exec: { command } });
 
-export const nodePin = (node: string) => ({ 'kubernetes.io/hostname': node });
+export const nodePin = (node: string) => ({ [HOSTNAME_LABEL]: node });
 
 /**
  * Container security every workload gets: no escalation, no capabilities, the runtime's seccomp profile. The user

@@ -1,4 +1,4 @@
-import type { InstanceConfig } from '../config';
+import { type InstanceConfig, JANUS_ADMIN_SECRET_KEY } from '../config';
 
 type Janus = InstanceConfig['janus'];
 
@@ -45,8 +45,8 @@ export function janusWebsocketsTransport(j: Janus): string {
   );
 }
 
-/** The key of Secret `janus.admin.secretName` that holds the admin secret. */
-export const JANUS_ADMIN_SECRET_KEY = 'admin-secret';
+/** @deprecated The Secret keys live in lib/config/names.ts; import them from `lib/config`. */
+export { JANUS_ADMIN_SECRET_KEY } from '../config';
 
 /**
  * Run by the init container as `sh -c SCRIPT janus-config <image's janus.jcfg> <secret file> <output>`: copies the

@@ -1,6 +1,6 @@
 import type { k8s } from 'cdk8s-plus-28';
 
-import type { InstanceConfig } from '../config';
+import { EXEMPTION_PREFIX, type InstanceConfig } from '../config';
 import { imagePinning } from '../config/images';
 
 /** The parts of an instance every construct labels and places its objects with. */
@@ -42,7 +42,7 @@ export const exemptions = (reasons: Record<string, string | undefined>): Record<
   Object.fromEntries(
     Object.entries(reasons)
       .filter((e): e is [string, string] => e[1] !== undefined)
-      .map(([check, reason]) => [`ignore-check.kube-linter.io/${check}`, reason]),
+      .map(([check, reason]) => [`${EXEMPTION_PREFIX}${check}`, reason]),
   );
 
 /** The latest-tag exemption for an image that is `:latest` (the reason from config), none for a pinned one. */

@@ -1,7 +1,7 @@
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 
-import { NAMES } from '../config';
+import { MONGODB_CLIENT_LABEL, NAMES } from '../config';
 import { type InstanceScope, namespaced, recommendedLabels, selectorLabels } from './metadata';
 
 export type RoomlerNetworkPoliciesProps = InstanceScope;
@@ -33,13 +33,13 @@ export class RoomlerNetworkPolicies extends Construct {
       // The app, and any job of this instance labelled as a MongoDB client (the backup CronJobs).
       ingress: [
         {
-          from: [pods(NAMES.app), { podSelector: { matchLabels: { 'roomler.io/mongodb-client': 'true' } } }],
+          from: [pods(NAMES.app), { podSelector: { matchLabels: { [MONGODB_CLIENT_LABEL]: 'true' } } }],
           ports: [port(i.mongodb.port)],
         },
       ],
     });
     policy('mongodb-clients', {
-      podSelector: { matchLabels: { 'roomler.io/mongodb-client': 'true' } },
+      podSelector: { matchLabels: { [MONGODB_CLIENT_LABEL]: 'true' } },
       policyTypes: ['Egress'],
       egress: [{ to: [pods(NAMES.mongodb)], ports: [port(i.mongodb.port)] }],
     });

@@ -1,13 +1,13 @@
 import { parseAllDocuments } from 'yaml';
 
 import type { LoadedConfig } from '../config';
+import type { K8sObject } from '../manifest';
 import { apiServerRules } from './api-rules';
 import { crossObjectRules, type ExternalRefs } from './cross-object';
-import { finding, objectId } from './objects';
+import { finding } from './objects';
 import { type Exemption, policyRules } from './policy';
 import { SchemaValidator } from './schema';
 
-export { objectId };
 export type { Exemption };
 
 export interface Finding {
@@ -28,7 +28,7 @@ export interface Finding {
 export interface ParsedObject {
   readonly file: string;
   readonly index: number;
-  readonly object: Record<string, any>;
+  readonly object: K8sObject;
 }
 
 export interface Report {
