@@ -1,6 +1,5 @@
-import { type InstanceConfig, type LoadedConfig, NAMES } from '../../../lib/config';
+import { type InstanceConfig, JANUS_ADMIN_PORTS, JANUS_API_PORTS, type LoadedConfig, NAMES } from '../../../lib/config';
 import type { CutoverRoute } from '../../../lib/config/cutover';
-import { JANUS_ADMIN_PORTS, JANUS_API_PORTS } from '../../../lib/constructs/janus-gateway';
 import { UserError } from '../cli';
 import { backendValue, type Directive, hostPortAt, PASS_DIRECTIVES, type Replacement, unquote } from './nginx-config';
 import { joinHostPort } from './probes';
