@@ -2,12 +2,14 @@ import type { LoadedConfig } from '../../lib/config';
 import { command, config, group, UserError } from '../lib/cli';
 import { YES_OPTION } from '../lib/cli/confirm';
 import { stdio } from '../lib/cli/io';
+import { listSets } from '../lib/cutover/backups';
 import { describeCheck, judged } from '../lib/cutover/checks';
-import { apply, type CutoverStatus, rollback, status } from '../lib/cutover/commands';
+import { apply, rollback } from '../lib/cutover/commands';
 import { drain, type DrainVerdict } from '../lib/cutover/drain';
-import { oldHostsOf, type OldTarget } from '../lib/cutover/inventory';
+import { inventory, oldHostsOf, type OldTarget } from '../lib/cutover/inventory';
 import { type Plan, plan, unifiedDiff } from '../lib/cutover/plan';
-import { displayPath } from '../lib/cutover/tree';
+import { resolveRoutes, routeStatus } from '../lib/cutover/routes';
+import { displayPath, readTree } from '../lib/cutover/tree';
 
 /** drain's exit status: 0 safe to stop the old containers, 3 still busy at the timeout, 1 it cannot say so. */
 const DRAIN_EXIT: Record<DrainVerdict, number> = { safe: 0, 'timed out': 3, 'not safe': 1 };
@@ -61,25 +63,27 @@ function formatPlan(cfg: LoadedConfig, p: Plan): string[] {
   ];
 }
 
-/** `cutover status`: each route, the old backends per file (every unaccounted one named), the backup sets. */
-function formatStatus(cfg: LoadedConfig, s: CutoverStatus): string[] {
+/**
+ * `cutover status`: each route, the old backends per file (every unaccounted one named), the backup sets; each part
+ * printed as it is read.
+ */
+function* formatStatus(cfg: LoadedConfig): Generator<string> {
   const c = cfg.root.cutover;
-  const lines = s.routes.map((r) => `${r.state.padEnd(6)} ${r.line}`);
-  for (const file of [...new Set(s.inventory.map((t) => t.file))]) {
-    const here = s.inventory.filter((t) => t.file === file);
+  yield* routeStatus(cfg).map((r) => `${r.state.padEnd(6)} ${r.line}`);
+  const targets = inventory(readTree(c.nginx.confDir), resolveRoutes(cfg), cfg);
+  for (const file of [...new Set(targets.map((t) => t.file))]) {
+    const here = targets.filter((t) => t.file === file);
     const n = (d: string) => here.filter((t) => t.disposition === d).length;
-    lines.push(
-      `old hosts in ${file}: ${n('routed')} routed, ${n('kept')} kept, ${n('unaccounted')} unaccounted${n('unaccounted') ? ': apply refuses until each is routed or kept (see plan)' : ''}`,
-    );
+    yield `old hosts in ${file}: ${n('routed')} routed, ${n('kept')} kept, ${n('unaccounted')} unaccounted${n('unaccounted') ? ': apply refuses until each is routed or kept (see plan)' : ''}`;
   }
-  if (!s.inventory.length) lines.push(`old hosts (${s.oldHosts.join(', ')}): no backend address in the config names them`);
-  lines.push(...inventoryLines(s.inventory.filter((t) => t.disposition === 'unaccounted')));
-  lines.push(s.sets.length ? `backup sets in ${c.backupDir} (rollback --to STAMP):` : `no backup sets in ${c.backupDir}`);
-  for (const set of s.sets) {
+  if (!targets.length) yield `old hosts (${oldHostsOf(cfg).join(', ')}): no backend address in the config names them`;
+  yield* inventoryLines(targets.filter((t) => t.disposition === 'unaccounted'));
+  const sets = listSets(c.backupDir);
+  yield sets.length ? `backup sets in ${c.backupDir} (rollback --to STAMP):` : `no backup sets in ${c.backupDir}`;
+  for (const set of sets) {
     const files = set.manifest.files.map((f) => displayPath(c.nginx.confDir, f.path)).join(', ');
-    lines.push(`  ${set.manifest.stamp}  ${set.manifest.kind.padEnd(8)}  ${set.manifest.outcome}  ${files}`);
+    yield `  ${set.manifest.stamp}  ${set.manifest.kind.padEnd(8)}  ${set.manifest.outcome}  ${files}`;
   }
-  return lines;
 }
 
 // `bin/roomler cutover <plan|apply|status|drain|rollback>`: the host nginx, from the Docker backends to the NodePorts.
@@ -106,8 +110,7 @@ export default group({
       summary: 'where each route points now, and the backup sets',
       examples: ['bin/roomler cutover status'],
       run: async () => {
-        const cfg = config();
-        for (const line of formatStatus(cfg, status(cfg))) stdio.out(line);
+        for (const line of formatStatus(config())) stdio.out(line);
       },
     }),
     drain: command({

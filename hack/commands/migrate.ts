@@ -13,30 +13,29 @@ import { readState, stateFile } from '../lib/runbook/state';
 import { CANNOT_CHECK, STEPS } from '../lib/runbook/steps';
 import { seconds } from '../lib/runbook/steps/common';
 
-/** `migrate plan`: the whole day for this config, step by step: what each runs and changes, its checks and gate. */
-function formatDayPlan(cfg: LoadedConfig): string[] {
+/**
+ * `migrate plan`: the whole day for this config, step by step: what each runs and changes, its checks and gate. Lines
+ * come as each step is read, so a step that cannot say what it changes (no dist/ yet) stops the plan there.
+ */
+function* formatDayPlan(cfg: LoadedConfig): Generator<string> {
   const state = readState(stateFile(cfg));
-  return [
-    `The migration day for this config: ${STEPS.length} steps. \`bin/roomler migrate run\` runs them in order, asking before each step that changes something (--yes for automation); the state is kept in ${stateFile(cfg)}.`,
-    ...STEPS.flatMap((s, n) => {
-      const changes = s.changes?.(cfg, state);
-      return [
-        '',
-        `${n + 1}. ${s.id}: ${s.title}`,
-        changes ? `   changes (asks first):` : '   changes: nothing (read-only)',
-        ...(changes ?? []).map((c) => `     - ${c}`),
-        '   runs:',
-        ...s.touches(cfg).map((t) => `     - ${t}`),
-        '   checks:',
-        ...s.checks.map((c) => `     - ${c}`),
-        `   gate: ${s.gate}`,
-        `   if it fails: ${s.rollback}`,
-      ];
-    }),
-    '',
-    'What cannot be checked from here:',
-    ...CANNOT_CHECK.map((c) => `  - ${c}`),
-  ];
+  yield `The migration day for this config: ${STEPS.length} steps. \`bin/roomler migrate run\` runs them in order, asking before each step that changes something (--yes for automation); the state is kept in ${stateFile(cfg)}.`;
+  for (const [n, s] of STEPS.entries()) {
+    yield '';
+    yield `${n + 1}. ${s.id}: ${s.title}`;
+    const changes = s.changes?.(cfg, state);
+    yield changes ? `   changes (asks first):` : '   changes: nothing (read-only)';
+    yield* (changes ?? []).map((c) => `     - ${c}`);
+    yield '   runs:';
+    yield* s.touches(cfg).map((t) => `     - ${t}`);
+    yield '   checks:';
+    yield* s.checks.map((c) => `     - ${c}`);
+    yield `   gate: ${s.gate}`;
+    yield `   if it fails: ${s.rollback}`;
+  }
+  yield '';
+  yield 'What cannot be checked from here:';
+  yield* CANNOT_CHECK.map((c) => `  - ${c}`);
 }
 
 /** `migrate status`: a switch a killed run left half-done first; then each step, its outcome and duration. */

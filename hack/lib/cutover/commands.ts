@@ -8,16 +8,15 @@ import type { IO } from '../cli/io';
 import { acquireLock } from '../process/lock';
 import { type BackupSet, BYTES, checkBackupDir, listSets, notWritable, original, sha256 } from './backups';
 import { type Check, checksFor, judged } from './checks';
-import { inventory, oldHostsOf, type OldTarget } from './inventory';
 import { NginxControl } from './nginx';
 import { plan } from './plan';
 import { httpGet, splitHostPort, tcpConnect } from './probes';
-import { type ResolvedRoute, resolveRoutes, routeStatus } from './routes';
+import { type ResolvedRoute, resolveRoutes } from './routes';
 import { type Change, Guard, Interrupted, transact } from './transaction';
 import { type NginxTree, readTree } from './tree';
 import { runChecks } from './verify';
 
-// `cutover apply`, `rollback` and `status`, and the preflight the switch shares (drain: drain.ts). Each takes the
+// `cutover apply` and `rollback`, and the preflight the switch shares (drain: drain.ts). Each takes the
 // config, its options and the command's IO, and writes what it does to `io.out`, one line per stage.
 
 const ms = (since: number) => `${Math.round(performance.now() - since)} ms`;
@@ -258,19 +257,4 @@ export async function rollback(cfg: LoadedConfig, options: { to?: string; force:
     });
     io.out(`rollback: done: files as in ${set.manifest.stamp}, verified in ${ms(start)}`);
   });
-}
-
-/** What `cutover status` shows: where each route points, every backend address on an old host, the backup sets. */
-export interface CutoverStatus {
-  readonly routes: ReturnType<typeof routeStatus>;
-  readonly inventory: readonly OldTarget[];
-  readonly oldHosts: readonly string[];
-  readonly sets: readonly BackupSet[];
-}
-
-export function status(cfg: LoadedConfig): CutoverStatus {
-  const routes = routeStatus(cfg);
-  const c = cfg.root.cutover;
-  const targets = inventory(readTree(c.nginx.confDir), resolveRoutes(cfg), cfg);
-  return { routes, inventory: targets, oldHosts: oldHostsOf(cfg), sets: listSets(c.backupDir) };
 }
