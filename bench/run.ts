@@ -58,22 +58,22 @@ function instancesConfig(count: number): string {
   return file;
 }
 
-async function main(skipTests: boolean) {
-  const started = new Date();
-  const loadBefore = loadavg()[0];
-  tmp = mkdtempSync(join(tmpdir(), 'roomler-bench-'));
-  // The peer, built once into the toolchain cache (~1.5 min cold).
-  const peer = spawnSync('bash', [join(ROOT, 'hack', 'toolchain', 'kustomize.sh')], {
+/** The peer, built once into the toolchain cache (~1.5 min cold): its path and version. */
+function peer(): { kustomize: string; version: string } {
+  const built = spawnSync('bash', [join(ROOT, 'hack', 'toolchain', 'kustomize.sh')], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  if (peer.status !== 0) throw new Error('hack/toolchain/kustomize.sh failed: see above');
-  const kustomize = peer.stdout.trim();
-  const kustomizeVersion = spawnSync(kustomize, ['version'], { encoding: 'utf8' }).stdout.trim();
-  emptyProject = mkdtempSync(join(tmp, 'project-'));
-  const out = (name: string) => ({ ROOMLER_PROJECT_DIR: emptyProject, ROOMLER_OUTDIR: join(tmp, name) });
+  if (built.status !== 0) throw new Error('hack/toolchain/kustomize.sh failed: see above');
+  const kustomize = built.stdout.trim();
+  return { kustomize, version: spawnSync(kustomize, ['version'], { encoding: 'utf8' }).stdout.trim() };
+}
 
-  // 1. The project's app command (cdk8s.yaml) against the stock cdk8s TypeScript app command.
+/** The environment of a synth into tmp/<name> from the empty project. */
+const out = (name: string) => ({ ROOMLER_PROJECT_DIR: emptyProject, ROOMLER_OUTDIR: join(tmp, name) });
+
+/** 1. The project's app command (cdk8s.yaml) against the stock cdk8s TypeScript app command. */
+function appCommandRows(): void {
   const fast = measure('node', ['lib/bundle-run.cjs', 'main.ts'], out('fast'));
   const tsx = measure('node', ['--require', 'tsx/cjs', 'main.ts'], out('tsx'));
   const tsNode = measure('npx', ['ts-node', 'main.ts'], out('ts-node'), 3);
@@ -86,8 +86,10 @@ async function main(skipTests: boolean) {
   rows.push({ name: 'synth, default config: node --require tsx/cjs main.ts', value: s(tsx.ms) });
   rows.push({ name: 'synth, default config: npx ts-node main.ts (type-checking)', value: s(tsNode.ms) });
   rows.push({ name: 'ratio project command / ts-node', value: (fast.ms / tsNode.ms).toFixed(3), target: '<= 0.25' });
+}
 
-  // 2. Scaling with the number of instances.
+/** 2. Scaling with the number of instances. */
+function scalingRows(): void {
   for (const count of [1, 10, 50]) {
     const r = measure(
       'node',
@@ -101,8 +103,10 @@ async function main(skipTests: boolean) {
       target: count === 50 ? '<= 3 s, <= 400 MB' : undefined,
     });
   }
+}
 
-  // 3. Validation cost on the default output.
+/** 3. Validation cost on the default output. */
+function validationRow(): void {
   const v = spawnSync('node', ['--require', 'tsx/cjs', 'bench/validation-cost.ts'], {
     cwd: ROOT,
     env: { ...process.env, BENCH_EMPTY_DIR: emptyProject },
@@ -114,8 +118,10 @@ async function main(skipTests: boolean) {
     value: `${cost.cold.toFixed(1)} ms / ${cost.warm.toFixed(1)} ms`,
     target: '< 200 ms added',
   });
+}
 
-  // 4. Start-up against the peer, and figures from the host-side tools' own benchmarks.
+/** 4. Start-up against the peer, and figures from the host-side tools' own benchmarks. */
+async function areaRows(kustomize: string): Promise<void> {
   rows.unshift(...(await startup.bench(kustomize)));
   // An area that fails is a row saying so, and the run exits 1: the table stays whole.
   for (const [name, area] of [
@@ -130,26 +136,29 @@ async function main(skipTests: boolean) {
       rows.push({ name: `${name} benchmarks`, value: `FAILED: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}` });
     }
   }
+}
 
-  // 5. The whole test suite.
-  if (!skipTests) {
-    const fast = performance.now();
-    const f = spawnSync('npm', ['run', 'test:fast'], { cwd: ROOT, encoding: 'utf8', stdio: 'ignore' });
-    const fastMs = performance.now() - fast;
-    rows.push({ name: `npm run test:fast wall time (${f.status === 0 ? 'passed' : 'FAILED'})`, value: s(fastMs), target: '< 30 s' });
-    const t = performance.now();
-    const r = spawnSync('npm', ['test'], { cwd: ROOT, encoding: 'utf8', stdio: 'ignore' });
-    rows.push({
-      name: `npm test wall time (${r.status === 0 ? 'passed' : 'FAILED'})`,
-      value: s(performance.now() - t),
-      target: '< 360 s (builds excluded)',
-    });
-  }
+/** 5. The whole test suite. */
+function suiteRows(): void {
+  const fast = performance.now();
+  const f = spawnSync('npm', ['run', 'test:fast'], { cwd: ROOT, encoding: 'utf8', stdio: 'ignore' });
+  const fastMs = performance.now() - fast;
+  rows.push({ name: `npm run test:fast wall time (${f.status === 0 ? 'passed' : 'FAILED'})`, value: s(fastMs), target: '< 30 s' });
+  const t = performance.now();
+  const r = spawnSync('npm', ['test'], { cwd: ROOT, encoding: 'utf8', stdio: 'ignore' });
+  rows.push({
+    name: `npm test wall time (${r.status === 0 ? 'passed' : 'FAILED'})`,
+    value: s(performance.now() - t),
+    target: '< 360 s (builds excluded)',
+  });
+}
 
+/** The whole table, with the date and the machine, to stdout and to BENCHMARKS.md. */
+function writeReport(started: Date, loadBefore: number, peerVersion: string): void {
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node.js ${process.version}`;
   const cell = (x?: string) => (x ?? '').replace(/\|/g, '\\|');
   const table = [
-    `| measurement | roomler-k8s | peer: kustomize ${kustomizeVersion} | ratio | target |`,
+    `| measurement | roomler-k8s | peer: kustomize ${peerVersion} | ratio | target |`,
     '| --- | --- | --- | --- | --- |',
     ...rows.map((r) => `| ${r.name} | ${cell(r.value)} | ${cell(r.peer)} | ${cell(r.ratio)} | ${cell(r.target)} |`),
   ].join('\n');
@@ -168,6 +177,20 @@ async function main(skipTests: boolean) {
   ].join('\n');
   process.stdout.write(`${text}\n`);
   writeFileSync(join(ROOT, 'BENCHMARKS.md'), text);
+}
+
+async function main(skipTests: boolean) {
+  const started = new Date();
+  const loadBefore = loadavg()[0];
+  tmp = mkdtempSync(join(tmpdir(), 'roomler-bench-'));
+  const { kustomize, version } = peer();
+  emptyProject = mkdtempSync(join(tmp, 'project-'));
+  appCommandRows();
+  scalingRows();
+  validationRow();
+  await areaRows(kustomize);
+  if (!skipTests) suiteRows();
+  writeReport(started, loadBefore, version);
 }
 
 runStandalone(

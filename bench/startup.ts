@@ -57,6 +57,9 @@ function measure<K extends string>(commands: Commands<K>, runs = RUNS): Record<K
   return Object.fromEntries(entries.map(([k]) => [k, medianOf(k)])) as Record<K, Sample>;
 }
 
+/** `bin/roomler <command> --help` for every command, in `env`. */
+const helpOf = (env: NodeJS.ProcessEnv) => Object.fromEntries(COMMANDS.map((c) => [c, { cmd: ROOMLER, args: [c, '--help'], env }]));
+
 const kinds = (text: string) => text.match(/^kind: /gm)?.length ?? 0;
 const objectsIn = (dir: string) => readdirSync(dir).reduce((n, f) => n + kinds(readFileSync(join(dir, f), 'utf8')), 0);
 
@@ -75,7 +78,6 @@ export async function bench(kustomize: string): Promise<Row[]> {
       node: { cmd: 'node', args: ['-e', '0'] },
       bareNode: { cmd: 'node', args: ['-e', '0'], env: { NODE_EXTRA_CA_CERTS: undefined } },
     });
-    const helpOf = (env: NodeJS.ProcessEnv) => Object.fromEntries(COMMANDS.map((c) => [c, { cmd: ROOMLER, args: [c, '--help'], env }]));
     const help = measure(helpOf({}));
     const helpBundle = measure(helpOf({ ROOMLER_SNAPSHOT: '0' }), 5);
     const cdk8s = measure({ cli: { cmd: 'npx', args: ['cdk8s', 'synth', '--output', join(tmp, 'cli')], env } }, 3).cli;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { applyReplacements, directives, NginxSyntaxError, proxiedVariables, tokenize } from '../../hack/lib/cutover/nginx-config';
-import { type ConfigFile, targetsIn } from '../../hack/lib/cutover/plan';
+import { type ConfigFile, targetsIn } from '../../hack/lib/cutover/tree';
 import { bytes, generateBody, predictTypes, prng } from './support/nginx-fuzz';
 
 // The tokenizer's rules, each as ngx_conf_read_token (src/core/ngx_conf_file.c) applies it. No process runs here:

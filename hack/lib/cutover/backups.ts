@@ -18,6 +18,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { UserError } from '../cli';
 
@@ -118,7 +119,7 @@ export function checkBackupDir(backupDir: string, includeDirs: readonly string[]
   const inside = includeDirs.map((d) => resolve(d)).find((d) => b === d || b.startsWith(`${d}/`));
   if (inside)
     throw new UserError(
-      `cutover.backupDir ${backupDir} is inside ${inside}, which nginx includes from: nginx would load the backups (FIELD-NOTES). Choose a directory outside it`,
+      `cutover.backupDir ${backupDir} is inside ${inside}, which nginx includes from: nginx would load the backups (a backup matching an include glob keeps the old server blocks live). Choose a directory outside it`,
     );
 }
 
@@ -133,7 +134,7 @@ export async function createSet(
     rmSync(join(backupDir, n), { recursive: true, force: true });
   let stamp = stampNow();
   while (existsSync(join(backupDir, stamp))) {
-    await new Promise((r) => setTimeout(r, 2));
+    await sleep(2);
     stamp = stampNow();
   }
   const partial = join(backupDir, `.${stamp}.partial`);

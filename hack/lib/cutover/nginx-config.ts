@@ -1,6 +1,6 @@
 // A small, exact reader of nginx configuration text: tokens with their byte offsets, and the directives they
-// form with their enclosing blocks. No npm nginx parser round-trips a config (FIELD-NOTES: one reorders
-// sibling directives and drops comments, another breaks `!=` and quoted braces), so the cutover rewrites the
+// form with their enclosing blocks. No npm nginx parser round-trips a config (one reorders sibling directives and
+// drops comments, another breaks `!=` and quoted braces: docs/reference-topology.md), so the cutover rewrites the
 // argument tokens it must change in place and leaves every other byte alone.
 
 /** One token of an nginx config, with nginx's value of it and where it stands in the text. */
@@ -78,183 +78,190 @@ export function unescape(raw: string, offset = 0): { value: string; at: number[]
  * line. One pass, no backtracking: every input ends.
  */
 export function tokenize(text: string): Token[] {
-  const tokens: Token[] = [];
-  const n = text.length;
-  let line = 1;
+  return new Tokenizer(text).run();
+}
+
+/** ngx_conf_read_token as a state machine over one text: one method per state it can be in at a character. */
+class Tokenizer {
+  readonly tokens: Token[] = [];
+  private line = 1;
   // ngx_conf_read_token's state, reset at the start of every directive (after `;`, `{` and `}`).
-  let start = 0;
-  let startLine = 1;
-  let lastSpace = true;
-  let needSpace = false;
-  let sharpComment = false;
-  let variable = false;
-  let quoted = false;
-  let sQuoted = false;
-  let dQuoted = false;
-  let args = 0;
-  let bufferEnd = 0;
+  private start = 0;
+  private startLine = 1;
+  private lastSpace = true;
+  private needSpace = false;
+  private sharpComment = false;
+  private variable = false;
+  private quoted = false;
+  private sQuoted = false;
+  private dQuoted = false;
+  private args = 0;
+  private bufferEnd = 0;
   // The token being read (for offsets and comments; nginx itself keeps only `start`).
-  let tokenStart = 0;
-  let commentStart = -1;
-  const fail = (reason: string, at = line): never => {
-    throw new NginxSyntaxError(reason, at, tokens);
-  };
-  const reset = (pos: number) => {
-    start = pos;
-    startLine = line;
-    lastSpace = true;
-    needSpace = sharpComment = variable = quoted = sQuoted = dQuoted = false;
-    args = 0;
-  };
-  const push = (type: Token['type'], from: number, to: number, value?: string) => {
-    const raw = text.slice(from, to);
-    tokens.push({
-      type,
-      text: raw,
-      value: value ?? raw,
-      start: from,
-      end: to,
-      line: type === 'word' || type === 'string' ? startLine : line,
-    });
-  };
-  const endComment = (to: number) => {
-    if (commentStart < 0) return;
-    const raw = text.slice(commentStart, to);
-    tokens.push({ type: 'comment', text: raw, value: raw, start: commentStart, end: to, line: commentLine });
-    commentStart = -1;
-  };
-  let commentLine = 1;
-  for (let pos = 0; ;) {
-    if (pos >= bufferEnd) {
-      if (pos >= n) {
-        endComment(n);
-        if (args > 0 || !lastSpace) fail('unexpected end of file, expecting ";" or "}"');
-        return tokens;
-      }
-      if (pos - start === NGX_CONF_BUFFER) {
-        const quote = dQuoted ? '"' : sQuoted ? "'" : undefined;
-        fail(
-          quote
-            ? `too long parameter, probably missing terminating "${quote}" character`
-            : `too long parameter "${text.slice(start, start + 10)}..." started`,
-          startLine,
-        );
-      }
-      bufferEnd = Math.min(start + NGX_CONF_BUFFER, n);
+  private tokenStart = 0;
+  private commentStart = -1;
+  private commentLine = 1;
+
+  constructor(private readonly text: string) {}
+
+  run(): Token[] {
+    for (let at = 0; ; at++) {
+      if (at >= this.bufferEnd && this.endOfBuffer(at)) return this.tokens;
+      this.read(at);
     }
-    const ch = text.charCodeAt(pos++);
-    const c = text[pos - 1];
+  }
+
+  private fail(reason: string, line = this.line): never {
+    throw new NginxSyntaxError(reason, line, this.tokens);
+  }
+
+  private reset(pos: number): void {
+    this.start = pos;
+    this.startLine = this.line;
+    this.lastSpace = true;
+    this.needSpace = this.sharpComment = this.variable = this.quoted = this.sQuoted = this.dQuoted = false;
+    this.args = 0;
+  }
+
+  private push(type: Token['type'], from: number, to: number, value?: string): void {
+    const raw = this.text.slice(from, to);
+    const line = type === 'word' || type === 'string' ? this.startLine : this.line;
+    this.tokens.push({ type, text: raw, value: value ?? raw, start: from, end: to, line });
+  }
+
+  /** `;`, `{` at `at`: the directive ends (or its block opens), and nginx's state is reset after it. */
+  private endDirective(c: string, at: number): void {
+    this.push(c === '{' ? 'open' : 'semicolon', at, at + 1);
+    this.reset(at + 1);
+  }
+
+  private endComment(to: number): void {
+    if (this.commentStart < 0) return;
+    const raw = this.text.slice(this.commentStart, to);
+    this.tokens.push({ type: 'comment', text: raw, value: raw, start: this.commentStart, end: to, line: this.commentLine });
+    this.commentStart = -1;
+  }
+
+  /** Where nginx's buffer ends: at the end of the text (true), at a token that fills it (throws), or it reads on. */
+  private endOfBuffer(at: number): boolean {
+    const n = this.text.length;
+    if (at >= n) {
+      this.endComment(n);
+      if (this.args > 0 || !this.lastSpace) this.fail('unexpected end of file, expecting ";" or "}"');
+      return true;
+    }
+    if (at - this.start === NGX_CONF_BUFFER) {
+      const quote = this.dQuoted ? '"' : this.sQuoted ? "'" : undefined;
+      this.fail(
+        quote
+          ? `too long parameter, probably missing terminating "${quote}" character`
+          : `too long parameter "${this.text.slice(this.start, this.start + 10)}..." started`,
+        this.startLine,
+      );
+    }
+    this.bufferEnd = Math.min(this.start + NGX_CONF_BUFFER, n);
+    return false;
+  }
+
+  /** The character at `at`. */
+  private read(at: number): void {
+    const ch = this.text.charCodeAt(at);
+    const c = this.text[at];
     if (ch === 0x0a) {
-      line++;
-      if (sharpComment) {
-        sharpComment = false;
-        endComment(pos - 1);
+      this.line++;
+      if (this.sharpComment) {
+        this.sharpComment = false;
+        this.endComment(at);
       }
     }
-    if (sharpComment) continue;
-    if (quoted) {
-      quoted = false;
-      continue;
+    if (this.sharpComment) return;
+    if (this.quoted) {
+      this.quoted = false;
+      return;
     }
-    if (needSpace) {
-      if (isSpace(ch)) {
-        lastSpace = true;
-        needSpace = false;
-        continue;
-      }
-      if (c === ';') {
-        push('semicolon', pos - 1, pos);
-        reset(pos);
-        continue;
-      }
-      if (c === '{') {
-        push('open', pos - 1, pos);
-        reset(pos);
-        continue;
-      }
-      if (c === ')') {
-        lastSpace = true;
-        needSpace = false;
-      } else fail(`unexpected "${c}"`);
+    if (this.needSpace && this.afterQuote(c, ch, at)) return;
+    if (this.lastSpace) this.betweenTokens(c, ch, at);
+    else this.inToken(c, ch, at);
+  }
+
+  /** Right after a closing quote: a space, `;` or `{` (taken here: true), or `)` (read on); anything else fails. */
+  private afterQuote(c: string, ch: number, at: number): boolean {
+    if (isSpace(ch)) {
+      this.lastSpace = true;
+      this.needSpace = false;
+      return true;
     }
-    if (lastSpace) {
-      start = pos - 1;
-      startLine = line;
-      if (isSpace(ch)) continue;
-      tokenStart = pos - 1;
-      switch (c) {
-        case ';':
-        case '{':
-          if (args === 0) fail(`unexpected "${c}"`);
-          push(c === '{' ? 'open' : 'semicolon', pos - 1, pos);
-          reset(pos);
-          continue;
-        case '}':
-          if (args !== 0) fail('unexpected "}"');
-          push('close', pos - 1, pos);
-          reset(pos);
-          continue;
-        case '#':
-          sharpComment = true;
-          commentStart = pos - 1;
-          commentLine = line;
-          continue;
-        case '\\':
-          quoted = true;
-          lastSpace = false;
-          continue;
-        case '"':
-          start++;
-          dQuoted = true;
-          lastSpace = false;
-          continue;
-        case "'":
-          start++;
-          sQuoted = true;
-          lastSpace = false;
-          continue;
-        case '$':
-          variable = true;
-          lastSpace = false;
-          continue;
-        default:
-          lastSpace = false;
-      }
+    if (c === ';' || c === '{') {
+      this.endDirective(c, at);
+      return true;
+    }
+    if (c !== ')') this.fail(`unexpected "${c}"`);
+    this.lastSpace = true;
+    this.needSpace = false;
+    return false;
+  }
+
+  /** Where a token may start: a space, the end of a directive or block, a comment, or a token's first character. */
+  private betweenTokens(c: string, ch: number, at: number): void {
+    this.start = at;
+    this.startLine = this.line;
+    if (isSpace(ch)) return;
+    this.tokenStart = at;
+    if (c === ';' || c === '{') {
+      if (this.args === 0) this.fail(`unexpected "${c}"`);
+      this.endDirective(c, at);
+    } else if (c === '}') {
+      if (this.args !== 0) this.fail('unexpected "}"');
+      this.push('close', at, at + 1);
+      this.reset(at + 1);
+    } else if (c === '#') {
+      this.sharpComment = true;
+      this.commentStart = at;
+      this.commentLine = this.line;
     } else {
-      if (c === '{' && variable) continue;
-      variable = false;
-      if (c === '\\') {
-        quoted = true;
-        continue;
-      }
-      if (c === '$') {
-        variable = true;
-        continue;
-      }
-      let found = false;
-      if (dQuoted) {
-        if (c === '"') {
-          dQuoted = false;
-          needSpace = found = true;
-        }
-      } else if (sQuoted) {
-        if (c === "'") {
-          sQuoted = false;
-          needSpace = found = true;
-        }
-      } else if (isSpace(ch) || c === ';' || c === '{') {
-        lastSpace = found = true;
-      }
-      if (found) {
-        args++;
-        if (needSpace) push('string', tokenStart, pos, unescape(text.slice(start, pos - 1), start).value);
-        else push('word', tokenStart, pos - 1, unescape(text.slice(start, pos - 1), start).value);
-        if (c === ';' || c === '{') {
-          push(c === '{' ? 'open' : 'semicolon', pos - 1, pos);
-          reset(pos);
-        }
+      this.lastSpace = false;
+      if (c === '\\') this.quoted = true;
+      else if (c === '$') this.variable = true;
+      else if (c === '"' || c === "'") {
+        this.start++;
+        if (c === '"') this.dQuoted = true;
+        else this.sQuoted = true;
       }
     }
+  }
+
+  /** Inside a word or a quoted string: escapes, variables, and where it ends. */
+  private inToken(c: string, ch: number, at: number): void {
+    if (c === '{' && this.variable) return;
+    this.variable = false;
+    if (c === '\\') {
+      this.quoted = true;
+      return;
+    }
+    if (c === '$') {
+      this.variable = true;
+      return;
+    }
+    let found = false;
+    if (this.dQuoted) {
+      if (c === '"') {
+        this.dQuoted = false;
+        this.needSpace = found = true;
+      }
+    } else if (this.sQuoted) {
+      if (c === "'") {
+        this.sQuoted = false;
+        this.needSpace = found = true;
+      }
+    } else if (isSpace(ch) || c === ';' || c === '{') {
+      this.lastSpace = found = true;
+    }
+    if (!found) return;
+    this.args++;
+    const value = unescape(this.text.slice(this.start, at), this.start).value;
+    if (this.needSpace) this.push('string', this.tokenStart, at + 1, value);
+    else this.push('word', this.tokenStart, at, value);
+    if (c === ';' || c === '{') this.endDirective(c, at);
   }
 }
 

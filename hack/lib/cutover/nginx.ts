@@ -3,18 +3,17 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { CutoverConfig } from '../../../lib/config/cutover';
 import { UserError } from '../cli';
 import { run, type RunResult } from '../process/run';
 import { parseProcNetTcp, type TcpConnection } from './probes';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Drives the host nginx: a local binary, or through a prefix such as `docker exec nginx`. A reload only counts
- * once the master has started new workers (FIELD-NOTES: `nginx -s reload` exits 0 even when the new config
- * fails to load, e.g. on a `listen` already in use, and new workers appear ~150 ms after it returns).
+ * once the master has started new workers: `nginx -s reload` exits 0 even when the new config fails to load, e.g. on
+ * a `listen` already in use, and new workers appear ~150 ms after it returns (docs/reference-topology.md).
  */
 export class NginxControl {
   constructor(private readonly c: CutoverConfig['nginx']) {}
@@ -34,7 +33,7 @@ export class NginxControl {
     return { ok: r.exitCode === 0, output: r.timedOut ? `timed out after ${timeoutMs} ms` : output || `exit ${r.exitCode ?? r.signal}` };
   }
 
-  /** `nginx -t` on the files in place (a copy elsewhere silently includes nothing: FIELD-NOTES). */
+  /** `nginx -t` on the files in place (`nginx -t -c` on a copy elsewhere silently includes nothing). */
   test = () => this.nginx(['-t'], 60_000);
   reload = () => this.nginx(['-s', 'reload'], 30_000);
 

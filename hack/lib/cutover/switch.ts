@@ -1,13 +1,17 @@
 import type { LoadedConfig } from '../../../lib/config';
 import { NAMES } from '../../../lib/config';
 import { UserError } from '../cli';
+import type { IO } from '../cli/io';
 import { type BackupSet, listSets } from './backups';
+import { type Check, judged } from './checks';
 import { preflight } from './commands';
 import { NginxControl } from './nginx';
 import { applyReplacements, backendValue, type Directive, hostPortAt, type Replacement, unquote } from './nginx-config';
-import { type Check, displayPath, judged, type NginxTree, type Plan, plan, type ResolvedRoute } from './plan';
+import { type Plan, plan } from './plan';
 import { splitHostPort } from './probes';
+import type { ResolvedRoute } from './routes';
 import { Guard, NginxTransaction } from './transaction';
+import { displayPath, type NginxTree } from './tree';
 
 // The migration day's switch, as nginx sees it: the app's locations answer 503 with Retry-After (a maintenance page)
 // while the old app is stopped and the final copy runs, then every route moves to the new side. One transaction:
@@ -33,9 +37,10 @@ const siblings = (tree: NginxTree, d: Directive) => {
 
 /**
  * The maintenance answer in place of each `proxy_pass` that reaches an app route (directly, or through an upstream
- * whose servers it names; its old backend, or with `side: 'target'` its new one, when going back): `add_header Retry-After N always; default_type text/html; return 503 '<page>';`. Only
- * those directives change. `default_type` is left out where the block already sets one or is an `if` (not allowed
- * there). An `add_header` at location level hides the server's own add_header directives for these answers only.
+ * whose servers it names; its old backend, or with `side: 'target'` its new one, when going back):
+ * `add_header Retry-After N always; default_type text/html; return 503 '<page>';`. Only those directives change.
+ * `default_type` is left out where the block already sets one or is an `if` (not allowed there). An `add_header` at
+ * location level hides the server's own add_header directives for these answers only.
  */
 export function maintenanceTexts(
   tree: NginxTree,
@@ -137,7 +142,7 @@ export async function proveSwitch(
     guard: o.guard,
     targets: p.targets,
     baseline: reachable(judged(p.checks)),
-    log: (l) => proven.push(l.replace(/^preflight: /, '')),
+    io: { out: (l) => proven.push(l.replace(/^preflight: /, '')), err: (l) => proven.push(l) },
   });
   const stageMs = Date.now() - t0 + 300;
   const problems: string[] = [];
@@ -186,7 +191,7 @@ export async function runSwitch(
   cfg: LoadedConfig,
   proof: SwitchProof,
   hooks: SwitchHooks,
-  o: { guard: Guard; log: (line: string) => void; resume?: BackupSet; onOpen?: (at: Date) => void },
+  o: { guard: Guard; io: IO; resume?: BackupSet; onOpen?: (at: Date) => void },
 ): Promise<number> {
   const c = cfg.root.cutover;
   const nginx = new NginxControl(c.nginx);
@@ -198,7 +203,7 @@ export async function runSwitch(
     nginx,
     timeoutMs: c.requestTimeoutMs,
     guard: o.guard,
-    log: o.log,
+    io: o.io,
   };
   const files = [...new Set([...proof.maintenance.keys(), ...proof.final.keys()])].map((real) =>
     p.tree.files.find((f) => f.real === real)!,
@@ -223,14 +228,14 @@ export async function runSwitch(
         o.onOpen?.(new Date(at));
       },
     });
-    o.log(`the app answers 503 with Retry-After (checked ${since(opened)} after the reload)`);
+    o.io.out(`the app answers 503 with Retry-After (checked ${since(opened)} after the reload)`);
     const frozen = Date.now();
     await hooks.frozen(tx);
-    o.log(`stopped and copied in ${since(frozen)}`);
+    o.io.out(`stopped and copied in ${since(frozen)}`);
     const cut = Date.now();
     tx.at('cutover');
     await tx.stage(proof.final, p.checksAfter, { onReloaded: (at) => (closed = at) });
-    o.log(`cut over in ${((closed - cut) / 1000).toFixed(1)} s, verified ${since(closed)} after the reload`);
+    o.io.out(`cut over in ${((closed - cut) / 1000).toFixed(1)} s, verified ${since(closed)} after the reload`);
     tx.commit();
     return closed - opened;
   } catch (e) {

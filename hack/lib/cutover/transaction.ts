@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
 
 import { UserError } from '../cli';
+import type { IO } from '../cli/io';
 import { Guard, Interrupted } from '../process/interrupt';
 import { atomicWrite, type BackupSet, BYTES, createSet, type Manifest, original, sha256, updateSet } from './backups';
+import { type Check, judged } from './checks';
 import type { NginxControl } from './nginx';
-import { type Check, judged, type ResolvedRoute } from './plan';
+import type { ResolvedRoute } from './routes';
 import { runChecks } from './verify';
 
 export { Guard, Interrupted };
@@ -37,7 +39,8 @@ export interface TransactionOptions {
   readonly nginx: NginxControl;
   readonly timeoutMs: number;
   readonly guard: Guard;
-  readonly log: (line: string) => void;
+  /** Each stage's progress, on `out`. */
+  readonly io: IO;
 }
 
 const notTaken = (nginx: NginxControl) =>
@@ -63,7 +66,7 @@ export class NginxTransaction {
       o.routes.map((r) => ({ from: r.from, to: r.to, target: r.target })),
       files,
     );
-    o.log(`backup: ${set.dir}: ${files.length} file(s), sha256 in manifest.json and SHA256SUMS`);
+    o.io.out(`backup: ${set.dir}: ${files.length} file(s), sha256 in manifest.json and SHA256SUMS`);
     const t = new NginxTransaction(o, set);
     for (const f of files) t.expected.set(f.real, f.text);
     return t;
@@ -78,7 +81,7 @@ export class NginxTransaction {
     const t = new NginxTransaction(o, set);
     for (const f of set.manifest.files) t.expected.set(f.real, readFileSync(f.real, BYTES));
     t.reloadSent = true;
-    o.log(`backup: continuing with ${set.dir} (left pending by an interrupted run)`);
+    o.io.out(`backup: continuing with ${set.dir} (left pending by an interrupted run)`);
     return t;
   }
 
@@ -106,7 +109,7 @@ export class NginxTransaction {
     checks: readonly Check[],
     o: { onReloading?: (at: number) => void; onReloaded?: (at: number) => void } = {},
   ): Promise<string[]> {
-    const { guard, nginx, log } = this.o;
+    const { guard, nginx, io } = this.o;
     this.step = 'rewrite';
     let n = 0;
     for (const f of this.set.manifest.files) {
@@ -119,11 +122,11 @@ export class NginxTransaction {
       this.expected.set(f.real, text);
       n += 1;
     }
-    log(`rewrite: ${n} file(s) written atomically`);
+    io.out(`rewrite: ${n} file(s) written atomically`);
     this.step = 'nginx -t';
     const t = await guard.race(nginx.test());
     if (!t.ok) throw new StepFailed(this.step, t.output);
-    log('nginx -t: ok');
+    io.out('nginx -t: ok');
     this.step = 'reload';
     const before = await guard.race(nginx.workers());
     this.reloadSent = true;
@@ -134,7 +137,7 @@ export class NginxTransaction {
     if (!taken) throw new StepFailed(this.step, notTaken(nginx));
     this.reloadTaken = true;
     o.onReloaded?.(Date.now());
-    log(
+    io.out(
       `reload: new workers ${taken.fresh.join(', ')} replace ${before.join(', ')}${taken.retiring.length ? ` (${taken.retiring.join(', ')} no longer accept; they finish their open connections)` : ''}`,
     );
     this.step = 'verify';
@@ -145,7 +148,7 @@ export class NginxTransaction {
         this.step,
         `${v.failed.length} of ${after.length} request(s) through nginx failed:\n    ${v.failed.join('\n    ')}`,
       );
-    log(`verify: ${v.passed.length} request(s) through nginx:\n  ${v.passed.join('\n  ')}`);
+    io.out(`verify: ${v.passed.length} request(s) through nginx:\n  ${v.passed.join('\n  ')}`);
     return v.passed;
   }
 
@@ -164,12 +167,12 @@ export class NginxTransaction {
    * first (the switch starts the old app again, so that the restored config can be confirmed against it).
    */
   async fail(e: unknown, checksBefore: readonly Check[], before?: () => Promise<string[]>): Promise<never> {
-    const { log } = this.o;
+    const { io } = this.o;
     this.o.guard.holdForRestore();
     const interrupted = e instanceof Interrupted ? e : undefined;
     const step = e instanceof StepFailed ? e.step : this.step;
     const why = interrupted ? `interrupted by ${interrupted.signal} during ${step}` : `failed at ${step}: ${(e as Error).message}`;
-    log(`${this.o.kind} ${interrupted ? why : `failed at ${step}`}: restoring the original files from ${this.set.dir}`);
+    io.out(`${this.o.kind} ${interrupted ? why : `failed at ${step}`}: restoring the original files from ${this.set.dir}`);
     const lines = before ? await before().catch((x: Error) => [`${x.message}`]) : [];
     const report = await this.restore(checksBefore);
     report.lines.unshift(...lines);

@@ -1,5 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { type Check, describeCheck } from './checks';
 import type { NginxControl } from './nginx';
-import { type Check, describeCheck } from './plan';
 import { httpResponse, joinHostPort, splitHostPort, websocketOpen } from './probes';
 
 export interface CheckOptions {
@@ -51,7 +53,7 @@ async function runOne(c: Check, o: CheckOptions): Promise<{ passed?: string; fai
       for (let n = 0; n < 20; n++) {
         if ([...(await established())].some((k) => !before.has(k) && wanted.includes(k.split('>')[1])))
           return pass(`upgraded; nginx holds a new connection to ${c.current}`);
-        await new Promise((r) => setTimeout(r, 25));
+        await sleep(25);
       }
       return fail(`upgraded, but nginx opened no connection to ${c.current}: the request went to another backend`);
     } finally {

@@ -5,7 +5,8 @@ import { PassThrough } from 'node:stream';
 import { parse as parseDotenv } from 'dotenv';
 
 import { type InstanceConfig, type LoadedConfig, NAMES } from '../../../lib/config';
-import { config, PROJECT_ROOT, projectDir, UserError } from '../cli';
+import { PROJECT_ROOT, UserError } from '../cli';
+import type { IO } from '../cli/io';
 import type { Kubectl } from '../cluster/kubectl';
 import { onInterrupt, run, type RunResult, start } from '../process/run';
 import { containerSide, type MongoSide, podSide } from './sides';
@@ -19,6 +20,8 @@ export interface MigrateMongoOptions {
   readonly instance?: string;
   readonly kubectl: Kubectl;
   readonly yes: boolean;
+  /** Where `.env` is (the old MongoDB's credentials). */
+  readonly projectDir: string;
 }
 
 /** The inventory script the backup CronJobs run, also run on both sides of the migration (it is ES5 for the 4.0 shell). */
@@ -66,14 +69,6 @@ const total = (c: Record<string, number>) => Object.values(c).reduce((a, b) => a
 const indexCount = (i: Inventory) => Object.values(i.indexes).reduce((a, l) => a + l.length, 0);
 const signed = (n: number) => (n > 0 ? `+${n}` : String(n));
 
-/**
- * `bin/roomler migrate mongo`: streams `mongodump --archive --gzip` from the old Docker MongoDB straight into
- * `mongorestore` in the `mongodb-0` pod (no temp file), then checks that the target holds, per collection, the
- * documents mongodump read and the source's index definitions, and says how many documents reached the source after
- * its dump started. Passwords never appear in argv: the old one (MONGO_ROOT_USERNAME / MONGO_ROOT_PASSWORD from the
- * environment or `.env`) goes to mongodump and the old shell on stdin; the new one never leaves the pod (its scripts
- * read the credential files named by $SECRET_DIR, MONGODB_CREDENTIALS).
- */
 /** The instance a MongoDB command works on, by name or the first. */
 export function mongoInstance(cfg: LoadedConfig, name?: string): InstanceConfig {
   const instance = name ? cfg.instances.find((i) => i.name === name) : cfg.instances[0];
@@ -83,25 +78,29 @@ export function mongoInstance(cfg: LoadedConfig, name?: string): InstanceConfig 
 }
 
 /** The old MongoDB's root credentials: MONGO_ROOT_USERNAME / MONGO_ROOT_PASSWORD from the environment or `.env`. */
-export function oldCredentials(): { user: string; password: string } {
-  const dir = projectDir();
-  const dotenv = existsSync(join(dir, '.env')) ? parseDotenv(readFileSync(join(dir, '.env'))) : {};
+export function oldCredentials(projectDir: string): { user: string; password: string } {
+  const dotenv = existsSync(join(projectDir, '.env')) ? parseDotenv(readFileSync(join(projectDir, '.env'))) : {};
   const secret = (name: string) => process.env[name] || dotenv[name];
   const missing = ['MONGO_ROOT_USERNAME', 'MONGO_ROOT_PASSWORD'].filter((n) => !secret(n));
   if (missing.length)
-    throw new UserError(`missing ${missing.join(', ')} (the old MongoDB's root credentials) in the environment or ${join(dir, '.env')}`);
+    throw new UserError(
+      `missing ${missing.join(', ')} (the old MongoDB's root credentials) in the environment or ${join(projectDir, '.env')}`,
+    );
   return { user: secret('MONGO_ROOT_USERNAME')!, password: secret('MONGO_ROOT_PASSWORD')! };
 }
 
 /** The two MongoDBs of the migration: the old one in its container (source) and mongodb-0 (target). */
-export function migrationSides(cfg: LoadedConfig, kubectl: Kubectl, instanceName?: string): { source: MongoSide; target: MongoSide } {
-  const instance = mongoInstance(cfg, instanceName);
-  const { user, password } = oldCredentials();
+export function migrationSides(
+  cfg: LoadedConfig,
+  o: { kubectl: Kubectl; projectDir: string; instance?: string },
+): { source: MongoSide; target: MongoSide } {
+  const instance = mongoInstance(cfg, o.instance);
+  const { user, password } = oldCredentials(o.projectDir);
   const { container, port } = cfg.root.migrate.mongo;
   return {
     source: containerSide({ container, port, database: instance.mongodb.database, user, password }),
     target: podSide({
-      kubectl,
+      kubectl: o.kubectl,
       namespace: instance.namespace,
       pod: `${NAMES.mongodb}-0`,
       port: instance.mongodb.port,
@@ -114,109 +113,123 @@ export function migrationSides(cfg: LoadedConfig, kubectl: Kubectl, instanceName
  * `bin/roomler migrate mongo --sync`: the incremental sync (sync.ts) from the old MongoDB into mongodb-0: copies only
  * the documents that differ, then proves the two equal and prints both inventories.
  */
-export async function syncMongo(o: { instance?: string; kubectl: Kubectl; yes: boolean }): Promise<number> {
-  const cfg = config();
-  const { source, target } = migrationSides(cfg, o.kubectl, o.instance);
+export async function syncMongo(
+  cfg: LoadedConfig,
+  o: { instance?: string; kubectl: Kubectl; yes: boolean; projectDir: string },
+  io: IO,
+): Promise<void> {
+  const { source, target } = migrationSides(cfg, o);
   const instance = mongoInstance(cfg, o.instance);
   await o.kubectl.confirmChange('migrate mongo --sync', [instance.namespace], o.yes, [
     `database:        ${target.database} in ${target.label} (made equal to ${source.label}: only what differs is copied)`,
   ]);
-  const log = (s: string) => void process.stderr.write(`migrate mongo: ${s}\n`);
-  const report = await syncOnce(source, target, log);
-  for (const l of inventoryLines(report, source.label, target.label)) process.stdout.write(`${l}\n`);
-  process.stdout.write(
-    `migrate mongo: OK ${report.collections.length} collections, ${report.documents} documents: ${target.label} equals ${source.label} (counts, indexes, fingerprints); ${report.changed} change(s) copied in ${(report.timings.total / 1000).toFixed(1)} s\n`,
+  const report = await syncOnce(source, target, { out: (l) => io.out(l), err: (l) => io.err(`migrate mongo: ${l}`) });
+  for (const l of inventoryLines(report, source.label, target.label)) io.out(l);
+  io.out(
+    `migrate mongo: OK ${report.collections.length} collections, ${report.documents} documents: ${target.label} equals ${source.label} (counts, indexes, fingerprints); ${report.changed} change(s) copied in ${(report.timings.total / 1000).toFixed(1)} s`,
   );
-  return 0;
 }
 
-export async function migrateMongo(o: MigrateMongoOptions): Promise<number> {
-  const { force, kubectl } = o;
-  const cfg = config();
+/** One bulk copy: both MongoDBs as the copy reaches them (`docker exec`, `kubectl exec`), and the credentials. */
+interface BulkCopy {
+  readonly kubectl: Kubectl;
+  readonly container: string;
+  readonly sourcePort: number;
+  readonly db: string;
+  /** namespace/mongodb-0, for messages. */
+  readonly where: string;
+  readonly targetHost: string;
+  readonly kubectlExec: readonly string[];
+  readonly user: string;
+  readonly password: string;
+  readonly inventoryJs: string;
+}
+
+function bulkCopy(cfg: LoadedConfig, o: MigrateMongoOptions): BulkCopy {
   const instance = mongoInstance(cfg, o.instance);
-  const { user, password } = oldCredentials();
-  const secrets = [password];
-
+  const { user, password } = oldCredentials(o.projectDir);
   const { container, port: sourcePort } = cfg.root.migrate.mongo;
-  const db = instance.mongodb.database;
   const pod = `${NAMES.mongodb}-0`;
-  const where = `${instance.namespace}/${pod}`;
-  const targetHost = `127.0.0.1:${instance.mongodb.port}`;
-  const kubectlExec = ['exec', '-i', '-n', instance.namespace, pod, '--'];
-  const log = (s: string) => void process.stderr.write(`migrate mongo: ${s}\n`);
-  const inventoryJs = readFileSync(INVENTORY_JS, 'utf8');
-
-  const inventory = async (what: string, r: RunResult): Promise<Inventory> => {
-    if (r.exitCode !== 0) throw new UserError(`cannot query ${what} ${failure(r, secrets)}`);
-    const inv = parseInventory(r.stdout);
-    if (!inv) throw new UserError(`no inventory from ${what}: ${r.stdout.trim().split('\n').pop()?.slice(0, 200) || '(no output)'}`);
-    return inv;
+  return {
+    kubectl: o.kubectl,
+    container,
+    sourcePort,
+    db: instance.mongodb.database,
+    where: `${instance.namespace}/${pod}`,
+    targetHost: `127.0.0.1:${instance.mongodb.port}`,
+    kubectlExec: ['exec', '-i', '-n', instance.namespace, pod, '--'],
+    user,
+    password,
+    inventoryJs: readFileSync(INVENTORY_JS, 'utf8'),
   };
-  const targetInventory = async () =>
-    inventory(
-      where,
-      await kubectl.run([...kubectlExec, 'bash', '-c', POD_INVENTORY, 'roomler-inventory', targetHost, db], {
-        input: inventoryJs,
-        timeoutMs: 300_000,
-      }),
-    );
-  const sourceParams = JSON.stringify({ host: `127.0.0.1:${sourcePort}`, database: db, user, password });
-  const sourceInventory = async () =>
-    inventory(
-      `the old MongoDB in container ${container}`,
-      await run('docker', ['exec', '-i', container, 'sh', '-c', SOURCE_SHELL], {
-        input: `var ROOMLER_INVENTORY = ${sourceParams};\n${inventoryJs}`,
-        timeoutMs: 300_000,
-      }),
-    );
+}
 
-  await kubectl.connect(); // a precise message when the cluster cannot be used, before any exec
-  // Both inventories at once (each is a shell start plus a count of every collection): in the final sync they are
-  // part of the write-free window. The target's answer is judged first: a refusal names the target.
-  const [beforeR, sourceR] = await Promise.allSettled([targetInventory(), sourceInventory()]);
-  const before = settled(beforeR);
-  if (total(before.collections) > 0 && !force) {
-    throw new UserError(
-      `target ${db} in ${where} already holds ${total(before.collections)} documents in ${Object.keys(before.collections).length} collection(s); nothing was changed. Re-run with --force to replace them.`,
-    );
-  }
-  const source = settled(sourceR);
-  await kubectl.confirmChange('migrate mongo', [instance.namespace], o.yes, [
-    `database:        ${db} in ${where}${force ? ' (replaced: --force)' : ''}`,
-    `source:          container ${container}, ${total(source.collections)} documents`,
-  ]);
-  log(
-    `source ${container}/${db}: ${Object.keys(source.collections).length} collections, ${total(source.collections)} documents, ${indexCount(source)} indexes`,
+function inventoryFrom(x: BulkCopy, what: string, r: RunResult): Inventory {
+  if (r.exitCode !== 0) throw new UserError(`cannot query ${what} ${failure(r, [x.password])}`);
+  const inv = parseInventory(r.stdout);
+  if (!inv) throw new UserError(`no inventory from ${what}: ${r.stdout.trim().split('\n').pop()?.slice(0, 200) || '(no output)'}`);
+  return inv;
+}
+
+const targetInventory = async (x: BulkCopy) =>
+  inventoryFrom(
+    x,
+    x.where,
+    await x.kubectl.run([...x.kubectlExec, 'bash', '-c', POD_INVENTORY, 'roomler-inventory', x.targetHost, x.db], {
+      input: x.inventoryJs,
+      timeoutMs: 300_000,
+    }),
   );
 
+async function sourceInventory(x: BulkCopy): Promise<Inventory> {
+  const params = JSON.stringify({ host: `127.0.0.1:${x.sourcePort}`, database: x.db, user: x.user, password: x.password });
+  const r = await run('docker', ['exec', '-i', x.container, 'sh', '-c', SOURCE_SHELL], {
+    input: `var ROOMLER_INVENTORY = ${params};\n${x.inventoryJs}`,
+    timeoutMs: 300_000,
+  });
+  return inventoryFrom(x, `the old MongoDB in container ${x.container}`, r);
+}
+
+/**
+ * Both inventories at once (each is a shell start plus a count of every collection): in the final sync they are part
+ * of the write-free window. The target's answer is judged first: a refusal names the target.
+ */
+async function inventories(x: BulkCopy): Promise<{ target: Inventory; source: () => Inventory }> {
+  const [targetR, sourceR] = await Promise.allSettled([targetInventory(x), sourceInventory(x)]);
+  return { target: settled(targetR), source: () => settled(sourceR) };
+}
+
+/** mongodump in the old container and mongorestore in the pod, started (not yet connected). */
+function startPipe(x: BulkCopy, force: boolean) {
+  // mongo-tools read the password from stdin when --username comes without --password and stdin is no terminal
+  // (a bare --password is a parse error). The 4.0 tools in the old container have no --config.
+  const dumpArgs = [`--host=127.0.0.1:${x.sourcePort}`, `--username=${x.user}`, '--authenticationDatabase=admin', `--db=${x.db}`];
+  const dump = start('docker', ['exec', '-i', x.container, 'mongodump', ...dumpArgs, '--archive', '--gzip'], {
+    input: `${x.password}\n`,
+    captureStdout: false,
+  });
+  const restore = [
+    ...x.kubectlExec,
+    'bash',
+    '-c',
+    POD_RESTORE,
+    'roomler-restore',
+    x.inventoryJs,
+    x.targetHost,
+    x.db,
+    force ? '--drop' : '',
+  ];
+  const load = start('kubectl', x.kubectl.argv(restore));
+  return { dump, load };
+}
+
+/** Streams the dump into the restore (no temp file); the dump's result for the verification, or the side that failed. */
+async function stream(x: BulkCopy, force: boolean, io: IO): Promise<RunResult> {
+  const log = (s: string) => io.err(`migrate mongo: ${s}`);
+  const { dump, load } = startPipe(x, force);
   let bytes = 0;
   const counter = new PassThrough();
   counter.on('data', (chunk: Buffer) => (bytes += chunk.length));
-  // mongo-tools read the password from stdin when --username comes without --password and stdin is no terminal
-  // (a bare --password is a parse error). The 4.0 tools in the old container have no --config.
-  const dump = start(
-    'docker',
-    [
-      'exec',
-      '-i',
-      container,
-      'mongodump',
-      `--host=127.0.0.1:${sourcePort}`,
-      `--username=${user}`,
-      '--authenticationDatabase=admin',
-      `--db=${db}`,
-      '--archive',
-      '--gzip',
-    ],
-    {
-      input: `${password}\n`,
-      captureStdout: false,
-    },
-  );
-  const load = start(
-    'kubectl',
-    kubectl.argv([...kubectlExec, 'bash', '-c', POD_RESTORE, 'roomler-restore', inventoryJs, targetHost, db, force ? '--drop' : '']),
-  );
   dump.child.stdout!.pipe(counter).pipe(load.child.stdin!);
   // A side that fails stops the other at once: a restore that died leaves mongodump blocked on a full pipe (and this
   // command printing progress forever); a dump that died must not be restored as if complete. Blame goes to the side
@@ -226,14 +239,13 @@ export async function migrateMongo(o: MigrateMongoOptions): Promise<number> {
   let dumpStopped = false;
   dump.child.stdout!.on('end', () => (dumpOutputEnded = true));
   void load.done.then(() => {
-    if (!dumpOutputEnded) {
-      dumpStopped = true;
-      // mongodump blocked on the full pipe does not act on SIGTERM (it waits for that write): closing the pipe ends
-      // the write with EPIPE; stop() still escalates to SIGKILL.
-      dump.child.stdout!.unpipe();
-      dump.child.stdout!.destroy();
-      dump.stop();
-    }
+    if (dumpOutputEnded) return;
+    dumpStopped = true;
+    // mongodump blocked on the full pipe does not act on SIGTERM (it waits for that write): closing the pipe ends
+    // the write with EPIPE; stop() still escalates to SIGKILL.
+    dump.child.stdout!.unpipe();
+    dump.child.stdout!.destroy();
+    dump.stop();
   });
   void dump.done.then((r) => {
     if (r.exitCode !== 0 && !dumpStopped) load.stop();
@@ -248,48 +260,92 @@ export async function migrateMongo(o: MigrateMongoOptions): Promise<number> {
   });
   const partial = `; the target keeps what mongorestore inserted so far (re-run with --force to replace it)`;
   if (d.exitCode !== 0 && !dumpStopped)
-    throw new UserError(`mongodump in container ${container} failed ${failure(d, secrets)}; mongorestore was stopped${partial}`);
+    throw new UserError(`mongodump in container ${x.container} failed ${failure(d, [x.password])}; mongorestore was stopped${partial}`);
   if (l.exitCode !== 0 || dumpStopped) {
-    const why = l.exitCode === 0 ? 'ended before the dump was complete' : `failed ${failure(l, secrets)}`;
-    throw new UserError(`mongorestore in ${where} ${why}${dumpStopped ? '; mongodump was stopped' : ''}${partial}`);
+    const why = l.exitCode === 0 ? 'ended before the dump was complete' : `failed ${failure(l, [x.password])}`;
+    throw new UserError(`mongorestore in ${x.where} ${why}${dumpStopped ? '; mongodump was stopped' : ''}${partial}`);
   }
   log(`streamed ${bytes} bytes; verifying counts and indexes`);
+  return d;
+}
 
-  const dumped = dumpedCounts(d.stderr, db);
+/** What mongodump says it wrote, per collection: without it, the restore cannot be verified. */
+function dumpedBy(x: BulkCopy, d: RunResult, source: Inventory): Record<string, number> {
+  const dumped = dumpedCounts(d.stderr, x.db);
   if (!Object.keys(dumped).length && Object.keys(source.collections).length) {
     throw new UserError(
-      `mongodump in container ${container} reported no "done dumping … (N documents)" lines, so the restore cannot be verified; its last words: ${failure(d, secrets).replace(/^\(exit 0\): /, '')}`,
+      `mongodump in container ${x.container} reported no "done dumping … (N documents)" lines, so the restore cannot be verified; its last words: ${failure(d, [x.password]).replace(/^\(exit 0\): /, '')}`,
     );
   }
-  const [afterR, sourceAfterR] = await Promise.allSettled([targetInventory(), sourceInventory()]);
-  const [after, sourceAfter] = [settled(afterR), settled(sourceAfterR)];
+  return dumped;
+}
+
+/** Per collection, the target must hold what mongodump read, with the source's index definitions. */
+function verifyCopy(dumped: Record<string, number>, before: Inventory, sourceAfter: Inventory, after: Inventory): void {
   const diffs: string[] = [];
   for (const c of [...new Set([...Object.keys(dumped), ...Object.keys(after.collections)])].sort()) {
     if (dumped[c] !== after.collections[c])
       diffs.push(
         `${c}: mongodump read ${dumped[c] ?? 'nothing (no such collection in the dump)'}, target holds ${after.collections[c] ?? 'no such collection'}`,
       );
-    const want = source.indexes[c] ?? sourceAfter.indexes[c];
+    const want = before.indexes[c] ?? sourceAfter.indexes[c];
     if (want && after.indexes[c] && JSON.stringify(want) !== JSON.stringify(after.indexes[c])) {
       diffs.push(`${c}: indexes differ: source ${JSON.stringify(want)}, target ${JSON.stringify(after.indexes[c])}`);
     }
   }
   if (diffs.length) throw new UserError(`the target does not match the dump:\n  ${diffs.join('\n  ')}`);
-  process.stdout.write(
-    `migrate mongo: OK ${Object.keys(after.collections).length} collections, ${total(after.collections)} documents and ${indexCount(after)} indexes in ${where} match what mongodump read from ${container}\n`,
-  );
+}
 
-  // Writes during the migration: the target has what the dump read; whatever arrived later is the final sync's job.
-  const arrived = [...new Set([...Object.keys(source.collections), ...Object.keys(sourceAfter.collections)])]
+/**
+ * Writes during the migration: the target has what the dump read; whatever arrived later is the final sync's job.
+ * The line that says so, or undefined.
+ */
+function arrivals(before: Inventory, after: Inventory): string | undefined {
+  const arrived = [...new Set([...Object.keys(before.collections), ...Object.keys(after.collections)])]
     .sort()
-    .map((c) => [c, (sourceAfter.collections[c] ?? 0) - (source.collections[c] ?? 0)] as const)
+    .map((c) => [c, (after.collections[c] ?? 0) - (before.collections[c] ?? 0)] as const)
     .filter(([, n]) => n !== 0);
-  if (arrived.length) {
-    const n = arrived.reduce((a, [, k]) => a + k, 0);
-    process.stdout.write(
-      `migrate mongo: ${n} documents arrived on the source after the dump started (count before the dump vs after the restore: ${arrived.map(([c, k]) => `${c} ${signed(k)}`).join(', ')}); ` +
-        `the target may lack them: stop the writers and run a final sync (migrate mongo --force) before the cutover\n`,
+  if (!arrived.length) return undefined;
+  const n = arrived.reduce((a, [, k]) => a + k, 0);
+  return (
+    `migrate mongo: ${n} documents arrived on the source after the dump started (count before the dump vs after the restore: ${arrived.map(([c, k]) => `${c} ${signed(k)}`).join(', ')}); ` +
+    `the target may lack them: stop the writers and run a final sync (migrate mongo --force) before the cutover`
+  );
+}
+
+/**
+ * `bin/roomler migrate mongo`: streams `mongodump --archive --gzip` from the old Docker MongoDB straight into
+ * `mongorestore` in the `mongodb-0` pod (no temp file), then checks that the target holds, per collection, the
+ * documents mongodump read and the source's index definitions, and says how many documents reached the source after
+ * its dump started. Passwords never appear in argv: the old one (MONGO_ROOT_USERNAME / MONGO_ROOT_PASSWORD from the
+ * environment or `.env`) goes to mongodump and the old shell on stdin; the new one never leaves the pod (its scripts
+ * read the credential files named by $SECRET_DIR, MONGODB_CREDENTIALS). Progress goes to `io.err`, the verdict to
+ * `io.out`.
+ */
+export async function migrateMongo(cfg: LoadedConfig, o: MigrateMongoOptions, io: IO): Promise<void> {
+  const x = bulkCopy(cfg, o);
+  await x.kubectl.connect(); // a precise message when the cluster cannot be used, before any exec
+  const first = await inventories(x);
+  if (total(first.target.collections) > 0 && !o.force) {
+    throw new UserError(
+      `target ${x.db} in ${x.where} already holds ${total(first.target.collections)} documents in ${Object.keys(first.target.collections).length} collection(s); nothing was changed. Re-run with --force to replace them.`,
     );
   }
-  return 0;
+  const source = first.source();
+  await x.kubectl.confirmChange('migrate mongo', [mongoInstance(cfg, o.instance).namespace], o.yes, [
+    `database:        ${x.db} in ${x.where}${o.force ? ' (replaced: --force)' : ''}`,
+    `source:          container ${x.container}, ${total(source.collections)} documents`,
+  ]);
+  io.err(
+    `migrate mongo: source ${x.container}/${x.db}: ${Object.keys(source.collections).length} collections, ${total(source.collections)} documents, ${indexCount(source)} indexes`,
+  );
+  const dumped = dumpedBy(x, await stream(x, o.force, io), source);
+  const second = await inventories(x);
+  const [after, sourceAfter] = [second.target, second.source()];
+  verifyCopy(dumped, source, sourceAfter, after);
+  io.out(
+    `migrate mongo: OK ${Object.keys(after.collections).length} collections, ${total(after.collections)} documents and ${indexCount(after)} indexes in ${x.where} match what mongodump read from ${x.container}`,
+  );
+  const arrived = arrivals(source, sourceAfter);
+  if (arrived) io.out(arrived);
 }

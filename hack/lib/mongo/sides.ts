@@ -370,30 +370,40 @@ const POD_RESTORE = `${POD_PRELUDE}
 config
 mongorestore --config="$scratch/tools.yaml" --archive --stopOnError "$@"`;
 
-export function podSide(o: { kubectl: Kubectl; namespace: string; pod: string; port: number; database: string }): MongoSide {
-  const { kubectl, database } = o;
+interface PodOptions {
+  readonly kubectl: Kubectl;
+  readonly namespace: string;
+  readonly pod: string;
+  readonly port: number;
+  readonly database: string;
+}
+
+/** kubectl's argv for one of the scripts above in the pod: $1 the shell program, $2 host:port, $3 the database. */
+const podExec = (o: PodOptions, program: string, body: string, ...args: string[]) =>
+  o.kubectl.argv([
+    'exec',
+    '-i',
+    '-n',
+    o.namespace,
+    o.pod,
+    '--',
+    'bash',
+    '-c',
+    body,
+    'roomler',
+    program,
+    `127.0.0.1:${o.port}`,
+    o.database,
+    ...args,
+  ]);
+
+export function podSide(o: PodOptions): MongoSide {
+  const { database } = o;
   const label = `${o.namespace}/${o.pod}`;
-  const execArgv = (body: string, ...args: string[]) => execWith(INVENTORY_JS(), body, ...args);
-  const execWith = (program: string, body: string, ...args: string[]) =>
-    kubectl.argv([
-      'exec',
-      '-i',
-      '-n',
-      o.namespace,
-      o.pod,
-      '--',
-      'bash',
-      '-c',
-      body,
-      'roomler',
-      program,
-      `127.0.0.1:${o.port}`,
-      database,
-      ...args,
-    ]);
+  const execArgv = (body: string, ...args: string[]) => podExec(o, INVENTORY_JS(), body, ...args);
   const digestProgram = () => `${DIGEST_JS()}\nROOMLER_DIGEST_MAIN(${JSON.stringify(database)})`;
   const runIn = async (what: string, body: string, args: string[], input: string, program = INVENTORY_JS()) => {
-    const r = await run('kubectl', execWith(program, body, ...args), { input, timeoutMs: 600_000 });
+    const r = await run('kubectl', podExec(o, program, body, ...args), { input, timeoutMs: 600_000 });
     if (r.exitCode !== 0) throw new UserError(`${what} in ${label} failed ${failure(r)}`);
     return r;
   };

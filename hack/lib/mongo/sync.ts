@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 
 import { UserError } from '../cli';
+import type { IO } from '../cli/io';
 import {
   type CollectionDigest,
   type DatabaseDigest,
@@ -124,18 +125,8 @@ async function copy(
 const batches = <T>(list: readonly T[]) =>
   Array.from({ length: Math.ceil(list.length / BATCH) }, (_, n) => list.slice(n * BATCH, (n + 1) * BATCH));
 
-/**
- * One pass: read both sides (at once), copy what differs, verify. `log` gets one line per phase. Throws a UserError
- * naming the collection when the target does not match afterwards, unless `live`: a source that still takes writes
- * changes while it is read, and what differs after such a pass is the next one's to copy.
- */
-export async function syncOnce(
-  source: MongoSide,
-  target: MongoSide,
-  log: (line: string) => void,
-  o: { live?: boolean; where?: DigestWhere; targetSnapshot?: Promise<Snapshot> } = {},
-): Promise<SyncReport> {
-  const t0 = Date.now();
+/** Both sides read whole, at once: every document's digest, and the inventories they imply. */
+async function readBoth(source: MongoSide, target: MongoSide, o: SyncOptions) {
   // The target's read may have started already (the switch reads it while the old app stops: nothing but this sync
   // writes to the target, so its state cannot change meanwhile).
   const [sourceR, targetR] = await Promise.allSettled([source.snapshot(o.where), o.targetSnapshot ?? target.snapshot(o.where)]);
@@ -143,19 +134,14 @@ export async function syncOnce(
     settled(sourceR),
     settled(targetR),
   ];
-  const digestMs = Date.now() - t0;
-  const documents = Object.values(sourceDigest).reduce((n, c) => n + c.count, 0);
-  const plans = diff(sourceDigest, targetDigest, sourceInv, targetBefore);
-  const touched = plans.filter((p) => p.whole || p.upsert.length || p.remove.length);
-  const changed = plans.reduce((n, p) => n + (p.whole ? (sourceDigest[p.name]?.count ?? 0) : p.upsert.length + p.remove.length), 0);
-  log(
-    `read ${source.label} and ${target.label} in ${(digestMs / 1000).toFixed(1)} s: ${documents} documents; ${changed} to copy or delete in ${touched.length} collection(s)`,
-  );
+  return { sourceDigest, sourceInv, bytes, targetDigest, targetBefore };
+}
 
-  // Copy: the stale documents go first (updated ones included: mongorestore inserts, it never replaces), all in one
-  // exec; then each collection's documents stream from one side to the other.
-  const t1 = Date.now();
-  for (const p of touched.filter((x) => x.whole)) log(`${p.name}: copied whole (${p.whole})`);
+/**
+ * The stale documents go first (updated ones included: mongorestore inserts, it never replaces), all in one exec;
+ * then each collection's documents stream from one side to the other.
+ */
+async function copyChanges(source: MongoSide, target: MongoSide, touched: readonly Plan[], targetDigest: DatabaseDigest): Promise<void> {
   const stale = touched
     .filter((p) => !p.whole)
     .flatMap((p) =>
@@ -166,11 +152,14 @@ export async function syncOnce(
     if (p.whole) await copy(source, target, p.name, 'all', true);
     else for (const ids of batches(p.upsert)) await copy(source, target, p.name, ids, false);
   }
-  const copyMs = Date.now() - t1;
+}
 
-  // Verify: every collection's documents as measured on the target now. Those this pass did not touch stand as the
-  // first read measured them (nothing else writes to the target); the touched ones are read again, all at once.
-  const t2 = Date.now();
+/**
+ * Every collection's documents as measured on the target now. Those this pass did not touch stand as the first read
+ * measured them (nothing else writes to the target); the touched ones are read again, all at once.
+ */
+async function targetAfter(target: MongoSide, plans: readonly Plan[], targetDigest: DatabaseDigest, targetBefore: Inventory) {
+  const touched = plans.filter((p) => p.whole || p.upsert.length || p.remove.length);
   const selections: Selection[] = touched.flatMap((p): Selection[] =>
     p.whole ? [{ collection: p.name, ids: 'all' }] : batches(p.upsert).map((ids) => ({ collection: p.name, ids })),
   );
@@ -194,55 +183,97 @@ export async function syncOnce(
     for (const [id, d] of reread[p.name]?.ids ?? []) ids.set(id, d);
     after.set(p.name, { count: ids.size, fingerprint: fingerprintOf(ids.values()), ids });
   }
-  const verifyMs = Date.now() - t2;
+  return { after, targetInv };
+}
 
+/** Each collection of the source against the target now (count, fingerprint, indexes), and collections the source lacks. */
+function compare(
+  plans: readonly Plan[],
+  source: { digest: DatabaseDigest; inventory: Inventory },
+  before: DatabaseDigest,
+  target: { after: ReadonlyMap<string, CollectionDigest>; targetInv: Inventory },
+): { reports: CollectionReport[]; problems: string[] } {
+  const empty = () => ({ count: 0, fingerprint: fingerprintOf([]), ids: new Map<string, string>() });
+  const inSource = (name: string) => name in source.inventory.collections || name in source.digest;
   const reports: CollectionReport[] = [];
   const problems: string[] = [];
-  for (const p of plans.filter((x) => x.name in sourceInv.collections || x.name in sourceDigest)) {
-    const s = sourceDigest[p.name] ?? { count: 0, fingerprint: fingerprintOf([]), ids: new Map() };
-    const t = after.get(p.name) ?? { count: 0, fingerprint: fingerprintOf([]), ids: new Map() };
-    const before = targetDigest[p.name] ?? { count: 0, fingerprint: fingerprintOf([]) };
+  for (const p of plans.filter((x) => inSource(x.name))) {
+    const s = source.digest[p.name] ?? empty();
+    const t = target.after.get(p.name) ?? empty();
+    const b = before[p.name] ?? { count: 0, fingerprint: fingerprintOf([]) };
     if (s.count !== t.count || s.fingerprint !== t.fingerprint)
       problems.push(`${p.name}: source ${s.count} documents (fingerprint ${s.fingerprint}), target ${t.count} (${t.fingerprint})`);
-    if (!same(sourceInv.indexes[p.name], targetInv.indexes[p.name]))
-      problems.push(
-        `${p.name}: indexes differ: source ${JSON.stringify(sourceInv.indexes[p.name])}, target ${JSON.stringify(targetInv.indexes[p.name])}`,
-      );
+    const [want, got] = [source.inventory.indexes[p.name], target.targetInv.indexes[p.name]];
+    if (!same(want, got)) problems.push(`${p.name}: indexes differ: source ${JSON.stringify(want)}, target ${JSON.stringify(got)}`);
     reports.push({
       name: p.name,
       source: { count: s.count, fingerprint: s.fingerprint },
       target: { count: t.count, fingerprint: t.fingerprint },
-      before: { count: before.count, fingerprint: before.fingerprint },
+      before: { count: b.count, fingerprint: b.fingerprint },
       inserted: p.whole ? s.count : p.upsert.length - p.updated,
       updated: p.whole ? 0 : p.updated,
       deleted: p.whole ? 0 : p.remove.length,
       whole: p.whole,
     });
   }
-  for (const p of plans.filter((x) => !(x.name in sourceInv.collections) && !(x.name in sourceDigest))) {
-    if ((after.get(p.name)?.count ?? 0) > 0)
-      problems.push(`${p.name}: the source has no such collection, the target still holds ${after.get(p.name)!.count} document(s)`);
+  for (const p of plans.filter((x) => !inSource(x.name))) {
+    if ((target.after.get(p.name)?.count ?? 0) > 0)
+      problems.push(`${p.name}: the source has no such collection, the target still holds ${target.after.get(p.name)!.count} document(s)`);
   }
+  return { reports, problems };
+}
+
+export interface SyncOptions {
+  /** The source still takes writes: what differs after the pass is the next one's to copy, not an error. */
+  readonly live?: boolean;
+  readonly where?: DigestWhere;
+  /** The target's read, already started. */
+  readonly targetSnapshot?: Promise<Snapshot>;
+}
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/**
+ * One pass: read both sides (at once), copy what differs, verify; one line per phase on `io.err` (progress). Throws a
+ * UserError naming the collection when the target does not match afterwards, unless `live`: a source that still
+ * takes writes changes while it is read, and what differs after such a pass is the next one's to copy.
+ */
+export async function syncOnce(source: MongoSide, target: MongoSide, io: IO, o: SyncOptions = {}): Promise<SyncReport> {
+  const t0 = Date.now();
+  const read = await readBoth(source, target, o);
+  const digestMs = Date.now() - t0;
+  const documents = Object.values(read.sourceDigest).reduce((n, c) => n + c.count, 0);
+  const plans = diff(read.sourceDigest, read.targetDigest, read.sourceInv, read.targetBefore);
+  const touched = plans.filter((p) => p.whole || p.upsert.length || p.remove.length);
+  const changed = plans.reduce((n, p) => n + (p.whole ? (read.sourceDigest[p.name]?.count ?? 0) : p.upsert.length + p.remove.length), 0);
+  io.err(
+    `read ${source.label} and ${target.label} in ${secs(digestMs)}: ${documents} documents; ${changed} to copy or delete in ${touched.length} collection(s)`,
+  );
+  const t1 = Date.now();
+  for (const p of touched.filter((x) => x.whole)) io.err(`${p.name}: copied whole (${p.whole})`);
+  await copyChanges(source, target, touched, read.targetDigest);
+  const copyMs = Date.now() - t1;
+  const t2 = Date.now();
+  const now = await targetAfter(target, plans, read.targetDigest, read.targetBefore);
+  const verifyMs = Date.now() - t2;
+  const { reports, problems } = compare(plans, { digest: read.sourceDigest, inventory: read.sourceInv }, read.targetDigest, now);
   const total = Date.now() - t0;
   if (problems.length && !o.live)
     throw new UserError(`${target.label} does not match ${source.label} after the sync:\n  ${problems.join('\n  ')}`);
-  if (problems.length) {
-    // The source kept taking writes while it was read and copied: what differs now is the next pass's to copy.
-    log(
-      `copied ${changed} document change(s) in ${(copyMs / 1000).toFixed(1)} s; the source changed meanwhile (${problems.length} collection(s) differ, the next pass copies them)`,
-    );
-  } else
-    log(
-      `copied ${changed} document change(s) in ${(copyMs / 1000).toFixed(1)} s, verified in ${(verifyMs / 1000).toFixed(1)} s: every collection's count, indexes and fingerprint match`,
-    );
+  // A live source kept taking writes while it was read and copied: what differs now is the next pass's to copy.
+  io.err(
+    problems.length
+      ? `copied ${changed} document change(s) in ${secs(copyMs)}; the source changed meanwhile (${problems.length} collection(s) differ, the next pass copies them)`
+      : `copied ${changed} document change(s) in ${secs(copyMs)}, verified in ${secs(verifyMs)}: every collection's count, indexes and fingerprint match`,
+  );
   return {
     collections: reports,
     changed,
     documents,
-    bytes,
+    bytes: read.bytes,
     timings: { digest: digestMs, copy: copyMs, verify: verifyMs, total },
-    sourceInventory: sourceInv,
-    targetInventory: targetInv,
+    sourceInventory: read.sourceInv,
+    targetInventory: now.targetInv,
   };
 }
 

@@ -1,11 +1,11 @@
 import type { LoadedConfig } from '../../../lib/config';
+import { type K8sObject, podSpecOf } from '../../../lib/manifest';
 import { shq, sshRun } from '../backups/rsync';
 
-type Obj = Record<string, any>;
-
 // The node's hostPath directories, as the manifests use them. A hostPath PersistentVolume ignores fsGroup: a
-// directory the node creates root-owned makes MongoDB (uid 999) crash-loop on its first boot (FIELD-NOTES). So each
-// directory is created beforehand, owned by the uid/gid of the containers that mount it, and checked.
+// directory the node creates root-owned makes MongoDB (uid 999) crash-loop on its first boot
+// (docs/reference-topology.md). So each directory is created beforehand, owned by the uid/gid of the containers that
+// mount it, and checked.
 
 export interface HostDir {
   readonly node: string;
@@ -17,25 +17,26 @@ export interface HostDir {
   readonly writers: readonly string[];
 }
 
-const podSpecOf = (o: Obj): Obj | undefined => (o.kind === 'CronJob' ? o.spec?.jobTemplate?.spec?.template?.spec : o.spec?.template?.spec);
-
 /** Every hostPath PersistentVolume in `objects`, with the uid/gid of the containers that mount its claim. */
-export function hostDirs(objects: readonly Obj[]): HostDir[] {
+export function hostDirs(objects: readonly K8sObject[]): HostDir[] {
   return objects
     .filter((o) => o.kind === 'PersistentVolume' && o.spec?.hostPath?.path)
     .map((pv) => {
       const claim = pv.spec.claimRef ?? {};
       const node =
-        pv.spec.nodeAffinity?.required?.nodeSelectorTerms?.[0]?.matchExpressions?.find((e: Obj) => e.key === 'kubernetes.io/hostname')
-          ?.values?.[0] ?? '(any node)';
+        pv.spec.nodeAffinity?.required?.nodeSelectorTerms?.[0]?.matchExpressions?.find(
+          (e: { key: string }) => e.key === 'kubernetes.io/hostname',
+        )?.values?.[0] ?? '(any node)';
       const ids: { uid: number; gid: number; who: string }[] = [];
       for (const w of objects) {
         const spec = podSpecOf(w);
         if (!spec || w.metadata?.namespace !== claim.namespace) continue;
-        const volume = (spec.volumes ?? []).find((v: Obj) => v.persistentVolumeClaim?.claimName === claim.name);
+        const volume = (spec.volumes ?? []).find(
+          (v: { persistentVolumeClaim?: { claimName?: string } }) => v.persistentVolumeClaim?.claimName === claim.name,
+        );
         if (!volume) continue;
         for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
-          if (!(c.volumeMounts ?? []).some((m: Obj) => m.name === volume.name && !m.readOnly)) continue;
+          if (!(c.volumeMounts ?? []).some((m: { name: string; readOnly?: boolean }) => m.name === volume.name && !m.readOnly)) continue;
           const uid = c.securityContext?.runAsUser ?? spec.securityContext?.runAsUser ?? 0;
           const gid = c.securityContext?.runAsGroup ?? spec.securityContext?.runAsGroup ?? spec.securityContext?.fsGroup ?? uid;
           ids.push({ uid, gid, who: `${w.kind}/${w.metadata.name}` });

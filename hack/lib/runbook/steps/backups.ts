@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { installSchedule, runBackups, verifyBackups } from '../../backups/commands';
 import { shq, sshRun } from '../../backups/rsync';
@@ -30,8 +31,8 @@ export const backupsStep: Step = {
   checks: ['the backup CronJobs exist', 'the first backup Job writes an archive on the node', 'backup verify passes'],
   gate: 'backup verify passes',
   rollback: 'backup install again with another config; the snapshots can be deleted',
-  run: async ({ cfg, projectDir, kubectl, log }) => {
-    await installSchedule(cfg, { entry: bin, projectDir, dryRun: false, yes: true }, log);
+  run: async ({ cfg, projectDir, kubectl, io }) => {
+    await installSchedule(cfg, { entry: bin, projectDir, dryRun: false, yes: true }, (line) => io.out(line));
     const i = cfg.instances[0];
     const verified: string[] = ['schedule installed'];
     if (i.backups.enabled) {
@@ -42,7 +43,7 @@ export const backupsStep: Step = {
       const job = `mongodb-backup-first-${stamp().toLowerCase()}`;
       const since = stamp();
       await kubectl.must('starting the first backup Job', ['create', 'job', job, '--from=cronjob/mongodb-backup', '-n', i.namespace]);
-      log(`waiting for job ${i.namespace}/${job} and its archive on the node`);
+      io.out(`waiting for job ${i.namespace}/${job} and its archive on the node`);
       await kubectl.must(
         `waiting for job ${job}`,
         ['wait', '--for=condition=complete', `job/${job}`, '-n', i.namespace, '--timeout=900s'],
@@ -63,7 +64,7 @@ export const backupsStep: Step = {
             throw new UserError(
               `job ${job} completed but no new archive appeared in ${dir} on ${cfg.root.ssh.host}: kubectl -n ${i.namespace} logs job/${job}`,
             );
-          await new Promise((r) => setTimeout(r, 1000));
+          await sleep(1000);
         }
       }
     }

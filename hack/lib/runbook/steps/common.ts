@@ -1,8 +1,9 @@
 import type { LoadedConfig } from '../../../../lib/config';
 import { projectDir } from '../../cli';
 import { UserError } from '../../cli/errors';
+import type { IO } from '../../cli/io';
 import type { Kubectl } from '../../cluster/kubectl';
-import { oldHostsOf } from '../../cutover/plan';
+import { oldHostsOf } from '../../cutover/inventory';
 import { splitHostPort } from '../../cutover/probes';
 import type { Line } from '../../doctor/checks';
 import { run } from '../../process/run';
@@ -15,7 +16,8 @@ export interface RunContext {
   readonly projectDir: string;
   readonly kubectl: Kubectl;
   readonly yes: boolean;
-  readonly log: (line: string) => void;
+  /** The day's record: every line on `out` (progress included). */
+  readonly io: IO;
   /** The run's state so far (the steps before this one, and this one's record if it ran before). */
   readonly state: RunState;
   /** Records facts of the running step at once (they survive a kill -9): e.g. when the write-free window opened. */
@@ -64,11 +66,11 @@ export function oldContainers(cfg: LoadedConfig): { app: string[]; janus: string
 export const docker = (args: string[]) => run('docker', args, { timeoutMs: 120_000 });
 export const lastLine = (s: string) => s.trim().split('\n').filter(Boolean).pop() ?? '';
 
-export async function dockerStop(names: readonly string[], log: RunContext['log']): Promise<void> {
+export async function dockerStop(names: readonly string[], io: IO): Promise<void> {
   for (const name of names) {
     const r = await docker(['stop', name]);
     if (r.exitCode !== 0) throw new UserError(`docker stop ${name} failed: ${lastLine(r.stderr)}`);
-    log(`stopped container ${name}`);
+    io.out(`stopped container ${name}`);
   }
 }
 
@@ -96,6 +98,12 @@ export const cfgKeptHosts = (cfg: LoadedConfig) =>
   cfg.root.cutover.kept
     .map((k) => splitHostPort(k.target.includes(':') ? k.target : `${k.target}:0`).host)
     .filter((h) => oldHostsOf(cfg).includes(h));
+
+/**
+ * The day's record is one stream (`io.out`): what a sub-action reports as progress (`err`), such as a sync pass,
+ * goes there too, each line after `prefix`.
+ */
+export const progressTo = (io: IO, prefix: string): IO => ({ out: (l) => io.out(l), err: (l) => io.out(`${prefix}${l}`) });
 
 export const seconds = (ms?: number) =>
   ms === undefined

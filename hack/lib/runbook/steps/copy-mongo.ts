@@ -12,9 +12,9 @@ export const copyMongo: Step = {
   ],
   gate: 'the copy verifies',
   rollback: 'nothing: the old database is only read',
-  run: async ({ kubectl }) => {
+  run: async ({ cfg, projectDir, kubectl, io }) => {
     const t0 = Date.now();
-    await migrateMongo({ force: true, kubectl, yes: true });
+    await migrateMongo(cfg, { force: true, kubectl, yes: true, projectDir }, io);
     // The final copy in `switch` repeats this one while nothing writes: its duration is the write-free window's estimate.
     const copyMs = Date.now() - t0;
     return {

@@ -14,7 +14,8 @@ export const deployStep: Step = {
   checks: ['before: no Secret the pods need is missing', 'after: every Deployment/StatefulSet ready as kubectl judges it'],
   gate: 'every workload is ready',
   rollback: 'bin/roomler deploy rollback, or delete the namespaces (the data volumes are retained)',
-  run: async ({ cfg, projectDir, kubectl, log }) => {
+  run: async ({ cfg, projectDir, kubectl, io }) => {
+    const log = (line: string) => io.out(line);
     await applySecrets(cfg, projectDir, kubectl.context, true, log);
     const objects = readDist(join(projectDir, 'dist'));
     await deploy(cfg, {

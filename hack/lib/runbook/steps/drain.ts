@@ -1,5 +1,5 @@
 import { UserError } from '../../cli/errors';
-import { drain as cutoverDrain } from '../../cutover/commands';
+import { drain as cutoverDrain } from '../../cutover/drain';
 import { cfgKeptHosts, dockerStop, oldContainers, type Step } from './common';
 
 export const drainStep: Step = {
@@ -10,18 +10,18 @@ export const drainStep: Step = {
   checks: ['no connection from nginx to any port of the old hosts', 'nginx -t passes with the old hosts unresolvable'],
   gate: 'drain says safe to stop',
   rollback: 'docker start the containers (nginx no longer uses them)',
-  run: async ({ cfg, log }) => {
-    const code = await cutoverDrain(cfg, {}, log);
-    if (code !== 0)
+  run: async ({ cfg, io }) => {
+    const verdict = await cutoverDrain(cfg, {}, io);
+    if (verdict !== 'safe')
       throw new UserError(
-        code === 3
+        verdict === 'timed out'
           ? 'calls are still open on the old Janus: run migrate run again later to keep draining'
           : 'drain says it is not safe to stop the old containers (see above)',
       );
     const { janus, mongo } = oldContainers(cfg);
     const kept = new Set(cfgKeptHosts(cfg));
     const names = [...new Set([...janus, mongo])].filter((n) => !kept.has(n));
-    await dockerStop(names, log);
+    await dockerStop(names, io);
     return {
       outcome: `drained; stopped ${names.join(', ')}`,
       verified: ['no connections left', 'nginx -t passes without the old hosts'],

@@ -16,15 +16,15 @@ export const prepareNode: Step = {
   checks: ['after: each directory exists with the owner its writers run as (MongoDB 999, the backup jobs, the app)'],
   gate: 'every directory has the right owner (a hostPath volume ignores fsGroup: MongoDB would crash-loop)',
   rollback: 'the directories stay; they are empty until the copies',
-  run: async ({ cfg, log }) => {
-    const dirs = hostDirs(readDist(join(cfgDir(cfg), 'dist')));
+  run: async ({ cfg, projectDir, io }) => {
+    const dirs = hostDirs(readDist(join(projectDir, 'dist')));
     const manual =
       [...new Set(dirs.map((d) => d.node))].length > 1
         ? ['directories on other nodes than the one ssh reaches must be created by hand with the owners above']
         : [];
     await prepareDirs(cfg, dirs);
     const c = await checkDirs(cfg, dirs);
-    for (const l of c.lines) log(`  ${l}`);
+    for (const l of c.lines) io.out(`  ${l}`);
     if (!c.ok)
       throw new UserError(
         `the node's directories are not as the pods need them:\n  ${c.lines.filter((l) => !l.startsWith('ok ')).join('\n  ')}`,

@@ -5,13 +5,24 @@ import { confirm } from '../../cli/confirm';
 import { UserError } from '../../cli/errors';
 import { type BackupSet, BYTES, listSets, original } from '../../cutover/backups';
 import { plan as cutoverPlan } from '../../cutover/plan';
-import { pendingSwitch, proveSwitch, runSwitch, type SwitchProof } from '../../cutover/switch';
+import { pendingSwitch, proveSwitch, runSwitch, type SwitchHooks, type SwitchProof } from '../../cutover/switch';
 import { Guard } from '../../cutover/transaction';
 import { migrationSides } from '../../mongo/migrate';
 import { DIGEST_HERE_BELOW_BYTES, type DigestWhere } from '../../mongo/sides';
 import { inventoryLines, syncOnce, type SyncReport } from '../../mongo/sync';
 import type { RunState } from '../state';
-import { docker, dockerStart, dockerStop, lastLine, oldContainers, type RunContext, seconds, type Step, type StepResult } from './common';
+import {
+  docker,
+  dockerStart,
+  dockerStop,
+  lastLine,
+  oldContainers,
+  progressTo,
+  type RunContext,
+  seconds,
+  type Step,
+  type StepResult,
+} from './common';
 
 // The switch: the only step with a write-free window. Everything that can fail after the old app stops is proven
 // while it still serves (nginx: the plan, the files, nginx -t of the current, the maintenance and the cutover trees,
@@ -60,88 +71,94 @@ export async function interruptedSwitch(cfg: LoadedConfig, state: RunState | und
 /** The window to announce, from what was just measured: the final sync's pass, one nginx stage, stopping the app. */
 const estimateMs = (pass: SyncReport, proof: SwitchProof) => pass.timings.total + proof.stageMs + STOP_ALLOWANCE_MS;
 
-async function theWindow(
-  ctx: RunContext,
-  proof: SwitchProof,
-  guard: Guard,
-  announcedMs: number,
-  resume?: BackupSet,
-  where: DigestWhere = 'side',
-): Promise<StepResult> {
-  const { cfg, kubectl, log } = ctx;
-  const names = app(cfg);
-  const { source, target } = migrationSides(cfg, kubectl);
-  let final: SyncReport | undefined;
-  /** When the window opened (for a resumed switch: when the killed run opened it), and when this run's answer went live. */
-  let opened = 0;
-  let live = 0;
-  /** The window a killed run opened: it stays the window's start, and the app's stop stays when it was. */
-  const earlier = resume ? ctx.state.steps.switch?.window : undefined;
-  const thisRunMs = await runSwitch(
-    cfg,
-    proof,
-    {
-      frozen: async (tx) => {
-        tx.at(`docker stop ${names.join(' ')}`);
-        ctx.note({
-          window: {
-            openedAt: new Date(opened).toISOString(),
-            appStoppedAt: (resume && earlier?.appStoppedAt) || new Date().toISOString(),
-            announcedMs,
-          },
-        });
-        // The target is read while the old app stops (only the sync writes to it); the source once it has stopped.
-        const targetSnapshot = target.snapshot(where);
-        targetSnapshot.catch(() => undefined);
-        await dockerStop(names, log);
-        tx.at('the final sync');
-        final = await syncOnce(source, target, (l) => log(`final sync: ${l}`), { where, targetSnapshot });
-        for (const l of inventoryLines(final, source.label, target.label)) log(`  ${l}`);
-        tx.at('cutover');
-      },
-      thaw: async () => dockerStart(names),
-    },
-    {
-      guard,
-      log,
-      resume,
-      onOpen: (at) => {
-        live = at.getTime();
-        opened = resume && earlier?.openedAt ? Date.parse(earlier.openedAt) : live;
-        ctx.note({ window: { ...(resume ? earlier : {}), openedAt: new Date(opened).toISOString(), announcedMs } });
-        log(`write-free window opens at ${at.toISOString()}: ${domain(cfg)} answers 503 with Retry-After ${RETRY_AFTER_S}`);
-      },
-    },
-  );
+interface WindowOptions {
+  readonly proof: SwitchProof;
+  readonly guard: Guard;
+  /** What the switch announced before it began. */
+  readonly announcedMs: number;
+  /** The set a killed switch left pending: this run takes it over. */
+  readonly resume?: BackupSet;
+  readonly where?: DigestWhere;
+}
+
+/** The window as it happens: when it opened (a resumed switch: when the killed run opened it), when this run's answer went live. */
+interface WindowClock {
+  opened: number;
+  live: number;
+  final?: SyncReport;
+}
+
+/** The window a killed run opened: it stays the window's start, and the app's stop stays when it was. */
+const earlierWindow = (ctx: RunContext, o: WindowOptions) => (o.resume ? ctx.state.steps.switch?.window : undefined);
+
+/** The moment the maintenance answer goes live: the window's start, recorded at once. */
+function opening(ctx: RunContext, w: WindowClock, o: WindowOptions): (at: Date) => void {
+  const earlier = earlierWindow(ctx, o);
+  return (at) => {
+    w.live = at.getTime();
+    w.opened = o.resume && earlier?.openedAt ? Date.parse(earlier.openedAt) : w.live;
+    ctx.note({ window: { ...(o.resume ? earlier : {}), openedAt: new Date(w.opened).toISOString(), announcedMs: o.announcedMs } });
+    ctx.io.out(`write-free window opens at ${at.toISOString()}: ${domain(ctx.cfg)} answers 503 with Retry-After ${RETRY_AFTER_S}`);
+  };
+}
+
+/** Inside the window: the old app stops (recorded at once), the final sync makes the new MongoDB equal to the old one. */
+function freezing(ctx: RunContext, w: WindowClock, o: WindowOptions): SwitchHooks['frozen'] {
+  const names = app(ctx.cfg);
+  const { source, target } = migrationSides(ctx.cfg, { kubectl: ctx.kubectl, projectDir: ctx.projectDir });
+  const earlier = earlierWindow(ctx, o);
+  const where = o.where ?? 'side';
+  return async (tx) => {
+    tx.at(`docker stop ${names.join(' ')}`);
+    const appStoppedAt = (o.resume && earlier?.appStoppedAt) || new Date().toISOString();
+    ctx.note({ window: { openedAt: new Date(w.opened).toISOString(), appStoppedAt, announcedMs: o.announcedMs } });
+    // The target is read while the old app stops (only the sync writes to it); the source once it has stopped.
+    const targetSnapshot = target.snapshot(where);
+    targetSnapshot.catch(() => undefined);
+    await dockerStop(names, ctx.io);
+    tx.at('the final sync');
+    w.final = await syncOnce(source, target, progressTo(ctx.io, 'final sync: '), { where, targetSnapshot });
+    for (const l of inventoryLines(w.final, source.label, target.label)) ctx.io.out(`  ${l}`);
+    tx.at('cutover');
+  };
+}
+
+async function theWindow(ctx: RunContext, o: WindowOptions): Promise<StepResult> {
+  const w: WindowClock = { opened: 0, live: 0 };
+  const names = app(ctx.cfg);
+  const hooks = { frozen: freezing(ctx, w, o), thaw: async () => dockerStart(names) };
+  const thisRunMs = await runSwitch(ctx.cfg, o.proof, hooks, { guard: o.guard, io: ctx.io, resume: o.resume, onOpen: opening(ctx, w, o) });
   // The new app serves from live + thisRunMs; a resumed switch's window began with the killed run.
-  const windowMs = live + thisRunMs - opened;
-  log(
-    `write-free window closes at ${new Date(opened + windowMs).toISOString()} (${seconds(windowMs)}; announced about ${seconds(announcedMs)})`,
+  const windowMs = w.live + thisRunMs - w.opened;
+  const announced = seconds(o.announcedMs);
+  ctx.io.out(
+    `write-free window closes at ${new Date(w.opened + windowMs).toISOString()} (${seconds(windowMs)}; announced about ${announced})`,
   );
+  const final = w.final!;
   return {
-    outcome: `switched; write-free window ${seconds(windowMs)} (announced about ${seconds(announcedMs)})`,
+    outcome: `switched; write-free window ${seconds(windowMs)} (announced about ${announced})`,
     verified: [
-      `final sync: ${final!.documents} documents in ${final!.collections.length} collections equal on both sides (counts, indexes, fingerprints); ${final!.changed} change(s) copied in the window`,
+      `final sync: ${final.documents} documents in ${final.collections.length} collections equal on both sides (counts, indexes, fingerprints); ${final.changed} change(s) copied in the window`,
       'every route verified through nginx',
     ],
     manual: [],
     figures: {
       writeFreeWindowMs: windowMs,
-      announcedWindowMs: announcedMs,
-      finalSyncMs: final!.timings.total,
-      changedInWindow: final!.changed,
+      announcedWindowMs: o.announcedMs,
+      finalSyncMs: final.timings.total,
+      changedInWindow: final.changed,
     },
   };
 }
 
 async function resumeSwitch(ctx: RunContext, set: BackupSet, guard: Guard): Promise<StepResult> {
-  const { cfg, log } = ctx;
+  const { cfg, io } = ctx;
   const why = await interruptedSwitch(cfg, ctx.state);
-  if (why) log(why);
+  if (why) io.out(why);
   const originals = new Map(set.manifest.files.map((f) => [f.real, original(set, f)]));
   const proof = await proveSwitch(cfg, { retryAfter: RETRY_AFTER_S, stopped: app(cfg), originals, guard });
-  for (const l of proof.unproven) log(`  not proven: ${l}`);
-  return theWindow(ctx, proof, guard, ctx.state.steps.switch?.window?.announcedMs ?? 0, set);
+  for (const l of proof.unproven) io.out(`  not proven: ${l}`);
+  return theWindow(ctx, { proof, guard, announcedMs: ctx.state.steps.switch?.window?.announcedMs ?? 0, resume: set });
 }
 
 export const switchStep: Step = {
@@ -169,8 +186,8 @@ export const switchStep: Step = {
   rollback:
     'a refused switch has stopped and changed nothing; a failure inside the window starts the old app again and restores nginx byte-identical; afterwards: bin/roomler migrate back',
   run: async (ctx) => {
-    const { cfg, kubectl, log } = ctx;
-    const guard = new Guard(log);
+    const { cfg, kubectl, io, projectDir } = ctx;
+    const guard = new Guard((line) => io.out(line));
     try {
       const pending = pendingSwitch(cfg);
       if (pending && ctx.state.steps.switch?.window?.openedAt) return await resumeSwitch(ctx, pending, guard);
@@ -183,18 +200,18 @@ export const switchStep: Step = {
           manual: [],
         };
       }
-      log('proving everything that can fail once the old app stops (nothing is changed or stopped yet):');
+      io.out('proving everything that can fail once the old app stops (nothing is changed or stopped yet):');
       const proof = await proveSwitch(cfg, { retryAfter: RETRY_AFTER_S, guard });
-      for (const l of proof.proven) log(`  ok ${l}`);
-      for (const l of proof.unproven) log(`  not proven: ${l}`);
-      const { source, target } = migrationSides(cfg, kubectl);
-      const first = await syncOnce(source, target, (l) => log(`  pre-sync 1 (what changed since the bulk copy): ${l}`), { live: true });
+      for (const l of proof.proven) io.out(`  ok ${l}`);
+      for (const l of proof.unproven) io.out(`  not proven: ${l}`);
+      const { source, target } = migrationSides(cfg, { kubectl, projectDir });
+      const first = await syncOnce(source, target, progressTo(io, '  pre-sync 1 (what changed since the bulk copy): '), { live: true });
       // A small database is digested on this side (its archive crosses kubectl exec faster than mongosh starts in the
       // pod): the second pre-sync reads as the final one will.
       const where = first.bytes < DIGEST_HERE_BELOW_BYTES ? 'here' : 'side';
-      const second = await syncOnce(source, target, (l) => log(`  pre-sync 2 (what the final sync will do): ${l}`), { live: true, where });
+      const second = await syncOnce(source, target, progressTo(io, '  pre-sync 2 (what the final sync will do): '), { live: true, where });
       const announced = estimateMs(second, proof);
-      log(
+      io.out(
         `  ok the final copy works both ways it can fail (reading, copying, verifying); pre-sync 1 copied ${first.changed}, pre-sync 2 ${second.changed} change(s)`,
       );
       await confirm(
@@ -207,7 +224,7 @@ export const switchStep: Step = {
         ],
         ctx.yes,
       );
-      return await theWindow(ctx, proof, guard, announced, undefined, where);
+      return await theWindow(ctx, { proof, guard, announcedMs: announced, where });
     } catch (e) {
       if (e instanceof UserError) throw e;
       throw new UserError(`${(e as Error).message}: ${lastLine((e as Error).stack ?? '')}`);

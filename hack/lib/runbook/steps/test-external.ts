@@ -1,6 +1,7 @@
 import { UserError } from '../../cli/errors';
+import { judged } from '../../cutover/checks';
 import { NginxControl } from '../../cutover/nginx';
-import { judged, plan as cutoverPlan } from '../../cutover/plan';
+import { plan as cutoverPlan } from '../../cutover/plan';
 import { runChecks } from '../../cutover/verify';
 import type { Step } from './common';
 
@@ -11,13 +12,13 @@ export const testExternal: Step = {
   checks: ['every location that proxied to the old stack answers from the new one'],
   gate: 'every request passes',
   rollback: 'cutover rollback (the old Janus still runs until drained; the old app must be started again: docker start)',
-  run: async ({ cfg, log }) => {
+  run: async ({ cfg, io }) => {
     const p = cutoverPlan(cfg);
     const v = await runChecks(judged(p.checks), {
       nginx: new NginxControl(cfg.root.cutover.nginx),
       timeoutMs: cfg.root.cutover.requestTimeoutMs,
     });
-    for (const l of v.passed) log(`  ok ${l}`);
+    for (const l of v.passed) io.out(`  ok ${l}`);
     if (v.failed.length) throw new UserError(`external tests failed:\n  ${v.failed.join('\n  ')}`);
     return {
       outcome: `${v.passed.length} requests through nginx pass`,

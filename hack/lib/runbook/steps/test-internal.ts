@@ -14,14 +14,14 @@ export const testInternal: Step = {
   ],
   gate: 'no check fails (warnings are reported for the operator)',
   rollback: 'nothing: read-only',
-  run: async ({ cfg, projectDir, kubectl, log }) => {
+  run: async ({ cfg, projectDir, kubectl, io }) => {
     const lines = [
       ...(await dnsChecks(cfg)),
       ...(await turnChecks(cfg, secretSource(projectDir))),
       ...probeChecks(cfg),
       ...(await clusterChecks(cfg, kubectl)),
     ].filter((l) => !/^mongodb /.test(l.check));
-    for (const l of lines) log(`  ${show(l)}`);
+    for (const l of lines) io.out(`  ${show(l)}`);
     const failed = linesFailed(lines);
     if (failed.length) throw new UserError(`internal tests failed:\n  ${failed.map(show).join('\n  ')}`);
     return {
