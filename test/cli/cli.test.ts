@@ -4,9 +4,9 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { ROOMLER, ROOT } from '../support/cli';
 import { labBin, useCluster } from '../support/cluster';
 import { kubectlSpy } from '../support/kubectl-spy';
+import { ROOMLER, ROOT } from '../support/roomler';
 import { cleanupDirs, emptyDir, projectWith } from '../support/synth';
 
 afterAll(cleanupDirs);

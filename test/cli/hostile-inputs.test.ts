@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ROOMLER, ROOT } from '../support/cli';
+import { ROOMLER, ROOT } from '../support/roomler';
 import { cleanupDirs, emptyDir } from '../support/synth';
 
 // Every command, given hostile operator input, refuses it as an operator error: exit 1 (or 2 for a bad flag value),

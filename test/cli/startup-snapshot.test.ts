@@ -5,8 +5,8 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { ROOMLER, ROOT } from '../support/cli';
 import { gitProject } from '../support/git-project';
+import { ROOMLER, ROOT } from '../support/roomler';
 import { cleanupDirs, emptyDir, projectWith, treeBytes } from '../support/synth';
 
 afterAll(cleanupDirs);

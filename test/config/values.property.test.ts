@@ -13,7 +13,7 @@ import { rootSchema } from '../../lib/config/schema';
 import { secretSizeProblems, secretValueProblems } from '../../lib/config/secret-values';
 import { INT32_MAX, VALUE_KINDS, type ValueKind } from '../../lib/config/values';
 import { apiServerRules } from '../../lib/validate/api-rules';
-import { ROOMLER, ROOT } from '../support/cli';
+import { ROOMLER, ROOT } from '../support/roomler';
 import { cleanupDirs, emptyDir, seedDist, synthIn, treeBytes } from '../support/synth';
 
 // Property tests of the config schema, pure logic (no daemons, no network): every field of the zod schema is

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { ROOMLER as ROOMLER_BIN } from '../support/cli';
+import { ROOMLER as ROOMLER_BIN } from '../support/roomler';
 import { cleanupDirs, emptyDir, projectWith, treeBytes } from '../support/synth';
 
 afterAll(cleanupDirs);

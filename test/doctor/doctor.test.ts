@@ -13,8 +13,8 @@ import { LAB_ANNOTATIONS } from '../../hack/lib/lab/stages';
 import { turnPassword } from '../../lib/turn';
 import { freeNodePort } from '../cutover/support/lab';
 import { freePort, startSshd } from '../rsync/sshd';
-import { ROOMLER } from '../support/cli';
 import { eventually, useCluster } from '../support/cluster';
+import { ROOMLER } from '../support/roomler';
 import { synthIn } from '../support/synth';
 import { cleanupDirs, emptyDir, projectWith } from '../support/synth';
 

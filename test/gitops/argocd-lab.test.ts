@@ -9,8 +9,8 @@ import { buildSecrets, secretSource } from '../../hack/lib/cluster/secrets';
 import { argocdChecks } from '../../hack/lib/doctor/argocd';
 import { type GitopsState, startGitops, stopGitops } from '../../hack/lib/lab/gitops';
 import { loadConfig } from '../../lib/config';
-import { roomler, ROOT } from '../support/cli';
 import { eventually, labBin, useCluster } from '../support/cluster';
+import { roomler, ROOT } from '../support/roomler';
 import { cleanupDirs, emptyDir, type Obj } from '../support/synth';
 
 // The user's whole GitOps path, played with the real Argo CD v2.14.21 (repo-server and application controller) and
@@ -84,7 +84,7 @@ describe('the GitOps path with the real Argo CD and Sealed Secrets controller', 
   const git = (...args: string[]) => execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8', env: { ...process.env, ...GIT_ENV } });
   const bin = (dir: string, ...args: string[]) => {
     const r = roomler(args, { env: { ...cluster.env, ROOMLER_PROJECT_DIR: dir } });
-    expect(r.status, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(0);
+    expect(r.code, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(0);
     return r;
   };
   /** `bin/roomler …` in the background (the steps that do not depend on each other run at once); must succeed. */
@@ -322,7 +322,7 @@ describe('the GitOps path with the real Argo CD and Sealed Secrets controller', 
     };
     writeFileSync(join(repo, 'roomler.yaml'), mainConfig(gitops.repoURL, false, false));
     const refused = roomler(['secrets', 'seal', '--cert', gitops.certFile], { env: { ROOMLER_PROJECT_DIR: repo } });
-    expect(refused.status).toBe(1);
+    expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('sealed/staging-mongodb-secret.yaml (staging/mongodb-secret)');
     expect(bin(repo, 'secrets', 'seal', '--cert', gitops.certFile, '--prune').stdout).toMatch(
       /0 file\(s\) written, 3 unchanged, 2 removed/,
@@ -424,7 +424,7 @@ describe('the GitOps path with the real Argo CD and Sealed Secrets controller', 
 
   it('deploy refuses the namespaces Argo CD manages; doctor reports the Application, what it keeps and the tracking method', async () => {
     const r = roomler(['deploy', '--yes'], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: repo } });
-    expect(r.status).toBe(1);
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
       new RegExp(
         'Argo CD manages what this deploy would change: namespace coturn by Application argocd/roomler-gitops; ' +

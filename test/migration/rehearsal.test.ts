@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { type Echo, Lab } from '../cutover/support/lab';
 import { freePort, type Sshd, startSshd } from '../rsync/sshd';
-import { ROOMLER, ROOT } from '../support/cli';
 import { labBin, useCluster } from '../support/cluster';
 import { mongoPath, stopServers, withDb } from '../support/mongo';
+import { ROOMLER, ROOT } from '../support/roomler';
 import { cleanupDirs, emptyDir, synthIn } from '../support/synth';
 import { byWindow, seconds, windows, World } from './support/world';
 

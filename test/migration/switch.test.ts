@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Lab } from '../cutover/support/lab';
-import { ROOMLER } from '../support/cli';
 import { stopServers, withDb } from '../support/mongo';
+import { ROOMLER } from '../support/roomler';
 import { cleanupDirs } from '../support/synth';
 import { byWindow, windows, World } from './support/world';
 

@@ -7,9 +7,9 @@ import { Binary, BSONRegExp, Double, Int32, Long, Timestamp } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { pidOf, waitForPid, watchArgv } from '../support/argv-watch';
-import { ROOMLER } from '../support/cli';
 import { labBin, useCluster } from '../support/cluster';
 import { contents, mongoPath, SEED, seedRoomler, type Server, startServer, stopServers, withDb } from '../support/mongo';
+import { ROOMLER } from '../support/roomler';
 import { cleanupDirs, emptyDir, projectWith } from '../support/synth';
 
 // `bin/roomler migrate mongo` with the real mongodump/mongorestore 100.18.0 and mongosh 2.12.0, a FerretDB as the old

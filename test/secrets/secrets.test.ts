@@ -9,9 +9,9 @@ import { buildSecrets } from '../../hack/lib/cluster/secrets';
 import { loadConfig } from '../../lib/config';
 import { turnPassword } from '../../lib/turn';
 import { watchArgv } from '../support/argv-watch';
-import { ROOMLER } from '../support/cli';
 import { labBin, type TestCluster, useCluster } from '../support/cluster';
 import { kubectlSpy } from '../support/kubectl-spy';
+import { ROOMLER } from '../support/roomler';
 import { cleanupDirs, emptyDir, projectWith, synthIn } from '../support/synth';
 import { keyPair, unseal } from './support';
 

@@ -3,7 +3,7 @@ import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import { linkNodeModules } from '../../hack/lib/gitops/base';
-import { ROOT } from './cli';
+import { ROOT } from './roomler';
 import { emptyDir } from './synth';
 
 // A throw-away git repository holding this project's files (as they are in the working tree, uncommitted changes

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { ROOMLER } from '../support/cli';
+import { ROOMLER } from '../support/roomler';
 import { cleanupDirs, emptyDir, projectWith, synthFiles } from '../support/synth';
 
 afterAll(cleanupDirs);

@@ -8,8 +8,8 @@ import { createInterface } from 'node:readline';
 import { type Backends, freeNodePort, Lab, LOCATIONS, OLD_HOSTS, ROUTES, startBackends } from '../../cutover/support/lab';
 import { freePort } from '../../rsync/sshd';
 import { crontabSpool } from '../../rsync/world';
-import { ROOMLER, ROOT } from '../../support/cli';
 import { ferretdbBin, mongoPath, seedRoomler, type Server, startServer } from '../../support/mongo';
+import { ROOMLER, ROOT } from '../../support/roomler';
 import { emptyDir, synthIn } from '../../support/synth';
 
 // The migration day's world, as the rehearsal and the switch tests need it: a real nginx with a production-shaped config
