@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { labBin, useCluster } from '../support/cluster';
+import { cleanupDirs, emptyDir, projectWith } from '../support/files';
 import { kubectlSpy } from '../support/kubectl-spy';
 import { ROOMLER, ROOT } from '../support/roomler';
-import { cleanupDirs, emptyDir, projectWith } from '../support/synth';
 
 afterAll(cleanupDirs);
 

@@ -3,9 +3,10 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { cleanupDirs, emptyDir, projectWith } from '../support/files';
 import { kubectlSpy } from '../support/kubectl-spy';
 import { roomler } from '../support/roomler';
-import { cleanupDirs, emptyDir, projectWith, synthIn } from '../support/synth';
+import { synthIn } from '../support/synth';
 
 afterAll(cleanupDirs);
 

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { cleanupDirs, emptyDir, projectWith, treeBytes } from '../support/files';
 import { gitProject } from '../support/git-project';
 import { ROOMLER, ROOT } from '../support/roomler';
-import { cleanupDirs, emptyDir, projectWith, treeBytes } from '../support/synth';
 
 afterAll(cleanupDirs);
 

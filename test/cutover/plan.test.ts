@@ -4,8 +4,8 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { cleanupDirs, emptyDir, projectWith, treeBytes } from '../support/files';
 import { ROOMLER as ROOMLER_BIN } from '../support/roomler';
-import { cleanupDirs, emptyDir, projectWith, treeBytes } from '../support/synth';
 
 afterAll(cleanupDirs);
 const ROOT = join(__dirname, '..', '..');

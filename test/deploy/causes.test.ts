@@ -8,9 +8,10 @@ import { Kubectl } from '../../hack/lib/cluster/kubectl';
 import type { StoredRevision } from '../../hack/lib/cluster/releases';
 import { operatorKubeconfig } from '../../hack/lib/lab/cluster';
 import { LAB_ANNOTATIONS } from '../../hack/lib/lab/stages';
+import { type K8sObject } from '../../lib/manifest';
 import { eventually, labBin, type TestCluster, useCluster } from '../support/cluster';
+import { cleanupDirs, emptyDir } from '../support/files';
 import { roomler } from '../support/roomler';
-import { cleanupDirs, emptyDir, type Obj } from '../support/synth';
 import { createSecrets, deploy, exists, project } from './support';
 
 afterAll(cleanupDirs);
@@ -19,7 +20,7 @@ afterAll(cleanupDirs);
 // scenarios run in order on one lab; the revision numbers in the assertions are the history they build.
 
 const history = (cluster: TestCluster) => roomler(['deploy', 'history'], { env: cluster.env }).stdout;
-const apply = async (cluster: TestCluster, o: Obj) => {
+const apply = async (cluster: TestCluster, o: K8sObject) => {
   const r = await cluster.kubectl(['apply', '-f', '-'], JSON.stringify(o));
   expect(r.exitCode, r.stderr).toBe(0);
 };

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { useCluster } from '../support/cluster';
+import { cleanupDirs, emptyDir } from '../support/files';
 import { roomler } from '../support/roomler';
-import { cleanupDirs, emptyDir } from '../support/synth';
 import { exists, project } from './support';
 
 afterAll(cleanupDirs);

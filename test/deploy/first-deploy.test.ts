@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { type K8sObject } from '../../lib/manifest';
 import { useCluster } from '../support/cluster';
-import { cleanupDirs, type Obj } from '../support/synth';
+import { cleanupDirs } from '../support/files';
 import { createSecrets, deploy, exists, project } from './support';
 
 afterAll(cleanupDirs);
@@ -65,14 +66,15 @@ describe('bin/roomler deploy: a first deploy', () => {
     expect(r.stdout).toContain('roomler/janus-nodeport websocket 8188 -> 30818');
     // Server-side apply under one field manager: the next deploy owns exactly these fields.
     const sts = await cluster.json(['get', 'statefulset', 'mongodb', '-n', 'roomler', '--show-managed-fields']);
-    expect(sts.metadata.managedFields.map((m: Obj) => m.manager)).toContain('roomler-deploy');
+    expect(sts.metadata.managedFields.map((m: K8sObject) => m.manager)).toContain('roomler-deploy');
     // A second deploy of the same dist/ converges without changes and succeeds again.
     const again = deploy(cluster, dir, '--yes');
     expect(again.code, again.stderr).toBe(0);
     // The history is made outside Git: no Argo CD Application may adopt or prune it (docs/gitops.md).
     const outsideGit = { 'argocd.argoproj.io/compare-options': 'IgnoreExtraneous', 'argocd.argoproj.io/sync-options': 'Prune=false' };
     expect((await cluster.json(['get', 'namespace', 'roomler-deploy'])).metadata.annotations).toMatchObject(outsideGit);
-    const records = (await cluster.json(['get', 'secrets', '-n', 'roomler-deploy', '-l', 'roomler.dev/release=deploy'])).items as Obj[];
+    const records = (await cluster.json(['get', 'secrets', '-n', 'roomler-deploy', '-l', 'roomler.dev/release=deploy']))
+      .items as K8sObject[];
     expect(records.length).toBe(2);
     for (const x of records) expect(x.metadata.annotations).toMatchObject(outsideGit);
   });

@@ -4,8 +4,8 @@ import { restartApiServer } from '../../hack/lib/lab/cluster';
 import { LAB_ANNOTATIONS } from '../../hack/lib/lab/stages';
 import { stopGroup } from '../../hack/lib/process/run';
 import { labBin, type TestCluster, useCluster } from '../support/cluster';
+import { cleanupDirs } from '../support/files';
 import { roomler } from '../support/roomler';
-import { cleanupDirs } from '../support/synth';
 import { annotate, createSecrets, deploy, exists, project, startDeploy } from './support';
 
 afterAll(cleanupDirs);

@@ -6,8 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readDist } from '../../hack/lib/cluster/deploy';
 import { keyOf } from '../../hack/lib/cluster/releases';
 import { eventually, type TestCluster, useCluster } from '../support/cluster';
+import { cleanupDirs, emptyDir } from '../support/files';
 import { roomler } from '../support/roomler';
-import { cleanupDirs, emptyDir } from '../support/synth';
 import { createSecrets, deploy, exists, project } from './support';
 
 afterAll(cleanupDirs);

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { LAB_ANNOTATIONS } from '../../hack/lib/lab/stages';
 import { useCluster } from '../support/cluster';
-import { cleanupDirs } from '../support/synth';
+import { cleanupDirs } from '../support/files';
 import { annotate, createSecrets, deploy, exists, project } from './support';
 
 afterAll(cleanupDirs);

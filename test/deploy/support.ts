@@ -5,9 +5,11 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 
+import { type K8sObject } from '../../lib/manifest';
 import type { TestCluster } from '../support/cluster';
+import { emptyDir, projectWith } from '../support/files';
 import { roomler, type Running, startRoomler } from '../support/roomler';
-import { emptyDir, type Obj, projectWith, synthIn } from '../support/synth';
+import { synthIn } from '../support/synth';
 
 // `bin/roomler deploy` against a real API server, scheduler and controllers (kwok plays the kubelet: Pods are
 // reported Running/Ready, or slow, never Ready, or crash-looping where a test annotates them; no container runs).
@@ -18,7 +20,7 @@ export const ENV = 'MONGO_ROOT_USERNAME=root\nMONGO_ROOT_PASSWORD=lab-mongo-pass
 const edited = new Set<string>();
 
 /** A project: config, .env and a fresh dist/, optionally edited object by object (what synth would never write). */
-export function project(config = '', edit?: (o: Obj) => Obj | Obj[]): string {
+export function project(config = '', edit?: (o: K8sObject) => K8sObject | K8sObject[]): string {
   const dir = projectWith({ 'roomler.yaml': config, '.env': ENV });
   const s = synthIn(dir, {});
   expect(s.code, s.stderr).toBe(0);
@@ -93,7 +95,7 @@ export const exists = async (cluster: TestCluster, ...what: string[]) =>
   (await cluster.kubectl(['get', ...what, '-o', 'name'])).exitCode === 0;
 
 /** Adds an annotation to a workload's Pod template (the lab's kwok stages read it). */
-export const annotate = (kind: string, name: string, key: string, value: string) => (o: Obj) => {
+export const annotate = (kind: string, name: string, key: string, value: string) => (o: K8sObject) => {
   if (o.kind === kind && o.metadata.name === name)
     o.spec.template.metadata.annotations = { ...o.spec.template.metadata.annotations, [key]: value };
   return o;

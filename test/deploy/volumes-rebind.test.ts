@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { useCluster } from '../support/cluster';
-import { cleanupDirs } from '../support/synth';
+import { cleanupDirs } from '../support/files';
 import { createSecrets, deploy, project } from './support';
 
 afterAll(cleanupDirs);

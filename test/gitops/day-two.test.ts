@@ -6,9 +6,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 
 import { ConfigError, configJsonSchema, loadConfig } from '../../lib/config';
+import { type K8sObject } from '../../lib/manifest';
+import { allObjects, cleanupDirs, emptyDir, find, projectWith } from '../support/files';
 import { kubectlSpy } from '../support/kubectl-spy';
 import { roomler } from '../support/roomler';
-import { allObjects, cleanupDirs, emptyDir, find, type Obj, projectWith, synthFiles, synthIn } from '../support/synth';
+import { synthFiles, synthIn } from '../support/synth';
 
 // GitOps on the days after the first sync, without a cluster: what synth, validation and `secrets` decide.
 // test/gitops/argocd-lab.test.ts plays the same against the real Argo CD and Sealed Secrets controller.
@@ -115,7 +117,7 @@ describe('what is made outside Git is never adoptable', () => {
     const project = projectWith({ 'roomler.yaml': `${ARGO}janus:\n  admin: { enabled: true }\n`, '.env': ENV });
     const r = run(project, 'secrets', 'apply', '--dry-run');
     expect(r.code, r.stderr).toBe(0);
-    const secrets = parseAllDocuments(r.stdout, { version: '1.1' }).map((d) => d.toJS() as Obj);
+    const secrets = parseAllDocuments(r.stdout, { version: '1.1' }).map((d) => d.toJS() as K8sObject);
     expect(secrets.map((s) => `${s.metadata.namespace}/${s.metadata.name}`).sort()).toEqual([
       'coturn/coturn-auth',
       'roomler/janus-admin',
@@ -228,8 +230,8 @@ describe('a dropped instance', () => {
 
 describe('every configurable Secret name', () => {
   /** The schema's properties whose name says they name a Secret, as paths. */
-  function secretNameFields(schema: Obj, path: string[] = []): string[][] {
-    return Object.entries<Obj>(schema.properties ?? {}).flatMap(([k, sub]) => {
+  function secretNameFields(schema: K8sObject, path: string[] = []): string[][] {
+    return Object.entries<K8sObject>(schema.properties ?? {}).flatMap(([k, sub]) => {
       if (k === 'instances') return [];
       if (/secretname$/i.test(k)) return [[...path, k]];
       return secretNameFields(sub, [...path, k]);
@@ -237,7 +239,7 @@ describe('every configurable Secret name', () => {
   }
 
   it('is honoured by synth, validation, secrets apply and secrets seal', () => {
-    const fields = secretNameFields(configJsonSchema() as Obj);
+    const fields = secretNameFields(configJsonSchema() as K8sObject);
     expect(fields.map((f) => f.join('.')).sort()).toEqual([
       'app.secretName',
       'coturn.authSecretName',
@@ -245,7 +247,7 @@ describe('every configurable Secret name', () => {
       'janus.admin.secretName',
       'mongodb.secretName',
     ]);
-    const config: Obj = { janus: { admin: { enabled: true } }, argocd: { enabled: true, repoURL: 'https://git.example.com/x.git' } };
+    const config: K8sObject = { janus: { admin: { enabled: true } }, argocd: { enabled: true, repoURL: 'https://git.example.com/x.git' } };
     const renamed = fields.map((f, n) => {
       let o = config;
       for (const k of f.slice(0, -1)) o = o[k] ??= {};

@@ -3,9 +3,11 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { type K8sObject } from '../../lib/manifest';
 import { applyWaves, useCluster } from '../support/cluster';
+import { cleanupDirs, objectsOf, projectWith } from '../support/files';
 import { roomler } from '../support/roomler';
-import { cleanupDirs, type Obj, objectsOf, projectWith, synthIn } from '../support/synth';
+import { synthIn } from '../support/synth';
 
 afterAll(cleanupDirs);
 
@@ -68,7 +70,7 @@ describe('bin/roomler diff --live', () => {
     synth(REDIS('256Mi') + STAGING);
     const r = live();
     expect(r.code, r.stderr).toBe(0);
-    const staging = objectsOf(readFileSync(join(project, 'dist', 'staging.k8s.yaml'), 'utf8')).map((o: Obj) =>
+    const staging = objectsOf(readFileSync(join(project, 'dist', 'staging.k8s.yaml'), 'utf8')).map((o: K8sObject) =>
       [o.kind, o.metadata.namespace, o.metadata.name].filter(Boolean).join('/'),
     );
     const lines = [...staging.map((id) => `+ ${id}`), '~ Deployment/roomler/redis'].sort((a, b) => (a.slice(2) < b.slice(2) ? -1 : 1));

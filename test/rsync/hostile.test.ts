@@ -20,7 +20,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { cleanupDirs, emptyDir } from '../support/synth';
+import { cleanupDirs, emptyDir } from '../support/files';
 import { type Sshd, startSshd } from './sshd';
 import { cli, makeTree, mongoArchive, snapshotsOf, stamp, WITHOUT_DAC_OVERRIDE, world as worldOf } from './world';
 

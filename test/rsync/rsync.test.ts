@@ -16,8 +16,8 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { cleanupDirs, emptyDir } from '../support/files';
 import { startRoomler } from '../support/roomler';
-import { cleanupDirs, emptyDir } from '../support/synth';
 import { freePort, type Sshd, startSshd } from './sshd';
 import {
   cli as cliIn,

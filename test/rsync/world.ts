@@ -3,8 +3,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chownSync, linkSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { emptyDir } from '../support/files';
 import { roomler, type RoomlerOptions, type RoomlerResult } from '../support/roomler';
-import { emptyDir } from '../support/synth';
 import type { Sshd } from './sshd';
 
 // The pieces every rsync test shares: a "world" (Docker host source, the node's directories, the backup host's

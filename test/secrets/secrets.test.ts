@@ -10,9 +10,10 @@ import { loadConfig } from '../../lib/config';
 import { turnPassword } from '../../lib/turn';
 import { watchArgv } from '../support/argv-watch';
 import { labBin, type TestCluster, useCluster } from '../support/cluster';
+import { cleanupDirs, emptyDir, projectWith } from '../support/files';
 import { kubectlSpy } from '../support/kubectl-spy';
 import { ROOMLER } from '../support/roomler';
-import { cleanupDirs, emptyDir, projectWith, synthIn } from '../support/synth';
+import { synthIn } from '../support/synth';
 import { keyPair, unseal } from './support';
 
 afterAll(cleanupDirs);

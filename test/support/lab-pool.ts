@@ -4,6 +4,7 @@ import { join } from 'node:path';
 
 import { type LabNode, type LabState, readLabState, startLab, stopLab } from '../../hack/lib/lab/cluster';
 import { run } from '../../hack/lib/process/run';
+import type { K8sObject } from '../../lib/manifest';
 import { labBin, runDir } from './toolchain';
 
 // The lab control planes of one `vitest run`, shared by the test files one after another: a file takes a free lab
@@ -37,8 +38,6 @@ export interface LabLease {
 const kubectl = (s: Pick<LabState, 'kubeconfig'>, args: readonly string[]) =>
   run(join(labBin(), 'kubectl'), ['--kubeconfig', s.kubeconfig, ...args], { timeoutMs: 60_000 });
 
-type Obj = Record<string, any>;
-
 /** What a test left behind that deleting removes, or why the lab cannot be emptied (then it is replaced). */
 interface Leftovers {
   readonly foreign?: string;
@@ -50,13 +49,13 @@ interface Leftovers {
 async function leftovers(s: LabState, nodes: readonly LabNode[]): Promise<Leftovers> {
   const r = await kubectl(s, ['get', KINDS, '-o', 'json']);
   if (r.exitCode !== 0) return { foreign: `kubectl get: ${r.stderr.trim()}`, namespaces: [], volumes: [], rbac: [] };
-  const items: Obj[] = JSON.parse(r.stdout).items;
+  const items: K8sObject[] = JSON.parse(r.stdout).items;
   const of = (kind: string) => items.filter((o) => o.kind === kind);
-  const names = (list: Obj[]) => list.map((o) => o.metadata.name as string);
+  const names = (list: K8sObject[]) => list.map((o) => o.metadata.name as string);
   const wanted = new Map(nodes.map((n) => [n.name, n]));
   const badNode = of('Node').find((n) => {
     const want = wanted.get(n.metadata.name);
-    const ready = n.status?.conditions?.some((c: Obj) => c.type === 'Ready' && c.status === 'True');
+    const ready = n.status?.conditions?.some((c: K8sObject) => c.type === 'Ready' && c.status === 'True');
     const labels = Object.entries(want?.labels ?? {}).every(([k, v]) => n.metadata.labels?.[k] === v);
     return (
       !want ||
@@ -75,7 +74,7 @@ async function leftovers(s: LabState, nodes: readonly LabNode[]): Promise<Leftov
     ...names(of('MutatingWebhookConfiguration')),
     ...names(of('PriorityClass')).filter((n) => !n.startsWith('system-')),
   ];
-  const own = (o: Obj) => o.metadata.labels?.['kubernetes.io/bootstrapping'] !== 'rbac-defaults';
+  const own = (o: K8sObject) => o.metadata.labels?.['kubernetes.io/bootstrapping'] !== 'rbac-defaults';
   return {
     foreign: extra.length ? extra.join(', ') : undefined,
     namespaces: names(of('Namespace')).filter((n) => !SYSTEM_NAMESPACES.has(n)),

@@ -6,8 +6,8 @@ import { type Db, MongoClient, ObjectId } from 'mongodb';
 
 import { freePort } from '../../hack/lib/process/ports';
 import { daemon, stopGroup } from '../../hack/lib/process/run';
+import { emptyDir } from './files';
 import { ROOT } from './roomler';
-import { emptyDir } from './synth';
 import { toolchainDir } from './toolchain';
 
 // The real MongoDB toolchain for tests (docs/mongodb.md): mongodump/mongorestore 100.18.0 and FerretDB v1.24.2 from
