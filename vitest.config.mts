@@ -18,7 +18,14 @@ export default defineConfig({
       { extends: true, test: { name: 'fast', include: [...FAST], isolate: false, sequence: { groupOrder: 0 } } },
       {
         extends: true,
-        test: { name: 'full', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...FAST], sequence: { groupOrder: 1 } },
+        test: {
+          name: 'full',
+          include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, ...FAST],
+          sequence: { groupOrder: 1 },
+          // The run's directory: toolchain pieces checked once, the lab control planes shared file after file.
+          globalSetup: ['test/support/global-setup.ts'],
+        },
       },
     ],
   },

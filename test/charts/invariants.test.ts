@@ -1,8 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { imagePinning } from '../../lib/config/images';
+import { type K8sObject, podSpecOf } from '../../lib/manifest';
 import { SchemaValidator } from '../../lib/validate/schema';
-import { allObjects, cleanupDirs, type Obj, podSpec, synthFiles } from '../support/synth';
+import { allObjects, cleanupDirs } from '../support/files';
+import { synthFiles } from '../support/synth';
 
 afterAll(cleanupDirs);
 
@@ -10,9 +12,9 @@ afterAll(cleanupDirs);
 const files = synthFiles();
 const objects = allObjects(files);
 const workloads = objects.filter((o) => ['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob', 'Job'].includes(o.kind));
-const containers = workloads.flatMap((w) => podSpec(w).containers.map((c: Obj) => ({ w: `${w.kind}/${w.metadata.name}`, c })));
+const containers = workloads.flatMap((w) => podSpecOf(w)!.containers.map((c: K8sObject) => ({ w: `${w.kind}/${w.metadata.name}`, c })));
 const initContainers = workloads.flatMap((w) =>
-  (podSpec(w).initContainers ?? []).map((c: Obj) => ({ w: `${w.kind}/${w.metadata.name} init ${c.name}`, c })),
+  (podSpecOf(w)!.initContainers ?? []).map((c: K8sObject) => ({ w: `${w.kind}/${w.metadata.name} init ${c.name}`, c })),
 );
 const CLUSTER_SCOPED = new Set(['Namespace', 'PersistentVolume', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition']);
 const RECOMMENDED = [
@@ -78,7 +80,7 @@ describe('every container', () => {
     for (const { w, c } of containers.filter(({ w }) => !w.startsWith('CronJob') && !w.startsWith('Job'))) {
       expect(c.readinessProbe, w).toBeDefined();
       expect(c.livenessProbe, w).toBeDefined();
-      const handler = (p: Obj) => JSON.stringify([p.exec, p.httpGet, p.tcpSocket]);
+      const handler = (p: K8sObject) => JSON.stringify([p.exec, p.httpGet, p.tcpSocket]);
       expect(handler(c.readinessProbe), w).not.toEqual(handler(c.livenessProbe));
       for (const p of [c.livenessProbe, c.startupProbe].filter(Boolean)) expect(p.successThreshold, w).toBe(1);
     }
@@ -86,7 +88,7 @@ describe('every container', () => {
 
   it('probes only ports it declares', () => {
     for (const { w, c } of containers) {
-      const declared = new Set((c.ports ?? []).flatMap((p: Obj) => [p.name, p.containerPort]));
+      const declared = new Set((c.ports ?? []).flatMap((p: K8sObject) => [p.name, p.containerPort]));
       for (const p of [c.readinessProbe, c.livenessProbe, c.startupProbe].filter(Boolean)) {
         const port = p.tcpSocket?.port ?? p.httpGet?.port;
         if (port !== undefined) expect(declared.has(port), `${w} probes ${port}`).toBe(true);

@@ -2,13 +2,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { MONGODB_CREDENTIALS } from '../../lib/config';
 import { BACKUP_SCRIPTS } from '../../lib/constructs/mongodb-backup-cronjobs';
-import { allObjects, cleanupDirs, find, type Obj, podSpec, projectWith, synthFiles } from '../support/synth';
+import { type K8sObject, podSpecOf } from '../../lib/manifest';
+import { allObjects, cleanupDirs, find, projectWith } from '../support/files';
+import { synthFiles } from '../support/synth';
 
 afterAll(cleanupDirs);
 
 const files = synthFiles();
 const objects = allObjects(files);
-const container = (workload: Obj, name: string) => podSpec(workload).containers.find((c: Obj) => c.name === name);
+const container = (workload: K8sObject, name: string) => podSpecOf(workload)!.containers.find((c: K8sObject) => c.name === name);
 
 describe('roomler chart (default config = the reference production topology)', () => {
   it('matches its YAML snapshot', async () => {
@@ -49,15 +51,15 @@ describe('roomler chart (default config = the reference production topology)', (
     expect(app.spec.ports).toEqual([expect.objectContaining({ name: 'http', port: 3000, nodePort: 30030 })]);
     const janus = find(objects, 'Service', 'janus-nodeport');
     // The Janus API only: the admin API (7088/7188) is on no NodePort and no Service.
-    expect(Object.fromEntries(janus.spec.ports.map((p: Obj) => [p.port, p.nodePort]))).toEqual({ 8088: 30808, 8188: 30818 });
+    expect(Object.fromEntries(janus.spec.ports.map((p: K8sObject) => [p.port, p.nodePort]))).toEqual({ 8088: 30808, 8188: 30818 });
     expect(find(objects, 'Service', 'janus').spec.type).toBe('ClusterIP');
-    expect(find(objects, 'Service', 'janus').spec.ports.map((p: Obj) => p.port)).toEqual([8088, 8188]);
+    expect(find(objects, 'Service', 'janus').spec.ports.map((p: K8sObject) => p.port)).toEqual([8088, 8188]);
     expect(find(objects, 'Service', 'mongodb').spec.clusterIP).toBe('None');
   });
 
   it('runs Janus on the host network, pinned, recreated, ready on /janus/info', () => {
     const janus = find(objects, 'Deployment', 'janus');
-    const spec = podSpec(janus);
+    const spec = podSpecOf(janus)!;
     expect(spec.hostNetwork).toBe(true);
     expect(spec.dnsPolicy).toBe('ClusterFirstWithHostNet');
     expect(spec.nodeSelector).toEqual({ 'kubernetes.io/hostname': 'k8s-worker1' });
@@ -68,7 +70,7 @@ describe('roomler chart (default config = the reference production topology)', (
     expect(c.imagePullPolicy).toBe('Always');
     expect(c.securityContext).toMatchObject({ runAsUser: 0, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
     expect(c.readinessProbe.httpGet).toMatchObject({ path: '/janus/info', port: 'http' });
-    expect(c.ports.map((p: Obj) => p.containerPort)).toEqual([8088, 8188]);
+    expect(c.ports.map((p: K8sObject) => p.containerPort)).toEqual([8088, 8188]);
   });
 
   it("switches the Janus admin API off by default, in the transport configs that replace the image's", () => {
@@ -86,7 +88,7 @@ describe('roomler chart (default config = the reference production topology)', (
         readOnly: true,
       },
     ]);
-    expect(podSpec(janus).initContainers).toBeUndefined();
+    expect(podSpecOf(janus)!.initContainers).toBeUndefined();
   });
 
   it('serves the Janus admin API, when enabled, only on its bind address and ACL, with the admin secret from a Secret', () => {
@@ -103,21 +105,21 @@ describe('roomler chart (default config = the reference production topology)', (
     expect(find(enabled, 'ConfigMap', 'janus-config').data['janus.transport.websockets.jcfg'].split('\n')).toContain(
       '\tadmin_ws_ip = "10.0.0.11"',
     );
-    expect(container(janus, 'janus').ports.map((p: Obj) => `${p.name}:${p.hostPort}`)).toEqual([
+    expect(container(janus, 'janus').ports.map((p: K8sObject) => `${p.name}:${p.hostPort}`)).toEqual([
       'http:8088',
       'websocket:8188',
       'admin-http:7088',
       'admin-websocket:7188',
     ]);
-    expect(find(enabled, 'Service', 'janus-nodeport').spec.ports.map((p: Obj) => p.port)).toEqual([8088, 8188]);
-    const init = podSpec(janus).initContainers[0];
+    expect(find(enabled, 'Service', 'janus-nodeport').spec.ports.map((p: K8sObject) => p.port)).toEqual([8088, 8188]);
+    const init = podSpecOf(janus)!.initContainers[0];
     expect(init.command.slice(3)).toEqual([
       'janus-config',
       '/opt/janus/etc/janus/janus.jcfg',
       '/secrets/admin-secret',
       '/run/janus-config/janus.jcfg',
     ]);
-    expect(podSpec(janus).volumes).toContainEqual({ name: 'admin-secret', secret: { secretName: 'janus-admin', defaultMode: 0o400 } });
+    expect(podSpecOf(janus)!.volumes).toContainEqual({ name: 'admin-secret', secret: { secretName: 'janus-admin', defaultMode: 0o400 } });
     expect(container(janus, 'janus').volumeMounts).toContainEqual({
       name: 'runtime',
       mountPath: '/opt/janus/etc/janus/janus.jcfg',
@@ -134,7 +136,7 @@ describe('roomler chart (default config = the reference production topology)', (
     const sts = find(objects, 'StatefulSet', 'mongodb');
     expect(sts.spec.serviceName).toBe('mongodb');
     expect(sts.spec.replicas).toBe(1);
-    const spec = podSpec(sts);
+    const spec = podSpecOf(sts)!;
     expect(spec.nodeSelector).toEqual({ 'kubernetes.io/hostname': 'k8s-worker1' });
     expect(spec.securityContext).toMatchObject({ runAsUser: 999, fsGroup: 999 });
     const c = container(sts, 'mongodb');
@@ -149,7 +151,7 @@ describe('roomler chart (default config = the reference production topology)', (
       limits: { cpu: '500m', memory: '1Gi', 'ephemeral-storage': '1Gi' },
     });
     // The root credentials are files (MONGODB_CREDENTIALS), read through the image's _FILE variables; no value in env.
-    expect(c.env.filter((e: Obj) => e.valueFrom)).toEqual([]);
+    expect(c.env.filter((e: K8sObject) => e.valueFrom)).toEqual([]);
     expect(c.env).toEqual(
       expect.arrayContaining([
         { name: 'MONGO_INITDB_ROOT_USERNAME_FILE', value: `${MONGODB_CREDENTIALS.dir}/MONGO_INITDB_ROOT_USERNAME` },
@@ -221,7 +223,7 @@ describe('roomler chart (default config = the reference production topology)', (
       ['roomler', '10', 60],
     ] as const) {
       const d = find(objects, 'Deployment', name);
-      expect(podSpec(d).terminationGracePeriodSeconds).toBe(grace);
+      expect(podSpecOf(d)!.terminationGracePeriodSeconds).toBe(grace);
       expect(container(d, name).lifecycle.preStop.exec.command).toEqual(['sleep', pre]);
     }
   });
@@ -239,14 +241,17 @@ describe('roomler chart (default config = the reference production topology)', (
       });
       expect(cj.spec.jobTemplate.spec).toMatchObject({ backoffLimit: 1, activeDeadlineSeconds: 3600 });
       expect(cj.spec.jobTemplate.spec.ttlSecondsAfterFinished).toBeUndefined();
-      expect(podSpec(cj).nodeSelector).toEqual({ 'kubernetes.io/hostname': 'k8s-worker1' });
+      expect(podSpecOf(cj)!.nodeSelector).toEqual({ 'kubernetes.io/hostname': 'k8s-worker1' });
     }
-    const c = podSpec(backup).containers[0];
+    const c = podSpecOf(backup)!.containers[0];
     expect(c.command).toEqual(['bash', '/scripts/mongodb-backup.sh']);
     expect(c.env).toContainEqual({ name: 'KEEP', value: '7' });
     expect(c.env).toContainEqual({ name: 'DATABASE', value: 'roomlerdb' });
     // Credentials arrive as files from the Secret, never as env values or arguments.
-    expect(podSpec(backup).volumes).toContainEqual({ name: 'credentials', secret: { secretName: 'mongodb-secret', defaultMode: 0o400 } });
+    expect(podSpecOf(backup)!.volumes).toContainEqual({
+      name: 'credentials',
+      secret: { secretName: 'mongodb-secret', defaultMode: 0o400 },
+    });
     expect(c.volumeMounts).toContainEqual({ name: 'credentials', mountPath: MONGODB_CREDENTIALS.dir, readOnly: true });
     expect(c.env).toContainEqual({ name: 'SECRET_DIR', value: MONGODB_CREDENTIALS.dir });
     expect(JSON.stringify(c.env)).not.toContain('secretKeyRef');
@@ -254,10 +259,10 @@ describe('roomler chart (default config = the reference production topology)', (
     expect(Object.keys(find(objects, 'ConfigMap', 'mongodb-backup-scripts').data).sort()).toEqual([...BACKUP_SCRIPTS].sort());
     // mongosh needs a writable HOME: on the read-only root filesystem it warns on stdout (docs/mongodb.md).
     for (const cj of [backup, verify]) {
-      const home = podSpec(cj).containers[0].env.find((e: { name: string }) => e.name === 'HOME')?.value;
-      const mount = podSpec(cj).containers[0].volumeMounts.find((m: { mountPath: string }) => m.mountPath === home);
-      expect(podSpec(cj).volumes).toContainEqual({ name: mount.name, emptyDir: {} });
-      expect(podSpec(cj).containers[0].securityContext.readOnlyRootFilesystem).toBe(true);
+      const home = podSpecOf(cj)!.containers[0].env.find((e: { name: string }) => e.name === 'HOME')?.value;
+      const mount = podSpecOf(cj)!.containers[0].volumeMounts.find((m: { mountPath: string }) => m.mountPath === home);
+      expect(podSpecOf(cj)!.volumes).toContainEqual({ name: mount.name, emptyDir: {} });
+      expect(podSpecOf(cj)!.containers[0].securityContext.readOnlyRootFilesystem).toBe(true);
     }
     expect(find(objects, 'PersistentVolume', 'roomler-mongodb-backup').spec.hostPath.path).toBe('/data/roomler/backup');
     expect(objects.some((o) => o.metadata.name === 'mongodb-restore-test')).toBe(false);
@@ -289,6 +294,6 @@ describe('roomler chart (default config = the reference production topology)', (
   });
 });
 
-function objectsInFile(name: string): Obj[] {
+function objectsInFile(name: string): K8sObject[] {
   return allObjects(new Map([[name, files.get(name)!]]));
 }

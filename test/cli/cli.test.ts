@@ -4,10 +4,10 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { ROOMLER, ROOT } from '../support/cli';
 import { labBin, useCluster } from '../support/cluster';
+import { cleanupDirs, emptyDir, projectWith } from '../support/files';
 import { kubectlSpy } from '../support/kubectl-spy';
-import { cleanupDirs, emptyDir, projectWith } from '../support/synth';
+import { ROOMLER, ROOT } from '../support/roomler';
 
 afterAll(cleanupDirs);
 

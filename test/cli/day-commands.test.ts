@@ -3,9 +3,10 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { roomler } from '../support/cli';
+import { cleanupDirs, emptyDir, projectWith } from '../support/files';
 import { kubectlSpy } from '../support/kubectl-spy';
-import { cleanupDirs, emptyDir, projectWith, synthIn } from '../support/synth';
+import { roomler } from '../support/roomler';
+import { synthIn } from '../support/synth';
 
 afterAll(cleanupDirs);
 
@@ -16,7 +17,7 @@ afterAll(cleanupDirs);
 describe('the migration day from the command line', () => {
   it('bin/roomler --help names the day: migrate plan, run, status and back', () => {
     const r = roomler(['--help']);
-    expect(r.status).toBe(0);
+    expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^ {2}migrate +the migration day off the Docker host: migrate plan\|run\|status\|back/m);
     const m = roomler(['migrate', '--help']);
     for (const sub of ['plan', 'run', 'status', 'back', 'mongo', 'uploads']) expect(m.stdout).toMatch(new RegExp(`^ {2}${sub} `, 'm'));
@@ -26,7 +27,7 @@ describe('the migration day from the command line', () => {
     const spy = kubectlSpy();
     for (const args of [['deploy'], ['doctor'], ['migrate', 'mongo'], ['migrate', 'run'], ['secrets', 'apply'], ['diff', '--live']]) {
       const r = roomler([...args, '--context='], { env: { PATH: `${spy.dir}:${process.env.PATH}` } });
-      expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
       expect(r.stderr).toMatch(/--context needs a value, got an empty one/);
     }
     expect(spy.calls()).toEqual([]);
@@ -61,7 +62,7 @@ describe('the migration day from the command line', () => {
       const project = projectWith({ 'roomler.yaml': `cutover:\n  nginx: { confDir: "${dir}" }\n` });
       for (const sub of ['plan', 'apply']) {
         const r = roomler(['cutover', sub, '--yes'].slice(0, sub === 'plan' ? 2 : 3), { env: { ROOMLER_PROJECT_DIR: project } });
-        expect(r.status, `${sub} ${dir}: ${r.stderr}`).toBe(1);
+        expect(r.code, `${sub} ${dir}: ${r.stderr}`).toBe(1);
         expect(r.stderr).toMatch(why);
         expect(r.stderr).not.toMatch(/\n\s+at /);
         expect(r.stdout).not.toMatch(/it moves nothing/);
@@ -79,7 +80,7 @@ describe('the migration day from the command line', () => {
     const r = roomler(['migrate', 'run', '--to', 'prerequisites', '--yes'], {
       env: { PATH: `${spy.dir}:${process.env.PATH}`, ROOMLER_PROJECT_DIR: project },
     });
-    expect(r.status).toBe(1);
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
       /prerequisites not met:\n(\s+- .*\n)*\s+- migrate\.uploads\.source \(DOCKER_UPLOADS_PATH\) \/nonexistent\/uploads does not exist: the uploads cannot be copied/,
     );

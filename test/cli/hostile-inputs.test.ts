@@ -4,8 +4,8 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ROOMLER, ROOT } from '../support/cli';
-import { cleanupDirs, emptyDir } from '../support/synth';
+import { cleanupDirs, emptyDir } from '../support/files';
+import { ROOMLER, ROOT } from '../support/roomler';
 
 // Every command, given hostile operator input, refuses it as an operator error: exit 1 (or 2 for a bad flag value),
 // a message that names the file (or variable) at fault, no stack trace (exit 70 is reserved for bugs), and nothing

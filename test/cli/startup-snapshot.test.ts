@@ -5,9 +5,9 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { ROOMLER, ROOT } from '../support/cli';
+import { cleanupDirs, emptyDir, projectWith, treeBytes } from '../support/files';
 import { gitProject } from '../support/git-project';
-import { cleanupDirs, emptyDir, projectWith, treeBytes } from '../support/synth';
+import { ROOMLER, ROOT } from '../support/roomler';
 
 afterAll(cleanupDirs);
 

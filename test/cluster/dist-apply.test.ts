@@ -5,8 +5,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 
 import { waves } from '../../hack/lib/cluster/deploy';
+import { type K8sObject } from '../../lib/manifest';
 import { applyWaves, eventually, type TestCluster, useCluster } from '../support/cluster';
-import { cleanupDirs, type Obj, objectsOf, projectWith, synthIn } from '../support/synth';
+import { cleanupDirs, objectsOf, projectWith } from '../support/files';
+import { synthIn } from '../support/synth';
 
 afterAll(cleanupDirs);
 
@@ -14,7 +16,7 @@ afterAll(cleanupDirs);
 // (nodePort ranges and duplicates across files, PV/PVC binding, scheduling onto pinned nodes) is checked here.
 
 /** A fresh synth of `config`, applied file by file in the order deploy uses (sync waves). */
-async function applyFresh(cluster: TestCluster, config = ''): Promise<{ dist: string; objects: Obj[] }> {
+async function applyFresh(cluster: TestCluster, config = ''): Promise<{ dist: string; objects: K8sObject[] }> {
   const project = projectWith({ 'roomler.yaml': config });
   const s = synthIn(project, {});
   expect(s.code, s.stderr).toBe(0);
@@ -26,9 +28,9 @@ async function applyFresh(cluster: TestCluster, config = ''): Promise<{ dist: st
 const readyPods = (cluster: TestCluster, ns: string, count: number) =>
   eventually(
     async () => {
-      const pods: Obj[] = (await cluster.json(['get', 'pods', '-n', ns])).items;
+      const pods: K8sObject[] = (await cluster.json(['get', 'pods', '-n', ns])).items;
       const ready = pods.filter(
-        (p) => p.status?.phase === 'Running' && p.status.conditions?.some((c: Obj) => c.type === 'Ready' && c.status === 'True'),
+        (p) => p.status?.phase === 'Running' && p.status.conditions?.some((c: K8sObject) => c.type === 'Ready' && c.status === 'True'),
       );
       return ready.length === count && pods.length === count ? pods : undefined;
     },
@@ -36,7 +38,7 @@ const readyPods = (cluster: TestCluster, ns: string, count: number) =>
     `${count} ready pods in ${ns}`,
   );
 
-const nodeOf = (pods: Obj[], prefix: string) => pods.find((p) => p.metadata.name.startsWith(prefix))?.spec.nodeName;
+const nodeOf = (pods: K8sObject[], prefix: string) => pods.find((p) => p.metadata.name.startsWith(prefix))?.spec.nodeName;
 
 describe('dist/ of the default config, applied for real', () => {
   const cluster = useCluster();
@@ -66,18 +68,18 @@ describe('dist/ of the default config, applied for real', () => {
     // Janus runs on the host network: its Pod takes the node's address.
     const janus = pods.find((p) => p.metadata.name.startsWith('janus-'))!;
     const node = await cluster.json(['get', 'node', 'k8s-worker1']);
-    expect(janus.status.podIP).toBe(node.status.addresses.find((a: Obj) => a.type === 'InternalIP').address);
+    expect(janus.status.podIP).toBe(node.status.addresses.find((a: K8sObject) => a.type === 'InternalIP').address);
     const coturn = await readyPods(cluster, 'coturn', 2);
     expect(nodeOf(coturn, 'coturn-worker1')).toBe('k8s-worker1');
     expect(nodeOf(coturn, 'coturn-worker2')).toBe('k8s-worker2');
 
     const cronjobs = (await cluster.json(['get', 'cronjobs', '-n', 'roomler'])).items.map(
-      (c: Obj) => `${c.metadata.name} ${c.spec.schedule}`,
+      (c: K8sObject) => `${c.metadata.name} ${c.spec.schedule}`,
     );
     expect(cronjobs.sort()).toEqual(['mongodb-backup 0 3 * * *', 'mongodb-backup-verify 0 4 * * *']);
 
-    const ports = (await cluster.json(['get', 'services', '-n', 'roomler'])).items.flatMap((s: Obj) =>
-      s.spec.type === 'NodePort' ? s.spec.ports.map((p: Obj) => `${s.metadata.name}/${p.name}=${p.nodePort}`) : [],
+    const ports = (await cluster.json(['get', 'services', '-n', 'roomler'])).items.flatMap((s: K8sObject) =>
+      s.spec.type === 'NodePort' ? s.spec.ports.map((p: K8sObject) => `${s.metadata.name}/${p.name}=${p.nodePort}`) : [],
     );
     // The Janus admin API has no NodePort (it is off the public paths by default).
     expect(ports.sort()).toEqual(['janus-nodeport/http=30808', 'janus-nodeport/websocket=30818', 'roomler/http=30030']);
@@ -119,7 +121,9 @@ describe('dist/ of a two-instance config, applied for real', () => {
     expect(nodeOf(prod, 'mongodb-0')).toBe('k8s-worker1');
     expect(nodeOf(staging, 'mongodb-0')).toBe('k8s-worker2');
     expect(nodeOf(staging, 'janus-')).toBe('k8s-worker2');
-    const pvs = (await cluster.json(['get', 'pv'])).items.map((p: Obj) => `${p.metadata.name} ${p.spec.hostPath.path} ${p.status.phase}`);
+    const pvs = (await cluster.json(['get', 'pv'])).items.map(
+      (p: K8sObject) => `${p.metadata.name} ${p.spec.hostPath.path} ${p.status.phase}`,
+    );
     expect(pvs).toEqual(
       expect.arrayContaining(['staging-mongodb-data /data/staging/mongodb Bound', 'roomler-mongodb-data /data/roomler/mongodb Bound']),
     );

@@ -1,18 +1,17 @@
+import { readFileSync } from 'node:fs';
+
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { ConfigError, loadConfig } from '../../lib/config';
-import { allObjects, cleanupDirs, find, projectWith, seedDist, synthIn, treeBytes } from '../support/synth';
+import { allObjects, cleanupDirs, find, projectWith, seedDist, treeBytes } from '../support/files';
+import { synthIn } from '../support/synth';
 
 afterAll(cleanupDirs);
 
 const configMap = (dir: string, env: NodeJS.ProcessEnv = {}) => {
   const { code, outdir, stderr } = synthIn(dir, env);
   expect(code, stderr).toBe(0);
-  return find(
-    allObjects(new Map([['x', require('node:fs').readFileSync(`${outdir}/roomler.k8s.yaml`, 'utf8')]])),
-    'ConfigMap',
-    'roomler-config',
-  ).data;
+  return find(allObjects(new Map([['x', readFileSync(`${outdir}/roomler.k8s.yaml`, 'utf8')]])), 'ConfigMap', 'roomler-config').data;
 };
 
 describe('configuration sources', () => {

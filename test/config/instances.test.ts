@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { ConfigError, loadConfig } from '../../lib/config';
-import { allObjects, cleanupDirs, find, projectWith, synthFiles } from '../support/synth';
+import { allObjects, cleanupDirs, find, projectWith } from '../support/files';
+import { synthFiles } from '../support/synth';
 
 afterAll(cleanupDirs);
 

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { schemaText } from '../../hack/gen-schema';
-import { cleanupDirs, projectWith, synthFiles } from '../support/synth';
+import { cleanupDirs, projectWith } from '../support/files';
+import { synthFiles } from '../support/synth';
 
 afterAll(cleanupDirs);
 const ROOT = join(__dirname, '..', '..');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { cleanupDirs, emptyDir, projectWith, treeBytes } from '../support/synth';
+import { cleanupDirs, emptyDir, projectWith, treeBytes } from '../support/files';
 
 afterAll(cleanupDirs);
 const ROOT = join(__dirname, '..', '..');

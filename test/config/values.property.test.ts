@@ -13,8 +13,9 @@ import { rootSchema } from '../../lib/config/schema';
 import { secretSizeProblems, secretValueProblems } from '../../lib/config/secret-values';
 import { INT32_MAX, VALUE_KINDS, type ValueKind } from '../../lib/config/values';
 import { apiServerRules } from '../../lib/validate/api-rules';
-import { ROOMLER, ROOT } from '../support/cli';
-import { cleanupDirs, emptyDir, seedDist, synthIn, treeBytes } from '../support/synth';
+import { cleanupDirs, emptyDir, seedDist, treeBytes } from '../support/files';
+import { ROOMLER, ROOT } from '../support/roomler';
+import { synthIn } from '../support/synth';
 
 // Property tests of the config schema, pure logic (no daemons, no network): every field of the zod schema is
 // found by walking it, and for each one fast-check generates bad values of every kind (wrong type, out of range,
@@ -260,7 +261,7 @@ const GOOD: Record<string, (k: ValueKind) => fc.Arbitrary<string>> = {
   oneLine: () => text(10),
   token: () => printable,
   argument: () => text(1),
-  kubeContext: () => fc.stringMatching(/^[A-Za-z0-9_@:.\/][\x21-\x7e]{0,30}$/),
+  kubeContext: () => fc.stringMatching(/^[A-Za-z0-9_@:./][\x21-\x7e]{0,30}$/),
   posixUser: () => fc.stringMatching(/^[a-z_][a-z0-9_-]{0,20}$/),
   mongoDatabase: () => fc.stringMatching(/^[A-Za-z0-9_-]{1,30}$/),
   turnUser: () => fc.stringMatching(/^[A-Za-z0-9._-]{1,30}$/),

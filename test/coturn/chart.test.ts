@@ -3,14 +3,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../lib/config';
 import { NOBODY_UID } from '../../lib/constructs/coturn-worker';
 import { cidrRange } from '../../lib/constructs/turnserver-conf';
-import { allObjects, cleanupDirs, find, type Obj, projectWith, synthFiles } from '../support/synth';
+import { type K8sObject } from '../../lib/manifest';
+import { allObjects, cleanupDirs, find, projectWith } from '../support/files';
+import { synthFiles } from '../support/synth';
 
 // The coturn chart as synthesized; test/coturn/coturn.test.ts runs Debian's turnserver with the config it renders.
 afterAll(cleanupDirs);
 
 const files = synthFiles();
 const coturn = allObjects(new Map([['c', files.get('coturn.k8s.yaml')!]]));
-const conf = (o: Obj[] = coturn, worker = 'coturn-worker1') => find(o, 'ConfigMap', worker, 'coturn').data['turnserver.conf'] as string;
+const conf = (o: K8sObject[] = coturn, worker = 'coturn-worker1') =>
+  find(o, 'ConfigMap', worker, 'coturn').data['turnserver.conf'] as string;
 
 describe('coturn chart', () => {
   it('matches its YAML snapshot', async () => {
@@ -32,7 +35,7 @@ describe('coturn chart', () => {
       expect(d.spec.strategy).toEqual({ type: 'Recreate' });
       const c = spec.containers[0];
       expect(c.image).toMatch(/^coturn\/coturn:\d+\.\d+\.\d+$/);
-      expect(c.ports.map((p: Obj) => `${p.protocol}/${p.containerPort}`)).toEqual(['UDP/3478', 'TCP/3478', 'TCP/5349', 'TCP/443']);
+      expect(c.ports.map((p: K8sObject) => `${p.protocol}/${p.containerPort}`)).toEqual(['UDP/3478', 'TCP/3478', 'TCP/5349', 'TCP/443']);
       expect(c.resources).toEqual({
         requests: { cpu: '500m', memory: '256Mi', 'ephemeral-storage': '64Mi' },
         limits: { cpu: '2', memory: '1Gi', 'ephemeral-storage': '512Mi' },

@@ -6,9 +6,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { buildSecrets } from '../../hack/lib/cluster/secrets';
 import { loadConfig } from '../../lib/config';
+import { type K8sObject } from '../../lib/manifest';
 import { turnPassword } from '../../lib/turn';
 import { freePort } from '../rsync/sshd';
-import { allObjects, cleanupDirs, emptyDir, find, type Obj, projectWith, synthFiles } from '../support/synth';
+import { allObjects, cleanupDirs, emptyDir, find, projectWith } from '../support/files';
+import { synthFiles } from '../support/synth';
 
 const servers: ChildProcess[] = [];
 afterAll(() => {
@@ -18,7 +20,8 @@ afterAll(() => {
 
 const files = synthFiles();
 const coturn = allObjects(new Map([['c', files.get('coturn.k8s.yaml')!]]));
-const conf = (o: Obj[] = coturn, worker = 'coturn-worker1') => find(o, 'ConfigMap', worker, 'coturn').data['turnserver.conf'] as string;
+const conf = (o: K8sObject[] = coturn, worker = 'coturn-worker1') =>
+  find(o, 'ConfigMap', worker, 'coturn').data['turnserver.conf'] as string;
 
 describe("Debian's turnserver with the generated config (real coturn 4.6 on loopback)", () => {
   const secret = `turn-secret-${process.pid}`;
@@ -42,7 +45,10 @@ describe("Debian's turnserver with the generated config (real coturn 4.6 on loop
   };
 
   let starts = 0;
-  /** The template moved onto loopback high ports with TLS off (the relay may reach loopback here only because this test's peers are loopback relays). */
+  /**
+   * The template moved onto loopback high ports with TLS off (the relay may reach loopback here only because this test's
+   * peers are loopback relays).
+   */
   async function local(template: string) {
     const dir = emptyDir('roomler-turn-');
     const port = await freePort();

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { ROOT } from '../support/cli';
+import { ROOT } from '../support/roomler';
 import { useBackends } from './support/hooks';
 import { type CliResult, freeNodePort, freePort, Lab, type LabOptions, withLab } from './support/lab';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { tokenize } from '../../hack/lib/cutover/nginx-config';
-import { cleanupDirs, emptyDir } from '../support/synth';
+import { cleanupDirs, emptyDir } from '../support/files';
 import { CROSSPLANE_DIVERGENCES, crossplaneForm, generateBody, parseNginxTest, predictTypes, prng } from './support/nginx-fuzz';
 
 // The cutover's nginx tokenizer against the two other readers of the same files: real nginx (`nginx -t`, the final

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { ROOMLER as ROOMLER_BIN } from '../support/cli';
-import { cleanupDirs, emptyDir, projectWith, treeBytes } from '../support/synth';
+import { cleanupDirs, emptyDir, projectWith, treeBytes } from '../support/files';
+import { ROOMLER as ROOMLER_BIN } from '../support/roomler';
 
 afterAll(cleanupDirs);
 const ROOT = join(__dirname, '..', '..');

@@ -8,9 +8,10 @@ import { Kubectl } from '../../hack/lib/cluster/kubectl';
 import type { StoredRevision } from '../../hack/lib/cluster/releases';
 import { operatorKubeconfig } from '../../hack/lib/lab/cluster';
 import { LAB_ANNOTATIONS } from '../../hack/lib/lab/stages';
-import { roomler } from '../support/cli';
+import { type K8sObject } from '../../lib/manifest';
 import { eventually, labBin, type TestCluster, useCluster } from '../support/cluster';
-import { cleanupDirs, emptyDir, type Obj } from '../support/synth';
+import { cleanupDirs, emptyDir } from '../support/files';
+import { roomler } from '../support/roomler';
 import { createSecrets, deploy, exists, project } from './support';
 
 afterAll(cleanupDirs);
@@ -19,7 +20,7 @@ afterAll(cleanupDirs);
 // scenarios run in order on one lab; the revision numbers in the assertions are the history they build.
 
 const history = (cluster: TestCluster) => roomler(['deploy', 'history'], { env: cluster.env }).stdout;
-const apply = async (cluster: TestCluster, o: Obj) => {
+const apply = async (cluster: TestCluster, o: K8sObject) => {
   const r = await cluster.kubectl(['apply', '-f', '-'], JSON.stringify(o));
   expect(r.exitCode, r.stderr).toBe(0);
 };
@@ -98,7 +99,7 @@ describe('bin/roomler deploy: causes, not symptoms', () => {
     });
     const env = { ...cluster.env, KUBECONFIG: operatorKubeconfig(cluster.state, join(emptyDir(), 'operator')), ROOMLER_PROJECT_DIR: full };
     const r = roomler(['deploy', '--yes'], { env });
-    expect(r.status, r.stderr).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(
       /^deploy: user "operator" \(context roomler-lab\) lacks the rights deploy needs; nothing was changed\. Missing \(RBAC\), not missing objects:$/m,
     );
@@ -117,7 +118,7 @@ describe('bin/roomler deploy: causes, not symptoms', () => {
     expect(r.stdout).not.toMatch(/will change/);
     // A read the user may not make is said as the right it lacks, not as "no revisions" or "not found".
     const h = roomler(['deploy', 'history'], { env });
-    expect(h.status).toBe(1);
+    expect(h.code).toBe(1);
     expect(h.stderr).toMatch(
       /reading the release history in namespace roomler-deploy failed: user "operator" lacks the right to list secrets in namespace roomler-deploy: a missing RBAC right, not a missing object/,
     );
@@ -131,14 +132,14 @@ describe('bin/roomler deploy: causes, not symptoms', () => {
       return o;
     });
     const r = deploy(cluster, elsewhere, '--yes', '--timeout', '3');
-    expect(r.status, r.stdout).toBe(1);
+    expect(r.code, r.stdout).toBe(1);
     expect(r.stderr).toMatch(/roomler\/statefulset\/mongodb did not become ready/);
     expect(r.stderr).toMatch(
       /mongodb-0 Pending, not scheduled: its PersistentVolumeClaim is not bound .*; PVC mongodb-data is Pending: PersistentVolume roomler-mongodb-data is bound to another claim, elsewhere\/mongodb-data .*\(volume controller: volume "roomler-mongodb-data" already bound to a different claim\.\)/,
     );
     expect(r.stderr).toMatch(/recorded revision 1 as failed; nothing was pruned/);
     // The next deploy of what synth makes points the volume at its own claim again.
-    expect(deploy(cluster, full, '--yes', '--timeout', '30').status).toBe(0);
+    expect(deploy(cluster, full, '--yes', '--timeout', '30').code).toBe(0);
   }, 120_000);
 
   it('a host-port clash names the foreign Pod, its node and ports; a Recreate workload left without a Pod is an outage', async () => {
@@ -163,7 +164,7 @@ describe('bin/roomler deploy: causes, not symptoms', () => {
     // It also drops the backup CronJobs: a deploy that fails prunes nothing.
     const moved = project('janus: { ports: { http: 8089 } }\nbackups: { enabled: false }\n');
     const r = deploy(cluster, moved, '--yes', '--timeout', '5');
-    expect(r.status, r.stdout).toBe(1);
+    expect(r.code, r.stdout).toBe(1);
     expect(r.stderr).toMatch(/roomler\/deployment\/janus did not become ready within 5 s/);
     expect(r.stderr).toMatch(
       /^ {2}OUTAGE: roomler\/janus has no ready Pod since \S+Z \(its Recreate strategy stopped the old Pod before the new one was ready\): whatever it serves is down now/m,
@@ -186,7 +187,7 @@ describe('bin/roomler deploy: causes, not symptoms', () => {
       return o;
     });
     const r = deploy(cluster, initFails, '--yes', '--timeout', '10', '--atomic');
-    expect(r.status, r.stdout + r.stderr).toBe(1);
+    expect(r.code, r.stdout + r.stderr).toBe(1);
     expect(r.stderr).toMatch(
       /roomler-\S+ Pending on k8s-worker1: init container wait-for-mongo failed: exit 1, 4 restarts, now CrashLoopBackOff \(back-off 1m20s restarting failed container\); the app's containers cannot start until it succeeds \(kubectl -n roomler logs roomler-\S+ -c wait-for-mongo --previous\)/,
     );
@@ -205,13 +206,13 @@ describe('bin/roomler deploy: causes, not symptoms', () => {
     const scaled = await cluster.kubectl(['-n', 'roomler', 'scale', 'deployment', 'redis', '--replicas=2']);
     expect(scaled.exitCode, scaled.stderr).toBe(0);
     const r = deploy(cluster, full, '--yes', '--timeout', '30');
-    expect(r.status).toBe(1);
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
       /kubectl apply of wave 2 failed; waves before it are applied, nothing after it:\n {2}Deployment\/roomler\/redis: 1 field\(s\) set to other values by field manager "([^"]+)" \(through the scale subresource\): \.spec\.replicas\n {4}what to do: if "\1" changed it on purpose, put that change into roomler\.yaml \(and synth\) so deploy applies it; to overwrite it with dist\/'s values, re-run deploy with --force-conflicts/,
     );
     expect(r.stderr).not.toMatch(/Please review the fields above/);
     const forced = deploy(cluster, full, '--yes', '--timeout', '30', '--force-conflicts');
-    expect(forced.status, forced.stderr).toBe(0);
+    expect(forced.code, forced.stderr).toBe(0);
     expect((await cluster.json(['get', 'deployment', 'redis', '-n', 'roomler'])).spec.replicas).toBe(1);
   }, 120_000);
 
@@ -226,10 +227,10 @@ describe('bin/roomler deploy: causes, not symptoms', () => {
       '--prune-data',
       'pv/roomler-mongodb-backup',
     );
-    expect(pruned.status, pruned.stderr).toBe(0);
+    expect(pruned.code, pruned.stderr).toBe(0);
     expect(await exists(cluster, 'pv', 'roomler-mongodb-backup')).toBe(false);
-    const r = roomler(['deploy', 'rollback', '--yes'], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: lean } });
-    expect(r.status, r.stderr + r.stdout).toBe(0);
+    const r = roomler(['deploy', 'rollback', '--yes'], { project: lean, env: cluster.env });
+    expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toMatch(/rollback: to revision 7 /);
     expect(r.stdout).toMatch(
       /^ {2}recreate: +PersistentVolume\/roomler-mongodb-backup \(pruned since that revision\): hostPath \/data\/roomler\/backup on k8s-worker1, reclaim Retain \(the files stay on the node\)$/m,

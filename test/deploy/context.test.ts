@@ -3,9 +3,9 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { roomler } from '../support/cli';
 import { useCluster } from '../support/cluster';
-import { cleanupDirs, emptyDir } from '../support/synth';
+import { cleanupDirs, emptyDir } from '../support/files';
+import { roomler } from '../support/roomler';
 import { exists, project } from './support';
 
 afterAll(cleanupDirs);
@@ -30,22 +30,22 @@ describe('bin/roomler deploy --context', () => {
     mkdirSync(join(dir, 'x'), { recursive: true });
     const env = { ...cluster.env, KUBECONFIG: kubeconfig, ROOMLER_PROJECT_DIR: dir };
     const current = roomler(['deploy', '--yes'], { env });
-    expect(current.status).toBe(1);
+    expect(current.code).toBe(1);
     expect(current.stderr).toMatch(
       /the API server https:\/\/127\.0\.0\.1:\d+ \(context broken\) refused the credentials of user "nobody" \(401 Unauthorized\)/,
     );
     const missing = roomler(['deploy', '--context=production', '--yes'], { env });
-    expect(missing.status).toBe(1);
+    expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(
       /: context "production" \(--context or the instance's context:\) does not exist \(contexts there: broken, staging\)/,
     );
     expect(await exists(cluster, 'namespace', 'roomler')).toBe(false);
 
     const secrets = roomler(['secrets', 'apply', '--context=staging', '--yes'], { env });
-    expect(secrets.status, secrets.stderr).toBe(0);
+    expect(secrets.code, secrets.stderr).toBe(0);
     expect(secrets.stdout).toMatch(/kubectl context: staging/);
     const dry = roomler(['deploy', '--context', 'staging', '--dry-run=server'], { env });
-    expect(dry.status, dry.stderr).toBe(0);
+    expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(/server-side dry run passed/);
   });
 });

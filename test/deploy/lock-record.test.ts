@@ -3,9 +3,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { restartApiServer } from '../../hack/lib/lab/cluster';
 import { LAB_ANNOTATIONS } from '../../hack/lib/lab/stages';
 import { stopGroup } from '../../hack/lib/process/run';
-import { roomler } from '../support/cli';
 import { labBin, type TestCluster, useCluster } from '../support/cluster';
-import { cleanupDirs } from '../support/synth';
+import { cleanupDirs } from '../support/files';
+import { roomler } from '../support/roomler';
 import { annotate, createSecrets, deploy, exists, project, startDeploy } from './support';
 
 afterAll(cleanupDirs);
@@ -21,7 +21,7 @@ const slowMongo = (after: string) => annotate('StatefulSet', 'mongodb', LAB_ANNO
 /** `deploy history`: revision -> outcome, and the lock's line when it is held. */
 function history(cluster: TestCluster): { outcomes: Record<number, string>; lock?: string } {
   const h = roomler(['deploy', 'history'], { env: cluster.env });
-  expect(h.status, h.stderr).toBe(0);
+  expect(h.code, h.stderr).toBe(0);
   return {
     outcomes: Object.fromEntries([...h.stdout.matchAll(/^(\d+) +\S+ +(.+?) {2,}[0-9a-f]{12} /gm)].map((m) => [Number(m[1]), m[2]])),
     lock: /^locked: .*$/m.exec(h.stdout)?.[0],
@@ -39,7 +39,7 @@ describe('bin/roomler deploy: one run at a time, one honest record', () => {
     const a = startDeploy(cluster, full, '--yes', '--timeout', '60');
     await a.waitFor(/revision 1: recorded as pending/);
     const b = deploy(cluster, lean, '--yes');
-    expect(b.status, b.stderr).toBe(75);
+    expect(b.code, b.stderr).toBe(75);
     expect(b.stderr).toMatch(
       new RegExp(
         `^deploy: the cluster is locked by \\S+@\\S+ \\(pid ${a.pid}\\), deploy of revision 1 since \\S+Z, last renewed \\d+ s ago \\(Lease roomler-deploy/roomler-deploy-lock\\); nothing was changed\\. Wait for it with --wait-lock SECONDS`,
@@ -126,15 +126,14 @@ describe('bin/roomler deploy: one run at a time, one honest record', () => {
       lock: expect.stringMatching(new RegExp(`^locked: \\S+ \\(pid ${f.pid}\\), deploy of revision ${revision} since`)),
     });
     // secrets apply takes the same lock: refused while the dead run's lock lasts, then taken over with --force-unlock.
-    const secrets = (...args: string[]) =>
-      roomler(['secrets', 'apply', '--yes', ...args], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: lean } });
+    const secrets = (...args: string[]) => roomler(['secrets', 'apply', '--yes', ...args], { project: lean, env: cluster.env });
     const locked = secrets();
-    expect(locked.status, locked.stderr).toBe(75);
+    expect(locked.code, locked.stderr).toBe(75);
     expect(locked.stderr).toMatch(
       new RegExp(`^secrets: the cluster is locked by \\S+ \\(pid ${f.pid}\\), deploy of revision ${revision} since`, 'm'),
     );
     const forced = secrets('--force-unlock');
-    expect(forced.status, forced.stderr).toBe(0);
+    expect(forced.code, forced.stderr).toBe(0);
     expect(forced.stdout).toMatch(
       new RegExp(`lock: --force-unlock: took the deploy lock from \\S+ \\(pid ${f.pid}\\), deploy of revision ${revision} since`),
     );

@@ -5,9 +5,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { readDist } from '../../hack/lib/cluster/deploy';
 import { keyOf } from '../../lib/manifest';
-import { roomler } from '../support/cli';
 import { eventually, type TestCluster, useCluster } from '../support/cluster';
-import { cleanupDirs, emptyDir } from '../support/synth';
+import { cleanupDirs, emptyDir } from '../support/files';
+import { roomler } from '../support/roomler';
 import { createSecrets, deploy, exists, project } from './support';
 
 afterAll(cleanupDirs);
@@ -24,7 +24,7 @@ describe('bin/roomler deploy: prune, history, rollback', () => {
 
   it('deploying a config without the backup CronJobs deletes exactly what dist/ dropped, keeps the data volume, leaves hand-made objects alone', async () => {
     await createSecrets(cluster, full);
-    expect(deploy(cluster, full, '--yes').status).toBe(0);
+    expect(deploy(cluster, full, '--yes').code).toBe(0);
     const made = await cluster.kubectl(['-n', 'roomler', 'create', 'configmap', 'hand-made', '--from-literal=k=v']);
     expect(made.exitCode, made.stderr).toBe(0);
 
@@ -36,8 +36,8 @@ describe('bin/roomler deploy: prune, history, rollback', () => {
     expect(expectedDeleted).toEqual(expect.arrayContaining(['CronJob/roomler/mongodb-backup', 'CronJob/roomler/mongodb-backup-verify']));
 
     // deploy diff shows the deletions first, object by object, and the claim it would keep.
-    const preview = roomler(['deploy', 'diff'], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: noBackups } });
-    expect(preview.status, preview.stderr).toBe(0);
+    const preview = roomler(['deploy', 'diff'], { project: noBackups, env: cluster.env });
+    expect(preview.code, preview.stderr).toBe(0);
     expect(preview.stdout).toMatch(/^- CronJob\/roomler\/mongodb-backup$/m);
     expect(preview.stderr).toMatch(
       /PersistentVolumeClaim\/roomler\/mongodb-backup is no longer in dist\/ but holds data .*: deploy keeps it unless --prune-data names it/,
@@ -45,7 +45,7 @@ describe('bin/roomler deploy: prune, history, rollback', () => {
     expect(await exists(cluster, 'cronjob', 'mongodb-backup', '-n', 'roomler')).toBe(true);
 
     const r = deploy(cluster, noBackups, '--yes');
-    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
     const listed = [...r.stdout.matchAll(/^ {2}delete: +(\S+) \(deployed before, no longer in dist\/\)$/gm)].map((m) => m[1]).sort();
     expect(listed).toEqual(expectedDeleted);
     const pruned = [...r.stdout.matchAll(/prune: deleting (\S+)$/gm)].map((m) => m[1]);
@@ -66,7 +66,7 @@ describe('bin/roomler deploy: prune, history, rollback', () => {
 
   it('--prune-data deletes the claim it names, and only that', async () => {
     const r = deploy(cluster, noBackups, '--yes', '--prune-data', 'pvc/roomler/mongodb-backup');
-    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toMatch(/prune: deleting PersistentVolumeClaim\/roomler\/mongodb-backup$/m);
     expect(await exists(cluster, 'pvc', 'mongodb-backup', '-n', 'roomler')).toBe(false);
     expect(await exists(cluster, 'pv', 'roomler-mongodb-backup')).toBe(true);
@@ -81,14 +81,14 @@ describe('bin/roomler deploy: prune, history, rollback', () => {
       return o;
     });
     const r = deploy(cluster, renamed, '--yes', '--timeout', '60');
-    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toMatch(/^ {2}leave alone: +ConfigMap\/roomler\/roomler-config \(re-created by someone else since deploy made it\)$/m);
     expect((await cluster.json(['get', 'configmap', 'roomler-config', '-n', 'roomler'])).data).toEqual({ by: 'hand' });
   });
 
   it('history lists every revision: when, outcome, digest, git, who, source', () => {
     const h = history(cluster);
-    expect(h.status, h.stderr).toBe(0);
+    expect(h.code, h.stderr).toBe(0);
     const rows = h.stdout.trim().split('\n');
     expect(rows[0]).toMatch(/^REVISION +FINISHED +OUTCOME +DIGEST +GIT +BY +SOURCE$/);
     expect(rows.slice(1).map((l) => l.split(/\s+/)[0])).toEqual(['1', '2', '3', '4']);
@@ -96,8 +96,8 @@ describe('bin/roomler deploy: prune, history, rollback', () => {
   });
 
   it('rollback re-applies a recorded revision and waits for it; existing volumes stay as they are, a pruned claim comes back', async () => {
-    const r = roomler(['deploy', 'rollback', '1', '--yes'], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: full } });
-    expect(r.status, r.stderr + r.stdout).toBe(0);
+    const r = roomler(['deploy', 'rollback', '1', '--yes'], { project: full, env: cluster.env });
+    expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toMatch(/rollback: to revision 1 \(.*; existing volumes and claims stay as they are\)/);
     expect(r.stdout).toMatch(/waiting for roomler\/statefulset\/mongodb .*\n.*roomler\/statefulset\/mongodb ready/);
     expect(await exists(cluster, 'cronjob', 'mongodb-backup', '-n', 'roomler')).toBe(true);
@@ -144,7 +144,7 @@ describe('bin/roomler deploy: instances on their own clusters', () => {
     const env = { ...a.env, KUBECONFIG: kubeconfig, ROOMLER_PROJECT_DIR: dir };
     // Each instance's Secrets go to its own cluster, as deploy sends it there.
     const secrets = roomler(['secrets', 'apply', '--yes'], { env });
-    expect(secrets.status, secrets.stderr).toBe(0);
+    expect(secrets.code, secrets.stderr).toBe(0);
     expect(secrets.stdout).toMatch(/kubectl context: production[\s\S]*kubectl context: staging/);
     // coturn is no instance: it goes with the top-level context (production).
     const tls = await a.kubectl([
@@ -160,7 +160,7 @@ describe('bin/roomler deploy: instances on their own clusters', () => {
     expect(tls.exitCode, tls.stderr).toBe(0);
     expect(await exists(b, 'namespace', 'coturn')).toBe(false);
     const r = roomler(['deploy', '--yes'], { env });
-    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
     const confirmations = [
       ...r.stdout.matchAll(/deploy will change:\n {2}kubectl context: (\S+)\n {2}API server: +(\S+)\n {2}namespaces: +(.*)\n/g),
     ].map((m) => [m[1], m[2], m[3]]);

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { LAB_ANNOTATIONS } from '../../hack/lib/lab/stages';
 import { useCluster } from '../support/cluster';
-import { cleanupDirs } from '../support/synth';
+import { cleanupDirs } from '../support/files';
 import { annotate, createSecrets, deploy, exists, project } from './support';
 
 afterAll(cleanupDirs);
@@ -19,7 +19,7 @@ describe('bin/roomler deploy: rollouts that really wait, and say why when they f
     const dir = project('', slowMongo);
     await createSecrets(cluster, dir);
     const r = deploy(cluster, dir, '--yes', '--timeout', '30');
-    expect(r.status, r.stderr).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const waited = /\[ *(\d+) s\] waiting for roomler\/statefulset\/mongodb[\s\S]*?\[ *(\d+) s\] roomler\/statefulset\/mongodb ready/.exec(
       r.stdout,
     );
@@ -31,7 +31,7 @@ describe('bin/roomler deploy: rollouts that really wait, and say why when they f
     await cluster.kubectl(['delete', 'deployment', 'roomler', '-n', 'roomler', '--wait']);
     const dir = project('', (o) => annotate('Deployment', 'janus', LAB_ANNOTATIONS.neverReady, 'true')(slowMongo(o)));
     const r = deploy(cluster, dir, '--yes', '--timeout', '3');
-    expect(r.status).toBe(1);
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
       /roomler\/deployment\/janus did not become ready within 3 s \(--timeout, default deploy\.rolloutTimeoutSeconds\); later waves were not applied\./,
     );
@@ -46,7 +46,7 @@ describe('bin/roomler deploy: rollouts that really wait, and say why when they f
     // Janus rolls back to Ready first (it was never Ready above): 10 s for that on a loaded machine.
     const dir = project('', (o) => annotate('Deployment', 'roomler', LAB_ANNOTATIONS.crashLoop, 'true')(slowMongo(o)));
     const r = deploy(cluster, dir, '--yes', '--timeout', '10');
-    expect(r.status, r.stderr).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/roomler\/deployment\/roomler did not become ready within 10 s/);
     expect(r.stderr).toMatch(/roomler-\S+ Running on k8s-worker1: container roomler CrashLoopBackOff \(5 restarts, last exit 1\)/);
   });

@@ -5,9 +5,11 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 
-import { roomler, spawnRoomler } from '../support/cli';
+import { type K8sObject } from '../../lib/manifest';
 import type { TestCluster } from '../support/cluster';
-import { emptyDir, type Obj, projectWith, synthIn } from '../support/synth';
+import { emptyDir, projectWith } from '../support/files';
+import { roomler, type Running, startRoomler } from '../support/roomler';
+import { synthIn } from '../support/synth';
 
 // `bin/roomler deploy` against a real API server, scheduler and controllers (kwok plays the kubelet: Pods are
 // reported Running/Ready, or slow, never Ready, or crash-looping where a test annotates them; no container runs).
@@ -18,7 +20,7 @@ export const ENV = 'MONGO_ROOT_USERNAME=root\nMONGO_ROOT_PASSWORD=lab-mongo-pass
 const edited = new Set<string>();
 
 /** A project: config, .env and a fresh dist/, optionally edited object by object (what synth would never write). */
-export function project(config = '', edit?: (o: Obj) => Obj | Obj[]): string {
+export function project(config = '', edit?: (o: K8sObject) => K8sObject | K8sObject[]): string {
   const dir = projectWith({ 'roomler.yaml': config, '.env': ENV });
   const s = synthIn(dir, {});
   expect(s.code, s.stderr).toBe(0);
@@ -40,53 +42,15 @@ const deployArgs = (dir: string, args: readonly string[]) => [
 ];
 
 export const deploy = (cluster: TestCluster, dir: string, ...args: string[]) =>
-  roomler(deployArgs(dir, args), { env: { ...cluster.env, ROOMLER_PROJECT_DIR: dir } });
+  roomler(deployArgs(dir, args), { project: dir, env: cluster.env });
 
-/** A command running in the background, its output collected as it comes. */
-export interface Running {
-  readonly pid: number;
-  stdout(): string;
-  stderr(): string;
-  /** Resolves once stdout or stderr matches `re` (rejects when the command ends first or after `ms`). */
-  waitFor(re: RegExp, ms?: number): Promise<void>;
-  readonly done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Closes our end of its stdout: its next line meets a closed pipe, as `… | head` does. */
-  closeStdout(): void;
-}
-
-export function startDeploy(cluster: TestCluster, dir: string, ...args: string[]): Running {
-  const child = spawnRoomler(deployArgs(dir, args), { env: { ...cluster.env, ROOMLER_PROJECT_DIR: dir } });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stdout!.on('error', () => undefined);
-  child.stderr!.on('data', (d) => (err += d));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
-    child.on('close', (code, signal) => res({ code, signal })),
-  );
-  let ended = false;
-  void done.then(() => (ended = true));
-  return {
-    pid: child.pid!,
-    stdout: () => out,
-    stderr: () => err,
-    done,
-    closeStdout: () => child.stdout!.destroy(),
-    waitFor: async (re, ms = 60_000) => {
-      const deadline = Date.now() + ms;
-      while (!re.test(out) && !re.test(err)) {
-        if (ended) throw new Error(`deploy ended before ${re}:\n${out}\n${err}`);
-        if (Date.now() > deadline) throw new Error(`no ${re} within ${ms} ms:\n${out}\n${err}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    },
-  };
-}
+export const startDeploy = (cluster: TestCluster, dir: string, ...args: string[]): Running =>
+  startRoomler(deployArgs(dir, args), { project: dir, env: cluster.env });
 
 /** The Secrets deploy needs, created the way the README says: secrets apply, and (coturn's) TLS Secret by kubectl. */
 export async function createSecrets(cluster: TestCluster, dir: string, o: { tls?: boolean } = {}) {
-  const s = roomler(['secrets', 'apply', '--yes'], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: dir } });
-  expect(s.status, s.stderr).toBe(0);
+  const s = roomler(['secrets', 'apply', '--yes'], { project: dir, env: cluster.env });
+  expect(s.code, s.stderr).toBe(0);
   if (o.tls === false) return;
   const pem = emptyDir();
   expect(
@@ -131,7 +95,7 @@ export const exists = async (cluster: TestCluster, ...what: string[]) =>
   (await cluster.kubectl(['get', ...what, '-o', 'name'])).exitCode === 0;
 
 /** Adds an annotation to a workload's Pod template (the lab's kwok stages read it). */
-export const annotate = (kind: string, name: string, key: string, value: string) => (o: Obj) => {
+export const annotate = (kind: string, name: string, key: string, value: string) => (o: K8sObject) => {
   if (o.kind === kind && o.metadata.name === name)
     o.spec.template.metadata.annotations = { ...o.spec.template.metadata.annotations, [key]: value };
   return o;

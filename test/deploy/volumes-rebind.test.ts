@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { useCluster } from '../support/cluster';
-import { cleanupDirs } from '../support/synth';
+import { cleanupDirs } from '../support/files';
 import { createSecrets, deploy, project } from './support';
 
 afterAll(cleanupDirs);
@@ -15,7 +15,7 @@ describe('bin/roomler deploy: data volumes kept across a deleted namespace', () 
     const dir = project();
     await createSecrets(cluster, dir);
     const first = deploy(cluster, dir, '--yes');
-    expect(first.status, first.stderr).toBe(0);
+    expect(first.code, first.stderr).toBe(0);
     const before = await cluster.json(['get', 'pv', 'roomler-mongodb-data']);
     const del = await cluster.kubectl(['delete', 'namespace', 'roomler', '--wait']);
     expect(del.exitCode, del.stderr).toBe(0);
@@ -26,7 +26,7 @@ describe('bin/roomler deploy: data volumes kept across a deleted namespace', () 
 
     await createSecrets(cluster, dir);
     const r = deploy(cluster, dir, '--yes');
-    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toMatch(
       /re-bind: +PersistentVolume roomler-mongodb-data \(Released: its claim was deleted, the data is retained\) to the new claim roomler\/mongodb-data/,
     );

@@ -13,10 +13,10 @@ import { LAB_ANNOTATIONS } from '../../hack/lib/lab/stages';
 import { turnPassword } from '../../lib/turn';
 import { freeNodePort } from '../cutover/support/lab';
 import { freePort, startSshd } from '../rsync/sshd';
-import { ROOMLER } from '../support/cli';
 import { eventually, useCluster } from '../support/cluster';
+import { cleanupDirs, emptyDir, projectWith } from '../support/files';
+import { ROOMLER } from '../support/roomler';
 import { synthIn } from '../support/synth';
-import { cleanupDirs, emptyDir, projectWith } from '../support/synth';
 
 /** A PATH with node and nothing else (machines like this one have a kubectl next to node in /usr/bin). */
 const NO_KUBECTL = mkdtempSync(join(tmpdir(), 'roomler-path-'));
@@ -306,7 +306,10 @@ describe("bin/roomler doctor: the node's hostPath directories (real sshd as the 
           'm',
         ),
       );
-      for (const d of ['mongodb', 'backup']) (mkdirSync(join(data, d), { recursive: true }), chownSync(join(data, d), 999, 999));
+      for (const d of ['mongodb', 'backup']) {
+        mkdirSync(join(data, d), { recursive: true });
+        chownSync(join(data, d), 999, 999);
+      }
       mkdirSync(join(data, 'uploads'), { recursive: true });
       const r3 = doctor(config, '', undefined, { PATH: NO_KUBECTL + ':/usr/bin:/bin' }, true);
       expect(

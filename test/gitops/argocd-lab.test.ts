@@ -9,9 +9,10 @@ import { buildSecrets, secretSource } from '../../hack/lib/cluster/secrets';
 import { argocdChecks } from '../../hack/lib/doctor/argocd';
 import { type GitopsState, startGitops, stopGitops } from '../../hack/lib/lab/gitops';
 import { loadConfig } from '../../lib/config';
-import { roomler, ROOT } from '../support/cli';
+import { type K8sObject } from '../../lib/manifest';
 import { eventually, labBin, useCluster } from '../support/cluster';
-import { cleanupDirs, emptyDir, type Obj } from '../support/synth';
+import { cleanupDirs, emptyDir } from '../support/files';
+import { roomler, ROOT } from '../support/roomler';
 
 // The user's whole GitOps path, played with the real Argo CD v2.14.21 (repo-server and application controller) and
 // the real Sealed Secrets controller v0.27.1 on the lab (control plane + kwok): a Git repository served by a git
@@ -84,7 +85,7 @@ describe('the GitOps path with the real Argo CD and Sealed Secrets controller', 
   const git = (...args: string[]) => execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8', env: { ...process.env, ...GIT_ENV } });
   const bin = (dir: string, ...args: string[]) => {
     const r = roomler(args, { env: { ...cluster.env, ROOMLER_PROJECT_DIR: dir } });
-    expect(r.status, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(0);
+    expect(r.code, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(0);
     return r;
   };
   /** `bin/roomler …` in the background (the steps that do not depend on each other run at once); must succeed. */
@@ -116,7 +117,7 @@ describe('the GitOps path with the real Argo CD and Sealed Secrets controller', 
       ms,
       `Application ${namespace}/${name} ${sync}/Healthy${revision ? ` at ${revision.slice(0, 7)}` : ''}`,
     );
-  const live = (kind: string, namespace: string) => cluster.json(['get', kind, '-n', namespace]).then((l) => l.items as Obj[]);
+  const live = (kind: string, namespace: string) => cluster.json(['get', kind, '-n', namespace]).then((l) => l.items as K8sObject[]);
   const uid = async (kind: string, namespace: string, name: string) =>
     (await cluster.json(['get', kind, name, '-n', namespace])).metadata.uid as string;
   const plainA = join(repo, 'plain-a');
@@ -266,7 +267,7 @@ describe('the GitOps path with the real Argo CD and Sealed Secrets controller', 
     await settled('argocd-label', 'roomler-gitops', 'Synced', first);
 
     // Every workload Healthy (kwok's Pods), every resource Synced.
-    const resources: Obj[] = synced.status.resources;
+    const resources: K8sObject[] = synced.status.resources;
     const workloads = resources.filter((r) => ['Deployment', 'StatefulSet'].includes(r.kind));
     expect(workloads.map((r) => `${r.namespace}/${r.name}`).sort()).toEqual(
       [
@@ -287,7 +288,7 @@ describe('the GitOps path with the real Argo CD and Sealed Secrets controller', 
       ...(await cluster.json(['get', 'pvc,sealedsecrets,configmaps,networkpolicies,services,statefulsets,deployments,cronjobs', '-A']))
         .items,
     ];
-    for (const o of objects.filter((x: Obj) => x.metadata.annotations?.[TRACKED]?.startsWith('roomler-gitops:'))) {
+    for (const o of objects.filter((x: K8sObject) => x.metadata.annotations?.[TRACKED]?.startsWith('roomler-gitops:'))) {
       const wave = Number(o.metadata.annotations['argocd.argoproj.io/sync-wave']);
       const at = Date.parse(o.metadata.creationTimestamp);
       if (at >= start - 1000) created.set(wave, [...(created.get(wave) ?? []), at]);
@@ -322,7 +323,7 @@ describe('the GitOps path with the real Argo CD and Sealed Secrets controller', 
     };
     writeFileSync(join(repo, 'roomler.yaml'), mainConfig(gitops.repoURL, false, false));
     const refused = roomler(['secrets', 'seal', '--cert', gitops.certFile], { env: { ROOMLER_PROJECT_DIR: repo } });
-    expect(refused.status).toBe(1);
+    expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('sealed/staging-mongodb-secret.yaml (staging/mongodb-secret)');
     expect(bin(repo, 'secrets', 'seal', '--cert', gitops.certFile, '--prune').stdout).toMatch(
       /0 file\(s\) written, 3 unchanged, 2 removed/,
@@ -387,7 +388,7 @@ describe('the GitOps path with the real Argo CD and Sealed Secrets controller', 
       throw new Error(`${e.message}; left: ${(await left()).join(', ')}`);
     });
     // Kept: skipped by the sync, listed by the Application as requiring a prune, the data untouched.
-    const results: Obj[] = synced.status.operationState.syncResult.resources;
+    const results: K8sObject[] = synced.status.operationState.syncResult.resources;
     const kept = [
       'Namespace//staging',
       'PersistentVolume//staging-mongodb-data',
@@ -403,7 +404,7 @@ describe('the GitOps path with the real Argo CD and Sealed Secrets controller', 
     ).toEqual(kept);
     await eventually(
       async () => {
-        const waiting = ((await app('argocd', 'roomler-gitops')).status.resources as Obj[])
+        const waiting = ((await app('argocd', 'roomler-gitops')).status.resources as K8sObject[])
           .filter((r) => r.requiresPruning)
           .map((r) => `${r.kind}/${r.namespace ?? ''}/${r.name}`);
         return waiting.sort().join() === kept.join() ? true : undefined;
@@ -424,7 +425,7 @@ describe('the GitOps path with the real Argo CD and Sealed Secrets controller', 
 
   it('deploy refuses the namespaces Argo CD manages; doctor reports the Application, what it keeps and the tracking method', async () => {
     const r = roomler(['deploy', '--yes'], { env: { ...cluster.env, ROOMLER_PROJECT_DIR: repo } });
-    expect(r.status).toBe(1);
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
       new RegExp(
         'Argo CD manages what this deploy would change: namespace coturn by Application argocd/roomler-gitops; ' +
@@ -518,7 +519,7 @@ describe('the GitOps path with the real Argo CD and Sealed Secrets controller', 
     );
     timings.selfHealSeconds = (Date.now() - edited) / 1000;
     expect(healed).toMatchObject({ phase: 'Succeeded', operation: { initiatedBy: { automated: true } } });
-    expect(healed.syncResult.resources.map((r: Obj) => `${r.kind}/${r.namespace}/${r.name}:${r.status}`)).toContain(
+    expect(healed.syncResult.resources.map((r: K8sObject) => `${r.kind}/${r.namespace}/${r.name}:${r.status}`)).toContain(
       'ConfigMap/roomler/roomler-config:Synced',
     );
   }, 90_000);
@@ -555,7 +556,7 @@ describe('the GitOps path with the real Argo CD and Sealed Secrets controller', 
       // Two automated syncs with prune ran while they existed (the first one and the one of the second commit).
       expect(a.status.history.length, `${ns}/${name}`).toBeGreaterThanOrEqual(2);
       expect(
-        (a.status.resources as Obj[]).filter((r) => r.kind === 'Secret' && ['roomler-secret', 'mongodb-secret'].includes(r.name)),
+        (a.status.resources as K8sObject[]).filter((r) => r.kind === 'Secret' && ['roomler-secret', 'mongodb-secret'].includes(r.name)),
       ).toEqual([]);
     }
   }, 60_000);

@@ -6,9 +6,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 
 import { ConfigError, configJsonSchema, loadConfig } from '../../lib/config';
-import { roomler } from '../support/cli';
+import { type K8sObject } from '../../lib/manifest';
+import { allObjects, cleanupDirs, emptyDir, find, projectWith } from '../support/files';
 import { kubectlSpy } from '../support/kubectl-spy';
-import { allObjects, cleanupDirs, emptyDir, find, type Obj, projectWith, synthFiles, synthIn } from '../support/synth';
+import { roomler } from '../support/roomler';
+import { synthFiles, synthIn } from '../support/synth';
 
 // GitOps on the days after the first sync, without a cluster: what synth, validation and `secrets` decide.
 // test/gitops/argocd-lab.test.ts plays the same against the real Argo CD and Sealed Secrets controller.
@@ -114,8 +116,8 @@ describe('what is made outside Git is never adoptable', () => {
   it('secrets apply writes its Secrets with IgnoreExtraneous and Prune=false, labelled with the instance, never the Application', () => {
     const project = projectWith({ 'roomler.yaml': `${ARGO}janus:\n  admin: { enabled: true }\n`, '.env': ENV });
     const r = run(project, 'secrets', 'apply', '--dry-run');
-    expect(r.status, r.stderr).toBe(0);
-    const secrets = parseAllDocuments(r.stdout, { version: '1.1' }).map((d) => d.toJS() as Obj);
+    expect(r.code, r.stderr).toBe(0);
+    const secrets = parseAllDocuments(r.stdout, { version: '1.1' }).map((d) => d.toJS() as K8sObject);
     expect(secrets.map((s) => `${s.metadata.namespace}/${s.metadata.name}`).sort()).toEqual([
       'coturn/coturn-auth',
       'roomler/janus-admin',
@@ -158,7 +160,7 @@ describe('what is made outside Git is never adoptable', () => {
     const r = roomler(['secrets', 'tls', '--cert', join(dir, 'a.crt'), '--key', join(dir, 'b.key'), '--yes'], {
       env: { ROOMLER_PROJECT_DIR: projectWith({}), PATH: `${spy.dir}:${process.env.PATH}` },
     });
-    expect(r.status).toBe(2);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(
       /--key .*b\.key is not the private key of the certificate in --cert .*a\.crt \(CN=turn\.roomler\.live\); nothing was applied/,
     );
@@ -166,7 +168,7 @@ describe('what is made outside Git is never adoptable', () => {
     const swapped = roomler(['secrets', 'tls', '--cert', join(dir, 'a.key'), '--key', join(dir, 'a.crt')], {
       env: { ROOMLER_PROJECT_DIR: projectWith({}) },
     });
-    expect(swapped.status).toBe(2);
+    expect(swapped.code).toBe(2);
     expect(swapped.stderr).toMatch(/--cert .*a\.key is not a PEM certificate/);
   });
 });
@@ -177,7 +179,7 @@ describe('a dropped instance', () => {
   it('secrets seal refuses until --prune, then removes and names its files; synth leaves them out and says so', () => {
     const cert = certFile();
     const project = projectWith({ 'roomler.yaml': TWO, '.env': ENV });
-    expect(run(project, 'secrets', 'seal', '--cert', cert).status).toBe(0);
+    expect(run(project, 'secrets', 'seal', '--cert', cert).code).toBe(0);
     const all = readdirSync(join(project, 'sealed')).sort();
     expect(all).toEqual([
       'coturn-coturn-auth.yaml',
@@ -202,7 +204,7 @@ describe('a dropped instance', () => {
 
     const before = readdirSync(join(project, 'sealed')).map((f) => readFileSync(join(project, 'sealed', f), 'utf8'));
     const refused = run(project, 'secrets', 'seal', '--cert', cert);
-    expect(refused.status).toBe(1);
+    expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(
       new RegExp(
         'sealed/ holds SealedSecrets for namespaces no configured instance renders: sealed/staging-mongodb-secret\\.yaml ' +
@@ -213,7 +215,7 @@ describe('a dropped instance', () => {
     expect(readdirSync(join(project, 'sealed')).map((f) => readFileSync(join(project, 'sealed', f), 'utf8'))).toEqual(before);
 
     const pruned = run(project, 'secrets', 'seal', '--cert', cert, '--prune');
-    expect(pruned.status, pruned.stderr).toBe(0);
+    expect(pruned.code, pruned.stderr).toBe(0);
     expect(pruned.stdout).toContain(
       'secrets: removed sealed/staging-mongodb-secret.yaml (staging/mongodb-secret: namespace no longer configured)',
     );
@@ -228,8 +230,8 @@ describe('a dropped instance', () => {
 
 describe('every configurable Secret name', () => {
   /** The schema's properties whose name says they name a Secret, as paths. */
-  function secretNameFields(schema: Obj, path: string[] = []): string[][] {
-    return Object.entries<Obj>(schema.properties ?? {}).flatMap(([k, sub]) => {
+  function secretNameFields(schema: K8sObject, path: string[] = []): string[][] {
+    return Object.entries<K8sObject>(schema.properties ?? {}).flatMap(([k, sub]) => {
       if (k === 'instances') return [];
       if (/secretname$/i.test(k)) return [[...path, k]];
       return secretNameFields(sub, [...path, k]);
@@ -237,7 +239,7 @@ describe('every configurable Secret name', () => {
   }
 
   it('is honoured by synth, validation, secrets apply and secrets seal', () => {
-    const fields = secretNameFields(configJsonSchema() as Obj);
+    const fields = secretNameFields(configJsonSchema() as K8sObject);
     expect(fields.map((f) => f.join('.')).sort()).toEqual([
       'app.secretName',
       'coturn.authSecretName',
@@ -245,7 +247,7 @@ describe('every configurable Secret name', () => {
       'janus.admin.secretName',
       'mongodb.secretName',
     ]);
-    const config: Obj = { janus: { admin: { enabled: true } }, argocd: { enabled: true, repoURL: 'https://git.example.com/x.git' } };
+    const config: K8sObject = { janus: { admin: { enabled: true } }, argocd: { enabled: true, repoURL: 'https://git.example.com/x.git' } };
     const renamed = fields.map((f, n) => {
       let o = config;
       for (const k of f.slice(0, -1)) o = o[k] ??= {};
@@ -263,14 +265,14 @@ describe('every configurable Secret name', () => {
     for (const name of renamed) expect(referenced(first.outdir)).toContain(name);
 
     const applied = run(project, 'secrets', 'apply', '--dry-run');
-    expect(applied.status, applied.stderr).toBe(0);
+    expect(applied.code, applied.stderr).toBe(0);
     const made = parseAllDocuments(applied.stdout, { version: '1.1' })
       .map((d) => d.toJS().metadata.name)
       .sort();
     // Every renamed Secret but the TLS certificate (secrets tls makes that one from PEM files).
     expect(made).toEqual(renamed.filter((n) => !n.includes('tlssecretname')).sort());
 
-    expect(run(project, 'secrets', 'seal', '--cert', certFile()).status).toBe(0);
+    expect(run(project, 'secrets', 'seal', '--cert', certFile()).code).toBe(0);
     expect(
       readdirSync(join(project, 'sealed'))
         .map((f) => parse(readFileSync(join(project, 'sealed', f), 'utf8')).metadata.name)
@@ -280,6 +282,6 @@ describe('every configurable Secret name', () => {
     expect(sealed.code, sealed.stderr).toBe(0);
     expect(existsSync(join(sealed.outdir, 'sealed-secrets.k8s.yaml'))).toBe(true);
     const validated = run(project, 'validate', sealed.outdir);
-    expect(validated.status, validated.stdout + validated.stderr).toBe(0);
+    expect(validated.code, validated.stdout + validated.stderr).toBe(0);
   });
 });

@@ -3,9 +3,11 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { roomler } from '../support/cli';
+import { type K8sObject } from '../../lib/manifest';
 import { applyWaves, useCluster } from '../support/cluster';
-import { cleanupDirs, type Obj, objectsOf, projectWith, synthIn } from '../support/synth';
+import { cleanupDirs, objectsOf, projectWith } from '../support/files';
+import { roomler } from '../support/roomler';
+import { synthIn } from '../support/synth';
 
 afterAll(cleanupDirs);
 
@@ -38,14 +40,14 @@ describe('bin/roomler diff --live', () => {
     synth(REDIS('128Mi'));
     await applyWaves(cluster, join(project, 'dist'));
     const same = live();
-    expect(same.status, same.stderr).toBe(0);
+    expect(same.code, same.stderr).toBe(0);
     expect(same.stdout).toMatch(
       /^diff: the cluster \(context roomler-lab, https:\/\/127\.0\.0\.1:\d+\) → dist\/ as deploy would apply it \(server-side dry run\)\ndiff: no changes\n$/,
     );
 
     synth(REDIS('256Mi'));
     const changed = live();
-    expect(changed.status, changed.stderr).toBe(0);
+    expect(changed.code, changed.stderr).toBe(0);
     expect(body(changed.stdout)).toBe(
       [
         '~ Deployment/roomler/redis',
@@ -67,8 +69,8 @@ describe('bin/roomler diff --live', () => {
   it('a new instance: its namespace and cluster-scoped objects dry-run, the objects inside it shown as added', () => {
     synth(REDIS('256Mi') + STAGING);
     const r = live();
-    expect(r.status, r.stderr).toBe(0);
-    const staging = objectsOf(readFileSync(join(project, 'dist', 'staging.k8s.yaml'), 'utf8')).map((o: Obj) =>
+    expect(r.code, r.stderr).toBe(0);
+    const staging = objectsOf(readFileSync(join(project, 'dist', 'staging.k8s.yaml'), 'utf8')).map((o: K8sObject) =>
       [o.kind, o.metadata.namespace, o.metadata.name].filter(Boolean).join('/'),
     );
     const lines = [...staging.map((id) => `+ ${id}`), '~ Deployment/roomler/redis'].sort((a, b) => (a.slice(2) < b.slice(2) ? -1 : 1));
@@ -89,14 +91,14 @@ describe('bin/roomler diff --live', () => {
     writeFileSync(file, readFileSync(file, 'utf8').replace('nodePort: 30030', 'nodePort: 30808'));
     // Refused as it is: it is not what synth makes.
     const stale = live();
-    expect(stale.status).toBe(1);
+    expect(stale.code).toBe(1);
     expect(stale.stderr).toBe(
       `diff: ${file} is not what the current code, config and .env synthesize: run bin/roomler synth (and review the change) or pass --synth\n`,
     );
     const r = roomler(['diff', '--live', '--context', 'roomler-lab', '--dist-as-is'], {
       env: { ...cluster.env, ROOMLER_PROJECT_DIR: project },
     });
-    expect(r.status).toBe(1);
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
       /^diff: kubectl diff failed \(exit 2\): .*spec\.ports\[0\]\.nodePort: Invalid value: 30808: provided port is already allocated/s,
     );

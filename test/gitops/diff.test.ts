@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { REDACTED } from '../../hack/lib/gitops/object-diff';
+import { type K8sObject } from '../../lib/manifest';
+import { cleanupDirs, objectsOf } from '../support/files';
 import { type GitProject, gitProject } from '../support/git-project';
-import { cleanupDirs, type Obj, objectsOf } from '../support/synth';
 
 afterAll(cleanupDirs);
 
@@ -87,7 +88,7 @@ describe('bin/roomler diff against a git base', () => {
     const r = p.roomler(['diff']);
     expect(r.code, r.stderr).toBe(0);
     // What the base has in that chart, from the committed dist/ (the default config synthesizes exactly it).
-    const coturn = objectsOf(readFileSync(join(p.dir, 'dist', 'coturn.k8s.yaml'), 'utf8')).map((o: Obj) =>
+    const coturn = objectsOf(readFileSync(join(p.dir, 'dist', 'coturn.k8s.yaml'), 'utf8')).map((o: K8sObject) =>
       [o.kind, o.metadata.namespace, o.metadata.name].filter(Boolean).join('/'),
     );
     expect(coturn.length).toBeGreaterThan(3);

@@ -2,7 +2,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { ConfigError, loadConfig } from '../../lib/config';
 import { validateFiles } from '../../lib/validate';
-import { allObjects, cleanupDirs, find, projectWith, synthFiles } from '../support/synth';
+import { allObjects, cleanupDirs, find, projectWith } from '../support/files';
+import { synthFiles } from '../support/synth';
 
 afterAll(cleanupDirs);
 const ARGO = 'argocd:\n  enabled: true\n  repoURL: https://git.example.com/ops/roomler-gitops.git\n  targetRevision: production\n';

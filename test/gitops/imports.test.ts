@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
 import { generateImports, IMPORTS_DIR } from '../../hack/gen-imports';
-import { ROOT } from '../support/cli';
+import { ROOT } from '../support/roomler';
 
 // imports/ holds what `cdk8s import` generates from the vendored CRDs (`npm run imports`): a CRD updated without
 // regenerating, or a hand edit of a generated file, fails here.

@@ -2,13 +2,13 @@ import { describe, expect, it } from 'vitest';
 
 import { diffObjects, fieldChanges, REDACTED } from '../../hack/lib/gitops/object-diff';
 import { renderMarkdown } from '../../hack/lib/gitops/report';
-import type { Obj } from '../support/synth';
+import type { K8sObject } from '../../lib/manifest';
 
 // The object-level diff behind `bin/roomler diff`, on objects made here; test/gitops/diff.test.ts runs the command
 // on real git history.
 
 describe('the object-level diff', () => {
-  const cm = (data: Record<string, string>): Obj => ({
+  const cm = (data: Record<string, string>): K8sObject => ({
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: { name: 'janus-config', namespace: 'roomler' },
@@ -44,7 +44,7 @@ describe('the object-level diff', () => {
   });
 
   it("redacts a Secret's data, stringData and kubectl's copy of them, and still says which keys changed", () => {
-    const secret = (v: string): Obj => ({
+    const secret = (v: string): K8sObject => ({
       apiVersion: 'v1',
       kind: 'Secret',
       metadata: {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 
 import { parse } from '../../hack/lib/cli/args';
-import { roomler, ROOT } from '../support/cli';
+import { roomler, ROOT } from '../support/roomler';
 
 // .github/workflows/ci.yml cannot run here. What can be checked is that it runs nothing this repository does not
 // have: every command of every `run:` is .ci/run itself, a line .ci/run runs, or a bin/roomler command whose options

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { freePorts } from '../../hack/lib/process/ports';
-import { allObjects, cleanupDirs, emptyDir, find, type Obj, podSpec, projectWith, synthFiles } from '../support/synth';
+import { type K8sObject, podSpecOf } from '../../lib/manifest';
+import { allObjects, cleanupDirs, emptyDir, find, projectWith } from '../support/files';
+import { synthFiles } from '../support/synth';
 
 // Debian's Janus (1.1, from the same upstream `make configs` samples janus-slim ships, 0.9.5) with the transport
 // configs synth renders and the janus.jcfg the admin-secret init step writes from Debian's own, moved onto free
@@ -21,7 +23,7 @@ afterAll(() => {
 });
 
 const objectsFor = (yaml: string) => allObjects(synthFiles({ cwd: projectWith({ 'roomler.yaml': yaml }), env: {} }));
-const janusOf = (objects: Obj[]) => ({
+const janusOf = (objects: K8sObject[]) => ({
   deployment: find(objects, 'Deployment', 'janus'),
   config: find(objects, 'ConfigMap', 'janus-config').data as Record<string, string>,
 });
@@ -34,8 +36,8 @@ interface Ports {
 }
 
 /** The init container's own command from the manifest, with its three paths moved into `dir`. */
-function runAdminInit(deployment: Obj, dir: string, secret?: string) {
-  const init = podSpec(deployment).initContainers[0];
+function runAdminInit(deployment: K8sObject, dir: string, secret?: string) {
+  const init = podSpecOf(deployment)!.initContainers[0];
   if (secret !== undefined) writeFileSync(join(dir, 'admin-secret'), secret, { mode: 0o400 });
   const [sh, c, script, name] = init.command;
   return spawnSync(sh, [c, script, name, join(DEBIAN_CONFIGS, 'janus.jcfg'), join(dir, 'admin-secret'), join(dir, 'conf', 'janus.jcfg')], {
@@ -43,7 +45,7 @@ function runAdminInit(deployment: Obj, dir: string, secret?: string) {
   });
 }
 
-async function startJanus(config: Record<string, string>, deployment: Obj, secret?: string) {
+async function startJanus(config: Record<string, string>, deployment: K8sObject, secret?: string) {
   const dir = emptyDir('roomler-janus-');
   const conf = join(dir, 'conf');
   spawnSync('mkdir', ['-p', conf]);
@@ -57,7 +59,7 @@ async function startJanus(config: Record<string, string>, deployment: Obj, secre
       .replace(/^\tws_port = \d+$/m, `\tws_port = ${ports.websocket}`)
       .replace(/^\tadmin_ws_port = \d+$/m, `\tadmin_ws_port = ${ports.adminWebsocket}`);
   for (const [f, text] of Object.entries(config)) writeFileSync(join(conf, f), move(text));
-  if (podSpec(deployment).initContainers) {
+  if (podSpecOf(deployment)!.initContainers) {
     const r = runAdminInit(deployment, dir, secret);
     expect(r.status, r.stderr).toBe(0);
   }
@@ -114,7 +116,7 @@ const admin = async (port: number, secret: string) =>
       method: 'POST',
       body: JSON.stringify({ janus: 'list_sessions', transaction: 't1', admin_secret: secret }),
     })
-  ).json() as Promise<Obj>;
+  ).json() as Promise<K8sObject>;
 
 describe("Debian's Janus with the generated transport configs (real Janus on loopback)", () => {
   it('by default serves the Janus API and no admin API at all', async () => {
@@ -122,7 +124,7 @@ describe("Debian's Janus with the generated transport configs (real Janus on loo
     const { ports, log } = await startJanus(config, deployment);
     const info = await fetch(`http://127.0.0.1:${ports.http}/janus/info`);
     expect(info.status, log()).toBe(200);
-    expect(((await info.json()) as Obj).janus).toBe('server_info');
+    expect(((await info.json()) as K8sObject).janus).toBe('server_info');
     expect(await tcpOpen(ports.websocket)).toBe(true);
     expect(await tcpOpen(ports.adminHttp)).toBe(false);
     expect(await tcpOpen(ports.adminWebsocket)).toBe(false);

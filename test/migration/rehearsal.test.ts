@@ -6,10 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { type Echo, Lab } from '../cutover/support/lab';
 import { freePort, type Sshd, startSshd } from '../rsync/sshd';
-import { ROOMLER, ROOT } from '../support/cli';
 import { labBin, useCluster } from '../support/cluster';
+import { cleanupDirs, emptyDir } from '../support/files';
 import { mongoPath, stopServers, withDb } from '../support/mongo';
-import { cleanupDirs, emptyDir, synthIn } from '../support/synth';
+import { ROOMLER, ROOT } from '../support/roomler';
+import { synthIn } from '../support/synth';
 import { byWindow, seconds, windows, World } from './support/world';
 
 // The whole migration day, rehearsed against real parts: the world of support/world.ts (a real nginx with a

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Lab } from '../cutover/support/lab';
-import { ROOMLER } from '../support/cli';
+import { cleanupDirs } from '../support/files';
 import { stopServers, withDb } from '../support/mongo';
-import { cleanupDirs } from '../support/synth';
+import { ROOMLER } from '../support/roomler';
 import { byWindow, windows, World } from './support/world';
 
 // The switch on its own (`migrate run --from switch --to switch`), in the world of support/world.ts without a

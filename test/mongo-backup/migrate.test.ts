@@ -7,10 +7,10 @@ import { Binary, BSONRegExp, Double, Int32, Long, Timestamp } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { pidOf, waitForPid, watchArgv } from '../support/argv-watch';
-import { ROOMLER } from '../support/cli';
 import { labBin, useCluster } from '../support/cluster';
+import { cleanupDirs, emptyDir, projectWith } from '../support/files';
 import { contents, mongoPath, SEED, seedRoomler, type Server, startServer, stopServers, withDb } from '../support/mongo';
-import { cleanupDirs, emptyDir, projectWith } from '../support/synth';
+import { ROOMLER } from '../support/roomler';
 
 // `bin/roomler migrate mongo` with the real mongodump/mongorestore 100.18.0 and mongosh 2.12.0, a FerretDB as the old
 // Docker MongoDB and another as the new mongodb-0, and a real lab API server (test/support/cluster.ts) for every kubectl

@@ -10,8 +10,8 @@ import { freePort } from '../../hack/lib/process/ports';
 import { ARCHIVE_NAME, type ArchiveManifest } from '../../lib/config/mongo-backup';
 import { SCRIPTS_DIR } from '../../lib/constructs/mongodb-backup-cronjobs';
 import { pidOf, watchArgv } from '../support/argv-watch';
+import { cleanupDirs, emptyDir } from '../support/files';
 import { contents, mongoPath, SEED, seedRoomler, type Server, startServer, stopServers, withDb } from '../support/mongo';
-import { cleanupDirs, emptyDir } from '../support/synth';
 
 // The very scripts the CronJobs mount, run with real bash, gzip, sha256sum, find and flock AND the real MongoDB tools:
 // mongosh 2.12.0, mongodump/mongorestore 100.18.0, against FerretDB v1.24.2 (test/support/mongo.ts). No stand-ins.

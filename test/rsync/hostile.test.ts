@@ -20,7 +20,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { cleanupDirs, emptyDir } from '../support/synth';
+import { cleanupDirs, emptyDir } from '../support/files';
 import { type Sshd, startSshd } from './sshd';
 import { cli, makeTree, mongoArchive, snapshotsOf, stamp, WITHOUT_DAC_OVERRIDE, world as worldOf } from './world';
 
@@ -108,11 +108,11 @@ describe('the hostile tree (2,000 files) over real rsync and sshd', () => {
     const w = world();
     hostileTree(w.source);
     const r = cli(w, 'migrate', ['uploads']);
-    expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(/migrate uploads: OK 2000 files, \d+ bytes .*checksums of 2000 file\(s\) match/);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/migrate uploads: OK 2000 files, \d+ bytes .*checksums of 2000 file\(s\) match/);
     expectIntact(w.nodeUploads);
     const sampled = cli(w, 'migrate', ['uploads', '--checksum-sample', '50']);
-    expect(sampled.out, sampled.err).toMatch(/\(0 transferred this run; checksums of 50 file\(s\) match\)/);
+    expect(sampled.stdout, sampled.stderr).toMatch(/\(0 transferred this run; checksums of 50 file\(s\) match\)/);
   });
 
   it('backup run snapshots it intact and sparse; verify --deep finds silent corruption on the node and in the snapshot', async () => {
@@ -120,7 +120,7 @@ describe('the hostile tree (2,000 files) over real rsync and sshd', () => {
     hostileTree(w.nodeUploads);
     mongoArchive(w.nodeBackup, 1);
     const r = cli(w, 'backup', ['run']);
-    expect(r.code, r.err).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const snap = () => join(w.base, 'uploads', readlinkSync(join(w.base, 'uploads', 'latest')));
     expectIntact(snap());
     await new Promise((res) => setTimeout(res, 1100));
@@ -130,15 +130,15 @@ describe('the hostile tree (2,000 files) over real rsync and sshd', () => {
     expect(statSync(join(w.base, 'uploads', second, 'sparse.img')).ino).toBe(statSync(join(w.base, 'uploads', first, 'sparse.img')).ino);
 
     const clean = cli(w, 'backup', ['verify', '--deep', '--sample', '0']);
-    expect(clean.code, clean.err).toBe(0);
-    expect(clean.out).toMatch(/ok {3}uploads: deep: content checksums of 2000 of 2000 sampled file\(s\) match the node$/m);
+    expect(clean.code, clean.stderr).toBe(0);
+    expect(clean.stdout).toMatch(/ok {3}uploads: deep: content checksums of 2000 of 2000 sampled file\(s\) match the node$/m);
 
     // The application changed one file (new mtime): not corruption. The node's disk flipped bits in another.
     writeFileSync(join(w.nodeUploads, 'room-1', '2026-2', 'upload-1.bin'), 'edited by the app');
     corrupt(join(w.nodeUploads, 'room-3', '2026-4', 'upload-3.bin'));
     const onNode = cli(w, 'backup', ['verify', '--deep', '--sample', '0']);
     expect(onNode.code).toBe(1);
-    expect(onNode.err).toMatch(
+    expect(onNode.stderr).toMatch(
       /FAIL uploads: deep: content differs from the node under the same size and mtime for 1 of 2000 file\(s\) .*: room-3\/2026-4\/upload-3\.bin; 1 changed or removed on the node since the snapshot/,
     );
 
@@ -147,12 +147,12 @@ describe('the hostile tree (2,000 files) over real rsync and sshd', () => {
     corrupt(join(snap(), 'odd', NEWLINE));
     const inSnapshot = cli(w, 'backup', ['verify', '--deep', '--sample', '0']);
     expect(inSnapshot.code).toBe(1);
-    expect(inSnapshot.err).toMatch(
+    expect(inSnapshot.stderr).toMatch(
       /for 1 of 2000 file\(s\) \(silent corruption in \d{8}T\d{6}Z or on the node\): odd\/line\\#012break\.txt/,
     );
 
     const sampled = cli(w, 'backup', ['verify', '--deep']);
-    expect(sampled.out + sampled.err).toMatch(/uploads: deep: .* of 100 (sampled )?file\(s\)/);
+    expect(sampled.stdout + sampled.stderr).toMatch(/uploads: deep: .* of 100 (sampled )?file\(s\)/);
   });
 });
 
@@ -164,13 +164,13 @@ describe('--checksum-sample', () => {
     for (let n = 1; n <= 10; n++) writeFileSync(join(w.source, `file-${String(n).padStart(2, '0')}.bin`), randomBytes(1000 + n));
     expect(cli(w, 'migrate', ['uploads']).code).toBe(0);
     const seven = cli(w, 'migrate', ['uploads', '--checksum-sample', '7']);
-    expect(seven.code, seven.err).toBe(0);
-    expect(seven.out).toMatch(/checksums of 7 file\(s\) match/);
-    expect(cli(w, 'migrate', ['uploads', '--checksum-sample', '20']).out).toMatch(/checksums of 11 file\(s\) match/);
+    expect(seven.code, seven.stderr).toBe(0);
+    expect(seven.stdout).toMatch(/checksums of 7 file\(s\) match/);
+    expect(cli(w, 'migrate', ['uploads', '--checksum-sample', '20']).stdout).toMatch(/checksums of 11 file\(s\) match/);
     corrupt(join(w.nodeUploads, `0${NEWLINE}`));
     const caught = cli(w, 'migrate', ['uploads', '--checksum-sample', '7']);
     expect(caught.code).toBe(1);
-    expect(caught.err).toMatch(/checksums differ for 1 file\(s\): 0line\\#012break\.txt/);
+    expect(caught.stderr).toMatch(/checksums differ for 1 file\(s\): 0line\\#012break\.txt/);
   });
 });
 
@@ -184,7 +184,7 @@ describe('faults', () => {
     // migrate's rsync reads the source here: run the command without root's DAC override, too.
     const m = cli(w, 'migrate', ['uploads'], { wrap: WITHOUT_DAC_OVERRIDE });
     expect(m.code).toBe(1);
-    expect(m.err).toMatch(
+    expect(m.stderr).toMatch(
       /rsync exit 23: some files could not be transferred:\n\s+rsync: \[sender\] send_files failed to open ".*\/locked\/secret\.bin": Permission denied \(13\)/,
     );
 
@@ -199,10 +199,10 @@ describe('faults', () => {
     }
     const b = cli(w, 'backup', ['run']);
     expect(b.code).toBe(1);
-    expect(b.err).toMatch(/FAIL uploads: pulling .* from the node: rsync exit 23: some files could not be transferred:\n/);
-    expect(b.err.match(/send_files failed to open ".*\/private-\d+\.bin": Permission denied \(13\)/g)).toHaveLength(20);
-    expect(b.err).toMatch(/… and 10 more error line\(s\)\n\s+latest still points to /);
-    expect(b.out).toMatch(/ok {3}mongodb -> /);
+    expect(b.stderr).toMatch(/FAIL uploads: pulling .* from the node: rsync exit 23: some files could not be transferred:\n/);
+    expect(b.stderr.match(/send_files failed to open ".*\/private-\d+\.bin": Permission denied \(13\)/g)).toHaveLength(20);
+    expect(b.stderr).toMatch(/… and 10 more error line\(s\)\n\s+latest still points to /);
+    expect(b.stdout).toMatch(/ok {3}mongodb -> /);
     expect(readlinkSync(join(w.base, 'uploads', 'latest'))).toBe(latest);
     expect(readdirSync(join(w.base, 'uploads')).filter((n) => n.endsWith('.partial'))).toEqual([]);
   });
@@ -225,11 +225,11 @@ describe('faults', () => {
       ],
     });
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(
+    expect(r.stderr).toMatch(
       /FAIL uploads: pulling .* from the node: disk full \(rsync exit \d+\):\n.*write failed on ".*big\.bin": No space left on device/,
     );
-    expect(r.out).toMatch(/ok {3}mongodb -> /);
-    const listing = r.err.split('--- uploads:\n')[1];
+    expect(r.stdout).toMatch(/ok {3}mongodb -> /);
+    const listing = r.stderr.split('--- uploads:\n')[1];
     expect(listing).toMatch(/^\.transfer\.lock$/m);
     expect(listing).not.toMatch(/\.partial|^\d{8}T\d{6}Z$/m);
   });
@@ -239,9 +239,9 @@ describe('faults', () => {
     mongoArchive(w.nodeBackup, 1);
     const r = cli(w, 'backup', ['run']);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/^FAIL uploads: pulling .* from the node: the source path does not exist/m);
-    expect(r.out).toMatch(/^ok {3}mongodb -> .*\(latest\)$/m);
-    expect(r.err).toMatch(/backup run: 1 of 2 set\(s\) FAILED \(uploads\); the others are backed up/);
+    expect(r.stderr).toMatch(/^FAIL uploads: pulling .* from the node: the source path does not exist/m);
+    expect(r.stdout).toMatch(/^ok {3}mongodb -> .*\(latest\)$/m);
+    expect(r.stderr).toMatch(/backup run: 1 of 2 set\(s\) FAILED \(uploads\); the others are backed up/);
     expect(existsSync(join(w.base, 'mongodb', 'latest'))).toBe(true);
   });
 
@@ -256,8 +256,8 @@ describe('faults', () => {
       writeFileSync(join(w.base, 'uploads', s, 'x'), 'x');
     }
     const r = cli(w, 'backup', ['run']);
-    expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(
       new RegExp(`ok {3}uploads -> .*; pruned ${stamps[0]}; left out of retention, stamped in the future \\(clock skew\\?\\): ${future}`),
     );
     // keep: 3 real ones (the future one would have pushed out the 100 h old one).
@@ -265,7 +265,7 @@ describe('faults', () => {
     expect(snapshotsOf(w, 'uploads')).toEqual([stamps[1], stamps[2], latest, future]);
     const v = cli(w, 'backup', ['verify']);
     expect(v.code).toBe(1);
-    expect(v.err).toMatch(
+    expect(v.stderr).toMatch(
       new RegExp(`FAIL uploads: 1 snapshot\\(s\\) stamped in the future \\(clock skew\\?\\), left out of retention: ${future}`),
     );
   });

@@ -16,8 +16,8 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { spawnRoomler } from '../support/cli';
-import { cleanupDirs, emptyDir } from '../support/synth';
+import { cleanupDirs, emptyDir } from '../support/files';
+import { startRoomler } from '../support/roomler';
 import { freePort, type Sshd, startSshd } from './sshd';
 import {
   cli as cliIn,
@@ -52,14 +52,14 @@ describe('npm run migrate -- uploads (real rsync over real sshd)', () => {
     const w = world();
     makeTree(w.source);
     const r = cli(w, 'migrate', 'uploads');
-    expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(/migrate uploads: OK 303 files, \d+ bytes .*checksums of 303 file\(s\) match/);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/migrate uploads: OK 303 files, \d+ bytes .*checksums of 303 file\(s\) match/);
     expect(readFileSync(join(w.nodeUploads, 'ünïcødé name with spaces.txt'), 'utf8')).toBe('hello\n');
     expect(readlinkSync(join(w.nodeUploads, 'avatar.jpg'))).toBe('original.jpg');
     expect(statSync(join(w.nodeUploads, 'hardlink.jpg')).ino).toBe(statSync(join(w.nodeUploads, 'original.jpg')).ino);
     const again = cli(w, 'migrate', 'uploads');
     expect(again.code).toBe(0);
-    expect(again.out).toMatch(/\(0 transferred this run/);
+    expect(again.stdout).toMatch(/\(0 transferred this run/);
   });
 
   it('the verification catches a corrupted file that size and mtime cannot', () => {
@@ -72,18 +72,18 @@ describe('npm run migrate -- uploads (real rsync over real sshd)', () => {
     utimesSync(victim, st.atime, st.mtime);
     const r = cli(w, 'migrate', 'uploads');
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/verification FAILED .*\n\s+checksums differ for 1 file\(s\): room-1\/2026-2\/upload-1\.bin/);
+    expect(r.stderr).toMatch(/verification FAILED .*\n\s+checksums differ for 1 file\(s\): room-1\/2026-2\/upload-1\.bin/);
     const sampled = cli(w, 'migrate', 'uploads', '--checksum-sample', '5');
-    expect(sampled.out + sampled.err).toMatch(/checksums of 5 file\(s\) match|checksums differ/);
+    expect(sampled.stdout + sampled.stderr).toMatch(/checksums of 5 file\(s\) match|checksums differ/);
   });
 
   it('--dry-run lists what would change and writes nothing', () => {
     const w = world();
     makeTree(w.source, 10);
     const r = cli(w, 'migrate', 'uploads', '--dry-run');
-    expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(/<f\+{9} ünïcødé name with spaces\.txt/);
-    expect(r.out).toMatch(/dry run, \d+ change\(s\) would be made/);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/<f\+{9} ünïcødé name with spaces\.txt/);
+    expect(r.stdout).toMatch(/dry run, \d+ change\(s\) would be made/);
     expect(existsSync(w.nodeUploads)).toBe(false);
   });
 
@@ -92,14 +92,14 @@ describe('npm run migrate -- uploads (real rsync over real sshd)', () => {
     makeTree(w.source, 3);
     w.configure('', { port: await freePort() });
     const refused = cli(w, 'migrate', 'uploads');
-    expect(refused.err, refused.err).toMatch(/cannot reach the node over ssh \(.*Connection refused/);
+    expect(refused.stderr, refused.stderr).toMatch(/cannot reach the node over ssh \(.*Connection refused/);
     w.configure('', { keyPath: sshd.wrongKeyPath });
-    expect(cli(w, 'migrate', 'uploads').err).toMatch(/ssh refused the key \(Permission denied \(publickey\)\)/);
+    expect(cli(w, 'migrate', 'uploads').stderr).toMatch(/ssh refused the key \(Permission denied \(publickey\)\)/);
     w.configure();
     rmSync(w.source, { recursive: true });
     const r = cli(w, 'migrate', 'uploads');
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/migrate\.uploads\.source \(DOCKER_UPLOADS_PATH\) .* is not a directory/);
+    expect(r.stderr).toMatch(/migrate\.uploads\.source \(DOCKER_UPLOADS_PATH\) .* is not a directory/);
   });
 });
 
@@ -121,7 +121,7 @@ describe('npm run backup (real rsync over real sshd)', () => {
     expect(cli(w, 'backup', 'run').code).toBe(0);
     await new Promise((r) => setTimeout(r, 1100));
     const second = cli(w, 'backup', 'run');
-    expect(second.code, second.err).toBe(0);
+    expect(second.code, second.stderr).toBe(0);
     const [a, b] = snapshotsOf(w, 'uploads').map((s) => join(w.base, 'uploads', s));
     expect(statSync(join(b, 'big.bin')).ino).toBe(statSync(join(a, 'big.bin')).ino);
     expect(statSync(join(b, 'room-3', '2026-1', 'upload-3.bin')).nlink).toBe(2);
@@ -130,9 +130,9 @@ describe('npm run backup (real rsync over real sshd)', () => {
     expect(readlinkSync(join(w.base, 'uploads', 'latest'))).toBe(b.split('/').pop());
 
     const verify = cli(w, 'backup', 'verify');
-    expect(verify.code, verify.out).toBe(0);
-    expect(verify.out).toMatch(/ok {3}uploads: \d+ of \d+ unchanged files share their inode/);
-    expect(verify.out).toMatch(/ok {3}mongodb: sha256 of roomlerdb-.* matches/);
+    expect(verify.code, verify.stdout).toBe(0);
+    expect(verify.stdout).toMatch(/ok {3}uploads: \d+ of \d+ unchanged files share their inode/);
+    expect(verify.stdout).toMatch(/ok {3}mongodb: sha256 of roomlerdb-.* matches/);
 
     writeFileSync(join(w.nodeUploads, 'big.bin'), randomBytes(2_000_000));
     await new Promise((r) => setTimeout(r, 1100));
@@ -151,7 +151,7 @@ describe('npm run backup (real rsync over real sshd)', () => {
     // ~30 s at this rate: far longer than the 10 s allowed below for the transfer to be gone.
     w.configure(', bwlimitKiBps: 100');
     await new Promise((r) => setTimeout(r, 1100));
-    const child = spawnRoomler(['backup', 'run'], { env: { ROOMLER_PROJECT_DIR: w.project } });
+    const { child } = startRoomler(['backup', 'run'], { project: w.project });
     const partialNow = () => readdirSync(join(w.base, 'uploads')).some((n) => n.endsWith('.partial'));
     const deadline = Date.now() + 20_000;
     while (!partialNow() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -169,7 +169,7 @@ describe('npm run backup (real rsync over real sshd)', () => {
     expect(snapshotsOf(w, 'uploads')).toEqual([before]);
     w.configure();
     const next = cli(w, 'backup', 'run');
-    expect(next.code, next.err).toBe(0);
+    expect(next.code, next.stderr).toBe(0);
     expect(readdirSync(join(w.base, 'uploads')).filter((n) => n.endsWith('.partial'))).toEqual([]);
     expect(readlinkSync(join(w.base, 'uploads', 'latest'))).not.toBe(before);
     expect(existsSync(join(w.base, 'uploads', readlinkSync(join(w.base, 'uploads', 'latest')), 'slow.bin'))).toBe(true);
@@ -189,8 +189,8 @@ describe('npm run backup (real rsync over real sshd)', () => {
       await new Promise((r) => setTimeout(r, 300));
       const r = cli(w, 'backup', 'run');
       expect(r.code).toBe(1);
-      expect(r.err).toMatch(/FAIL uploads: an rsync of an earlier run \(still writing uploads\/\*\.partial\) holds .*\.transfer\.lock/);
-      expect(r.out).toMatch(/ok {3}mongodb -> /);
+      expect(r.stderr).toMatch(/FAIL uploads: an rsync of an earlier run \(still writing uploads\/\*\.partial\) holds .*\.transfer\.lock/);
+      expect(r.stdout).toMatch(/ok {3}mongodb -> /);
       expect(readFileSync(join(partial, 'being-written.bin'), 'utf8')).toBe('x');
     } finally {
       orphan.kill('SIGKILL');
@@ -225,11 +225,11 @@ describe('npm run backup (real rsync over real sshd)', () => {
     mkdirSync(w.nodeUploads);
     const empty = cli(w, 'backup', 'run');
     expect(empty.code).toBe(1);
-    expect(empty.err).toMatch(/FAIL uploads: .* on the node is empty; refusing to promote an empty snapshot/);
+    expect(empty.stderr).toMatch(/FAIL uploads: .* on the node is empty; refusing to promote an empty snapshot/);
     rmSync(w.nodeUploads, { recursive: true });
     const missing = cli(w, 'backup', 'run');
     expect(missing.code).toBe(1);
-    expect(missing.err).toMatch(/FAIL uploads: pulling .* from the node: the source path does not exist .*\n\s+latest still points to/);
+    expect(missing.stderr).toMatch(/FAIL uploads: pulling .* from the node: the source path does not exist .*\n\s+latest still points to/);
     expect(readlinkSync(join(w.base, 'uploads', 'latest'))).toBe(latest);
   });
 
@@ -253,7 +253,7 @@ describe('npm run backup (real rsync over real sshd)', () => {
       symlinkSync(old, join(dir, 'latest'));
       const r = cli(w, 'backup', 'verify');
       expect(r.code).toBe(1);
-      expect(r.err).toMatch(/FAIL uploads: newest snapshot \d{8}T\d{6}Z is 30\.\d+h old \(limit 25h\)/);
+      expect(r.stderr).toMatch(/FAIL uploads: newest snapshot \d{8}T\d{6}Z is 30\.\d+h old \(limit 25h\)/);
     });
 
     it('for a missing snapshot', () => {
@@ -261,13 +261,13 @@ describe('npm run backup (real rsync over real sshd)', () => {
       rmSync(join(w.base, 'mongodb'), { recursive: true });
       const r = cli(w, 'backup', 'verify');
       expect(r.code).toBe(1);
-      expect(r.err).toMatch(/FAIL mongodb: no snapshot/);
+      expect(r.stderr).toMatch(/FAIL mongodb: no snapshot/);
     });
 
     it('for a file count that differs from the one recorded at backup time', () => {
       const w = backedUp();
       rmSync(join(latestDir(w, 'uploads'), 'original.jpg'));
-      expect(cli(w, 'backup', 'verify').err).toMatch(/FAIL uploads: 22 files in the snapshot, 23 recorded at backup time/);
+      expect(cli(w, 'backup', 'verify').stderr).toMatch(/FAIL uploads: 22 files in the snapshot, 23 recorded at backup time/);
     });
 
     it('for hard links that are not shared with the previous snapshot', async () => {
@@ -280,7 +280,7 @@ describe('npm run backup (real rsync over real sshd)', () => {
       spawnSync('mv', [`${dir}.copy`, dir]);
       const r = cli(w, 'backup', 'verify');
       expect(r.code).toBe(1);
-      expect(r.err).toMatch(/FAIL uploads: 0 of 23 unchanged files share their inode with .*hard links not shared/);
+      expect(r.stderr).toMatch(/FAIL uploads: 0 of 23 unchanged files share their inode with .*hard links not shared/);
     });
 
     it('for a truncated MongoDB archive', () => {
@@ -290,8 +290,8 @@ describe('npm run backup (real rsync over real sshd)', () => {
       writeFileSync(join(dir, archive), readFileSync(join(dir, archive)).subarray(0, 3000));
       const r = cli(w, 'backup', 'verify');
       expect(r.code).toBe(1);
-      expect(r.err).toMatch(/FAIL mongodb: gzip -t roomlerdb-.*: truncated or corrupt/);
-      expect(r.err).toMatch(/FAIL mongodb: sha256 of roomlerdb-.* manifest says/);
+      expect(r.stderr).toMatch(/FAIL mongodb: gzip -t roomlerdb-.*: truncated or corrupt/);
+      expect(r.stderr).toMatch(/FAIL mongodb: sha256 of roomlerdb-.* manifest says/);
     });
   });
 
@@ -313,21 +313,21 @@ describe('npm run backup (real rsync over real sshd)', () => {
     cron.write('MAILTO=someone@example.org\n0 1 * * * /usr/local/bin/other-job\n');
 
     const dry = cliIn(w, 'backup', ['install', '--dry-run'], { wrap: cron.wrap, env });
-    expect(dry.code, dry.err).toBe(0);
-    expect(dry.out).toMatch(/^\+ MAILTO=ops@roomler\.live,root$/m);
-    expect(dry.out).toMatch(
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/^\+ MAILTO=ops@roomler\.live,root$/m);
+    expect(dry.stdout).toMatch(
       /^\+ 30 3 \* \* \* ROOMLER_PROJECT_DIR='.*' ROOMLER_CONFIG='.*backup\.yaml' BACKUP_BASE_PATH='.*from-env' PATH='[^']*\/usr\/bin[^']*' '.*\/bin\/roomler' backup run --log '.*from-env\/backup-run\.log'$/m,
     );
-    expect(dry.out).toMatch(/backup verify --log/);
-    expect(dry.out).not.toMatch(/\|\|/); // no blind re-run
+    expect(dry.stdout).toMatch(/backup verify --log/);
+    expect(dry.stdout).not.toMatch(/\|\|/); // no blind re-run
     expect(cron.read()).not.toContain('roomler-backup');
 
     const installed = cliIn(w, 'backup', ['install'], { wrap: cron.wrap, env });
-    expect(installed.code, installed.err).toBe(0);
+    expect(installed.code, installed.stderr).toBe(0);
     const table = cron.read();
     expect(table).toMatch(/^MAILTO=someone@example\.org\n0 1 \* \* \* \/usr\/local\/bin\/other-job\n# BEGIN roomler-backup/);
     expect(table).toMatch(/# END roomler-backup\n$/); // last: its MAILTO applies to no one else's lines
-    expect(cliIn(w, 'backup', ['install'], { wrap: cron.wrap, env }).out).toMatch(/already up to date/);
+    expect(cliIn(w, 'backup', ['install'], { wrap: cron.wrap, env }).stdout).toMatch(/already up to date/);
     expect(cron.read()).toBe(table);
 
     // Run the installed line as cron does: /bin/sh -c, a bare environment, HOME as the working directory.
@@ -365,8 +365,8 @@ describe('npm run backup (real rsync over real sshd)', () => {
     writeFileSync(log, 'old line\n'.repeat(150_000)); // 1.3 MB: past the 1 MiB rotation size
     writeFileSync(`${log}.1`, 'older\n');
     const r = cli(w, 'backup', 'run', '--log', log);
-    expect(r.code, r.err).toBe(0);
-    expect(r.out + r.err).toBe('');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toBe('');
     expect(readFileSync(`${log}.2`, 'utf8')).toBe('older\n');
     expect(readFileSync(`${log}.1`, 'utf8')).toMatch(/^old line\n/);
     expect(readFileSync(log, 'utf8')).toMatch(
@@ -378,10 +378,10 @@ describe('npm run backup (real rsync over real sshd)', () => {
     const w = world();
     const alone = cli(w, 'backup', 'verify', '--sample', '3');
     expect(alone.code).toBe(2);
-    expect(alone.err).toMatch(/^backup: --sample applies only with --deep$/m);
+    expect(alone.stderr).toMatch(/^backup: --sample applies only with --deep$/m);
     const half = cli(w, 'backup', 'verify', '--deep', '--sample', '1.5');
     expect(half.code).toBe(2);
-    expect(half.err).toMatch(/--sample must be a whole number \(0 = every file\), got 1\.5/);
+    expect(half.stderr).toMatch(/--sample must be a whole number \(0 = every file\), got 1\.5/);
   });
 
   it('install: a bad mailto, or a schedule that crontab(1) refuses, changes nothing', () => {
@@ -391,11 +391,11 @@ describe('npm run backup (real rsync over real sshd)', () => {
     w.configure(', mailto: "ops@roomler.live; rm -rf /"');
     const bad = cliIn(w, 'backup', ['install'], { wrap: cron.wrap });
     expect(bad.code).toBe(1);
-    expect(bad.err).toMatch(/roomler\.yaml:\d+:\d+: backup\.mailto: must be e-mail addresses or user names separated by commas/);
+    expect(bad.stderr).toMatch(/roomler\.yaml:\d+:\d+: backup\.mailto: must be e-mail addresses or user names separated by commas/);
     w.configure(', schedule: "61 3 * * *"');
     const r = cliIn(w, 'backup', ['install'], { wrap: cron.wrap });
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/crontab - refused the new table, nothing was changed: .*bad minute/);
+    expect(r.stderr).toMatch(/crontab - refused the new table, nothing was changed: .*bad minute/);
     expect(cron.read()).toBe('0 1 * * * /usr/local/bin/other-job\n');
   });
 });

@@ -3,8 +3,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chownSync, linkSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { ROOMLER, ROOT } from '../support/cli';
-import { emptyDir } from '../support/synth';
+import { emptyDir } from '../support/files';
+import { roomler, type RoomlerOptions, type RoomlerResult } from '../support/roomler';
 import type { Sshd } from './sshd';
 
 // The pieces every rsync test shares: a "world" (Docker host source, the node's directories, the backup host's
@@ -85,18 +85,10 @@ export const snapshotsOf = (w: World, set: string) =>
 
 const MUTATING = new Set(['migrate uploads', 'backup install']);
 
-export interface CliOptions {
-  /** A command (and its arguments) that runs bin/roomler, e.g. setpriv or unshare. */
-  readonly wrap?: readonly string[];
-  readonly env?: NodeJS.ProcessEnv;
-}
-
 /** `bin/roomler script args…` in the world (with --yes for the commands that ask). */
-export function cli(w: World, script: string, args: readonly string[] = [], o: CliOptions = {}) {
-  const argv = [ROOMLER, script, ...args, ...(MUTATING.has(`${script} ${args[0]}`) && !args.includes('--dry-run') ? ['--yes'] : [])];
-  const [file, ...rest] = [...(o.wrap ?? []), ...argv];
-  const r = spawnSync(file, rest, { cwd: ROOT, env: { ...process.env, ROOMLER_PROJECT_DIR: w.project, ...o.env }, encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+export function cli(w: World, script: string, args: readonly string[] = [], o: RoomlerOptions = {}): RoomlerResult {
+  const yes = MUTATING.has(`${script} ${args[0]}`) && !args.includes('--dry-run') ? ['--yes'] : [];
+  return roomler([script, ...args, ...yes], { project: w.project, ...o });
 }
 
 /**

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { sealValue } from '../../hack/lib/cluster/sealing';
 import { turnPassword } from '../../lib/turn';
-import { cleanupDirs, emptyDir } from '../support/synth';
+import { cleanupDirs, emptyDir } from '../support/files';
 import { keyPair, unseal } from './support';
 
 // The credentials bin/roomler secrets derives and seals, against openssl; test/secrets/secrets.test.ts applies them

@@ -10,10 +10,11 @@ import { buildSecrets } from '../../hack/lib/cluster/secrets';
 import { loadConfig } from '../../lib/config';
 import { turnPassword } from '../../lib/turn';
 import { watchArgv } from '../support/argv-watch';
-import { ROOMLER } from '../support/cli';
 import { applyWaves, labBin, type TestCluster, useCluster } from '../support/cluster';
+import { cleanupDirs, emptyDir, projectWith } from '../support/files';
 import { kubectlSpy } from '../support/kubectl-spy';
-import { cleanupDirs, emptyDir, projectWith, synthIn } from '../support/synth';
+import { ROOMLER } from '../support/roomler';
+import { synthIn } from '../support/synth';
 import { keyPair, unseal } from './support';
 
 afterAll(cleanupDirs);

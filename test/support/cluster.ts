@@ -1,27 +1,19 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll } from 'vitest';
 
 import { FIELD_MANAGER, toYaml, waves } from '../../hack/lib/cluster/deploy';
-import { type LabNode, type LabState, startLab, stopLab } from '../../hack/lib/lab/cluster';
+import type { LabNode, LabState } from '../../hack/lib/lab/cluster';
 import { run, type RunResult } from '../../hack/lib/process/run';
-import { ROOT } from './cli';
+import { acquireLab, type LabLease } from './lab-pool';
+import { labBin } from './toolchain';
 
-// Each test file that needs Kubernetes gets its own lab control plane (the same as `bin/roomler lab up`): ~4 s to
-// start, so files run in parallel without sharing namespaces, PersistentVolumes or NodePorts.
+export { labBin };
 
-let binDir: string | undefined;
-/** The cached lab binaries (built by .ci/run before the tests; built here only on a machine that skipped it). */
-export function labBin(): string {
-  binDir ??= execFileSync('bash', [join(ROOT, 'hack', 'toolchain', 'lab.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
-    .trim()
-    .split('\n')
-    .pop()!;
-  return binDir;
-}
+// A test file that needs Kubernetes gets a lab control plane of its own for as long as it runs (the same as
+// `bin/roomler lab up`), from the run's pool (test/support/lab-pool.ts): empty when the file starts, with no namespace,
+// PersistentVolume or NodePort of another file.
 
 export interface TestCluster {
   readonly state: LabState;
@@ -32,8 +24,9 @@ export interface TestCluster {
   json(args: readonly string[]): Promise<any>;
 }
 
-/** Starts a lab for this test file (beforeAll) and stops it (afterAll). */
+/** Takes a lab for this test file or describe block (beforeAll) and gives it back (afterAll). */
 export function useCluster(nodes: readonly LabNode[] = [{ name: 'k8s-worker1' }, { name: 'k8s-worker2' }]): TestCluster {
+  let lease: LabLease | undefined;
   let state: LabState | undefined;
   const cluster: TestCluster = {
     get state() {
@@ -52,11 +45,12 @@ export function useCluster(nodes: readonly LabNode[] = [{ name: 'k8s-worker1' },
     },
   };
   beforeAll(async () => {
-    state = await startLab({ dir: mkdtempSync(join(tmpdir(), 'roomler-lab-')), binDir: labBin(), nodes });
+    lease = await acquireLab(nodes);
+    state = lease.state;
   }, 120_000);
   afterAll(async () => {
-    if (state) await stopLab(state, true);
-  });
+    await lease?.release();
+  }, 60_000);
   return cluster;
 }
 
@@ -72,7 +66,7 @@ export async function eventually<T>(check: () => Promise<T | undefined>, ms = 30
       last = e;
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
 }
 

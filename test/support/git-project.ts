@@ -3,8 +3,8 @@ import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import { linkNodeModules } from '../../hack/lib/gitops/base';
-import { ROOT } from './cli';
-import { emptyDir } from './synth';
+import { emptyDir } from './files';
+import { ROOT } from './roomler';
 
 // A throw-away git repository holding this project's files (as they are in the working tree, uncommitted changes
 // included), with real history made by the test: what `bin/roomler diff` reads. Its own bin/roomler runs its own code.

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -7,23 +6,17 @@ import { type Db, MongoClient, ObjectId } from 'mongodb';
 
 import { freePort } from '../../hack/lib/process/ports';
 import { daemon, stopGroup } from '../../hack/lib/process/run';
-import { ROOT } from './cli';
-import { emptyDir } from './synth';
+import { emptyDir } from './files';
+import { ROOT } from './roomler';
+import { toolchainDir } from './toolchain';
 
 // The real MongoDB toolchain for tests (docs/mongodb.md): mongodump/mongorestore 100.18.0 and FerretDB v1.24.2 from
 // the cache (hack/toolchain/mongo-tools.sh, ferretdb.sh; built by .ci/run before the tests, here only on a machine
 // that skipped it), mongosh 2.12.0 from node_modules. FerretDB (SQLite backend) is the MongoDB server.
 
-const toolchain = (script: string) =>
-  execFileSync('bash', [join(ROOT, 'hack', 'toolchain', script)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
-    .trim()
-    .split('\n')
-    .pop()!;
-let tools: string | undefined;
-let ferretdb: string | undefined;
 /** The cached bin directory with mongodump and mongorestore. */
-export const mongoToolsBin = () => (tools ??= toolchain('mongo-tools.sh'));
-export const ferretdbBin = () => (ferretdb ??= toolchain('ferretdb.sh'));
+export const mongoToolsBin = () => toolchainDir('mongo-tools');
+export const ferretdbBin = () => toolchainDir('ferretdb');
 export const NODE_BIN = join(ROOT, 'node_modules', '.bin');
 /** PATH with the real mongodump, mongorestore and mongosh first. */
 export const mongoPath = () => `${mongoToolsBin()}:${NODE_BIN}:${process.env.PATH}`;
@@ -169,7 +162,7 @@ export async function contents(server: Pick<Server, 'uri'>): Promise<Record<stri
     const names = (await d.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name).sort();
     for (const n of names) {
       const indexes = (await d.collection(n).listIndexes().toArray())
-        .map(({ v, ns, ...i }) => i)
+        .map(({ v: _v, ns: _ns, ...i }) => i)
         .sort((a, b) => String(a.name).localeCompare(String(b.name)));
       out[n] = { count: await d.collection(n).countDocuments({}), indexes };
     }

@@ -1,69 +1,15 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-import { parseAllDocuments } from 'yaml';
 
 import { loadConfig, type LoadOptions } from '../../lib/config';
 import { runSynth } from '../../lib/run-synth';
 import { synthesize } from '../../lib/synth';
+import { emptyDir } from './files';
 
-export type Obj = Record<string, any>;
+// Synthesis in the test's own process: the charts' files for a config, and the synth entry point with its output.
 
 /** The charts' files for a config loaded from `options` (default: no config at all). */
 export function synthFiles(options: LoadOptions = { cwd: emptyDir(), env: {} }): Map<string, string> {
   return synthesize(loadConfig(options));
-}
-
-export function objectsOf(text: string): Obj[] {
-  return parseAllDocuments(text).map((d) => d.toJS());
-}
-
-export function allObjects(files: ReadonlyMap<string, string>): Obj[] {
-  return [...files.values()].flatMap(objectsOf);
-}
-
-export function find(objects: Obj[], kind: string, name: string, namespace?: string): Obj {
-  const o = objects.find(
-    (x) => x.kind === kind && x.metadata.name === name && (namespace === undefined || x.metadata.namespace === namespace),
-  );
-  if (!o) throw new Error(`no ${kind} ${name} in output`);
-  return o;
-}
-
-export const podSpec = (workload: Obj): Obj =>
-  workload.kind === 'CronJob' ? workload.spec.jobTemplate.spec.template.spec : workload.spec.template.spec;
-
-const dirs: string[] = [];
-/** A fresh temporary directory, removed by `cleanupDirs`. */
-export function emptyDir(prefix = 'roomler-test-'): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(d);
-  return d;
-}
-export function cleanupDirs() {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-}
-
-/** A project directory with the given `roomler.yaml` / `.env` contents. */
-export function projectWith(files: { 'roomler.yaml'?: string; '.env'?: string; [name: string]: string | undefined }): string {
-  const dir = emptyDir('roomler-project-');
-  for (const [name, text] of Object.entries(files)) if (text !== undefined) writeFileSync(join(dir, name), text);
-  return dir;
-}
-
-/** Every file under `dir` with its bytes: compare before/after to prove nothing changed. */
-export function treeBytes(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else out[p.slice(dir.length)] = readFileSync(p, 'base64');
-    }
-  };
-  walk(dir);
-  return out;
 }
 
 /** Runs the synth entry point in-process and captures its output. */
@@ -78,12 +24,4 @@ export function synthIn(projectDir: string, env: NodeJS.ProcessEnv = {}, outdir 
     stderr: { write: (s: string) => (stderr += s) },
   });
   return { code, stdout, stderr, outdir };
-}
-
-export function seedDist(dir: string): string {
-  const dist = join(dir, 'dist');
-  mkdirSync(dist, { recursive: true });
-  writeFileSync(join(dist, 'roomler.k8s.yaml'), '# previous good output\n');
-  writeFileSync(join(dist, 'extra.k8s.yaml'), '# another previous file\n');
-  return dist;
 }

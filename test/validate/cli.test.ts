@@ -4,8 +4,9 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { ROOMLER } from '../support/cli';
-import { cleanupDirs, emptyDir, projectWith, synthFiles } from '../support/synth';
+import { cleanupDirs, emptyDir, projectWith } from '../support/files';
+import { ROOMLER } from '../support/roomler';
+import { synthFiles } from '../support/synth';
 
 afterAll(cleanupDirs);
 const ROOT = join(__dirname, '..', '..');

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config';
 import { cronJobScheduleProblem, parseStandard } from '../../lib/config/cron';
 import { ConfigError } from '../../lib/config/load';
-import { emptyDir } from '../support/synth';
+import { emptyDir } from '../support/files';
 
 // robfig/cron v3.0.1's own parser_test.go cases (TestRange, TestField, TestParseScheduleErrors, TestParseSchedule,
 // TestStandardSpecSchedule), as ParseStandard sees them: its range tests use made-up bounds (0-7, 1-3, 3-5), so each

@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 
 import { compare, EXEMPTIONS_FILE, type LinterFinding, loadExemptions, runLinters, type Tool } from '../../hack/lib/linters/linters';
-import { allObjects, cleanupDirs, emptyDir, find, type Obj, podSpec, synthFiles } from '../support/synth';
+import { type K8sObject, podSpecOf } from '../../lib/manifest';
+import { allObjects, cleanupDirs, emptyDir, find } from '../support/files';
+import { synthFiles } from '../support/synth';
 
 afterAll(cleanupDirs);
 const ROOT = join(__dirname, '..', '..');
@@ -58,13 +60,13 @@ describe('kube-score and Checkov on the default output', () => {
   it('the defects issue 19 fixed come back as new findings: identical probes, a Secret in env vars', () => {
     const files = synthFiles();
     const objects = allObjects(new Map([['r', files.get('roomler.k8s.yaml')!]]));
-    const app = podSpec(find(objects, 'Deployment', 'roomler')).containers[0];
+    const app = podSpecOf(find(objects, 'Deployment', 'roomler'))!.containers[0];
     app.readinessProbe = { ...app.livenessProbe, periodSeconds: 10 };
-    podSpec(find(objects, 'StatefulSet', 'mongodb')).containers[0].env.push({
+    podSpecOf(find(objects, 'StatefulSet', 'mongodb'))!.containers[0].env.push({
       name: 'MONGO_INITDB_ROOT_PASSWORD',
       valueFrom: { secretKeyRef: { name: 'mongodb-secret', key: 'MONGO_INITDB_ROOT_PASSWORD' } },
     });
-    const broken = lint(new Map([['roomler.k8s.yaml', objects.map((o: Obj) => stringify(o, { version: '1.1' })).join('---\n')]]));
+    const broken = lint(new Map([['roomler.k8s.yaml', objects.map((o: K8sObject) => stringify(o, { version: '1.1' })).join('---\n')]]));
     const { unexempted } = compare(broken, loadExemptions(EXEMPTIONS_FILE));
     expect(unexempted.map((f) => `${f.tool} ${f.check} ${f.object}`).sort()).toEqual([
       'checkov CKV_K8S_35 StatefulSet/roomler/mongodb',

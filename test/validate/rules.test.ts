@@ -1,23 +1,25 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 
+import { type K8sObject } from '../../lib/manifest';
 import { type Finding, validateReport } from '../../lib/validate';
 import { cronProblem } from '../../lib/validate/api-rules';
 import { POLICY_CHECKS } from '../../lib/validate/policy';
-import { allObjects, cleanupDirs, type Obj, synthFiles } from '../support/synth';
+import { allObjects, cleanupDirs } from '../support/files';
+import { synthFiles } from '../support/synth';
 
 afterAll(cleanupDirs);
 
 // The corpus: each case breaks the real default output in one way and names the finding it must produce.
 const base = allObjects(synthFiles());
-const clone = (): Obj[] => structuredClone(base);
-const get = (objs: Obj[], kind: string, name: string) => objs.find((o) => o.kind === kind && o.metadata.name === name)!;
-const tpl = (o: Obj) => (o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template : o.spec.template);
-const janusPod = (objs: Obj[]) => structuredClone(get(objs, 'Deployment', 'janus'));
+const clone = (): K8sObject[] => structuredClone(base);
+const get = (objs: K8sObject[], kind: string, name: string) => objs.find((o) => o.kind === kind && o.metadata.name === name)!;
+const tpl = (o: K8sObject) => (o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template : o.spec.template);
+const janusPod = (objs: K8sObject[]) => structuredClone(get(objs, 'Deployment', 'janus'));
 
 interface Case {
   readonly name: string;
-  readonly mutate: (objs: Obj[]) => void;
+  readonly mutate: (objs: K8sObject[]) => void;
   readonly expect: { severity?: Finding['severity']; rule: string; object: string; path?: string; message: RegExp };
 }
 
@@ -502,7 +504,7 @@ const CASES: Case[] = [
   },
 ];
 
-const reportOf = (objs: Obj[]) =>
+const reportOf = (objs: K8sObject[]) =>
   validateReport(new Map([['roomler.k8s.yaml', objs.map((o) => stringify(o, { version: '1.1' })).join('---\n')]]));
 
 describe('validation of the default output', () => {

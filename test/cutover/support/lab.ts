@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 import { NginxControl } from '../../../hack/lib/cutover/nginx';
 import { freePort } from '../../../hack/lib/process/ports';
 import { loadConfig } from '../../../lib/config';
-import { ROOMLER } from '../../support/cli';
+import { ROOMLER } from '../../support/roomler';
 import type { BackendSpec } from './backends';
 import type { LoadStats } from './load';
 

@@ -206,6 +206,7 @@ export const CROSSPLANE_DIVERGENCES: readonly {
   {
     name: 'other Unicode whitespace',
     test: (raw) =>
+      // eslint-disable-next-line no-control-regex -- the separators U+001C..U+001F are the point
       /[\f\v\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/.test(Buffer.from(raw, 'latin1').toString('utf8')),
   },
   // crossplane opens files with universal newlines: CR LF inside a string becomes LF, a lone CR a line break.

@@ -8,9 +8,10 @@ import { createInterface } from 'node:readline';
 import { type Backends, freeNodePort, Lab, LOCATIONS, OLD_HOSTS, ROUTES, startBackends } from '../../cutover/support/lab';
 import { freePort } from '../../rsync/sshd';
 import { crontabSpool } from '../../rsync/world';
-import { ROOMLER, ROOT } from '../../support/cli';
+import { emptyDir } from '../../support/files';
 import { ferretdbBin, mongoPath, seedRoomler, type Server, startServer } from '../../support/mongo';
-import { emptyDir, synthIn } from '../../support/synth';
+import { ROOMLER, ROOT } from '../../support/roomler';
+import { synthIn } from '../../support/synth';
 
 // The migration day's world, as the rehearsal and the switch tests need it: a real nginx with a production-shaped config
 // for both domains (test/cutover/support/lab.ts), the old stack's "containers" as local processes (the old app writing
