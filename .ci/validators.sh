@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Independent validators over dist/ (issue 3): their verdicts must agree with `npm run validate`.
+# Independent validators over dist/: their verdicts must agree with `npm run validate`.
 #  - kubeconform (pinned), -strict, against schemas generated offline from the vendored 1.28 definitions.
 #  - kube-linter: NOT installable here. The Go module proxy answers 403 Forbidden for every path of it
 #    (golang.stackrox.io/kube-linter and github.com/stackrox/kube-linter, any version), so our policy rules,
 #    which use kube-linter's check names and exemption annotations, remain the gate.
-#  - kube-score v1.20.0 and Checkov 3.3.30 (issue 19), built once into the cache by hack/toolchain/: every finding
+#  - kube-score v1.20.0 and Checkov 3.3.30, built once into the cache by hack/toolchain/: every finding
 #    must be listed with its reason in .ci/linter-exemptions.yaml, and every listed one must still be found.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds FerretDB once into the cache (see cache.sh) and prints the path of the binary: the MongoDB wire-protocol
 # server the MongoDB tests run the real mongodump, mongorestore and mongosh against (SQLite backend, no PostgreSQL).
-# From the Go module proxy, with two fixes measured in ../shared/tools/mongo-tools/README.md:
+# From the Go module proxy, with two fixes (docs/mongodb.md, the test toolchain):
 #  - the module zip lacks build/version/version.txt, and a binary built without it panics at start: the module is
 #    copied out of the module cache and the file written;
 #  - FerretDB rejects the `ns` index option that mongorestore sends with every index (real MongoDB ignores it): the

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { useBackends } from './support/hooks';
 import { freePort, Lab, type LabOptions, withLab } from './support/lab';
 
-// Every backend address on the old hosts must be accounted for (issue 15). The lab's config mirrors production
+// Every backend address on the old hosts must be accounted for. The lab's config mirrors production
 // (`/` -> janus_r's port the Janus image does not serve, the admin locations, an upstream block, a `set` value) and
 // adds two more: a third old container, legacy_static, which stays on purpose (kept), and a Janus stats location
 // nobody listed (unaccounted). Real nginx in its own mount namespace, where only it can resolve the old names.

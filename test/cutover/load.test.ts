@@ -29,7 +29,7 @@ describe('npm run cutover -- apply under load (real nginx, loopback)', () => {
       // Held through the reload, answered afterwards by the old backend through the old worker.
       backends().release();
       for (const r of await Promise.all(slow)) expect(r).toEqual({ status: 200, backend: 'old:app' });
-      // Open WebSockets stay connected, still on the old backends (FIELD-NOTES: Janus sessions are stateful).
+      // Open WebSockets stay connected, still on the old backends (Janus sessions are stateful: docs/reference-topology.md).
       expect(calls.every((c) => c.open)).toBe(true);
       expect(await calls[0].say('after')).toBe('old:janus-root:after');
       expect(await calls[1].say('after')).toBe('old:janus-ws:after');

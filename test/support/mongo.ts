@@ -102,7 +102,7 @@ export async function stopServers(): Promise<void> {
  * mongosh start costs ~1 CPU-second, and the suite starts the code under test's own by the hundred).
  */
 export async function withDb<T>(server: Pick<Server, 'uri'>, fn: (d: Db) => Promise<T>, database = 'roomlerdb'): Promise<T> {
-  const client = new MongoClient(server.uri, { serverSelectionTimeoutMS: 20_000 });
+  const client = new MongoClient(server.uri, { serverSelectionTimeoutMS: 20_000, socketTimeoutMS: 60_000 });
   try {
     return await fn(client.db(database));
   } finally {

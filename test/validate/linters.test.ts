@@ -57,7 +57,7 @@ describe('kube-score and Checkov on the default output', () => {
     expect(() => loadExemptions(file)).toThrow(/reason.*must say why/);
   });
 
-  it('the defects issue 19 fixed come back as new findings: identical probes, a Secret in env vars', () => {
+  it('the defects the linters once found come back as new findings: identical probes, a Secret in env vars', () => {
     const files = synthFiles();
     const objects = allObjects(new Map([['r', files.get('roomler.k8s.yaml')!]]));
     const app = podSpecOf(find(objects, 'Deployment', 'roomler'))!.containers[0];

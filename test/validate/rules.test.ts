@@ -305,7 +305,7 @@ const CASES: Case[] = [
     },
   },
   {
-    name: 'the same probe handler behind different thresholds (the app before issue 19)',
+    name: 'the same probe handler behind different thresholds (the app before its probes were split)',
     mutate: (o) => {
       const c = tpl(get(o, 'Deployment', 'roomler')).spec.containers[0];
       c.readinessProbe = { ...c.readinessProbe, httpGet: undefined, tcpSocket: structuredClone(c.livenessProbe.tcpSocket) };
@@ -538,7 +538,7 @@ describe('the broken-manifest corpus', () => {
       'non-isolated-pod',
     ])
       expect(rules).toContain(r);
-    // What the independent linters found that our policy missed (issue 19): each check has a case.
+    // What the independent linters found that our policy missed: each check has a case.
     const issue19 = [
       'identical-probes',
       'run-as-non-root',
