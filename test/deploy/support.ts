@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -7,7 +6,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 
 import { type K8sObject } from '../../lib/manifest';
 import type { TestCluster } from '../support/cluster';
-import { emptyDir, projectWith } from '../support/files';
+import { projectWith, selfSignedCert } from '../support/files';
 import { roomler, type Running, startRoomler } from '../support/roomler';
 import { synthIn } from '../support/synth';
 
@@ -52,28 +51,7 @@ export async function createSecrets(cluster: TestCluster, dir: string, o: { tls?
   const s = roomler(['secrets', 'apply', '--yes'], { project: dir, env: cluster.env });
   expect(s.code, s.stderr).toBe(0);
   if (o.tls === false) return;
-  const pem = emptyDir();
-  expect(
-    spawnSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        join(pem, 'k'),
-        '-out',
-        join(pem, 'c'),
-        '-subj',
-        '/CN=turn.roomler.live',
-        '-days',
-        '2',
-      ],
-      { stdio: 'ignore' },
-    ).status,
-  ).toBe(0);
+  const pem = selfSignedCert('turn.roomler.live');
   const made = await cluster.kubectl([
     '-n',
     'coturn',
@@ -81,8 +59,8 @@ export async function createSecrets(cluster: TestCluster, dir: string, o: { tls?
     'secret',
     'tls',
     'coturn-tls',
-    `--cert=${join(pem, 'c')}`,
-    `--key=${join(pem, 'k')}`,
+    `--cert=${pem.cert}`,
+    `--key=${pem.key}`,
     '--dry-run=client',
     '-o',
     'yaml',

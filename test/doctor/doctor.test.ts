@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,8 +12,9 @@ import { badCredentialsKubeconfig } from '../../hack/lib/lab/cluster';
 import { LAB_ANNOTATIONS } from '../../hack/lib/lab/stages';
 import { turnPassword } from '../../lib/turn';
 import { freeNodePort } from '../cutover/support/lab';
-import { freePort, startSshd } from '../rsync/sshd';
+import { startSshd } from '../rsync/sshd';
 import { eventually, useCluster } from '../support/cluster';
+import { type Dns, startDnsmasq } from '../support/dnsmasq';
 import { cleanupDirs, emptyDir, projectWith } from '../support/files';
 import { ROOMLER } from '../support/roomler';
 import { synthIn } from '../support/synth';
@@ -22,37 +23,20 @@ import { synthIn } from '../support/synth';
 const NO_KUBECTL = mkdtempSync(join(tmpdir(), 'roomler-path-'));
 symlinkSync(process.execPath, join(NO_KUBECTL, 'node'));
 
-// Debian's dnsmasq on a loopback high port answers with records the test controls.
+// A DNS server whose answers the test controls (test/support/dnsmasq.ts).
 const ROOT = join(__dirname, '..', '..');
 const IP = '198.51.100.7';
-let dnsmasq: ChildProcess;
-let port: number;
+let dns: Dns;
 beforeAll(async () => {
-  port = await freePort();
-  dnsmasq = spawn(
-    '/usr/sbin/dnsmasq',
-    [
-      '--no-daemon',
-      '--conf-file=/dev/null',
-      '--no-resolv',
-      '--no-hosts',
-      '--bind-interfaces',
-      '--listen-address=127.0.0.1',
-      `--port=${port}`,
-      `--host-record=roomler.live,${IP}`, // explicit
-      `--host-record=janus.roomler.live,${IP}`, // explicit
-      `--address=/wild.example/${IP}`, // a wildcard: every name under wild.example
-      '--host-record=turn.roomler.live,203.0.113.9', // the wrong address
-    ],
-    { stdio: 'ignore' },
-  );
-  for (let n = 0; n < 50; n++) {
-    if (spawnSync('bash', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`]).status === 0) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  dns = await startDnsmasq({
+    'roomler.live': IP, // explicit
+    'janus.roomler.live': IP, // explicit
+    '/wild.example/': IP, // a wildcard: every name under wild.example
+    'turn.roomler.live': '203.0.113.9', // the wrong address
+  });
 });
 afterAll(() => {
-  dnsmasq?.kill();
+  dns?.stop();
   rmSync(NO_KUBECTL, { recursive: true, force: true });
   cleanupDirs();
 });
@@ -60,7 +44,7 @@ afterAll(() => {
 /** doctor on a "host" with no kubectl on PATH and no nginx: those parts say "skipped". */
 function doctor(yaml: string, dotenv = '', confDir = '/nonexistent/conf.d', env: NodeJS.ProcessEnv = {}, withDist = false) {
   const project = projectWith({
-    'roomler.yaml': `doctor: { publicIp: ${IP}, dnsServer: "127.0.0.1:${port}" }\ncutover: { nginx: { confDir: ${confDir}, command: [/nonexistent/nginx] } }\n${yaml}`,
+    'roomler.yaml': `doctor: { publicIp: ${IP}, dnsServer: "${dns.server}" }\ncutover: { nginx: { confDir: ${confDir}, command: [/nonexistent/nginx] } }\n${yaml}`,
     '.env': dotenv,
   });
   if (withDist) expect(synthIn(project, {}).code).toBe(0);

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -11,7 +11,7 @@ import { type GitopsState, startGitops, stopGitops } from '../../hack/lib/lab/gi
 import { loadConfig } from '../../lib/config';
 import { type K8sObject } from '../../lib/manifest';
 import { eventually, labBin, useCluster } from '../support/cluster';
-import { cleanupDirs, emptyDir } from '../support/files';
+import { cleanupDirs, emptyDir, selfSignedCert } from '../support/files';
 import { roomler, ROOT } from '../support/roomler';
 
 // The user's whole GitOps path, played with the real Argo CD v2.14.21 (repo-server and application controller) and
@@ -186,32 +186,11 @@ describe('the GitOps path with the real Argo CD and Sealed Secrets controller', 
       writeFileSync(join(dir, '.env'), ENV);
     }
     // coturn's TLS certificate, made as the docs say; and the plain projects' Secrets, before their first sync.
-    const pem = emptyDir();
-    expect(
-      spawnSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-keyout',
-          join(pem, 'k'),
-          '-out',
-          join(pem, 'c'),
-          '-subj',
-          '/CN=turn.roomler.live',
-          '-days',
-          '2',
-        ],
-        { stdio: 'ignore' },
-      ).status,
-    ).toBe(0);
+    const pem = selfSignedCert('turn.roomler.live');
     await Promise.all([
       binAsync(repo, 'secrets', 'seal', '--cert', gitops.certFile).then(() => binAsync(repo, 'synth')),
       // The three take deploy's cluster lock one after the other.
-      binAsync(repo, 'secrets', 'tls', '--cert', join(pem, 'c'), '--key', join(pem, 'k'), '--yes', '--wait-lock', '60'),
+      binAsync(repo, 'secrets', 'tls', '--cert', pem.cert, '--key', pem.key, '--yes', '--wait-lock', '60'),
       ...[plainA, plainL].map((dir) => binAsync(dir, 'synth').then(() => binAsync(dir, 'secrets', 'apply', '--yes', '--wait-lock', '60'))),
     ]);
     timings.prepareSeconds = (Date.now() - t1) / 1000;

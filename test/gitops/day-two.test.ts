@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -7,7 +6,7 @@ import { parse, parseAllDocuments } from 'yaml';
 
 import { ConfigError, configJsonSchema, loadConfig } from '../../lib/config';
 import { type K8sObject } from '../../lib/manifest';
-import { allObjects, cleanupDirs, emptyDir, find, projectWith } from '../support/files';
+import { allObjects, cleanupDirs, emptyDir, find, projectWith, selfSignedCert } from '../support/files';
 import { kubectlSpy } from '../support/kubectl-spy';
 import { roomler } from '../support/roomler';
 import { synthFiles, synthIn } from '../support/synth';
@@ -28,30 +27,7 @@ const problems = (yaml: string) => {
   }
 };
 
-function certFile(): string {
-  const dir = emptyDir();
-  const r = spawnSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-      '-subj',
-      '/CN=sealed-secret',
-      '-days',
-      '2',
-    ],
-    { stdio: 'ignore' },
-  );
-  expect(r.status).toBe(0);
-  return join(dir, 'cert.pem');
-}
+const certFile = () => selfSignedCert('sealed-secret').cert;
 const run = (project: string, ...args: string[]) => roomler(args, { env: { ROOMLER_PROJECT_DIR: project } });
 /** Two instances that fit on the lab's two nodes side by side; `extra` is added to the second one's entry. */
 const twoInstances = (first: string, second: string, extra = '') =>
@@ -135,27 +111,7 @@ describe('what is made outside Git is never adoptable', () => {
 
   it('secrets tls checks the pair before any kubectl call: a key of another certificate changes nothing', () => {
     const dir = emptyDir();
-    const pair = (n: string) =>
-      spawnSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-keyout',
-          join(dir, `${n}.key`),
-          '-out',
-          join(dir, `${n}.crt`),
-          '-subj',
-          '/CN=turn.roomler.live',
-          '-days',
-          '2',
-        ],
-        { stdio: 'ignore' },
-      ).status;
-    expect([pair('a'), pair('b')]).toEqual([0, 0]);
+    for (const name of ['a', 'b']) selfSignedCert('turn.roomler.live', { dir, name });
     const spy = kubectlSpy(undefined);
     const r = roomler(['secrets', 'tls', '--cert', join(dir, 'a.crt'), '--key', join(dir, 'b.key'), '--yes'], {
       env: { ROOMLER_PROJECT_DIR: projectWith({}), PATH: `${spy.dir}:${process.env.PATH}` },

@@ -1,12 +1,13 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { type Echo, Lab } from '../cutover/support/lab';
-import { freePort, type Sshd, startSshd } from '../rsync/sshd';
+import { type Sshd, startSshd } from '../rsync/sshd';
 import { labBin, useCluster } from '../support/cluster';
+import { type Dns, startDnsmasq } from '../support/dnsmasq';
 import { cleanupDirs, emptyDir } from '../support/files';
 import { mongoPath, stopServers, withDb } from '../support/mongo';
 import { ROOMLER, ROOT } from '../support/roomler';
@@ -21,28 +22,14 @@ import { byWindow, seconds, windows, World } from './support/world';
 
 const cluster = useCluster();
 let sshd: Sshd;
-let dnsmasq: ChildProcess;
+let dns: Dns;
 let world: World;
 
 beforeAll(async () => {
   const dir = emptyDir('roomler-rehearsal-');
   mkdirSync(join(dir, 'sshd'));
   sshd = await startSshd(join(dir, 'sshd'));
-  const dnsPort = await freePort();
-  dnsmasq = spawn(
-    '/usr/sbin/dnsmasq',
-    [
-      '--no-daemon',
-      '--conf-file=/dev/null',
-      '--no-resolv',
-      '--no-hosts',
-      '--bind-interfaces',
-      '--listen-address=127.0.0.1',
-      `--port=${dnsPort}`,
-      ...['roomler.live', 'janus.roomler.live', 'turn.roomler.live'].map((n) => `--host-record=${n},127.0.0.1`),
-    ],
-    { stdio: 'ignore' },
-  );
+  dns = await startDnsmasq({ 'roomler.live': '127.0.0.1', 'janus.roomler.live': '127.0.0.1', 'turn.roomler.live': '127.0.0.1' });
   const uploads = join(dir, 'docker-uploads');
   mkdirSync(join(uploads, 'avatars'), { recursive: true });
   for (let n = 0; n < 40; n++) writeFileSync(join(uploads, 'avatars', `user-${n}.png`), Buffer.alloc(1000 + n * 97, n));
@@ -53,13 +40,13 @@ beforeAll(async () => {
       [
         `backups: { volume: { hostPath: "${node}/data/backup" } }`,
         `ssh: { host: 127.0.0.1, port: ${sshd.port}, user: root, keyPath: "${sshd.keyPath}", knownHostsFile: "${sshd.knownHostsFile}" }`,
-        `doctor: { publicIp: 127.0.0.1, dnsServer: "127.0.0.1:${dnsPort}" }`,
+        `doctor: { publicIp: 127.0.0.1, dnsServer: "${dns.server}" }`,
       ].join('\n'),
   });
 }, 180_000);
 
 afterAll(async () => {
-  dnsmasq?.kill();
+  dns?.stop();
   await world?.stop();
   await sshd?.stop();
   await stopServers();

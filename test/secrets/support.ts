@@ -1,21 +1,11 @@
-import { spawnSync } from 'node:child_process';
 import { constants, createDecipheriv, privateDecrypt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 
-import { expect } from 'vitest';
+import { selfSignedCert } from '../support/files';
 
 /** A Sealed Secrets controller's key pair, made by openssl: the private key PEM, the certificate PEM and its file. */
 export function keyPair(dir: string) {
-  const key = join(dir, 'key.pem');
-  const cert = join(dir, 'cert.pem');
-  expect(
-    spawnSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=sealed-secret', '-days', '2'],
-      { stdio: 'ignore' },
-    ).status,
-  ).toBe(0);
+  const { cert, key } = selfSignedCert('sealed-secret', { dir });
   return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8'), certFile: cert };
 }
 

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,4 +65,19 @@ export function find(objects: K8sObject[], kind: string, name: string, namespace
   );
   if (!o) throw new Error(`no ${kind} ${name} in output`);
   return o;
+}
+
+/**
+ * A self-signed certificate and its key, made by openssl (in `dir`, or a fresh directory): `{ cert, key }` are
+ * the files (`name`.crt and `name`.key when named). RSA by default (what kubeseal and coturn get), `ec` for P-256.
+ */
+export function selfSignedCert(cn: string, o: { ec?: boolean; dir?: string; name?: string } = {}): { cert: string; key: string } {
+  const dir = o.dir ?? emptyDir('roomler-cert-');
+  const [cert, key] = o.name ? [`${o.name}.crt`, `${o.name}.key`].map((f) => join(dir, f)) : [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+  const alg = o.ec ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'] : ['-newkey', 'rsa:2048'];
+  const r = spawnSync('openssl', ['req', '-x509', ...alg, '-nodes', '-keyout', key, '-out', cert, '-subj', `/CN=${cn}`, '-days', '2'], {
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`openssl req for CN=${cn}: ${r.stderr}`);
+  return { cert, key };
 }

@@ -1,10 +1,9 @@
 import { mkdirSync, readFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 
 import { type Db, MongoClient, ObjectId } from 'mongodb';
 
-import { freePort } from '../../hack/lib/process/ports';
+import { accepts, freePort } from '../../hack/lib/process/ports';
 import { daemon, stopGroup } from '../../hack/lib/process/run';
 import { emptyDir } from './files';
 import { ROOT } from './roomler';
@@ -32,13 +31,6 @@ export interface Server {
 }
 
 const running = new Set<Server>();
-
-const accepts = (port: number) =>
-  new Promise<boolean>((res) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => (s.destroy(), res(true)));
-    s.once('error', () => res(false));
-  });
 
 /**
  * A FerretDB on a free loopback port, SQLite files in `dataDir` (default: a fresh temp dir). With `user`, the root

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 
 const listen = () =>
   new Promise<Server>((resolve, reject) => {
@@ -29,3 +29,11 @@ export async function freePorts(n: number): Promise<number[]> {
     await Promise.all(held.map(close));
   }
 }
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port` now. */
+export const accepts = (port: number) =>
+  new Promise<boolean>((res) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => (s.destroy(), res(true)));
+    s.once('error', () => res(false));
+  });

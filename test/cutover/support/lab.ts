@@ -12,6 +12,7 @@ import WebSocket from 'ws';
 import { NginxControl } from '../../../hack/lib/cutover/nginx';
 import { freePort } from '../../../hack/lib/process/ports';
 import { loadConfig } from '../../../lib/config';
+import { selfSignedCert } from '../../support/files';
 import { ROOMLER } from '../../support/roomler';
 import type { BackendSpec } from './backends';
 import type { LoadStats } from './load';
@@ -136,28 +137,7 @@ let tlsDir: string | undefined;
 function tls(): string {
   if (tlsDir) return tlsDir;
   tlsDir = mkdtempSync(join(tmpdir(), 'roomler-tls-'));
-  const r = spawnSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=janus.roomler.live',
-      '-keyout',
-      join(tlsDir, 'key.pem'),
-      '-out',
-      join(tlsDir, 'cert.pem'),
-    ],
-    { encoding: 'utf8' },
-  );
-  if (r.status !== 0) throw new Error(`openssl: ${r.stderr}`);
+  selfSignedCert('janus.roomler.live', { ec: true, dir: tlsDir });
   return tlsDir;
 }
 
