@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import { waves } from '../../hack/lib/cluster/deploy';
 import { type K8sObject } from '../../lib/manifest';
 import { applyWaves, eventually, type TestCluster, useCluster } from '../support/cluster';
-import { cleanupDirs, objectsOf, projectWith } from '../support/files';
+import { cleanupDirs, objectsOf, projectWith, TWO_INSTANCES } from '../support/files';
 import { synthIn } from '../support/synth';
 
 afterAll(cleanupDirs);
@@ -106,16 +106,7 @@ describe('dist/ of a two-instance config, applied for real', () => {
   const cluster = useCluster();
 
   it('keeps the instances apart: own namespaces, own volumes on their nodes, own NodePorts', async () => {
-    const config = [
-      'instances:',
-      '  - name: roomler',
-      '  - name: staging',
-      '    dataNode: k8s-worker2',
-      '    app: { nodePort: 31030 }',
-      '    janus: { nodePorts: { http: 31808, websocket: 31818 } }',
-      '',
-    ].join('\n');
-    await applyFresh(cluster, config);
+    await applyFresh(cluster, TWO_INSTANCES);
     const prod = await readyPods(cluster, 'roomler', 4);
     const staging = await readyPods(cluster, 'staging', 4);
     expect(nodeOf(prod, 'mongodb-0')).toBe('k8s-worker1');

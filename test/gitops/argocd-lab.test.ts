@@ -12,6 +12,7 @@ import { loadConfig } from '../../lib/config';
 import { type K8sObject } from '../../lib/manifest';
 import { eventually, labBin, useCluster } from '../support/cluster';
 import { cleanupDirs, emptyDir, selfSignedCert } from '../support/files';
+import { GIT_ENV } from '../support/git-project';
 import { roomler, ROOT } from '../support/roomler';
 
 // The user's whole GitOps path, played with the real Argo CD v2.14.21 (repo-server and application controller) and
@@ -25,14 +26,6 @@ import { roomler, ROOT } from '../support/roomler';
 // come from `secrets apply`: those must survive every automated sync with prune under both.
 
 afterAll(cleanupDirs);
-const GIT_ENV = {
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_CONFIG_GLOBAL: '/dev/null',
-  GIT_AUTHOR_NAME: 'test',
-  GIT_AUTHOR_EMAIL: 'test@example.com',
-  GIT_COMMITTER_NAME: 'test',
-  GIT_COMMITTER_EMAIL: 'test@example.com',
-};
 const ENV =
   'MONGO_ROOT_USERNAME=root\nMONGO_ROOT_PASSWORD=lab-mongo-p@ss:word\nCOTURN_AUTH_SECRET=lab-turn-secret\nSENDGRID_API_KEY=lab-sendgrid\n';
 const TRACKED = 'argocd.argoproj.io/tracking-id';

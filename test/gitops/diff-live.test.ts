@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { type K8sObject } from '../../lib/manifest';
 import { applyWaves, useCluster } from '../support/cluster';
-import { cleanupDirs, objectsOf, projectWith } from '../support/files';
+import { cleanupDirs, objectsOf, projectWith, TWO_INSTANCES } from '../support/files';
 import { roomler } from '../support/roomler';
 import { synthIn } from '../support/synth';
 
@@ -15,15 +15,6 @@ afterAll(cleanupDirs);
 // project's dist/ changed and compared with what the API server holds (kubectl diff --server-side).
 
 const REDIS = (memory: string) => `redis:\n  resources:\n    limits: { memory: ${memory} }\n`;
-const STAGING = [
-  'instances:',
-  '  - name: roomler',
-  '  - name: staging',
-  '    dataNode: k8s-worker2',
-  '    app: { nodePort: 31030 }',
-  '    janus: { nodePorts: { http: 31808, websocket: 31818 } }',
-  '',
-].join('\n');
 
 describe('bin/roomler diff --live', () => {
   const cluster = useCluster();
@@ -67,7 +58,7 @@ describe('bin/roomler diff --live', () => {
   });
 
   it('a new instance: its namespace and cluster-scoped objects dry-run, the objects inside it shown as added', () => {
-    synth(REDIS('256Mi') + STAGING);
+    synth(REDIS('256Mi') + TWO_INSTANCES);
     const r = live();
     expect(r.code, r.stderr).toBe(0);
     const staging = objectsOf(readFileSync(join(project, 'dist', 'staging.k8s.yaml'), 'utf8')).map((o: K8sObject) =>

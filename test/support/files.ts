@@ -21,6 +21,17 @@ export function cleanupDirs() {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
+/** `roomler` and `staging` side by side: staging's data on k8s-worker2, its own NodePorts. */
+export const TWO_INSTANCES = [
+  'instances:',
+  '  - name: roomler',
+  '  - name: staging',
+  '    dataNode: k8s-worker2',
+  '    app: { nodePort: 31030 }',
+  '    janus: { nodePorts: { http: 31808, websocket: 31818 } }',
+  '',
+].join('\n');
+
 /** A project directory with the given `roomler.yaml` / `.env` contents. */
 export function projectWith(files: { 'roomler.yaml'?: string; '.env'?: string; [name: string]: string | undefined }): string {
   const dir = emptyDir('roomler-project-');

@@ -10,7 +10,7 @@ import { ROOT } from './roomler';
 // included), with real history made by the test: what `bin/roomler diff` reads. Its own bin/roomler runs its own code.
 
 /** Git with no user or system configuration, so a signing key or hook of the machine never gets involved. */
-const GIT_ENV = {
+export const GIT_ENV = {
   GIT_CONFIG_NOSYSTEM: '1',
   GIT_CONFIG_GLOBAL: '/dev/null',
   GIT_AUTHOR_NAME: 'test',

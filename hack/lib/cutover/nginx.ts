@@ -120,31 +120,28 @@ export class NginxControl {
       // Nothing listens on this loopback address: every DNS query is refused at once.
       writeFileSync(join(dir, 'resolv.conf'), 'nameserver 127.255.255.254\noptions timeout:1 attempts:1\n');
       const script = 'mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/resolv.conf || exit 111; shift 2; exec "$@"';
-      const r = await this.run(
-        [
-          'unshare',
-          '--mount',
-          '--propagation',
-          'private',
-          '--',
-          'sh',
-          '-c',
-          script,
-          'sh',
-          join(dir, 'hosts'),
-          join(dir, 'resolv.conf'),
-          ...this.c.command,
-          '-t',
-        ],
-        60_000,
-      );
-      const output = `${r.stderr}${r.stdout}`.trim();
-      if (r.exitCode === 111 || r.spawnError || /^unshare: /m.test(output))
-        return { skipped: (output.split('\n').pop() || r.spawnError) ?? 'unshare failed' };
-      return { ok: r.exitCode === 0, output };
+      return await this.testInMountNamespace(script, [join(dir, 'hosts'), join(dir, 'resolv.conf')]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * `nginx -t` in a private mount namespace, after `script` (sh -c, given `args` then the nginx command) bind-mounts
+   * what it must; exit 111 from the script, or no unshare, means it could not run there: `skipped` says why.
+   */
+  private async testInMountNamespace(
+    script: string,
+    args: readonly string[],
+  ): Promise<{ ok: boolean; output: string } | { skipped: string }> {
+    const r = await this.run(
+      ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', ...args, ...this.c.command, '-t'],
+      60_000,
+    );
+    const output = `${r.stderr}${r.stdout}`.trim();
+    if (r.exitCode === 111 || r.spawnError || /^unshare: /m.test(output))
+      return { skipped: (output.split('\n').pop() || r.spawnError) ?? 'unshare failed' };
+    return { ok: r.exitCode === 0, output };
   }
 
   /**
@@ -162,14 +159,7 @@ export class NginxControl {
         staged.push([tmp, real]);
       }
       const script = 'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 111; shift 2; done; shift; exec "$@"';
-      const r = await this.run(
-        ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', ...staged.flat(), '--', ...this.c.command, '-t'],
-        60_000,
-      );
-      const output = `${r.stderr}${r.stdout}`.trim();
-      if (r.exitCode === 111 || r.spawnError || /^unshare: /m.test(output))
-        return { skipped: (output.split('\n').pop() || r.spawnError) ?? 'unshare failed' };
-      return { ok: r.exitCode === 0, output };
+      return await this.testInMountNamespace(script, [...staged.flat(), '--']);
     } finally {
       for (const [tmp] of staged) rmSync(tmp, { force: true });
     }
