@@ -4,6 +4,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { run } from '../../hack/lib/process/run';
 import { type Echo, Lab } from '../cutover/support/lab';
 import { type Sshd, startSshd } from '../rsync/sshd';
 import { labBin, useCluster } from '../support/cluster';
@@ -57,9 +58,12 @@ afterAll(async () => {
 const runDay = (onLine: (line: string) => void) =>
   world.migrate(['run', '--yes'], onLine, { ...cluster.env, SHIM_REAL_KUBECTL: join(labBin(), 'kubectl') });
 
-/** The job of the first backup, as the kubelet would run it (kwok runs none): the real script against mongodb-0. */
-function runBackupJob() {
-  const r = spawnSync('bash', [join(ROOT, 'lib', 'scripts', 'mongodb-backup.sh')], {
+/**
+ * The job of the first backup, as the kubelet would run it (kwok runs none): the real script against mongodb-0. Not
+ * spawnSync: the test's own traffic runs in this process, and a blocked event loop would time its requests out.
+ */
+async function runBackupJob(): Promise<void> {
+  const r = await run('bash', [join(ROOT, 'lib', 'scripts', 'mongodb-backup.sh')], {
     env: {
       ...process.env,
       PATH: mongoPath(),
@@ -72,9 +76,9 @@ function runBackupJob() {
       SCRIPTS_DIR: join(ROOT, 'lib', 'scripts'),
       KEEP: '7',
     },
-    encoding: 'utf8',
+    timeoutMs: 120_000,
   });
-  if (r.status !== 0) throw new Error(`the backup job's script failed: ${r.stdout}${r.stderr}`);
+  if (r.exitCode !== 0) throw new Error(`the backup job's script failed: ${r.stdout}${r.stderr}`);
 }
 
 describe('the migration day, rehearsed end to end (bin/roomler migrate run)', () => {
@@ -134,14 +138,20 @@ describe('the migration day, rehearsed end to end (bin/roomler migrate run)', ()
     // Run 3 resumes at the switch and completes the day; drain waits for the calls, which end one by one; the first
     // backup job runs.
     let closing = false;
+    let backupJob: Promise<void> | undefined;
     const third = runDay((line) => {
       if (!closing && /established connections from nginx: .*janus_r [1-9]/.test(line)) {
         closing = true;
         setTimeout(() => calls.forEach((c) => c.close()), 500);
       }
-      if (/waiting for job roomler\/mongodb-backup-first-/.test(line)) runBackupJob();
+      if (/waiting for job roomler\/mongodb-backup-first-/.test(line)) {
+        // Awaited after the day; handled now so a failure is reported there, not as an unhandled rejection.
+        backupJob ??= runBackupJob();
+        backupJob.catch(() => undefined);
+      }
     });
     const r3 = await third.done;
+    await backupJob;
     clearInterval(callCheck);
     await load.stop();
     expect(r3.code, r3.out).toBe(0);

@@ -1,9 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { run } from '../../hack/lib/process/run';
 import { Lab } from '../cutover/support/lab';
 import { cleanupDirs } from '../support/files';
 import { stopServers, withDb } from '../support/mongo';
@@ -42,7 +42,11 @@ afterAll(async () => {
 });
 
 const state = () => JSON.parse(readFileSync(join(world.dir, 'backups', 'migration', 'state.json'), 'utf8'));
-const status = () => spawnSync(ROOMLER, ['migrate', 'status'], { env: world.env(), encoding: 'utf8' });
+/** `migrate status`, without blocking this process: the test's traffic runs here, and must not time out meanwhile. */
+const status = async () => {
+  const r = await run(ROOMLER, ['migrate', 'status'], { env: world.env(), timeoutMs: 60_000 });
+  return { status: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+};
 const storedIds = async (uri: string) =>
   new Set(
     await withDb({ uri }, async (d) =>
@@ -68,7 +72,7 @@ describe('the switch survives a kill -9 inside its window, and going back copies
     expect(world.running('r00mler2')).toBe('false');
     expect((await world.request('roomler.live', '/')).status).toBe(503);
 
-    const s = status();
+    const s = await status();
     expect(s.status, s.stderr).toBe(0);
     expect(s.stdout.split('\n')[0]).toMatch(
       /^THE SWITCH WAS INTERRUPTED: its write-free window opened at \S+ \(\d+\.\d s ago\); the old app r00mler2 has been stopped since \S+ \(\d+\.\d s ago\), so nothing takes writes; roomler\.live answers 503 with Retry-After \(the maintenance answer\)\. bin\/roomler migrate run resumes the switch at once, without asking\.$/,
@@ -125,6 +129,6 @@ describe('the switch survives a kill -9 inside its window, and going back copies
     expect(inside.filter((o) => !/^503 Retry-After \d+$/.test(o.got ?? '')).map((o) => `${o.what}: ${o.got}`)).toEqual([]);
     // The day resumes at the switch.
     expect(state().steps.switch.outcome).toMatch(/^gone back at \S+: copied back /);
-    expect(status().stdout).toMatch(/^ 7\. switch +failed +.* gone back at \S+: copied back [1-9]\d* document\(s\) added/m);
+    expect((await status()).stdout).toMatch(/^ 7\. switch +failed +.* gone back at \S+: copied back [1-9]\d* document\(s\) added/m);
   }, 180_000);
 });
