@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { ARCHIVE_FLAGS } from '../hack/lib/backups/rsync';
-import { type Sshd, startSshd } from '../test/rsync/sshd';
+import { type Sshd, startSshd } from '../test/support/sshd';
 import type { Row } from './run';
 
 // The rsync tooling against plain rsync on the same tree, over a real sshd on loopback, side by side in one run:

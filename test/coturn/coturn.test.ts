@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { buildSecrets } from '../../hack/lib/cluster/secrets';
+import { freePort } from '../../hack/lib/process/ports';
 import { loadConfig } from '../../lib/config';
 import { type K8sObject } from '../../lib/manifest';
 import { turnPassword } from '../../lib/turn';
-import { freePort } from '../rsync/sshd';
 import { allObjects, cleanupDirs, emptyDir, find, projectWith } from '../support/files';
 import { synthFiles } from '../support/synth';
 

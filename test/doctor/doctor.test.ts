@@ -12,11 +12,11 @@ import { badCredentialsKubeconfig } from '../../hack/lib/lab/cluster';
 import { LAB_ANNOTATIONS } from '../../hack/lib/lab/stages';
 import { turnPassword } from '../../lib/turn';
 import { freeNodePort } from '../cutover/support/lab';
-import { startSshd } from '../rsync/sshd';
 import { eventually, useCluster } from '../support/cluster';
 import { type Dns, startDnsmasq } from '../support/dnsmasq';
 import { cleanupDirs, emptyDir, projectWith } from '../support/files';
 import { ROOMLER } from '../support/roomler';
+import { startSshd } from '../support/sshd';
 import { synthIn } from '../support/synth';
 
 /** A PATH with node and nothing else (machines like this one have a kubectl next to node in /usr/bin). */

@@ -6,12 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { run } from '../../hack/lib/process/run';
 import { type Echo, Lab } from '../cutover/support/lab';
-import { type Sshd, startSshd } from '../rsync/sshd';
 import { labBin, useCluster } from '../support/cluster';
 import { type Dns, startDnsmasq } from '../support/dnsmasq';
 import { cleanupDirs, emptyDir } from '../support/files';
 import { mongoPath, stopServers, withDb } from '../support/mongo';
 import { ROOMLER, ROOT } from '../support/roomler';
+import { type Sshd, startSshd } from '../support/sshd';
 import { synthIn } from '../support/synth';
 import { byWindow, seconds, windows, World } from './support/world';
 

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { cleanupDirs, emptyDir } from '../support/files';
-import { type Sshd, startSshd } from './sshd';
+import { type Sshd, startSshd } from '../support/sshd';
 import { cli, makeTree, mongoArchive, snapshotsOf, stamp, WITHOUT_DAC_OVERRIDE, world as worldOf } from './world';
 
 // Issue 18: a realistic, hostile uploads tree and injected faults, against real rsync and a real sshd. The node's

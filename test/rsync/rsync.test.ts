@@ -16,9 +16,10 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { freePort } from '../../hack/lib/process/ports';
 import { cleanupDirs, emptyDir } from '../support/files';
 import { startRoomler } from '../support/roomler';
-import { freePort, type Sshd, startSshd } from './sshd';
+import { type Sshd, startSshd } from '../support/sshd';
 import {
   cli as cliIn,
   crontabSpool,

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 
 import { emptyDir } from '../support/files';
 import { roomler, type RoomlerOptions, type RoomlerResult } from '../support/roomler';
-import type { Sshd } from './sshd';
+import type { Sshd } from '../support/sshd';
 
 // The pieces every rsync test shares: a "world" (Docker host source, the node's directories, the backup host's
 // base path, a project with its roomler.yaml), and `bin/roomler` run in it.

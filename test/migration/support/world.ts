@@ -5,8 +5,8 @@ import https from 'node:https';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
+import { freePort } from '../../../hack/lib/process/ports';
 import { type Backends, freeNodePort, Lab, LOCATIONS, OLD_HOSTS, ROUTES, startBackends } from '../../cutover/support/lab';
-import { freePort } from '../../rsync/sshd';
 import { crontabSpool } from '../../rsync/world';
 import { emptyDir } from '../../support/files';
 import { ferretdbBin, mongoPath, seedRoomler, type Server, startServer } from '../../support/mongo';

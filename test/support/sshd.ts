@@ -4,8 +4,6 @@ import { join } from 'node:path';
 
 import { freePort } from '../../hack/lib/process/ports';
 
-export { freePort };
-
 export interface Sshd {
   readonly port: number;
   readonly keyPath: string;
