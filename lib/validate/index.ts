@@ -41,6 +41,15 @@ let validator: SchemaValidator | undefined;
 /** One validator per process: loading the definitions is the expensive part. */
 export const schemaValidator = () => (validator ??= new SchemaValidator());
 
+const yamlError = (file: string, index: number, message: string): Finding => ({
+  severity: 'error',
+  rule: 'yaml',
+  object: `document ${index}`,
+  file,
+  path: '',
+  message,
+});
+
 export function parseFiles(files: ReadonlyMap<string, string>): { objects: ParsedObject[]; findings: Finding[] } {
   const objects: ParsedObject[] = [];
   const findings: Finding[] = [];
@@ -48,27 +57,13 @@ export function parseFiles(files: ReadonlyMap<string, string>): { objects: Parse
     // YAML 1.1, as kubectl reads it: `no`, `on` and `yes` are booleans there.
     parseAllDocuments(text, { version: '1.1' }).forEach((doc, index) => {
       if ('errors' in doc && doc.errors.length) {
-        findings.push({
-          severity: 'error',
-          rule: 'yaml',
-          object: `document ${index}`,
-          file,
-          path: '',
-          message: doc.errors[0].message.split('\n')[0],
-        });
+        findings.push(yamlError(file, index, doc.errors[0].message.split('\n')[0]));
         return;
       }
       const object = doc.toJS();
       if (object === null || object === undefined) return;
       if (typeof object !== 'object' || Array.isArray(object)) {
-        findings.push({
-          severity: 'error',
-          rule: 'yaml',
-          object: `document ${index}`,
-          file,
-          path: '',
-          message: 'a manifest must be a mapping',
-        });
+        findings.push(yamlError(file, index, 'a manifest must be a mapping'));
         return;
       }
       objects.push({ file, index, object });

@@ -50,6 +50,9 @@ const mainConfig = (repoURL: string, withStaging: boolean, restoreTest: boolean)
     '',
   ].join('\n');
 /** A second project beside it whose Secrets come from `secrets apply`, on its own ports (Janus binds host ports). */
+/** The single-instance projects: under annotation tracking (its own Application name) and under label tracking. */
+const PLAIN_A = { name: 'plain-a', namespace: 'plain-a', node: 'k8s-worker1', port: 2, argocd: 'argocd', app: 'plain-gitops' };
+const PLAIN_L = { name: 'roomler', namespace: 'plain-l', node: 'k8s-worker2', port: 3, argocd: 'argocd-label' };
 const plainConfig = (
   repoURL: string,
   o: { name: string; namespace: string; node: string; port: number; argocd: string; app?: string; env?: string },
@@ -158,21 +161,8 @@ describe('the GitOps path with the real Argo CD and Sealed Secrets controller', 
     writeFileSync(join(repo, 'roomler.yaml'), mainConfig(gitops.repoURL, true, true));
     writeFileSync(join(repo, '.env'), ENV);
     for (const [dir, cfg] of [
-      [
-        plainA,
-        plainConfig(gitops.repoURL, {
-          name: 'plain-a',
-          namespace: 'plain-a',
-          node: 'k8s-worker1',
-          port: 2,
-          argocd: 'argocd',
-          app: 'plain-gitops',
-        }),
-      ],
-      [
-        plainL,
-        plainConfig(gitops.repoURL, { name: 'roomler', namespace: 'plain-l', node: 'k8s-worker2', port: 3, argocd: 'argocd-label' }),
-      ],
+      [plainA, plainConfig(gitops.repoURL, PLAIN_A)],
+      [plainL, plainConfig(gitops.repoURL, PLAIN_L)],
     ]) {
       mkdirSync(dir, { recursive: true });
       writeFileSync(join(dir, 'roomler.yaml'), cfg);
@@ -301,29 +291,8 @@ describe('the GitOps path with the real Argo CD and Sealed Secrets controller', 
       /0 file\(s\) written, 3 unchanged, 2 removed/,
     );
     // The plain projects change too, so both Argo CDs run an automated sync with prune while their Secrets exist.
-    writeFileSync(
-      join(plainA, 'roomler.yaml'),
-      plainConfig(gitops.repoURL, {
-        name: 'plain-a',
-        namespace: 'plain-a',
-        node: 'k8s-worker1',
-        port: 2,
-        argocd: 'argocd',
-        app: 'plain-gitops',
-        env: 'two',
-      }),
-    );
-    writeFileSync(
-      join(plainL, 'roomler.yaml'),
-      plainConfig(gitops.repoURL, {
-        name: 'roomler',
-        namespace: 'plain-l',
-        node: 'k8s-worker2',
-        port: 3,
-        argocd: 'argocd-label',
-        env: 'two',
-      }),
-    );
+    writeFileSync(join(plainA, 'roomler.yaml'), plainConfig(gitops.repoURL, { ...PLAIN_A, env: 'two' }));
+    writeFileSync(join(plainL, 'roomler.yaml'), plainConfig(gitops.repoURL, { ...PLAIN_L, env: 'two' }));
     await Promise.all([repo, plainA, plainL].map((dir) => binAsync(dir, 'synth')));
     git('add', '-A');
     git('commit', '-q', '-m', 'drop staging and the restore test');
