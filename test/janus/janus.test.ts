@@ -1,11 +1,10 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { freePorts } from '../../hack/lib/process/ports';
+import { accepts, freePorts } from '../../hack/lib/process/ports';
 import { type K8sObject, podSpecOf } from '../../lib/manifest';
 import { allObjects, cleanupDirs, emptyDir, find, projectWith } from '../support/files';
 import { synthFiles } from '../support/synth';
@@ -103,13 +102,6 @@ async function serveJanus(conf: string, dir: string, httpPort: number, attempt =
   return text;
 }
 
-const tcpOpen = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-  });
-
 const admin = async (port: number, secret: string) =>
   (
     await fetch(`http://127.0.0.1:${port}/admin`, {
@@ -125,9 +117,9 @@ describe("Debian's Janus with the generated transport configs (real Janus on loo
     const info = await fetch(`http://127.0.0.1:${ports.http}/janus/info`);
     expect(info.status, log()).toBe(200);
     expect(((await info.json()) as K8sObject).janus).toBe('server_info');
-    expect(await tcpOpen(ports.websocket)).toBe(true);
-    expect(await tcpOpen(ports.adminHttp)).toBe(false);
-    expect(await tcpOpen(ports.adminWebsocket)).toBe(false);
+    expect(await accepts(ports.websocket)).toBe(true);
+    expect(await accepts(ports.adminHttp)).toBe(false);
+    expect(await accepts(ports.adminWebsocket)).toBe(false);
   });
 
   it('when enabled, answers the admin API only with the secret from the Secret, not the sample default', async () => {
@@ -136,8 +128,8 @@ describe("Debian's Janus with the generated transport configs (real Janus on loo
     );
     const secret = `admin-${process.pid}-Secret.value`;
     const { ports, log } = await startJanus(config, deployment, `${secret}\n`);
-    expect(await tcpOpen(ports.adminHttp), log()).toBe(true);
-    expect(await tcpOpen(ports.adminWebsocket)).toBe(true);
+    expect(await accepts(ports.adminHttp), log()).toBe(true);
+    expect(await accepts(ports.adminWebsocket)).toBe(true);
     expect(await admin(ports.adminHttp, secret)).toMatchObject({ janus: 'success', sessions: [] });
     for (const wrong of ['janusoverlord', 'not-the-secret'])
       expect(await admin(ports.adminHttp, wrong)).toMatchObject({ janus: 'error', error: { code: 403 } });

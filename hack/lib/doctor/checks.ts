@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { promises as dns } from 'node:dns';
 import { existsSync } from 'node:fs';
-import { Socket } from 'node:net';
 
 import { type InstanceConfig, type LoadedConfig, MONGODB_CREDENTIALS, TURN_EXPIRY_MAX, turnUsername } from '../../../lib/config';
 import { coturnIssues } from '../../../lib/config/coturn-checks';
@@ -15,6 +14,7 @@ import { readDist } from '../cluster/dist';
 import { clusterTargets, ClusterUnavailable, Kubectl } from '../cluster/kubectl';
 import { NginxControl } from '../cutover/nginx';
 import { inventory, readTree, resolveRoutes, routeStatus } from '../cutover/plan';
+import { accepts } from '../process/ports';
 import { run } from '../process/run';
 import { checkDirs, hostDirs } from '../runbook/node';
 
@@ -187,16 +187,6 @@ export function probeChecks(cfg: LoadedConfig): Line[] {
   });
 }
 
-const tcpOpen = (host: string, port: number) =>
-  new Promise<boolean>((res) => {
-    const s = new Socket();
-    s.setTimeout(2000);
-    s.once('connect', () => (s.destroy(), res(true)));
-    s.once('timeout', () => (s.destroy(), res(false)));
-    s.once('error', () => res(false));
-    s.connect(port, host);
-  });
-
 /** Pods, NodePorts from this host, and MongoDB's version after the migration, when the cluster answers. */
 export async function clusterChecks(cfg: LoadedConfig, kubectl: Kubectl, override?: string): Promise<Line[]> {
   try {
@@ -229,7 +219,7 @@ export async function clusterChecks(cfg: LoadedConfig, kubectl: Kubectl, overrid
       number,
     ][]) {
       out.push(
-        (await tcpOpen(i.nodeAddress, port))
+        (await accepts(port, i.nodeAddress))
           ? line('ok', `nodeport ${name}`, `${i.nodeAddress}:${port} answers`)
           : line('fail', `nodeport ${name}`, `${i.nodeAddress}:${port} does not answer from this host`),
       );

@@ -30,10 +30,12 @@ export async function freePorts(n: number): Promise<number[]> {
   }
 }
 
-/** Whether something accepts TCP connections on 127.0.0.1:`port` now. */
-export const accepts = (port: number) =>
+/** Whether something accepts TCP connections on `host`:`port` now (no answer within `timeoutMs` counts as no). */
+export const accepts = (port: number, host = '127.0.0.1', timeoutMs = 2000) =>
   new Promise<boolean>((res) => {
-    const s = connect(port, '127.0.0.1');
+    const s = connect(port, host);
+    s.setTimeout(timeoutMs);
     s.once('connect', () => (s.destroy(), res(true)));
+    s.once('timeout', () => (s.destroy(), res(false)));
     s.once('error', () => res(false));
   });
