@@ -45,9 +45,6 @@ export function janusWebsocketsTransport(j: Janus): string {
   );
 }
 
-/** @deprecated The Secret keys live in lib/config/names.ts; import them from `lib/config`. */
-export { JANUS_ADMIN_SECRET_KEY } from '../config';
-
 /**
  * Run by the init container as `sh -c SCRIPT janus-config <image's janus.jcfg> <secret file> <output>`: copies the
  * image's janus.jcfg with `admin_secret` set in its `general` section, from a file (never an argument). It fails,

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 
-import { HOST_UDP_PORTS_ANNOTATION, type InstanceConfig, JANUS_API_PORTS, JANUS_PORTS, NAMES } from '../config';
+import { HOST_UDP_PORTS_ANNOTATION, type InstanceConfig, JANUS_ADMIN_SECRET_KEY, JANUS_API_PORTS, JANUS_PORTS, NAMES } from '../config';
 import {
   containerDefaults,
   exec,
@@ -17,7 +17,7 @@ import {
   scratch,
   tcp,
 } from './container';
-import { JANUS_ADMIN_SECRET_KEY, JANUS_ADMIN_SECRET_SCRIPT, janusHttpTransport, janusWebsocketsTransport } from './janus-conf';
+import { JANUS_ADMIN_SECRET_SCRIPT, janusHttpTransport, janusWebsocketsTransport } from './janus-conf';
 import {
   CONFIG_HASH_ANNOTATION,
   exemptions,
@@ -27,9 +27,6 @@ import {
   recommendedLabels,
   selectorLabels,
 } from './metadata';
-
-/** @deprecated The Janus port tables live in lib/config/names.ts; import them from `lib/config`. */
-export { JANUS_ADMIN_PORTS, JANUS_API_PORTS } from '../config';
 
 export type JanusGatewayProps = InstanceScope;
 
