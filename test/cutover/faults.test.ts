@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { describe, expect, it } from 'vitest';
 
@@ -216,18 +217,23 @@ describe('npm run cutover -- apply: faults leave nginx on the old config, files 
           });
           let stderr = '';
           npm.stderr.on('data', (d) => (stderr += d));
+          const closed = new Promise<number | null>((r) => npm.on('close', (c, sig) => r(c ?? (sig === 'SIGTERM' ? 143 : null))));
           await backends().heldBy('new:app-hold', held + 1);
           npm.kill('SIGTERM');
+          // npm itself is gone at once; the command it started notices within its poll interval, aborts the held
+          // verification request and restores. The hold is released only once the command has ended (npm's stderr,
+          // which the command inherited, closes): released earlier, verification could pass before the command
+          // noticed, and the apply would rightly complete.
+          const code = await Promise.race([closed, sleep(60_000).then(() => 'still running after 60 s' as const)]);
           backends().release();
-          const code = await new Promise<number | null>((r) => npm.on('close', (c, sig) => r(c ?? (sig === 'SIGTERM' ? 143 : null))));
-          // npm itself is gone at once; the command it started restores on its own and releases the lock.
+          expect(code, stderr).not.toBe('still running after 60 s');
           const lock = join(lab.dir, 'backups', '.lock');
           for (let n = 0; n < 200 && spawnSync('flock', ['--nonblock', lock, 'true']).status !== 0; n++)
             await new Promise((r) => setTimeout(r, 50));
-          return { code, signal: null, stdout: '', stderr };
+          return { code: code as number | null, signal: null, stdout: '', stderr };
         },
         code: 143,
-        stderr: [],
+        stderr: [/apply interrupted by SIGTERM during verify/, /restored 3 file\(s\)/],
         backupSet: true,
         after: (lab) =>
           expect(JSON.parse(readFileSync(join(lab.dir, 'backups', stamps(lab)[0], 'manifest.json'), 'utf8')).outcome).toBe(
