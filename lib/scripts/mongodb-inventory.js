@@ -34,6 +34,13 @@ if (typeof ROOMLER_INVENTORY !== 'undefined') {
   }
 }
 
+// What the caller asks beyond the inventory (read by the scripts appended to this one, and `fastCount` here): the
+// legacy shell's ROOMLER_INVENTORY global itself, or in mongosh the JSON file named by PARAMS_FILE.
+var options = p;
+if (typeof process !== 'undefined' && process.env && process.env.PARAMS_FILE) {
+  options = JSON.parse(require('fs').readFileSync(process.env.PARAMS_FILE, 'utf8'));
+}
+
 var admin = connect(p.host + '/admin');
 // mongosh throws on refused credentials; the legacy shell returns 0 and prints a warning.
 if (p.user !== undefined && !admin.auth(p.user, p.password)) throw new Error('Authentication failed for user ' + p.user);
@@ -49,6 +56,12 @@ function normalize(spec) {
   return out;
 }
 
+// A count as a number: a command's answer may hold an Int32/Long object (mongosh) or a NumberLong (legacy shell).
+function asNumber(n) {
+  if (n !== null && typeof n === 'object') return typeof n.toNumber === 'function' ? n.toNumber() : Number(n.valueOf());
+  return n;
+}
+
 var database = admin.getSiblingDB(p.database);
 var inventory = { collections: {}, indexes: {} };
 database.getCollectionNames()
@@ -58,7 +71,10 @@ database.getCollectionNames()
   .sort()
   .forEach(function (name) {
     var c = database.getCollection(name);
-    inventory.collections[name] = typeof c.countDocuments === 'function' ? c.countDocuments({}) : c.count();
+    // fastCount: the count the storage engine keeps (collStats), no scan: exact on a server shut down cleanly, and the
+    // incremental sync checks it against the documents it knows (hack/lib/mongo/sync.ts). Else every document counted.
+    if (options.fastCount) inventory.collections[name] = asNumber(database.runCommand({ collStats: name }).count);
+    else inventory.collections[name] = typeof c.countDocuments === 'function' ? c.countDocuments({}) : c.count();
     inventory.indexes[name] = c
       .getIndexes()
       .map(normalize)

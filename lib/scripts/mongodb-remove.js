@@ -2,13 +2,10 @@
 // mongodb-inventory.js, which connects and defines `p` and `database`: it runs in mongosh (mongodb-0) and in the legacy
 // mongo 4.0 shell (the old container), hence plain ES5. Prints {"removed":<n>} after the inventory's line.
 //
-// The documents: `p.remove` (the legacy shell's ROOMLER_INVENTORY global) or, in mongosh, the JSON file named by
-// PARAMS_FILE, as [{collection, ids: [tagged _id, …]}, …]. Tagged ids: {o: ObjectId hex}, {s: string}, {i: int32},
+// The documents: `options.remove` (mongodb-inventory.js: the legacy shell's ROOMLER_INVENTORY global or, in mongosh,
+// the JSON file named by PARAMS_FILE), as [{collection, ids: [tagged _id, …]}, …]. Tagged ids: {o: ObjectId hex}, {s: string}, {i: int32},
 // {l: int64 as a string}, {d: double}.
-var selections = p.remove;
-if (selections === undefined && typeof process !== 'undefined' && process.env.PARAMS_FILE) {
-  selections = JSON.parse(require('fs').readFileSync(process.env.PARAMS_FILE, 'utf8')).remove;
-}
+var selections = options.remove;
 var removed = 0;
 (selections || []).forEach(function (selection) {
   var ids = selection.ids.map(function (t) {

@@ -35,6 +35,7 @@ beforeAll(async () => {
   mkdirSync(join(uploads, 'avatars'), { recursive: true });
   for (let n = 0; n < 40; n++) writeFileSync(join(uploads, 'avatars', `user-${n}.png`), Buffer.alloc(1000 + n * 97, n));
   world = await World.start({
+    oplog: true,
     uploads,
     appExtra: ({ node }) => `uploads: { hostPath: "${node}/data/uploads" }`,
     projectExtra: ({ node }) =>
@@ -189,7 +190,12 @@ describe('the migration day, rehearsed end to end (bin/roomler migrate run)', ()
     expect(took, switchLog).toBeLessThanOrEqual(10);
     expect(took, switchLog).toBeLessThanOrEqual(promised * 1.2);
     expect(r3.out).toMatch(
-      /answers 503 with Retry-After for about \d+\.\d s \(measured now: final sync ~\d+\.\d s, nginx reload and checks ~\d+\.\d s/,
+      /answers 503 with Retry-After for about \d+\.\d s \(measured now: final sync ~\d+\.\d s copying only what the oplog names, nginx reload and checks ~\d+\.\d s/,
+    );
+    // The old MongoDB keeps an oplog: the window copied only what it named since the last pre-sync pass.
+    expect(switchLog).toMatch(/^ {2}pre-sync 3 \(what the final sync will do\): read container mongo's oplog in \d+\.\d s: \d+ entries/m);
+    expect(switchLog).toMatch(
+      /^final sync: read container mongo's oplog in \d+\.\d s: \d+ entries since the previous pass name \d+ document/m,
     );
     // Inside the window the app's requests were told to come back (503 with Retry-After), never shown an error; outside
     // it nothing failed; Janus's routes never failed.

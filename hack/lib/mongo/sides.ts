@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PROJECT_ROOT, UserError } from '../cli';
 import type { Kubectl } from '../cluster/kubectl';
 import { run, type RunResult, start, type Started } from '../process/run';
-import { failure, type Inventory } from './tools';
+import { failure, type Inventory, parseInventory } from './tools';
 
 // The two MongoDBs of the migration, each reached the only way it can be from the Docker host: the old one through
 // `docker exec` into its container (the 4.0 tools and the legacy `mongo` shell), the new one through `kubectl exec`
@@ -19,6 +19,8 @@ const script = (name: string) => readFileSync(join(SCRIPTS, name), 'utf8');
 /** Runs in both shells: connects and inventories; with mongodb-remove.js appended, also deletes documents by _id. */
 const INVENTORY_JS = () => script('mongodb-inventory.js');
 const REMOVE_JS = () => `${INVENTORY_JS()}\n${script('mongodb-remove.js')}`;
+/** The inventory (counts as the storage engine keeps them), then what the oplog says changed since a position. */
+const OPLOG_JS = () => `${INVENTORY_JS()}\n${script('mongodb-oplog.js')}`;
 /** Parses mongodump archives and digests every document (Node on this host, mongosh in the pod). */
 const DIGEST_JS = () => script('mongodb-digest.js');
 
@@ -67,6 +69,31 @@ export interface Selection {
   readonly ids: readonly string[] | 'all';
 }
 
+/** A position in the oplog: a timestamp's seconds and increment. */
+export interface OplogPosition {
+  readonly t: number;
+  readonly i: number;
+}
+
+/** What lib/scripts/mongodb-oplog.js read: raw _ids touched per collection since the position asked for. */
+export interface OplogRead {
+  /** Whether the server keeps an oplog (local.oplog.rs) at all. */
+  readonly present: boolean;
+  /** Its oldest entry: entries before it are gone (a capped collection), so a position older than it is unusable. */
+  readonly first: OplogPosition | null;
+  /** The newest entry read, or the position asked for: where the next read starts. */
+  readonly last: OplogPosition | null;
+  readonly entries: number;
+  /** Raw _ids (BSON type byte + value, hex) written since, per collection, each once (a number: each type it may be). */
+  readonly changes: Record<string, string[]>;
+  /** How many documents the entries name (each once). */
+  readonly named: number;
+  /** Why these entries cannot be applied document by document (a command, a transaction, an _id of another type). */
+  readonly unsupported: string | null;
+}
+
+export const before = (a: OplogPosition, b: OplogPosition) => a.t < b.t || (a.t === b.t && a.i < b.i);
+
 export interface MongoSide {
   /** How the operator knows it: "container mongo", "roomler/mongodb-0". */
   readonly label: string;
@@ -82,6 +109,16 @@ export interface MongoSide {
   digestOf(selections: readonly Selection[]): Promise<DatabaseDigest>;
   /** Deletes documents by raw _id, all collections in one exec; resolves to how many were deleted. */
   remove(selections: readonly { collection: string; ids: readonly string[] }[]): Promise<number>;
+  /**
+   * Per collection its count and index definitions, in one shell; with `fast`, the counts the storage engine keeps
+   * (collStats: no scan, for the write-free window) instead of counting every document.
+   */
+  inventory(o?: { fast?: boolean }): Promise<Inventory>;
+  /**
+   * The fast inventory and what the oplog says changed since `since` (null: from its start), in one shell; with
+   * 'latest', only where the oplog stands now (its newest entry as `last`; nothing read).
+   */
+  changesSince(since: OplogPosition | null | 'latest'): Promise<{ inventory: Inventory; oplog: OplogRead }>;
   /** `mongodump --archive` of one collection (these ids, or all of it), running: its stdout is the archive. */
   dump(collection: string, ids: readonly string[] | 'all'): Started;
   /**
@@ -128,6 +165,50 @@ function idToTagged(raw: string): Record<string, unknown> | undefined {
   if (type === 0x12) return { l: v.readBigInt64LE(0).toString() };
   if (type === 0x01 && idToExtendedJson(raw) !== undefined) return { d: v.readDoubleLE(0) };
   return undefined;
+}
+
+/**
+ * The raw _ids a tagged one may be, as lib/scripts/mongodb-oplog.js prints them: {o: ObjectId hex} and {s: string}
+ * are one each; {n: number} is every BSON number type that holds the value (the shells do not say which it was).
+ */
+export function rawsOfTagged(t: { o?: string; s?: string; n?: number }): string[] {
+  if (t.o !== undefined) return [`07${t.o.toLowerCase()}`];
+  if (t.n !== undefined) {
+    const n = t.n;
+    const le = (size: number, write: (b: Buffer) => void) => {
+      const b = Buffer.alloc(size);
+      write(b);
+      return b.toString('hex');
+    };
+    return [
+      ...(Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 ? [`10${le(4, (b) => b.writeInt32LE(n))}`] : []),
+      ...(Number.isSafeInteger(n) ? [`12${le(8, (b) => b.writeBigInt64LE(BigInt(n)))}`] : []),
+      `01${le(8, (b) => b.writeDoubleLE(n))}`,
+    ];
+  }
+  const value = Buffer.from(t.s ?? '', 'utf8');
+  const length = Buffer.alloc(4);
+  length.writeInt32LE(value.length + 1);
+  return [`02${length.toString('hex')}${value.toString('hex')}00`];
+}
+
+const oplogParams = (since: OplogPosition | null | 'latest') => (since === 'latest' ? { latest: true } : { since });
+
+/** The oplog line among a shell's output (after the inventory's), its ids made raw and each named once. */
+export function parseOplog(stdout: string, where: string): OplogRead {
+  const line = stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('{"oplog"'))
+    .pop();
+  if (!line)
+    throw new UserError(`reading the oplog in ${where} gave no answer: ${stdout.trim().split('\n').pop()?.slice(0, 200) || '(no output)'}`);
+  const o = (
+    JSON.parse(line) as { oplog: Omit<OplogRead, 'changes'> & { changes: Record<string, { o?: string; s?: string; n?: number }[]> } }
+  ).oplog;
+  const changes = Object.fromEntries(Object.entries(o.changes).map(([name, ids]) => [name, [...new Set(ids.flatMap(rawsOfTagged))]]));
+  const named = Object.values(o.changes).reduce((n, ids) => n + new Set(ids.map((id) => JSON.stringify(id))).size, 0);
+  return { ...o, changes, named };
 }
 
 /** Whether documents with this _id can be copied one by one (else the whole collection is copied). */
@@ -256,9 +337,8 @@ export function containerSide(o: { container: string; port: number; database: st
   const secrets = [password];
   const auth = [`--host=127.0.0.1:${o.port}`, `--username=${user}`, '--authenticationDatabase=admin'];
   const dumpArgs = [...auth, `--db=${database}`];
-  const shell = async (params: Record<string, unknown>, what: string): Promise<RunResult> => {
+  const shell = async (params: Record<string, unknown>, what: string, program = INVENTORY_JS()): Promise<RunResult> => {
     const conn = { host: `127.0.0.1:${o.port}`, database, user, password, ...params };
-    const program = params.remove ? REMOVE_JS() : INVENTORY_JS();
     const r = await run('docker', ['exec', '-i', container, 'sh', '-c', CONTAINER_SHELL], {
       input: `var ROOMLER_INVENTORY = ${JSON.stringify(conn)};\n${program}`,
       timeoutMs: 300_000,
@@ -286,8 +366,17 @@ export function containerSide(o: { container: string; port: number; database: st
     },
     digestOf: (selections) => digestStream(selected(selections), database, label, secrets),
     remove: async (selections) => {
-      const r = await shell({ remove: selections.map((s) => ({ collection: s.collection, ids: tagged(s.ids) })) }, 'removing documents');
+      const r = await shell(
+        { remove: selections.map((s) => ({ collection: s.collection, ids: tagged(s.ids) })) },
+        'removing documents',
+        REMOVE_JS(),
+      );
       return removedCount(r, label);
+    },
+    inventory: async (i = {}) => inventoryFrom(await shell({ fastCount: !!i.fast }, 'the inventory'), label),
+    changesSince: async (since) => {
+      const r = await shell({ fastCount: true, oplog: oplogParams(since) }, 'reading the oplog', OPLOG_JS());
+      return { inventory: inventoryFrom(r, label), oplog: parseOplog(r.stdout, label) };
     },
     dump: (collection, ids) => selected([{ collection, ids }]),
     restore: (collection, drop) => {
@@ -298,6 +387,12 @@ export function containerSide(o: { container: string; port: number; database: st
     },
   };
 }
+
+const inventoryFrom = (r: RunResult, where: string): Inventory => {
+  const inventory = parseInventory(r.stdout);
+  if (!inventory) throw new UserError(`the inventory of ${where} gave no answer: ${lastWords(r)}`);
+  return inventory;
+};
 
 const removedCount = (r: RunResult, where: string) => {
   const line = r.stdout
@@ -331,7 +426,7 @@ config() {
   printf 'uri: "mongodb://%s:%s@%s/?authSource=admin"\\n' "$(urlenc "$u")" "$(urlenc "$p")" "$host" >"$scratch/tools.yaml"
 }
 shell() { MONGO_HOST="$host" DATABASE="$db" mongosh --nodb --quiet --norc --eval "$1"; }`;
-/** The connection of mongodb-inventory.js with mongodb-remove.js appended: a removal, its parameters as JSON on stdin. */
+/** mongodb-inventory.js, with a script appended (a removal, the oplog) or not: its parameters as JSON on stdin. */
 const POD_SHELL = `${POD_PRELUDE}
 cat >"$scratch/params.json"
 PARAMS_FILE="$scratch/params.json" shell "$inventory"`;
@@ -438,6 +533,12 @@ export function podSide(o: PodOptions): MongoSide {
         ),
         label,
       ),
+    inventory: async (i = {}) =>
+      inventoryFrom(await runIn('the inventory', POD_SHELL, [], JSON.stringify({ fastCount: !!i.fast }), INVENTORY_JS()), label),
+    changesSince: async (since) => {
+      const r = await runIn('reading the oplog', POD_SHELL, [], JSON.stringify({ fastCount: true, oplog: oplogParams(since) }), OPLOG_JS());
+      return { inventory: inventoryFrom(r, label), oplog: parseOplog(r.stdout, label) };
+    },
     dump: (collection, ids) =>
       start('kubectl', execArgv(POD_SELECTED, ''), { input: selectionLines([{ collection, ids }]), captureStdout: false }),
     restore: (collection, drop) =>

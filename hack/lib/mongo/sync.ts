@@ -3,12 +3,15 @@ import { PassThrough } from 'node:stream';
 import { UserError } from '../cli';
 import type { IO } from '../cli/io';
 import {
+  before as positionBefore,
   type CollectionDigest,
   type DatabaseDigest,
   type DigestWhere,
   fingerprintOf,
   idSupported,
   type MongoSide,
+  type OplogPosition,
+  type OplogRead,
   type Selection,
   type Snapshot,
 } from './sides';
@@ -55,6 +58,20 @@ export interface SyncReport {
   readonly timings: { readonly digest: number; readonly copy: number; readonly verify: number; readonly total: number };
   readonly sourceInventory: Inventory;
   readonly targetInventory: Inventory;
+  /** What both sides hold afterwards, per document, and the oplog position it stands for: the next incremental pass's start. */
+  readonly base: SyncBase;
+  /** How this pass read the source: `full` (both sides whole) or `oplog` (only what the oplog names), and why. */
+  readonly mode: { readonly kind: 'full' | 'oplog'; readonly why: string };
+}
+
+/**
+ * Where an incremental pass starts: each side's digest of every document as the last pass measured it, and the
+ * source's oplog position taken before that pass read the source (every write it may have missed is after it).
+ */
+export interface SyncBase {
+  readonly position: OplogPosition | null;
+  readonly source: ReadonlyMap<string, ReadonlyMap<string, string>>;
+  readonly target: ReadonlyMap<string, ReadonlyMap<string, string>>;
 }
 
 interface Plan {
@@ -229,6 +246,10 @@ export interface SyncOptions {
   readonly where?: DigestWhere;
   /** The target's read, already started. */
   readonly targetSnapshot?: Promise<Snapshot>;
+  /** The source's oplog position taken before this pass (kept in the report's base for the next, incremental one). */
+  readonly position?: OplogPosition | null;
+  /** Why this pass reads both sides whole (shown in the report), when an incremental one was wanted. */
+  readonly fullBecause?: string;
 }
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -266,6 +287,7 @@ export async function syncOnce(source: MongoSide, target: MongoSide, io: IO, o: 
       ? `copied ${changed} document change(s) in ${secs(copyMs)}; the source changed meanwhile (${problems.length} collection(s) differ, the next pass copies them)`
       : `copied ${changed} document change(s) in ${secs(copyMs)}, verified in ${secs(verifyMs)}: every collection's count, indexes and fingerprint match`,
   );
+  const idsOf = (d: Iterable<[string, { ids: ReadonlyMap<string, string> }]>) => new Map([...d].map(([name, c]) => [name, c.ids]));
   return {
     collections: reports,
     changed,
@@ -274,6 +296,8 @@ export async function syncOnce(source: MongoSide, target: MongoSide, io: IO, o: 
     timings: { digest: digestMs, copy: copyMs, verify: verifyMs, total },
     sourceInventory: read.sourceInv,
     targetInventory: now.targetInv,
+    base: { position: o.position ?? null, source: idsOf(Object.entries(read.sourceDigest)), target: idsOf(now.after) },
+    mode: { kind: 'full', why: o.fullBecause ?? 'both sides read whole' },
   };
 }
 
@@ -287,4 +311,190 @@ export function inventoryLines(r: SyncReport, source: string, target: string): s
       return `${c.name.padEnd(24)} ${side(c.source)} ${side(c.target)} ${change}`;
     }),
   ];
+}
+
+// ---- the incremental pass: only what the source's oplog names ---------------------------------------------------
+//
+// A full pass reads both sides whole, which grows with the database. When the source keeps an oplog (a replica set,
+// even of one member), a pass can start from the previous one instead: the oplog position taken before that pass read
+// the source bounds every write it may have missed, so what changed since is exactly the _ids the oplog names after
+// it. Those documents are deleted on the target and copied again (a document deleted on the source is simply not
+// there to copy), then digested on both sides. Every other document is as the previous pass measured it on each side,
+// and the two must be equal there: so each collection's documents are compared one by one (the previous digests with
+// the new ones in place), their number against the count each server keeps, and the index definitions read again.
+
+/** Why the oplog cannot carry a pass from `base`, or undefined when it can. */
+function oplogUnusable(base: SyncBase, read: OplogRead, label: string): string | undefined {
+  if (!read.present) return `${label} keeps no oplog (a standalone server; docs/migration.md: the final sync)`;
+  if (!base.position) return 'no oplog position was taken before the previous pass';
+  if (!read.first || positionBefore(base.position, read.first))
+    return `${label}'s oplog no longer reaches back to the previous pass (its oldest entry is newer: too small for the writes since)`;
+  return read.unsupported ?? undefined;
+}
+
+/** One collection after an incremental pass: both sides' documents, with what the pass measured in place. */
+function advance(
+  name: string,
+  base: SyncBase,
+  ids: readonly string[],
+  measured: { source: DatabaseDigest; target: DatabaseDigest },
+): { source: Map<string, string>; target: Map<string, string>; inserted: number; updated: number; deleted: number } {
+  const source = new Map(base.source.get(name) ?? []);
+  const before = base.target.get(name) ?? new Map<string, string>();
+  const target = new Map(before);
+  const [s, t] = [measured.source[name]?.ids ?? new Map<string, string>(), measured.target[name]?.ids ?? new Map<string, string>()];
+  let [inserted, updated, deleted] = [0, 0, 0];
+  for (const id of ids) {
+    source.delete(id);
+    target.delete(id);
+    if (s.has(id)) source.set(id, s.get(id)!);
+    if (t.has(id)) target.set(id, t.get(id)!);
+    const [was, now] = [before.get(id), t.get(id)];
+    if (was === undefined && now !== undefined) inserted += 1;
+    else if (was !== undefined && now === undefined) deleted += 1;
+    else if (was !== now) updated += 1;
+  }
+  return { source, target, inserted, updated, deleted };
+}
+
+/** Documents that differ between two complete per-document maps: how many, and one of them. */
+function differing(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): { count: number; example?: string } {
+  let count = 0;
+  let example: string | undefined;
+  for (const [id, d] of a) if (b.get(id) !== d) [count, example] = [count + 1, example ?? id];
+  for (const id of b.keys()) if (!a.has(id)) [count, example] = [count + 1, example ?? id];
+  return { count, example };
+}
+
+type Written = readonly (readonly [string, readonly string[]])[];
+
+/** The documents the oplog names: deleted on the target where it has them, then copied from the source. */
+async function copyWritten(source: MongoSide, target: MongoSide, base: SyncBase, written: Written): Promise<void> {
+  const stale = written.flatMap(([name, ids]) =>
+    batches(ids.filter((id) => base.target.get(name)?.has(id))).map((b) => ({ collection: name, ids: b })),
+  );
+  if (stale.length) await target.remove(stale);
+  for (const [name, ids] of written) for (const b of batches(ids)) await copy(source, target, name, b, false);
+}
+
+/** The documents the oplog names, digested on both sides, and the target's counts and indexes: all at once. */
+async function measureWritten(source: MongoSide, target: MongoSide, written: Written) {
+  const selections: Selection[] = written.flatMap(([name, ids]) => batches(ids).map((b) => ({ collection: name, ids: b })));
+  const none = Promise.resolve({} as DatabaseDigest);
+  const [sourceDigest, targetDigest, targetInv] = await Promise.all([
+    selections.length ? source.digestOf(selections) : none,
+    selections.length ? target.digestOf(selections) : none,
+    target.inventory({ fast: true }),
+  ]);
+  return { source: sourceDigest, target: targetDigest, targetInv };
+}
+
+/** Every collection after an incremental pass, against the counts and indexes both servers report now. */
+function judge(
+  sides: { source: MongoSide; target: MongoSide },
+  base: SyncBase,
+  oplog: OplogRead,
+  measured: { source: DatabaseDigest; target: DatabaseDigest },
+  inv: { source: Inventory; target: Inventory },
+) {
+  const names = [
+    ...new Set([
+      ...base.source.keys(),
+      ...base.target.keys(),
+      ...Object.keys(inv.source.collections),
+      ...Object.keys(inv.target.collections),
+    ]),
+  ].sort();
+  const reports: CollectionReport[] = [];
+  const problems: string[] = [];
+  const next = { source: new Map<string, Map<string, string>>(), target: new Map<string, Map<string, string>>() };
+  for (const name of names) {
+    const c = advance(name, base, oplog.changes[name] ?? [], measured);
+    next.source.set(name, c.source);
+    next.target.set(name, c.target);
+    const inSource = name in inv.source.collections;
+    const [sc, tc] = [inv.source.collections[name] ?? 0, inv.target.collections[name] ?? 0];
+    const diff = differing(c.source, c.target);
+    if (diff.count) problems.push(`${name}: ${diff.count} document(s) differ (one: _id ${diff.example}), and the oplog names none of them`);
+    if (sc !== c.source.size)
+      problems.push(
+        `${name}: ${sides.source.label} counts ${sc} documents, the previous pass and the oplog account for ${c.source.size}: a write the oplog does not show`,
+      );
+    if (tc !== c.target.size)
+      problems.push(
+        `${name}: ${sides.target.label} counts ${tc} documents, the previous pass and this one account for ${c.target.size}: something else writes to it`,
+      );
+    if (inSource && !same(inv.source.indexes[name], inv.target.indexes[name]))
+      problems.push(
+        `${name}: indexes differ: source ${JSON.stringify(inv.source.indexes[name])}, target ${JSON.stringify(inv.target.indexes[name])}`,
+      );
+    if (!inSource && !c.source.size) {
+      if (c.target.size) problems.push(`${name}: the source has no such collection, the target still holds ${c.target.size} document(s)`);
+      continue;
+    }
+    const before = base.target.get(name) ?? new Map<string, string>();
+    reports.push({
+      name,
+      source: { count: c.source.size, fingerprint: fingerprintOf(c.source.values()) },
+      target: { count: c.target.size, fingerprint: fingerprintOf(c.target.values()) },
+      before: { count: before.size, fingerprint: fingerprintOf(before.values()) },
+      inserted: c.inserted,
+      updated: c.updated,
+      deleted: c.deleted,
+    });
+  }
+  return { reports, problems, next };
+}
+
+/**
+ * One incremental pass from `base` (the report of the previous pass): reads the source's oplog and its counts, copies
+ * the documents written since, and proves both databases equal. Falls back to a full pass (syncOnce), saying why, when
+ * the oplog cannot say what changed. Throws a UserError naming the collection when the target does not match, unless
+ * `live` (the source still takes writes; the next pass copies what they changed).
+ */
+export async function syncChanges(
+  source: MongoSide,
+  target: MongoSide,
+  base: SyncBase,
+  io: IO,
+  o: { live?: boolean } = {},
+): Promise<SyncReport> {
+  const t0 = Date.now();
+  const { inventory: sourceInv, oplog } = await source.changesSince(base.position);
+  const why = oplogUnusable(base, oplog, source.label);
+  if (why) {
+    io.err(`the oplog cannot say what changed (${why}): reading both sides whole`);
+    return syncOnce(source, target, io, { live: o.live, position: oplog.present ? oplog.last : null, fullBecause: why });
+  }
+  const readMs = Date.now() - t0;
+  const written = Object.entries(oplog.changes).filter(([, ids]) => ids.length);
+  const changed = oplog.named;
+  io.err(
+    `read ${source.label}'s oplog in ${secs(readMs)}: ${oplog.entries} entries since the previous pass name ${changed} document(s) in ${written.length} collection(s)`,
+  );
+  const t1 = Date.now();
+  await copyWritten(source, target, base, written);
+  const copyMs = Date.now() - t1;
+  const t2 = Date.now();
+  const measured = await measureWritten(source, target, written);
+  const verifyMs = Date.now() - t2;
+  const { reports, problems, next } = judge({ source, target }, base, oplog, measured, { source: sourceInv, target: measured.targetInv });
+  if (problems.length && !o.live)
+    throw new UserError(`${target.label} does not match ${source.label} after the sync:\n  ${problems.join('\n  ')}`);
+  io.err(
+    problems.length
+      ? `copied ${changed} document change(s) in ${secs(copyMs)}; the source changed meanwhile (${problems.length} difference(s), the next pass copies them)`
+      : `copied ${changed} document change(s) in ${secs(copyMs)}, verified in ${secs(verifyMs)}: every collection's count, indexes and fingerprint match`,
+  );
+  return {
+    collections: reports,
+    changed,
+    documents: reports.reduce((n, r) => n + r.source.count, 0),
+    bytes: 0,
+    timings: { digest: readMs, copy: copyMs, verify: verifyMs, total: Date.now() - t0 },
+    sourceInventory: sourceInv,
+    targetInventory: measured.targetInv,
+    base: { position: oplog.last, source: next.source, target: next.target },
+    mode: { kind: 'oplog', why: `${oplog.entries} oplog entries since the previous pass` },
+  };
 }

@@ -9,7 +9,7 @@ import { freePort } from '../../../hack/lib/process/ports';
 import { type Backends, freeNodePort, Lab, LOCATIONS, OLD_HOSTS, ROUTES, startBackends } from '../../cutover/support/lab';
 import { crontabSpool } from '../../rsync/world';
 import { emptyDir } from '../../support/files';
-import { ferretdbBin, mongoPath, seedRoomler, type Server, startServer } from '../../support/mongo';
+import { ferretdbBin, mongoPath, seedRoomler, type Server, startServer, withDb } from '../../support/mongo';
 import { ROOMLER, ROOT } from '../../support/roomler';
 import { synthIn } from '../../support/synth';
 
@@ -57,6 +57,11 @@ export interface WorldOptions {
   readonly projectExtra?: (w: { dir: string; node: string }) => string;
   /** More keys inside `app:` (flow style). */
   readonly appExtra?: (w: { dir: string; node: string }) => string;
+  /**
+   * The old MongoDB keeps an oplog, as a MongoDB 4.0 run as a one-member replica set does (FerretDB logs inserts,
+   * updates and deletes to local.oplog.rs once that capped collection exists): the final sync copies only what it names.
+   */
+  readonly oplog?: boolean;
 }
 
 export class World {
@@ -109,6 +114,7 @@ export class World {
       `export FERRETDB_SETUP_USERNAME='${USER}' FERRETDB_SETUP_PASSWORD='${PASSWORD}' FERRETDB_SETUP_DATABASE=admin\nexec '${ferretdbBin()}' --handler=sqlite --sqlite-url=file:${oldData}/ --state-dir=${oldData} --listen-addr=127.0.0.1:${this.oldDbPort} --debug-addr=- --telemetry=disable --log-level=warn --test-enable-new-auth`,
     );
     await seedRoomler({ uri: this.oldUri });
+    if (o.oplog) await withDb({ uri: this.oldUri }, (d) => d.createCollection('oplog.rs', { capped: true, size: 256e6 }), 'local');
     // The old app (r00mler2) writes there; the old Janus (janus_r) is its own process of backends.
     const oldAppPort = await freePort();
     this.container(

@@ -8,8 +8,8 @@ import { plan as cutoverPlan } from '../../cutover/plan';
 import { pendingSwitch, proveSwitch, runSwitch, type SwitchHooks, type SwitchProof } from '../../cutover/switch';
 import { Guard } from '../../cutover/transaction';
 import { migrationSides } from '../../mongo/migrate';
-import { DIGEST_HERE_BELOW_BYTES, type DigestWhere } from '../../mongo/sides';
-import { inventoryLines, syncOnce, type SyncReport } from '../../mongo/sync';
+import { DIGEST_HERE_BELOW_BYTES, type DigestWhere, type MongoSide } from '../../mongo/sides';
+import { inventoryLines, type SyncBase, syncChanges, syncOnce, type SyncReport } from '../../mongo/sync';
 import type { RunState } from '../state';
 import {
   docker,
@@ -79,6 +79,8 @@ interface WindowOptions {
   /** The set a killed switch left pending: this run takes it over. */
   readonly resume?: BackupSet;
   readonly where?: DigestWhere;
+  /** The last pre-sync pass's documents and oplog position: the final sync copies only what the oplog names since. */
+  readonly base?: SyncBase;
 }
 
 /** The window as it happens: when it opened (a resumed switch: when the killed run opened it), when this run's answer went live. */
@@ -112,12 +114,21 @@ function freezing(ctx: RunContext, w: WindowClock, o: WindowOptions): SwitchHook
     tx.at(`docker stop ${names.join(' ')}`);
     const appStoppedAt = (o.resume && earlier?.appStoppedAt) || new Date().toISOString();
     ctx.note({ window: { openedAt: new Date(w.opened).toISOString(), appStoppedAt, announcedMs: o.announcedMs } });
-    // The target is read while the old app stops (only the sync writes to it); the source once it has stopped.
-    const targetSnapshot = target.snapshot(where);
-    targetSnapshot.catch(() => undefined);
-    await dockerStop(names, ctx.io);
-    tx.at('the final sync');
-    w.final = await syncOnce(source, target, progressTo(ctx.io, 'final sync: '), { where, targetSnapshot });
+    const io = progressTo(ctx.io, 'final sync: ');
+    if (o.base?.position) {
+      // From the last pre-sync pass: the oplog names what the old app wrote since (a kill -9 loses this base, and a
+      // resumed switch reads both sides whole).
+      await dockerStop(names, ctx.io);
+      tx.at('the final sync');
+      w.final = await syncChanges(source, target, o.base, io);
+    } else {
+      // The target is read while the old app stops (only the sync writes to it); the source once it has stopped.
+      const targetSnapshot = target.snapshot(where);
+      targetSnapshot.catch(() => undefined);
+      await dockerStop(names, ctx.io);
+      tx.at('the final sync');
+      w.final = await syncOnce(source, target, io, { where, targetSnapshot });
+    }
     for (const l of inventoryLines(w.final, source.label, target.label)) ctx.io.out(`  ${l}`);
     tx.at('cutover');
   };
@@ -138,7 +149,7 @@ async function theWindow(ctx: RunContext, o: WindowOptions): Promise<StepResult>
   return {
     outcome: `switched; write-free window ${seconds(windowMs)} (announced about ${announced})`,
     verified: [
-      `final sync: ${final.documents} documents in ${final.collections.length} collections equal on both sides (counts, indexes, fingerprints); ${final.changed} change(s) copied in the window`,
+      `final sync: ${final.documents} documents in ${final.collections.length} collections equal on both sides (counts, indexes, fingerprints); ${final.changed} change(s) copied in the window (${final.mode.kind === 'oplog' ? `only what the oplog named: ${final.mode.why}` : `both sides read whole: ${final.mode.why}`})`,
       'every route verified through nginx',
     ],
     manual: [],
@@ -159,6 +170,32 @@ async function resumeSwitch(ctx: RunContext, set: BackupSet, guard: Guard): Prom
   const proof = await proveSwitch(cfg, { retryAfter: RETRY_AFTER_S, stopped: app(cfg), originals, guard });
   for (const l of proof.unproven) io.out(`  not proven: ${l}`);
   return theWindow(ctx, { proof, guard, announcedMs: ctx.state.steps.switch?.window?.announcedMs ?? 0, resume: set });
+}
+
+/**
+ * The passes before the window, while the old app still writes: two full ones (what changed since the bulk copy; then
+ * one read as the final sync will read, its oplog position taken first), and when the old MongoDB keeps an oplog, a
+ * third that copies only what the oplog names since the second: the measurement of the final sync's kind of work.
+ */
+async function preSync(source: MongoSide, target: MongoSide, io: RunContext['io']) {
+  const first = await syncOnce(source, target, progressTo(io, '  pre-sync 1 (what changed since the bulk copy): '), { live: true });
+  // A small database is digested on this side (its archive crosses kubectl exec faster than mongosh starts in the
+  // pod): the second pre-sync reads as a full final one would.
+  const where: DigestWhere = first.bytes < DIGEST_HERE_BELOW_BYTES ? 'here' : 'side';
+  const { oplog } = await source.changesSince('latest');
+  const position = oplog.present ? oplog.last : null;
+  const why = oplog.present ? undefined : `${source.label} keeps no oplog (a standalone server; docs/migration.md: the final sync)`;
+  const second = await syncOnce(source, target, progressTo(io, '  pre-sync 2 (every document, both sides): '), {
+    live: true,
+    where,
+    position,
+    fullBecause: why,
+  });
+  if (!position) return { pass: second, where, copied: first.changed + second.changed };
+  const third = await syncChanges(source, target, second.base, progressTo(io, '  pre-sync 3 (what the final sync will do): '), {
+    live: true,
+  });
+  return { pass: third, where, copied: first.changed + second.changed + third.changed };
 }
 
 export const switchStep: Step = {
@@ -205,14 +242,10 @@ export const switchStep: Step = {
       for (const l of proof.proven) io.out(`  ok ${l}`);
       for (const l of proof.unproven) io.out(`  not proven: ${l}`);
       const { source, target } = migrationSides(cfg, { kubectl, projectDir });
-      const first = await syncOnce(source, target, progressTo(io, '  pre-sync 1 (what changed since the bulk copy): '), { live: true });
-      // A small database is digested on this side (its archive crosses kubectl exec faster than mongosh starts in the
-      // pod): the second pre-sync reads as the final one will.
-      const where = first.bytes < DIGEST_HERE_BELOW_BYTES ? 'here' : 'side';
-      const second = await syncOnce(source, target, progressTo(io, '  pre-sync 2 (what the final sync will do): '), { live: true, where });
-      const announced = estimateMs(second, proof);
+      const { pass, where, copied } = await preSync(source, target, io);
+      const announced = estimateMs(pass, proof);
       io.out(
-        `  ok the final copy works both ways it can fail (reading, copying, verifying); pre-sync 1 copied ${first.changed}, pre-sync 2 ${second.changed} change(s)`,
+        `  ok the final copy works both ways it can fail (reading, copying, verifying); the pre-sync passes copied ${copied} change(s)`,
       );
       await confirm(
         'step switch will now',
@@ -220,11 +253,17 @@ export const switchStep: Step = {
           `answer 503 with Retry-After on ${domain(cfg)}'s app locations (nginx under ${cfg.root.cutover.nginx.confDir})`,
           `stop the old app ${app(cfg).join(', ')} (docker stop): the point of no return for writes. Going back costs every write the new app takes after the switch, unless copied back (bin/roomler migrate back --reverse-copy)`,
           `copy what changed to ${target.label} and prove both databases equal, then move every route to the NodePorts`,
-          `${domain(cfg)} answers 503 with Retry-After for about ${seconds(announced)} (measured now: final sync ~${seconds(second.timings.total)}, nginx reload and checks ~${seconds(proof.stageMs)}, stopping the app ~${seconds(STOP_ALLOWANCE_MS)})`,
+          `${domain(cfg)} answers 503 with Retry-After for about ${seconds(announced)} (measured now: final sync ~${seconds(pass.timings.total)} ${pass.mode.kind === 'oplog' ? 'copying only what the oplog names' : `reading both databases whole: ${pass.mode.why}`}, nginx reload and checks ~${seconds(proof.stageMs)}, stopping the app ~${seconds(STOP_ALLOWANCE_MS)})`,
         ],
         ctx.yes,
       );
-      return await theWindow(ctx, { proof, guard, announcedMs: announced, where });
+      return await theWindow(ctx, {
+        proof,
+        guard,
+        announcedMs: announced,
+        where,
+        base: pass.mode.kind === 'oplog' ? pass.base : undefined,
+      });
     } catch (e) {
       if (e instanceof UserError) throw e;
       throw new UserError(`${(e as Error).message}: ${lastLine((e as Error).stack ?? '')}`);
