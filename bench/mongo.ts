@@ -3,8 +3,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { Kubectl } from '../hack/lib/cluster/kubectl';
 import { labBinDir } from '../hack/lib/lab/binaries';
 import { startLab, stopLab } from '../hack/lib/lab/cluster';
+import { containerSide, podSide } from '../hack/lib/mongo/sides';
+import { syncChanges, syncOnce } from '../hack/lib/mongo/sync';
 import { mongoPath, mongoToolsBin, type Server, startServer, stopServers, withDb } from '../test/support/mongo';
 import type { Row } from './run';
 
@@ -171,10 +174,84 @@ async function syncRounds(env: NodeJS.ProcessEnv, source: Server, documents: num
   return (k) => median(sync.map((x) => x[k]));
 }
 
+/** The switch's own passes, in this process: the sides it builds, through the same SHIMS as `migrate mongo`. */
+function switchSides(env: NodeJS.ProcessEnv, source: Server, target: Server) {
+  Object.assign(process.env, { PATH: env.PATH, SHIM_POD_SECRET_DIR: env.SHIM_POD_SECRET_DIR, SHIM_CONTAINER: env.SHIM_CONTAINER });
+  return {
+    source: containerSide({ container: 'bench-mongo', port: source.port, database: 'roomlerdb', user: 'root', password: PASSWORD }),
+    target: podSide({ kubectl: new Kubectl(), namespace: 'roomler', pod: 'mongodb-0', port: target.port, database: 'roomlerdb' }),
+  };
+}
+
+type OplogTimes = SyncTimes & { judge: number };
+
+/**
+ * The final sync from the oplog, as the switch runs it in the window: a full pass first (its oplog position taken
+ * before), then per round `changes` documents written on the source (a third each inserted, updated, deleted) and one
+ * incremental pass. Medians per phase; `judge` is what is left: comparing the per-document maps in memory.
+ */
+async function oplogRounds(env: NodeJS.ProcessEnv, source: Server, target: Server, changes: number) {
+  const sides = switchSides(env, source, target);
+  const quiet = { out: () => undefined, err: () => undefined };
+  const { oplog } = await sides.source.changesSince('latest');
+  let base = (await syncOnce(sides.source, sides.target, quiet, { position: oplog.last })).base;
+  const times: OplogTimes[] = [];
+  for (let round = 0; round <= ROUNDS; round++) {
+    await changeOnePercent(source, 100 + round, changes);
+    const r = await syncChanges(sides.source, sides.target, base, quiet);
+    if (r.mode.kind !== 'oplog') throw new Error(`the incremental pass read both sides whole: ${r.mode.why}`);
+    base = r.base;
+    const t = r.timings;
+    if (round > 0)
+      times.push({ total: t.total, read: t.digest, copy: t.copy, verify: t.verify, judge: t.total - t.digest - t.copy - t.verify });
+  }
+  // What the counts cost here beyond the shell's start (collStats of every collection, which grows with the data).
+  const t = performance.now();
+  await withDb(source, async (d) => {
+    for (const c of await d.listCollections({}, { nameOnly: true }).toArray()) await d.command({ collStats: c.name });
+  });
+  const countsMs = performance.now() - t;
+  return { at: (k: keyof OplogTimes) => median(times.map((x) => x[k])), countsMs };
+}
+
 /** The read rate of both sides at which a final sync of the reference database fits a 10 s window, given the rest. */
 function fitsWindow(restMs: number): string {
   if (restMs >= 10_000) return `no read rate fits it in a 10 s window: copying, verifying and fixed costs alone take ${secs(restMs)} here`;
   return `the final sync fits a 10 s window from ${(519 / ((10_000 - restMs) / 1000)).toFixed(0)} MB/s of read rate on`;
+}
+
+/** The oplog rows: 1 % of this database, then the reference database's 1 % by count, and the projection. */
+function oplogRows(
+  bytes: number,
+  documents: number,
+  copyMs: number,
+  fullSync: (k: keyof SyncTimes) => number,
+  small: Awaited<ReturnType<typeof oplogRounds>>,
+  reference: Awaited<ReturnType<typeof oplogRounds>>,
+  referenceChanges: number,
+): Row[] {
+  const phases = (x: Awaited<ReturnType<typeof oplogRounds>>) =>
+    `${secs(x.at('total'))} (reading the oplog and counts ${secs(x.at('read'))}, copying ${secs(x.at('copy'))}, verifying ${secs(x.at('verify'))}, comparing ${secs(x.at('judge'))})`;
+  // Grows with the database besides the changes: the counts (collStats of every collection, on both sides) and the
+  // comparison of every document's digest in memory; scaled linearly from this database to the reference one.
+  const scale = REFERENCE_BYTES / bytes;
+  const growing = 2 * reference.countsMs + reference.at('judge');
+  const projected = reference.at('total') + growing * (scale - 1);
+  return [
+    {
+      name: `the switch's final sync from the oplog (the old MongoDB a one-member replica set), 1 % of ${documents.toLocaleString('en')} documents (${(bytes / 1e6).toFixed(0)} MB) changed, FerretDB on both sides: the incremental pass vs the full final sync (both sides read whole) vs the full final copy (migrate mongo --force)`,
+      value: `${phases(small)} vs ${secs(fullSync('total'))} vs ${secs(copyMs)}: ${(fullSync('total') / small.at('total')).toFixed(1)}x and ${(copyMs / small.at('total')).toFixed(1)}x faster (median of ${ROUNDS} rounds)`,
+    },
+    {
+      name: `the same with the reference database's 1 % by count (${referenceChanges.toLocaleString('en')} documents of ~1 KB changed, ~519 MB / ~${(referenceChanges * 100).toLocaleString('en')} documents), measured on this database`,
+      value: `${phases(reference)} (median of ${ROUNDS} rounds)`,
+    },
+    {
+      name: "the final sync from the oplog projected for the reference ~519 MB database with 1 % changed: the measurement above, plus what grows with the database's size besides the changes (the counts on both sides, comparing every document's digest in memory) scaled from here",
+      value: `~${secs(projected)} (${secs(reference.at('total'))} + ${secs(growing)} x ${(scale - 1).toFixed(1)}), + stopping the app (~1 s) and the maintenance and cutover reloads (~1 s)`,
+      target: '<= 10 s window',
+    },
+  ];
 }
 
 /** The rows, from the figures measured. */
@@ -223,7 +300,17 @@ export async function bench(): Promise<Row[]> {
     const bytes = archiveBytes(source);
     const copy = copyRounds(tmp, env, source, target);
     const documents = 42_000;
-    return rows(bytes, documents, copy, await syncRounds(env, source, documents));
+    const fullSync = await syncRounds(env, source, documents);
+    // The old MongoDB keeps an oplog from here on (as after `rs.initiate()` on a one-member replica set).
+    await withDb(source, (d) => d.createCollection('oplog.rs', { capped: true, size: 256e6 }), 'local');
+    await withDb(source, (d) => d.collection('messages').insertOne({ content: 'the first write the oplog holds' }));
+    const small = await oplogRounds(env, source, target, Math.round(documents / 100));
+    const referenceChanges = Math.round(REFERENCE_BYTES / 1e3 / 100);
+    const reference = await oplogRounds(env, source, target, referenceChanges);
+    return [
+      ...rows(bytes, documents, copy, fullSync),
+      ...oplogRows(bytes, documents, copy.copyMs, fullSync, small, reference, referenceChanges),
+    ];
   } finally {
     await stopServers();
     await stopLab(lab, true);

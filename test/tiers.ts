@@ -15,6 +15,7 @@ export const FAST: readonly string[] = [
   'test/gitops/gitops.test.ts',
   'test/gitops/object-diff.test.ts',
   'test/hack/tiers.test.ts',
+  'test/mongo-backup/oplog-ids.test.ts',
   'test/secrets/credentials.test.ts',
   'test/validate/cron.test.ts',
   'test/validate/rules.test.ts',

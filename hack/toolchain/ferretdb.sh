@@ -36,6 +36,132 @@ sed -i 's/^\([[:space:]]*\)case "background":$/\1case "background", "ns":/' "$ha
 # Fail loudly when the source moved on: an unpatched server would reject every index mongorestore creates.
 [ "$(grep -c 'case "background", "ns":' "$handler")" = 1 ] || { echo "ferretdb: could not patch the ns index option in $handler" >&2; exit 1; }
 
+# Lookups by _id from the _id index, the count of a whole collection from its table's statistics, and the oplog read
+# in its natural order as it streams, as mongod answers all three. Unpatched, FerretDB's SQLite backend writes the _id
+# path in its queries differently from its own _id index's expression (`->'$._id'` vs `->"_id"`), so SQLite never uses
+# the index; {_id: {$in: [...]}} is not pushed down at all; `count` reads and decodes every document (mongodump asks
+# for it before every dump); and a {$natural: -1} read of a capped collection is sorted again in memory, reading it
+# whole. Measured (docs/mongodb.md): in 42,000 documents one find by _id 147 ms unpatched, 0.9 ms patched; a mongodump
+# of 420 _ids 1.7 s and 0.15 s; the newest of 6,000 oplog entries 498 ms and 2 ms. The handler still filters every
+# row it gets, so only what is read narrows.
+git apply --whitespace=nowarn - <<'PATCH'
+--- a/internal/backends/sqlite/collection.go
++++ b/internal/backends/sqlite/collection.go
+@@ -78,6 +78,13 @@
+ 		case string, types.ObjectID:
+ 			whereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)
+ 			args = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
++		case *types.Document:
++			// roomler: {_id: {$in: [...]}} of strings and ObjectIds as an index lookup, as mongod's _id index answers
++			// it; the handler filters the rows again, so this only narrows what is read.
++			if ids := idInPushdown(v.(*types.Document)); ids != nil {
++				whereClause = fmt.Sprintf(` WHERE %s IN (?%s)`, metadata.IDColumn, strings.Repeat(", ?", len(ids)-1))
++				args = ids
++			}
+ 		}
+ 	}
+ 
+@@ -535,3 +542,30 @@
+ var (
+ 	_ backends.Collection = (*collection)(nil)
+ )
++
++// idInPushdown returns the _id column values of {$in: [...]} when every element is a string or an ObjectId
++// (at most 10,000 of them), else nil.
++func idInPushdown(d *types.Document) []any {
++	if d.Len() != 1 {
++		return nil
++	}
++	v, err := d.Get("$in")
++	if err != nil {
++		return nil
++	}
++	arr, ok := v.(*types.Array)
++	if !ok || arr.Len() == 0 || arr.Len() > 10000 {
++		return nil
++	}
++	ids := make([]any, 0, arr.Len())
++	for i := 0; i < arr.Len(); i++ {
++		e := must.NotFail(arr.Get(i))
++		switch e.(type) {
++		case string, types.ObjectID:
++			ids = append(ids, string(must.NotFail(sjson.MarshalSingleValue(e))))
++		default:
++			return nil
++		}
++	}
++	return ids
++}
+--- a/internal/backends/sqlite/metadata/metadata.go
++++ b/internal/backends/sqlite/metadata/metadata.go
+@@ -27,7 +27,8 @@
+ 	DefaultColumn = backends.ReservedPrefix + "sjson"
+ 
+ 	// IDColumn is a SQLite path expression for _id field.
+-	IDColumn = DefaultColumn + "->'$._id'"
++	// roomler: written exactly as the _id index's expression (registry.go), so that SQLite uses that index.
++	IDColumn = DefaultColumn + `->"_id"`
+ 
+ 	// RecordIDColumn is a name for RecordID column to store capped collection record id.
+ 	RecordIDColumn = backends.ReservedPrefix + "record_id"
+--- a/internal/handler/msg_count.go
++++ b/internal/handler/msg_count.go
+@@ -64,6 +64,19 @@
+ 		return nil, lazyerrors.Error(err)
+ 	}
+ 
++	// roomler: a count of the whole collection from the table's statistics, as mongod answers it from its metadata
++	// (mongodump asks for it before every dump), instead of reading and decoding every document.
++	if params.Filter.Len() == 0 && params.Skip == 0 && params.Limit == 0 {
++		if stats, statsErr := c.Stats(connCtx, new(backends.CollectionStatsParams)); statsErr == nil {
++			return documentOpMsg(
++				must.NotFail(types.NewDocument(
++					"n", int32(stats.CountDocuments),
++					"ok", float64(1),
++				)),
++			)
++		}
++	}
++
+ 	var qp backends.QueryParams
+ 	if !h.DisablePushdown {
+ 		qp.Filter = params.Filter
+--- a/internal/handler/msg_find.go
++++ b/internal/handler/msg_find.go
+@@ -279,7 +279,9 @@
+ 	//  - `filter` is set, it must fetch all documents to filter them in memory;
+ 	//  - `sort` is set, it must fetch all documents and sort them in memory;
+ 	//  - `skip` is non-zero value, skip pushdown is not supported yet.
+-	if !h.DisablePushdown && params.Filter.Len() == 0 && params.Sort.Len() == 0 && params.Skip == 0 {
++	// roomler: also with a $natural sort, which the backend applies itself (capped collections: the oplog).
++	natural := params.Sort.Len() == 1 && params.Sort.Keys()[0] == "$natural" && qp.Sort != nil
++	if !h.DisablePushdown && params.Filter.Len() == 0 && (params.Sort.Len() == 0 || natural) && params.Skip == 0 {
+ 		qp.Limit = params.Limit
+ 	}
+ 
+@@ -300,7 +302,14 @@
+ 
+ 	iter = common.FilterIterator(iter, closer, params.Filter)
+ 
+-	iter, err := common.SortIterator(iter, closer, params.Sort)
++	// roomler: {$natural: ±1} is the order the backend returns (pushed down for capped collections, refused for the
++	// others), so nothing is sorted in memory: a reverse read of the oplog streams instead of reading it whole.
++	order := params.Sort
++	if order.Len() == 1 && order.Keys()[0] == "$natural" {
++		order = nil
++	}
++
++	iter, err := common.SortIterator(iter, closer, order)
+ 	if err != nil {
+ 		closer.Close()
+ 
+PATCH
+[ "$(grep -c 'func idInPushdown' internal/backends/sqlite/collection.go)" = 1 ] &&
+  [ "$(grep -c 'IDColumn = DefaultColumn + `->"_id"`' internal/backends/sqlite/metadata/metadata.go)" = 1 ] &&
+  [ "$(grep -c 'roomler: a count of the whole collection' internal/handler/msg_count.go)" = 1 ] &&
+  [ "$(grep -c 'roomler: {$natural: ±1} is the order' internal/handler/msg_find.go)" = 1 ] ||
+  { echo "ferretdb: could not patch the _id lookups, counts and natural-order reads" >&2; exit 1; }
+
 step "building ./cmd/ferretdb (SQLite backend only; ~3 min cold)"
 go build -tags ferretdb_no_postgresql -trimpath -ldflags "-s -w" -o "$tmp/bin/ferretdb" ./cmd/ferretdb
 check "$tmp"

@@ -64,7 +64,8 @@ function asNumber(n) {
 
 var database = admin.getSiblingDB(p.database);
 var inventory = { collections: {}, indexes: {} };
-database.getCollectionNames()
+// noInventory: only connect, for a script appended to this one (a removal needs no counts).
+(options.noInventory ? [] : database.getCollectionNames())
   .filter(function (name) {
     return name.indexOf('system.') !== 0; // mongodump leaves them out too
   })
@@ -82,4 +83,4 @@ database.getCollectionNames()
         return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
       });
   });
-print(JSON.stringify(inventory));
+if (!options.noInventory) print(JSON.stringify(inventory));

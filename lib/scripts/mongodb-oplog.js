@@ -7,7 +7,7 @@
 // entry). Prints ONE JSON line after the inventory's:
 //   {"oplog":{"present":bool,"first":{t,i}|null,"last":{t,i}|null,"entries":n,"changes":{"<collection>":[tagged _id,…]},
 //             "unsupported":"<why>"|null}}
-// `last` is the newest entry read (or `since` when there is none newer): the next call's `since`. Tagged ids: {o:
+// `last` is the newest entry (or `since` when there is none newer): the next call's `since`. Tagged ids: {o:
 // ObjectId hex}, {s: string} or {n: a number of any BSON number type}; an _id of another type, a command (create,
 // drop, index builds, renames) or a transaction's applyOps makes the answer `unsupported`, and the caller reads both
 // databases whole.
@@ -24,10 +24,6 @@ if (local.getCollectionNames().indexOf('oplog.rs') >= 0) {
   oplogAnswer.first = position(firstEntry && firstEntry.ts);
   var since = oplogOptions.since;
   oplogAnswer.last = since || null;
-  if (oplogOptions.latest) {
-    var newest = oplog.find({}, { ts: 1 }).sort({ $natural: -1 }).limit(1).toArray()[0];
-    oplogAnswer.last = position(newest && newest.ts);
-  }
   var prefix = p.database + '.';
   var tag = function (id) {
     if (typeof id === 'string') return { s: id };
@@ -43,18 +39,25 @@ if (local.getCollectionNames().indexOf('oplog.rs') >= 0) {
     }
     return undefined;
   };
-  var query = since ? { ts: { $gt: Timestamp(since.t, since.i) } } : {};
-  var cursor = oplog.find(query).sort({ $natural: 1 });
-  while (!oplogOptions.latest && cursor.hasNext()) {
+  var after = function (ts) {
+    return !since || ts.t > since.t || (ts.t === since.t && ts.i > since.i);
+  };
+  // Only what names the document: an insert's entry holds the whole document, which need not cross.
+  var fields = { ts: 1, op: 1, ns: 1, 'o._id': 1, 'o2._id': 1, 'o.applyOps': 1, 'o.renameCollection': 1 };
+  // Newest first, stopping at the position: what is read grows with what was written since, not with the oplog.
+  var cursor = oplog.find({}, fields).sort({ $natural: -1 });
+  while (cursor.hasNext()) {
     var e = cursor.next();
+    if (!oplogAnswer.entries && (oplogOptions.latest || after(e.ts))) oplogAnswer.last = position(e.ts);
+    if (oplogOptions.latest || !after(e.ts)) break;
     oplogAnswer.entries += 1;
-    oplogAnswer.last = position(e.ts);
     if (oplogAnswer.unsupported || e.op === 'n') continue;
     if (e.op === 'c') {
-      // Commands: ns "<db>.$cmd" for this database; applyOps (transactions) and renames are logged on admin.$cmd.
+      // Commands: ns "<db>.$cmd" for this database (create, drop, index builds: their names are not read, see
+      // `fields`); applyOps (transactions) and renames are logged on admin.$cmd.
       var command = Object.keys(e.o || {})[0];
       if (e.ns === prefix + '$cmd' || command === 'applyOps' || command === 'renameCollection') {
-        oplogAnswer.unsupported = 'the oplog holds a command: ' + command + ' on ' + e.ns;
+        oplogAnswer.unsupported = 'the oplog holds a command' + (command ? ': ' + command : '') + ' on ' + e.ns;
       }
       continue;
     }
@@ -69,5 +72,6 @@ if (local.getCollectionNames().indexOf('oplog.rs') >= 0) {
     }
     (oplogAnswer.changes[collection] = oplogAnswer.changes[collection] || []).push(tagged);
   }
+  if (typeof cursor.close === 'function') cursor.close();
 }
 print(JSON.stringify({ oplog: oplogAnswer }));

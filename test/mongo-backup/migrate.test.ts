@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pidOf, waitForPid, watchArgv } from '../support/argv-watch';
 import { labBin, useCluster } from '../support/cluster';
 import { cleanupDirs, emptyDir, projectWith } from '../support/files';
-import { contents, mongoPath, SEED, seedRoomler, type Server, startServer, stopServers, withDb } from '../support/mongo';
+import { contents, mongoPath, rawDocuments, SEED, seedRoomler, type Server, startServer, stopServers, withDb } from '../support/mongo';
 import { ROOMLER } from '../support/roomler';
 
 // `bin/roomler migrate mongo` with the real mongodump/mongorestore 100.18.0 and mongosh 2.12.0, a FerretDB as the old
@@ -259,16 +259,6 @@ describe('bin/roomler migrate mongo (real tools against FerretDB, real API serve
 });
 
 /** Every document of every collection as raw BSON, sorted: two databases hold the same bytes or they differ here. */
-async function rawDocuments(server: Server): Promise<Record<string, string[]>> {
-  return withDb(server, async (d) => {
-    const out: Record<string, string[]> = {};
-    for (const c of (await d.listCollections({}, { nameOnly: true }).toArray()).map((x) => x.name).sort()) {
-      const docs = (await d.collection(c).find({}, { raw: true }).toArray()) as unknown as Buffer[];
-      out[c] = docs.map((b) => Buffer.from(b).toString('hex')).sort();
-    }
-    return out;
-  });
-}
 
 describe('bin/roomler migrate mongo --sync: only what differs is copied, then both sides are proven equal', () => {
   it('copies inserts, updates and deletes, a new collection and one whose indexes changed, any _id type, every BSON type byte-exact', async () => {

@@ -161,3 +161,15 @@ export async function contents(server: Pick<Server, 'uri'>): Promise<Record<stri
     return out;
   });
 }
+
+/** Each collection's documents as raw BSON hex, sorted: what "equal" means, read by the test's own driver. */
+export async function rawDocuments(server: Server): Promise<Record<string, string[]>> {
+  return withDb(server, async (d) => {
+    const out: Record<string, string[]> = {};
+    for (const c of (await d.listCollections({}, { nameOnly: true }).toArray()).map((x) => x.name).sort()) {
+      const docs = (await d.collection(c).find({}, { raw: true }).toArray()) as unknown as Buffer[];
+      out[c] = docs.map((b) => Buffer.from(b).toString('hex')).sort();
+    }
+    return out;
+  });
+}

@@ -367,7 +367,7 @@ export function containerSide(o: { container: string; port: number; database: st
     digestOf: (selections) => digestStream(selected(selections), database, label, secrets),
     remove: async (selections) => {
       const r = await shell(
-        { remove: selections.map((s) => ({ collection: s.collection, ids: tagged(s.ids) })) },
+        { noInventory: true, remove: selections.map((s) => ({ collection: s.collection, ids: tagged(s.ids) })) },
         'removing documents',
         REMOVE_JS(),
       );
@@ -528,7 +528,7 @@ export function podSide(o: PodOptions): MongoSide {
           'removing documents',
           POD_SHELL,
           [],
-          JSON.stringify({ remove: selections.map((s) => ({ collection: s.collection, ids: tagged(s.ids) })) }),
+          JSON.stringify({ noInventory: true, remove: selections.map((s) => ({ collection: s.collection, ids: tagged(s.ids) })) }),
           REMOVE_JS(),
         ),
         label,

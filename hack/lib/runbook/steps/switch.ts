@@ -26,10 +26,11 @@ import {
 
 // The switch: the only step with a write-free window. Everything that can fail after the old app stops is proven
 // while it still serves (nginx: the plan, the files, nginx -t of the current, the maintenance and the cutover trees,
-// the new targets, every route's request; MongoDB: two sync passes, the second measuring what the final one will
-// cost). Only then does it ask, naming the window it measured. In the window: the app's locations answer 503 with
-// Retry-After, the old app stops, the final sync copies what changed and proves both databases equal, nginx moves to
-// the NodePorts. Any failure restores nginx byte-identical and starts the old app again.
+// the new targets, every route's request; MongoDB: the sync passes, the last measuring what the final one will cost,
+// from the oplog when the old MongoDB keeps one). Only then does it ask, naming the window it measured. In the window:
+// the app's locations answer 503 with Retry-After, the old app stops, the final sync copies what changed and proves
+// both databases equal, nginx moves to the NodePorts. Any failure restores nginx byte-identical and starts the old app
+// again.
 
 /** Browsers and clients are told to come back after this many seconds (the page also reloads itself). */
 const RETRY_AFTER_S = 5;
@@ -210,12 +211,12 @@ export const switchStep: Step = {
   ],
   touches: (cfg) => [
     'cutover plan, preflight and nginx -t of every stage (private mount namespace)',
-    'migrate mongo --sync (twice before, once inside the window)',
+    'the incremental MongoDB sync (two or three passes before, one inside the window: from the oplog when the old MongoDB keeps one)',
     `docker stop ${app(cfg).join(' ')}`,
     'nginx -s reload (twice)',
   ],
   checks: [
-    'before anything stops: the cutover plan, the files, nginx -t of the current, maintenance and cutover trees, every new target, every route, two sync passes',
+    'before anything stops: the cutover plan, the files, nginx -t of the current, maintenance and cutover trees, every new target, every route, the sync passes',
     "in the window: the app's locations answer 503 with Retry-After; the final sync proves both databases equal (counts, indexes, fingerprints)",
     'after: every route verified through nginx',
   ],
