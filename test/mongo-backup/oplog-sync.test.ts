@@ -34,14 +34,12 @@ afterAll(async () => {
   cleanupDirs();
 });
 
-async function world(o: { oplog: boolean }) {
+async function world() {
   const old = await startServer({ user: 'root', password: PASSWORD });
   await seedRoomler(old);
-  if (o.oplog) {
-    await withDb(old, (d) => d.createCollection('oplog.rs', { capped: true, size: 64e6 }), 'local');
-    // A replica set's oplog is never empty; this one gets its first entry as the app keeps writing.
-    await withDb(old, (d) => d.collection('messages').insertOne({ content: 'the app keeps writing' }));
-  }
+  await withDb(old, (d) => d.createCollection('oplog.rs', { capped: true, size: 64e6 }), 'local');
+  // A replica set's oplog is never empty; this one gets its first entry as the app keeps writing.
+  await withDb(old, (d) => d.collection('messages').insertOne({ content: 'the app keeps writing' }));
   const neu = await startServer({ user: 'admin', password: 'new-pw' });
   const source = containerSide({ container: CONTAINER, port: old.port, database: 'roomlerdb', user: 'root', password: PASSWORD });
   const target = podSide({ kubectl: new Kubectl(), namespace: 'roomler', pod: 'mongodb-0', port: neu.port, database: 'roomlerdb' });
@@ -49,11 +47,11 @@ async function world(o: { oplog: boolean }) {
 }
 
 /**
- * One world with an oplog for the tests that need one, made once (a seed and a bulk copy are most of a test's time):
- * each test starts with a full pass, which makes the target equal whatever the test before left.
+ * One world for every test, made once (a seed and a bulk copy are most of a test's time): each test starts with a full
+ * pass, which makes the target equal whatever the test before left; the last one drops the oplog.
  */
-let withOplog: ReturnType<typeof world> | undefined;
-const oplogWorld = () => (withOplog ??= world({ oplog: true }));
+let made: ReturnType<typeof world> | undefined;
+const oplogWorld = () => (made ??= world());
 
 /** The first full pass, with the oplog position taken before it read the source (as the switch's pre-sync does). */
 async function fullPass(source: MongoSide, target: MongoSide): Promise<SyncReport> {
@@ -151,10 +149,11 @@ describe('the incremental final sync: only the documents the oplog names cross, 
   });
 
   it('a source that keeps no oplog (a standalone MongoDB 4.0) is read whole at every pass', async () => {
-    const { old, neu, source, target } = await world({ oplog: false });
+    const { old, neu, source, target } = await oplogWorld();
+    await withDb(old, (d) => d.dropCollection('oplog.rs'), 'local');
     const first = await fullPass(source, target);
     expect(first.base.position).toBeNull();
-    await appWrites(old, 1);
+    await appWrites(old, 4);
     const r = await syncChanges(source, target, first.base, quiet);
     expect(r.mode).toEqual({
       kind: 'full',
