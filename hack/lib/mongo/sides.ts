@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PROJECT_ROOT, UserError } from '../cli';
 import type { Kubectl } from '../cluster/kubectl';
 import { run, type RunResult, start, type Started } from '../process/run';
-import { failure, type Inventory, parseInventory } from './tools';
+import { answerLine, failure, type Inventory, parseInventory } from './tools';
 
 // The two MongoDBs of the migration, each reached the only way it can be from the Docker host: the old one through
 // `docker exec` into its container (the 4.0 tools and the legacy `mongo` shell), the new one through `kubectl exec`
@@ -92,7 +92,8 @@ export interface OplogRead {
   readonly unsupported: string | null;
 }
 
-export const before = (a: OplogPosition, b: OplogPosition) => a.t < b.t || (a.t === b.t && a.i < b.i);
+/** Whether oplog position `a` comes before `b`. */
+export const positionBefore = (a: OplogPosition, b: OplogPosition) => a.t < b.t || (a.t === b.t && a.i < b.i);
 
 export interface MongoSide {
   /** How the operator knows it: "container mongo", "roomler/mongodb-0". */
@@ -196,11 +197,7 @@ const oplogParams = (since: OplogPosition | null | 'latest') => (since === 'late
 
 /** The oplog line among a shell's output (after the inventory's), its ids made raw and each named once. */
 export function parseOplog(stdout: string, where: string): OplogRead {
-  const line = stdout
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l.startsWith('{"oplog"'))
-    .pop();
+  const line = answerLine(stdout, 'oplog');
   if (!line)
     throw new UserError(`reading the oplog in ${where} gave no answer: ${stdout.trim().split('\n').pop()?.slice(0, 200) || '(no output)'}`);
   const o = (
@@ -395,10 +392,7 @@ const inventoryFrom = (r: RunResult, where: string): Inventory => {
 };
 
 const removedCount = (r: RunResult, where: string) => {
-  const line = r.stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{"removed"'))
-    .pop();
+  const line = answerLine(r.stdout, 'removed');
   if (!line) throw new UserError(`removing documents in ${where} gave no count: ${lastWords(r)}`);
   return (JSON.parse(line) as { removed: number }).removed;
 };

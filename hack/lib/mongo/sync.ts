@@ -3,7 +3,6 @@ import { PassThrough } from 'node:stream';
 import { UserError } from '../cli';
 import type { IO } from '../cli/io';
 import {
-  before as positionBefore,
   type CollectionDigest,
   type DatabaseDigest,
   type DigestWhere,
@@ -12,6 +11,7 @@ import {
   type MongoSide,
   type OplogPosition,
   type OplogRead,
+  positionBefore,
   type Selection,
   type Snapshot,
 } from './sides';
@@ -323,9 +323,12 @@ export function inventoryLines(r: SyncReport, source: string, target: string): s
 // and the two must be equal there: so each collection's documents are compared one by one (the previous digests with
 // the new ones in place), their number against the count each server keeps, and the index definitions read again.
 
+/** Why a pass reads both sides whole when the source keeps no oplog. */
+export const noOplog = (label: string) => `${label} keeps no oplog (a standalone server; docs/migration.md: the final sync)`;
+
 /** Why the oplog cannot carry a pass from `base`, or undefined when it can. */
 function oplogUnusable(base: SyncBase, read: OplogRead, label: string): string | undefined {
-  if (!read.present) return `${label} keeps no oplog (a standalone server; docs/migration.md: the final sync)`;
+  if (!read.present) return noOplog(label);
   if (!base.position) return 'no oplog position was taken before the previous pass';
   if (!read.first || positionBefore(base.position, read.first))
     return `${label}'s oplog no longer reaches back to the previous pass (its oldest entry is newer: too small for the writes since)`;

@@ -13,15 +13,20 @@ export interface Inventory {
 }
 
 /**
- * The inventory line among a shell's output: mongosh may add warnings on stdout (an unwritable HOME) and the legacy
- * shell its own lines, so the last line that is an inventory counts; anything else is an error naming the output.
+ * The last line of a shell's output that is a JSON object beginning with `key`: mongosh may add warnings on stdout (an
+ * unwritable HOME) and the legacy shell its own lines, so the scripts' answers are picked out of whatever is printed.
  */
-export function parseInventory(stdout: string): Inventory | undefined {
-  const line = stdout
+export function answerLine(stdout: string, key: string): string | undefined {
+  return stdout
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l.startsWith('{"collections"'))
+    .filter((l) => l.startsWith(`{"${key}"`))
     .pop();
+}
+
+/** The inventory line among a shell's output (answerLine); undefined when there is none. */
+export function parseInventory(stdout: string): Inventory | undefined {
+  const line = answerLine(stdout, 'collections');
   if (!line) return undefined;
   const v = JSON.parse(line);
   return v && typeof v.collections === 'object' && typeof v.indexes === 'object' ? v : undefined;

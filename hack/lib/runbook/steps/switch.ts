@@ -9,7 +9,7 @@ import { pendingSwitch, proveSwitch, runSwitch, type SwitchHooks, type SwitchPro
 import { Guard } from '../../cutover/transaction';
 import { migrationSides } from '../../mongo/migrate';
 import { DIGEST_HERE_BELOW_BYTES, type DigestWhere, type MongoSide } from '../../mongo/sides';
-import { inventoryLines, type SyncBase, syncChanges, syncOnce, type SyncReport } from '../../mongo/sync';
+import { inventoryLines, noOplog, type SyncBase, syncChanges, syncOnce, type SyncReport } from '../../mongo/sync';
 import type { RunState } from '../state';
 import {
   docker,
@@ -185,7 +185,7 @@ async function preSync(source: MongoSide, target: MongoSide, io: RunContext['io'
   const where: DigestWhere = first.bytes < DIGEST_HERE_BELOW_BYTES ? 'here' : 'side';
   const { oplog } = await source.changesSince('latest');
   const position = oplog.present ? oplog.last : null;
-  const why = oplog.present ? undefined : `${source.label} keeps no oplog (a standalone server; docs/migration.md: the final sync)`;
+  const why = oplog.present ? undefined : noOplog(source.label);
   const second = await syncOnce(source, target, progressTo(io, '  pre-sync 2 (every document, both sides): '), {
     live: true,
     where,
