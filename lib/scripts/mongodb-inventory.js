@@ -34,16 +34,18 @@ if (typeof ROOMLER_INVENTORY !== 'undefined') {
   }
 }
 
+var admin = connect(p.host + '/admin');
+// mongosh throws on refused credentials; the legacy shell returns 0 and prints a warning.
+if (p.user !== undefined && !admin.auth(p.user, p.password)) throw new Error('Authentication failed for user ' + p.user);
+
 // What the caller asks beyond the inventory (read by the scripts appended to this one, and `fastCount` here): the
-// legacy shell's ROOMLER_INVENTORY global itself, or in mongosh the JSON file named by PARAMS_FILE.
+// legacy shell's ROOMLER_INVENTORY global itself, or in mongosh the JSON file named by PARAMS_FILE. Read once
+// connected: PARAMS_FILE may be the shell's stdin, written only when the caller needs the answer, so that a shell
+// started ahead (hack/lib/mongo/sides.ts) has paid its start and its connection by then.
 var options = p;
 if (typeof process !== 'undefined' && process.env && process.env.PARAMS_FILE) {
   options = JSON.parse(require('fs').readFileSync(process.env.PARAMS_FILE, 'utf8'));
 }
-
-var admin = connect(p.host + '/admin');
-// mongosh throws on refused credentials; the legacy shell returns 0 and prints a warning.
-if (p.user !== undefined && !admin.auth(p.user, p.password)) throw new Error('Authentication failed for user ' + p.user);
 
 // Fields that differ between server versions for the same index: the index version, the namespace (4.0 lists it,
 // 4.4+ does not) and the build option `background` (ignored since 4.2). The rest is compared, in a fixed key order.
@@ -72,9 +74,10 @@ var inventory = { collections: {}, indexes: {} };
   .sort()
   .forEach(function (name) {
     var c = database.getCollection(name);
-    // fastCount: the count the storage engine keeps (collStats), no scan: exact on a server shut down cleanly, and the
-    // incremental sync checks it against the documents it knows (hack/lib/mongo/sync.ts). Else every document counted.
-    if (options.fastCount) inventory.collections[name] = asNumber(database.runCommand({ collStats: name }).count);
+    // fastCount: the count the storage engine keeps (the count command without a query answers from the collection's
+    // metadata), no scan: exact on a server shut down cleanly, and the incremental sync checks it against the documents
+    // it knows (hack/lib/mongo/sync.ts). Else every document counted.
+    if (options.fastCount) inventory.collections[name] = asNumber(database.runCommand({ count: name }).n);
     else inventory.collections[name] = typeof c.countDocuments === 'function' ? c.countDocuments({}) : c.count();
     inventory.indexes[name] = c
       .getIndexes()

@@ -4,7 +4,7 @@
 // build Timestamp(t, i) the same way and give a timestamp's t and i).
 //
 // options.oplog = {since: {t, i} | null} or {latest: true} (where it stands now, nothing read: `last` is the newest
-// entry). Prints ONE JSON line after the inventory's:
+// entry); without it, nothing is read or printed. Prints ONE JSON line after the inventory's:
 //   {"oplog":{"present":bool,"first":{t,i}|null,"last":{t,i}|null,"entries":n,"changes":{"<collection>":[tagged _id,…]},
 //             "unsupported":"<why>"|null}}
 // `last` is the newest entry (or `since` when there is none newer): the next call's `since`. Tagged ids: {o:
@@ -17,7 +17,7 @@ var oplogAnswer = { present: false, first: null, last: null, entries: 0, changes
 var position = function (ts) {
   return ts ? { t: ts.t, i: ts.i } : null;
 };
-if (local.getCollectionNames().indexOf('oplog.rs') >= 0) {
+if (options.oplog && local.getCollectionNames().indexOf('oplog.rs') >= 0) {
   var oplog = local.getCollection('oplog.rs');
   var firstEntry = oplog.find({}, { ts: 1 }).sort({ $natural: 1 }).limit(1).toArray()[0];
   oplogAnswer.present = true;
@@ -74,4 +74,4 @@ if (local.getCollectionNames().indexOf('oplog.rs') >= 0) {
   }
   if (typeof cursor.close === 'function') cursor.close();
 }
-print(JSON.stringify({ oplog: oplogAnswer }));
+if (options.oplog) print(JSON.stringify({ oplog: oplogAnswer }));

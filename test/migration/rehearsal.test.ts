@@ -105,12 +105,14 @@ describe('the migration day, rehearsed end to end (bin/roomler migrate run)', ()
     }, 500);
     const load = world.traffic();
 
-    // Run 1: an unrelated include breaks right before the switch (someone's edit). The switch proves nginx -t before
-    // anything stops: it is refused, the old app never stopped, no window opened, nothing was written.
+    // Run 1: an unrelated include breaks right before the switch (someone's edit), while the step before it runs (it
+    // does not read nginx's files; the switch's first check is only that step's few seconds away, so the edit is made
+    // as it starts). The switch proves nginx -t before anything stops: it is refused, the old app never stopped, no
+    // window opened, nothing was written.
     const broken = join(lab.confDir, 'zz-unrelated.conf');
     let before: Record<string, string> = {};
     const first = runDay((line) => {
-      if (line.startsWith('step test-internal: done')) {
+      if (/^== step \d+\/\d+ test-internal:/.test(line)) {
         writeFileSync(broken, `# a colleague's half-finished edit\ninclude ${lab.dir}/snippets/not-written-yet.conf;\n`);
         before = lab.confBytes();
       }

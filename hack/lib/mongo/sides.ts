@@ -16,11 +16,13 @@ import { answerLine, failure, type Inventory, parseInventory } from './tools';
 
 const SCRIPTS = join(PROJECT_ROOT, 'lib', 'scripts');
 const script = (name: string) => readFileSync(join(SCRIPTS, name), 'utf8');
-/** Runs in both shells: connects and inventories; with mongodb-remove.js appended, also deletes documents by _id. */
+/** Runs in both shells: connects and inventories. */
 const INVENTORY_JS = () => script('mongodb-inventory.js');
-const REMOVE_JS = () => `${INVENTORY_JS()}\n${script('mongodb-remove.js')}`;
-/** The inventory (counts as the storage engine keeps them), then what the oplog says changed since a position. */
-const OPLOG_JS = () => `${INVENTORY_JS()}\n${script('mongodb-oplog.js')}`;
+/**
+ * The inventory with the removal by _id and the oplog read appended: one program for every shell call, and what runs
+ * is what its parameters ask (noInventory, fastCount, remove, oplog), so a shell started ahead serves any of them.
+ */
+const SHELL_JS = () => `${INVENTORY_JS()}\n${script('mongodb-remove.js')}\n${script('mongodb-oplog.js')}`;
 /** Parses mongodump archives and digests every document (Node on this host, mongosh in the pod). */
 const DIGEST_JS = () => script('mongodb-digest.js');
 
@@ -40,11 +42,59 @@ export const inventoryOf = (d: DatabaseDigest): Inventory => ({
   indexes: Object.fromEntries(Object.entries(d).map(([name, c]) => [name, c.indexes ?? []])),
 });
 
+const MASK64 = 0xffffffffffffffffn;
+const hex16 = (sum: bigint) => sum.toString(16).padStart(16, '0');
+
 /** A collection's fingerprint from its documents' digests: their sum mod 2^64, so the order never matters. */
 export function fingerprintOf(digests: Iterable<string>): string {
   let sum = 0n;
-  for (const d of digests) sum = (sum + BigInt(`0x${d}`)) & 0xffffffffffffffffn;
-  return sum.toString(16).padStart(16, '0');
+  for (const d of digests) sum = (sum + BigInt(`0x${d}`)) & MASK64;
+  return hex16(sum);
+}
+
+/**
+ * A collection's documents, each one's digest by raw _id, with the fingerprint kept as they change: an incremental
+ * pass updates the few documents it copied, and its cost must not grow with the collection.
+ */
+export class DigestMap {
+  private readonly digests: Map<string, string>;
+  private sum = 0n;
+
+  constructor(entries: Iterable<readonly [string, string]> = []) {
+    this.digests = new Map(entries);
+    for (const d of this.digests.values()) this.sum = (this.sum + BigInt(`0x${d}`)) & MASK64;
+  }
+
+  get size(): number {
+    return this.digests.size;
+  }
+
+  get(id: string): string | undefined {
+    return this.digests.get(id);
+  }
+
+  has(id: string): boolean {
+    return this.digests.has(id);
+  }
+
+  /** Sets (a digest) or deletes (undefined) one document's digest. */
+  put(id: string, digest: string | undefined): void {
+    const was = this.digests.get(id);
+    if (was !== undefined) this.sum = (this.sum - BigInt(`0x${was}`)) & MASK64;
+    if (digest === undefined) this.digests.delete(id);
+    else {
+      this.digests.set(id, digest);
+      this.sum = (this.sum + BigInt(`0x${digest}`)) & MASK64;
+    }
+  }
+
+  fingerprint(): string {
+    return hex16(this.sum);
+  }
+
+  entries(): IterableIterator<[string, string]> {
+    return this.digests.entries();
+  }
 }
 
 /** One full read: the digests, the inventory they imply, and the archive's size in bytes. */
@@ -112,7 +162,7 @@ export interface MongoSide {
   remove(selections: readonly { collection: string; ids: readonly string[] }[]): Promise<number>;
   /**
    * Per collection its count and index definitions, in one shell; with `fast`, the counts the storage engine keeps
-   * (collStats: no scan, for the write-free window) instead of counting every document.
+   * (the count command without a query: no scan, for the write-free window) instead of counting every document.
    */
   inventory(o?: { fast?: boolean }): Promise<Inventory>;
   /**
@@ -120,6 +170,13 @@ export interface MongoSide {
    * 'latest', only where the oplog stands now (its newest entry as `last`; nothing read).
    */
   changesSince(since: OplogPosition | null | 'latest'): Promise<{ inventory: Inventory; oplog: OplogRead }>;
+  /**
+   * Starts `n` shells now that wait for their parameters (a shell's start, about a CPU-second, paid ahead of the next
+   * `n` calls of remove, inventory or changesSince); absent where a shell cannot wait (the legacy shell runs a file).
+   */
+  warmShells?(n: number): void;
+  /** Ends the shells started ahead and not used (each only connects, then exits). */
+  releaseShells?(): void;
   /** `mongodump --archive` of one collection (these ids, or all of it), running: its stdout is the archive. */
   dump(collection: string, ids: readonly string[] | 'all'): Started;
   /**
@@ -217,6 +274,11 @@ const tagged = (ids: readonly string[]) =>
     if (!t) throw new Error(`an _id of BSON type 0x${id.slice(0, 2)} cannot be named in a query`);
     return t;
   });
+/** A shell's parameters to delete these documents and nothing else. */
+const removal = (selections: readonly { collection: string; ids: readonly string[] }[]) => ({
+  noInventory: true,
+  remove: selections.map((s) => ({ collection: s.collection, ids: tagged(s.ids) })),
+});
 export const queryFor = (ids: readonly string[]) => JSON.stringify({ _id: { $in: ids.map(idToExtendedJson) } });
 
 /** One line per selection for the loops below: collection, then its query base64-encoded (or "all"). */
@@ -247,12 +309,11 @@ async function digestStream(dump: Started, database: string, what: string, secre
   return (await digestStreamBytes(dump, database, what, secrets)).digest;
 }
 
-async function digestStreamBytes(
-  dump: Started,
-  database: string,
-  what: string,
-  secrets: readonly string[],
-): Promise<{ digest: DatabaseDigest; bytes: number }> {
+/**
+ * Digests a dump's archive(s) as the dump writes them, whoever else reads its stdout (a copy digests the very bytes it
+ * restores): `end` once the dump has ended well. A chunk it cannot parse stops the dump.
+ */
+export function archiveDigest(dump: Started, database: string, what: string) {
   const d = new (digestModule().Digester)(database);
   let parseError: Error | undefined;
   dump.child.stdout!.on('data', (chunk: Buffer) => {
@@ -264,18 +325,41 @@ async function digestStreamBytes(
       dump.stop();
     }
   });
-  const r = await dump.done;
-  if (parseError) throw new UserError(`the dump of ${what} cannot be read: ${parseError.message}`);
-  if (r.exitCode !== 0) throw new UserError(`mongodump in ${what} failed ${failure(r, secrets)}`);
-  try {
-    d.end();
-  } catch (e) {
-    throw new UserError(`the dump of ${what} is incomplete: ${(e as Error).message}`);
-  }
-  return {
-    digest: Object.fromEntries(Object.entries(d.summary()).map(([name, s]) => [name, { ...s, ids: d.collections[name].ids ?? new Map() }])),
-    bytes: d.bytes,
+  const readable = () => {
+    if (parseError) throw new UserError(`the dump of ${what} cannot be read: ${parseError.message}`);
   };
+  return {
+    /** Throws a UserError when a chunk could not be parsed (the dump was stopped for it: that is the cause). */
+    readable,
+    /** The digests, or a UserError naming what was unreadable or short. */
+    end(): { digest: DatabaseDigest; bytes: number } {
+      readable();
+      try {
+        d.end();
+      } catch (e) {
+        throw new UserError(`the dump of ${what} is incomplete: ${(e as Error).message}`);
+      }
+      return {
+        digest: Object.fromEntries(
+          Object.entries(d.summary()).map(([name, s]) => [name, { ...s, ids: d.collections[name].ids ?? new Map() }]),
+        ),
+        bytes: d.bytes,
+      };
+    },
+  };
+}
+
+async function digestStreamBytes(
+  dump: Started,
+  database: string,
+  what: string,
+  secrets: readonly string[],
+): Promise<{ digest: DatabaseDigest; bytes: number }> {
+  const digest = archiveDigest(dump, database, what);
+  const r = await dump.done;
+  digest.readable();
+  if (r.exitCode !== 0) throw new UserError(`mongodump in ${what} failed ${failure(r, secrets)}`);
+  return digest.end();
 }
 
 /** Reads the pod's digest records (lib/scripts/mongodb-digest.js: N, D, S and E lines). */
@@ -334,10 +418,10 @@ export function containerSide(o: { container: string; port: number; database: st
   const secrets = [password];
   const auth = [`--host=127.0.0.1:${o.port}`, `--username=${user}`, '--authenticationDatabase=admin'];
   const dumpArgs = [...auth, `--db=${database}`];
-  const shell = async (params: Record<string, unknown>, what: string, program = INVENTORY_JS()): Promise<RunResult> => {
+  const shell = async (params: Record<string, unknown>, what: string): Promise<RunResult> => {
     const conn = { host: `127.0.0.1:${o.port}`, database, user, password, ...params };
     const r = await run('docker', ['exec', '-i', container, 'sh', '-c', CONTAINER_SHELL], {
-      input: `var ROOMLER_INVENTORY = ${JSON.stringify(conn)};\n${program}`,
+      input: `var ROOMLER_INVENTORY = ${JSON.stringify(conn)};\n${SHELL_JS()}`,
       timeoutMs: 300_000,
     });
     if (r.exitCode !== 0) throw new UserError(`${what} in ${label} failed ${failure(r, secrets)}`);
@@ -363,16 +447,12 @@ export function containerSide(o: { container: string; port: number; database: st
     },
     digestOf: (selections) => digestStream(selected(selections), database, label, secrets),
     remove: async (selections) => {
-      const r = await shell(
-        { noInventory: true, remove: selections.map((s) => ({ collection: s.collection, ids: tagged(s.ids) })) },
-        'removing documents',
-        REMOVE_JS(),
-      );
+      const r = await shell(removal(selections), 'removing documents');
       return removedCount(r, label);
     },
     inventory: async (i = {}) => inventoryFrom(await shell({ fastCount: !!i.fast }, 'the inventory'), label),
     changesSince: async (since) => {
-      const r = await shell({ fastCount: true, oplog: oplogParams(since) }, 'reading the oplog', OPLOG_JS());
+      const r = await shell({ fastCount: true, oplog: oplogParams(since) }, 'reading the oplog');
       return { inventory: inventoryFrom(r, label), oplog: parseOplog(r.stdout, label) };
     },
     dump: (collection, ids) => selected([{ collection, ids }]),
@@ -420,10 +500,19 @@ config() {
   printf 'uri: "mongodb://%s:%s@%s/?authSource=admin"\\n' "$(urlenc "$u")" "$(urlenc "$p")" "$host" >"$scratch/tools.yaml"
 }
 shell() { MONGO_HOST="$host" DATABASE="$db" mongosh --nodb --quiet --norc --eval "$1"; }`;
-/** mongodb-inventory.js, with a script appended (a removal, the oplog) or not: its parameters as JSON on stdin. */
+/**
+ * The shell program ($1: SHELL_JS), its parameters as JSON on stdin, which it reads once started and connected: a
+ * shell can be started ahead of need (warmShells) and told what to do when the answer is needed. Through a FIFO: the
+ * shell cannot open its stdin by name when it is a socket (kubectl's, node's), and a FIFO blocks its reader until the
+ * parameters have all come.
+ */
 const POD_SHELL = `${POD_PRELUDE}
-cat >"$scratch/params.json"
-PARAMS_FILE="$scratch/params.json" shell "$inventory"`;
+mkfifo "$scratch/params.json"
+exec 3<&0
+cat <&3 >"$scratch/params.json" &
+writer=$!
+trap 'kill "$writer" 2>/dev/null || true; rm -rf "$scratch"' EXIT
+PARAMS_FILE="$scratch/params.json" shell "$inventory" </dev/null`;
 /**
  * A dump piped into a digest: when the dump fails, its own message is the cause (the digest then only saw a short
  * stream), so its status and stderr are kept and reported first.
@@ -491,8 +580,19 @@ export function podSide(o: PodOptions): MongoSide {
   const label = `${o.namespace}/${o.pod}`;
   const execArgv = (body: string, ...args: string[]) => podExec(o, INVENTORY_JS(), body, ...args);
   const digestProgram = () => `${DIGEST_JS()}\nROOMLER_DIGEST_MAIN(${JSON.stringify(database)})`;
-  const runIn = async (what: string, body: string, args: string[], input: string, program = INVENTORY_JS()) => {
-    const r = await run('kubectl', podExec(o, program, body, ...args), { input, timeoutMs: 600_000 });
+  const runIn = async (what: string, body: string, args: string[], input: string) => {
+    const r = await run('kubectl', podExec(o, INVENTORY_JS(), body, ...args), { input, timeoutMs: 600_000 });
+    if (r.exitCode !== 0) throw new UserError(`${what} in ${label} failed ${failure(r)}`);
+    return r;
+  };
+  // Shells started ahead, waiting for their parameters: a mongosh start is about a CPU-second, paid before the write-free
+  // window needs the answer (warmShells) instead of inside it.
+  const standing: Started[] = [];
+  const startShell = () => start('kubectl', podExec(o, SHELL_JS(), POD_SHELL), { timeoutMs: 600_000 });
+  const shell = async (what: string, params: Record<string, unknown>) => {
+    const s = standing.shift() ?? startShell();
+    s.child.stdin!.end(JSON.stringify(params));
+    const r = await s.done;
     if (r.exitCode !== 0) throw new UserError(`${what} in ${label} failed ${failure(r)}`);
     return r;
   };
@@ -516,22 +616,17 @@ export function podSide(o: PodOptions): MongoSide {
         label,
         [],
       ),
-    remove: async (selections) =>
-      removedCount(
-        await runIn(
-          'removing documents',
-          POD_SHELL,
-          [],
-          JSON.stringify({ noInventory: true, remove: selections.map((s) => ({ collection: s.collection, ids: tagged(s.ids) })) }),
-          REMOVE_JS(),
-        ),
-        label,
-      ),
-    inventory: async (i = {}) =>
-      inventoryFrom(await runIn('the inventory', POD_SHELL, [], JSON.stringify({ fastCount: !!i.fast }), INVENTORY_JS()), label),
+    remove: async (selections) => removedCount(await shell('removing documents', removal(selections)), label),
+    inventory: async (i = {}) => inventoryFrom(await shell('the inventory', { fastCount: !!i.fast }), label),
     changesSince: async (since) => {
-      const r = await runIn('reading the oplog', POD_SHELL, [], JSON.stringify({ fastCount: true, oplog: oplogParams(since) }), OPLOG_JS());
+      const r = await shell('reading the oplog', { fastCount: true, oplog: oplogParams(since) });
       return { inventory: inventoryFrom(r, label), oplog: parseOplog(r.stdout, label) };
+    },
+    warmShells: (n) => {
+      while (standing.length < n) standing.push(startShell());
+    },
+    releaseShells: () => {
+      for (const s of standing.splice(0)) s.child.stdin!.end(JSON.stringify({ noInventory: true }));
     },
     dump: (collection, ids) =>
       start('kubectl', execArgv(POD_SELECTED, ''), { input: selectionLines([{ collection, ids }]), captureStdout: false }),

@@ -3,8 +3,10 @@ import { PassThrough } from 'node:stream';
 import { UserError } from '../cli';
 import type { IO } from '../cli/io';
 import {
+  archiveDigest,
   type CollectionDigest,
   type DatabaseDigest,
+  DigestMap,
   type DigestWhere,
   fingerprintOf,
   idSupported,
@@ -31,8 +33,11 @@ import { failure, type Inventory } from './tools';
 // it brings the target up to the moment each collection was read (the pre-sync before the write freeze); run with
 // the source frozen, it makes them equal (the final sync inside the write-free window).
 
-/** Ids per query: a $in of 2,000 ObjectIds is ~70 KB of JSON, far below any limit, and a few index lookups. */
-const BATCH = 2000;
+/**
+ * Ids per query: a $in of 10,000 ObjectIds is ~350 KB of JSON, far below the 16 MB a query document may be; each
+ * batch is a dump of its own (a process start, a connection), so the reference database's 1 % is one.
+ */
+const BATCH = 10_000;
 
 export interface CollectionReport {
   readonly name: string;
@@ -65,13 +70,16 @@ export interface SyncReport {
 }
 
 /**
- * Where an incremental pass starts: each side's digest of every document as the last pass measured it, and the
- * source's oplog position taken before that pass read the source (every write it may have missed is after it).
+ * Where an incremental pass starts: each side's digest of every document as the last pass measured it, the documents
+ * whose digests differed between the sides then (none after a verified pass), and the source's oplog position taken
+ * before that pass read the source (every write it may have missed is after it). A base serves one pass: the pass
+ * advances it in place (its cost grows with the documents changed, not with the database) and returns it as the next.
  */
 export interface SyncBase {
   readonly position: OplogPosition | null;
-  readonly source: ReadonlyMap<string, ReadonlyMap<string, string>>;
-  readonly target: ReadonlyMap<string, ReadonlyMap<string, string>>;
+  readonly source: Map<string, DigestMap>;
+  readonly target: Map<string, DigestMap>;
+  readonly differ: Map<string, Set<string>>;
 }
 
 interface Plan {
@@ -113,18 +121,36 @@ export function diff(source: DatabaseDigest, target: DatabaseDigest, sourceInv: 
   });
 }
 
-/** Streams source.dump into target.restore; rejects naming the side that failed on its own. */
+/** What a copy may hold while the target is not ready for it (the dump runs ahead of the removal it waits for). */
+const AHEAD_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Streams source.dump into target.restore; rejects naming the side that failed on its own. With `digest`, resolves to
+ * the digests of the very archive it copied (what the source gave is what the target was given). With `after`, the
+ * dump starts at once and the restore only once `after` has resolved (the removal of the stale documents): the dump's
+ * start and first reads overlap it.
+ */
 async function copy(
   source: MongoSide,
   target: MongoSide,
   collection: string,
   ids: readonly string[] | 'all',
   drop: boolean,
-): Promise<void> {
+  o: { digest?: boolean; after?: Promise<unknown> } = {},
+): Promise<DatabaseDigest | undefined> {
   const dump = source.dump(collection, ids);
+  const digest = o.digest ? archiveDigest(dump, source.database, source.label) : undefined;
+  const pipe = new PassThrough({ highWaterMark: AHEAD_BYTES });
+  dump.child.stdout!.pipe(pipe);
+  try {
+    await o.after;
+  } catch (e) {
+    dump.stop();
+    await dump.done;
+    throw e;
+  }
   const load = target.restore(collection, drop);
-  const pipe = new PassThrough();
-  dump.child.stdout!.pipe(pipe).pipe(load.child.stdin!);
+  pipe.pipe(load.child.stdin!);
   let dumpEnded = false;
   dump.child.stdout!.on('end', () => (dumpEnded = true));
   void load.done.then(() => {
@@ -135,8 +161,10 @@ async function copy(
   });
   const [d, l] = await Promise.all([dump.done, load.done]);
   const what = ids === 'all' ? `${collection} (whole)` : `${ids.length} document(s) of ${collection}`;
+  digest?.readable();
   if (d.exitCode !== 0) throw new UserError(`copying ${what}: mongodump in ${source.label} failed ${failure(d, source.secrets)}`);
   if (l.exitCode !== 0) throw new UserError(`copying ${what}: mongorestore in ${target.label} failed ${failure(l, target.secrets)}`);
+  return digest?.end().digest;
 }
 
 const batches = <T>(list: readonly T[]) =>
@@ -287,7 +315,6 @@ export async function syncOnce(source: MongoSide, target: MongoSide, io: IO, o: 
       ? `copied ${changed} document change(s) in ${secs(copyMs)}; the source changed meanwhile (${problems.length} collection(s) differ, the next pass copies them)`
       : `copied ${changed} document change(s) in ${secs(copyMs)}, verified in ${secs(verifyMs)}: every collection's count, indexes and fingerprint match`,
   );
-  const idsOf = (d: Iterable<[string, { ids: ReadonlyMap<string, string> }]>) => new Map([...d].map(([name, c]) => [name, c.ids]));
   return {
     collections: reports,
     changed,
@@ -296,9 +323,27 @@ export async function syncOnce(source: MongoSide, target: MongoSide, io: IO, o: 
     timings: { digest: digestMs, copy: copyMs, verify: verifyMs, total },
     sourceInventory: read.sourceInv,
     targetInventory: now.targetInv,
-    base: { position: o.position ?? null, source: idsOf(Object.entries(read.sourceDigest)), target: idsOf(now.after) },
+    base: baseOf(o.position ?? null, Object.entries(read.sourceDigest), now.after),
     mode: { kind: 'full', why: o.fullBecause ?? 'both sides read whole' },
   };
+}
+
+/** The next pass's base from a full pass: both sides' documents, and those that differ between them. */
+function baseOf(
+  position: OplogPosition | null,
+  source: Iterable<[string, { ids: ReadonlyMap<string, string> }]>,
+  target: Iterable<[string, { ids: ReadonlyMap<string, string> }]>,
+): SyncBase {
+  const maps = (sides: Iterable<[string, { ids: ReadonlyMap<string, string> }]>) =>
+    new Map([...sides].map(([name, c]) => [name, new DigestMap(c.ids)]));
+  const base = { position, source: maps(source), target: maps(target), differ: new Map<string, Set<string>>() };
+  for (const name of new Set([...base.source.keys(), ...base.target.keys()])) {
+    const [s, t] = [base.source.get(name), base.target.get(name)];
+    const ids = new Set([...(s?.entries() ?? [])].map(([id]) => id).concat([...(t?.entries() ?? [])].map(([id]) => id)));
+    const differ = new Set([...ids].filter((id) => s?.get(id) !== t?.get(id)));
+    if (differ.size) base.differ.set(name, differ);
+  }
+  return base;
 }
 
 /** The inventories side by side, one line per collection, as the switch's log and the report show them. */
@@ -319,9 +364,10 @@ export function inventoryLines(r: SyncReport, source: string, target: string): s
 // even of one member), a pass can start from the previous one instead: the oplog position taken before that pass read
 // the source bounds every write it may have missed, so what changed since is exactly the _ids the oplog names after
 // it. Those documents are deleted on the target and copied again (a document deleted on the source is simply not
-// there to copy), then digested on both sides. Every other document is as the previous pass measured it on each side,
-// and the two must be equal there: so each collection's documents are compared one by one (the previous digests with
-// the new ones in place), their number against the count each server keeps, and the index definitions read again.
+// there to copy), the copied archive digested as it streams (the source's side) and the target's copies read again.
+// Every other document is as the previous pass measured it on each side, so only those named now or differing then
+// can differ: they are compared one by one, each side's number of documents against the count each server keeps, and
+// the index definitions read again. Nothing here grows with the database, only with what changed.
 
 /** Why a pass reads both sides whole when the source keeps no oplog. */
 export const noOplog = (label: string) => `${label} keeps no oplog (a standalone server; docs/migration.md: the final sync)`;
@@ -335,61 +381,67 @@ function oplogUnusable(base: SyncBase, read: OplogRead, label: string): string |
   return read.unsupported ?? undefined;
 }
 
-/** One collection after an incremental pass: both sides' documents, with what the pass measured in place. */
-function advance(
-  name: string,
-  base: SyncBase,
-  ids: readonly string[],
-  measured: { source: DatabaseDigest; target: DatabaseDigest },
-): { source: Map<string, string>; target: Map<string, string>; inserted: number; updated: number; deleted: number } {
-  const source = new Map(base.source.get(name) ?? []);
-  const before = base.target.get(name) ?? new Map<string, string>();
-  const target = new Map(before);
-  const [s, t] = [measured.source[name]?.ids ?? new Map<string, string>(), measured.target[name]?.ids ?? new Map<string, string>()];
+/**
+ * One collection after an incremental pass: both sides' documents with what the pass measured in place (in the base),
+ * and the documents that now differ between them: only those that differed before or were named can.
+ */
+function advance(name: string, base: SyncBase, ids: readonly string[], measured: { source: DatabaseDigest; target: DatabaseDigest }) {
+  const side = (maps: Map<string, DigestMap>) => maps.get(name) ?? maps.set(name, new DigestMap()).get(name)!;
+  const [source, target] = [side(base.source), side(base.target)];
+  const before = { count: target.size, fingerprint: target.fingerprint() };
+  const [s, t] = [measured.source[name]?.ids, measured.target[name]?.ids];
+  const suspects = new Set(base.differ.get(name));
   let [inserted, updated, deleted] = [0, 0, 0];
   for (const id of ids) {
-    source.delete(id);
-    target.delete(id);
-    if (s.has(id)) source.set(id, s.get(id)!);
-    if (t.has(id)) target.set(id, t.get(id)!);
-    const [was, now] = [before.get(id), t.get(id)];
+    const [was, now] = [target.get(id), t?.get(id)];
+    source.put(id, s?.get(id));
+    target.put(id, now);
+    suspects.add(id);
     if (was === undefined && now !== undefined) inserted += 1;
     else if (was !== undefined && now === undefined) deleted += 1;
     else if (was !== now) updated += 1;
   }
-  return { source, target, inserted, updated, deleted };
-}
-
-/** Documents that differ between two complete per-document maps: how many, and one of them. */
-function differing(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): { count: number; example?: string } {
-  let count = 0;
-  let example: string | undefined;
-  for (const [id, d] of a) if (b.get(id) !== d) [count, example] = [count + 1, example ?? id];
-  for (const id of b.keys()) if (!a.has(id)) [count, example] = [count + 1, example ?? id];
-  return { count, example };
+  const differ = new Set([...suspects].filter((id) => source.get(id) !== target.get(id)));
+  if (differ.size) base.differ.set(name, differ);
+  else base.differ.delete(name);
+  return { source, target, before, differ, inserted, updated, deleted };
 }
 
 type Written = readonly (readonly [string, readonly string[]])[];
 
-/** The documents the oplog names: deleted on the target where it has them, then copied from the source. */
-async function copyWritten(source: MongoSide, target: MongoSide, base: SyncBase, written: Written): Promise<void> {
+/**
+ * The documents the oplog names: deleted on the target where it has them, then copied from the source. Resolves to
+ * the source's digests of them, from the archives copied: the source's read of them is the copy's (a document deleted
+ * on the source is in none).
+ */
+async function copyWritten(source: MongoSide, target: MongoSide, base: SyncBase, written: Written): Promise<DatabaseDigest> {
   const stale = written.flatMap(([name, ids]) =>
     batches(ids.filter((id) => base.target.get(name)?.has(id))).map((b) => ({ collection: name, ids: b })),
   );
-  if (stale.length) await target.remove(stale);
-  for (const [name, ids] of written) for (const b of batches(ids)) await copy(source, target, name, b, false);
+  // The first dump starts while the stale documents are deleted; its restore waits for the deletion.
+  const removal = stale.length ? target.remove(stale) : undefined;
+  const copied: Record<string, { ids: Map<string, string> }> = {};
+  for (const [name, ids] of written) {
+    const all = (copied[name] = { ids: new Map<string, string>() });
+    for (const b of batches(ids)) {
+      const d = await copy(source, target, name, b, false, { digest: true, after: removal });
+      for (const [id, digest] of d?.[name]?.ids ?? []) all.ids.set(id, digest);
+    }
+  }
+  await removal;
+  return Object.fromEntries(
+    Object.entries(copied).map(([name, c]) => [name, { count: c.ids.size, fingerprint: fingerprintOf(c.ids.values()), ids: c.ids }]),
+  );
 }
 
-/** The documents the oplog names, digested on both sides, and the target's counts and indexes: all at once. */
-async function measureWritten(source: MongoSide, target: MongoSide, written: Written) {
+/** The documents the oplog names as the target holds them now, and its counts and indexes: at once. */
+async function measureWritten(target: MongoSide, written: Written) {
   const selections: Selection[] = written.flatMap(([name, ids]) => batches(ids).map((b) => ({ collection: name, ids: b })));
-  const none = Promise.resolve({} as DatabaseDigest);
-  const [sourceDigest, targetDigest, targetInv] = await Promise.all([
-    selections.length ? source.digestOf(selections) : none,
-    selections.length ? target.digestOf(selections) : none,
+  const [targetDigest, targetInv] = await Promise.all([
+    selections.length ? target.digestOf(selections) : Promise.resolve({} as DatabaseDigest),
     target.inventory({ fast: true }),
   ]);
-  return { source: sourceDigest, target: targetDigest, targetInv };
+  return { target: targetDigest, targetInv };
 }
 
 /** Every collection after an incremental pass, against the counts and indexes both servers report now. */
@@ -410,15 +462,12 @@ function judge(
   ].sort();
   const reports: CollectionReport[] = [];
   const problems: string[] = [];
-  const next = { source: new Map<string, Map<string, string>>(), target: new Map<string, Map<string, string>>() };
   for (const name of names) {
     const c = advance(name, base, oplog.changes[name] ?? [], measured);
-    next.source.set(name, c.source);
-    next.target.set(name, c.target);
     const inSource = name in inv.source.collections;
     const [sc, tc] = [inv.source.collections[name] ?? 0, inv.target.collections[name] ?? 0];
-    const diff = differing(c.source, c.target);
-    if (diff.count) problems.push(`${name}: ${diff.count} document(s) differ (one: _id ${diff.example}), and the oplog names none of them`);
+    if (c.differ.size)
+      problems.push(`${name}: ${c.differ.size} document(s) differ after the copy (one: _id ${c.differ.values().next().value})`);
     if (sc !== c.source.size)
       problems.push(
         `${name}: ${sides.source.label} counts ${sc} documents, the previous pass and the oplog account for ${c.source.size}: a write the oplog does not show`,
@@ -435,18 +484,17 @@ function judge(
       if (c.target.size) problems.push(`${name}: the source has no such collection, the target still holds ${c.target.size} document(s)`);
       continue;
     }
-    const before = base.target.get(name) ?? new Map<string, string>();
     reports.push({
       name,
-      source: { count: c.source.size, fingerprint: fingerprintOf(c.source.values()) },
-      target: { count: c.target.size, fingerprint: fingerprintOf(c.target.values()) },
-      before: { count: before.size, fingerprint: fingerprintOf(before.values()) },
+      source: { count: c.source.size, fingerprint: c.source.fingerprint() },
+      target: { count: c.target.size, fingerprint: c.target.fingerprint() },
+      before: c.before,
       inserted: c.inserted,
       updated: c.updated,
       deleted: c.deleted,
     });
   }
-  return { reports, problems, next };
+  return { reports, problems };
 }
 
 /**
@@ -462,6 +510,17 @@ export async function syncChanges(
   io: IO,
   o: { live?: boolean } = {},
 ): Promise<SyncReport> {
+  // The target's two shells (the removal, the counts after the copy) start while the source's oplog is read, unless
+  // the caller started them before the window opened.
+  target.warmShells?.(2);
+  try {
+    return await incremental(source, target, base, io, o);
+  } finally {
+    target.releaseShells?.();
+  }
+}
+
+async function incremental(source: MongoSide, target: MongoSide, base: SyncBase, io: IO, o: { live?: boolean }): Promise<SyncReport> {
   const t0 = Date.now();
   const { inventory: sourceInv, oplog } = await source.changesSince(base.position);
   const why = oplogUnusable(base, oplog, source.label);
@@ -476,12 +535,21 @@ export async function syncChanges(
     `read ${source.label}'s oplog in ${secs(readMs)}: ${oplog.entries} entries since the previous pass name ${changed} document(s) in ${written.length} collection(s)`,
   );
   const t1 = Date.now();
-  await copyWritten(source, target, base, written);
+  const copied = await copyWritten(source, target, base, written);
   const copyMs = Date.now() - t1;
   const t2 = Date.now();
-  const measured = await measureWritten(source, target, written);
+  const measured = await measureWritten(target, written);
   const verifyMs = Date.now() - t2;
-  const { reports, problems, next } = judge({ source, target }, base, oplog, measured, { source: sourceInv, target: measured.targetInv });
+  const { reports, problems } = judge(
+    { source, target },
+    base,
+    oplog,
+    { source: copied, target: measured.target },
+    {
+      source: sourceInv,
+      target: measured.targetInv,
+    },
+  );
   if (problems.length && !o.live)
     throw new UserError(`${target.label} does not match ${source.label} after the sync:\n  ${problems.join('\n  ')}`);
   io.err(
@@ -497,7 +565,7 @@ export async function syncChanges(
     timings: { digest: readMs, copy: copyMs, verify: verifyMs, total: Date.now() - t0 },
     sourceInventory: sourceInv,
     targetInventory: measured.targetInv,
-    base: { position: oplog.last, source: next.source, target: next.target },
+    base: { ...base, position: oplog.last },
     mode: { kind: 'oplog', why: `${oplog.entries} oplog entries since the previous pass` },
   };
 }

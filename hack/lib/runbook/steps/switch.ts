@@ -106,9 +106,14 @@ function opening(ctx: RunContext, w: WindowClock, o: WindowOptions): (at: Date) 
 }
 
 /** Inside the window: the old app stops (recorded at once), the final sync makes the new MongoDB equal to the old one. */
-function freezing(ctx: RunContext, w: WindowClock, o: WindowOptions): SwitchHooks['frozen'] {
+function freezing(
+  ctx: RunContext,
+  w: WindowClock,
+  o: WindowOptions,
+  sides: { source: MongoSide; target: MongoSide },
+): SwitchHooks['frozen'] {
   const names = app(ctx.cfg);
-  const { source, target } = migrationSides(ctx.cfg, { kubectl: ctx.kubectl, projectDir: ctx.projectDir });
+  const { source, target } = sides;
   const earlier = earlierWindow(ctx, o);
   const where = o.where ?? 'side';
   return async (tx) => {
@@ -138,8 +143,17 @@ function freezing(ctx: RunContext, w: WindowClock, o: WindowOptions): SwitchHook
 async function theWindow(ctx: RunContext, o: WindowOptions): Promise<StepResult> {
   const w: WindowClock = { opened: 0, live: 0 };
   const names = app(ctx.cfg);
-  const hooks = { frozen: freezing(ctx, w, o), thaw: async () => dockerStart(names) };
-  const thisRunMs = await runSwitch(ctx.cfg, o.proof, hooks, { guard: o.guard, io: ctx.io, resume: o.resume, onOpen: opening(ctx, w, o) });
+  const sides = migrationSides(ctx.cfg, { kubectl: ctx.kubectl, projectDir: ctx.projectDir });
+  // The final sync from the oplog needs two shells in mongodb-0 (the removal, the counts): started now, before the
+  // window opens, their start (about a CPU-second each) is not paid inside it.
+  if (o.base?.position) sides.target.warmShells?.(2);
+  const hooks = { frozen: freezing(ctx, w, o, sides), thaw: async () => dockerStart(names) };
+  let thisRunMs: number;
+  try {
+    thisRunMs = await runSwitch(ctx.cfg, o.proof, hooks, { guard: o.guard, io: ctx.io, resume: o.resume, onOpen: opening(ctx, w, o) });
+  } finally {
+    sides.target.releaseShells?.();
+  }
   // The new app serves from live + thisRunMs; a resumed switch's window began with the killed run.
   const windowMs = w.live + thisRunMs - w.opened;
   const announced = seconds(o.announcedMs);
