@@ -234,10 +234,11 @@ function oplogRows(
 ): Row[] {
   const phases = (x: Awaited<ReturnType<typeof oplogRounds>>) =>
     `${secs(x.at('total'))} (reading the oplog and counts ${secs(x.at('read'))}, copying ${secs(x.at('copy'))}, verifying ${secs(x.at('verify'))}, comparing ${secs(x.at('judge'))})`;
-  // Grows with the database besides the changes: the counts (every collection's, on both sides) and the
-  // comparison of every document's digest in memory; scaled linearly from this database to the reference one.
+  // Grows with the database besides the changes: the counts (every collection's, on both sides: SQLite counts a
+  // table's rows, mongod answers from its metadata), scaled linearly from this database to the reference one. The
+  // comparison only visits the documents named, so it stays as measured.
   const scale = REFERENCE_BYTES / bytes;
-  const growing = 2 * reference.countsMs + reference.at('judge');
+  const growing = 2 * reference.countsMs;
   const projected = reference.at('total') + growing * (scale - 1);
   return [
     {
@@ -249,8 +250,8 @@ function oplogRows(
       value: `${phases(reference)} (median of ${ROUNDS} rounds)`,
     },
     {
-      name: "the final sync from the oplog projected for the reference ~519 MB database with 1 % changed: the measurement above, plus what grows with the database's size besides the changes (the counts on both sides, comparing every document's digest in memory) scaled from here",
-      value: `~${secs(projected)} (${secs(reference.at('total'))} + ${secs(growing)} x ${(scale - 1).toFixed(1)}), + stopping the app (~1 s) and the maintenance and cutover reloads (~1 s)`,
+      name: "the final sync from the oplog projected for the reference ~519 MB database with 1 % changed: the measurement above, plus what grows with the database's size besides the changes (the counts on both sides: FerretDB counts each table's rows, mongod answers from metadata) scaled from here",
+      value: `window ~${secs(projected + 2000)}: final sync ~${secs(projected)} (${secs(reference.at('total'))} + ${secs(growing)} x ${(scale - 1).toFixed(1)}), + stopping the app (~1 s) and the maintenance and cutover reloads (~1 s)`,
       target: '<= 10 s window',
     },
   ];

@@ -1,8 +1,8 @@
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { Timestamp } from 'mongodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { Kubectl } from '../../hack/lib/cluster/kubectl';
 import { containerSide, type MongoSide, podSide } from '../../hack/lib/mongo/sides';
@@ -59,6 +59,19 @@ async function fullPass(source: MongoSide, target: MongoSide): Promise<SyncRepor
   return syncOnce(source, target, quiet, { live: true, position: oplog.present ? oplog.last : null });
 }
 
+/** The pod's shells still running against the target on `port` (each names it in its argv, with the FIFO it reads). */
+const podShells = (port: number) =>
+  readdirSync('/proc')
+    .filter((pid) => /^\d+$/.test(pid))
+    .filter((pid) => {
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        return argv.includes('mkfifo') && argv.includes(`127.0.0.1:${port}`);
+      } catch {
+        return false; // ended meanwhile
+      }
+    });
+
 /** What the old app does between passes: new messages, edited users, deleted sessions, a string _id, a new collection. */
 async function appWrites(old: Server, round: number): Promise<number> {
   return withDb(old, async (d) => {
@@ -103,6 +116,13 @@ describe('the incremental final sync: only the documents the oplog names cross, 
     const third = await syncChanges(source, target, again.base, quiet);
     expect(third.changed).toBe(82);
     expect(await rawDocuments(neu)).toEqual(await rawDocuments(old));
+    // The pod's shells a pass starts ahead (the removal, the counts) are all gone once it ends, used or not; so are
+    // shells started ahead by a caller (the switch, before its window) and released unused.
+    await vi.waitFor(() => expect(podShells(neu.port)).toEqual([]), { timeout: 15_000, interval: 200 });
+    target.warmShells!(2);
+    expect(podShells(neu.port)).toHaveLength(2);
+    target.releaseShells!();
+    await vi.waitFor(() => expect(podShells(neu.port)).toEqual([]), { timeout: 15_000, interval: 200 });
   });
 
   it("refuses when the new database changed behind its back: another writer's insert shows in the counts", async () => {
@@ -114,9 +134,12 @@ describe('the incremental final sync: only the documents the oplog names cross, 
     await expect(syncChanges(source, target, first.base, quiet)).rejects.toThrow(
       /roomler\/mongodb-0 does not match container roomler-mongo after the sync:\n {2}rooms: roomler\/mongodb-0 counts 101 documents, the previous pass and this one account for 100: something else writes to it/,
     );
-    // Live (a pre-sync pass), the same difference is reported, not an error.
+    // Live (a pre-sync pass), the same difference is reported, not an error (from a base of its own: a pass advances
+    // the one it is given).
+    const second = await fullPass(source, target);
+    await withDb(neu, (d) => d.collection('rooms').insertOne({ name: 'created on the target again' }));
     const log: string[] = [];
-    const live = await syncChanges(source, target, first.base, { out: () => undefined, err: (l) => log.push(l) }, { live: true });
+    const live = await syncChanges(source, target, second.base, { out: () => undefined, err: (l) => log.push(l) }, { live: true });
     expect(live.mode.kind).toBe('oplog');
     expect(log.pop()).toMatch(/the source changed meanwhile \(1 difference\(s\), the next pass copies them\)/);
   });
