@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -63,6 +63,21 @@ const helpOf = (env: NodeJS.ProcessEnv) => Object.fromEntries(COMMANDS.map((c) =
 const kinds = (text: string) => text.match(/^kind: /gm)?.length ?? 0;
 const objectsIn = (dir: string) => readdirSync(dir).reduce((n, f) => n + kinds(readFileSync(join(dir, f), 'utf8')), 0);
 
+/** The starts measured side by side; `npmNoop` is npm's own cost under `npm run synth` (a script that does nothing). */
+function startCommands(tmp: string, kustomize: string, peerBase: string, env: NodeJS.ProcessEnv) {
+  const noop = mkdtempSync(join(tmp, 'npm-'));
+  writeFileSync(join(noop, 'package.json'), JSON.stringify({ name: 'noop', version: '1.0.0', private: true, scripts: { noop: 'true' } }));
+  return {
+    kustomize: { cmd: kustomize, args: ['build', peerBase] },
+    synth: { cmd: ROOMLER, args: ['synth'], env },
+    npmSynth: { cmd: 'npm', args: ['run', 'synth'], env },
+    npmNoop: { cmd: 'npm', args: ['--prefix', noop, 'run', 'noop'], env },
+    bundleSynth: { cmd: ROOMLER, args: ['synth'], env: { ...env, ROOMLER_SNAPSHOT: '0' } },
+    node: { cmd: 'node', args: ['-e', '0'] },
+    bareNode: { cmd: 'node', args: ['-e', '0'], env: { NODE_EXTRA_CA_CERTS: undefined } },
+  };
+}
+
 export async function bench(kustomize: string): Promise<Row[]> {
   const tmp = mkdtempSync(join(tmpdir(), 'roomler-bench-startup-'));
   try {
@@ -70,14 +85,7 @@ export async function bench(kustomize: string): Promise<Row[]> {
     const env = { ROOMLER_PROJECT_DIR: mkdtempSync(join(tmp, 'project-')), ROOMLER_OUTDIR: out };
     const peerBase = join(ROOT, 'bench', 'fixtures', 'peer-base');
     const peerObjects = kinds(spawnSync(kustomize, ['build', peerBase], { encoding: 'utf8' }).stdout);
-    const r = measure({
-      kustomize: { cmd: kustomize, args: ['build', peerBase] },
-      synth: { cmd: ROOMLER, args: ['synth'], env },
-      npmSynth: { cmd: 'npm', args: ['run', 'synth'], env },
-      bundleSynth: { cmd: ROOMLER, args: ['synth'], env: { ...env, ROOMLER_SNAPSHOT: '0' } },
-      node: { cmd: 'node', args: ['-e', '0'] },
-      bareNode: { cmd: 'node', args: ['-e', '0'], env: { NODE_EXTRA_CA_CERTS: undefined } },
-    });
+    const r = measure(startCommands(tmp, kustomize, peerBase, env));
     const help = measure(helpOf({}));
     const helpBundle = measure(helpOf({ ROOMLER_SNAPSHOT: '0' }), 5);
     const cdk8s = measure({ cli: { cmd: 'npx', args: ['cdk8s', 'synth', '--output', join(tmp, 'cli')], env } }, 3).cli;
@@ -96,6 +104,7 @@ export async function bench(kustomize: string): Promise<Row[]> {
         target: '<= 4x',
       },
       { name: '`npm run synth` vs `kustomize build`: CPU', value: ms(r.npmSynth.cpu), ...vs(r.npmSynth), target: '<= 6x' },
+      { name: "`npm run` of a script that only runs `true`: CPU, npm's own floor", value: ms(r.npmNoop.cpu), ...vs(r.npmNoop) },
       {
         name: `\`bin/roomler <command> --help\`, slowest of ${COMMANDS.length} (${slowest[0]}) / fastest (${fastest[0]}): CPU`,
         value: `${ms(slowest[1].cpu)} / ${ms(fastest[1].cpu)}`,

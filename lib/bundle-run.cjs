@@ -7,7 +7,7 @@
 // `npm test`. Each module keeps its own `__dirname`, so files found relative to the source still resolve.
 'use strict';
 const { createHash } = require('node:crypto');
-const { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } = require('node:fs');
+const { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } = require('node:fs');
 const { dirname, join, relative, resolve } = require('node:path');
 
 const root = resolve(__dirname, '..');
@@ -69,6 +69,25 @@ async function build(entry, bundle) {
     ],
   });
   renameSync(tmp, bundle);
+  pruneStale(bundle);
+}
+
+/**
+ * Bundles of the same entry built from earlier sources (each ~5 MB, with its code cache): removed once a newer one is
+ * written, when not touched for an hour (a run still under way on the old sources has read its bundle by then).
+ */
+function pruneStale(bundle) {
+  const name = bundle.slice(cacheDir.length + 1);
+  const prefix = name.slice(0, name.lastIndexOf('-') + 1);
+  const hourAgo = Date.now() - 3600_000;
+  for (const f of readdirSync(cacheDir)) {
+    if (!f.startsWith(prefix) || f.startsWith(name) || !/^[0-9a-f]{16}\.cjs(\.v8cache)?$/.test(f.slice(prefix.length))) continue;
+    try {
+      if (statSync(join(cacheDir, f)).mtimeMs < hourAgo) rmSync(join(cacheDir, f));
+    } catch {
+      /* removed meanwhile */
+    }
+  }
 }
 
 /**

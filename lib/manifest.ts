@@ -1,5 +1,7 @@
 import { stringify } from 'yaml';
 
+import { blockYaml } from './yaml-block';
+
 // The one home of what every part of the project knows about Kubernetes objects as plain data: the constructs'
 // output, the validators, deploy, the cutover's and the runbook's readers of dist/, and the tests.
 
@@ -28,9 +30,11 @@ export const podSpecOf = (o: K8sObject): K8sObject | undefined => podTemplateOf(
 /** Path of the pod template inside a workload, for messages. */
 export const templatePath = (o: K8sObject) => (o.kind === 'CronJob' ? 'spec.jobTemplate.spec.template' : 'spec.template');
 
+/** How dist/ is written by the `yaml` library (lib/yaml-block.ts writes the same bytes for most objects, faster). */
+export const YAML_OPTIONS = { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false } as const;
+
 /**
  * YAML of objects as dist/ holds them and kubectl reads them: YAML 1.1 (what kubectl's parser speaks: `yes` stays a
  * string), no line folding, documents separated by `---`.
  */
-export const toYaml = (objects: readonly K8sObject[]) =>
-  objects.map((o) => stringify(o, { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false })).join('---\n');
+export const toYaml = (objects: readonly K8sObject[]) => objects.map((o) => blockYaml(o) ?? stringify(o, YAML_OPTIONS)).join('---\n');

@@ -7,6 +7,7 @@
 export const FAST: readonly string[] = [
   'test/charts/invariants.test.ts',
   'test/charts/roomler-chart.test.ts',
+  'test/charts/yaml-block.test.ts',
   'test/config/config.test.ts',
   'test/config/instances.test.ts',
   'test/config/schema-and-example.test.ts',
