@@ -5,23 +5,13 @@ import { parse, parseAllDocuments, stringify } from 'yaml';
 import { YAML_OPTIONS } from '../../lib/manifest';
 import { blockYaml } from '../../lib/yaml-block';
 import { cleanupDirs, projectWith } from '../support/files';
-import { synthFiles } from '../support/synth';
+import { STAGING, synthFiles } from '../support/synth';
 
 // lib/yaml-block.ts writes dist/'s YAML itself for speed; the `yaml` library is the program whose output it must
 // reproduce byte for byte (kubectl, Argo CD and every pull request's diff read those bytes). Proven against it on every
 // object the charts make and on generated data made of what YAML 1.1 treats specially.
 
 afterAll(cleanupDirs);
-
-/** A second instance, on other names and ports. */
-const STAGING = `
-  - name: staging
-    domains: { app: staging.roomler.live, janus: janus.staging.roomler.live }
-    app: { nodePort: 31030 }
-    janus:
-      node: k8s-worker2
-      nodePorts: { http: 31808, websocket: 31818 }
-`;
 
 /** The objects of one synthesized output file, as data. */
 const objectsOf = (text: string) => parseAllDocuments(text, { version: '1.1' }).map((d) => d.toJS() as unknown);

@@ -2,19 +2,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { ConfigError, loadConfig } from '../../lib/config';
 import { allObjects, cleanupDirs, find, projectWith } from '../support/files';
-import { synthFiles } from '../support/synth';
+import { STAGING, synthFiles } from '../support/synth';
 
 afterAll(cleanupDirs);
-
-const STAGING = `
-  - name: staging
-    domains: { app: staging.roomler.live, janus: janus.staging.roomler.live }
-    app: { nodePort: 31030 }
-    janus:
-      node: k8s-worker2
-      nodePorts: { http: 31808, websocket: 31818 }
-    app2: {}
-`.replace('    app2: {}\n', '');
 
 const load = (yaml: string, env: NodeJS.ProcessEnv = {}) => loadConfig({ cwd: projectWith({ 'roomler.yaml': yaml }), env });
 const problemsOf = (yaml: string) => {

@@ -7,6 +7,16 @@ import { emptyDir } from './files';
 
 // Synthesis in the test's own process: the charts' files for a config, and the synth entry point with its output.
 
+/** A second instance for a roomler.yaml's `instances:` list after `- name: roomler`: other names, node and ports. */
+export const STAGING = `
+  - name: staging
+    domains: { app: staging.roomler.live, janus: janus.staging.roomler.live }
+    app: { nodePort: 31030 }
+    janus:
+      node: k8s-worker2
+      nodePorts: { http: 31808, websocket: 31818 }
+`;
+
 /** The charts' files for a config loaded from `options` (default: no config at all). */
 export function synthFiles(options: LoadOptions = { cwd: emptyDir(), env: {} }): Map<string, string> {
   return synthesize(loadConfig(options));
