@@ -59,18 +59,27 @@ async function fullPass(source: MongoSide, target: MongoSide): Promise<SyncRepor
   return syncOnce(source, target, quiet, { live: true, position: oplog.present ? oplog.last : null });
 }
 
-/** The pod's shells still running against the target on `port` (each names it in its argv, with the FIFO it reads). */
-const podShells = (port: number) =>
-  readdirSync('/proc')
-    .filter((pid) => /^\d+$/.test(pid))
-    .filter((pid) => {
-      try {
-        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-        return argv.includes('mkfifo') && argv.includes(`127.0.0.1:${port}`);
-      } catch {
-        return false; // ended meanwhile
-      }
-    });
+/**
+ * The pod's shells still running against the target on `port`: each names it in its argv, with the FIFO it reads. One
+ * per process group (each exec leads one: its subshells, forked for a moment, share it).
+ */
+const podShells = (port: number) => [
+  ...new Set(
+    readdirSync('/proc')
+      .filter((pid) => /^\d+$/.test(pid))
+      .flatMap((pid) => {
+        try {
+          const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+          if (!argv.includes('mkfifo') || !argv.includes(`127.0.0.1:${port}`)) return [];
+          // /proc/<pid>/stat: "pid (comm) state ppid pgrp ...": the group is the second field after the command.
+          const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+          return [stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]];
+        } catch {
+          return []; // ended meanwhile
+        }
+      }),
+  ),
+];
 
 /** What the old app does between passes: new messages, edited users, deleted sessions, a string _id, a new collection. */
 async function appWrites(old: Server, round: number): Promise<number> {
@@ -120,7 +129,7 @@ describe('the incremental final sync: only the documents the oplog names cross, 
     // shells started ahead by a caller (the switch, before its window) and released unused.
     await vi.waitFor(() => expect(podShells(neu.port)).toEqual([]), { timeout: 15_000, interval: 200 });
     target.warmShells!(2);
-    expect(podShells(neu.port)).toHaveLength(2);
+    await vi.waitFor(() => expect(podShells(neu.port)).toHaveLength(2), { timeout: 15_000, interval: 100 });
     target.releaseShells!();
     await vi.waitFor(() => expect(podShells(neu.port)).toEqual([]), { timeout: 15_000, interval: 200 });
   });
