@@ -7,9 +7,8 @@
 // the JSON file named by PARAMS_FILE), as [{collection, ids: [tagged _id, …]}, …]. Tagged ids: {o: ObjectId hex}, {s: string}, {i: int32},
 // {l: int64 as a string}, {d: double}.
 if (options.remove) {
-  var selections = options.remove;
   var removed = 0;
-  (selections || []).forEach(function (selection) {
+  options.remove.forEach(function (selection) {
     var ids = selection.ids.map(function (t) {
       if (t.o !== undefined) return ObjectId(t.o);
       if (t.i !== undefined) return NumberInt(t.i);

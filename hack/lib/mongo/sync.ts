@@ -338,9 +338,10 @@ function baseOf(
     new Map([...sides].map(([name, c]) => [name, new DigestMap(c.ids)]));
   const base = { position, source: maps(source), target: maps(target), differ: new Map<string, Set<string>>() };
   for (const name of new Set([...base.source.keys(), ...base.target.keys()])) {
-    const [s, t] = [base.source.get(name), base.target.get(name)];
-    const ids = new Set([...(s?.entries() ?? [])].map(([id]) => id).concat([...(t?.entries() ?? [])].map(([id]) => id)));
-    const differ = new Set([...ids].filter((id) => s?.get(id) !== t?.get(id)));
+    const [s, t] = [base.source.get(name) ?? new DigestMap(), base.target.get(name) ?? new DigestMap()];
+    const differ = new Set<string>();
+    for (const [id, d] of s.entries()) if (t.get(id) !== d) differ.add(id);
+    for (const [id] of t.entries()) if (!s.has(id)) differ.add(id);
     if (differ.size) base.differ.set(name, differ);
   }
   return base;
@@ -385,7 +386,10 @@ function oplogUnusable(base: SyncBase, read: OplogRead, label: string): string |
  * One collection after an incremental pass: both sides' documents with what the pass measured in place (in the base),
  * and the documents that now differ between them: only those that differed before or were named can.
  */
-function advance(name: string, base: SyncBase, ids: readonly string[], measured: { source: DatabaseDigest; target: DatabaseDigest }) {
+/** Per collection, documents' digests by raw _id: what a pass measured of the documents the oplog names. */
+type Measured = Readonly<Record<string, { readonly ids: ReadonlyMap<string, string> }>>;
+
+function advance(name: string, base: SyncBase, ids: readonly string[], measured: { source: Measured; target: Measured }) {
   const side = (maps: Map<string, DigestMap>) => maps.get(name) ?? maps.set(name, new DigestMap()).get(name)!;
   const [source, target] = [side(base.source), side(base.target)];
   const before = { count: target.size, fingerprint: target.fingerprint() };
@@ -414,7 +418,7 @@ type Written = readonly (readonly [string, readonly string[]])[];
  * the source's digests of them, from the archives copied: the source's read of them is the copy's (a document deleted
  * on the source is in none).
  */
-async function copyWritten(source: MongoSide, target: MongoSide, base: SyncBase, written: Written): Promise<DatabaseDigest> {
+async function copyWritten(source: MongoSide, target: MongoSide, base: SyncBase, written: Written): Promise<Measured> {
   const stale = written.flatMap(([name, ids]) =>
     batches(ids.filter((id) => base.target.get(name)?.has(id))).map((b) => ({ collection: name, ids: b })),
   );
@@ -429,9 +433,7 @@ async function copyWritten(source: MongoSide, target: MongoSide, base: SyncBase,
     }
   }
   await removal;
-  return Object.fromEntries(
-    Object.entries(copied).map(([name, c]) => [name, { count: c.ids.size, fingerprint: fingerprintOf(c.ids.values()), ids: c.ids }]),
-  );
+  return copied;
 }
 
 /** The documents the oplog names as the target holds them now, and its counts and indexes: at once. */
@@ -449,7 +451,7 @@ function judge(
   sides: { source: MongoSide; target: MongoSide },
   base: SyncBase,
   oplog: OplogRead,
-  measured: { source: DatabaseDigest; target: DatabaseDigest },
+  measured: { source: Measured; target: Measured },
   inv: { source: Inventory; target: Inventory },
 ) {
   const names = [
@@ -540,16 +542,8 @@ async function incremental(source: MongoSide, target: MongoSide, base: SyncBase,
   const t2 = Date.now();
   const measured = await measureWritten(target, written);
   const verifyMs = Date.now() - t2;
-  const { reports, problems } = judge(
-    { source, target },
-    base,
-    oplog,
-    { source: copied, target: measured.target },
-    {
-      source: sourceInv,
-      target: measured.targetInv,
-    },
-  );
+  const inventories = { source: sourceInv, target: measured.targetInv };
+  const { reports, problems } = judge({ source, target }, base, oplog, { source: copied, target: measured.target }, inventories);
   if (problems.length && !o.live)
     throw new UserError(`${target.label} does not match ${source.label} after the sync:\n  ${problems.join('\n  ')}`);
   io.err(
