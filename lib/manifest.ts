@@ -1,6 +1,6 @@
 import { stringify } from 'yaml';
 
-import { blockYaml } from './yaml-block';
+import { blockYaml, YAML_OPTIONS } from './yaml-block';
 
 // The one home of what every part of the project knows about Kubernetes objects as plain data: the constructs'
 // output, the validators, deploy, the cutover's and the runbook's readers of dist/, and the tests.
@@ -29,9 +29,6 @@ export const podSpecOf = (o: K8sObject): K8sObject | undefined => podTemplateOf(
 
 /** Path of the pod template inside a workload, for messages. */
 export const templatePath = (o: K8sObject) => (o.kind === 'CronJob' ? 'spec.jobTemplate.spec.template' : 'spec.template');
-
-/** How dist/ is written by the `yaml` library (lib/yaml-block.ts writes the same bytes for most objects, faster). */
-export const YAML_OPTIONS = { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false } as const;
 
 /**
  * YAML of objects as dist/ holds them and kubectl reads them: YAML 1.1 (what kubectl's parser speaks: `yes` stays a

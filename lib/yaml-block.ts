@@ -1,14 +1,17 @@
 import { Document } from 'yaml';
 
 // Block YAML of plain data (maps, lists, strings, integers, booleans, null) written directly, byte for byte as the
-// `yaml` library writes it with the options dist/ uses (YAML 1.1, lineWidth 0, no aliases): that library builds a node
-// for every value and tests every string against its schema, which was half of `bin/roomler synth`'s CPU. Only what is
-// certain is written here: plain and simply double-quoted strings; a string that needs escapes or a block (or anything
-// else unusual) makes blockYaml answer undefined, and the caller lets the library write that object
-// (test/charts/yaml-block.test.ts holds the two equal).
+// `yaml` library writes it with dist/'s options (YAML_OPTIONS): that library builds a node for every value and tests
+// every string against its schema, which was half of `bin/roomler synth`'s CPU. Only what is certain is written here:
+// plain and simply double-quoted strings, literal blocks with one or no final line break; anything else (a string
+// that needs escapes, a block with leading or trailing blanks, a non-integer number) makes blockYaml answer undefined,
+// and the caller lets the library write that object (test/charts/yaml-block.test.ts holds the two equal).
+
+/** How dist/ is written by the `yaml` library: YAML 1.1 (what kubectl's parser speaks), no line folding, no aliases. */
+export const YAML_OPTIONS = { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false } as const;
 
 /** The library's own YAML 1.1 schema: the tags whose tests say what a plain scalar would be read back as. */
-const schema = new Document(null, { version: '1.1' }).schema;
+const schema = new Document(null, { version: YAML_OPTIONS.version }).schema;
 const nonStringTags = [...schema.tags, ...(schema.compat ?? [])].filter(
   (t) => t.default && t.tag !== 'tag:yaml.org,2002:str' && 'test' in t && t.test,
 ) as { test: RegExp }[];
@@ -117,8 +120,8 @@ function value(v: unknown, indent: string, out: string[]): void {
 }
 
 /**
- * `value` as the `yaml` library writes it with { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false }, or
- * undefined when it holds anything this writer is not certain of (then the library must write it).
+ * `value` as the `yaml` library writes it with YAML_OPTIONS, or undefined when it holds anything this writer is not
+ * certain of (then the library must write it).
  */
 export function blockYaml(v: unknown): string | undefined {
   try {

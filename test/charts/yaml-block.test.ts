@@ -2,8 +2,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 
-import { YAML_OPTIONS } from '../../lib/manifest';
-import { blockYaml } from '../../lib/yaml-block';
+import { blockYaml, YAML_OPTIONS } from '../../lib/yaml-block';
 import { cleanupDirs, projectWith } from '../support/files';
 import { STAGING, synthFiles } from '../support/synth';
 
