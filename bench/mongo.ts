@@ -197,8 +197,8 @@ async function oplogRounds(env: NodeJS.ProcessEnv, source: Server, target: Serve
   let base = (await syncOnce(sides.source, sides.target, quiet, { position: oplog.last })).base;
   const times: OplogTimes[] = [];
   for (let round = 0; round <= ROUNDS; round++) {
-    // As the switch does before it stops the old app: the target's shells started ahead, outside the window.
-    sides.target.warmShells?.(2);
+    // As the switch does before it stops the old app: the shells started and connected ahead, outside the window.
+    await Promise.all([sides.source.warmShells(1), sides.target.warmShells(2)]);
     await changeOnePercent(source, 100 + round, changes);
     const r = await syncChanges(sides.source, sides.target, base, quiet);
     if (r.mode.kind !== 'oplog') throw new Error(`the incremental pass read both sides whole: ${r.mode.why}`);

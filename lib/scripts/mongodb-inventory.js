@@ -39,12 +39,29 @@ var admin = connect(p.host + '/admin');
 if (p.user !== undefined && !admin.auth(p.user, p.password)) throw new Error('Authentication failed for user ' + p.user);
 
 // What the caller asks beyond the inventory (read by the scripts appended to this one, and `fastCount` here): the
-// legacy shell's ROOMLER_INVENTORY global itself, or in mongosh the JSON file named by PARAMS_FILE. Read once
-// connected: PARAMS_FILE may be the shell's stdin, written only when the caller needs the answer, so that a shell
-// started ahead (hack/lib/mongo/sides.ts) has paid its start and its connection by then.
+// legacy shell's ROOMLER_INVENTORY global itself, or the JSON file named by its `paramsFile` (the legacy shell) or by
+// PARAMS_FILE (mongosh). That file is read once connected: a shell started ahead (hack/lib/mongo/sides.ts) says so
+// with the line {"ready":true} and waits, its start and its connection paid by the time the caller needs the answer.
+var paramsFile = p.paramsFile || (typeof process !== 'undefined' && process.env && process.env.PARAMS_FILE);
 var options = p;
-if (typeof process !== 'undefined' && process.env && process.env.PARAMS_FILE) {
-  options = JSON.parse(require('fs').readFileSync(process.env.PARAMS_FILE, 'utf8'));
+if (paramsFile) {
+  print(JSON.stringify({ ready: true }));
+  options = JSON.parse(awaitFile(paramsFile));
+}
+
+// The parameters, once they have all come. mongosh reads a FIFO, which blocks until the writer closes it. The legacy
+// shell has no fs and no blocking read: the file is renamed into place whole when the parameters come, and its
+// natives listFiles() and cat() look for it and read it.
+function awaitFile(file) {
+  if (typeof listFiles !== 'function') return require('fs').readFileSync(file, 'utf8');
+  var slash = file.lastIndexOf('/');
+  var dir = file.slice(0, slash);
+  var base = file.slice(slash + 1);
+  var present = function (f) {
+    return String(f.name).split('/').pop() === base;
+  };
+  while (!listFiles(dir).some(present)) sleep(10);
+  return cat(file);
 }
 
 // Fields that differ between server versions for the same index: the index version, the namespace (4.0 lists it,

@@ -59,27 +59,35 @@ async function fullPass(source: MongoSide, target: MongoSide): Promise<SyncRepor
   return syncOnce(source, target, quiet, { live: true, position: oplog.present ? oplog.last : null });
 }
 
+const statFields = (pid: string | number) => {
+  // /proc/<pid>/stat: "pid (comm) state ppid pgrp ...": the fields after the command.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+};
+
 /**
- * The pod's shells still running against the target on `port`: each names it in its argv, with the FIFO it reads. One
- * per process group (each exec leads one: its subshells, forked for a moment, share it).
+ * The shells of one side this process started that are still running: each names `marker` in its argv (the pod's,
+ * the FIFO it reads; the container's, the file it renames its parameters from). One per process group (each exec
+ * leads one: its subshells, forked for a moment, share it), led by a child of this process (other test files run
+ * shells too).
  */
-const podShells = (port: number) => [
+const shellsLeft = (marker: string) => [
   ...new Set(
     readdirSync('/proc')
       .filter((pid) => /^\d+$/.test(pid))
       .flatMap((pid) => {
         try {
-          const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-          if (!argv.includes('mkfifo') || !argv.includes(`127.0.0.1:${port}`)) return [];
-          // /proc/<pid>/stat: "pid (comm) state ppid pgrp ...": the group is the second field after the command.
-          const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-          return [stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]];
+          if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker)) return [];
+          const group = statFields(pid)[2];
+          return Number(statFields(group)[1]) === process.pid ? [group] : [];
         } catch {
           return []; // ended meanwhile
         }
       }),
   ),
 ];
+const podShells = () => shellsLeft('mkfifo');
+const containerShells = () => shellsLeft('params.part');
 
 /** What the old app does between passes: new messages, edited users, deleted sessions, a string _id, a new collection. */
 async function appWrites(old: Server, round: number): Promise<number> {
@@ -125,13 +133,32 @@ describe('the incremental final sync: only the documents the oplog names cross, 
     const third = await syncChanges(source, target, again.base, quiet);
     expect(third.changed).toBe(82);
     expect(await rawDocuments(neu)).toEqual(await rawDocuments(old));
-    // The pod's shells a pass starts ahead (the removal, the counts) are all gone once it ends, used or not; so are
-    // shells started ahead by a caller (the switch, before its window) and released unused.
-    await vi.waitFor(() => expect(podShells(neu.port)).toEqual([]), { timeout: 15_000, interval: 200 });
-    target.warmShells!(2);
-    await vi.waitFor(() => expect(podShells(neu.port)).toHaveLength(2), { timeout: 15_000, interval: 100 });
-    target.releaseShells!();
-    await vi.waitFor(() => expect(podShells(neu.port)).toEqual([]), { timeout: 15_000, interval: 200 });
+    // The shells a pass starts ahead (the pod's removal and counts) are all gone once it ends, used or not; so are
+    // shells started ahead by a caller (the switch, before its window: connected when warmShells resolves) and
+    // released unused.
+    const gone = async () => {
+      await vi.waitFor(() => expect([podShells(), containerShells()]).toEqual([[], []]), { timeout: 15_000, interval: 200 });
+    };
+    await gone();
+    await Promise.all([source.warmShells(1), target.warmShells(2)]);
+    expect([podShells(), containerShells()].map((x) => x.length)).toEqual([2, 1]);
+    source.releaseShells();
+    target.releaseShells();
+    await gone();
+  });
+
+  it('a shell started ahead that cannot connect says why when it is started, before anything needs it', async () => {
+    const { old } = await oplogWorld();
+    const wrong = `not ${PASSWORD}`;
+    const refused = containerSide({ container: CONTAINER, port: old.port, database: 'roomlerdb', user: 'root', password: wrong });
+    const err = await refused.warmShells(1).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err?.message).toMatch(/^a shell in container roomler-mongo ended before it connected \(exit \d+\): .*Authentication failed/);
+    expect(err?.message).not.toContain(wrong);
+    refused.releaseShells();
+    await vi.waitFor(() => expect(containerShells()).toEqual([]), { timeout: 15_000, interval: 200 });
   });
 
   it("refuses when the new database changed behind its back: another writer's insert shows in the counts", async () => {

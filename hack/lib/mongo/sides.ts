@@ -171,12 +171,13 @@ export interface MongoSide {
    */
   changesSince(since: OplogPosition | null | 'latest'): Promise<{ inventory: Inventory; oplog: OplogRead }>;
   /**
-   * Starts `n` shells now that wait for their parameters (a shell's start, about a CPU-second, paid ahead of the next
-   * `n` calls of remove, inventory or changesSince); absent where a shell cannot wait (the legacy shell runs a file).
+   * Starts shells now, up to `n` waiting for their parameters (a shell's start and connection, about a CPU-second with
+   * mongosh, paid ahead of the next `n` calls of remove, inventory or changesSince). Resolves once each has connected
+   * and authenticated; rejects with the cause when one ends before (the operator learns it before anything stops).
    */
-  warmShells?(n: number): void;
+  warmShells(n: number): Promise<void>;
   /** Ends the shells started ahead and not used (each only connects, then exits). */
-  releaseShells?(): void;
+  releaseShells(): void;
   /** `mongodump --archive` of one collection (these ids, or all of it), running: its stdout is the archive. */
   dump(collection: string, ids: readonly string[] | 'all'): Started;
   /**
@@ -386,13 +387,74 @@ export function parseDigestLines(text: string, what: string): { digest: Database
   return { digest: out, bytes };
 }
 
+// ---- shells started ahead -------------------------------------------------------------------------------------
+
+/** A shell started ahead: its process, and whether it has said it is connected. */
+interface Standing {
+  readonly shell: Started;
+  readonly ready: Promise<void>;
+}
+
+/**
+ * The shells of one side: each runs SHELL_JS, says {"ready":true} once connected and authenticated, and then waits for
+ * its parameters (JSON) on stdin; a call takes a shell started ahead or starts one. `begin` starts one (writing
+ * whatever it needs first on its stdin, which stays open).
+ */
+function shellsOf(label: string, secrets: readonly string[], begin: () => Started) {
+  const standing: Standing[] = [];
+  const startOne = (): Standing => {
+    const shell = begin();
+    const ready = new Promise<void>((resolve, reject) => {
+      let seen = '';
+      const onData = (d: Buffer) => {
+        seen += d.toString();
+        if (!answerLine(seen, 'ready')) return;
+        shell.child.stdout!.off('data', onData);
+        resolve();
+      };
+      shell.child.stdout!.on('data', onData);
+      void shell.done.then((r) => reject(new UserError(`a shell in ${label} ended before it connected ${failure(r, secrets)}`)));
+    });
+    ready.catch(() => undefined);
+    return { shell, ready };
+  };
+  return {
+    call: async (what: string, params: Record<string, unknown>): Promise<RunResult> => {
+      const { shell } = standing.shift() ?? startOne();
+      shell.child.stdin!.end(JSON.stringify(params));
+      const r = await shell.done;
+      if (r.exitCode !== 0) throw new UserError(`${what} in ${label} failed ${failure(r, secrets)}`);
+      return r;
+    },
+    warm: async (n: number) => {
+      while (standing.length < n) standing.push(startOne());
+      await Promise.all(standing.map((s) => s.ready));
+    },
+    release: () => {
+      for (const { shell } of standing.splice(0)) shell.child.stdin!.end(JSON.stringify({ noInventory: true }));
+    },
+  };
+}
+
 // ---- the old MongoDB, in its Docker container ------------------------------------------------------------------
 
 /**
- * In the old container (sh, the legacy shell): a script from stdin is kept in a 0600 temp file only while the shell
- * runs it (the legacy shell runs a script file, not a script on stdin without echoing prompts).
+ * In the old container (sh, the legacy shell), $1 the shell program: the first line on stdin is the connection (with
+ * the password), kept with the program in a 0600 file of a private directory only while the shell runs it (the
+ * legacy shell runs a script file; it has no environment or fs to read a password from). The rest of stdin, the
+ * parameters, is renamed into the directory in/ whole once it has all come: the legacy shell has no blocking read, so
+ * it looks there for the file, where nothing else ever appears or vanishes. The shell's own stdin is /dev/null, so it
+ * cannot race for those bytes.
  */
-const CONTAINER_SHELL = `umask 077; f=$(mktemp --suffix=.js) || exit 1; trap 'rm -f "$f"' EXIT; cat >"$f" && mongo --quiet --norc --nodb "$f"`;
+const CONTAINER_SHELL = `umask 077; d=$(mktemp -d) || exit 1
+trap 'kill "$w" 2>/dev/null; rm -rf "$d"' EXIT
+mkdir "$d/in" || exit 1
+IFS= read -r conn || exit 1
+{ printf 'var ROOMLER_INVENTORY = %s;\nROOMLER_INVENTORY.paramsFile = "%s";\n' "$conn" "$d/in/params.json" && printf '%s\n' "$1"; } >"$d/run.js" || exit 1
+exec 3<&0
+{ cat <&3 >"$d/params.part" && mv "$d/params.part" "$d/in/params.json"; } &
+w=$!
+mongo --quiet --norc --nodb "$d/run.js" </dev/null`;
 /**
  * mongodump of selected documents, back to back on stdout: stdin holds the password line, then one line per
  * selection (collection and query, base64; "all" for a whole collection). The password reaches each mongodump on
@@ -418,15 +480,12 @@ export function containerSide(o: { container: string; port: number; database: st
   const secrets = [password];
   const auth = [`--host=127.0.0.1:${o.port}`, `--username=${user}`, '--authenticationDatabase=admin'];
   const dumpArgs = [...auth, `--db=${database}`];
-  const shell = async (params: Record<string, unknown>, what: string): Promise<RunResult> => {
-    const conn = { host: `127.0.0.1:${o.port}`, database, user, password, ...params };
-    const r = await run('docker', ['exec', '-i', container, 'sh', '-c', CONTAINER_SHELL], {
-      input: `var ROOMLER_INVENTORY = ${JSON.stringify(conn)};\n${SHELL_JS()}`,
-      timeoutMs: 300_000,
-    });
-    if (r.exitCode !== 0) throw new UserError(`${what} in ${label} failed ${failure(r, secrets)}`);
-    return r;
-  };
+  const conn = { host: `127.0.0.1:${o.port}`, database, user, password };
+  const shells = shellsOf(label, secrets, () => {
+    const s = start('docker', ['exec', '-i', container, 'sh', '-c', CONTAINER_SHELL, 'sh', SHELL_JS()], { timeoutMs: 600_000 });
+    s.child.stdin!.write(`${JSON.stringify(conn)}\n`);
+    return s;
+  });
   const selected = (selections: readonly Selection[]) =>
     start('docker', ['exec', '-i', container, 'sh', '-c', CONTAINER_SELECTED_DUMP, 'sh', ...dumpArgs], {
       input: `${password}\n${selectionLines(selections)}`,
@@ -446,15 +505,14 @@ export function containerSide(o: { container: string; port: number; database: st
       return { digest, inventory: inventoryOf(digest), bytes };
     },
     digestOf: (selections) => digestStream(selected(selections), database, label, secrets),
-    remove: async (selections) => {
-      const r = await shell(removal(selections), 'removing documents');
-      return removedCount(r, label);
-    },
-    inventory: async (i = {}) => inventoryFrom(await shell({ fastCount: !!i.fast }, 'the inventory'), label),
+    remove: async (selections) => removedCount(await shells.call('removing documents', removal(selections)), label),
+    inventory: async (i = {}) => inventoryFrom(await shells.call('the inventory', { fastCount: !!i.fast }), label),
     changesSince: async (since) => {
-      const r = await shell({ fastCount: true, oplog: oplogParams(since) }, 'reading the oplog');
+      const r = await shells.call('reading the oplog', { fastCount: true, oplog: oplogParams(since) });
       return { inventory: inventoryFrom(r, label), oplog: parseOplog(r.stdout, label) };
     },
+    warmShells: shells.warm,
+    releaseShells: shells.release,
     dump: (collection, ids) => selected([{ collection, ids }]),
     restore: (collection, drop) => {
       const args = [...auth, `--nsInclude=${database}.${collection}`, '--stopOnError', ...(drop ? ['--drop'] : ['--noIndexRestore'])];
@@ -585,17 +643,7 @@ export function podSide(o: PodOptions): MongoSide {
     if (r.exitCode !== 0) throw new UserError(`${what} in ${label} failed ${failure(r)}`);
     return r;
   };
-  // Shells started ahead, waiting for their parameters: a mongosh start is about a CPU-second, paid before the write-free
-  // window needs the answer (warmShells) instead of inside it.
-  const standing: Started[] = [];
-  const startShell = () => start('kubectl', podExec(o, SHELL_JS(), POD_SHELL), { timeoutMs: 600_000 });
-  const shell = async (what: string, params: Record<string, unknown>) => {
-    const s = standing.shift() ?? startShell();
-    s.child.stdin!.end(JSON.stringify(params));
-    const r = await s.done;
-    if (r.exitCode !== 0) throw new UserError(`${what} in ${label} failed ${failure(r)}`);
-    return r;
-  };
+  const shells = shellsOf(label, [], () => start('kubectl', podExec(o, SHELL_JS(), POD_SHELL), { timeoutMs: 600_000 }));
   return {
     label,
     database,
@@ -616,18 +664,14 @@ export function podSide(o: PodOptions): MongoSide {
         label,
         [],
       ),
-    remove: async (selections) => removedCount(await shell('removing documents', removal(selections)), label),
-    inventory: async (i = {}) => inventoryFrom(await shell('the inventory', { fastCount: !!i.fast }), label),
+    remove: async (selections) => removedCount(await shells.call('removing documents', removal(selections)), label),
+    inventory: async (i = {}) => inventoryFrom(await shells.call('the inventory', { fastCount: !!i.fast }), label),
     changesSince: async (since) => {
-      const r = await shell('reading the oplog', { fastCount: true, oplog: oplogParams(since) });
+      const r = await shells.call('reading the oplog', { fastCount: true, oplog: oplogParams(since) });
       return { inventory: inventoryFrom(r, label), oplog: parseOplog(r.stdout, label) };
     },
-    warmShells: (n) => {
-      while (standing.length < n) standing.push(startShell());
-    },
-    releaseShells: () => {
-      for (const s of standing.splice(0)) s.child.stdin!.end(JSON.stringify({ noInventory: true }));
-    },
+    warmShells: shells.warm,
+    releaseShells: shells.release,
     dump: (collection, ids) =>
       start('kubectl', execArgv(POD_SELECTED, ''), { input: selectionLines([{ collection, ids }]), captureStdout: false }),
     restore: (collection, drop) =>

@@ -513,12 +513,13 @@ export async function syncChanges(
   o: { live?: boolean } = {},
 ): Promise<SyncReport> {
   // The target's two shells (the removal, the counts after the copy) start while the source's oplog is read, unless
-  // the caller started them before the window opened.
-  target.warmShells?.(2);
+  // the caller started them before the window opened. One that cannot connect fails where it is used, saying why.
+  target.warmShells(2).catch(() => undefined);
   try {
     return await incremental(source, target, base, io, o);
   } finally {
-    target.releaseShells?.();
+    source.releaseShells();
+    target.releaseShells();
   }
 }
 

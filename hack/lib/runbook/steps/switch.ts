@@ -91,6 +91,20 @@ interface WindowClock {
   final?: SyncReport;
 }
 
+/**
+ * The shells a final sync from the oplog uses, started and connected: one on the source, two on the target. When one
+ * cannot connect, the others end too and the cause is thrown.
+ */
+async function warmForFinalSync(sides: { source: MongoSide; target: MongoSide }): Promise<void> {
+  try {
+    await Promise.all([sides.source.warmShells(1), sides.target.warmShells(2)]);
+  } catch (e) {
+    sides.source.releaseShells();
+    sides.target.releaseShells();
+    throw e;
+  }
+}
+
 /** The window a killed run opened: it stays the window's start, and the app's stop stays when it was. */
 const earlierWindow = (ctx: RunContext, o: WindowOptions) => (o.resume ? ctx.state.steps.switch?.window : undefined);
 
@@ -144,15 +158,17 @@ async function theWindow(ctx: RunContext, o: WindowOptions): Promise<StepResult>
   const w: WindowClock = { opened: 0, live: 0 };
   const names = app(ctx.cfg);
   const sides = migrationSides(ctx.cfg, { kubectl: ctx.kubectl, projectDir: ctx.projectDir });
-  // The final sync from the oplog needs two shells in mongodb-0 (the removal, the counts): started now, before the
-  // window opens, their start (about a CPU-second each) is not paid inside it.
-  if (o.base?.position) sides.target.warmShells?.(2);
   const hooks = { frozen: freezing(ctx, w, o, sides), thaw: async () => dockerStart(names) };
   let thisRunMs: number;
   try {
+    // The final sync from the oplog needs a shell in the old container (the oplog and the counts) and two in
+    // mongodb-0 (the removal, the counts after the copy): started, connected and authenticated before the window
+    // opens, so their start is not paid inside it and a refused connection stops the switch before anything stops.
+    if (o.base?.position) await warmForFinalSync(sides);
     thisRunMs = await runSwitch(ctx.cfg, o.proof, hooks, { guard: o.guard, io: ctx.io, resume: o.resume, onOpen: opening(ctx, w, o) });
   } finally {
-    sides.target.releaseShells?.();
+    sides.source.releaseShells();
+    sides.target.releaseShells();
   }
   // The new app serves from live + thisRunMs; a resumed switch's window began with the killed run.
   const windowMs = w.live + thisRunMs - w.opened;
@@ -207,6 +223,8 @@ async function preSync(source: MongoSide, target: MongoSide, io: RunContext['io'
     fullBecause: why,
   });
   if (!position) return { pass: second, where, copied: first.changed + second.changed };
+  // Measured as the window will run it: its shells connected first.
+  await warmForFinalSync({ source, target });
   const third = await syncChanges(source, target, second.base, progressTo(io, '  pre-sync 3 (what the final sync will do): '), {
     live: true,
   });
