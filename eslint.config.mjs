@@ -5,7 +5,20 @@ import simpleImportSort from 'eslint-plugin-simple-import-sort';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'imports/', 'schemas/', 'node_modules/', 'bench/fixtures/', 'lib/scripts/', 'test/mongo-backup/shims/', '**/*.cjs', '**/*.mjs', '.cdk8s.out/'] },
+  {
+    ignores: [
+      'dist/',
+      'imports/',
+      'schemas/',
+      'node_modules/',
+      'bench/fixtures/',
+      'lib/scripts/',
+      'test/mongo-backup/shims/',
+      '**/*.cjs',
+      '**/*.mjs',
+      '.cdk8s.out/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
