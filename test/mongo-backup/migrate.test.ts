@@ -184,9 +184,7 @@ describe('bin/roomler migrate mongo (real tools against FerretDB, real API serve
       const { target, env } = await scenario();
       const r = await migrate({ ...env, MONGO_ROOT_PASSWORD: `wrong ${SOURCE_PASSWORD}` });
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(
-        /cannot query the old MongoDB in container roomler-mongo \(exit 1\): MongoServerError: Authentication failed\./,
-      );
+      expect(r.stderr).toMatch(/the inventory in container roomler-mongo failed \(exit 1\): MongoServerError: Authentication failed\./);
       expect(totalDocs(await contents(target))).toBe(0);
     });
 
@@ -196,7 +194,7 @@ describe('bin/roomler migrate mongo (real tools against FerretDB, real API serve
       const r = await migrate(env);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(
-        new RegExp(`cannot query roomler/mongodb-0 \\(exit 1\\): MongoNetworkError: connect ECONNREFUSED ${target.host}`),
+        new RegExp(`the inventory in roomler/mongodb-0 failed \\(exit 1\\): MongoNetworkError: connect ECONNREFUSED ${target.host}`),
       );
       expect(r.seen).toBe(0);
     });

@@ -5,13 +5,13 @@ import { PassThrough } from 'node:stream';
 import { parse as parseDotenv } from 'dotenv';
 
 import { type InstanceConfig, type LoadedConfig, NAMES } from '../../../lib/config';
-import { PROJECT_ROOT, UserError } from '../cli';
+import { UserError } from '../cli';
 import type { IO } from '../cli/io';
 import type { Kubectl } from '../cluster/kubectl';
-import { onInterrupt, run, type RunResult, start } from '../process/run';
+import { onInterrupt, type RunResult, start } from '../process/run';
 import { containerSide, type MongoSide, podSide } from './sides';
 import { inventoryLines, syncOnce } from './sync';
-import { dumpedCounts, failure, type Inventory, parseInventory } from './tools';
+import { dumpedCounts, failure, type Inventory } from './tools';
 
 export interface MigrateMongoOptions {
   /** Replace a non-empty target database. */
@@ -23,42 +23,6 @@ export interface MigrateMongoOptions {
   /** Where `.env` is (the old MongoDB's credentials). */
   readonly projectDir: string;
 }
-
-/** The inventory script the backup CronJobs run, also run on both sides of the migration (it is ES5 for the 4.0 shell). */
-const INVENTORY_JS = join(PROJECT_ROOT, 'lib', 'scripts', 'mongodb-inventory.js');
-
-/**
- * In the old container (sh, the legacy `mongo` shell): the inventory script arrives on stdin with the old root
- * password in it, is kept in a 0600 temp file only while the shell runs it (the legacy shell runs a script file, not a
- * script on stdin without echoing prompts), and never appears on a command line.
- */
-const SOURCE_SHELL = `umask 077; f=$(mktemp --suffix=.js) || exit 1; trap 'rm -f "$f"' EXIT; cat >"$f" && mongo --quiet --norc --nodb "$f"`;
-
-/**
- * In mongodb-0 (bash, mongosh, mongorestore), before either command: a private scratch directory, removed on exit, as
- * HOME (mongosh writes there; the root filesystem is read-only) and for mongorestore's --config.
- */
-const POD_PRELUDE = `set -eu
-umask 077
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
-export HOME="$scratch"`;
-/**
- * The inventory script arrives on stdin and runs as a file: piped into mongosh it runs in the REPL, which echoes
- * prompts, and `--file /dev/stdin` fails (ENXIO) when stdin is a socket. $1 host:port, $2 database.
- */
-const POD_INVENTORY = `${POD_PRELUDE}
-cat >"$scratch/inventory.js"
-MONGO_HOST="$1" DATABASE="$2" mongosh --nodb --quiet --norc --file "$scratch/inventory.js"`;
-/**
- * mongosh writes mongorestore's --config from the pod's credential files (mongodb-inventory.js, DUMP_CONFIG), then
- * mongorestore reads the archive from stdin; mongosh must not read stdin: it is the archive. --stopOnError: without
- * it mongorestore skips documents it cannot insert (a duplicate key, a full disk) and still exits 0.
- * $1 the inventory script, $2 host:port, $3 database, $4 "--drop" or "".
- */
-const POD_RESTORE = `${POD_PRELUDE}
-DUMP_CONFIG="$scratch/restore.yaml" MONGO_HOST="$2" DATABASE="$3" mongosh --nodb --quiet --norc --eval "$1" </dev/null >/dev/null
-mongorestore --config="$scratch/restore.yaml" --archive --gzip --nsInclude="$3.*" --stopOnError \${4:+"$4"}`;
 
 /** The value of a settled promise, or its error thrown. */
 const settled = <T>(r: PromiseSettledResult<T>): T => {
@@ -130,64 +94,24 @@ export async function syncMongo(
   );
 }
 
-/** One bulk copy: both MongoDBs as the copy reaches them (`docker exec`, `kubectl exec`), and the credentials. */
+/** One bulk copy: both MongoDBs (the old container's, mongodb-0), and how the dump reaches the old one. */
 interface BulkCopy {
   readonly kubectl: Kubectl;
+  readonly sides: { readonly source: MongoSide; readonly target: MongoSide };
   readonly container: string;
   readonly sourcePort: number;
   readonly db: string;
   /** namespace/mongodb-0, for messages. */
   readonly where: string;
-  readonly targetHost: string;
-  readonly kubectlExec: readonly string[];
   readonly user: string;
   readonly password: string;
-  readonly inventoryJs: string;
 }
 
 function bulkCopy(cfg: LoadedConfig, o: MigrateMongoOptions): BulkCopy {
-  const instance = mongoInstance(cfg, o.instance);
+  const sides = migrationSides(cfg, o);
   const { user, password } = oldCredentials(o.projectDir);
   const { container, port: sourcePort } = cfg.root.migrate.mongo;
-  const pod = `${NAMES.mongodb}-0`;
-  return {
-    kubectl: o.kubectl,
-    container,
-    sourcePort,
-    db: instance.mongodb.database,
-    where: `${instance.namespace}/${pod}`,
-    targetHost: `127.0.0.1:${instance.mongodb.port}`,
-    kubectlExec: ['exec', '-i', '-n', instance.namespace, pod, '--'],
-    user,
-    password,
-    inventoryJs: readFileSync(INVENTORY_JS, 'utf8'),
-  };
-}
-
-function inventoryFrom(x: BulkCopy, what: string, r: RunResult): Inventory {
-  if (r.exitCode !== 0) throw new UserError(`cannot query ${what} ${failure(r, [x.password])}`);
-  const inv = parseInventory(r.stdout);
-  if (!inv) throw new UserError(`no inventory from ${what}: ${r.stdout.trim().split('\n').pop()?.slice(0, 200) || '(no output)'}`);
-  return inv;
-}
-
-const targetInventory = async (x: BulkCopy) =>
-  inventoryFrom(
-    x,
-    x.where,
-    await x.kubectl.run([...x.kubectlExec, 'bash', '-c', POD_INVENTORY, 'roomler-inventory', x.targetHost, x.db], {
-      input: x.inventoryJs,
-      timeoutMs: 300_000,
-    }),
-  );
-
-async function sourceInventory(x: BulkCopy): Promise<Inventory> {
-  const params = JSON.stringify({ host: `127.0.0.1:${x.sourcePort}`, database: x.db, user: x.user, password: x.password });
-  const r = await run('docker', ['exec', '-i', x.container, 'sh', '-c', SOURCE_SHELL], {
-    input: `var ROOMLER_INVENTORY = ${params};\n${x.inventoryJs}`,
-    timeoutMs: 300_000,
-  });
-  return inventoryFrom(x, `the old MongoDB in container ${x.container}`, r);
+  return { kubectl: o.kubectl, sides, container, sourcePort, db: sides.target.database, where: sides.target.label, user, password };
 }
 
 /**
@@ -195,7 +119,7 @@ async function sourceInventory(x: BulkCopy): Promise<Inventory> {
  * of the write-free window. The target's answer is judged first: a refusal names the target.
  */
 async function inventories(x: BulkCopy): Promise<{ target: Inventory; source: () => Inventory }> {
-  const [targetR, sourceR] = await Promise.allSettled([targetInventory(x), sourceInventory(x)]);
+  const [targetR, sourceR] = await Promise.allSettled([x.sides.target.inventory(), x.sides.source.inventory()]);
   return { target: settled(targetR), source: () => settled(sourceR) };
 }
 
@@ -208,18 +132,7 @@ function startPipe(x: BulkCopy, force: boolean) {
     input: `${x.password}\n`,
     captureStdout: false,
   });
-  const restore = [
-    ...x.kubectlExec,
-    'bash',
-    '-c',
-    POD_RESTORE,
-    'roomler-restore',
-    x.inventoryJs,
-    x.targetHost,
-    x.db,
-    force ? '--drop' : '',
-  ];
-  const load = start('kubectl', x.kubectl.argv(restore));
+  const load = x.sides.target.restoreDatabase(force);
   return { dump, load };
 }
 

@@ -186,6 +186,11 @@ export interface MongoSide {
    * left alone.
    */
   restore(collection: string, drop: boolean): Started;
+  /**
+   * `mongorestore --archive --gzip` from stdin of the whole database (the bulk copy), running: with `drop`, each
+   * collection in the archive replaces the one there; indexes are restored.
+   */
+  restoreDatabase(drop: boolean): Started;
 }
 
 // ---- raw _id values, as mongodump's query language and the shells write them -------------------------------------
@@ -486,6 +491,11 @@ export function containerSide(o: { container: string; port: number; database: st
     s.child.stdin!.write(`${JSON.stringify(conn)}\n`);
     return s;
   });
+  const restoreIn = (args: readonly string[]) => {
+    const s = start('docker', ['exec', '-i', container, 'sh', '-c', CONTAINER_RESTORE, 'sh', ...auth, '--stopOnError', ...args]);
+    s.child.stdin!.write(`${password}\n`);
+    return s;
+  };
   const selected = (selections: readonly Selection[]) =>
     start('docker', ['exec', '-i', container, 'sh', '-c', CONTAINER_SELECTED_DUMP, 'sh', ...dumpArgs], {
       input: `${password}\n${selectionLines(selections)}`,
@@ -514,12 +524,8 @@ export function containerSide(o: { container: string; port: number; database: st
     warmShells: shells.warm,
     releaseShells: shells.release,
     dump: (collection, ids) => selected([{ collection, ids }]),
-    restore: (collection, drop) => {
-      const args = [...auth, `--nsInclude=${database}.${collection}`, '--stopOnError', ...(drop ? ['--drop'] : ['--noIndexRestore'])];
-      const s = start('docker', ['exec', '-i', container, 'sh', '-c', CONTAINER_RESTORE, 'sh', ...args]);
-      s.child.stdin!.write(`${password}\n`);
-      return s;
-    },
+    restore: (collection, drop) => restoreIn([`--nsInclude=${database}.${collection}`, ...(drop ? ['--drop'] : ['--noIndexRestore'])]),
+    restoreDatabase: (drop) => restoreIn(['--gzip', `--nsInclude=${database}.*`, ...(drop ? ['--drop'] : [])]),
   };
 }
 
@@ -676,5 +682,6 @@ export function podSide(o: PodOptions): MongoSide {
       start('kubectl', execArgv(POD_SELECTED, ''), { input: selectionLines([{ collection, ids }]), captureStdout: false }),
     restore: (collection, drop) =>
       start('kubectl', execArgv(POD_RESTORE, `--nsInclude=${database}.${collection}`, ...(drop ? ['--drop'] : ['--noIndexRestore']))),
+    restoreDatabase: (drop) => start('kubectl', execArgv(POD_RESTORE, '--gzip', `--nsInclude=${database}.*`, ...(drop ? ['--drop'] : []))),
   };
 }
