@@ -8,7 +8,7 @@ import { type InstanceConfig, type LoadedConfig, NAMES } from '../../../lib/conf
 import { UserError } from '../cli';
 import type { IO } from '../cli/io';
 import type { Kubectl } from '../cluster/kubectl';
-import { onInterrupt, type RunResult, start } from '../process/run';
+import { onInterrupt, type RunResult } from '../process/run';
 import { containerSide, type MongoSide, podSide } from './sides';
 import { inventoryLines, syncOnce } from './sync';
 import { dumpedCounts, failure, type Inventory } from './tools';
@@ -94,24 +94,19 @@ export async function syncMongo(
   );
 }
 
-/** One bulk copy: both MongoDBs (the old container's, mongodb-0), and how the dump reaches the old one. */
+/** One bulk copy: both MongoDBs (the old container's, mongodb-0), and names for messages. */
 interface BulkCopy {
   readonly kubectl: Kubectl;
   readonly sides: { readonly source: MongoSide; readonly target: MongoSide };
   readonly container: string;
-  readonly sourcePort: number;
   readonly db: string;
-  /** namespace/mongodb-0, for messages. */
+  /** namespace/mongodb-0. */
   readonly where: string;
-  readonly user: string;
-  readonly password: string;
 }
 
 function bulkCopy(cfg: LoadedConfig, o: MigrateMongoOptions): BulkCopy {
   const sides = migrationSides(cfg, o);
-  const { user, password } = oldCredentials(o.projectDir);
-  const { container, port: sourcePort } = cfg.root.migrate.mongo;
-  return { kubectl: o.kubectl, sides, container, sourcePort, db: sides.target.database, where: sides.target.label, user, password };
+  return { kubectl: o.kubectl, sides, container: cfg.root.migrate.mongo.container, db: sides.target.database, where: sides.target.label };
 }
 
 /**
@@ -124,17 +119,7 @@ async function inventories(x: BulkCopy): Promise<{ target: Inventory; source: ()
 }
 
 /** mongodump in the old container and mongorestore in the pod, started (not yet connected). */
-function startPipe(x: BulkCopy, force: boolean) {
-  // mongo-tools read the password from stdin when --username comes without --password and stdin is no terminal
-  // (a bare --password is a parse error). The 4.0 tools in the old container have no --config.
-  const dumpArgs = [`--host=127.0.0.1:${x.sourcePort}`, `--username=${x.user}`, '--authenticationDatabase=admin', `--db=${x.db}`];
-  const dump = start('docker', ['exec', '-i', x.container, 'mongodump', ...dumpArgs, '--archive', '--gzip'], {
-    input: `${x.password}\n`,
-    captureStdout: false,
-  });
-  const load = x.sides.target.restoreDatabase(force);
-  return { dump, load };
-}
+const startPipe = (x: BulkCopy, force: boolean) => ({ dump: x.sides.source.dumpDatabase(), load: x.sides.target.restoreDatabase(force) });
 
 /** Streams the dump into the restore (no temp file); the dump's result for the verification, or the side that failed. */
 async function stream(x: BulkCopy, force: boolean, io: IO): Promise<RunResult> {
@@ -173,9 +158,11 @@ async function stream(x: BulkCopy, force: boolean, io: IO): Promise<RunResult> {
   });
   const partial = `; the target keeps what mongorestore inserted so far (re-run with --force to replace it)`;
   if (d.exitCode !== 0 && !dumpStopped)
-    throw new UserError(`mongodump in container ${x.container} failed ${failure(d, [x.password])}; mongorestore was stopped${partial}`);
+    throw new UserError(
+      `mongodump in container ${x.container} failed ${failure(d, x.sides.source.secrets)}; mongorestore was stopped${partial}`,
+    );
   if (l.exitCode !== 0 || dumpStopped) {
-    const why = l.exitCode === 0 ? 'ended before the dump was complete' : `failed ${failure(l, [x.password])}`;
+    const why = l.exitCode === 0 ? 'ended before the dump was complete' : `failed ${failure(l, x.sides.source.secrets)}`;
     throw new UserError(`mongorestore in ${x.where} ${why}${dumpStopped ? '; mongodump was stopped' : ''}${partial}`);
   }
   log(`streamed ${bytes} bytes; verifying counts and indexes`);
@@ -187,7 +174,7 @@ function dumpedBy(x: BulkCopy, d: RunResult, source: Inventory): Record<string, 
   const dumped = dumpedCounts(d.stderr, x.db);
   if (!Object.keys(dumped).length && Object.keys(source.collections).length) {
     throw new UserError(
-      `mongodump in container ${x.container} reported no "done dumping … (N documents)" lines, so the restore cannot be verified; its last words: ${failure(d, [x.password]).replace(/^\(exit 0\): /, '')}`,
+      `mongodump in container ${x.container} reported no "done dumping … (N documents)" lines, so the restore cannot be verified; its last words: ${failure(d, x.sides.source.secrets).replace(/^\(exit 0\): /, '')}`,
     );
   }
   return dumped;

@@ -186,6 +186,8 @@ export interface MongoSide {
    * left alone.
    */
   restore(collection: string, drop: boolean): Started;
+  /** `mongodump --archive --gzip` of the whole database (the bulk copy), running: its stdout is the archive. */
+  dumpDatabase(): Started;
   /**
    * `mongorestore --archive --gzip` from stdin of the whole database (the bulk copy), running: with `drop`, each
    * collection in the archive replaces the one there; indexes are restored.
@@ -491,6 +493,13 @@ export function containerSide(o: { container: string; port: number; database: st
     s.child.stdin!.write(`${JSON.stringify(conn)}\n`);
     return s;
   });
+  // The password reaches mongodump on stdin: --username without --password, no terminal (a bare --password is a
+  // parse error, and the 4.0 tools have no --config).
+  const dumpWhole = (...extra: string[]) =>
+    start('docker', ['exec', '-i', container, 'mongodump', ...dumpArgs, '--archive', ...extra], {
+      input: `${password}\n`,
+      captureStdout: false,
+    });
   const restoreIn = (args: readonly string[]) => {
     const s = start('docker', ['exec', '-i', container, 'sh', '-c', CONTAINER_RESTORE, 'sh', ...auth, '--stopOnError', ...args]);
     s.child.stdin!.write(`${password}\n`);
@@ -506,12 +515,7 @@ export function containerSide(o: { container: string; port: number; database: st
     database,
     secrets,
     snapshot: async () => {
-      const { digest, bytes } = await digestStreamBytes(
-        start('docker', ['exec', '-i', container, 'mongodump', ...dumpArgs, '--archive'], { input: `${password}\n`, captureStdout: false }),
-        database,
-        label,
-        secrets,
-      );
+      const { digest, bytes } = await digestStreamBytes(dumpWhole(), database, label, secrets);
       return { digest, inventory: inventoryOf(digest), bytes };
     },
     digestOf: (selections) => digestStream(selected(selections), database, label, secrets),
@@ -525,6 +529,7 @@ export function containerSide(o: { container: string; port: number; database: st
     releaseShells: shells.release,
     dump: (collection, ids) => selected([{ collection, ids }]),
     restore: (collection, drop) => restoreIn([`--nsInclude=${database}.${collection}`, ...(drop ? ['--drop'] : ['--noIndexRestore'])]),
+    dumpDatabase: () => dumpWhole('--gzip'),
     restoreDatabase: (drop) => restoreIn(['--gzip', `--nsInclude=${database}.*`, ...(drop ? ['--drop'] : [])]),
   };
 }
@@ -607,6 +612,10 @@ set +e
 s=$?
 ${DUMP_FIRST}
 exit "$s"`;
+/** The whole database, gzipped, on stdout. */
+const POD_DUMP = `${POD_PRELUDE}
+config
+mongodump --config="$scratch/tools.yaml" --db="$db" --archive --gzip`;
 /** mongorestore from the archive on stdin. --stopOnError: without it a document it cannot insert is skipped, exit 0. */
 const POD_RESTORE = `${POD_PRELUDE}
 config
@@ -682,6 +691,7 @@ export function podSide(o: PodOptions): MongoSide {
       start('kubectl', execArgv(POD_SELECTED, ''), { input: selectionLines([{ collection, ids }]), captureStdout: false }),
     restore: (collection, drop) =>
       start('kubectl', execArgv(POD_RESTORE, `--nsInclude=${database}.${collection}`, ...(drop ? ['--drop'] : ['--noIndexRestore']))),
+    dumpDatabase: () => start('kubectl', execArgv(POD_DUMP, ''), { input: '', captureStdout: false }),
     restoreDatabase: (drop) => start('kubectl', execArgv(POD_RESTORE, '--gzip', `--nsInclude=${database}.*`, ...(drop ? ['--drop'] : []))),
   };
 }
